@@ -1,0 +1,119 @@
+import Foundation
+
+/// The network configuration JSON as the runtime sends it on stdin.
+/// Flannel's keys (`subnetFile`, `delegate`), bridge keys (top level or in `delegate`),
+/// and host-local-style `ipam` are all understood; unknown keys are ignored, as the spec allows.
+public struct NetworkConfig: Decodable, Sendable {
+    public var cniVersion: String?
+    public var name: String
+    public var type: String
+    public var subnetFile: String?
+    public var dataDir: String?
+    public var subnet: String?
+    public var routes: [RouteConfig]?
+    public var ipam: IPAMConfig?
+    public var delegate: DatapathConfig?
+    /// Bridge keys given at the top level; `delegate` wins key by key.
+    public var topLevel: DatapathConfig
+    public var prevResult: PreviousResult?
+
+    enum CodingKeys: String, CodingKey {
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, ipam, delegate, prevResult
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        cniVersion = try container.decodeIfPresent(String.self, forKey: .cniVersion)
+        name = try container.decode(String.self, forKey: .name)
+        type = try container.decode(String.self, forKey: .type)
+        subnetFile = try container.decodeIfPresent(String.self, forKey: .subnetFile)
+        dataDir = try container.decodeIfPresent(String.self, forKey: .dataDir)
+        subnet = try container.decodeIfPresent(String.self, forKey: .subnet)
+        routes = try container.decodeIfPresent([RouteConfig].self, forKey: .routes)
+        ipam = try container.decodeIfPresent(IPAMConfig.self, forKey: .ipam)
+        delegate = try container.decodeIfPresent(DatapathConfig.self, forKey: .delegate)
+        prevResult = try container.decodeIfPresent(PreviousResult.self, forKey: .prevResult)
+        topLevel = try DatapathConfig(from: decoder)
+    }
+
+    /// Decodes stdin, turning JSON and type errors into CNI errors that name the key and its value.
+    public static func decode(_ data: Data) throws -> NetworkConfig {
+        do {
+            return try JSONDecoder().decode(NetworkConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw ConfigDecodingError.translate(error, input: data)
+        }
+    }
+}
+
+/// The keys that shape the bridge datapath, flannel's `delegate` object.
+public struct DatapathConfig: Decodable, Sendable {
+    public var type: String?
+    public var name: String?
+    public var bridge: String?
+    public var isGateway: Bool?
+    public var isDefaultGateway: Bool?
+    public var hairpinMode: Bool?
+    public var promiscMode: Bool?
+    public var mtu: Int?
+    public var ipMasq: Bool?
+    public var hasIPAM: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case type, name, bridge, isGateway, isDefaultGateway, hairpinMode, promiscMode, mtu, ipMasq, ipam
+    }
+
+    public init() { hasIPAM = false }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decodeIfPresent(String.self, forKey: .type)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        bridge = try container.decodeIfPresent(String.self, forKey: .bridge)
+        isGateway = try container.decodeIfPresent(Bool.self, forKey: .isGateway)
+        isDefaultGateway = try container.decodeIfPresent(Bool.self, forKey: .isDefaultGateway)
+        hairpinMode = try container.decodeIfPresent(Bool.self, forKey: .hairpinMode)
+        promiscMode = try container.decodeIfPresent(Bool.self, forKey: .promiscMode)
+        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu)
+        ipMasq = try container.decodeIfPresent(Bool.self, forKey: .ipMasq)
+        hasIPAM = container.contains(.ipam)
+    }
+
+    /// Each key from `preferred` when set there, else from `self`.
+    func overridden(by preferred: DatapathConfig?) -> DatapathConfig {
+        guard let preferred else { return self }
+        var merged = self
+        merged.bridge = preferred.bridge ?? bridge
+        merged.isGateway = preferred.isGateway ?? isGateway
+        merged.isDefaultGateway = preferred.isDefaultGateway ?? isDefaultGateway
+        merged.hairpinMode = preferred.hairpinMode ?? hairpinMode
+        merged.promiscMode = preferred.promiscMode ?? promiscMode
+        merged.mtu = preferred.mtu ?? mtu
+        merged.ipMasq = preferred.ipMasq ?? ipMasq
+        return merged
+    }
+}
+
+/// host-local's IPAM keys.
+public struct IPAMConfig: Decodable, Sendable {
+    public var type: String?
+    public var subnet: String?
+    public var rangeStart: String?
+    public var rangeEnd: String?
+    public var gateway: String?
+    public var ranges: [[RangeConfig]]?
+    public var routes: [RouteConfig]?
+    public var dataDir: String?
+}
+
+public struct RangeConfig: Decodable, Sendable {
+    public var subnet: String
+    public var rangeStart: String?
+    public var rangeEnd: String?
+    public var gateway: String?
+}
+
+public struct RouteConfig: Codable, Sendable, Equatable {
+    public var dst: String
+    public var gw: String?
+}

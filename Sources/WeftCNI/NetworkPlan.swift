@@ -1,0 +1,125 @@
+import WeftAddress
+
+/// Everything ADD needs to know about the network, resolved from the config and (when the
+/// config names no subnet) flannel's subnet.env, with every value validated.
+public struct NetworkPlan: Sendable, Equatable {
+    public static let defaultBridge = "cni0"
+    public static let defaultDataDir = "/run/weft/ipam"
+
+    public var name: String
+    public var bridge: String
+    public var isGateway: Bool
+    public var isDefaultGateway: Bool
+    public var hairpinMode: Bool
+    public var promiscMode: Bool
+    public var mtu: Int?
+    public var ipMasq: Bool
+    public var dataDir: String
+    /// One range per address family; a pod gets one address from each.
+    public var ranges: [AddressRange]
+    /// Routes installed in the pod, gateway filled in.
+    public var routes: [CNIResult.Route]
+}
+
+/// The parts of a plan that need no subnet: enough for DEL, which must work when flanneld is gone.
+public struct NetworkIdentity: Sendable, Equatable {
+    public var name: String
+    public var bridge: String
+    public var dataDir: String
+
+    public init(_ config: NetworkConfig) throws {
+        try Validation.networkName(config.name)
+        let datapath = config.topLevel.overridden(by: config.delegate)
+        bridge = datapath.bridge ?? NetworkPlan.defaultBridge
+        try Validation.interfaceName(bridge, key: config.delegate?.bridge != nil ? "delegate.bridge" : "bridge")
+        let dir = config.ipam?.dataDir ?? config.dataDir ?? NetworkPlan.defaultDataDir
+        guard dir.hasPrefix("/"), !dir.split(separator: "/").contains("..") else {
+            throw CNIError(.invalidConfig, "dataDir \"\(Validation.printable(dir))\" must be an absolute path without \"..\"")
+        }
+        dataDir = dir
+        name = config.name
+    }
+}
+
+extension NetworkPlan {
+    /// Resolves the plan. `loadSubnetEnv` is called only when the config gives no subnet of its own.
+    public static func resolve(_ config: NetworkConfig, loadSubnetEnv: (String) throws -> SubnetEnv) throws -> NetworkPlan {
+        let identity = try NetworkIdentity(config)
+        if let delegate = config.delegate {
+            if let type = delegate.type, type != "bridge" {
+                throw CNIError(.unsupportedField, "delegate.type \"\(Validation.printable(type))\" is not supported",
+                               details: "weft is the bridge datapath itself; only \"bridge\" (or no type) is accepted")
+            }
+            if delegate.name != nil {
+                throw CNIError(.invalidConfig, "delegate.name may not be set", details: "the network's name comes from the top-level name")
+            }
+            if delegate.hasIPAM {
+                throw CNIError(.invalidConfig, "delegate.ipam may not be set", details: "put ipam at the top level, or let subnet.env give the subnet")
+            }
+        }
+        if let type = config.ipam?.type, !["weft", "weft-ipam", "host-local"].contains(type) {
+            throw CNIError(.unsupportedField, "ipam.type \"\(Validation.printable(type))\" is not supported",
+                           details: "weft allocates addresses itself; use host-local style keys")
+        }
+        let datapath = config.topLevel.overridden(by: config.delegate)
+
+        var ranges: [AddressRange]
+        var routes: [CNIResult.Route] = []
+        var mtu = datapath.mtu
+        var ipMasq = datapath.ipMasq ?? false
+        var ipMasqKey = "ipMasq"
+        if let explicit = try ConfigRanges.explicit(config) {
+            ranges = explicit
+            for (index, route) in (config.ipam?.routes ?? config.routes ?? []).enumerated() {
+                routes.append(try ConfigRanges.route(route, key: "\(config.ipam?.routes != nil ? "ipam.routes" : "routes")[\(index)]", ranges: ranges))
+            }
+        } else {
+            let path = config.subnetFile ?? SubnetEnv.defaultPath
+            let env = try loadSubnetEnv(path)
+            ranges = try env.subnets.map { try ConfigRanges.flannelRange($0, path: path) }
+            for network in env.networks {
+                guard let range = ranges.first(where: { $0.family == network.family }) else { continue }
+                routes.append(CNIResult.Route(destination: network, gateway: range.gateway))
+            }
+            mtu = mtu ?? env.mtu
+            if datapath.ipMasq == nil, let flannelMasq = env.ipMasq {
+                // flanneld masquerades itself when FLANNEL_IPMASQ=true; the datapath does it otherwise.
+                ipMasq = !flannelMasq
+                ipMasqKey = "FLANNEL_IPMASQ=false in \(path)"
+            }
+        }
+        try ConfigRanges.checkDistinctFamilies(ranges)
+
+        let isDefaultGateway = datapath.isDefaultGateway ?? false
+        if isDefaultGateway {
+            for range in ranges {
+                let any = IPNetwork.defaultRoute(range.family)
+                if !routes.contains(where: { $0.destination == any }) {
+                    routes.append(CNIResult.Route(destination: any, gateway: range.gateway))
+                }
+            }
+        }
+        let isGateway = datapath.isGateway ?? true
+        if isDefaultGateway && datapath.isGateway == false {
+            throw CNIError(.invalidConfig, "isDefaultGateway true needs isGateway true", details: "isGateway is false")
+        }
+        let hairpinMode = datapath.hairpinMode ?? true
+        let promiscMode = datapath.promiscMode ?? false
+        if hairpinMode && promiscMode {
+            throw CNIError(.invalidConfig, "hairpinMode and promiscMode may not both be true")
+        }
+        if let mtu {
+            let minimum = ranges.contains { $0.family == .v6 } ? 1280 : 68
+            guard (minimum...65535).contains(mtu) else {
+                throw CNIError(.invalidConfig, "mtu \(mtu) is out of range", details: "expected \(minimum) to 65535")
+            }
+        }
+        if ipMasq {
+            throw CNIError(.unsupportedField, "\(ipMasqKey == "ipMasq" ? "ipMasq true" : ipMasqKey) asks weft to masquerade, which this version does not implement yet",
+                           details: "set ipMasq to false, or let flanneld masquerade (FLANNEL_IPMASQ=true)")
+        }
+        return NetworkPlan(name: identity.name, bridge: identity.bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
+                           hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
+                           dataDir: identity.dataDir, ranges: ranges, routes: routes)
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import WeftAddress
+
+/// flanneld's `subnet.env`: this node's lease, written as shell assignments.
+public struct SubnetEnv: Sendable, Equatable {
+    public static let defaultPath = "/run/flannel/subnet.env"
+
+    /// FLANNEL_NETWORK (and FLANNEL_IPV6_NETWORK): the cluster networks, canonical.
+    public var networks: [IPNetwork] = []
+    /// FLANNEL_SUBNET / FLANNEL_IPV6_SUBNET: the node subnet, with the gateway's host bits set.
+    public var subnets: [IPNetwork] = []
+    public var mtu: Int?
+    public var ipMasq: Bool?
+
+    public init(networks: [IPNetwork] = [], subnets: [IPNetwork] = [], mtu: Int? = nil, ipMasq: Bool? = nil) {
+        self.networks = networks
+        self.subnets = subnets
+        self.mtu = mtu
+        self.ipMasq = ipMasq
+    }
+
+    public static func load(path: String) throws -> SubnetEnv {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CNIError(.ioFailure, "subnetFile \"\(path)\" cannot be read (is flanneld running?)",
+                           details: (error as NSError).localizedDescription)
+        }
+        return try parse(String(decoding: data, as: UTF8.self), path: path)
+    }
+
+    public static func parse(_ text: String, path: String = defaultPath) throws -> SubnetEnv {
+        var env = SubnetEnv()
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else {
+                throw CNIError(.invalidConfig, "\(path): line \"\(Validation.printable(line))\" is not KEY=VALUE")
+            }
+            let key = String(parts[0])
+            let value = String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            func invalid() -> CNIError {
+                CNIError(.invalidConfig, "\(path): \(key) has an invalid value \"\(Validation.printable(value))\"")
+            }
+            switch key {
+            case "FLANNEL_NETWORK", "FLANNEL_IPV6_NETWORK":
+                for item in value.split(separator: ",") {
+                    guard let network = IPNetwork(item.trimmingCharacters(in: .whitespaces)) else { throw invalid() }
+                    env.networks.append(network.canonical)
+                }
+            case "FLANNEL_SUBNET", "FLANNEL_IPV6_SUBNET":
+                guard !value.isEmpty else { continue }
+                guard let subnet = IPNetwork(value) else { throw invalid() }
+                env.subnets.append(subnet)
+            case "FLANNEL_MTU":
+                guard let mtu = Int(value) else { throw invalid() }
+                env.mtu = mtu
+            case "FLANNEL_IPMASQ":
+                guard let flag = Bool(value.lowercased()) else { throw invalid() }
+                env.ipMasq = flag
+            default:
+                continue
+            }
+        }
+        guard !env.subnets.isEmpty else {
+            throw CNIError(.invalidConfig, "\(path) has no FLANNEL_SUBNET", details: "flanneld writes it once it holds a lease")
+        }
+        return env
+    }
+}
