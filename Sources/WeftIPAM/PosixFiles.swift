@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin wrappers over the file syscalls the store uses, each failing with the errno it got.
+enum PosixFiles {
+    static func makeDirectory(_ path: String) throws {
+        // Every component, like mkdir -p; 0700 because reservations name containers.
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o700) != 0 && errno != EEXIST {
+                throw IPAMError.io(operation: "mkdir", path: current, errno: errno)
+            }
+        }
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func read(_ path: String) throws -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw IPAMError.io(operation: "open", path: path, errno: errno)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw IPAMError.io(operation: "read", path: path, errno: errno)
+            }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `contents` in full to a new private temporary file in `directory` and returns its path.
+    static func writeTemporary(_ contents: String, in directory: String) throws -> String {
+        var template = Array("\(directory)/.tmp-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            return mkstemp(base)
+        }
+        let path = String(cString: template)
+        guard fd >= 0 else { throw IPAMError.io(operation: "mkstemp", path: directory, errno: errno) }
+        defer { close(fd) }
+        var remaining = Array(contents.utf8)
+        while !remaining.isEmpty {
+            let written = remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let failure = errno
+                unlink(path)
+                throw IPAMError.io(operation: "write", path: path, errno: failure)
+            }
+            remaining.removeFirst(written)
+        }
+        return path
+    }
+
+    /// Puts a fully written file at `path` only if nothing is there: link(2) fails with EEXIST otherwise,
+    /// so a reader never sees a half-written record and two writers never both win.
+    static func publishExclusive(_ contents: String, at path: String, directory: String) throws -> Bool {
+        let temporary = try writeTemporary(contents, in: directory)
+        defer { unlink(temporary) }
+        if link(temporary, path) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw IPAMError.io(operation: "link", path: path, errno: errno)
+    }
+
+    /// Replaces the file at `path` atomically with a fully written one.
+    static func publishReplacing(_ contents: String, at path: String, directory: String) throws {
+        let temporary = try writeTemporary(contents, in: directory)
+        if rename(temporary, path) != 0 {
+            let failure = errno
+            unlink(temporary)
+            throw IPAMError.io(operation: "rename", path: path, errno: failure)
+        }
+    }
+
+    static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw IPAMError.io(operation: "unlink", path: path, errno: errno)
+        }
+    }
+}
+
+extension PosixFiles {
+    static func list(_ directory: String) throws -> [String] {
+        guard let handle = opendir(directory) else {
+            if errno == ENOENT { return [] }
+            throw IPAMError.io(operation: "opendir", path: directory, errno: errno)
+        }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
