@@ -1,0 +1,54 @@
+import CMnl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where netlink bytes go and come from: the kernel through libmnl, or recorded bytes in tests.
+public protocol NetlinkTransport: AnyObject {
+    func send(_ bytes: [UInt8]) throws
+    /// One datagram, which may hold several messages.
+    func receive() throws -> [UInt8]
+}
+
+/// A NETLINK_ROUTE socket opened with libmnl, bound in the network namespace of the calling thread.
+public final class MnlTransport: NetlinkTransport {
+    /// Dumps of a busy node's routes fill datagrams up to 32 KiB; leave room.
+    private static let receiveBufferSize = 65536
+
+    private let socket: OpaquePointer
+    private var receiveBuffer = [UInt8](repeating: 0, count: MnlTransport.receiveBufferSize)
+
+    public init() throws {
+        guard let socket = mnl_socket_open(NETLINK_ROUTE) else {
+            throw NetlinkError("open netlink socket", errno: errno)
+        }
+        self.socket = socket
+        guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
+            let failure = errno
+            mnl_socket_close(socket)
+            throw NetlinkError("bind netlink socket", errno: failure)
+        }
+        // Extended acks carry the kernel's own explanation; capped acks keep error replies small.
+        var on: Int32 = 1
+        _ = mnl_socket_setsockopt(socket, Int32(NETLINK_EXT_ACK), &on, socklen_t(MemoryLayout<Int32>.size))
+        _ = mnl_socket_setsockopt(socket, Int32(NETLINK_CAP_ACK), &on, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { mnl_socket_close(socket) }
+
+    public func send(_ bytes: [UInt8]) throws {
+        let sent = bytes.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
+        guard sent == bytes.count else { throw NetlinkError("send netlink request", errno: errno) }
+    }
+
+    public func receive() throws -> [UInt8] {
+        while true {
+            let count = receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw NetlinkError("receive netlink reply", errno: errno)
+            }
+            return Array(receiveBuffer[0..<count])
+        }
+    }
+}

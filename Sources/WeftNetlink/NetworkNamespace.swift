@@ -1,0 +1,81 @@
+import CMnl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A network namespace file (a bind mount under /var/run/netns or /proc/PID/ns/net), opened and checked.
+public final class NetworkNamespace {
+    public let path: String
+    public let fd: Int32
+
+    /// Opens `path` and checks it is a namespace file: nsfs for bind mounts, procfs for /proc/PID/ns/net.
+    public init(path: String) throws {
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw NetlinkError("open netns \(path)", errno: errno) }
+        self.path = path
+        var fs = statfs()
+        guard fstatfs(fd, &fs) == 0 else {
+            let failure = errno
+            close(fd)
+            throw NetlinkError("statfs netns \(path)", errno: failure)
+        }
+        let magic = UInt32(truncatingIfNeeded: fs.f_type)
+        guard magic == weft_nsfs_magic || magic == weft_proc_super_magic else {
+            close(fd)
+            throw NetlinkError("\(path) is not a network namespace file", errno: EINVAL)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Whether this is the namespace the calling thread is in: the host's own, for a plugin run by the runtime.
+    /// A recycled PID can make a runtime hand a plugin its own namespace (plugins#714).
+    public var isCurrentThreadNamespace: Bool {
+        var mine = stat()
+        var theirs = stat()
+        guard stat("/proc/thread-self/ns/net", &mine) == 0, fstat(fd, &theirs) == 0 else { return false }
+        return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino
+    }
+
+    /// Runs `body` with the calling thread inside this namespace, then switches back.
+    /// setns(2) moves only the calling thread, so `body` must be synchronous.
+    public func run<T>(_ body: () throws -> T) throws -> T {
+        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard original >= 0 else { throw NetlinkError("open own netns", errno: errno) }
+        defer { close(original) }
+        guard setns(fd, weft_clone_newnet) == 0 else { throw NetlinkError("enter netns \(path)", errno: errno) }
+        defer {
+            // Failing to return would leave the thread in the pod's namespace; nothing after could be trusted.
+            if setns(original, weft_clone_newnet) != 0 { abort() }
+        }
+        return try body()
+    }
+}
+
+/// Writes under /proc/sys/net, which shows the namespace of the writing thread.
+public enum Sysctl {
+    /// Writes `value` to `/proc/sys/<key>` (key with '/' separators). Missing keys (IPv6 disabled) are skipped when `optional`.
+    public static func write(_ key: String, _ value: String, optional: Bool = false) throws {
+        let path = "/proc/sys/\(key)"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if optional && errno == ENOENT { return }
+            throw NetlinkError("open \(path)", errno: errno)
+        }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw NetlinkError("write \(path)", errno: errno) }
+    }
+
+    public static func read(_ key: String) -> String? {
+        let path = "/proc/sys/\(key)"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").first.map(String.init)
+    }
+}

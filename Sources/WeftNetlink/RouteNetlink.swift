@@ -1,0 +1,107 @@
+import CMnl
+import WeftAddress
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// rtnetlink operations in one network namespace.
+public final class RouteNetlink {
+    private let connection: NetlinkConnection
+
+    public init(transport: NetlinkTransport) {
+        connection = NetlinkConnection(transport: transport)
+    }
+
+    /// A connection in the calling thread's namespace.
+    public convenience init() throws {
+        self.init(transport: try MnlTransport())
+    }
+
+    /// A connection bound in `namespace`: the socket is opened inside it and keeps working from here.
+    public convenience init(in namespace: NetworkNamespace) throws {
+        let transport = try namespace.run { try MnlTransport() }
+        self.init(transport: transport)
+    }
+
+    // MARK: links
+
+    /// The link named `name`, or nil when there is none.
+    public func link(named name: String) throws -> Link? {
+        do {
+            return try connection.execute(RouteRequests.getLink(name: name), operation: "get link \(name)")
+                .lazy.compactMap { Link(payload: $0.payload) }.first
+        } catch let error as NetlinkError where error.isNoDevice {
+            return nil
+        }
+    }
+
+    public func link(index: Int32) throws -> Link? {
+        do {
+            return try connection.execute(RouteRequests.getLink(index: index), operation: "get link \(index)")
+                .lazy.compactMap { Link(payload: $0.payload) }.first
+        } catch let error as NetlinkError where error.isNoDevice {
+            return nil
+        }
+    }
+
+    public func createBridge(name: String, mac: [UInt8], mtu: UInt32?) throws {
+        try connection.execute(RouteRequests.createBridge(name: name, mac: mac, mtu: mtu), operation: "create bridge \(name)")
+    }
+
+    public func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peerNamespace: NetworkNamespace) throws {
+        let request = RouteRequests.createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName,
+                                               peerMAC: peerMAC, peerNamespaceFD: peerNamespace.fd)
+        try connection.execute(request, operation: "create veth \(hostName) with peer \(peerName) in \(peerNamespace.path)")
+    }
+
+    public func setLinkUp(index: Int32) throws {
+        try connection.execute(RouteRequests.setLinkUp(index: index), operation: "set link \(index) up")
+    }
+
+    public func setHairpin(index: Int32, on: Bool) throws {
+        try connection.execute(RouteRequests.setHairpin(index: index, on: on), operation: "set hairpin on link \(index)")
+    }
+
+    public func deleteLink(index: Int32) throws {
+        try connection.execute(RouteRequests.deleteLink(index: index), operation: "delete link \(index)")
+    }
+
+    /// Deletes `name`; returns false when there was no such link.
+    @discardableResult
+    public func deleteLink(named name: String) throws -> Bool {
+        do {
+            try connection.execute(RouteRequests.deleteLink(name: name), operation: "delete link \(name)")
+            return true
+        } catch let error as NetlinkError where error.isNoDevice {
+            return false
+        }
+    }
+
+    // MARK: addresses
+
+    public func addAddress(_ address: IPNetwork, index: Int32) throws {
+        try connection.execute(RouteRequests.addAddress(address, index: index), operation: "add address \(address) to link \(index)")
+    }
+
+    public func addresses(index: Int32) throws -> [IPNetwork] {
+        try connection.execute(RouteRequests.dumpAddresses(family: nil), operation: "list addresses")
+            .compactMap { InterfaceAddress(payload: $0.payload) }
+            .filter { $0.index == index }
+            .map(\.address)
+    }
+
+    // MARK: routes
+
+    public func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws {
+        let via = gateway.map { " via \($0)" } ?? ""
+        try connection.execute(RouteRequests.addRoute(destination, gateway: gateway, index: index),
+                               operation: "add route \(destination)\(via)")
+    }
+
+    /// The main table's routes of one family.
+    public func routes(family: IPAddress.Family) throws -> [Route] {
+        try connection.execute(RouteRequests.dumpRoutes(family: family), operation: "list routes")
+            .compactMap { Route(payload: $0.payload) }
+            .filter { $0.table == UInt32(RT_TABLE_MAIN.rawValue) }
+    }
+}
