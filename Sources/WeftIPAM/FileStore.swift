@@ -137,3 +137,13 @@ struct OwnerRecord: Equatable {
 
     var text: String { ([netns] + addresses.map(\.description)).joined(separator: "\n") + "\n" }
 }
+
+extension FileStore {
+    /// Every owner with a record in the store.
+    public func owners() throws -> [Owner] {
+        try PosixFiles.list(ownersDirectory).compactMap { name in
+            guard !name.hasPrefix("."), let colon = name.firstIndex(of: ":") else { return nil }
+            return Owner(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import WeftAddress
+import WeftCNI
+import WeftIPAM
+import WeftNetlink
+
+/// ADD, DEL, STATUS and GC against the node. CHECK lives in CheckCommand.swift.
+struct Commands {
+    let environment: CNIEnvironment
+    let config: NetworkConfig
+    let version: CNIVersion
+    let loadSubnetEnv: (String) throws -> SubnetEnv
+
+    var owner: Owner { Owner(containerID: environment.containerID, ifname: environment.ifname) }
+
+    func add() throws -> CNIResult {
+        let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
+        let namespace = try openPodNamespace()
+        let pod = try RouteNetlink(in: namespace)
+        if try pod.link(named: environment.ifname) != nil {
+            throw CNIError(.nodeConflict, "CNI_IFNAME \(environment.ifname) already exists in \(namespace.path)")
+        }
+        let node = try RouteNetlink()
+        let store = FileStore(dataDir: plan.dataDir, network: plan.name)
+        let heldBefore = try store.addresses(of: owner) != nil
+        var rollback: [() -> Void] = []
+        do {
+            let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges)
+            if !heldBefore { rollback.append { _ = try? store.release(owner) } }
+            let bridge = try Bridge.ensure(plan, node: node)
+            let attachment = Attachment(plan: plan, containerID: environment.containerID, ifname: environment.ifname)
+            return try attachment.create(bridge: bridge, node: node, pod: pod, namespace: namespace, addresses: addresses) {
+                rollback.append { _ = try? node.deleteLink(named: attachment.hostName) }
+            }
+        } catch {
+            for undo in rollback.reversed() { undo() }
+            throw error
+        }
+    }
+
+    /// Best effort and repeatable: removes the veth (from the host side, which takes the pod side with it)
+    /// and releases the addresses, whether or not ADD ran and whether or not the netns still exists.
+    func del() throws {
+        let identity = try NetworkIdentity(config)
+        let hostName = Naming.hostVeth(network: identity.name, containerID: environment.containerID, ifname: environment.ifname)
+        let node = try RouteNetlink()
+        let removed = try node.deleteLink(named: hostName)
+        if !removed, !environment.netns.isEmpty,
+           let namespace = try? NetworkNamespace(path: environment.netns), !namespace.isCurrentThreadNamespace,
+           let pod = try? RouteNetlink(in: namespace),
+           let link = try pod.link(named: environment.ifname), link.kind == "veth" {
+            // The host end was renamed or moved: the pod end is still ours to remove.
+            try pod.deleteLink(index: link.index)
+        }
+        try FileStore(dataDir: identity.dataDir, network: identity.name).release(owner)
+    }
+
+    /// Ready when the subnet is known and the store takes writes; code 50 with the reason otherwise.
+    func status() throws {
+        let plan: NetworkPlan
+        do {
+            plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
+        } catch let error as CNIError {
+            throw CNIError(.unavailable, "not ready: \(error.msg)", details: error.details)
+        }
+        do {
+            try FileStore(dataDir: plan.dataDir, network: plan.name).checkWritable()
+        } catch {
+            throw CNIError(.unavailable, "not ready: the IPAM store cannot be written", details: "\(error)")
+        }
+    }
+
+    /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older `cni.dev/attachments`),
+    /// keeping on past failures and reporting them all.
+    func gc(validAttachments: [Owner]) throws {
+        let identity = try NetworkIdentity(config)
+        let store = FileStore(dataDir: identity.dataDir, network: identity.name)
+        let valid = Set(validAttachments)
+        let node = try RouteNetlink()
+        var failures: [String] = []
+        for owner in try store.owners() where !valid.contains(owner) {
+            do {
+                try node.deleteLink(named: Naming.hostVeth(network: identity.name, containerID: owner.containerID, ifname: owner.ifname))
+                try store.release(owner)
+            } catch {
+                failures.append("\(owner): \(ErrorMapping.cniError(error).msg)")
+            }
+        }
+        if !failures.isEmpty {
+            throw CNIError(.ioFailure, "GC could not remove \(failures.count) attachment(s)", details: failures.joined(separator: "; "))
+        }
+    }
+
+    /// CNI_NETNS, checked to be a namespace file other than the plugin's own before anything changes.
+    func openPodNamespace() throws -> NetworkNamespace {
+        let namespace: NetworkNamespace
+        do {
+            namespace = try NetworkNamespace(path: environment.netns)
+        } catch let error as NetlinkError {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(Validation.printable(environment.netns))\" is not a usable network namespace",
+                           details: error.description)
+        }
+        if namespace.isCurrentThreadNamespace {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(environment.netns)\" is the plugin's own network namespace",
+                           details: "refusing to configure the host as a pod")
+        }
+        return namespace
+    }
+}

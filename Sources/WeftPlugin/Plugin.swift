@@ -1,0 +1,94 @@
+import Foundation
+import WeftCNI
+import WeftIPAM
+
+/// The plugin's entry point: environment and stdin in, exit status and stdout out.
+public enum Plugin {
+    /// stdin larger than this is refused before parsing: a network config is a few KiB.
+    public static let maxInputBytes = 4 << 20
+
+    public struct Outcome {
+        public let status: Int32
+        public let output: Data
+    }
+
+    public static func run(environment: [String: String], input: Data,
+                           loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
+        let replyVersion = requestedVersionText(input) ?? CNIVersion.latest.description
+        do {
+            guard input.count <= maxInputBytes else {
+                throw CNIError(.decodeFailure, "network config on stdin is \(input.count) bytes, over the \(maxInputBytes)-byte limit")
+            }
+            let env = try CNIEnvironment(environment)
+            if env.command == .version {
+                let requested = requestedVersionText(input).flatMap(CNIVersion.init).flatMap { $0.isSupported ? $0 : nil }
+                return Outcome(status: 0, output: VersionInfo(cniVersion: requested ?? .latest).json)
+            }
+            let config = try NetworkConfig.decode(input)
+            let version = try CNIVersion.negotiate(config.cniVersion)
+            let commands = Commands(environment: env, config: config, version: version, loadSubnetEnv: loadSubnetEnv)
+            switch env.command {
+            case .add:
+                return Outcome(status: 0, output: try commands.add().json(for: version))
+            case .del:
+                try commands.del()
+            case .check:
+                try requireVersion(version, CNIVersion.check, for: "CHECK")
+                try commands.check()
+            case .status:
+                try requireVersion(version, CNIVersion.statusAndGC, for: "STATUS")
+                try commands.status()
+            case .gc:
+                try requireVersion(version, CNIVersion.statusAndGC, for: "GC")
+                try commands.gc(validAttachments: try GCInput.validAttachments(input))
+            case .version:
+                break
+            }
+            return Outcome(status: 0, output: Data())
+        } catch {
+            let cniError = ErrorMapping.cniError(error)
+            return Outcome(status: 1, output: cniError.json(cniVersion: replyVersion))
+        }
+    }
+
+    private static func requireVersion(_ version: CNIVersion, _ minimum: CNIVersion, for command: String) throws {
+        guard version >= minimum else {
+            throw CNIError(.incompatibleVersion, "\(command) needs cniVersion \(minimum) or later, the config says \(version)")
+        }
+    }
+
+    /// The config's cniVersion when it is readable, for labelling replies; nil when absent or unreadable.
+    static func requestedVersionText(_ input: Data) -> String? {
+        struct VersionOnly: Decodable { let cniVersion: String? }
+        guard let text = (try? JSONDecoder().decode(VersionOnly.self, from: input))?.cniVersion,
+              let version = CNIVersion(text), version.isSupported
+        else { return nil }
+        return text
+    }
+}
+
+/// GC's list of attachments to keep.
+enum GCInput {
+    struct Attachment: Decodable {
+        let containerID: String
+        let ifname: String
+    }
+
+    struct Wire: Decodable {
+        let valid: [Attachment]?
+        let old: [Attachment]?
+        enum CodingKeys: String, CodingKey {
+            case valid = "cni.dev/valid-attachments", old = "cni.dev/attachments"
+        }
+    }
+
+    static func validAttachments(_ input: Data) throws -> [Owner] {
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: input)
+        } catch {
+            throw CNIError(.invalidConfig, "cni.dev/valid-attachments must be a list of {containerID, ifname}", details: "\(error)")
+        }
+        return (wire.valid ?? wire.old ?? []).map { Owner(containerID: $0.containerID, ifname: $0.ifname) }
+    }
+}
