@@ -30,10 +30,12 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         return (first, last)
     }
 
+    /// The subnet alone when the range spans all of it (but for the gateway), else the subnet with its bounds.
     public var description: String {
-        first == subnet.networkAddress.advanced(by: 1) && last.advanced(by: 1) == subnet.lastAddress
-            ? subnet.description
-            : "\(subnet) (\(first)-\(last))"
+        guard let bounds = AddressRange.defaultBounds(of: subnet) else { return "\(subnet) (\(first)-\(last))" }
+        let spansSubnet = last == bounds.last
+            && (first == bounds.first || (bounds.first == gateway && first == gateway.advanced(by: 1)))
+        return spansSubnet ? subnet.description : "\(subnet) (\(first)-\(last))"
     }
 
     public var family: IPAddress.Family { subnet.family }

@@ -6,7 +6,8 @@ enum ConfigDecodingError {
         switch error {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
             return CNIError(.decodeFailure, "network config on stdin is not valid JSON", details: underlyingText(context))
-        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty,
+             .valueNotFound(_, let context) where context.codingPath.isEmpty:
             return CNIError(.decodeFailure, "network config on stdin is not a JSON object",
                             details: "found \(rawValueText(at: [], in: input))")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):

@@ -1,0 +1,56 @@
+# Weft: build, test and try the CNI plugin. `make demo` and `make test` are the two commands a newcomer needs.
+SHELL := /bin/bash
+PREFIX_BIN ?= /opt/cni/bin
+PREFIX_CONF ?= /etc/cni/net.d
+DESTDIR ?=
+SHARED ?= $(CURDIR)/../shared
+RELEASE_BIN := $(CURDIR)/.build/release
+CNITOOL := $(CURDIR)/.build/tools/cnitool
+
+# Debian packages the build, the tests, the demo and the benchmarks use.
+DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux \
+	containernetworking-plugins golang-go golang-github-appc-cni-dev
+
+.PHONY: all deps build cnitool test unit-test demo bench install clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Release binaries carry the Swift runtime: a node has no Swift toolchain.
+build: deps
+	swift build -c release --static-swift-stdlib --product weft
+	@ls -l $(RELEASE_BIN)/weft
+
+$(CNITOOL):
+	@mkdir -p $(dir $(CNITOOL))
+	sh $(SHARED)/tools/cnitool/build.sh $(CNITOOL)
+
+cnitool: deps $(CNITOOL)
+
+# Every test: unit tests without root, privileged tests in throwaway network namespaces,
+# against the release binary that `make install` ships.
+test: deps build cnitool
+	WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) swift test
+
+unit-test:
+	swift test --skip WeftPluginTests
+
+demo: build
+	WEFT_BIN=$(RELEASE_BIN)/weft scripts/demo
+
+bench: build
+	WEFT_BIN=$(RELEASE_BIN)/weft scripts/bench
+
+install: build
+	install -d $(DESTDIR)$(PREFIX_BIN) $(DESTDIR)$(PREFIX_CONF)
+	install -m 0755 $(RELEASE_BIN)/weft $(DESTDIR)$(PREFIX_BIN)/weft
+	install -m 0644 conf/10-weft.conflist $(DESTDIR)$(PREFIX_CONF)/10-weft.conflist
+
+clean:
+	rm -rf .build

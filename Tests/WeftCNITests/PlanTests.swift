@@ -1,0 +1,113 @@
+import Testing
+import WeftCNI
+
+@Suite struct PlanTests {
+    @Test func flannelDefaults() throws {
+        let plan = try plan(ConfigDecodingTests.flannel)
+        #expect(plan.bridge == "cni0")
+        #expect(plan.hairpinMode)
+        #expect(plan.isGateway)
+        #expect(plan.mtu == 1450)
+        #expect(plan.dataDir == "/run/weft/ipam")
+        #expect(plan.ranges.map(\.description) == ["10.244.1.0/24"])
+        #expect(plan.ranges.first?.gateway.description == "10.244.1.1")
+        #expect(plan.ranges.first?.first.description == "10.244.1.2")
+        #expect(plan.routes.map { "\($0.destination) \($0.gateway?.description ?? "")" } == ["10.244.0.0/16 10.244.1.1", "0.0.0.0/0 10.244.1.1"])
+    }
+
+    @Test func hairpinDefaultsOnAndTopLevelIsOverriddenByDelegate() throws {
+        #expect(try plan(#"{"name":"n","type":"weft"}"#).hairpinMode)
+        #expect(try plan(#"{"name":"n","type":"weft","hairpinMode":false}"#).hairpinMode == false)
+        #expect(try plan(#"{"name":"n","type":"weft","hairpinMode":false,"delegate":{"hairpinMode":true}}"#).hairpinMode)
+    }
+
+    @Test func explicitSubnetNeedsNoSubnetFile() throws {
+        let plan = try NetworkPlan.resolve(try decode(#"{"name":"n","type":"weft","subnet":"10.88.0.0/16","routes":[{"dst":"10.0.0.0/8"}]}"#),
+                                           loadSubnetEnv: { _ in throw CNIError(.ioFailure, "must not be read") })
+        #expect(plan.ranges.first?.gateway.description == "10.88.0.1")
+        #expect(plan.routes.first?.gateway?.description == "10.88.0.1")
+    }
+
+    @Test func hostLocalRangesWithDualStack() throws {
+        let plan = try plan(#"""
+        {"name":"n","type":"weft","ipam":{"type":"host-local","ranges":[
+          [{"subnet":"10.10.0.0/24","rangeStart":"10.10.0.100","rangeEnd":"10.10.0.200","gateway":"10.10.0.254"}],
+          [{"subnet":"fd00:10::/64"}]]}}
+        """#)
+        #expect(plan.ranges.map(\.family) == [.v4, .v6])
+        #expect(plan.ranges[0].first.description == "10.10.0.100")
+        #expect(plan.ranges[0].gateway.description == "10.10.0.254")
+        #expect(plan.ranges[1].gateway.description == "fd00:10::1")
+        #expect(plan.ranges[1].first.description == "fd00:10::2")
+    }
+
+    @Test func flannelIPMasqFalseAsksForMasqueradeWhichIsNotYetBuilt() {
+        var env = flannelEnv
+        env.ipMasq = false
+        let error = cniError { _ = try plan(ConfigDecodingTests.flannel, env: env) }
+        #expect(error?.code == 2)
+        #expect(error?.msg.contains("FLANNEL_IPMASQ=false") == true)
+    }
+
+    @Test func ipMasqTrueIsRefusedByName() {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","delegate":{"ipMasq":true}}"#) }
+        #expect(error?.code == 2)
+        #expect(error?.msg.contains("ipMasq") == true)
+    }
+
+    @Test func otherDelegateTypesAreRefused() {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","delegate":{"type":"macvlan"}}"#) }
+        #expect(error?.code == 2)
+        #expect(error?.msg.contains("delegate.type \"macvlan\"") == true)
+    }
+
+    @Test(arguments: [
+        (#"{"subnet":"10.0.0.0/31"}"#, "subnet \"10.0.0.0/31\""),
+        (#"{"subnet":"10.0.0.0/32"}"#, "subnet \"10.0.0.0/32\""),
+        (#"{"subnet":"fd00::/127"}"#, "subnet \"fd00::/127\""),
+        (#"{"subnet":"fd00::/128"}"#, "subnet \"fd00::/128\""),
+        (#"{"subnet":"fe80::/64"}"#, "is link-local"),
+        (#"{"subnet":"::ffff:10.0.0.0/120"}"#, "IPv4-mapped"),
+        (#"{"subnet":"10.0.0.5/24"}"#, "has host bits set"),
+        (#"{"subnet":"10.0.0.0/24","gateway":"fd00::1"}"#, "ipam.gateway \"fd00::1\""),
+        (#"{"subnet":"10.0.0.0/24","gateway":"10.0.1.1"}"#, "is outside subnet"),
+        (#"{"subnet":"10.0.0.0/24","gateway":"10.0.0.255"}"#, "broadcast"),
+        (#"{"subnet":"10.0.0.0/24","rangeStart":"10.0.0.50","rangeEnd":"10.0.0.10"}"#, "is after"),
+    ])
+    func badRangesNameTheValue(ipam: String, expected: String) {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","ipam":\#(ipam)}"#) }
+        #expect(error?.code == 7)
+        #expect(error?.msg.contains(expected) == true, "\(error?.msg ?? "")")
+    }
+
+    @Test func twoRangesOfOneFamilyAreRefused() {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","ipam":{"ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"10.1.0.0/24"}]]}}"#) }
+        #expect(error?.code == 2)
+    }
+
+    @Test(arguments: [67, 65536, -1, 0])
+    func mtuOutOfRange(mtu: Int) {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","delegate":{"mtu":\#(mtu)}}"#) }
+        #expect(error?.code == 7)
+        #expect(error?.msg.contains("mtu \(mtu)") == true)
+    }
+
+    @Test(arguments: ["a/b", "..", ".x", String(repeating: "n", count: 300)])
+    func badNetworkNames(name: String) {
+        let error = cniError { _ = try plan(#"{"name":"\#(name)","type":"weft"}"#) }
+        #expect(error?.code == 7)
+    }
+
+    @Test func badBridgeNameIsNamed() {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","delegate":{"bridge":"a/b"}}"#) }
+        #expect(error?.msg.contains("delegate.bridge") == true)
+    }
+
+    @Test func promiscAndHairpinTogetherAreRefused() {
+        #expect(cniError { _ = try plan(#"{"name":"n","type":"weft","delegate":{"promiscMode":true}}"#) }?.code == 7)
+    }
+
+    @Test func relativeDataDirIsRefused() {
+        #expect(cniError { _ = try plan(#"{"name":"n","type":"weft","dataDir":"../x"}"#) }?.msg.contains("dataDir") == true)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import WeftAddress
+import WeftIPAM
+
+/// A store in a fresh temporary directory, removed afterwards.
+func withTemporaryStore(_ body: (String) throws -> Void) throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-store-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try body(directory)
+}
+
+@Suite struct FileStoreTests {
+    let range: AddressRange
+    init() throws { range = try makeRange("10.244.1.0/29", gateway: "10.244.1.1") }
+
+    @Test func reservesDistinctAddressesAndReleasesThem() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "cbr0")
+            let a = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "/run/netns/a", ranges: [range])
+            let b = try store.reserve(Owner(containerID: "b", ifname: "eth0"), netns: "/run/netns/b", ranges: [range])
+            #expect(a.map(\.description) == ["10.244.1.2"])
+            #expect(b.map(\.description) == ["10.244.1.3"])
+            #expect(try store.release(Owner(containerID: "a", ifname: "eth0")) == a)
+            #expect(try store.addresses(of: Owner(containerID: "a", ifname: "eth0")) == nil)
+            #expect(try store.release(Owner(containerID: "a", ifname: "eth0")).isEmpty)
+        }
+    }
+
+    @Test func reserveIsIdempotentPerOwner() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "cbr0")
+            let owner = Owner(containerID: "a", ifname: "eth0")
+            let first = try store.reserve(owner, netns: "/run/netns/a", ranges: [range])
+            #expect(try store.reserve(owner, netns: "/run/netns/a", ranges: [range]) == first)
+            #expect(try store.owners() == [owner])
+        }
+    }
+
+    @Test func doesNotReuseAJustReleasedAddress() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "cbr0")
+            let first = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "", ranges: [range])
+            try store.release(Owner(containerID: "a", ifname: "eth0"))
+            let second = try store.reserve(Owner(containerID: "b", ifname: "eth0"), netns: "", ranges: [range])
+            #expect(first != second)
+        }
+    }
+
+    @Test func reportsExhaustionWithTheRange() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "cbr0")
+            for index in 0..<5 { _ = try store.reserve(Owner(containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [range]) }
+            #expect(throws: IPAMError.exhausted(range: "10.244.1.0/29", held: 5)) {
+                try store.reserve(Owner(containerID: "full", ifname: "eth0"), netns: "", ranges: [range])
+            }
+        }
+    }
+
+    @Test func recordsArePrivate() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "cbr0")
+            _ = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "", ranges: [range])
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(dir)/cbr0/ips/10.244.1.2")
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            let directory = try FileManager.default.attributesOfItem(atPath: "\(dir)/cbr0")
+            #expect((directory[.posixPermissions] as? Int) == 0o700)
+        }
+    }
+
+    @Test func lockHeldElsewhereTimesOut() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "cbr0", lockTimeout: 0.2)
+            _ = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "", ranges: [range])
+            let fd = open("\(dir)/cbr0/lock", O_RDWR)
+            defer { close(fd) }
+            #expect(flock(fd, LOCK_EX) == 0)
+            #expect(throws: IPAMError.self) {
+                try store.reserve(Owner(containerID: "b", ifname: "eth0"), netns: "", ranges: [range])
+            }
+        }
+    }
+
+    @Test func parallelReservationsNeverShareAnAddress() throws {
+        try withTemporaryStore { dir in
+            let wide = try makeRange("10.244.0.0/24", gateway: "10.244.0.1")
+            let results = Results()
+            DispatchQueue.concurrentPerform(iterations: 40) { index in
+                // Separate store objects, as separate processes would have.
+                let store = FileStore(dataDir: dir, network: "cbr0")
+                if let addresses = try? store.reserve(Owner(containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [wide]) {
+                    results.append(addresses)
+                }
+            }
+            #expect(results.count == 40)
+            #expect(Set(results.all).count == 40)
+        }
+    }
+}
+
+final class Results: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [IPAddress] = []
+    func append(_ addresses: [IPAddress]) { lock.lock(); values += addresses; lock.unlock() }
+    var all: [IPAddress] { lock.lock(); defer { lock.unlock() }; return values }
+    var count: Int { all.count }
+}
