@@ -33,6 +33,11 @@ struct Attachment {
         guard let podLink = try pod.link(named: ifname) else {
             throw CNIError(.datapathFailure, "\(ifname) vanished from \(namespace.path) after it was created")
         }
+        if plan.ranges.contains(where: { $0.family == .v6 }) {
+            // DAD would hold the link-local address "tentative" after the link comes up; the global
+            // address skips it through IFA_F_NODAD. /proc/sys shows the writing thread's namespace.
+            try namespace.run { try Sysctl.write("net/ipv6/conf/\(ifname)/accept_dad", "0", optional: true) }
+        }
         let loopbackIndex: Int32 = 1
         try pod.setLinkUp(index: loopbackIndex)
         try pod.setLinkUp(index: podLink.index)

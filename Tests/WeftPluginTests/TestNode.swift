@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// A throwaway node: a network namespace standing for the Kubernetes node (bridge, veth host ends,
+/// sysctls), pod namespaces, and a temp directory with subnet.env and the IPAM store.
+/// Everything is removed by `cleanup()`, which `withNode` runs even when the test fails.
+final class TestNode {
+    static var weftBinary: String {
+        if let path = ProcessInfo.processInfo.environment["WEFT_BIN"] { return path }
+        // Beside the test bundle in .build/<config>/.
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundle, bundle.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("weft").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return ".build/debug/weft"
+    }
+
+    let id: String
+    let name: String
+    let directory: String
+    private(set) var pods: [String] = []
+
+    var namespacePath: String { "/var/run/netns/\(name)" }
+    var subnetFile: String { "\(directory)/subnet.env" }
+    var dataDir: String { "\(directory)/ipam" }
+
+    init(subnetEnv: String = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n") throws {
+        id = String(UUID().uuidString.prefix(8)).lowercased()
+        name = "wt-\(id)-node"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-test-\(id)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try subnetEnv.write(toFile: subnetFile, atomically: true, encoding: .utf8)
+        let created = try ip("netns", "add", name)
+        guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
+        try exec("ip", "link", "set", "lo", "up")
+    }
+
+    /// A new pod namespace; returns its path.
+    func addPod(_ label: String = "pod") throws -> String {
+        let podName = "wt-\(id)-\(label)\(pods.count)"
+        let created = try ip("netns", "add", podName)
+        guard created.status == 0 else { throw TestFailure("ip netns add \(podName): \(created.stderr)") }
+        pods.append(podName)
+        return "/var/run/netns/\(podName)"
+    }
+
+    func deletePod(_ path: String) throws {
+        let podName = URL(fileURLWithPath: path).lastPathComponent
+        try ip("netns", "delete", podName)
+        pods.removeAll { $0 == podName }
+    }
+
+    func cleanup() {
+        for pod in pods { _ = try? ip("netns", "delete", pod) }
+        _ = try? ip("netns", "delete", name)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A flannel-style config for this node: stock delegate keys plus this node's subnet file and store.
+    func config(version: String = "0.3.1", extra: String = "", delegate: String = #""hairpinMode":true,"isDefaultGateway":true"#) -> String {
+        #"{"cniVersion":"\#(version)","name":"cbr0","type":"weft","subnetFile":"\#(subnetFile)","dataDir":"\#(dataDir)","delegate":{\#(delegate)}\#(extra)}"#
+    }
+
+    /// Runs the weft binary inside the node namespace as a runtime would: CNI_* variables and the config on stdin.
+    func weft(_ command: String, containerID: String = "", netns: String = "", ifname: String = "eth0",
+              config: String, extraEnvironment: [String: String] = [:]) throws -> CommandResult {
+        var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_PATH": "/opt/cni/bin"]
+        if !containerID.isEmpty { environment["CNI_CONTAINERID"] = containerID }
+        if !netns.isEmpty { environment["CNI_NETNS"] = netns }
+        if !ifname.isEmpty { environment["CNI_IFNAME"] = ifname }
+        environment.merge(extraEnvironment) { $1 }
+        return try runProgram("/usr/bin/nsenter", ["--net=\(namespacePath)", TestNode.weftBinary], input: config, environment: environment)
+    }
+
+    /// ADD that must succeed; returns the result object.
+    func add(containerID: String, netns: String, ifname: String = "eth0", config: String? = nil) throws -> [String: Any] {
+        let result = try weft("ADD", containerID: containerID, netns: netns, ifname: ifname, config: config ?? self.config())
+        guard result.status == 0, let json = result.json else {
+            throw TestFailure("ADD \(containerID) failed (\(result.status)): \(result.stdout) \(result.stderr)")
+        }
+        return json
+    }
+
+    /// A command inside the node namespace.
+    @discardableResult
+    func exec(_ arguments: String...) throws -> CommandResult {
+        try runProgram("/usr/sbin/ip", ["netns", "exec", name] + arguments)
+    }
+
+    /// A command inside a pod namespace.
+    @discardableResult
+    func execIn(_ podPath: String, _ arguments: String...) throws -> CommandResult {
+        try runProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: podPath).lastPathComponent] + arguments)
+    }
+
+    func ping(from podPath: String, to address: String) throws -> Bool {
+        try execIn(podPath, "ping", "-c", "1", "-W", "2", address).status == 0
+    }
+
+    /// What a bad-input test compares before and after: links, addresses, routes and the IPAM store.
+    func snapshot() throws -> String {
+        let links = try exec("ip", "-o", "link", "show").stdout
+        let addresses = try exec("ip", "-o", "addr", "show").stdout
+        let routes = try exec("ip", "route", "show", "table", "all").stdout
+        let store = (FileManager.default.enumerator(atPath: dataDir)?.allObjects as? [String] ?? []).sorted().joined(separator: "\n")
+        return [links, addresses, routes, store].joined(separator: "\n--\n")
+    }
+
+    /// The store's owner records, one per attachment.
+    func reservations() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(dataDir)/cbr0/owners")) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    func links() throws -> [String] {
+        try exec("ip", "-o", "link", "show").stdout.split(separator: "\n").compactMap { line in
+            line.split(separator: ":").dropFirst().first.map { $0.trimmingCharacters(in: .whitespaces).components(separatedBy: "@")[0] }
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func withNode(subnetEnv: String? = nil, _ body: (TestNode) throws -> Void) throws {
+    let node = try subnetEnv.map { try TestNode(subnetEnv: $0) } ?? TestNode()
+    defer { node.cleanup() }
+    try body(node)
+}
+
+/// The pod address a result names (first entry of `ips`), without its prefix length.
+func podAddress(_ result: [String: Any]) -> String? {
+    ((result["ips"] as? [[String: Any]])?.first?["address"] as? String)?.components(separatedBy: "/").first
+}
