@@ -25,8 +25,8 @@ enum Bridge {
             throw CNIError(.nodeConflict, "\(plan.bridge) exists and is not a bridge (kind \(bridge.kind ?? "none"))",
                            details: "choose another bridge name in the config, or remove the link")
         }
-        if !bridge.isUp { try node.setLinkUp(index: bridge.index) }
         if plan.isGateway { try ensureGatewayAddresses(plan, bridge: bridge, node: node) }
+        if !bridge.isUp { try node.setLinkUp(index: bridge.index) }
         try configureNode(plan)
         return bridge
     }

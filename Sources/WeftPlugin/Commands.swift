@@ -23,11 +23,12 @@ struct Commands {
         let node = try RouteNetlink()
         let store = FileStore(dataDir: plan.dataDir, network: plan.name)
         let heldBefore = try store.addresses(of: owner) != nil
+        // The bridge first: a node that conflicts with the config is refused before any reservation.
+        let bridge = try Bridge.ensure(plan, node: node)
         var rollback: [() -> Void] = []
         do {
             let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges)
             if !heldBefore { rollback.append { _ = try? store.release(owner) } }
-            let bridge = try Bridge.ensure(plan, node: node)
             let attachment = Attachment(plan: plan, containerID: environment.containerID, ifname: environment.ifname)
             return try attachment.create(bridge: bridge, node: node, pod: pod, namespace: namespace, addresses: addresses) {
                 rollback.append { _ = try? node.deleteLink(named: attachment.hostName) }

@@ -28,9 +28,11 @@ func runProgram(_ path: String, _ arguments: [String], input: String = "", envir
     process.standardInput = stdin
     process.standardOutput = stdout
     process.standardError = stderr
+    // A child that stops reading early (weft refusing oversized input) must not kill the test with SIGPIPE.
+    signal(SIGPIPE, SIG_IGN)
     try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
+    try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+    try? stdin.fileHandleForWriting.close()
     // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
     let errorData = ErrorReader(stderr.fileHandleForReading)
     let out = stdout.fileHandleForReading.readDataToEndOfFile()
