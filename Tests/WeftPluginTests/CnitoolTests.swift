@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// The binary driven by libcni, the library inside containerd, CRI-O and podman, through cnitool.
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct CnitoolTests {
+    static var cnitool: String? {
+        let path = ProcessInfo.processInfo.environment["CNITOOL"] ?? ".build/tools/cnitool"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    func cnitool(_ verb: String, node: TestNode, pod: String, confDir: String) throws -> CommandResult {
+        guard let tool = Self.cnitool else {
+            throw TestFailure("cnitool not built: run `make cnitool` or set CNITOOL (make test does both)")
+        }
+        let pluginDir = URL(fileURLWithPath: TestNode.weftBinary).deletingLastPathComponent().path
+        let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETCONFPATH": confDir,
+                           "CNI_PATH": "\(pluginDir):/usr/lib/cni", "CNI_CACHEDIR": "\(node.directory)/cache",
+                           "CNI_CONTAINERID": "cnitool-\(URL(fileURLWithPath: pod).lastPathComponent)"]
+        return try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", tool, verb, "cbr0", pod], environment: environment)
+    }
+
+    /// kube-flannel's conflist with `type` changed to weft, plus this node's subnet file and store.
+    func writeConflist(version: String, node: TestNode) throws -> String {
+        let confDir = "\(node.directory)/net.d"
+        try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
+        let conflist = """
+        {"name":"cbr0","cniVersion":"\(version)","plugins":[{"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)",
+         "delegate":{"hairpinMode":true,"isDefaultGateway":true}}]}
+        """
+        try conflist.write(toFile: "\(confDir)/10-weft.conflist", atomically: true, encoding: .utf8)
+        return confDir
+    }
+
+    @Test(arguments: ["0.3.0", "0.3.1", "0.4.0", "1.0.0"])
+    func addCheckDelThroughLibcni(version: String) throws {
+        try withNode { node in
+            let confDir = try writeConflist(version: version, node: node)
+            let a = try node.addPod(), b = try node.addPod()
+            let addA = try cnitool("add", node: node, pod: a, confDir: confDir)
+            #expect(addA.status == 0, "\(addA.stdout) \(addA.stderr)")
+            let result = try #require(addA.json)
+            #expect(result["cniVersion"] as? String == version)
+            let addB = try cnitool("add", node: node, pod: b, confDir: confDir)
+            #expect(addB.status == 0, "\(addB.stderr)")
+            #expect(try node.ping(from: b, to: try #require(podAddress(result))))
+
+            if version >= "0.4.0" {
+                // libcni passes its cached result back as prevResult.
+                let check = try cnitool("check", node: node, pod: a, confDir: confDir)
+                #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
+                try node.execIn(a, "ip", "route", "del", "default")
+                let failed = try cnitool("check", node: node, pod: a, confDir: confDir)
+                #expect(failed.status != 0)
+                #expect(failed.stderr.contains("route 0.0.0.0/0 via 10.244.1.1 is missing"), "\(failed.stderr)")
+            }
+            for pod in [a, b] {
+                let del = try cnitool("del", node: node, pod: pod, confDir: confDir)
+                #expect(del.status == 0, "\(del.stderr)")
+            }
+            #expect(node.reservations().isEmpty)
+            #expect(try node.links().filter { $0.hasPrefix("veth") }.isEmpty)
+        }
+    }
+}
