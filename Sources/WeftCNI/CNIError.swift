@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The CNI protocol's error: what the plugin prints on stdout, with a non-zero exit.
 /// Codes below 100 are the spec's; 100 and above are Weft's own (README "Error codes").

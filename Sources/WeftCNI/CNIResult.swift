@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeftAddress
 
 /// What ADD returns: interfaces, addresses, routes. Encoded in the shape of whichever spec version the config asked for.

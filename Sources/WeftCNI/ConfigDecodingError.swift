@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Turns Foundation's decoding errors into CNI errors whose message names the key and the value found.
 enum ConfigDecodingError {
@@ -23,10 +23,7 @@ enum ConfigDecodingError {
     }
 
     private static func underlyingText(_ context: DecodingError.Context) -> String {
-        if let underlying = context.underlyingError as NSError? {
-            return underlying.userInfo[NSDebugDescriptionErrorKey] as? String ?? underlying.localizedDescription
-        }
-        return context.debugDescription
+        context.underlyingError.map { "\($0)" } ?? context.debugDescription
     }
 
     static func keyPath(_ path: [CodingKey]) -> String {
@@ -47,21 +44,48 @@ enum ConfigDecodingError {
 
     /// The JSON text found at `path`, for the error message.
     private static func rawValueText(at path: [CodingKey], in input: Data) -> String {
-        guard var value = try? JSONSerialization.jsonObject(with: input, options: [.fragmentsAllowed]) else { return "invalid JSON" }
+        guard var value = try? JSONDecoder().decode(JSONValue.self, from: input) else { return "invalid JSON" }
         for key in path {
-            if let index = key.intValue, let array = value as? [Any], array.indices.contains(index) {
-                value = array[index]
-            } else if let object = value as? [String: Any], let next = object[key.stringValue] {
-                value = next
-            } else {
-                return "nothing"
-            }
+            guard let next = value.child(key) else { return "nothing" }
+            value = next
         }
-        if value is NSNull { return "null" }
-        guard let data = try? JSONSerialization.data(withJSONObject: [value], options: [.fragmentsAllowed]),
-              var text = String(data: data, encoding: .utf8)
-        else { return "\(value)" }
-        text.removeFirst(); text.removeLast()
-        return Validation.printable(text)
+        return Validation.printable(value.text)
+    }
+}
+
+/// Any JSON value, decoded only to quote what a config held at a key.
+indirect enum JSONValue: Decodable {
+    case null, bool(Bool), number(String), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
+        else if let integer = try? container.decode(Int.self) { self = .number(String(integer)) }
+        else if let number = try? container.decode(Double.self) { self = .number(String(number)) }
+        else if let text = try? container.decode(String.self) { self = .string(text) }
+        else if let items = try? container.decode([JSONValue].self) { self = .array(items) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    func child(_ key: CodingKey) -> JSONValue? {
+        switch self {
+        case .array(let items): return key.intValue.flatMap { items.indices.contains($0) ? items[$0] : nil }
+        case .object(let members): return members[key.stringValue]
+        default: return nil
+        }
+    }
+
+    var text: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let flag): return String(flag)
+        case .number(let number): return number
+        case .string(let string):
+            let quoted = (try? JSONEncoder().encode(string)).map { String(decoding: $0, as: UTF8.self) }
+            return quoted ?? "\"\(string)\""
+        case .array(let items): return "[" + items.map(\.text).joined(separator: ",") + "]"
+        case .object(let members): return "{" + members.keys.sorted().map { "\"\($0)\":\(members[$0]?.text ?? "")" }.joined(separator: ",") + "}"
+        }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The network configuration JSON as the runtime sends it on stdin.
 /// Flannel's keys (`subnetFile`, `delegate`), bridge keys (top level or in `delegate`),

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeftAddress
 
 /// flanneld's `subnet.env`: this node's lease, written as shell assignments.
@@ -25,7 +25,7 @@ public struct SubnetEnv: Sendable, Equatable {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw CNIError(.ioFailure, "subnetFile \"\(path)\" cannot be read (is flanneld running?)",
-                           details: (error as NSError).localizedDescription)
+                           details: "\(error)")
         }
         return try parse(String(decoding: data, as: UTF8.self), path: path)
     }
@@ -33,21 +33,21 @@ public struct SubnetEnv: Sendable, Equatable {
     public static func parse(_ text: String, path: String = defaultPath) throws -> SubnetEnv {
         var env = SubnetEnv()
         for rawLine in text.split(whereSeparator: \.isNewline) {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            let line = trimmed(rawLine)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else {
                 throw CNIError(.invalidConfig, "\(path): line \"\(Validation.printable(line))\" is not KEY=VALUE")
             }
             let key = String(parts[0])
-            let value = String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            let value = trimmed(parts[1], also: ["\"", "'"])
             func invalid() -> CNIError {
                 CNIError(.invalidConfig, "\(path): \(key) has an invalid value \"\(Validation.printable(value))\"")
             }
             switch key {
             case "FLANNEL_NETWORK", "FLANNEL_IPV6_NETWORK":
                 for item in value.split(separator: ",") {
-                    guard let network = IPNetwork(item.trimmingCharacters(in: .whitespaces)) else { throw invalid() }
+                    guard let network = IPNetwork(trimmed(item)) else { throw invalid() }
                     env.networks.append(network.canonical)
                 }
             case "FLANNEL_SUBNET", "FLANNEL_IPV6_SUBNET":
@@ -68,5 +68,11 @@ public struct SubnetEnv: Sendable, Equatable {
             throw CNIError(.invalidConfig, "\(path) has no FLANNEL_SUBNET", details: "flanneld writes it once it holds a lease")
         }
         return env
+    }
+
+    /// The text without surrounding white space (and any of `also`).
+    private static func trimmed<S: StringProtocol>(_ text: S, also: Set<Character> = []) -> String {
+        let drop: (Character) -> Bool = { $0.isWhitespace || also.contains($0) }
+        return String(text.drop(while: drop).reversed().drop(while: drop).reversed())
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeftAddress
 import WeftCNI
 import WeftIPAM

@@ -1,0 +1,41 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// stdin and stdout as raw file descriptors: no buffering layer, nothing to flush before exit.
+public enum StandardIO {
+    /// Reads stdin to its end or to `limit` bytes, whichever comes first.
+    public static func readInput(limit: Int) -> Data {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while bytes.count < limit {
+            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, min($0.count, limit - bytes.count)) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return Data(bytes)
+    }
+
+    public static func writeOutput(_ data: Data) {
+        var remaining = [UInt8](data)
+        while !remaining.isEmpty {
+            let written = remaining.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return }
+            remaining.removeFirst(written)
+        }
+    }
+}
+
+extension Plugin {
+    /// The executable's whole life: read, run, print, exit.
+    public static func main() -> Never {
+        // One byte past the cap, so an oversized config is detected without reading all of it.
+        let input = StandardIO.readInput(limit: maxInputBytes + 1)
+        let outcome = run(environment: ProcessInfo.processInfo.environment, input: input)
+        if !outcome.output.isEmpty { StandardIO.writeOutput(outcome.output + Data("\n".utf8)) }
+        exit(outcome.status)
+    }
+}
