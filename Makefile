@@ -35,8 +35,11 @@ cnitool: deps $(CNITOOL)
 
 # Every test: unit tests without root, privileged tests in throwaway network namespaces,
 # against the release binary that `make install` ships.
+# Each test removes its namespaces itself; the sweep after the run catches a test process that crashed.
 test: deps build cnitool
-	WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) swift test
+	@status=0; WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) swift test || status=$$?; \
+	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ {print $$1}'); do ip netns delete $$ns; done; \
+	exit $$status
 
 unit-test:
 	swift test --skip WeftPluginTests
