@@ -15,6 +15,15 @@ import WeftCNI
         #expect(plan.routes.map { "\($0.destination) \($0.gateway?.description ?? "")" } == ["10.244.0.0/16 10.244.1.1", "0.0.0.0/0 10.244.1.1"])
     }
 
+    @Test func stockFlannelEntryReadsFlannelsSubnetFile() throws {
+        var asked: [String] = []
+        _ = try NetworkPlan.resolve(try decode(ConfigDecodingTests.flannel), loadSubnetEnv: { path in
+            asked.append(path)
+            return flannelEnv
+        })
+        #expect(asked == ["/run/flannel/subnet.env"])
+    }
+
     @Test func hairpinDefaultsOnAndTopLevelIsOverriddenByDelegate() throws {
         #expect(try plan(#"{"name":"n","type":"weft"}"#).hairpinMode)
         #expect(try plan(#"{"name":"n","type":"weft","hairpinMode":false}"#).hairpinMode == false)
