@@ -9,10 +9,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .target(name: "CSystem"),
         .target(name: "WeftAddress"),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
-        .target(name: "WeftIPAM", dependencies: ["WeftAddress"]),
-        .target(name: "WeftNetlink", dependencies: ["CMnl", "WeftAddress"]),
+        .target(name: "WeftIPAM", dependencies: ["WeftAddress", "CSystem"]),
+        .target(name: "WeftNetlink", dependencies: ["CMnl", "CSystem", "WeftAddress"]),
         .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftAddress"]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),

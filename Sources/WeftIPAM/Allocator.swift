@@ -28,3 +28,27 @@ public enum Allocator {
         return nil
     }
 }
+
+extension Allocator {
+    /// The first clear bit at or after `start` (wrapping) among the first `count` bits of `words`.
+    /// Bit i is bit (i % 64) of word i / 64. Cost is one test per 64 addresses, whatever the fill.
+    public static func nextClearBit(in words: [UInt64], count: UInt64, from start: UInt64) -> UInt64? {
+        guard count > 0, !words.isEmpty else { return nil }
+        let wordCount = Int((count + 63) / 64)
+        let startWord = Int(start % count / 64)
+        for step in 0...wordCount {
+            let index = (startWord + step) % wordCount
+            var free = ~words[index]
+            if step == 0 { free &= ~0 << UInt64(start % count % 64) }
+            if step == wordCount {
+                // Back at the first word: only the bits before `start` are left to look at.
+                free = ~words[index] & ~(~0 << UInt64(start % count % 64))
+            }
+            if index == wordCount - 1, count % 64 != 0 { free &= (1 << (count % 64)) - 1 }
+            if free != 0 {
+                return UInt64(index) * 64 + UInt64(free.trailingZeroBitCount)
+            }
+        }
+        return nil
+    }
+}

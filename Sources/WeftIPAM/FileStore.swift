@@ -1,96 +1,152 @@
+import FoundationEssentials
 import WeftAddress
-
-/// Who holds an address: one attachment of one container.
-public struct Owner: Hashable, Sendable, CustomStringConvertible {
-    public let containerID: String
-    public let ifname: String
-
-    public init(containerID: String, ifname: String) {
-        self.containerID = containerID
-        self.ifname = ifname
-    }
-
-    /// Container IDs never contain ':' and interface names may not, so the key is unambiguous.
-    var fileName: String { "\(containerID):\(ifname)" }
-    public var description: String { "container \(containerID) interface \(ifname)" }
-}
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The reservations of one network, as files under `<dataDir>/<network>/`:
 ///   `lock`              flock'd around every change
-///   `owners/<id>:<if>`  the owner's record: netns path, then its addresses (written first)
+///   `owners/<id>:<if>`  the owner's record: netns, when, addresses (written first)
 ///   `ips/<address>`     the address's holder: container ID and ifname (written second)
-///   `last-v4`, `last-v6` where the round-robin scan resumes
-/// The owner record is published before the address files, so a crash between the two
-/// leaves a record that names everything a release must remove: nothing is ever unowned.
+///   `bitmap-…`          per range, a cache of which addresses are held
+///   `last-v4`, `last-v6` where the round-robin search resumes
+///   `boot-id`           on disk only: the boot the records belong to
+/// The owner record is published before the address files, so a crash between the two leaves a
+/// record that names everything a release must remove: nothing is ever unowned.
 public final class FileStore {
     public let directory: String
-    private let lockTimeout: Double
+    public let medium: StoreMedium
+    let lockTimeout: Double
+    let bootID: String
 
-    public init(dataDir: String, network: String, lockTimeout: Double = 10) {
+    /// - Parameter bootID: this boot's ID; tests pass their own to simulate a reboot.
+    public init(dataDir: String, network: String, lockTimeout: Double = 10, bootID: String? = nil) {
         directory = "\(dataDir)/\(network)"
+        medium = StoreMedium.of(dataDir)
         self.lockTimeout = lockTimeout
+        self.bootID = bootID ?? StoreMedium.currentBootID()
     }
 
-    private var ownersDirectory: String { "\(directory)/owners" }
-    private var addressesDirectory: String { "\(directory)/ips" }
+    var ownersDirectory: String { "\(directory)/owners" }
+    var addressesDirectory: String { "\(directory)/ips" }
 
-    private func prepare() throws -> StoreLock {
+    /// Creates the directories, takes the lock, and drops records left by an earlier boot.
+    func lock() throws -> StoreLock {
         try PosixFiles.makeDirectory(ownersDirectory)
         try PosixFiles.makeDirectory(addressesDirectory)
-        return try StoreLock(path: "\(directory)/lock", timeoutSeconds: lockTimeout)
+        let lock = try StoreLock(path: "\(directory)/lock", timeoutSeconds: lockTimeout)
+        if medium == .disk { try dropEarlierBoot() }
+        return lock
     }
 
-    /// Reserves one address in each range for `owner`; returns the addresses it already holds when it holds some.
-    public func reserve(_ owner: Owner, netns: String, ranges: [AddressRange]) throws -> [IPAddress] {
-        let lock = try prepare()
+    /// Reserves one address in each range for `owner` — `requested` ones exactly when given — and
+    /// returns what it already holds when it holds something (a repeated ADD).
+    public func reserve(_ owner: Owner, netns: String, ranges: [AddressRange], requested: [IPAddress] = []) throws -> [IPAddress] {
+        let lock = try self.lock()
         defer { withExtendedLifetime(lock) {} }
         if let held = try readOwner(owner), !held.addresses.isEmpty {
+            if let missing = requested.first(where: { !held.addresses.contains($0) }) {
+                throw IPAMError.requestedUnavailable(missing, reason: "\(owner) already holds \(held.addresses.map(\.description).joined(separator: ", "))")
+            }
             return held.addresses
         }
-        var chosen: [IPAddress] = []
-        for range in ranges {
-            let lastPath = "\(directory)/last-\(range.family == .v4 ? "v4" : "v6")"
-            let last = try PosixFiles.read(lastPath).flatMap { IPAddress(String($0.split(separator: "\n").first ?? "")) }
-            guard let address = Allocator.next(in: range, after: last, isTaken: { PosixFiles.exists(addressPath($0)) }) else {
-                throw IPAMError.exhausted(range: range.description, held: try heldCount())
-            }
-            chosen.append(address)
+        if let stray = requested.first(where: { address in !ranges.contains { $0.family == address.family } }) {
+            throw IPAMError.requestedUnavailable(stray, reason: "no range of its address family")
         }
-        let record = OwnerRecord(netns: netns, addresses: chosen)
+        var chosen: [IPAddress] = []
+        var bitmaps: [AddressBitmap] = []
+        for range in ranges {
+            if let wanted = requested.first(where: { $0.family == range.family }) {
+                try checkRequested(wanted, in: range)
+                chosen.append(wanted)
+            } else {
+                let (address, bitmap) = try choose(in: range)
+                chosen.append(address)
+                if let bitmap { bitmaps.append(bitmap) }
+            }
+        }
+        let record = OwnerRecord(netns: netns, netnsID: NamespaceIdentity.of(netns),
+                                 created: Int(Date().timeIntervalSince1970), addresses: chosen)
         try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
         for address in chosen {
-            let holder = "\(owner.containerID)\n\(owner.ifname)\n"
-            guard try PosixFiles.publishExclusive(holder, at: addressPath(address), directory: addressesDirectory) else {
+            guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory) else {
                 // Only a writer that ignored the lock could get here; undo our record and report it.
-                _ = try? release(owner, alreadyLocked: true)
-                throw IPAMError.addressTaken(address, owner: (try? PosixFiles.read(addressPath(address))) ?? "unknown")
+                _ = try? releaseLocked(owner)
+                throw IPAMError.addressTaken(address, owner: holder(of: address)?.description ?? "unknown")
             }
         }
         for address in chosen {
-            try PosixFiles.publishReplacing(address.description, at: "\(directory)/last-\(address.isIPv4 ? "v4" : "v6")", directory: directory)
+            for bitmap in bitmaps { try bitmap.set(address, true) }
+            // Only the search's own picks move where it resumes; a requested address is not part of the sequence.
+            if !requested.contains(address) {
+                try PosixFiles.publishReplacing(address.description, at: lastPath(address.family), directory: directory)
+            }
         }
         return chosen
+    }
+
+    private func checkRequested(_ address: IPAddress, in range: AddressRange) throws {
+        guard range.contains(address) else {
+            throw IPAMError.requestedUnavailable(address, reason: "outside \(range)")
+        }
+        guard address != range.gateway else {
+            throw IPAMError.requestedUnavailable(address, reason: "it is the gateway")
+        }
+        if let holder = holder(of: address) ?? (PosixFiles.exists(addressPath(address)) ? Owner(containerID: "unknown", ifname: "") : nil) {
+            throw IPAMError.requestedUnavailable(address, reason: "held by \(holder)")
+        }
+    }
+
+    /// A free address of `range`: from the bitmap for ranges up to 2^24 addresses, by probing otherwise.
+    /// When the range looks full, the bitmap is rebuilt from the records, then reservations whose
+    /// namespace is gone are reclaimed, before giving up.
+    private func choose(in range: AddressRange) throws -> (IPAddress, AddressBitmap?) {
+        let last = try PosixFiles.read(lastPath(range.family)).flatMap { IPAddress(String($0.split(separator: "\n").first ?? "")) }
+        let bitmap = try AddressBitmap(range: range, directory: directory, held: { try self.heldAddresses() })
+        var reclaimed = 0
+        for attempt in 0..<3 {
+            if let bitmap {
+                var start: UInt64 = 0
+                if let last, let offset = bitmap.offset(of: last) { start = offset + 1 }
+                while let offset = Allocator.nextClearBit(in: bitmap.words, count: bitmap.count, from: start),
+                      let candidate = bitmap.address(at: offset) {
+                    if candidate != range.gateway && !PosixFiles.exists(addressPath(candidate)) { return (candidate, bitmap) }
+                    try bitmap.set(candidate, true)
+                    start = offset + 1
+                }
+            } else if let candidate = Allocator.next(in: range, after: last, isTaken: { PosixFiles.exists(addressPath($0)) }) {
+                return (candidate, nil)
+            }
+            if attempt == 0, let bitmap { try bitmap.rebuild(from: try heldAddresses()); continue }
+            reclaimed += try reclaimStaleLocked().count
+            try bitmap?.rebuild(from: try heldAddresses())
+            if reclaimed == 0 && attempt == 1 { break }
+        }
+        throw IPAMError.exhausted(range: range.description, held: UInt64(try heldAddresses().filter { range.contains($0) }.count),
+                                  stale: UInt64(reclaimed))
     }
 
     /// Releases what `owner` holds; returns the addresses freed (none when it held nothing).
     @discardableResult
     public func release(_ owner: Owner) throws -> [IPAddress] {
         guard PosixFiles.exists(directory) else { return [] }
-        let lock = try prepare()
+        let lock = try self.lock()
         defer { withExtendedLifetime(lock) {} }
-        return try release(owner, alreadyLocked: true)
+        return try releaseLocked(owner)
     }
 
-    private func release(_ owner: Owner, alreadyLocked: Bool) throws -> [IPAddress] {
+    func releaseLocked(_ owner: Owner) throws -> [IPAddress] {
         guard let record = try readOwner(owner) else { return [] }
         for address in record.addresses {
             let path = addressPath(address)
-            let holder = try PosixFiles.read(path)
-            if holder == nil || holder == "\(owner.containerID)\n\(owner.ifname)\n" {
+            let current = try PosixFiles.read(path)
+            if current == nil || current.flatMap(HolderRecord.owner(from:)) == owner {
                 try PosixFiles.remove(path)
             }
         }
         try PosixFiles.remove(ownerPath(owner))
+        // The bitmap keeps the bits: a released address is not reused at once, and the next
+        // rebuild (when the range looks full) clears them.
         return record.addresses
     }
 
@@ -101,49 +157,49 @@ public final class FileStore {
 
     /// Whether the store can take a reservation: its directories exist or can be made, and a file can be written.
     public func checkWritable() throws {
-        let lock = try prepare()
+        let lock = try self.lock()
         defer { withExtendedLifetime(lock) {} }
         let probe = try PosixFiles.writeTemporary("", in: directory)
         try PosixFiles.remove(probe)
     }
 
-    private func heldCount() throws -> UInt64 {
-        UInt64(try PosixFiles.list(addressesDirectory).filter { !$0.hasPrefix(".") }.count)
+    func heldAddresses() throws -> [IPAddress] {
+        try PosixFiles.list(addressesDirectory).compactMap(IPAddress.init)
     }
 
-    private func ownerPath(_ owner: Owner) -> String { "\(ownersDirectory)/\(owner.fileName)" }
-    private func addressPath(_ address: IPAddress) -> String { "\(addressesDirectory)/\(address)" }
+    func holder(of address: IPAddress) -> Owner? {
+        (try? PosixFiles.read(addressPath(address))).flatMap { $0 }.flatMap(HolderRecord.owner(from:))
+    }
 
-    private func readOwner(_ owner: Owner) throws -> OwnerRecord? {
+    func ownerPath(_ owner: Owner) -> String { "\(ownersDirectory)/\(owner.fileName)" }
+    func addressPath(_ address: IPAddress) -> String { "\(addressesDirectory)/\(address)" }
+    func lastPath(_ family: IPAddress.Family) -> String { "\(directory)/last-\(family == .v4 ? "v4" : "v6")" }
+
+    func readOwner(_ owner: Owner) throws -> OwnerRecord? {
         try PosixFiles.read(ownerPath(owner)).map(OwnerRecord.init(text:))
     }
-}
 
-/// The owner file's contents: the netns path on the first line, then one address per line.
-struct OwnerRecord: Equatable {
-    var netns: String
-    var addresses: [IPAddress]
-
-    init(netns: String, addresses: [IPAddress]) {
-        self.netns = netns
-        self.addresses = addresses
-    }
-
-    init(text: String) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        netns = lines.first ?? ""
-        addresses = lines.dropFirst().compactMap(IPAddress.init)
-    }
-
-    var text: String { ([netns] + addresses.map(\.description)).joined(separator: "\n") + "\n" }
-}
-
-extension FileStore {
-    /// Every owner with a record in the store.
-    public func owners() throws -> [Owner] {
-        try PosixFiles.list(ownersDirectory).compactMap { name in
-            guard !name.hasPrefix("."), let colon = name.firstIndex(of: ":") else { return nil }
-            return Owner(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
+    /// On disk, records from an earlier boot name namespaces and pods that no longer exist: drop them
+    /// all (the directories are moved aside first, so a crash midway leaves nothing half-dropped).
+    private func dropEarlierBoot() throws {
+        let stampPath = "\(directory)/boot-id"
+        let stamp = try PosixFiles.read(stampPath)?.split(separator: "\n").first.map(String.init)
+        guard stamp != bootID else { return }
+        // No stamp: a new store, or one made before stamping; nothing proves its records old, so keep them.
+        if stamp != nil {
+            for name in ["owners", "ips"] {
+                let aside = "\(directory)/.earlier-boot-\(name)"
+                try? FileManager.default.removeItem(atPath: aside)
+                if rename("\(directory)/\(name)", aside) != 0 {
+                    throw IPAMError.io(operation: "rename", path: "\(directory)/\(name)", errno: errno)
+                }
+                try PosixFiles.makeDirectory("\(directory)/\(name)")
+                try? FileManager.default.removeItem(atPath: aside)
+            }
+            for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") || name.hasPrefix("last-") {
+                try PosixFiles.remove("\(directory)/\(name)")
+            }
         }
+        try PosixFiles.publishReplacing(bootID + "\n", at: stampPath, directory: directory)
     }
 }

@@ -1,4 +1,4 @@
-import CMnl
+import CSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,13 +13,13 @@ public final class NetworkNamespace {
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw NetlinkError("open netns \(path)", errno: errno) }
         self.path = path
-        var fs = statfs()
-        guard fstatfs(fd, &fs) == 0 else {
+        var type: UInt = 0
+        guard weft_fstatfs_type(fd, &type) == 0 else {
             let failure = errno
             close(fd)
             throw NetlinkError("statfs netns \(path)", errno: failure)
         }
-        let magic = UInt32(truncatingIfNeeded: fs.f_type)
+        let magic = UInt32(truncatingIfNeeded: type)
         guard magic == weft_nsfs_magic || magic == weft_proc_super_magic else {
             close(fd)
             throw NetlinkError("\(path) is not a network namespace file", errno: EINVAL)

@@ -11,7 +11,9 @@ enum ErrorMapping {
         case let error as IPAMError:
             switch error {
             case .exhausted, .lockTimeout:
-                return CNIError(.tryAgainLater, error.description)
+                return CNIError(.tryAgainLater, error.description, details: error.details)
+            case .requestedUnavailable:
+                return CNIError(.invalidConfig, error.description)
             case .io:
                 return CNIError(.ioFailure, "IPAM store: \(error.description)")
             case .addressTaken:

@@ -51,7 +51,7 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
             for index in 0..<5 { _ = try store.reserve(Owner(containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [range]) }
-            #expect(throws: IPAMError.exhausted(range: "10.244.1.0/29", held: 5)) {
+            #expect(throws: IPAMError.exhausted(range: "10.244.1.0/29", held: 5, stale: 0)) {
                 try store.reserve(Owner(containerID: "full", ifname: "eth0"), netns: "", ranges: [range])
             }
         }

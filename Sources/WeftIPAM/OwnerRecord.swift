@@ -1,0 +1,55 @@
+import WeftAddress
+
+/// The owner file: one `key=value` per line, so later versions can add keys that older ones ignore.
+///   netns=/var/run/netns/cni-1234      the path the runtime gave
+///   netnsID=4:4026532890                its device and inode when reserved, to tell a recycled path
+///   created=1700000000                  seconds since the epoch
+///   address=10.244.1.5                  one line per address held
+struct OwnerRecord: Equatable {
+    var netns: String
+    var netnsID: String
+    var created: Int
+    var addresses: [IPAddress]
+
+    init(netns: String, netnsID: String, created: Int, addresses: [IPAddress]) {
+        self.netns = netns
+        self.netnsID = netnsID
+        self.created = created
+        self.addresses = addresses
+    }
+
+    init(text: String) {
+        netns = ""
+        netnsID = ""
+        created = 0
+        addresses = []
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { continue }
+            let value = String(parts[1])
+            switch parts[0] {
+            case "netns": netns = value
+            case "netnsID": netnsID = value
+            case "created": created = Int(value) ?? 0
+            case "address": if let address = IPAddress(value) { addresses.append(address) }
+            default: continue
+            }
+        }
+    }
+
+    var text: String {
+        (["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" })
+            .joined(separator: "\n") + "\n"
+    }
+}
+
+/// The address file: who holds it. host-local's format, so an imported store reads the same.
+enum HolderRecord {
+    static func text(_ owner: Owner) -> String { "\(owner.containerID)\n\(owner.ifname)\n" }
+
+    static func owner(from text: String) -> Owner? {
+        let lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        guard let id = lines.first, !id.isEmpty else { return nil }
+        return Owner(containerID: id, ifname: lines.count > 1 ? lines[1] : "")
+    }
+}

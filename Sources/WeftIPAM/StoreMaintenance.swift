@@ -1,0 +1,112 @@
+import FoundationEssentials
+import WeftAddress
+
+/// One reservation as `weftctl ipam ls` shows it.
+public struct ReservationInfo: Sendable, Equatable, Codable {
+    public let containerID: String
+    public let ifname: String
+    public let addresses: [String]
+    public let netns: String
+    public let created: Int
+    public let state: String
+}
+
+extension FileStore {
+    /// Every owner with a record in the store.
+    public func owners() throws -> [Owner] {
+        try PosixFiles.list(ownersDirectory).compactMap { name in
+            guard !name.hasPrefix("."), let colon = name.firstIndex(of: ":") else { return nil }
+            return Owner(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
+        }
+    }
+
+    /// Every reservation with whether its namespace still exists.
+    public func list() throws -> [ReservationInfo] {
+        guard PosixFiles.exists(directory) else { return [] }
+        let lock = try self.lock()
+        defer { withExtendedLifetime(lock) {} }
+        return try owners().sorted { $0.fileName < $1.fileName }.compactMap { owner in
+            guard let record = try readOwner(owner) else { return nil }
+            return ReservationInfo(containerID: owner.containerID, ifname: owner.ifname,
+                                   addresses: record.addresses.map(\.description), netns: record.netns, created: record.created,
+                                   state: NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID).rawValue)
+        }
+    }
+
+    /// Releases every reservation whose namespace is gone (deleted without a DEL); with `dryRun`, only names them.
+    @discardableResult
+    public func reclaimStale(dryRun: Bool = false) throws -> [Owner] {
+        guard PosixFiles.exists(directory) else { return [] }
+        let lock = try self.lock()
+        defer { withExtendedLifetime(lock) {} }
+        return try reclaimStaleLocked(dryRun: dryRun)
+    }
+
+    func reclaimStaleLocked(dryRun: Bool = false) throws -> [Owner] {
+        var reclaimed: [Owner] = []
+        for owner in try owners() {
+            guard let record = try readOwner(owner),
+                  NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID) == .gone else { continue }
+            if !dryRun { try releaseLocked(owner) }
+            reclaimed.append(owner)
+        }
+        return reclaimed
+    }
+
+    /// Releases every reservation whose owner is not in `keep`. Keeps going past failures and returns them all.
+    public func collectGarbage(keep: Set<Owner>) throws -> (released: [Owner], failures: [String]) {
+        guard PosixFiles.exists(directory) else { return ([], []) }
+        let lock = try self.lock()
+        defer { withExtendedLifetime(lock) {} }
+        var released: [Owner] = []
+        var failures: [String] = []
+        for owner in try owners() where !keep.contains(owner) {
+            do {
+                try releaseLocked(owner)
+                released.append(owner)
+            } catch {
+                failures.append("\(owner): \(error)")
+            }
+        }
+        return (released, failures)
+    }
+
+    /// How many addresses of `range` are free, for STATUS.
+    public func freeCount(in range: AddressRange) throws -> UInt64 {
+        let held = UInt64(try heldAddresses().filter { range.contains($0) && $0 != range.gateway }.count)
+        let gatewayInside: UInt64 = range.contains(range.gateway) ? 1 : 0
+        return range.count - min(range.count, held + gatewayInside)
+    }
+
+    /// Takes over a host-local store (flannel's `/var/lib/cni/networks/<name>`): every address file
+    /// there (named by the address, holding `containerID` and optionally `ifname`) becomes a reservation
+    /// here, so no address it holds is handed out again. Returns how many were imported.
+    public func importHostLocal(from source: String) throws -> Int {
+        let lock = try self.lock()
+        defer { withExtendedLifetime(lock) {} }
+        var grouped: [Owner: [IPAddress]] = [:]
+        for name in try PosixFiles.list(source) {
+            guard let address = IPAddress(name) else { continue }
+            let text = try PosixFiles.read("\(source)/\(name)") ?? ""
+            // An empty file is host-local's crash leftover (plugins#498): keep the address held, owned by a placeholder.
+            let owner = HolderRecord.owner(from: text).map { Owner(containerID: $0.containerID, ifname: $0.ifname.isEmpty ? "eth0" : $0.ifname) }
+                ?? Owner(containerID: "imported-" + name.split(separator: ":", omittingEmptySubsequences: false).joined(separator: "-"), ifname: "unknown")
+            grouped[owner, default: []].append(address)
+        }
+        var imported = 0
+        for (owner, addresses) in grouped.sorted(by: { $0.key.fileName < $1.key.fileName }) {
+            var record = try readOwner(owner) ?? OwnerRecord(netns: "", netnsID: "", created: Int(Date().timeIntervalSince1970), addresses: [])
+            for address in addresses where !PosixFiles.exists(addressPath(address)) {
+                record.addresses.append(address)
+                try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+                _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+                imported += 1
+            }
+        }
+        // The bitmaps are caches of the address files: drop them so the next reservation rebuilds them.
+        for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
+            try PosixFiles.remove("\(directory)/\(name)")
+        }
+        return imported
+    }
+}
