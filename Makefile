@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 PREFIX_BIN ?= /opt/cni/bin
 PREFIX_CONF ?= /etc/cni/net.d
+PREFIX_SBIN ?= /usr/local/sbin
 DESTDIR ?=
 SHARED ?= $(CURDIR)/../shared
 RELEASE_BIN := $(CURDIR)/.build/release
@@ -24,8 +25,8 @@ deps:
 
 # Release binaries carry the Swift runtime: a node has no Swift toolchain.
 build: deps
-	swift build -c release --static-swift-stdlib --product weft
-	@ls -l $(RELEASE_BIN)/weft
+	swift build -c release --static-swift-stdlib
+	@ls -l $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(RELEASE_BIN)/weftctl
 
 $(CNITOOL):
 	@mkdir -p $(dir $(CNITOOL))
@@ -52,7 +53,9 @@ bench: build
 
 install: build
 	install -d $(DESTDIR)$(PREFIX_BIN) $(DESTDIR)$(PREFIX_CONF)
-	install -m 0755 $(RELEASE_BIN)/weft $(DESTDIR)$(PREFIX_BIN)/weft
+	install -m 0755 $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(DESTDIR)$(PREFIX_BIN)/
+	install -d $(DESTDIR)$(PREFIX_SBIN)
+	install -m 0755 $(RELEASE_BIN)/weftctl $(DESTDIR)$(PREFIX_SBIN)/weftctl
 	install -m 0644 conf/10-weft.conflist $(DESTDIR)$(PREFIX_CONF)/10-weft.conflist
 
 clean:

@@ -5,6 +5,11 @@ let package = Package(
     name: "weft",
     products: [
         .executable(name: "weft", targets: ["weft"]),
+        .executable(name: "weft-ipam", targets: ["weft-ipam"]),
+        .executable(name: "weftctl", targets: ["weftctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
@@ -16,6 +21,10 @@ let package = Package(
         .target(name: "WeftNetlink", dependencies: ["CMnl", "CSystem", "WeftAddress"]),
         .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftAddress"]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
+        .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
+        .executableTarget(name: "weftctl", dependencies: [
+            "WeftIPAM", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress"]),

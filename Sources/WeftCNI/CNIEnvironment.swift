@@ -52,7 +52,7 @@ public struct CNIEnvironment: Sendable, Equatable {
 
 /// CNI_ARGS: `K=V;K=V`. Unknown keys are an error unless `IgnoreUnknown` is true, as the spec's library does.
 public struct CNIArgs: Sendable, Equatable {
-    public static let known: Set<String> = ["IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"]
+    public static let known: Set<String> = ["IgnoreUnknown", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"]
 
     public let values: [String: String]
 

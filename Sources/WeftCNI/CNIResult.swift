@@ -32,12 +32,24 @@ public struct CNIResult: Sendable, Equatable {
         }
     }
 
+    public struct DNS: Codable, Sendable, Equatable {
+        public var nameservers: [String]?
+        public var domain: String?
+        public var search: [String]?
+        public var options: [String]?
+        public init(nameservers: [String]? = nil, domain: String? = nil, search: [String]? = nil, options: [String]? = nil) {
+            self.nameservers = nameservers; self.domain = domain; self.search = search; self.options = options
+        }
+    }
+
+    /// Empty for an IPAM plugin's result, which names no interface.
     public var interfaces: [Interface]
     public var ips: [IPConfig]
     public var routes: [Route]
+    public var dns: DNS
 
-    public init(interfaces: [Interface], ips: [IPConfig], routes: [Route]) {
-        self.interfaces = interfaces; self.ips = ips; self.routes = routes
+    public init(interfaces: [Interface], ips: [IPConfig], routes: [Route], dns: DNS = DNS()) {
+        self.interfaces = interfaces; self.ips = ips; self.routes = routes; self.dns = dns
     }
 
     /// The JSON the spec defines for `version`: `ip4`/`ip6` objects up to 0.2.0,
@@ -50,13 +62,13 @@ public struct CNIResult: Sendable, Equatable {
         let withMTU = version >= CNIVersion(major: 1, minor: 1, patch: 0)
         let wire = Wire(
             cniVersion: version.description,
-            interfaces: interfaces.map { Interface(name: $0.name, mac: $0.mac, sandbox: $0.sandbox, mtu: withMTU ? $0.mtu : nil) },
+            interfaces: interfaces.isEmpty ? nil : interfaces.map { Interface(name: $0.name, mac: $0.mac, sandbox: $0.sandbox, mtu: withMTU ? $0.mtu : nil) },
             ips: ips.map {
                 WireIP(version: withIPVersion ? ($0.address.family == .v4 ? "4" : "6") : nil,
                        interface: $0.interface, address: $0.address.description, gateway: $0.gateway?.description)
             },
             routes: routes.map { WireRoute(dst: $0.destination.description, gw: $0.gateway?.description) },
-            dns: [:])
+            dns: dns)
         return JSONOutput.encode(wire)
     }
 
@@ -67,7 +79,7 @@ public struct CNIResult: Sendable, Equatable {
             return LegacyIP(ip: ip.address.description, gateway: ip.gateway?.description,
                             routes: familyRoutes.map { WireRoute(dst: $0.destination.description, gw: $0.gateway?.description) })
         }
-        return LegacyWire(cniVersion: version.description, ip4: block(.v4), ip6: block(.v6), dns: [:])
+        return LegacyWire(cniVersion: version.description, ip4: block(.v4), ip6: block(.v6), dns: dns)
     }
 
     struct Wire: Codable {
@@ -75,7 +87,7 @@ public struct CNIResult: Sendable, Equatable {
         var interfaces: [Interface]?
         var ips: [WireIP]?
         var routes: [WireRoute]?
-        var dns: [String: [String]]?
+        var dns: DNS?
     }
 
     struct WireIP: Codable {
@@ -94,7 +106,7 @@ public struct CNIResult: Sendable, Equatable {
         var cniVersion: String
         var ip4: LegacyIP?
         var ip6: LegacyIP?
-        var dns: [String: [String]]
+        var dns: DNS
     }
 
     struct LegacyIP: Encodable {
@@ -129,7 +141,7 @@ public struct PreviousResult: Decodable, Sendable, Equatable {
             }
             return CNIResult.Route(destination: destination, gateway: gateway)
         }
-        result = CNIResult(interfaces: wire.interfaces ?? [], ips: ips, routes: routes)
+        result = CNIResult(interfaces: wire.interfaces ?? [], ips: ips, routes: routes, dns: wire.dns ?? CNIResult.DNS())
     }
 }
 

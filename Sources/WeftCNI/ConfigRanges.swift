@@ -4,16 +4,11 @@ import WeftAddress
 enum ConfigRanges {
     /// The ranges a config names itself (`subnet`, `ipam.subnet` or `ipam.ranges`), or nil when it names none.
     static func explicit(_ config: NetworkConfig) throws -> [AddressRange]? {
+        if let sets = config.runtimeConfig?.ipRanges, !sets.isEmpty {
+            return try rangeSets(sets, key: "runtimeConfig.ipRanges")
+        }
         if let sets = config.ipam?.ranges {
-            guard !sets.isEmpty else { throw CNIError(.invalidConfig, "ipam.ranges is empty") }
-            return try sets.enumerated().map { setIndex, set in
-                guard set.count == 1, let range = set.first else {
-                    throw CNIError(.unsupportedField, "ipam.ranges[\(setIndex)] has \(set.count) ranges",
-                                   details: "this version takes exactly one range per set")
-                }
-                return try self.range(subnet: range.subnet, start: range.rangeStart, end: range.rangeEnd,
-                                      gateway: range.gateway, key: "ipam.ranges[\(setIndex)][0]", hostBitsNameGateway: false)
-            }
+            return try rangeSets(sets, key: "ipam.ranges")
         }
         if let ipam = config.ipam, let subnet = ipam.subnet {
             return [try range(subnet: subnet, start: ipam.rangeStart, end: ipam.rangeEnd, gateway: ipam.gateway,
@@ -23,6 +18,18 @@ enum ConfigRanges {
             return [try range(subnet: subnet, start: nil, end: nil, gateway: nil, key: "", hostBitsNameGateway: true)]
         }
         return nil
+    }
+
+    private static func rangeSets(_ sets: [[RangeConfig]], key: String) throws -> [AddressRange] {
+        guard !sets.isEmpty else { throw CNIError(.invalidConfig, "\(key) is empty") }
+        return try sets.enumerated().map { setIndex, set in
+            guard set.count == 1, let range = set.first else {
+                throw CNIError(.unsupportedField, "\(key)[\(setIndex)] has \(set.count) ranges",
+                               details: "this version takes exactly one range per set")
+            }
+            return try self.range(subnet: range.subnet, start: range.rangeStart, end: range.rangeEnd,
+                                  gateway: range.gateway, key: "\(key)[\(setIndex)][0]", hostBitsNameGateway: false)
+        }
     }
 
     /// FLANNEL_SUBNET writes the gateway's host bits: 10.244.1.1/24 means subnet 10.244.1.0/24, gateway .1.

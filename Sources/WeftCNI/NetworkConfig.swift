@@ -16,9 +16,11 @@ public struct NetworkConfig: Decodable, Sendable {
     /// Bridge keys given at the top level; `delegate` wins key by key.
     public var topLevel: DatapathConfig
     public var prevResult: PreviousResult?
+    public var runtimeConfig: RuntimeConfig?
+    public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, ipam, delegate, prevResult
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, ipam, delegate, prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {
@@ -33,6 +35,8 @@ public struct NetworkConfig: Decodable, Sendable {
         ipam = try container.decodeIfPresent(IPAMConfig.self, forKey: .ipam)
         delegate = try container.decodeIfPresent(DatapathConfig.self, forKey: .delegate)
         prevResult = try container.decodeIfPresent(PreviousResult.self, forKey: .prevResult)
+        runtimeConfig = try container.decodeIfPresent(RuntimeConfig.self, forKey: .runtimeConfig)
+        args = try container.decodeIfPresent(ConfigArgs.self, forKey: .args)
         topLevel = try DatapathConfig(from: decoder)
     }
 
@@ -104,6 +108,21 @@ public struct IPAMConfig: Decodable, Sendable {
     public var ranges: [[RangeConfig]]?
     public var routes: [RouteConfig]?
     public var dataDir: String?
+    public var resolvConf: String?
+}
+
+/// Capability arguments the runtime fills in (`capabilities` in the conflist).
+public struct RuntimeConfig: Decodable, Sendable {
+    /// `ips`: addresses the pod must get.
+    public var ips: [String]?
+    /// `ipRanges`: range sets replacing the config's.
+    public var ipRanges: [[RangeConfig]]?
+}
+
+/// `args` in the config; Weft reads `args.cni.ips`.
+public struct ConfigArgs: Decodable, Sendable {
+    public struct CNI: Decodable, Sendable { public var ips: [String]? }
+    public var cni: CNI?
 }
 
 public struct RangeConfig: Decodable, Sendable {

@@ -68,6 +68,7 @@ public final class FileStore {
         let record = OwnerRecord(netns: netns, netnsID: NamespaceIdentity.of(netns),
                                  created: Int(Date().timeIntervalSince1970), addresses: chosen)
         try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+        FaultInjection.point("reserve-after-owner-record")
         for address in chosen {
             guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory) else {
                 // Only a writer that ignored the lock could get here; undo our record and report it.
@@ -75,6 +76,7 @@ public final class FileStore {
                 throw IPAMError.addressTaken(address, owner: holder(of: address)?.description ?? "unknown")
             }
         }
+        FaultInjection.point("reserve-after-address-files")
         for address in chosen {
             for bitmap in bitmaps { try bitmap.set(address, true) }
             // Only the search's own picks move where it resumes; a requested address is not part of the sequence.
@@ -82,6 +84,7 @@ public final class FileStore {
                 try PosixFiles.publishReplacing(address.description, at: lastPath(address.family), directory: directory)
             }
         }
+        FaultInjection.point("reserve-done")
         return chosen
     }
 
@@ -143,6 +146,7 @@ public final class FileStore {
             if current == nil || current.flatMap(HolderRecord.owner(from:)) == owner {
                 try PosixFiles.remove(path)
             }
+            FaultInjection.point("release-after-address-file")
         }
         try PosixFiles.remove(ownerPath(owner))
         // The bitmap keeps the bits: a released address is not reused at once, and the next

@@ -66,6 +66,7 @@ enum PosixFiles {
     /// so a reader never sees a half-written record and two writers never both win.
     static func publishExclusive(_ contents: String, at path: String, directory: String) throws -> Bool {
         let temporary = try writeTemporary(contents, in: directory)
+        FaultInjection.point("publish-after-temporary")
         defer { unlink(temporary) }
         if link(temporary, path) == 0 { return true }
         if errno == EEXIST { return false }

@@ -15,6 +15,7 @@ struct Commands {
 
     func add() throws -> CNIResult {
         let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
+        let requested = try RequestedAddresses.resolve(config, args: environment.args)
         let namespace = try openPodNamespace()
         let pod = try RouteNetlink(in: namespace)
         if try pod.link(named: environment.ifname) != nil {
@@ -27,7 +28,7 @@ struct Commands {
         let bridge = try Bridge.ensure(plan, node: node)
         var rollback: [() -> Void] = []
         do {
-            let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges)
+            let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges, requested: requested)
             if !heldBefore { rollback.append { _ = try? store.release(owner) } }
             let attachment = Attachment(plan: plan, containerID: environment.containerID, ifname: environment.ifname)
             return try attachment.create(bridge: bridge, node: node, pod: pod, namespace: namespace, addresses: addresses) {
@@ -56,7 +57,8 @@ struct Commands {
         try FileStore(dataDir: identity.dataDir, network: identity.name).release(owner)
     }
 
-    /// Ready when the subnet is known and the store takes writes; code 50 with the reason otherwise.
+    /// Ready when the subnet is known, the store takes writes and every range has a free address;
+    /// code 50 with the reason otherwise.
     func status() throws {
         let plan: NetworkPlan
         do {
@@ -64,15 +66,19 @@ struct Commands {
         } catch let error as CNIError {
             throw CNIError(.unavailable, "not ready: \(error.msg)", details: error.details)
         }
+        let store = FileStore(dataDir: plan.dataDir, network: plan.name)
         do {
-            try FileStore(dataDir: plan.dataDir, network: plan.name).checkWritable()
+            try store.checkWritable()
         } catch {
             throw CNIError(.unavailable, "not ready: the IPAM store cannot be written", details: "\(error)")
         }
+        for range in plan.ranges where try store.freeCount(in: range) == 0 {
+            throw CNIError(.unavailable, "not ready: no IP addresses available in range set: \(range)")
+        }
     }
 
-    /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older `cni.dev/attachments`),
-    /// keeping on past failures and reporting them all.
+    /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older `cni.dev/attachments`):
+    /// its host veth and its reservation. Keeps going past failures and reports them all.
     func gc(validAttachments: [Owner]) throws {
         let identity = try NetworkIdentity(config)
         let store = FileStore(dataDir: identity.dataDir, network: identity.name)
@@ -82,11 +88,11 @@ struct Commands {
         for owner in try store.owners() where !valid.contains(owner) {
             do {
                 try node.deleteLink(named: Naming.hostVeth(network: identity.name, containerID: owner.containerID, ifname: owner.ifname))
-                try store.release(owner)
             } catch {
                 failures.append("\(owner): \(ErrorMapping.cniError(error).msg)")
             }
         }
+        failures += try store.collectGarbage(keep: valid).failures
         if !failures.isEmpty {
             throw CNIError(.ioFailure, "GC could not remove \(failures.count) attachment(s)", details: failures.joined(separator: "; "))
         }

@@ -12,8 +12,14 @@ public enum Plugin {
         public let output: Data
     }
 
+    /// `weft`'s entry point: the bridge datapath.
     public static func run(environment: [String: String], input: Data,
                            loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
+        run(Commands.self, environment: environment, input: input, loadSubnetEnv: loadSubnetEnv)
+    }
+
+    static func run<C: PluginCommands>(_: C.Type, environment: [String: String], input: Data,
+                                       loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
         let replyVersion = requestedVersionText(input) ?? CNIVersion.latest.description
         do {
             guard input.count <= maxInputBytes else {
@@ -26,7 +32,7 @@ public enum Plugin {
             }
             let config = try NetworkConfig.decode(input)
             let version = try CNIVersion.negotiate(config.cniVersion)
-            let commands = Commands(environment: env, config: config, version: version, loadSubnetEnv: loadSubnetEnv)
+            let commands = C(environment: env, config: config, version: version, loadSubnetEnv: loadSubnetEnv)
             switch env.command {
             case .add:
                 return Outcome(status: 0, output: try commands.add().json(for: version))
@@ -66,6 +72,18 @@ public enum Plugin {
         return text
     }
 }
+
+/// What a plugin executable does for each command; the dispatcher above does everything common.
+protocol PluginCommands {
+    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, loadSubnetEnv: @escaping (String) throws -> SubnetEnv)
+    func add() throws -> CNIResult
+    func del() throws
+    func check() throws
+    func status() throws
+    func gc(validAttachments: [Owner]) throws
+}
+
+extension Commands: PluginCommands {}
 
 /// GC's list of attachments to keep.
 enum GCInput {

@@ -30,11 +30,16 @@ public enum StandardIO {
 }
 
 extension Plugin {
-    /// The executable's whole life: read, run, print, exit.
-    public static func main() -> Never {
+    public enum Kind { case bridge, ipam }
+
+    /// An executable's whole life: read, run, print, exit.
+    public static func main(_ kind: Kind = .bridge) -> Never {
         // One byte past the cap, so an oversized config is detected without reading all of it.
         let input = StandardIO.readInput(limit: maxInputBytes + 1)
-        let outcome = run(environment: ProcessInfo.processInfo.environment, input: input)
+        let environment = ProcessInfo.processInfo.environment
+        let outcome = kind == .bridge
+            ? run(Commands.self, environment: environment, input: input)
+            : run(IPAMCommands.self, environment: environment, input: input)
         if !outcome.output.isEmpty { StandardIO.writeOutput(outcome.output + Data("\n".utf8)) }
         exit(outcome.status)
     }

@@ -5,16 +5,25 @@ import Testing
 /// sysctls), pod namespaces, and a temp directory with subnet.env and the IPAM store.
 /// Everything is removed by `cleanup()`, which `withNode` runs even when the test fails.
 final class TestNode {
-    static var weftBinary: String {
-        if let path = ProcessInfo.processInfo.environment["WEFT_BIN"] { return path }
-        // Beside the test bundle in .build/<config>/.
+    /// The binary under test: beside WEFT_BIN (the release build under `make test`), else the debug build.
+    static func binary(_ name: String) -> String {
+        if let weft = ProcessInfo.processInfo.environment["WEFT_BIN"] {
+            return URL(fileURLWithPath: weft).deletingLastPathComponent().appendingPathComponent(name).path
+        }
+        return debugBinary(name)
+    }
+
+    /// The debug build beside the test bundle, which alone honours WEFT_TEST_KILL_AT.
+    static func debugBinary(_ name: String) -> String {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [bundle, bundle.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("weft").path
+            let path = candidate.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        return ".build/debug/weft"
+        return ".build/debug/\(name)"
     }
+
+    static var weftBinary: String { binary("weft") }
 
     let id: String
     let name: String

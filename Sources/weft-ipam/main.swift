@@ -1,0 +1,3 @@
+import WeftPlugin
+
+Plugin.main(.ipam)
