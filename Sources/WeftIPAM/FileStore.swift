@@ -69,12 +69,17 @@ public final class FileStore {
                                  created: Int(Date().timeIntervalSince1970), addresses: chosen)
         try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
         FaultInjection.point("reserve-after-owner-record")
-        for address in chosen {
-            guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory) else {
-                // Only a writer that ignored the lock could get here; undo our record and report it.
-                _ = try? releaseLocked(owner)
-                throw IPAMError.addressTaken(address, owner: holder(of: address)?.description ?? "unknown")
+        do {
+            for address in chosen {
+                guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory) else {
+                    // Only a writer that ignored the lock could get here.
+                    throw IPAMError.addressTaken(address, owner: holder(of: address)?.description ?? "unknown")
+                }
             }
+        } catch {
+            // A full or failing store: take back the record (and any address file) so nothing is left half made.
+            _ = try? releaseLocked(owner)
+            throw error
         }
         FaultInjection.point("reserve-after-address-files")
         for address in chosen {

@@ -137,3 +137,27 @@ final class Outcomes: @unchecked Sendable {
     func record(_ index: Int, _ result: Result<[String: Any], Error>) { lock.lock(); results[index] = result; lock.unlock() }
     var all: [Result<[String: Any], Error>] { lock.lock(); defer { lock.unlock() }; return results.keys.sorted().compactMap { results[$0] } }
 }
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct StaleReclaimTests {
+    /// A pod whose namespace was deleted without DEL holds its address only until the range runs out.
+    @Test func aFullSubnetReclaimsTheAddressOfAPodDeletedWithoutDel() throws {
+        try withNode(subnetEnv: "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/29\nFLANNEL_IPMASQ=true\n") { node in
+            var pods: [String] = []
+            for index in 0..<5 {
+                let pod = try node.addPod()
+                pods.append(pod)
+                _ = try node.add(containerID: "p\(index)", netns: pod)
+            }
+            let sixth = try node.addPod()
+            let full = try node.weft("ADD", containerID: "p5", netns: sixth, config: node.config())
+            #expect(full.json?["code"] as? Int == 11)
+            #expect((full.json?["msg"] as? String) == "no IP addresses available in range set: 10.244.1.0/29")
+
+            try node.deletePod(pods[2])
+            let result = try node.add(containerID: "p5", netns: sixth)
+            #expect(podAddress(result) == "10.244.1.4")
+            #expect(try node.ping(from: sixth, to: "10.244.1.2"))
+        }
+    }
+}
