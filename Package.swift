@@ -19,7 +19,8 @@ let package = Package(
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
         .target(name: "WeftIPAM", dependencies: ["WeftAddress", "CSystem"]),
         .target(name: "WeftNetlink", dependencies: ["CMnl", "CSystem", "WeftAddress"]),
-        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftAddress"]),
+        .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress"]),
+        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftAddress"]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
@@ -29,6 +30,7 @@ let package = Package(
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress"]),
         .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "CMnl"]),
+        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress"]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftPlugin", "WeftCNI", "WeftAddress"]),
     ],
     swiftLanguageModes: [.v5]

@@ -13,6 +13,9 @@
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/veth.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 
 static const int weft_nlmsg_error = NLMSG_ERROR;
 static const int weft_nlmsg_done = NLMSG_DONE;

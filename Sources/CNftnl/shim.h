@@ -1,6 +1,8 @@
 #ifndef WEFT_CNFTNL_SHIM_H
 #define WEFT_CNFTNL_SHIM_H
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <libnftnl/common.h>
 #include <libnftnl/batch.h>
@@ -9,5 +11,9 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/set.h>
+#include <libnftnl/udata.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #endif

@@ -10,7 +10,8 @@ public protocol NetlinkTransport: AnyObject {
     func receive() throws -> [UInt8]
 }
 
-/// A NETLINK_ROUTE socket opened with libmnl, bound in the network namespace of the calling thread.
+/// A netlink socket opened with libmnl (NETLINK_ROUTE unless told otherwise), bound in the network
+/// namespace of the calling thread.
 public final class MnlTransport: NetlinkTransport {
     /// Dumps of a busy node's routes fill datagrams up to 32 KiB; leave room.
     private static let receiveBufferSize = 65536
@@ -18,8 +19,8 @@ public final class MnlTransport: NetlinkTransport {
     private let socket: OpaquePointer
     private var receiveBuffer = [UInt8](repeating: 0, count: MnlTransport.receiveBufferSize)
 
-    public init() throws {
-        guard let socket = mnl_socket_open(NETLINK_ROUTE) else {
+    public init(protocol family: Int32 = NETLINK_ROUTE) throws {
+        guard let socket = mnl_socket_open(family) else {
             throw NetlinkError("open netlink socket", errno: errno)
         }
         self.socket = socket

@@ -1,0 +1,133 @@
+import CMnl
+import CNftnl
+import WeftAddress
+import WeftNetlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Weft's table in the calling thread's network namespace, over a NETLINK_NETFILTER socket.
+public final class NftClient {
+    private let connection: NetlinkConnection
+    public let table = WeftRuleset.table
+
+    public init() throws {
+        connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
+    }
+
+    public init(transport: NetlinkTransport) {
+        connection = NetlinkConnection(transport: transport)
+    }
+
+    /// One transaction that (re)creates the table, its chains and maps, replaces the rules of the static
+    /// chains and of `network`'s chain, and adds `elements`. Running it again changes nothing but
+    /// counters, so every ADD runs it: the rule count never grows with pods, and a flushed ruleset
+    /// (`nft flush ruleset`) is restored by the next ADD. A key already in a map fails the whole
+    /// transaction (EEXIST) and changes nothing.
+    public func install(network: String, networkRules: [NftRule], elements: [NftElement]) throws {
+        let batch = NftBatch(firstSequence: connection.peekSequence)
+        NftEncoder.table(batch, name: table)
+        let chains = WeftRuleset.staticChains + [WeftRuleset.networkChain(network)]
+        for chain in chains { NftEncoder.chain(batch, table: table, chain) }
+        for (index, map) in WeftRuleset.maps.enumerated() { NftEncoder.map(batch, table: table, map, id: UInt32(index + 1)) }
+        for chain in chains { NftEncoder.flushChain(batch, table: table, chain: chain.name) }
+        for rule in WeftRuleset.staticRules + networkRules { NftEncoder.rule(batch, table: table, rule) }
+        for map in WeftRuleset.maps {
+            NftEncoder.elements(batch, table: table, map: map.name, elements.filter { $0.map == map.name }, delete: false)
+        }
+        try commit(batch)
+    }
+
+    /// Deletes `elements` in one transaction.
+    public func remove(_ elements: [NftElement]) throws {
+        guard !elements.isEmpty else { return }
+        let batch = NftBatch(firstSequence: connection.peekSequence)
+        for map in WeftRuleset.maps {
+            NftEncoder.elements(batch, table: table, map: map.name, elements.filter { $0.map == map.name }, delete: true)
+        }
+        try commit(batch)
+    }
+
+    /// Removes the whole table: everything Weft installed in this namespace.
+    public func uninstall() throws {
+        let batch = NftBatch(firstSequence: connection.peekSequence)
+        NftEncoder.deleteTable(batch, name: table)
+        do {
+            try commit(batch)
+        } catch let error as NetlinkError where error.errno == ENOENT {}
+    }
+
+    private func commit(_ batch: NftBatch) throws {
+        let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
+        guard !batch.overflowed else { throw NetlinkError("netfilter batch larger than \(NftBatch.capacity) bytes", errno: E2BIG) }
+        connection.advance(to: used)
+        try connection.exchangeBatch(bytes, acks: batch.acks)
+    }
+
+    /// Every element of every map, or none when the table does not exist.
+    public func allElements() throws -> [NftElement] {
+        try WeftRuleset.maps.flatMap { try elements(of: $0.name) }
+    }
+
+    public func elements(of map: String) throws -> [NftElement] {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let sequence = connection.reserveSequences(1)
+        let length: Int = buffer.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(NFT_MSG_GETSETELEM)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence),
+                  let set = nftnl_set_alloc()
+            else { return 0 }
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(set, code(NFTNL_SET_NAME), map)
+            nftnl_set_elems_nlmsg_build_payload(header, set)
+            return Int(header.pointee.nlmsg_len)
+        }
+        do {
+            let replies = try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false,
+                                                  operation: "list map \(map)")
+            return replies.flatMap { SetElementParser.elements(payload: $0.payload, map: map) }
+        } catch let error as NetlinkError where error.errno == ENOENT {
+            return []
+        }
+    }
+
+    /// The number of rules in `chain`, or nil when the chain (or table) is missing.
+    public func ruleCount(chain: String) throws -> Int? {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let sequence = connection.reserveSequences(1)
+        let length: Int = buffer.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(NFT_MSG_GETRULE)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence),
+                  let rule = nftnl_rule_alloc()
+            else { return 0 }
+            defer { nftnl_rule_free(rule) }
+            nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
+            nftnl_rule_set_str(rule, code(NFTNL_RULE_CHAIN), chain)
+            nftnl_rule_nlmsg_build_payload(header, rule)
+            return Int(header.pointee.nlmsg_len)
+        }
+        do {
+            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false,
+                                           operation: "list chain \(chain)").count
+        } catch let error as NetlinkError where error.errno == ENOENT {
+            return nil
+        }
+    }
+}
+
+/// Reads NFT_MSG_NEWSETELEM dump replies: nfgenmsg, then NFTA_SET_ELEM_LIST_ELEMENTS holding one
+/// NFTA_LIST_ELEM per element with its key, data and user data.
+public enum SetElementParser {
+    public static func elements(payload: [UInt8], map: String) -> [NftElement] {
+        let list = NetlinkAttribute.parse(payload, from: 4)
+        guard let elements = list.first(3)?.nested else { return [] }
+        return elements.compactMap { item -> NftElement? in
+            let fields = item.nested
+            guard let key = fields.first(1)?.nested.first(1)?.value else { return nil }
+            let value = fields.first(2)?.nested.first(1)?.value ?? []
+            let owner = fields.first(6).flatMap { Comment.decode($0.value) } ?? ""
+            return NftElement(map: map, key: key, value: value, owner: owner)
+        }
+    }
+}

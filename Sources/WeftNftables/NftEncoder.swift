@@ -1,0 +1,199 @@
+import CMnl
+import CNftnl
+import WeftAddress
+
+/// Turns the model into libnftnl objects and their messages.
+enum NftEncoder {
+    static let inet = UInt8(NFPROTO_INET)
+
+    static func table(_ batch: NftBatch, name: String) {
+        batch.add(code32(NFT_MSG_NEWTABLE), family: inet, flags: NLM_F_CREATE, describe: "add table inet \(name)") { header in
+            guard let table = nftnl_table_alloc() else { return }
+            defer { nftnl_table_free(table) }
+            nftnl_table_set_str(table, code(NFTNL_TABLE_NAME), name)
+            nftnl_table_set_u32(table, code(NFTNL_TABLE_FAMILY), UInt32(inet))
+            nftnl_table_nlmsg_build_payload(header, table)
+        }
+    }
+
+    static func deleteTable(_ batch: NftBatch, name: String) {
+        batch.add(code32(NFT_MSG_DELTABLE), family: inet, flags: 0, describe: "delete table inet \(name)") { header in
+            guard let table = nftnl_table_alloc() else { return }
+            defer { nftnl_table_free(table) }
+            nftnl_table_set_str(table, code(NFTNL_TABLE_NAME), name)
+            nftnl_table_set_u32(table, code(NFTNL_TABLE_FAMILY), UInt32(inet))
+            nftnl_table_nlmsg_build_payload(header, table)
+        }
+    }
+
+    static func chain(_ batch: NftBatch, table: String, _ chain: NftChain) {
+        batch.add(code32(NFT_MSG_NEWCHAIN), family: inet, flags: NLM_F_CREATE, describe: "add chain \(chain.name)") { header in
+            guard let object = nftnl_chain_alloc() else { return }
+            defer { nftnl_chain_free(object) }
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), chain.name)
+            nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(inet))
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TYPE), "nat")
+            nftnl_chain_set_u32(object, code(NFTNL_CHAIN_HOOKNUM), chain.hook.rawValue)
+            nftnl_chain_set_s32(object, code(NFTNL_CHAIN_PRIO), chain.priority)
+            nftnl_chain_nlmsg_build_payload(header, object)
+        }
+    }
+
+    /// Deleting rules without a handle empties the chain.
+    static func flushChain(_ batch: NftBatch, table: String, chain: String) {
+        batch.add(code32(NFT_MSG_DELRULE), family: inet, flags: 0, describe: "flush chain \(chain)") { header in
+            guard let rule = nftnl_rule_alloc() else { return }
+            defer { nftnl_rule_free(rule) }
+            nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
+            nftnl_rule_set_str(rule, code(NFTNL_RULE_CHAIN), chain)
+            nftnl_rule_set_u32(rule, code(NFTNL_RULE_FAMILY), UInt32(inet))
+            nftnl_rule_nlmsg_build_payload(header, rule)
+        }
+    }
+
+    static func map(_ batch: NftBatch, table: String, _ map: NftMap, id: UInt32) {
+        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: "add map \(map.name)") { header in
+            guard let set = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(set, code(NFTNL_SET_NAME), map.name)
+            nftnl_set_set_u32(set, code(NFTNL_SET_FAMILY), UInt32(inet))
+            nftnl_set_set_u32(set, code(NFTNL_SET_FLAGS), code32(NFT_SET_MAP))
+            nftnl_set_set_u32(set, code(NFTNL_SET_KEY_LEN), map.keyLength)
+            nftnl_set_set_u32(set, code(NFTNL_SET_KEY_TYPE), map.keyType)
+            nftnl_set_set_u32(set, code(NFTNL_SET_DATA_LEN), map.dataLength)
+            nftnl_set_set_u32(set, code(NFTNL_SET_DATA_TYPE), map.dataType)
+            nftnl_set_set_u32(set, code(NFTNL_SET_ID), id)
+            nftnl_set_nlmsg_build_payload(header, set)
+        }
+    }
+
+    static func rule(_ batch: NftBatch, table: String, _ rule: NftRule) {
+        batch.add(code32(NFT_MSG_NEWRULE), family: inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)") { header in
+            guard let object = nftnl_rule_alloc() else { return }
+            defer { nftnl_rule_free(object) }
+            nftnl_rule_set_str(object, code(NFTNL_RULE_TABLE), table)
+            nftnl_rule_set_str(object, code(NFTNL_RULE_CHAIN), rule.chain)
+            nftnl_rule_set_u32(object, code(NFTNL_RULE_FAMILY), UInt32(inet))
+            for expression in rule.expressions {
+                if let encoded = encode(expression) { nftnl_rule_add_expr(object, encoded) }
+            }
+            nftnl_rule_nlmsg_build_payload(header, object)
+        }
+    }
+
+    /// Adds (exclusively: a key already present is EEXIST) or deletes elements of one map.
+    static func elements(_ batch: NftBatch, table: String, map: String, _ elements: [NftElement], delete: Bool) {
+        guard !elements.isEmpty else { return }
+        let type = delete ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_NEWSETELEM)
+        let flags = delete ? 0 : NLM_F_CREATE | NLM_F_EXCL
+        let keys = elements.map(HostPortElements.describeKey).joined(separator: ", ")
+        batch.add(type, family: inet, flags: flags, describe: "\(delete ? "delete" : "add") \(keys) in \(map)") { header in
+            guard let set = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(set, code(NFTNL_SET_NAME), map)
+            nftnl_set_set_u32(set, code(NFTNL_SET_FAMILY), UInt32(inet))
+            for element in elements {
+                guard let object = nftnl_set_elem_alloc() else { continue }
+                element.key.withUnsafeBytes { _ = nftnl_set_elem_set(object, code(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+                if !delete {
+                    element.value.withUnsafeBytes { _ = nftnl_set_elem_set(object, code(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count)) }
+                    let comment = Comment.encode(element.owner)
+                    comment.withUnsafeBytes { _ = nftnl_set_elem_set(object, code(NFTNL_SET_ELEM_USERDATA), $0.baseAddress, UInt32($0.count)) }
+                }
+                nftnl_set_elem_add(set, object)
+            }
+            nftnl_set_elems_nlmsg_build_payload(header, set)
+        }
+    }
+
+    static func encode(_ expression: NftExpression) -> OpaquePointer? {
+        func make(_ name: String, _ configure: (OpaquePointer) -> Void) -> OpaquePointer? {
+            guard let object = nftnl_expr_alloc(name) else { return nil }
+            configure(object)
+            return object
+        }
+        func u32(_ object: OpaquePointer, _ attribute: UInt16, _ value: UInt32) { nftnl_expr_set_u32(object, attribute, value) }
+        func bytes(_ object: OpaquePointer, _ attribute: UInt16, _ value: [UInt8]) {
+            value.withUnsafeBytes { _ = nftnl_expr_set(object, attribute, $0.baseAddress, UInt32($0.count)) }
+        }
+        switch expression {
+        case let .meta(key, register):
+            return make("meta") { u32($0, code(NFTNL_EXPR_META_KEY), key.rawValue); u32($0, code(NFTNL_EXPR_META_DREG), register.raw) }
+        case let .setMeta(key, register):
+            return make("meta") { u32($0, code(NFTNL_EXPR_META_KEY), key.rawValue); u32($0, code(NFTNL_EXPR_META_SREG), register.raw) }
+        case let .payload(base, offset, length, register):
+            return make("payload") {
+                u32($0, code(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
+                u32($0, code(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
+                u32($0, code(NFTNL_EXPR_PAYLOAD_LEN), length)
+                u32($0, code(NFTNL_EXPR_PAYLOAD_DREG), register.raw)
+            }
+        case let .cmp(op, register, data):
+            return make("cmp") { u32($0, code(NFTNL_EXPR_CMP_SREG), register.raw); u32($0, code(NFTNL_EXPR_CMP_OP), op.rawValue); bytes($0, code(NFTNL_EXPR_CMP_DATA), data) }
+        case let .bitwise(register, mask, xor):
+            return make("bitwise") {
+                u32($0, code(NFTNL_EXPR_BITWISE_SREG), register.raw)
+                u32($0, code(NFTNL_EXPR_BITWISE_DREG), register.raw)
+                u32($0, code(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
+                bytes($0, code(NFTNL_EXPR_BITWISE_MASK), mask)
+                bytes($0, code(NFTNL_EXPR_BITWISE_XOR), xor)
+            }
+        case let .lookup(set, key, value):
+            return make("lookup") { object in
+                u32(object, code(NFTNL_EXPR_LOOKUP_SREG), key.raw)
+                if let value { u32(object, code(NFTNL_EXPR_LOOKUP_DREG), value.raw) }
+                nftnl_expr_set_str(object, code(NFTNL_EXPR_LOOKUP_SET), set)
+            }
+        case let .fibDestinationType(register):
+            return make("fib") {
+                u32($0, code(NFTNL_EXPR_FIB_DREG), register.raw)
+                u32($0, code(NFTNL_EXPR_FIB_RESULT), code32(NFT_FIB_RESULT_ADDRTYPE))
+                u32($0, code(NFTNL_EXPR_FIB_FLAGS), code32(NFTA_FIB_F_DADDR))
+            }
+        case let .dnat(family, address, port):
+            return make("nat") {
+                u32($0, code(NFTNL_EXPR_NAT_TYPE), code32(NFT_NAT_DNAT))
+                u32($0, code(NFTNL_EXPR_NAT_FAMILY), UInt32(family == .v4 ? NFPROTO_IPV4 : NFPROTO_IPV6))
+                u32($0, code(NFTNL_EXPR_NAT_REG_ADDR_MIN), address.raw)
+                u32($0, code(NFTNL_EXPR_NAT_REG_PROTO_MIN), port.raw)
+            }
+        case .masquerade:
+            return make("masq") { _ in }
+        case .counter:
+            return make("counter") { _ in }
+        }
+    }
+}
+
+/// Element comments in nft's own user-data format (type 0 = comment, length, NUL-terminated text),
+/// so `nft list` shows them as `comment "weft/…"`.
+enum Comment {
+    static func encode(_ text: String) -> [UInt8] {
+        let value = Array(text.utf8.prefix(200)) + [0]
+        return [0, UInt8(value.count)] + value
+    }
+
+    static func decode(_ bytes: [UInt8]) -> String? {
+        var offset = 0
+        while offset + 2 <= bytes.count {
+            let type = bytes[offset], length = Int(bytes[offset + 1])
+            guard offset + 2 + length <= bytes.count else { return nil }
+            if type == 0 {
+                return String(decoding: bytes[(offset + 2)..<(offset + 2 + length)].prefix { $0 != 0 }, as: UTF8.self)
+            }
+            offset += 2 + length
+        }
+        return nil
+    }
+}
+
+/// C constants arrive as Int (anonymous enums), Int32 (#defines) or structs (named enums): one spelling for all.
+func code(_ value: Int) -> UInt16 { UInt16(truncatingIfNeeded: value) }
+func code(_ value: Int32) -> UInt16 { UInt16(truncatingIfNeeded: value) }
+func code<T: RawRepresentable>(_ value: T) -> UInt16 where T.RawValue: BinaryInteger { UInt16(truncatingIfNeeded: value.rawValue) }
+func code32(_ value: Int) -> UInt32 { UInt32(truncatingIfNeeded: value) }
+func code32(_ value: Int32) -> UInt32 { UInt32(truncatingIfNeeded: value) }
+func code32<T: RawRepresentable>(_ value: T) -> UInt32 where T.RawValue: BinaryInteger { UInt32(truncatingIfNeeded: value.rawValue) }

@@ -1,0 +1,64 @@
+import WeftAddress
+
+/// A plain-value model of the nftables objects Weft owns: tests compare these, and only
+/// NftEncoder turns them into libnftnl objects.
+
+/// The 32-bit registers (NFT_REG32_00 = 8 …). A value wider than 4 bytes fills consecutive ones.
+public struct Register: Hashable, Sendable {
+    public let index: UInt32
+    public static func r(_ n: UInt32) -> Register { Register(index: n) }
+    public var raw: UInt32 { 8 + index }
+    public func advanced(by words: UInt32) -> Register { Register(index: index + words) }
+}
+
+public enum NftExpression: Equatable, Sendable {
+    public enum MetaKey: UInt32, Sendable { case mark = 3, oifname = 7, nfproto = 15, l4proto = 16 }
+    public enum PayloadBase: UInt32, Sendable { case network = 1, transport = 2 }
+    public enum CmpOp: UInt32, Sendable { case eq = 0, neq = 1 }
+
+    /// Loads packet metadata into a register.
+    case meta(MetaKey, into: Register)
+    /// Sets packet metadata from a register.
+    case setMeta(MetaKey, from: Register)
+    case payload(PayloadBase, offset: UInt32, length: UInt32, into: Register)
+    case cmp(CmpOp, Register, [UInt8])
+    /// register = (register & mask) ^ xor, over mask.count bytes.
+    case bitwise(Register, mask: [UInt8], xor: [UInt8])
+    /// Looks the key at `key` up in a set; with `into`, a map whose value lands there. No match ends the rule.
+    case lookup(set: String, key: Register, into: Register?)
+    /// `fib daddr type`: the destination's address type (RTN_LOCAL = 2) into a register.
+    case fibDestinationType(into: Register)
+    /// DNAT to the address and port held in two registers.
+    case dnat(family: IPAddress.Family, address: Register, port: Register)
+    case masquerade
+    case counter
+}
+
+public struct NftRule: Equatable, Sendable {
+    public let chain: String
+    public let expressions: [NftExpression]
+}
+
+public struct NftChain: Equatable, Sendable {
+    public enum Hook: UInt32, Sendable { case prerouting = 0, output = 3, postrouting = 4 }
+    public let name: String
+    public let hook: Hook
+    public let priority: Int32
+}
+
+/// A map from a concatenated key to a concatenated value.
+public struct NftMap: Equatable, Sendable {
+    public let name: String
+    public let keyLength: UInt32
+    public let keyType: UInt32
+    public let dataLength: UInt32
+    public let dataType: UInt32
+}
+
+/// One map element with the owner it belongs to (stored as the element's comment).
+public struct NftElement: Equatable, Sendable {
+    public let map: String
+    public let key: [UInt8]
+    public let value: [UInt8]
+    public let owner: String
+}
