@@ -10,7 +10,7 @@ CNITOOL := $(CURDIR)/.build/tools/cnitool
 
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
-	containernetworking-plugins golang-go golang-github-appc-cni-dev
+	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables
 
 .PHONY: all deps build cnitool test unit-test demo bench install clean
 

@@ -11,6 +11,8 @@ public struct NetworkConfig: Decodable, Sendable {
     public var dataDir: String?
     public var subnet: String?
     public var routes: [RouteConfig]?
+    /// Destinations that are not masqueraded with ipMasq (default: FLANNEL_NETWORK, else the node subnets).
+    public var clusterNetworks: [String]?
     public var ipam: IPAMConfig?
     public var delegate: DatapathConfig?
     /// Bridge keys given at the top level; `delegate` wins key by key.
@@ -20,7 +22,7 @@ public struct NetworkConfig: Decodable, Sendable {
     public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, ipam, delegate, prevResult, runtimeConfig, args
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, ipam, delegate, prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {
@@ -32,6 +34,7 @@ public struct NetworkConfig: Decodable, Sendable {
         dataDir = try container.decodeIfPresent(String.self, forKey: .dataDir)
         subnet = try container.decodeIfPresent(String.self, forKey: .subnet)
         routes = try container.decodeIfPresent([RouteConfig].self, forKey: .routes)
+        clusterNetworks = try container.decodeIfPresent([String].self, forKey: .clusterNetworks)
         ipam = try container.decodeIfPresent(IPAMConfig.self, forKey: .ipam)
         delegate = try container.decodeIfPresent(DatapathConfig.self, forKey: .delegate)
         prevResult = try container.decodeIfPresent(PreviousResult.self, forKey: .prevResult)
@@ -117,6 +120,18 @@ public struct RuntimeConfig: Decodable, Sendable {
     public var ips: [String]?
     /// `ipRanges`: range sets replacing the config's.
     public var ipRanges: [[RangeConfig]]?
+    /// `portMappings`: hostPorts.
+    public var portMappings: [PortMappingConfig]?
+}
+
+/// One `portMappings` entry as the runtime sends it; validated into a PortMapping.
+public struct PortMappingConfig: Decodable, Sendable {
+    public var hostPort: Int
+    public var containerPort: Int
+    public var protocol_: String?
+    public var hostIP: String?
+
+    enum CodingKeys: String, CodingKey { case hostPort, containerPort, protocol_ = "protocol", hostIP }
 }
 
 /// `args` in the config; Weft reads `args.cni.ips`.

@@ -19,6 +19,10 @@ public struct NetworkPlan: Sendable, Equatable {
     public var ranges: [AddressRange]
     /// Routes installed in the pod, gateway filled in.
     public var routes: [CNIResult.Route]
+    /// Destinations left unmasqueraded with ipMasq: the cluster's pod networks.
+    public var clusterNetworks: [IPNetwork]
+    /// hostPorts from `runtimeConfig.portMappings`.
+    public var portMappings: [PortMapping]
 }
 
 /// The parts of a plan that need no subnet: enough for DEL, which must work when flanneld is gone.
@@ -67,7 +71,7 @@ extension NetworkPlan {
         var routes: [CNIResult.Route] = []
         var mtu = datapath.mtu
         var ipMasq = datapath.ipMasq ?? false
-        var ipMasqKey = "ipMasq"
+        var clusterNetworks: [IPNetwork] = []
         if let explicit = try ConfigRanges.explicit(config) {
             ranges = explicit
             for (index, route) in (config.ipam?.routes ?? config.routes ?? []).enumerated() {
@@ -77,6 +81,7 @@ extension NetworkPlan {
             let path = config.subnetFile ?? SubnetEnv.defaultPath
             let env = try loadSubnetEnv(path)
             ranges = try env.subnets.map { try ConfigRanges.flannelRange($0, path: path) }
+            clusterNetworks = env.networks
             for network in env.networks {
                 guard let range = ranges.first(where: { $0.family == network.family }) else { continue }
                 routes.append(CNIResult.Route(destination: network, gateway: range.gateway))
@@ -85,7 +90,6 @@ extension NetworkPlan {
             if datapath.ipMasq == nil, let flannelMasq = env.ipMasq {
                 // flanneld masquerades itself when FLANNEL_IPMASQ=true; the datapath does it otherwise.
                 ipMasq = !flannelMasq
-                ipMasqKey = "FLANNEL_IPMASQ=false in \(path)"
             }
         }
         try ConfigRanges.checkDistinctFamilies(ranges)
@@ -114,12 +118,20 @@ extension NetworkPlan {
                 throw CNIError(.invalidConfig, "mtu \(mtu) is out of range", details: "expected \(minimum) to 65535")
             }
         }
-        if ipMasq {
-            throw CNIError(.unsupportedField, "\(ipMasqKey == "ipMasq" ? "ipMasq true" : ipMasqKey) asks weft to masquerade, which this version does not implement yet",
-                           details: "set ipMasq to false, or let flanneld masquerade (FLANNEL_IPMASQ=true)")
+        if let explicitCluster = config.clusterNetworks {
+            clusterNetworks = try explicitCluster.enumerated().map { index, text in
+                guard let network = IPNetwork(text) else {
+                    throw CNIError(.invalidConfig, "clusterNetworks[\(index)] \"\(Validation.printable(text))\" is not a CIDR")
+                }
+                return network.canonical
+            }
+        } else if clusterNetworks.isEmpty {
+            clusterNetworks = ranges.map(\.subnet)
         }
+        let portMappings = try PortMappings.validate(config.runtimeConfig?.portMappings ?? [], families: Set(ranges.map(\.family)))
         return NetworkPlan(name: identity.name, bridge: identity.bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
                            hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
-                           dataDir: identity.dataDir, ranges: ranges, routes: routes)
+                           dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,
+                           portMappings: portMappings)
     }
 }

@@ -52,6 +52,7 @@ extension Commands {
         }
 
         let reserved = try FileStore(dataDir: plan.dataDir, network: plan.name).addresses(of: owner) ?? []
+        problems += try firewall.problems(plan, podAddresses: podAddresses.map(\.address.address))
         for ip in podAddresses where !reserved.contains(ip.address.address) {
             problems.append("IPAM holds no reservation of \(ip.address.address) for \(owner)")
         }

@@ -3,6 +3,7 @@ import WeftAddress
 import WeftCNI
 import WeftIPAM
 import WeftNetlink
+import WeftNftables
 
 /// ADD, DEL, STATUS and GC against the node. CHECK lives in CheckCommand.swift.
 struct Commands {
@@ -12,6 +13,10 @@ struct Commands {
     let loadSubnetEnv: (String) throws -> SubnetEnv
 
     var owner: Owner { Owner(containerID: environment.containerID, ifname: environment.ifname) }
+
+    var firewall: NodeFirewall {
+        NodeFirewall(network: config.name, containerID: environment.containerID, ifname: environment.ifname)
+    }
 
     func add() throws -> CNIResult {
         let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
@@ -31,9 +36,14 @@ struct Commands {
             let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges, requested: requested)
             if !heldBefore { rollback.append { _ = try? store.release(owner) } }
             let attachment = Attachment(plan: plan, containerID: environment.containerID, ifname: environment.ifname)
-            return try attachment.create(bridge: bridge, node: node, pod: pod, namespace: namespace, addresses: addresses) {
+            let result = try attachment.create(bridge: bridge, node: node, pod: pod, namespace: namespace, addresses: addresses) {
                 rollback.append { _ = try? node.deleteLink(named: attachment.hostName) }
             }
+            if NodeFirewall.needed(plan) {
+                // One nftables transaction: all of it lands or none, so a failure leaves nothing to undo there.
+                try firewall.install(plan, podAddresses: addresses)
+            }
+            return result
         } catch {
             for undo in rollback.reversed() { undo() }
             throw error
@@ -54,6 +64,7 @@ struct Commands {
             // The host end was renamed or moved: the pod end is still ours to remove.
             try pod.deleteLink(index: link.index)
         }
+        try firewall.remove()
         try FileStore(dataDir: identity.dataDir, network: identity.name).release(owner)
     }
 
@@ -91,6 +102,12 @@ struct Commands {
             } catch {
                 failures.append("\(owner): \(ErrorMapping.cniError(error).msg)")
             }
+        }
+        do {
+            let keep = Set(valid.map { HostPortElements.ownerTag(network: identity.name, containerID: $0.containerID, ifname: $0.ifname) })
+            try NodeFirewall.collectGarbage(network: identity.name, keep: keep)
+        } catch {
+            failures.append("hostPorts: \(ErrorMapping.cniError(error).msg)")
         }
         failures += try store.collectGarbage(keep: valid).failures
         if !failures.isEmpty {

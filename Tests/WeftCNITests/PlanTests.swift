@@ -50,18 +50,42 @@ import WeftCNI
         #expect(plan.ranges[1].first.description == "fd00:10::2")
     }
 
-    @Test func flannelIPMasqFalseAsksForMasqueradeWhichIsNotYetBuilt() {
+    @Test func flannelIPMasqFalseTurnsDatapathMasqueradeOn() throws {
         var env = flannelEnv
         env.ipMasq = false
-        let error = cniError { _ = try plan(ConfigDecodingTests.flannel, env: env) }
-        #expect(error?.code == 2)
-        #expect(error?.msg.contains("FLANNEL_IPMASQ=false") == true)
+        let resolved = try plan(ConfigDecodingTests.flannel, env: env)
+        #expect(resolved.ipMasq)
+        #expect(resolved.clusterNetworks.map(\.description) == ["10.244.0.0/16"])
+        #expect(try plan(ConfigDecodingTests.flannel).ipMasq == false, "FLANNEL_IPMASQ=true: flanneld masquerades")
+        #expect(try plan(#"{"name":"n","type":"weft","delegate":{"ipMasq":true}}"#).ipMasq, "the config wins")
     }
 
-    @Test func ipMasqTrueIsRefusedByName() {
-        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","delegate":{"ipMasq":true}}"#) }
-        #expect(error?.code == 2)
-        #expect(error?.msg.contains("ipMasq") == true)
+    @Test func explicitSubnetsMasqueradeOutsideThemselvesUnlessToldTheClusterNetworks() throws {
+        let own = try plan(#"{"name":"n","type":"weft","subnet":"10.88.0.0/16","ipMasq":true}"#)
+        #expect(own.clusterNetworks.map(\.description) == ["10.88.0.0/16"])
+        let told = try plan(#"{"name":"n","type":"weft","subnet":"10.88.0.0/16","ipMasq":true,"clusterNetworks":["10.80.0.0/12"]}"#)
+        #expect(told.clusterNetworks.map(\.description) == ["10.80.0.0/12"])
+        #expect(cniError { _ = try plan(#"{"name":"n","type":"weft","clusterNetworks":["nope"]}"#) }?.msg.contains("clusterNetworks[0]") == true)
+    }
+
+    @Test func portMappingsAreValidated() throws {
+        let good = try plan(#"{"name":"n","type":"weft","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},{"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"10.0.0.1"}]}}"#)
+        #expect(good.portMappings.map(\.description) == ["8080/tcp -> 80", "10.0.0.1:53/udp -> 53"])
+    }
+
+    @Test(arguments: [
+        (#"{"hostPort":0,"containerPort":80}"#, "hostPort 0"),
+        (#"{"hostPort":65536,"containerPort":80}"#, "hostPort 65536"),
+        (#"{"hostPort":-1,"containerPort":80}"#, "hostPort -1"),
+        (#"{"hostPort":80,"containerPort":70000}"#, "containerPort 70000"),
+        (#"{"hostPort":80,"containerPort":80,"protocol":"tcp;drop"}"#, #"protocol "tcp;drop""#),
+        (#"{"hostPort":80,"containerPort":80,"hostIP":"1.2.3.4\n"}"#, #"hostIP "1.2.3.4\u{a}""#),
+        (#"{"hostPort":80,"containerPort":80,"hostIP":"fd00::1"}"#, "IPv6"),
+    ])
+    func badPortMappingsNameTheValue(mapping: String, expected: String) {
+        let error = cniError { _ = try plan(#"{"name":"n","type":"weft","runtimeConfig":{"portMappings":[\#(mapping)]}}"#) }
+        #expect(error?.code == 7)
+        #expect(error?.msg.contains(expected) == true, "\(error?.msg ?? "")")
     }
 
     @Test func otherDelegateTypesAreRefused() {

@@ -48,7 +48,9 @@ struct BadInputTests {
         Case(name: "CNI_ARGS unknown key", code: 2, environment: ["CNI_ARGS": "FOO=bar"], messageContains: "FOO"),
         Case(name: "CNI_ARGS malformed", code: 4, environment: ["CNI_ARGS": "A"]),
         Case(name: "delegate naming another plugin", code: 2, config: base + #","delegate":{"type":"macvlan"}}"#),
-        Case(name: "ipMasq before masquerade exists", code: 2, config: base + #","delegate":{"ipMasq":true}}"#, messageContains: "ipMasq"),
+        Case(name: "hostPort 0", code: 7, config: base + #","runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":80}]}}"#, messageContains: "hostPort 0"),
+        Case(name: "hostPort protocol with a rule in it", code: 7,
+             config: base + #","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"protocol":"tcp;drop"}]}}"#, messageContains: "tcp;drop"),
         Case(name: "subnet /32", code: 7, config: base + #","ipam":{"subnet":"10.0.0.0/32"}}"#, messageContains: "10.0.0.0/32"),
         Case(name: "missing subnet file", code: 5, config: base.replacingOccurrences(of: "SUBNET_FILE", with: "/nonexistent/subnet.env") + "}"),
     ]

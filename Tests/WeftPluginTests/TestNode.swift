@@ -29,6 +29,8 @@ final class TestNode {
     let name: String
     let directory: String
     private(set) var pods: [String] = []
+    /// Servers started in the node's namespaces, stopped by cleanup.
+    var servers: [Process] = []
 
     var namespacePath: String { "/var/run/netns/\(name)" }
     var subnetFile: String { "\(directory)/subnet.env" }
@@ -61,6 +63,8 @@ final class TestNode {
     }
 
     func cleanup() {
+        // SIGKILL: children of the test runner inherit its blocked signal mask, so SIGTERM would wait forever.
+        for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
         for pod in pods { _ = try? ip("netns", "delete", pod) }
         _ = try? ip("netns", "delete", name)
         try? FileManager.default.removeItem(atPath: directory)

@@ -1,0 +1,102 @@
+import CMnl
+import WeftAddress
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One conntrack entry as ctnetlink dumps it: the original direction's tuple, the reply's source,
+/// and the raw original tuple to name it in a delete.
+public struct ConntrackEntry: Equatable, Sendable {
+    public let proto: UInt8
+    public let originalSource: IPAddress
+    public let originalDestination: IPAddress
+    public let originalDestinationPort: UInt16
+    public let replySource: IPAddress
+    let originalTuple: [UInt8]
+    let zone: [UInt8]?
+
+    /// Parses IPCTNL_MSG_CT_NEW's payload: nfgenmsg (4 bytes), then CTA_* attributes.
+    public init?(payload: [UInt8]) {
+        let attributes = NetlinkAttribute.parse(payload, from: 4)
+        guard let original = attributes.first(Int(CTA_TUPLE_ORIG.rawValue)), let reply = attributes.first(Int(CTA_TUPLE_REPLY.rawValue)),
+              let source = Self.address(original, source: true), let destination = Self.address(original, source: false),
+              let replySource = Self.address(reply, source: true)
+        else { return nil }
+        let protoAttributes = original.nested.first(Int(CTA_TUPLE_PROTO.rawValue))?.nested ?? []
+        proto = protoAttributes.first(Int(CTA_PROTO_NUM.rawValue))?.u8 ?? 0
+        let port = protoAttributes.first(Int(CTA_PROTO_DST_PORT.rawValue))?.value ?? [0, 0]
+        originalDestinationPort = port.count >= 2 ? UInt16(port[0]) << 8 | UInt16(port[1]) : 0
+        originalSource = source
+        originalDestination = destination
+        self.replySource = replySource
+        originalTuple = original.value
+        zone = attributes.first(Int(CTA_ZONE.rawValue))?.value
+    }
+
+    private static func address(_ tuple: NetlinkAttribute, source: Bool) -> IPAddress? {
+        let ip = tuple.nested.first(Int(CTA_TUPLE_IP.rawValue))?.nested ?? []
+        let v4 = ip.first(Int(source ? CTA_IP_V4_SRC.rawValue : CTA_IP_V4_DST.rawValue))
+        let v6 = ip.first(Int(source ? CTA_IP_V6_SRC.rawValue : CTA_IP_V6_DST.rawValue))
+        return (v4 ?? v6).flatMap { IPAddress(bytes: $0.value) }
+    }
+}
+
+/// The conntrack table of the calling thread's namespace, through ctnetlink.
+public final class Conntrack {
+    private let connection: NetlinkConnection
+    static let udp: UInt8 = 17
+
+    public init() throws {
+        connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
+    }
+
+    public init(transport: NetlinkTransport) {
+        connection = NetlinkConnection(transport: transport)
+    }
+
+    static func messageType(_ message: UInt32) -> Int { Int(NFNL_SUBSYS_CTNETLINK) << 8 | Int(message) }
+
+    static func header(_ family: IPAddress.Family) -> nfgenmsg {
+        var header = nfgenmsg()
+        header.nfgen_family = UInt8(family == .v4 ? AF_INET : AF_INET6)
+        header.version = UInt8(NFNETLINK_V0)
+        return header
+    }
+
+    public func entries(family: IPAddress.Family) throws -> [ConntrackEntry] {
+        let request = NetlinkRequest(type: Self.messageType(IPCTNL_MSG_CT_GET.rawValue), flags: NLM_F_DUMP)
+        request.putStruct(Self.header(family))
+        return try connection.execute(request, operation: "list conntrack").compactMap { ConntrackEntry(payload: $0.payload) }
+    }
+
+    /// Deletes one entry; one already gone (expired, or deleted by a racing process) is not an error.
+    public func delete(_ entry: ConntrackEntry) throws {
+        let request = NetlinkRequest(type: Self.messageType(IPCTNL_MSG_CT_DELETE.rawValue), flags: NLM_F_ACK)
+        request.putStruct(Self.header(entry.originalDestination.family))
+        request.put(Int(CTA_TUPLE_ORIG.rawValue) | Int(NLA_F_NESTED), bytes: entry.originalTuple)
+        if let zone = entry.zone { request.put(Int(CTA_ZONE.rawValue), bytes: zone) }
+        do {
+            try connection.execute(request, operation: "delete conntrack entry to \(entry.originalDestination):\(entry.originalDestinationPort)")
+        } catch let error as NetlinkError where error.errno == ENOENT {}
+    }
+
+    /// Deletes the UDP entries that would keep steering a flow somewhere stale: those addressed to one of
+    /// `ports` (a hostPort now pointing elsewhere) and those to or from one of `addresses` (a pod that is gone).
+    /// UDP has no handshake to end an entry, so a client streaming to a hostPort would keep its old DNAT forever.
+    @discardableResult
+    public func deleteUDP(toPorts ports: Set<UInt16>, addresses: Set<IPAddress>) throws -> Int {
+        var deleted = 0
+        let families = Set(addresses.map(\.family)).union(ports.isEmpty ? [] : [.v4, .v6])
+        for family in families.sorted(by: { $0 == .v4 && $1 == .v6 }) {
+            for entry in try entries(family: family) where entry.proto == Self.udp {
+                let stale = ports.contains(entry.originalDestinationPort)
+                    || addresses.contains(entry.originalDestination) || addresses.contains(entry.replySource)
+                if stale {
+                    try delete(entry)
+                    deleted += 1
+                }
+            }
+        }
+        return deleted
+    }
+}

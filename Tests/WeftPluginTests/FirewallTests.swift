@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+
+/// Masquerade, hostPorts and conntrack, each test in its own node namespace with its own "internet".
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct FirewallTests {
+    let web = #"{"hostPort":8080,"containerPort":80,"protocol":"tcp"}"#
+
+    @Test func masqueradeRewritesTrafficLeavingTheClusterOnly() throws {
+        try withNode { node in
+            let outside = try node.addOutside()
+            let a = try node.addPod(), b = try node.addPod()
+            let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a, config: node.firewallConfig())))
+            _ = try node.add(containerID: "b", netns: b, config: node.firewallConfig())
+            _ = try node.serve(in: outside, port: 7000, reply: "outside")
+            // The outside has no route to the pods: an answer proves the source was rewritten to the node.
+            #expect(try node.request(from: a, to: TestNode.outsideAddress, port: 7000) == "outside peer=\(TestNode.nodeAddress)")
+            _ = try node.serve(in: b, port: 7001, reply: "b")
+            #expect(try node.request(from: a, to: try #require(podAddress(try node.add(containerID: "c", netns: try node.addPod(),
+                                                                                        config: node.firewallConfig()))),
+                                     port: 1) == "", "nothing listens there; just wiring a third pod")
+            let addressB = try #require(try node.execIn(b, "ip", "-4", "-o", "addr", "show", "dev", "eth0").stdout
+                .split(separator: " ").first(where: { $0.hasPrefix("10.244.") })?.split(separator: "/").first.map(String.init))
+            #expect(try node.request(from: a, to: addressB, port: 7001) == "b peer=\(addressA)", "pod to pod keeps its source")
+        }
+    }
+
+    @Test func withoutIPMasqNothingIsRewritten() throws {
+        try withNode { node in
+            let outside = try node.addOutside()
+            let a = try node.addPod()
+            _ = try node.add(containerID: "a", netns: a, config: node.firewallConfig(ipMasq: false))
+            _ = try node.serve(in: outside, port: 7000, reply: "outside")
+            #expect(try node.request(from: a, to: TestNode.outsideAddress, port: 7000) == "")
+        }
+    }
+
+    @Test func ruleCountDoesNotGrowWithPods() throws {
+        try withNode { node in
+            _ = try node.add(containerID: "p0", netns: try node.addPod(), config: node.firewallConfig(mappings: web))
+            let afterOne = try node.nftRuleCount()
+            for index in 1..<10 {
+                _ = try node.add(containerID: "p\(index)", netns: try node.addPod(),
+                                 config: node.firewallConfig(mappings: #"{"hostPort":\#(9000 + index),"containerPort":80}"#))
+            }
+            #expect(try node.nftRuleCount() == afterOne)
+            #expect(afterOne == 11)
+        }
+    }
+
+    @Test func hostPortWorksFromOutsideFromTheNodeAndFromThePodItself() throws {
+        try withNode { node in
+            let outside = try node.addOutside()
+            let pod = try node.addPod()
+            _ = try node.add(containerID: "web", netns: pod, config: node.firewallConfig(ipMasq: false, mappings: web))
+            _ = try node.serve(in: pod, port: 80, reply: "web")
+            #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)",
+                    "an outside client keeps its own address")
+            #expect(try node.request(from: "", to: "127.0.0.1", port: 8080) == "web peer=10.244.1.1", "the node via localhost")
+            #expect(try node.request(from: "", to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.nodeAddress)",
+                    "the node via its own address")
+            #expect(try node.request(from: pod, to: TestNode.nodeAddress, port: 8080) == "web peer=10.244.1.1", "the pod to its own hostPort")
+            #expect(try node.exec("sysctl", "-n", "net.ipv4.conf.cni0.route_localnet").stdout.hasPrefix("1"))
+        }
+    }
+
+    @Test func hostPortNeverCatchesTrafficToAPod() throws {
+        try withNode { node in
+            let a = try node.addPod(), b = try node.addPod()
+            let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a, config: node.firewallConfig(mappings: web))))
+            _ = try node.add(containerID: "b", netns: b, config: node.firewallConfig())
+            _ = try node.serve(in: a, port: 8080, reply: "direct")
+            _ = try node.serve(in: a, port: 80, reply: "via-hostport")
+            #expect(try node.request(from: b, to: addressA, port: 8080).hasPrefix("direct"))
+        }
+    }
+
+    @Test func aTakenHostPortIsRefusedNamingItsOwner() throws {
+        try withNode { node in
+            _ = try node.add(containerID: "first", netns: try node.addPod(), config: node.firewallConfig(mappings: web))
+            let second = try node.addPod()
+            let before = try node.snapshot()
+            let result = try node.weft("ADD", containerID: "second", netns: second, config: node.firewallConfig(mappings: web))
+            #expect(result.json?["code"] as? Int == 101)
+            #expect(result.json?["msg"] as? String == "hostPort 8080/tcp is held by container first interface eth0 (network cbr0)")
+            #expect(try node.snapshot() == before, "the failed ADD left nothing")
+            let otherIP = #"{"hostPort":8080,"containerPort":80,"hostIP":"192.0.2.1"}"#
+            #expect(try node.weft("ADD", containerID: "second", netns: second, config: node.firewallConfig(mappings: otherIP)).status == 0,
+                    "a hostPort on one address is a different key from the same port on every address")
+        }
+    }
+
+    @Test func delRemovesThePodsHostPortsEvenWhenItsNetnsIsGone() throws {
+        try withNode { node in
+            let a = try node.addPod(), b = try node.addPod()
+            _ = try node.add(containerID: "a", netns: a, config: node.firewallConfig(mappings: web))
+            _ = try node.add(containerID: "b", netns: b, config: node.firewallConfig(mappings: #"{"hostPort":9090,"containerPort":80}"#))
+            #expect(try node.weft("DEL", containerID: "a", netns: a, config: node.firewallConfig()).status == 0)
+            try node.deletePod(b)
+            #expect(try node.weft("DEL", containerID: "b", netns: b, config: node.firewallConfig()).status == 0)
+            let table = try node.exec("nft", "list", "table", "inet", "weft").stdout
+            #expect(!table.contains("weft/cbr0/"), "\(table)")
+        }
+    }
+
+    /// A UDP client streaming to a hostPort keeps one conntrack entry; when the pod is replaced, that
+    /// entry must go, or the stream keeps flowing to the old pod's address.
+    @Test func udpStreamFollowsARecreatedPod() throws {
+        try withNode { node in
+            let outside = try node.addOutside()
+            let dns = #"{"hostPort":5353,"containerPort":53,"protocol":"udp"}"#
+            let old = try node.addPod()
+            _ = try node.add(containerID: "old", netns: old, config: node.firewallConfig(ipMasq: false, mappings: dns))
+            _ = try node.serve(in: old, port: 53, reply: "old", udp: true)
+            #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 5353, udp: true, sourcePort: 40000).hasPrefix("old"))
+            #expect(try node.weft("DEL", containerID: "old", netns: old, config: node.firewallConfig()).status == 0)
+            let new = try node.addPod()
+            _ = try node.add(containerID: "new", netns: new, config: node.firewallConfig(ipMasq: false, mappings: dns))
+            _ = try node.serve(in: new, port: 53, reply: "new", udp: true)
+            #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 5353, udp: true, sourcePort: 40000).hasPrefix("new"))
+        }
+    }
+
+    @Test func checkReportsAFlushedRuleset() throws {
+        try withNode { node in
+            let pod = try node.addPod()
+            let config = node.firewallConfig(mappings: web)
+            let result = try node.add(containerID: "a", netns: pod, config: config)
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any])
+            object["prevResult"] = result
+            let checkConfig = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            #expect(try node.weft("CHECK", containerID: "a", netns: pod, config: checkConfig).status == 0)
+            try node.exec("nft", "flush", "ruleset")
+            let check = try node.weft("CHECK", containerID: "a", netns: pod, config: checkConfig)
+            let message = try #require(check.json?["msg"] as? String)
+            #expect(message.contains("nftables chain net-cbr0 has 0 rules, expected 2"))
+            #expect(message.contains("hostPort 8080/tcp is missing"))
+        }
+    }
+
+    @Test func gcRemovesHostPortsOfAttachmentsNotListed() throws {
+        try withNode { node in
+            _ = try node.add(containerID: "keep", netns: try node.addPod(), config: node.firewallConfig(mappings: web))
+            _ = try node.add(containerID: "drop", netns: try node.addPod(), config: node.firewallConfig(mappings: #"{"hostPort":9090,"containerPort":80}"#))
+            let gc = node.firewallConfig(version: "1.1.0").dropLast() + #","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}]}"#
+            #expect(try node.weft("GC", ifname: "", config: String(gc)).status == 0)
+            let table = try node.exec("nft", "list", "table", "inet", "weft").stdout
+            #expect(table.contains("weft/cbr0/keep/eth0"))
+            #expect(!table.contains("weft/cbr0/drop/eth0"))
+        }
+    }
+}
