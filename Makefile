@@ -48,8 +48,8 @@ unit-test:
 demo: build
 	WEFT_BIN=$(RELEASE_BIN)/weft scripts/demo
 
-bench: build
-	WEFT_BIN=$(RELEASE_BIN)/weft scripts/bench
+bench: build cnitool
+	WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) scripts/bench
 
 install: build
 	install -d $(DESTDIR)$(PREFIX_BIN) $(DESTDIR)$(PREFIX_CONF)

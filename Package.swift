@@ -24,7 +24,7 @@ let package = Package(
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
-            "WeftIPAM", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "WeftIPAM", "WeftCNI", "WeftNftables", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),

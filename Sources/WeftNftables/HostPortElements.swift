@@ -43,4 +43,12 @@ public enum HostPortElements {
         let host = specific ? IPAddress(bytes: Array(key[0..<addressLength])).map { "\($0):" } ?? "" : ""
         return "\(host)\(port)/\(proto)"
     }
+
+    /// Describes an element's value: "10.244.1.2:80" or "[fd00::2]:80".
+    public static func describeValue(_ element: NftElement) -> String {
+        let addressLength = element.map.hasSuffix("4") ? 4 : 16
+        guard element.value.count >= addressLength + 2, let address = IPAddress(bytes: Array(element.value.prefix(addressLength))) else { return "?" }
+        let port = UInt16(element.value[addressLength]) << 8 | UInt16(element.value[addressLength + 1])
+        return address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
+    }
 }

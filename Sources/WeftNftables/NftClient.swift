@@ -19,23 +19,41 @@ public final class NftClient {
         connection = NetlinkConnection(transport: transport)
     }
 
-    /// One transaction that (re)creates the table, its chains and maps, replaces the rules of the static
-    /// chains and of `network`'s chain, and adds `elements`. Running it again changes nothing but
-    /// counters, so every ADD runs it: the rule count never grows with pods, and a flushed ruleset
-    /// (`nft flush ruleset`) is restored by the next ADD. A key already in a map fails the whole
-    /// transaction (EEXIST) and changes nothing.
+    /// Makes the table hold the static chains and `network`'s chain with exactly `networkRules`, and adds
+    /// `elements`. When every chain already carries its rules' fingerprint only the elements are added:
+    /// rewriting rules costs the kernel an RCU grace period (10-30 ms here), adding map elements does not.
+    /// Otherwise one transaction (re)creates the table, chains and maps and replaces the rules of those
+    /// chains, which is also how a flushed ruleset (`nft flush ruleset`) comes back. Either way the rule
+    /// count never grows with pods, and a key already in a map fails the whole transaction (EEXIST),
+    /// changing nothing.
     public func install(network: String, networkRules: [NftRule], elements: [NftElement]) throws {
-        let batch = NftBatch(firstSequence: connection.peekSequence)
-        NftEncoder.table(batch, name: table)
         let chains = WeftRuleset.staticChains + [WeftRuleset.networkChain(network)]
-        for chain in chains { NftEncoder.chain(batch, table: table, chain) }
-        for (index, map) in WeftRuleset.maps.enumerated() { NftEncoder.map(batch, table: table, map, id: UInt32(index + 1)) }
-        for chain in chains { NftEncoder.flushChain(batch, table: table, chain: chain.name) }
-        for rule in WeftRuleset.staticRules + networkRules { NftEncoder.rule(batch, table: table, rule) }
+        let rules = (WeftRuleset.staticRules + networkRules).fingerprinted()
+        let current = try chainFingerprints()
+        let upToDate = chains.allSatisfy { chain in
+            let wanted = rules.filter { $0.chain == chain.name }
+            return current[chain.name] == wanted.map(\.comment)
+        }
+        let batch = NftBatch(firstSequence: connection.peekSequence)
+        if !upToDate {
+            NftEncoder.table(batch, name: table)
+            for chain in chains { NftEncoder.chain(batch, table: table, chain) }
+            for (index, map) in WeftRuleset.maps.enumerated() { NftEncoder.map(batch, table: table, map, id: UInt32(index + 1)) }
+            for chain in chains { NftEncoder.flushChain(batch, table: table, chain: chain.name) }
+            for rule in rules { NftEncoder.rule(batch, table: table, rule) }
+        }
         for map in WeftRuleset.maps {
             NftEncoder.elements(batch, table: table, map: map.name, elements.filter { $0.map == map.name }, delete: false)
         }
+        if batch.acks.isEmpty { return }
         try commit(batch)
+    }
+
+    /// Each chain's rule comments, in order; empty when the table does not exist.
+    func chainFingerprints() throws -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for rule in try rules() { result[rule.chain, default: []].append(rule.comment) }
+        return result
     }
 
     /// Deletes `elements` in one transaction.
@@ -92,8 +110,13 @@ public final class NftClient {
         }
     }
 
-    /// The number of rules in `chain`, or nil when the chain (or table) is missing.
-    public func ruleCount(chain: String) throws -> Int? {
+    /// The number of rules in `chain` (0 when it or the table is missing).
+    public func ruleCount(chain: String) throws -> Int {
+        try rules().filter { $0.chain == chain }.count
+    }
+
+    /// Every rule of the table: its chain and comment.
+    func rules() throws -> [(chain: String, comment: String)] {
         var buffer = [UInt8](repeating: 0, count: 512)
         let sequence = connection.reserveSequences(1)
         let length: Int = buffer.withUnsafeMutableBytes { raw in
@@ -103,15 +126,20 @@ public final class NftClient {
             else { return 0 }
             defer { nftnl_rule_free(rule) }
             nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
-            nftnl_rule_set_str(rule, code(NFTNL_RULE_CHAIN), chain)
             nftnl_rule_nlmsg_build_payload(header, rule)
             return Int(header.pointee.nlmsg_len)
         }
         do {
-            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false,
-                                           operation: "list chain \(chain)").count
+            let replies = try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false,
+                                                  operation: "list rules of table \(table)")
+            return replies.compactMap { message in
+                // nfgenmsg, then NFTA_RULE_TABLE (1), NFTA_RULE_CHAIN (2), …, NFTA_RULE_USERDATA (7).
+                let attributes = NetlinkAttribute.parse(message.payload, from: 4)
+                guard attributes.first(1)?.string == table, let chain = attributes.first(2)?.string else { return nil }
+                return (chain, attributes.first(7).flatMap { Comment.decode($0.value) } ?? "")
+            }
         } catch let error as NetlinkError where error.errno == ENOENT {
-            return nil
+            return []
         }
     }
 }

@@ -79,6 +79,11 @@ enum NftEncoder {
             for expression in rule.expressions {
                 if let encoded = encode(expression) { nftnl_rule_add_expr(object, encoded) }
             }
+            if !rule.comment.isEmpty {
+                Comment.encode(rule.comment).withUnsafeBytes {
+                    _ = nftnl_rule_set_data(object, code(NFTNL_RULE_USERDATA), $0.baseAddress, UInt32($0.count))
+                }
+            }
             nftnl_rule_nlmsg_build_payload(header, object)
         }
     }

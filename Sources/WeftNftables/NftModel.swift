@@ -37,6 +37,31 @@ public enum NftExpression: Equatable, Sendable {
 public struct NftRule: Equatable, Sendable {
     public let chain: String
     public let expressions: [NftExpression]
+    /// The rule's comment: "weft:" and a fingerprint of its chain's intended rules, so an install
+    /// can tell an up-to-date chain from a stale or flushed one without rewriting it.
+    public var comment: String = ""
+
+    public init(chain: String, expressions: [NftExpression], comment: String = "") {
+        self.chain = chain
+        self.expressions = expressions
+        self.comment = comment
+    }
+}
+
+extension Array where Element == NftRule {
+    /// The rules with each chain's fingerprint as their comment.
+    public func fingerprinted() -> [NftRule] {
+        let chains = Dictionary(grouping: self, by: \.chain)
+        let prints = chains.mapValues { rules -> String in
+            var hash: UInt64 = 0xcbf29ce484222325
+            for byte in String(describing: rules.map(\.expressions)).utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100000001b3
+            }
+            return "weft:" + String(hash, radix: 16)
+        }
+        return map { NftRule(chain: $0.chain, expressions: $0.expressions, comment: prints[$0.chain] ?? "") }
+    }
 }
 
 public struct NftChain: Equatable, Sendable {

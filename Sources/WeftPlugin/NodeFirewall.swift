@@ -66,13 +66,13 @@ struct NodeFirewall {
         let client = try NftClient()
         var problems: [String] = []
         let expectedRules = rules(plan).count
-        let present = try client.ruleCount(chain: WeftRuleset.networkChain(plan.name).name) ?? 0
+        let present = try client.ruleCount(chain: WeftRuleset.networkChain(plan.name).name)
         if present != expectedRules {
             problems.append("nftables chain \(WeftRuleset.networkChain(plan.name).name) has \(present) rules, expected \(expectedRules)")
         }
         for chain in WeftRuleset.staticChains {
             let wanted = WeftRuleset.staticRules.filter { $0.chain == chain.name }.count
-            if try client.ruleCount(chain: chain.name) ?? 0 != wanted {
+            if try client.ruleCount(chain: chain.name) != wanted {
                 problems.append("nftables chain \(chain.name) is missing rules")
             }
         }

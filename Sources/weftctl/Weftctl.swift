@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import WeftCNI
 import WeftIPAM
+import WeftNftables
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ struct Weftctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weftctl",
         abstract: "Inspect and maintain Weft on a node.",
-        subcommands: [IPAM.self])
+        subcommands: [IPAM.self, Nft.self])
 }
 
 struct IPAM: ParsableCommand {
@@ -115,6 +116,47 @@ extension IPAM {
             }
             let count = try FileStore(dataDir: dataDir, network: name).importHostLocal(from: from)
             print("imported \(count) reservation(s) from \(from) into \(dataDir)/\(name)")
+        }
+    }
+}
+
+struct Nft: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nft",
+        abstract: "Weft's nftables table (inet weft) in this network namespace.",
+        subcommands: [List.self, Uninstall.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List hostPorts per pod.")
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Entry: Encodable {
+            let owner: String
+            let hostPort: String
+            let destination: String
+        }
+
+        func run() throws {
+            let entries = try NftClient().allElements().map {
+                Entry(owner: $0.owner, hostPort: HostPortElements.describeKey($0), destination: HostPortElements.describeValue($0))
+            }.sorted { ($0.owner, $0.hostPort) < ($1.owner, $1.hostPort) }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+                return
+            }
+            print(["OWNER", "HOSTPORT", "DESTINATION"].joined(separator: "\t"))
+            for entry in entries { print([entry.owner, entry.hostPort, entry.destination].joined(separator: "\t")) }
+        }
+    }
+
+    struct Uninstall: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete the whole inet weft table (masquerade and every hostPort).")
+
+        func run() throws {
+            try NftClient().uninstall()
+            print("removed table inet weft")
         }
     }
 }

@@ -82,7 +82,7 @@ struct NftClientTests {
             #expect(try client.allElements().isEmpty)
             try client.uninstall()
             #expect(try client.allElements().isEmpty)
-            #expect(try client.ruleCount(chain: "net-cbr0") ?? 0 == 0)
+            #expect(try client.ruleCount(chain: "net-cbr0") == 0)
             try client.uninstall()
         }
     }

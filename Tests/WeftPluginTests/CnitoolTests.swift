@@ -9,7 +9,7 @@ struct CnitoolTests {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
-    func cnitool(_ verb: String, node: TestNode, pod: String, confDir: String) throws -> CommandResult {
+    func cnitool(_ verb: String, node: TestNode, pod: String, confDir: String, capabilityArgs: String? = nil) throws -> CommandResult {
         guard let tool = Self.cnitool else {
             throw TestFailure("cnitool not built: run `make cnitool` or set CNITOOL (make test does both)")
         }
@@ -17,6 +17,7 @@ struct CnitoolTests {
         let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETCONFPATH": confDir,
                            "CNI_PATH": "\(pluginDir):/usr/lib/cni", "CNI_CACHEDIR": "\(node.directory)/cache",
                            "CNI_CONTAINERID": "cnitool-\(URL(fileURLWithPath: pod).lastPathComponent)"]
+            .merging(capabilityArgs.map { ["CAP_ARGS": $0] } ?? [:]) { $1 }
         return try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", tool, verb, "cbr0", pod], environment: environment)
     }
 
@@ -60,6 +61,31 @@ struct CnitoolTests {
             }
             #expect(node.reservations().isEmpty)
             #expect(try node.links().filter { $0.hasPrefix("veth") }.isEmpty)
+        }
+    }
+
+    /// An operator's existing flannel conflist chains the reference portmap after the main plugin;
+    /// with weft in flannel's place it keeps working (Weft's own hostPorts are the recommended path).
+    @Test func referencePortmapChainedAfterWeft() throws {
+        try withNode { node in
+            let confDir = "\(node.directory)/net.d"
+            try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
+            let conflist = """
+            {"name":"cbr0","cniVersion":"0.3.1","plugins":[
+              {"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)","delegate":{"hairpinMode":true,"isDefaultGateway":true}},
+              {"type":"portmap","capabilities":{"portMappings":true}}]}
+            """
+            try conflist.write(toFile: "\(confDir)/10-weft.conflist", atomically: true, encoding: .utf8)
+            let outside = try node.addOutside()
+            let pod = try node.addPod()
+            let capabilities = #"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#
+            let add = try cnitool("add", node: node, pod: pod, confDir: confDir, capabilityArgs: capabilities)
+            #expect(add.status == 0, "\(add.stdout) \(add.stderr)")
+            _ = try node.serve(in: pod, port: 80, reply: "chained")
+            #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080).hasPrefix("chained"))
+            let del = try cnitool("del", node: node, pod: pod, confDir: confDir, capabilityArgs: capabilities)
+            #expect(del.status == 0, "\(del.stderr)")
+            #expect(node.reservations().isEmpty)
         }
     }
 }

@@ -150,3 +150,19 @@ struct FirewallTests {
         }
     }
 }
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct WeftctlNftTests {
+    @Test func listsHostPortsPerPodAndUninstallsTheTable() throws {
+        try withNode { node in
+            _ = try node.add(containerID: "web", netns: try node.addPod(),
+                             config: node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#))
+            let weftctl = TestNode.binary("weftctl")
+            let listing = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", weftctl, "nft", "ls"])
+            #expect(listing.stdout.contains("weft/cbr0/web/eth0\t8080/tcp\t10.244.1.2:80"), "\(listing.stdout)\(listing.stderr)")
+            let uninstall = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", weftctl, "nft", "uninstall"])
+            #expect(uninstall.status == 0)
+            #expect(try node.exec("nft", "list", "tables").stdout.isEmpty)
+        }
+    }
+}
