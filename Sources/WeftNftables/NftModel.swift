@@ -86,4 +86,11 @@ public struct NftElement: Equatable, Sendable {
     public let key: [UInt8]
     public let value: [UInt8]
     public let owner: String
+
+    public init(map: String, key: [UInt8], value: [UInt8], owner: String) {
+        self.map = map
+        self.key = key
+        self.value = value
+        self.owner = owner
+    }
 }
