@@ -21,10 +21,11 @@ extension TestNode {
     }
 
     /// A TCP (or UDP) server in a namespace answering each connection with `reply` and the peer's address.
-    func serve(in namespacePath: String, port: Int, reply: String, udp: Bool = false) throws -> Process {
+    func serve(in namespacePath: String, port: Int, reply: String, udp: Bool = false, ipv6: Bool = false) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        let listen = udp ? "UDP-RECVFROM:\(port),fork,reuseaddr" : "TCP-LISTEN:\(port),fork,reuseaddr"
+        let listen = (udp ? "UDP\(ipv6 ? "6" : "")-RECVFROM:\(port),fork,reuseaddr" : "TCP\(ipv6 ? "6" : "")-LISTEN:\(port),fork,reuseaddr")
+            + (ipv6 ? ",ipv6only=1" : "")
         process.arguments = ["netns", "exec", URL(fileURLWithPath: namespacePath).lastPathComponent, "socat", listen,
                              "SYSTEM:echo \(reply) peer=$SOCAT_PEERADDR"]
         process.standardOutput = FileHandle.nullDevice
@@ -33,7 +34,7 @@ extension TestNode {
         servers.append(process)
         // Wait until it listens, without sleeping blindly for long.
         for _ in 0..<50 {
-            let sockets = try execIn(namespacePath, "ss", udp ? "-uln" : "-tln").stdout
+            let sockets = try execIn(namespacePath, "ss", udp ? "-uln" : "-tln", ipv6 ? "-6" : "-4").stdout
             if sockets.contains(":\(port) ") { break }
             usleep(20_000)
         }
