@@ -10,7 +10,8 @@ CNITOOL := $(CURDIR)/.build/tools/cnitool
 
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
-	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables
+	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
+	podman runc busybox-static wget
 
 .PHONY: all deps build cnitool test unit-test demo bench install clean
 
@@ -40,6 +41,7 @@ cnitool: deps $(CNITOOL)
 test: deps build cnitool
 	@status=0; WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) swift test || status=$$?; \
 	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ {print $$1}'); do ip netns delete $$ns; done; \
+	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \
 	exit $$status
 
 unit-test:

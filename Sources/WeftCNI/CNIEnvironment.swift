@@ -42,10 +42,13 @@ public struct CNIEnvironment: Sendable, Equatable {
         path = (environment["CNI_PATH"] ?? "").split(separator: ":").map(String.init)
         args = try CNIArgs(environment["CNI_ARGS"] ?? "")
 
+        // VERSION, STATUS and GC ignore the attachment variables: libcni validates a conflist by calling
+        // VERSION with CNI_NETNS=dummy, and podman refuses a network whose plugin fails that.
+        guard [.add, .del, .check].contains(command) else { return }
         if !containerID.isEmpty { try Validation.containerID(containerID) }
         if !ifname.isEmpty { try Validation.interfaceName(ifname, key: "CNI_IFNAME") }
         if !netns.isEmpty, !netns.hasPrefix("/") {
-            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(netns)\" is not an absolute path")
+            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(Validation.printable(netns))\" is not an absolute path")
         }
     }
 }

@@ -32,6 +32,12 @@ import WeftCNI
         #expect(try CNIEnvironment(["CNI_COMMAND": "VERSION"]).command == .version)
     }
 
+    /// libcni's conflist validation (podman runs it) calls VERSION with placeholder values.
+    @Test func versionIgnoresLibcnisPlaceholders() throws {
+        let env = ["CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "dummy", "CNI_NETNS": "dummy", "CNI_IFNAME": "dummy", "CNI_PATH": "/opt/cni/bin"]
+        #expect(try CNIEnvironment(env).command == .version)
+    }
+
     @Test(arguments: ["", "aaaaaaaaaaaaaaaa", ".", "..", "a/b", "a:b", "a b", "eth%d", "a\tb"])
     func refusesBadInterfaceNames(name: String) {
         var env = add

@@ -81,7 +81,7 @@ struct CnitoolTests {
             let capabilities = #"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#
             let add = try cnitool("add", node: node, pod: pod, confDir: confDir, capabilityArgs: capabilities)
             #expect(add.status == 0, "\(add.stdout) \(add.stderr)")
-            _ = try node.serve(in: pod, port: 80, reply: "chained")
+            try node.serve(in: pod, port: 80, reply: "chained")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080).hasPrefix("chained"))
             let del = try cnitool("del", node: node, pod: pod, confDir: confDir, capabilityArgs: capabilities)
             #expect(del.status == 0, "\(del.stderr)")

@@ -21,24 +21,21 @@ extension TestNode {
     }
 
     /// A TCP (or UDP) server in a namespace answering each connection with `reply` and the peer's address.
-    func serve(in namespacePath: String, port: Int, reply: String, udp: Bool = false, ipv6: Bool = false) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    func serve(in namespacePath: String, port: Int, reply: String, udp: Bool = false, ipv6: Bool = false) throws {
         let listen = (udp ? "UDP\(ipv6 ? "6" : "")-RECVFROM:\(port),fork,reuseaddr" : "TCP\(ipv6 ? "6" : "")-LISTEN:\(port),fork,reuseaddr")
             + (ipv6 ? ",ipv6only=1" : "")
-        process.arguments = ["netns", "exec", URL(fileURLWithPath: namespacePath).lastPathComponent, "socat", listen,
-                             "SYSTEM:echo \(reply) peer=$SOCAT_PEERADDR"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        servers.append(process)
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        let pid = try spawnProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: namespacePath).lastPathComponent, "socat", listen,
+                                                    "SYSTEM:echo \(reply) peer=$SOCAT_PEERADDR"],
+                                   environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], stdin: null, stdout: null, stderr: null)
+        servers.append(pid)
         // Wait until it listens, without sleeping blindly for long.
         for _ in 0..<50 {
             let sockets = try execIn(namespacePath, "ss", udp ? "-uln" : "-tln", ipv6 ? "-6" : "-4").stdout
             if sockets.contains(":\(port) ") { break }
             usleep(20_000)
         }
-        return process
     }
 
     /// One request from a namespace ("" for the node itself); returns the server's answer or "".

@@ -12,10 +12,10 @@ struct FirewallTests {
             let a = try node.addPod(), b = try node.addPod()
             let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a, config: node.firewallConfig())))
             _ = try node.add(containerID: "b", netns: b, config: node.firewallConfig())
-            _ = try node.serve(in: outside, port: 7000, reply: "outside")
+            try node.serve(in: outside, port: 7000, reply: "outside")
             // The outside has no route to the pods: an answer proves the source was rewritten to the node.
             #expect(try node.request(from: a, to: TestNode.outsideAddress, port: 7000) == "outside peer=\(TestNode.nodeAddress)")
-            _ = try node.serve(in: b, port: 7001, reply: "b")
+            try node.serve(in: b, port: 7001, reply: "b")
             #expect(try node.request(from: a, to: try #require(podAddress(try node.add(containerID: "c", netns: try node.addPod(),
                                                                                         config: node.firewallConfig()))),
                                      port: 1) == "", "nothing listens there; just wiring a third pod")
@@ -30,7 +30,7 @@ struct FirewallTests {
             let outside = try node.addOutside()
             let a = try node.addPod()
             _ = try node.add(containerID: "a", netns: a, config: node.firewallConfig(ipMasq: false))
-            _ = try node.serve(in: outside, port: 7000, reply: "outside")
+            try node.serve(in: outside, port: 7000, reply: "outside")
             #expect(try node.request(from: a, to: TestNode.outsideAddress, port: 7000) == "")
         }
     }
@@ -53,7 +53,7 @@ struct FirewallTests {
             let outside = try node.addOutside()
             let pod = try node.addPod()
             _ = try node.add(containerID: "web", netns: pod, config: node.firewallConfig(ipMasq: false, mappings: web))
-            _ = try node.serve(in: pod, port: 80, reply: "web")
+            try node.serve(in: pod, port: 80, reply: "web")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)",
                     "an outside client keeps its own address")
             #expect(try node.request(from: "", to: "127.0.0.1", port: 8080) == "web peer=10.244.1.1", "the node via localhost")
@@ -69,8 +69,8 @@ struct FirewallTests {
             let a = try node.addPod(), b = try node.addPod()
             let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a, config: node.firewallConfig(mappings: web))))
             _ = try node.add(containerID: "b", netns: b, config: node.firewallConfig())
-            _ = try node.serve(in: a, port: 8080, reply: "direct")
-            _ = try node.serve(in: a, port: 80, reply: "via-hostport")
+            try node.serve(in: a, port: 8080, reply: "direct")
+            try node.serve(in: a, port: 80, reply: "via-hostport")
             #expect(try node.request(from: b, to: addressA, port: 8080).hasPrefix("direct"))
         }
     }
@@ -111,12 +111,12 @@ struct FirewallTests {
             let dns = #"{"hostPort":5353,"containerPort":53,"protocol":"udp"}"#
             let old = try node.addPod()
             _ = try node.add(containerID: "old", netns: old, config: node.firewallConfig(ipMasq: false, mappings: dns))
-            _ = try node.serve(in: old, port: 53, reply: "old", udp: true)
+            try node.serve(in: old, port: 53, reply: "old", udp: true)
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 5353, udp: true, sourcePort: 40000).hasPrefix("old"))
             #expect(try node.weft("DEL", containerID: "old", netns: old, config: node.firewallConfig()).status == 0)
             let new = try node.addPod()
             _ = try node.add(containerID: "new", netns: new, config: node.firewallConfig(ipMasq: false, mappings: dns))
-            _ = try node.serve(in: new, port: 53, reply: "new", udp: true)
+            try node.serve(in: new, port: 53, reply: "new", udp: true)
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 5353, udp: true, sourcePort: 40000).hasPrefix("new"))
         }
     }
@@ -185,11 +185,11 @@ struct FirewallIPv6Tests {
             let pod = try node.addPod()
             let config = node.config(version: "1.0.0", extra: #","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80}]}"#)
             _ = try node.add(containerID: "v6", netns: pod, config: config)
-            _ = try node.serve(in: outside, port: 7000, reply: "outside", ipv6: true)
+            try node.serve(in: outside, port: 7000, reply: "outside", ipv6: true)
             #expect(try node.request(from: pod, to: "[fd00:192::2]", port: 7000) == "outside peer=[fd00:0192:0000:0000:0000:0000:0000:0001]",
                     "FLANNEL_IPMASQ=false: Weft masquerades IPv6 too")
-            _ = try node.serve(in: pod, port: 80, reply: "web", ipv6: true)
-            _ = try node.serve(in: pod, port: 80, reply: "web")
+            try node.serve(in: pod, port: 80, reply: "web", ipv6: true)
+            try node.serve(in: pod, port: 80, reply: "web")
             #expect(try node.request(from: outside, to: "[fd00:192::1]", port: 8080) == "web peer=[fd00:0192:0000:0000:0000:0000:0000:0002]", "socat prints IPv6 peers in full")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)")
         }

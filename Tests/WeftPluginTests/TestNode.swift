@@ -30,7 +30,7 @@ final class TestNode {
     let directory: String
     private(set) var pods: [String] = []
     /// Servers started in the node's namespaces, stopped by cleanup.
-    var servers: [Process] = []
+    var servers: [pid_t] = []
 
     var namespacePath: String { "/var/run/netns/\(name)" }
     var subnetFile: String { "\(directory)/subnet.env" }
@@ -63,8 +63,11 @@ final class TestNode {
     }
 
     func cleanup() {
-        // SIGKILL: children of the test runner inherit its blocked signal mask, so SIGTERM would wait forever.
-        for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        for server in servers {
+            kill(server, SIGKILL)
+            var status: Int32 = 0
+            waitpid(server, &status, 0)
+        }
         for pod in pods { _ = try? ip("netns", "delete", pod) }
         _ = try? ip("netns", "delete", name)
         try? FileManager.default.removeItem(atPath: directory)
@@ -121,8 +124,9 @@ final class TestNode {
     }
 
     /// The store's owner records, one per attachment.
-    func reservations() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "\(dataDir)/cbr0/owners")) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    func reservations(dataDir: String? = nil, network: String = "cbr0") -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(dataDir ?? self.dataDir)/\(network)/owners")) ?? [])
+            .filter { !$0.hasPrefix(".") }.sorted()
     }
 
     func links() throws -> [String] {
