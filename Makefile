@@ -37,9 +37,13 @@ cnitool: deps $(CNITOOL)
 
 # Every test: unit tests without root, privileged tests in throwaway network namespaces,
 # against the release binary that `make install` ships.
+# Tests run the binaries as `make install` lays them out, from a scratch DESTDIR.
 # Each test removes its namespaces itself; the sweep after the run catches a test process that crashed.
+TEST_DESTDIR := $(CURDIR)/.build/test-install
 test: deps build cnitool
-	@status=0; WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) swift test || status=$$?; \
+	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install DESTDIR=$(TEST_DESTDIR)
+	@status=0; WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
+	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL) swift test || status=$$?; \
 	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ {print $$1}'); do ip netns delete $$ns; done; \
 	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \
 	exit $$status

@@ -89,3 +89,58 @@ struct CnitoolTests {
         }
     }
 }
+
+/// The reference plugins chained after weft accept its prevResult, and DEL of the chain leaves nothing.
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct ChainingTests {
+    @Test func bandwidthTuningAndFirewallChainAfterWeft() throws {
+        try withNode { node in
+            let confDir = "\(node.directory)/net.d"
+            try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
+            try """
+            {"name":"cbr0","cniVersion":"1.0.0","plugins":[
+              {"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)","delegate":{"hairpinMode":true,"isDefaultGateway":true}},
+              {"type":"bandwidth","capabilities":{"bandwidth":true}},
+              {"type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_notify":"1"}},
+              {"type":"firewall"}]}
+            """.write(toFile: "\(confDir)/10-weft.conflist", atomically: true, encoding: .utf8)
+            let pod = try node.addPod()
+            let bandwidth = #"{"bandwidth":{"ingressRate":8000000,"ingressBurst":80000,"egressRate":8000000,"egressBurst":80000}}"#
+            let add = try CnitoolTests().cnitool("add", node: node, pod: pod, confDir: confDir, capabilityArgs: bandwidth)
+            #expect(add.status == 0, "\(add.stdout) \(add.stderr)")
+            let result = try #require(add.json)
+            let hostVeth = try #require(((result["interfaces"] as? [[String: Any]])?.first { ($0["name"] as? String)?.hasPrefix("veth") == true })?["name"] as? String)
+            #expect(try node.exec("tc", "qdisc", "show", "dev", hostVeth).stdout.contains("tbf"), "bandwidth shaped weft's host veth")
+            #expect(try node.links().contains { $0.hasPrefix("bwp") }, "bandwidth's egress IFB device exists")
+            #expect(try node.execIn(pod, "sysctl", "-n", "net.ipv4.conf.eth0.arp_notify").stdout.hasPrefix("1"), "tuning set the pod sysctl")
+            let address = try #require(podAddress(result))
+            #expect(try node.exec("iptables", "-S", "CNI-FORWARD").stdout.contains(address), "firewall admitted the pod")
+            #expect(try node.ping(from: pod, to: "10.244.1.1"))
+
+            let del = try CnitoolTests().cnitool("del", node: node, pod: pod, confDir: confDir, capabilityArgs: bandwidth)
+            #expect(del.status == 0, "\(del.stderr)")
+            #expect(try node.links() == ["lo", "cni0"], "no veth and no IFB left")
+            #expect(node.reservations().isEmpty)
+            #expect(!(try node.exec("iptables", "-S", "CNI-FORWARD").stdout.contains(address)))
+        }
+    }
+}
+
+/// What `make install` puts on a node, used as a runtime would.
+@Suite(.enabled(if: Privileged.available && ProcessInfo.processInfo.environment["WEFT_CONF_DIR"] != nil,
+                "runs under make test, which installs into a scratch DESTDIR"))
+struct InstalledLayoutTests {
+    /// Before flanneld writes its lease the installed conflist fails ADD with a clear reason and changes nothing.
+    @Test func installedConflistBeforeFlannelIsUp() throws {
+        guard !FileManager.default.fileExists(atPath: "/run/flannel/subnet.env") else { return }
+        let confDir = try #require(ProcessInfo.processInfo.environment["WEFT_CONF_DIR"])
+        try withNode { node in
+            let pod = try node.addPod()
+            let before = try node.snapshot()
+            let add = try CnitoolTests().cnitool("add", node: node, pod: pod, confDir: confDir)
+            #expect(add.status != 0)
+            #expect(add.stderr.contains(#"subnetFile "/run/flannel/subnet.env" cannot be read (is flanneld running?)"#), "\(add.stderr)")
+            #expect(try node.snapshot() == before)
+        }
+    }
+}

@@ -7,6 +7,7 @@ import Testing
 final class TestNode {
     /// The binary under test: beside WEFT_BIN (the release build under `make test`), else the debug build.
     static func binary(_ name: String) -> String {
+        if name == "weftctl", let weftctl = ProcessInfo.processInfo.environment["WEFTCTL_BIN"] { return weftctl }
         if let weft = ProcessInfo.processInfo.environment["WEFT_BIN"] {
             return URL(fileURLWithPath: weft).deletingLastPathComponent().appendingPathComponent(name).path
         }
