@@ -51,16 +51,46 @@ public struct NftRule: Equatable, Sendable {
 extension Array where Element == NftRule {
     /// The rules with each chain's fingerprint as their comment.
     public func fingerprinted() -> [NftRule] {
-        let chains = Dictionary(grouping: self, by: \.chain)
-        let prints = chains.mapValues { rules -> String in
-            var hash: UInt64 = 0xcbf29ce484222325
-            for byte in String(describing: rules.map(\.expressions)).utf8 {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x100000001b3
-            }
-            return "weft:" + String(hash, radix: 16)
+        var hashes: [String: Fingerprint] = [:]
+        for rule in self {
+            var hash = hashes[rule.chain] ?? Fingerprint()
+            hash.add(UInt8(0xff))
+            for expression in rule.expressions { expression.feed(&hash) }
+            hashes[rule.chain] = hash
         }
-        return map { NftRule(chain: $0.chain, expressions: $0.expressions, comment: prints[$0.chain] ?? "") }
+        return map { NftRule(chain: $0.chain, expressions: $0.expressions, comment: "weft:" + String(hashes[$0.chain]?.value ?? 0, radix: 16)) }
+    }
+}
+
+/// FNV-1a over the rules' own fields: String(describing:) of the same values costs milliseconds.
+struct Fingerprint {
+    private(set) var value: UInt64 = 0xcbf29ce484222325
+
+    mutating func add(_ byte: UInt8) {
+        value ^= UInt64(byte)
+        value = value &* 0x100000001b3
+    }
+
+    mutating func add(word: UInt32) { withUnsafeBytes(of: word) { $0.forEach { add($0) } } }
+    mutating func add(bytes: [UInt8]) { add(word: UInt32(bytes.count)); bytes.forEach { add($0) } }
+    mutating func add(text: String) { add(bytes: Array(text.utf8)) }
+}
+
+extension NftExpression {
+    func feed(_ hash: inout Fingerprint) {
+        switch self {
+        case let .meta(key, register): hash.add(UInt8(1)); hash.add(word: key.rawValue); hash.add(word: register.raw)
+        case let .setMeta(key, register): hash.add(UInt8(2)); hash.add(word: key.rawValue); hash.add(word: register.raw)
+        case let .payload(base, offset, length, register):
+            hash.add(UInt8(3)); hash.add(word: base.rawValue); hash.add(word: offset); hash.add(word: length); hash.add(word: register.raw)
+        case let .cmp(op, register, data): hash.add(UInt8(4)); hash.add(word: op.rawValue); hash.add(word: register.raw); hash.add(bytes: data)
+        case let .bitwise(register, mask, xor): hash.add(UInt8(5)); hash.add(word: register.raw); hash.add(bytes: mask); hash.add(bytes: xor)
+        case let .lookup(set, key, value): hash.add(UInt8(6)); hash.add(text: set); hash.add(word: key.raw); hash.add(word: value?.raw ?? 0)
+        case let .fibDestinationType(register): hash.add(UInt8(7)); hash.add(word: register.raw)
+        case let .dnat(family, address, port): hash.add(UInt8(8)); hash.add(UInt8(family == .v4 ? 4 : 6)); hash.add(word: address.raw); hash.add(word: port.raw)
+        case .masquerade: hash.add(UInt8(9))
+        case .counter: hash.add(UInt8(10))
+        }
     }
 }
 
