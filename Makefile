@@ -13,7 +13,7 @@ DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-pin
 	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
 	podman runc busybox-static wget time
 
-.PHONY: all deps build cnitool test unit-test demo bench install clean
+.PHONY: all deps build cnitool test unit-test demo bench fuzz install clean
 
 all: build
 
@@ -56,6 +56,17 @@ demo: build
 
 bench: build cnitool
 	WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) scripts/bench
+
+# libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers, seeded from fuzz/corpus; crashes land in
+# fuzz/crashes/ and become regression inputs (the replay test runs every file there).
+FUZZ_SECONDS ?= 600
+FUZZ_SCRATCH := $(CURDIR)/.build-fuzz
+fuzz:
+	swift build --scratch-path $(FUZZ_SCRATCH) -c release --product weft-fuzz \
+	  -Xswiftc -DWEFT_FUZZ -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	mkdir -p $(FUZZ_SCRATCH)/corpus fuzz/crashes
+	$(FUZZ_SCRATCH)/release/weft-fuzz $(FUZZ_SCRATCH)/corpus fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1
 
 install: build
 	install -d $(DESTDIR)$(PREFIX_BIN) $(DESTDIR)$(PREFIX_CONF)

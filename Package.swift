@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "weft-ipam", targets: ["weft-ipam"]),
         .executable(name: "weftctl", targets: ["weftctl"]),
+        .executable(name: "weft-fuzz", targets: ["WeftFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,8 @@ let package = Package(
         .executableTarget(name: "weftctl", dependencies: [
             "WeftIPAM", "WeftCNI", "WeftNftables", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
+        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI"]),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress"]),
