@@ -45,11 +45,14 @@ public struct NetworkConfig: Decodable, Sendable {
 
     /// Decodes stdin, turning JSON and type errors into CNI errors that name the key and its value.
     public static func decode(_ data: Data) throws -> NetworkConfig {
+        let config: NetworkConfig
         do {
-            return try JSONDecoder().decode(NetworkConfig.self, from: data)
+            config = try JSONDecoder().decode(NetworkConfig.self, from: data)
         } catch let error as DecodingError {
             throw ConfigDecodingError.translate(error, input: data)
         }
+        try DuplicateKeys.check(data)
+        return config
     }
 }
 

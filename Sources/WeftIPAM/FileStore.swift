@@ -23,7 +23,7 @@ public final class FileStore {
     public init(dataDir: String, network: String, lockTimeout: Double = 10, bootID: String? = nil) {
         directory = "\(dataDir)/\(network)"
         medium = StoreMedium.of(dataDir)
-        self.lockTimeout = lockTimeout
+        self.lockTimeout = FaultInjection.lockTimeout ?? lockTimeout
         self.bootID = bootID ?? StoreMedium.currentBootID()
     }
 

@@ -30,11 +30,17 @@ public final class NetworkNamespace {
 
     /// Whether this is the namespace the calling thread is in: the host's own, for a plugin run by the runtime.
     /// A recycled PID can make a runtime hand a plugin its own namespace (plugins#714).
-    public var isCurrentThreadNamespace: Bool {
+    public var isCurrentThreadNamespace: Bool { isSame(as: "/proc/thread-self/ns/net") }
+
+    /// Whether this is PID 1's namespace: the host's, which no pod ever has, whichever namespace
+    /// the plugin itself runs in.
+    public var isInitNamespace: Bool { isSame(as: "/proc/1/ns/net") }
+
+    private func isSame(as path: String) -> Bool {
+        var other = stat()
         var mine = stat()
-        var theirs = stat()
-        guard stat("/proc/thread-self/ns/net", &mine) == 0, fstat(fd, &theirs) == 0 else { return false }
-        return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino
+        guard stat(path, &other) == 0, fstat(fd, &mine) == 0 else { return false }
+        return other.st_dev == mine.st_dev && other.st_ino == mine.st_ino
     }
 
     /// Runs `body` with the calling thread inside this namespace, then switches back.

@@ -23,6 +23,7 @@ struct Attachment {
                            details: "an earlier ADD of this container was not followed by DEL; run DEL first")
         }
         onCreated()
+        FaultInjection.point("add-after-veth")
         guard let host = try node.link(named: hostName) else {
             throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
         }

@@ -35,14 +35,17 @@ struct Commands {
         do {
             let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges, requested: requested)
             if !heldBefore { rollback.append { _ = try? store.release(owner) } }
+            FaultInjection.point("add-after-reserve")
             let attachment = Attachment(plan: plan, containerID: environment.containerID, ifname: environment.ifname)
             let result = try attachment.create(bridge: bridge, node: node, pod: pod, namespace: namespace, addresses: addresses) {
                 rollback.append { _ = try? node.deleteLink(named: attachment.hostName) }
             }
+            FaultInjection.point("add-after-pod")
             if NodeFirewall.needed(plan) {
                 // One nftables transaction: all of it lands or none, so a failure leaves nothing to undo there.
                 try firewall.install(plan, podAddresses: addresses)
             }
+            FaultInjection.point("add-after-firewall")
             return result
         } catch {
             for undo in rollback.reversed() { undo() }
@@ -126,6 +129,10 @@ struct Commands {
         }
         if namespace.isCurrentThreadNamespace {
             throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(environment.netns)\" is the plugin's own network namespace",
+                           details: "refusing to configure the host as a pod")
+        }
+        if namespace.isInitNamespace {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(environment.netns)\" is the init process's network namespace",
                            details: "refusing to configure the host as a pod")
         }
         return namespace

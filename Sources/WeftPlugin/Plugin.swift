@@ -107,6 +107,10 @@ enum GCInput {
         } catch {
             throw CNIError(.invalidConfig, "cni.dev/valid-attachments must be a list of {containerID, ifname}", details: "\(error)")
         }
-        return (wire.valid ?? wire.old ?? []).map { Owner(containerID: $0.containerID, ifname: $0.ifname) }
+        // Without the list GC would release every attachment: refuse rather than guess.
+        guard let attachments = wire.valid ?? wire.old else {
+            throw CNIError(.invalidConfig, "cni.dev/valid-attachments is missing", details: "GC needs the list of attachments to keep")
+        }
+        return attachments.map { Owner(containerID: $0.containerID, ifname: $0.ifname) }
     }
 }

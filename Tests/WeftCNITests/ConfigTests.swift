@@ -80,3 +80,32 @@ import WeftCNI
         #expect(cniError { _ = try SubnetEnv.load(path: "/nonexistent/subnet.env") }?.code == 5)
     }
 }
+
+/// GUIDE §7 item 3: duplicate keys and keys differing only in case.
+@Suite struct DuplicateKeyTests {
+    @Test func aRepeatedKeyIsRefusedByName() {
+        let error = cniError { _ = try decode(#"{"name":"n","type":"weft","delegate":{"ipMasq":false,"mtu":1400,"ipMasq":true}}"#) }
+        #expect(error?.code == 6)
+        #expect(error?.msg == #"key "ipMasq" appears twice in delegate"#)
+    }
+
+    @Test func anEscapedSpellingIsTheSameKey() {
+        #expect(cniError { _ = try decode(#"{"name":"n","type":"weft","n\u0061me":"m"}"#) }?.msg == #"key "name" appears twice"#)
+    }
+
+    @Test func theSameKeyInSiblingObjectsIsFine() throws {
+        let config = try decode(#"{"name":"n","type":"weft","ipam":{"routes":[{"dst":"10.0.0.0/8"},{"dst":"10.1.0.0/16"}]},"delegate":{"mtu":1400}}"#)
+        #expect(config.ipam?.routes?.count == 2)
+    }
+
+    @Test func keysAreCaseSensitive() {
+        #expect(cniError { _ = try decode(#"{"NAME":"n","type":"weft"}"#) }?.msg == "name is missing")
+    }
+}
+
+extension DuplicateKeyTests {
+    @Test func theLocationSkipsEmptyObjects() {
+        let error = cniError { _ = try decode(#"{"name":"n","type":"weft","dns":{},"ipam":{"ranges":[[{"subnet":"10.0.0.0/24","subnet":"10.1.0.0/24"}]]}}"#) }
+        #expect(error?.msg == #"key "subnet" appears twice in ipam.ranges"#)
+    }
+}
