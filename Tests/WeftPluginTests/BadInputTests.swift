@@ -38,6 +38,9 @@ struct BadInputTests {
         Case(name: "CNI_NETNS a directory", code: 4, environment: ["CNI_NETNS": "/tmp"]),
         Case(name: "CNI_NETNS missing", code: 4, environment: ["CNI_NETNS": "/var/run/netns/does-not-exist"]),
         Case(name: "CNI_NETNS the plugin's own namespace", code: 4, environment: ["CNI_NETNS": "NODE_NETNS"], messageContains: "own network namespace"),
+        // Refused as the init process's namespace, or earlier where the sandbox forbids opening it.
+        Case(name: "CNI_NETNS the init process's namespace", code: 4, environment: ["CNI_NETNS": "/proc/1/ns/net"]),
+        Case(name: "duplicate key", code: 6, config: base + #","mtu":1400,"mtu":1500}"#, messageContains: #"key "mtu" appears twice"#),
         Case(name: "CNI_IFNAME 16 bytes", code: 4, environment: ["CNI_IFNAME": "eth0123456789012"]),
         Case(name: "CNI_IFNAME with a slash", code: 4, environment: ["CNI_IFNAME": "a/b"]),
         Case(name: "CNI_IFNAME a template", code: 4, environment: ["CNI_IFNAME": "eth%d"]),
