@@ -91,6 +91,20 @@ enum PosixFiles {
 }
 
 extension PosixFiles {
+    /// Whether `directory` holds any entry other than temporary files, reading no further than the first.
+    static func hasEntries(_ directory: String) throws -> Bool {
+        guard let handle = opendir(directory) else {
+            if errno == ENOENT { return false }
+            throw IPAMError.io(operation: "opendir", path: directory, errno: errno)
+        }
+        defer { closedir(handle) }
+        while let entry = readdir(handle) {
+            let first = withUnsafeBytes(of: entry.pointee.d_name) { $0.first ?? 0 }
+            if first != UInt8(ascii: ".") { return true }
+        }
+        return false
+    }
+
     static func list(_ directory: String) throws -> [String] {
         guard let handle = opendir(directory) else {
             if errno == ENOENT { return [] }

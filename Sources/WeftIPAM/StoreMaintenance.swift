@@ -71,6 +71,29 @@ extension FileStore {
         return (released, failures)
     }
 
+    /// Whether the store holds no reservation at all (new, emptied, or wiped).
+    public func isEmpty() throws -> Bool {
+        try !PosixFiles.hasEntries(ownersDirectory)
+    }
+
+    /// Records a reservation found elsewhere (on the node's links after the store was wiped) unless the
+    /// owner or an address already has one. Returns whether it was recorded.
+    @discardableResult
+    public func adopt(_ owner: Owner, addresses: [IPAddress]) throws -> Bool {
+        let lock = try self.lock()
+        defer { withExtendedLifetime(lock) {} }
+        guard try readOwner(owner) == nil, !addresses.contains(where: { PosixFiles.exists(addressPath($0)) }) else { return false }
+        let record = OwnerRecord(netns: "", netnsID: "", created: Int(Date().timeIntervalSince1970), addresses: addresses)
+        try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+        for address in addresses {
+            _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+        }
+        for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
+            try PosixFiles.remove("\(directory)/\(name)")
+        }
+        return true
+    }
+
     /// How many addresses of `range` are free, for STATUS.
     public func freeCount(in range: AddressRange) throws -> UInt64 {
         let held = UInt64(try heldAddresses().filter { range.contains($0) && $0 != range.gateway }.count)

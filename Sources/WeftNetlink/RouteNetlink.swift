@@ -48,10 +48,20 @@ public final class RouteNetlink {
         try connection.execute(RouteRequests.createBridge(name: name, mac: mac, mtu: mtu), operation: "create bridge \(name)")
     }
 
-    public func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peerNamespace: NetworkNamespace) throws {
+    /// Every link of the namespace.
+    public func links() throws -> [Link] {
+        try connection.execute(RouteRequests.dumpLinks(), operation: "list links").compactMap { Link(payload: $0.payload) }
+    }
+
+    public func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?,
+                           peerNamespace: NetworkNamespace) throws {
         let request = RouteRequests.createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName,
                                                peerMAC: peerMAC, peerNamespaceFD: peerNamespace.fd)
         try connection.execute(request, operation: "create veth \(hostName) with peer \(peerName) in \(peerNamespace.path)")
+    }
+
+    public func setAlias(index: Int32, alias: String) throws {
+        try connection.execute(RouteRequests.setAlias(index: index, alias: alias), operation: "set alias of link \(index)")
     }
 
     public func setLinkUp(index: Int32) throws {

@@ -16,6 +16,8 @@ public struct Link: Equatable, Sendable {
     public let kind: String?
     /// IFLA_BRPORT_MODE of a bridge port; nil when the link is no bridge port.
     public let hairpin: Bool?
+    /// IFLA_IFALIAS, free text an owner can attach to a link.
+    public let alias: String?
 
     public var isUp: Bool { flags & RouteRequests.interfaceUp != 0 }
     public var macText: String { MAC.text(mac) }
@@ -35,6 +37,7 @@ public struct Link: Equatable, Sendable {
         let portKind = info.first(Int(IFLA_INFO_SLAVE_KIND))?.string
         let portData = info.first(Int(IFLA_INFO_SLAVE_DATA))?.nested ?? []
         hairpin = portKind == "bridge" ? portData.first(Int(IFLA_BRPORT_MODE))?.u8.map { $0 != 0 } : nil
+        alias = attributes.first(Int(IFLA_IFALIAS))?.string
     }
 }
 

@@ -30,6 +30,12 @@ public enum RouteRequests {
         return request
     }
 
+    public static func dumpLinks() -> NetlinkRequest {
+        let request = NetlinkRequest(type: Int(RTM_GETLINK), flags: NLM_F_DUMP)
+        request.putStruct(linkHeader())
+        return request
+    }
+
     public static func getLink(index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_GETLINK), flags: NLM_F_ACK)
         request.putStruct(linkHeader(index: index))
@@ -72,6 +78,14 @@ public enum RouteRequests {
                 }
             }
         }
+        return request
+    }
+
+    /// The kernel ignores IFLA_IFALIAS in a create message, so the alias is set on the existing link.
+    public static func setAlias(index: Int32, alias: String) -> NetlinkRequest {
+        let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: NLM_F_ACK)
+        request.putStruct(linkHeader(index: index))
+        request.put(Int(IFLA_IFALIAS), string: alias)
         return request
     }
 

@@ -27,6 +27,8 @@ struct Attachment {
         guard let host = try node.link(named: hostName) else {
             throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
         }
+        try node.setAlias(index: host.index,
+                          alias: StoreRecovery.alias(network: plan.name, owner: Owner(containerID: containerID, ifname: ifname), addresses: addresses))
         // Hairpin lets a pod's own traffic, DNATed back to it by kube-proxy on the bridge, leave by the port it came in.
         if plan.hairpinMode { try node.setHairpin(index: host.index, on: true) }
         try Sysctl.write("net/ipv6/conf/\(hostName)/accept_ra", "0", optional: true)

@@ -31,6 +31,7 @@ struct Commands {
         let heldBefore = try store.addresses(of: owner) != nil
         // The bridge first: a node that conflicts with the config is refused before any reservation.
         let bridge = try Bridge.ensure(plan, node: node)
+        try StoreRecovery.recoverIfEmpty(store, network: plan.name, node: node)
         var rollback: [() -> Void] = []
         do {
             let addresses = try store.reserve(owner, netns: namespace.path, ranges: plan.ranges, requested: requested)

@@ -150,3 +150,23 @@ struct FaultTests {
         }
     }
 }
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct WipedStoreTests {
+    /// Item 20: the store wiped while pods run (a tmpfs remounted): the next ADD rebuilds it from the host
+    /// veths' aliases and never hands out a live pod's address; the old pods' DEL still releases theirs.
+    @Test func aWipedStoreIsRebuiltFromTheNodeBeforeAllocating() throws {
+        try withNode { node in
+            let a = try node.addPod(), b = try node.addPod(), c = try node.addPod()
+            let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a)))
+            let addressB = try #require(podAddress(try node.add(containerID: "b", netns: b)))
+            try FileManager.default.removeItem(atPath: node.dataDir)
+            let addressC = try #require(podAddress(try node.add(containerID: "c", netns: c)))
+            #expect(![addressA, addressB].contains(addressC))
+            #expect(node.reservations() == ["a:eth0", "b:eth0", "c:eth0"])
+            #expect(try node.ping(from: c, to: addressA))
+            #expect(try node.weft("DEL", containerID: "a", netns: a, config: node.config()).status == 0)
+            #expect(node.reservations() == ["b:eth0", "c:eth0"])
+        }
+    }
+}
