@@ -23,6 +23,18 @@ import WeftCNI
         #expect(error?.msg.contains("CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME") == true)
     }
 
+    @Test(arguments: [("DEL", "CNI_CONTAINERID, CNI_IFNAME"), ("CHECK", "CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME")])
+    func otherCommandsNameTheirMissingVariables(command: String, missing: String) {
+        let error = cniError { _ = try CNIEnvironment(["CNI_COMMAND": command]) }
+        #expect(error?.code == 4)
+        #expect(error?.msg.contains(missing) == true)
+    }
+
+    @Test func gcAndStatusNeedOnlyTheCommand() throws {
+        #expect(try CNIEnvironment(["CNI_COMMAND": "GC"]).command == .gc)
+        #expect(try CNIEnvironment(["CNI_COMMAND": "STATUS"]).command == .status)
+    }
+
     @Test func delNeedsNoNetns() throws {
         let env = try CNIEnvironment(["CNI_COMMAND": "DEL", "CNI_CONTAINERID": "abc", "CNI_IFNAME": "eth0"])
         #expect(env.netns == "")

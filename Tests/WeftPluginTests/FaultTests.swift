@@ -147,6 +147,10 @@ struct FaultTests {
             let gc = try node.weft("GC", ifname: "", config: node.config(version: "1.1.0"))
             #expect(gc.json?["code"] as? Int == 7)
             #expect(node.reservations() == ["keep:eth0"])
+            // Item 5: GC below spec 1.1.0 is an incompatible version.
+            let old = try node.weft("GC", ifname: "", config: node.config(version: "1.0.0").dropLast() + #","cni.dev/valid-attachments":[]}"#)
+            #expect(old.json?["code"] as? Int == 1)
+            #expect(node.reservations() == ["keep:eth0"])
         }
     }
 }
