@@ -79,7 +79,8 @@ struct FaultTests {
             _ = try node.add(containerID: "first", netns: try node.addPod())
             let null = open("/dev/null", O_RDWR)
             defer { close(null) }
-            let holder = try spawnProgram("/usr/bin/flock", ["\(node.dataDir)/cbr0/lock", "sleep", "60"], environment: nil,
+            // One process holding the flock (the shell execs into sleep with the locked descriptor), so killing it frees all.
+            let holder = try spawnProgram("/bin/sh", ["-c", "exec 9>\(node.dataDir)/cbr0/lock; flock 9; exec sleep 60"], environment: nil,
                                           stdin: null, stdout: null, stderr: null)
             node.servers.append(holder)
             usleep(200_000)

@@ -43,7 +43,7 @@ extension TestNode {
         let source = sourcePort.map { ",sourceport=\($0),reuseaddr" } ?? ""
         let target = udp ? "UDP:\(address):\(port)\(source)" : "TCP:\(address):\(port),connect-timeout=2\(source)"
         let namespace = namespacePath.isEmpty ? name : URL(fileURLWithPath: namespacePath).lastPathComponent
-        let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "timeout", "-s", "KILL", "4", "socat", "-T1", "-", target],
+        let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "timeout", "-s", "KILL", "8", "socat", udp ? "-T3" : "-T2", "-", target],
                                     input: udp ? "ping\n" : "")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
