@@ -88,23 +88,29 @@ public final class NftClient {
     }
 
     public func elements(of map: String) throws -> [NftElement] {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let sequence = connection.reserveSequences(1)
-        let length: Int = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(NFT_MSG_GETSETELEM)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence),
-                  let set = nftnl_set_alloc()
-            else { return 0 }
+        try dump(NFT_MSG_GETSETELEM, operation: "list map \(map)") { header in
+            guard let set = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(set) }
             nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
             nftnl_set_set_str(set, code(NFTNL_SET_NAME), map)
             nftnl_set_elems_nlmsg_build_payload(header, set)
+        }.flatMap { SetElementParser.elements(payload: $0.payload, map: map) }
+    }
+
+    /// A dump request laid out by libnftnl; a missing table or set (ENOENT) is an empty answer.
+    private func dump(_ type: nf_tables_msg_types, operation: String,
+                      payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let sequence = connection.reserveSequences(1)
+        let length: Int = buffer.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence)
+            else { return 0 }
+            payload(header)
             return Int(header.pointee.nlmsg_len)
         }
         do {
-            let replies = try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false,
-                                                  operation: "list map \(map)")
-            return replies.flatMap { SetElementParser.elements(payload: $0.payload, map: map) }
+            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false, operation: operation)
         } catch let error as NetlinkError where error.errno == ENOENT {
             return []
         }
@@ -117,29 +123,16 @@ public final class NftClient {
 
     /// Every rule of the table: its chain and comment.
     func rules() throws -> [(chain: String, comment: String)] {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let sequence = connection.reserveSequences(1)
-        let length: Int = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(NFT_MSG_GETRULE)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence),
-                  let rule = nftnl_rule_alloc()
-            else { return 0 }
+        try dump(NFT_MSG_GETRULE, operation: "list rules of table \(table)") { header in
+            guard let rule = nftnl_rule_alloc() else { return }
             defer { nftnl_rule_free(rule) }
             nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
             nftnl_rule_nlmsg_build_payload(header, rule)
-            return Int(header.pointee.nlmsg_len)
-        }
-        do {
-            let replies = try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false,
-                                                  operation: "list rules of table \(table)")
-            return replies.compactMap { message in
-                // nfgenmsg, then NFTA_RULE_TABLE (1), NFTA_RULE_CHAIN (2), …, NFTA_RULE_USERDATA (7).
-                let attributes = NetlinkAttribute.parse(message.payload, from: 4)
-                guard attributes.first(1)?.string == table, let chain = attributes.first(2)?.string else { return nil }
-                return (chain, attributes.first(7).flatMap { Comment.decode($0.value) } ?? "")
-            }
-        } catch let error as NetlinkError where error.errno == ENOENT {
-            return []
+        }.compactMap { message in
+            // nfgenmsg, then NFTA_RULE_TABLE (1), NFTA_RULE_CHAIN (2), …, NFTA_RULE_USERDATA (7).
+            let attributes = NetlinkAttribute.parse(message.payload, from: 4)
+            guard attributes.first(1)?.string == table, let chain = attributes.first(2)?.string else { return nil }
+            return (chain, attributes.first(7).flatMap { Comment.decode($0.value) } ?? "")
         }
     }
 }

@@ -75,21 +75,7 @@ struct Commands {
     /// Ready when the subnet is known, the store takes writes and every range has a free address;
     /// code 50 with the reason otherwise.
     func status() throws {
-        let plan: NetworkPlan
-        do {
-            plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
-        } catch let error as CNIError {
-            throw CNIError(.unavailable, "not ready: \(error.msg)", details: error.details)
-        }
-        let store = FileStore(dataDir: plan.dataDir, network: plan.name)
-        do {
-            try store.checkWritable()
-        } catch {
-            throw CNIError(.unavailable, "not ready: the IPAM store cannot be written", details: "\(error)")
-        }
-        for range in plan.ranges where try store.freeCount(in: range) == 0 {
-            throw CNIError(.unavailable, "not ready: no IP addresses available in range set: \(range)")
-        }
+        try Readiness.check { let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv); return (plan.name, plan.dataDir, plan.ranges) }
     }
 
     /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older `cni.dev/attachments`):

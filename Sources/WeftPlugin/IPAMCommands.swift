@@ -53,21 +53,7 @@ struct IPAMCommands: PluginCommands {
     }
 
     func status() throws {
-        let plan: IPAMPlan
-        do {
-            plan = try IPAMPlan.resolve(config)
-        } catch let error as CNIError {
-            throw CNIError(.unavailable, "not ready: \(error.msg)", details: error.details)
-        }
-        let store = FileStore(dataDir: plan.dataDir, network: plan.name)
-        do {
-            try store.checkWritable()
-        } catch {
-            throw CNIError(.unavailable, "not ready: the IPAM store cannot be written", details: "\(error)")
-        }
-        for range in plan.ranges where try store.freeCount(in: range) == 0 {
-            throw CNIError(.unavailable, "not ready: no IP addresses available in range set: \(range)")
-        }
+        try Readiness.check { let plan = try IPAMPlan.resolve(config); return (plan.name, plan.dataDir, plan.ranges) }
     }
 
     func gc(validAttachments: [Owner]) throws {
