@@ -11,7 +11,7 @@ CNITOOL := $(CURDIR)/.build/tools/cnitool
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
 	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
-	podman runc busybox-static wget time
+	podman runc busybox-static wget time python3-minimal
 
 .PHONY: all deps build cnitool test unit-test demo bench fuzz install clean
 

@@ -175,3 +175,61 @@ struct WipedStoreTests {
         }
     }
 }
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct HostilePodTests {
+    /// A router advertisement (default route, prefix fd99::/64) sent from inside a pod.
+    static let sendRouterAdvertisement = """
+    import socket, struct
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+    ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
+    prefix = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, "fd99::")
+    for _ in range(3):
+        s.sendto(ra + prefix, ("ff02::1", 0, 0, socket.if_nametoindex("eth0")))
+    """
+
+    /// Item 35: the bridge and host veths have accept_ra=0, so a pod's router advertisement changes no
+    /// route on the node; the same RA with accept_ra=2 on the bridge (the control) does.
+    @Test func aPodsRouterAdvertisementChangesNoNodeRoute() throws {
+        let env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_IPMASQ=true\n"
+        try withNode(subnetEnv: env) { node in
+            let pod = try node.addPod()
+            _ = try node.add(containerID: "hostile", netns: pod, config: node.config(version: "1.0.0"))
+            func advertise() throws {
+                let sent = try runProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: pod).lastPathComponent,
+                                                           "python3", "-c", Self.sendRouterAdvertisement])
+                #expect(sent.status == 0, "\(sent.stderr)")
+                usleep(300_000)
+            }
+            try advertise()
+            let routes = try node.exec("ip", "-6", "route", "show").stdout
+            #expect(!routes.contains("default"), "\(routes)")
+            #expect(!routes.contains("fd99::"), "\(routes)")
+
+            try node.exec("sysctl", "-w", "net.ipv6.conf.cni0.accept_ra=2")
+            try advertise()
+            #expect(try node.exec("ip", "-6", "route", "show").stdout.contains("default"), "the control: an accepting bridge takes the route")
+        }
+    }
+}
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct RebootTests {
+    /// Item 31: the store is empty (a tmpfs after reboot) while the bridge and the nft table of the old
+    /// pods remain: DEL for the old IDs succeeds and removes their hostPorts, and new pods are wired.
+    @Test func staleBridgeAndTableWithAnEmptyStore() throws {
+        try withNode { node in
+            let old = try node.addPod()
+            _ = try node.add(containerID: "before-reboot", netns: old, config: node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#))
+            try node.deletePod(old)
+            try FileManager.default.removeItem(atPath: node.dataDir)
+            #expect(try node.weft("DEL", containerID: "before-reboot", netns: old, config: node.firewallConfig()).status == 0)
+            #expect(!(try node.exec("nft", "list", "ruleset").stdout.contains("before-reboot")))
+            let fresh = try node.addPod()
+            _ = try node.add(containerID: "after-reboot", netns: fresh, config: node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#))
+            #expect(try node.ping(from: fresh, to: "10.244.1.1"))
+        }
+    }
+}
