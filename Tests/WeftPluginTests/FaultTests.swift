@@ -233,3 +233,31 @@ struct RebootTests {
         }
     }
 }
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct GCConcurrencyTests {
+    /// Item 29: GC running while listed attachments are being added: they survive, the unlisted go,
+    /// and the store stays consistent (GC and ADD serialise on the store's lock).
+    @Test func gcConcurrentWithAdds() throws {
+        try withNode { node in
+            for index in 0..<5 { _ = try node.add(containerID: "stale\(index)", netns: try node.addPod()) }
+            let pods = try (0..<10).map { _ in try node.addPod() }
+            let listed = (0..<10).map { #"{"containerID":"new\#($0)","ifname":"eth0"}"# }.joined(separator: ",")
+            let gcConfig = node.config(version: "1.1.0").dropLast() + #","cni.dev/valid-attachments":[\#(listed)]}"#
+            let outcomes = Outcomes()
+            DispatchQueue.concurrentPerform(iterations: pods.count + 1) { index in
+                outcomes.record(index, Result {
+                    if index == pods.count {
+                        let gc = try node.weft("GC", ifname: "", config: String(gcConfig))
+                        guard gc.status == 0 else { throw TestFailure(gc.stdout) }
+                        return [:]
+                    }
+                    return try node.add(containerID: "new\(index)", netns: pods[index], config: node.config(version: "1.1.0"))
+                })
+            }
+            for outcome in outcomes.all { _ = try outcome.get() }
+            #expect(node.reservations() == (0..<10).map { "new\($0):eth0" }.sorted())
+            #expect(try node.links().filter { $0.hasPrefix("veth") }.count == 10)
+        }
+    }
+}
