@@ -11,6 +11,6 @@ public struct Owner: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Container IDs never contain ':' and interface names may not, so the key is unambiguous.
-    var fileName: String { "\(containerID):\(ifname)" }
+    public var fileName: String { "\(containerID):\(ifname)" }
     public var description: String { "container \(containerID) interface \(ifname)" }
 }

@@ -86,7 +86,15 @@ struct Commands {
         let valid = Set(validAttachments)
         let node = try RouteNetlink()
         var failures: [String] = []
-        for owner in try store.owners() where !valid.contains(owner) {
+        // Host veths of unlisted attachments, found through the store and through the veths' own aliases
+        // (which outlive a wiped store).
+        var stale = Set(try store.owners().filter { !valid.contains($0) })
+        for link in try node.links() where link.kind == "veth" {
+            if let (owner, _) = link.alias.flatMap({ StoreRecovery.parse($0, network: identity.name) }), !valid.contains(owner) {
+                stale.insert(owner)
+            }
+        }
+        for owner in stale.sorted(by: { $0.fileName < $1.fileName }) {
             do {
                 try node.deleteLink(named: Naming.hostVeth(network: identity.name, containerID: owner.containerID, ifname: owner.ifname))
             } catch {

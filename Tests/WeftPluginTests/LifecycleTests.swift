@@ -178,3 +178,18 @@ struct LifecycleTests {
         }
     }
 }
+
+@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+struct GCWithoutStoreTests {
+    /// GC finds an unlisted attachment's veth through its alias even when the store no longer knows it.
+    @Test func gcRemovesVethsTheStoreForgot() throws {
+        try withNode { node in
+            _ = try node.add(containerID: "forgotten", netns: try node.addPod())
+            _ = try node.add(containerID: "kept", netns: try node.addPod())
+            try FileManager.default.removeItem(atPath: node.dataDir)
+            let gc = node.config(version: "1.1.0").dropLast() + #","cni.dev/valid-attachments":[{"containerID":"kept","ifname":"eth0"}]}"#
+            #expect(try node.weft("GC", ifname: "", config: String(gc)).status == 0)
+            #expect(try node.links().filter { $0.hasPrefix("veth") }.count == 1)
+        }
+    }
+}
