@@ -143,6 +143,7 @@ public final class FileStore {
         return try releaseLocked(owner)
     }
 
+    @discardableResult
     func releaseLocked(_ owner: Owner) throws -> [IPAddress] {
         guard let record = try readOwner(owner) else { return [] }
         for address in record.addresses {

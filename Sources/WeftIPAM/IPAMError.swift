@@ -23,7 +23,7 @@ public enum IPAMError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .exhausted(range, held, _):
+        case let .exhausted(range, _, _):
             return "no IP addresses available in range set: \(range)"
         case let .lockTimeout(path, seconds):
             return "the IPAM store lock \(path) was held by another process for over \(seconds) s"

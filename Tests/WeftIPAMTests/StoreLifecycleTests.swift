@@ -48,7 +48,7 @@ import WeftIPAM
             let store = FileStore(dataDir: dir, network: "n")
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let netns = "\(dir)/fake-netns"
-            FileManager.default.createFile(atPath: netns, contents: Data())
+            _ = FileManager.default.createFile(atPath: netns, contents: Data())
             for index in 0..<5 { _ = try store.reserve(owner("c\(index)"), netns: netns, ranges: [range]) }
             #expect(try store.list().allSatisfy { $0.state == "live" })
             // The namespace goes away without a DEL.
@@ -115,9 +115,9 @@ import WeftIPAM
             try FileManager.default.createDirectory(atPath: hostLocal, withIntermediateDirectories: true)
             try "abc123\r\neth0".write(toFile: "\(hostLocal)/10.244.1.2", atomically: true, encoding: .utf8)
             try "def456".write(toFile: "\(hostLocal)/10.244.1.3", atomically: true, encoding: .utf8)
-            FileManager.default.createFile(atPath: "\(hostLocal)/10.244.1.4", contents: Data())
+            _ = FileManager.default.createFile(atPath: "\(hostLocal)/10.244.1.4", contents: Data())
             try "10.244.1.4".write(toFile: "\(hostLocal)/last_reserved_ip.0", atomically: true, encoding: .utf8)
-            FileManager.default.createFile(atPath: "\(hostLocal)/lock", contents: Data())
+            _ = FileManager.default.createFile(atPath: "\(hostLocal)/lock", contents: Data())
 
             let store = FileStore(dataDir: "\(dir)/weft", network: "cb0")
             #expect(try store.importHostLocal(from: hostLocal) == 3)
