@@ -31,6 +31,12 @@ public enum HostPortElements {
     /// A port in a 32-bit register: network byte order, then padding.
     static func portWord(_ port: UInt16) -> [UInt8] { [UInt8(port >> 8), UInt8(port & 0xff), 0, 0] }
 
+    /// The protocol an element's key names.
+    public static func proto(of element: NftElement) -> PortMapping.Proto? {
+        let offset = element.map.hasPrefix("hostips") ? (element.map.hasSuffix("4") ? 4 : 16) : 0
+        return element.key.count > offset ? PortMapping.Proto(rawValue: element.key[offset]) : nil
+    }
+
     /// Describes an element's key for messages: "8080/tcp" or "10.0.0.1:8080/tcp".
     public static func describeKey(_ element: NftElement) -> String {
         let key = element.key

@@ -54,7 +54,11 @@ struct NodeFirewall {
         let mine = try client.allElements().filter { $0.owner == owner }
         guard !mine.isEmpty else { return }
         try client.remove(mine)
-        let addresses = Set(mine.compactMap { element in
+        // Only UDP flows outlive their pod (TCP ends with the peer's reset), and a conntrack dump walks the
+        // kernel's whole table (6 ms here): skip it when the pod had no UDP hostPort.
+        let udp = mine.filter { HostPortElements.proto(of: $0) == .udp }
+        guard !udp.isEmpty else { return }
+        let addresses = Set(udp.compactMap { element in
             IPAddress(bytes: Array(element.value.prefix(element.map.hasSuffix("4") ? 4 : 16)))
         })
         try Conntrack().deleteUDP(toPorts: [], addresses: addresses)

@@ -84,3 +84,12 @@ import WeftNftables
         #expect(parsed == [NftElement(map: "hostports4", key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], value: [10, 0, 0, 2, 0, 80, 0, 0], owner: "a/b")])
     }
 }
+
+extension HostPortElementTests {
+    @Test func elementsNameTheirProtocol() {
+        let elements = HostPortElements.elements(for: [PortMapping(proto: .udp, hostPort: 53, containerPort: 53, hostIP: IPAddress("10.0.0.1")),
+                                                       PortMapping(proto: .sctp, hostPort: 9, containerPort: 9, hostIP: nil)],
+                                                 podAddresses: [IPAddress("10.244.1.2")!], owner: "o")
+        #expect(elements.map { HostPortElements.proto(of: $0) } == [.udp, .sctp])
+    }
+}
