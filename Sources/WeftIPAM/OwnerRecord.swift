@@ -5,11 +5,13 @@ import WeftAddress
 ///   netnsID=4:4026532890                its device and inode when reserved, to tell a recycled path
 ///   created=1700000000                  seconds since the epoch
 ///   address=10.244.1.5                  one line per address held
+///   hostport=tcp/8080/80/10.0.0.1       one line per hostPort (hostIP empty for every address)
 struct OwnerRecord: Equatable {
     var netns: String
     var netnsID: String
     var created: Int
     var addresses: [IPAddress]
+    var hostPorts: [PortMapping] = []
 
     init(netns: String, netnsID: String, created: Int, addresses: [IPAddress]) {
         self.netns = netns
@@ -32,14 +34,24 @@ struct OwnerRecord: Equatable {
             case "netnsID": netnsID = value
             case "created": created = Int(value) ?? 0
             case "address": if let address = IPAddress(value) { addresses.append(address) }
+            case "hostport": if let mapping = Self.mapping(value) { hostPorts.append(mapping) }
             default: continue
             }
         }
     }
 
     var text: String {
-        (["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" })
+        (["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" }
+            + hostPorts.map { "hostport=\($0.proto.name)/\($0.hostPort)/\($0.containerPort)/\($0.hostIP?.description ?? "")" })
             .joined(separator: "\n") + "\n"
+    }
+
+    static func mapping(_ text: String) -> PortMapping? {
+        let fields = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 4, let proto = PortMapping.Proto.allCases.first(where: { $0.name == fields[0] }),
+              let hostPort = UInt16(fields[1]), let containerPort = UInt16(fields[2]) else { return nil }
+        return PortMapping(proto: proto, hostPort: hostPort, containerPort: containerPort,
+                           hostIP: fields[3].isEmpty ? nil : IPAddress(fields[3]))
     }
 }
 

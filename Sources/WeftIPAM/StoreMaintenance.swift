@@ -71,6 +71,23 @@ extension FileStore {
         return (released, failures)
     }
 
+    /// Records the hostPorts an attachment holds, so a lost nftables table can be refilled from the store.
+    public func recordHostPorts(_ owner: Owner, _ mappings: [PortMapping]) throws {
+        let lock = try self.lock()
+        defer { withExtendedLifetime(lock) {} }
+        guard var record = try readOwner(owner) else { return }
+        record.hostPorts = mappings
+        try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+    }
+
+    /// Every attachment with hostPorts: who, its addresses, its mappings.
+    public func hostPorts() throws -> [(owner: Owner, addresses: [IPAddress], mappings: [PortMapping])] {
+        try owners().compactMap { owner in
+            guard let record = try readOwner(owner), !record.hostPorts.isEmpty else { return nil }
+            return (owner, record.addresses, record.hostPorts)
+        }
+    }
+
     /// Whether the store holds no reservation at all (new, emptied, or wiped).
     public func isEmpty() throws -> Bool {
         try !PosixFiles.hasEntries(ownersDirectory)

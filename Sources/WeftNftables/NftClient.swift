@@ -26,7 +26,10 @@ public final class NftClient {
     /// chains, which is also how a flushed ruleset (`nft flush ruleset`) comes back. Either way the rule
     /// count never grows with pods, and a key already in a map fails the whole transaction (EEXIST),
     /// changing nothing.
-    public func install(network: String, networkRules: [NftRule], elements: [NftElement]) throws {
+    /// `restore` gives the elements every attachment should have; it is called only when the table is
+    /// rewritten (missing, flushed or out of date), and those of them missing from the maps are added back.
+    public func install(network: String, networkRules: [NftRule], elements: [NftElement],
+                        restore: () throws -> [NftElement] = { [] }) throws {
         let chains = WeftRuleset.staticChains + [WeftRuleset.networkChain(network)]
         let rules = (WeftRuleset.staticRules + networkRules).fingerprinted()
         let current = try chainFingerprints()
@@ -42,8 +45,17 @@ public final class NftClient {
             for chain in chains { NftEncoder.flushChain(batch, table: table, chain: chain.name) }
             for rule in rules { NftEncoder.rule(batch, table: table, rule) }
         }
+        var adding = elements
+        if !upToDate {
+            let present = try allElements()
+            let missing = try restore().filter { wanted in
+                !present.contains { $0.map == wanted.map && $0.key == wanted.key }
+                    && !elements.contains { $0.map == wanted.map && $0.key == wanted.key }
+            }
+            adding += missing
+        }
         for map in WeftRuleset.maps {
-            NftEncoder.elements(batch, table: table, map: map.name, elements.filter { $0.map == map.name }, delete: false)
+            NftEncoder.elements(batch, table: table, map: map.name, adding.filter { $0.map == map.name }, delete: false)
         }
         if batch.acks.isEmpty { return }
         try commit(batch)

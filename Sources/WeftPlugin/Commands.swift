@@ -44,7 +44,7 @@ struct Commands {
             FaultInjection.point("add-after-pod")
             if NodeFirewall.needed(plan) {
                 // One nftables transaction: all of it lands or none, so a failure leaves nothing to undo there.
-                try firewall.install(plan, podAddresses: addresses)
+                try firewall.install(plan, podAddresses: addresses, store: store, storeOwner: owner)
             }
             FaultInjection.point("add-after-firewall")
             return result

@@ -1,5 +1,6 @@
 import WeftAddress
 import WeftCNI
+import WeftIPAM
 import WeftNetlink
 import WeftNftables
 
@@ -22,11 +23,18 @@ struct NodeFirewall {
 
     /// Installs the network's rules and the pod's hostPorts in one transaction. A hostPort another pod
     /// holds fails it with the owner named, and nothing changes.
-    func install(_ plan: NetworkPlan, podAddresses: [IPAddress]) throws {
+    func install(_ plan: NetworkPlan, podAddresses: [IPAddress], store: FileStore, storeOwner: Owner) throws {
         let client = try NftClient()
         let elements = HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: owner)
         do {
-            try client.install(network: plan.name, networkRules: rules(plan), elements: elements)
+            // A rewritten table (flushed, lost, or from another version) gets every recorded pod's hostPorts back.
+            try client.install(network: plan.name, networkRules: rules(plan), elements: elements) {
+                try store.hostPorts().filter { $0.owner != storeOwner }.flatMap { entry in
+                    HostPortElements.elements(for: entry.mappings, podAddresses: entry.addresses,
+                                              owner: HostPortElements.ownerTag(network: network, containerID: entry.owner.containerID,
+                                                                               ifname: entry.owner.ifname))
+                }
+            }
         } catch let error as NetlinkError where error.errno == EEXIST {
             let held = try client.allElements()
             let conflicts = elements.compactMap { wanted -> String? in
@@ -36,6 +44,7 @@ struct NodeFirewall {
             throw CNIError(.nodeConflict, conflicts.first ?? "a hostPort is already taken",
                            details: conflicts.dropFirst().joined(separator: "; "))
         }
+        if !plan.portMappings.isEmpty { try store.recordHostPorts(storeOwner, plan.portMappings) }
         if plan.portMappings.contains(where: { $0.hostIP?.family != .v6 }) {
             // 127.0.0.1:hostPort from the node: the DNATed packet leaves through the bridge with a
             // loopback source, which the kernel drops as martian unless route_localnet is on there.

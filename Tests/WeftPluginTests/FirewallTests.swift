@@ -135,6 +135,10 @@ struct FirewallTests {
             let message = try #require(check.json?["msg"] as? String)
             #expect(message.contains("nftables chain net-cbr0 has 0 rules, expected 2"))
             #expect(message.contains("hostPort 8080/tcp is missing"))
+            // The next ADD rewrites the table and puts back every recorded pod's hostPorts.
+            _ = try node.add(containerID: "b", netns: try node.addPod(), config: node.firewallConfig(mappings: #"{"hostPort":9090,"containerPort":80}"#))
+            let healed = try node.weft("CHECK", containerID: "a", netns: pod, config: checkConfig)
+            #expect(healed.status == 0, "\(healed.stdout)")
         }
     }
 
