@@ -33,6 +33,9 @@ public final class MnlTransport: NetlinkTransport {
         var on: Int32 = 1
         _ = mnl_socket_setsockopt(socket, Int32(NETLINK_EXT_ACK), &on, socklen_t(MemoryLayout<Int32>.size))
         _ = mnl_socket_setsockopt(socket, Int32(NETLINK_CAP_ACK), &on, socklen_t(MemoryLayout<Int32>.size))
+        // Strict checking lets a dump ask the kernel to filter (addresses of one link) instead of
+        // returning every object of the namespace, which grows with the pods on a node.
+        _ = mnl_socket_setsockopt(socket, Int32(NETLINK_GET_STRICT_CHK), &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
     deinit { mnl_socket_close(socket) }

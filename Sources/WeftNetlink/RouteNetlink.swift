@@ -94,7 +94,8 @@ public final class RouteNetlink {
     }
 
     public func addresses(index: Int32) throws -> [IPNetwork] {
-        try connection.execute(RouteRequests.dumpAddresses(family: nil), operation: "list addresses")
+        // Filtered by the kernel (strict dumps); filtered again here for transports that do not.
+        try connection.execute(RouteRequests.dumpAddresses(family: nil, index: index), operation: "list addresses")
             .compactMap { InterfaceAddress(payload: $0.payload) }
             .filter { $0.index == index }
             .map(\.address)

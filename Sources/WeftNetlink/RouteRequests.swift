@@ -136,10 +136,12 @@ public enum RouteRequests {
         return request
     }
 
-    public static func dumpAddresses(family: IPAddress.Family?) -> NetlinkRequest {
+    /// With NETLINK_GET_STRICT_CHK on the socket the kernel returns only `index`'s addresses.
+    public static func dumpAddresses(family: IPAddress.Family?, index: Int32 = 0) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_GETADDR), flags: NLM_F_DUMP)
         var header = ifaddrmsg()
         header.ifa_family = UInt8(family.map { $0 == .v4 ? AF_INET : AF_INET6 } ?? AF_UNSPEC)
+        header.ifa_index = UInt32(bitPattern: index)
         request.putStruct(header)
         return request
     }
