@@ -60,13 +60,14 @@ bench: build cnitool
 # libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers, seeded from fuzz/corpus; crashes land in
 # fuzz/crashes/ and become regression inputs (the replay test runs every file there).
 FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= 0
 FUZZ_SCRATCH := $(CURDIR)/.build-fuzz
-fuzz:
+fuzz: deps
 	swift build --scratch-path $(FUZZ_SCRATCH) -c release --product weft-fuzz \
 	  -Xswiftc -DWEFT_FUZZ -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	mkdir -p $(FUZZ_SCRATCH)/corpus fuzz/crashes
 	$(FUZZ_SCRATCH)/release/weft-fuzz $(FUZZ_SCRATCH)/corpus fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
-	  -max_len=4096 -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+	  -max_len=4096 -timeout=10 -seed=$(FUZZ_SEED) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
 
 install: build
 	install -d $(DESTDIR)$(PREFIX_BIN) $(DESTDIR)$(PREFIX_CONF)
