@@ -73,8 +73,6 @@ public struct DatapathConfig: Decodable, Sendable {
         case type, name, bridge, isGateway, isDefaultGateway, hairpinMode, promiscMode, mtu, ipMasq, ipam
     }
 
-    public init() { hasIPAM = false }
-
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         type = try container.decodeIfPresent(String.self, forKey: .type)

@@ -7,17 +7,15 @@ enum NftEncoder {
     static let inet = UInt8(NFPROTO_INET)
 
     static func table(_ batch: NftBatch, name: String) {
-        batch.add(code32(NFT_MSG_NEWTABLE), family: inet, flags: NLM_F_CREATE, describe: "add table inet \(name)") { header in
-            guard let table = nftnl_table_alloc() else { return }
-            defer { nftnl_table_free(table) }
-            nftnl_table_set_str(table, code(NFTNL_TABLE_NAME), name)
-            nftnl_table_set_u32(table, code(NFTNL_TABLE_FAMILY), UInt32(inet))
-            nftnl_table_nlmsg_build_payload(header, table)
-        }
+        tableMessage(batch, type: code32(NFT_MSG_NEWTABLE), flags: NLM_F_CREATE, name: name, describe: "add table inet \(name)")
     }
 
     static func deleteTable(_ batch: NftBatch, name: String) {
-        batch.add(code32(NFT_MSG_DELTABLE), family: inet, flags: 0, describe: "delete table inet \(name)") { header in
+        tableMessage(batch, type: code32(NFT_MSG_DELTABLE), flags: 0, name: name, describe: "delete table inet \(name)")
+    }
+
+    private static func tableMessage(_ batch: NftBatch, type: UInt32, flags: Int32, name: String, describe: String) {
+        batch.add(type, family: inet, flags: flags, describe: describe) { header in
             guard let table = nftnl_table_alloc() else { return }
             defer { nftnl_table_free(table) }
             nftnl_table_set_str(table, code(NFTNL_TABLE_NAME), name)

@@ -20,15 +20,16 @@ public enum Plugin {
 
     static func run<C: PluginCommands>(_: C.Type, environment: [String: String], input: Data,
                                        loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
-        let replyVersion = requestedVersionText(input) ?? CNIVersion.latest.description
+        // The config's version when it is readable, for labelling every reply, errors included.
+        let requestedVersion = requestedVersionText(input)
+        let replyVersion = requestedVersion ?? CNIVersion.latest.description
         do {
             guard input.count <= maxInputBytes else {
                 throw CNIError(.decodeFailure, "network config on stdin is \(input.count) bytes, over the \(maxInputBytes)-byte limit")
             }
             let env = try CNIEnvironment(environment)
             if env.command == .version {
-                let requested = requestedVersionText(input).flatMap(CNIVersion.init).flatMap { $0.isSupported ? $0 : nil }
-                return Outcome(status: 0, output: VersionInfo(cniVersion: requested ?? .latest).json)
+                return Outcome(status: 0, output: VersionInfo(cniVersion: requestedVersion.flatMap(CNIVersion.init) ?? .latest).json)
             }
             let config = try NetworkConfig.decode(input)
             let version = try CNIVersion.negotiate(config.cniVersion)
