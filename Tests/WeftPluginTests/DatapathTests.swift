@@ -14,6 +14,8 @@ struct DatapathTests {
             #expect(try node.ping(from: a, to: addressB))
             #expect(try node.ping(from: b, to: addressA))
             #expect(try node.ping(from: a, to: "10.244.1.1"), "the gateway on the bridge answers")
+            // The bridge keeps the MAC Weft gave it (0a:58 + gateway) as ports join, so pods' ARP entries stay valid.
+            #expect(try node.exec("ip", "-o", "link", "show", "cni0").stdout.contains("link/ether 0a:58:0a:f4:01:01"))
         }
     }
 
