@@ -8,8 +8,9 @@ enum DuplicateKeys {
         case array
     }
 
-    /// Throws a decode error naming the first repeated key. `data` is already known to be valid JSON.
-    static func check(_ data: Data) throws {
+    /// Throws a decode error naming the first repeated key whose path (`["ipam", "dataDir"]`) is
+    /// `relevant`. `data` is already known to be valid JSON.
+    static func check(_ data: Data, relevant: ([String]) -> Bool = { _ in true }) throws {
         let bytes = [UInt8](data)
         var stack: [Container] = []
         var path: [String] = []
@@ -39,9 +40,9 @@ enum DuplicateKeys {
                     // Decode the literal so escaped spellings of one key ("n\u0061me") count as the same key.
                     let literal = Data(bytes[start...min(index, bytes.count - 1)])
                     let key = (try? JSONDecoder().decode(String.self, from: literal)) ?? ""
-                    guard keys.insert(key).inserted else {
-                        // `path` holds each enclosing object's current key; the last entry is this object's own.
-                        let enclosing = path.dropLast().filter { !$0.isEmpty }
+                    // `path` holds each enclosing object's current key; the last entry is this object's own.
+                    let enclosing = path.dropLast().filter { !$0.isEmpty }
+                    guard keys.insert(key).inserted || !relevant(enclosing + [key]) else {
                         let location = enclosing.isEmpty ? "" : " in \(enclosing.joined(separator: "."))"
                         throw CNIError(.decodeFailure, "key \"\(Validation.printable(key))\" appears twice\(location)",
                                        details: "JSON decoders keep only one of them; remove the other")

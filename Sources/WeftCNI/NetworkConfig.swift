@@ -27,32 +27,60 @@ public struct NetworkConfig: Decodable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        // DEL and GC must never fail on configuration they do not use (a DEL that fails is retried forever
+        // and the pod can never be removed): for them everything but the network's identity (name, type,
+        // cniVersion, dataDir) is read when it can be and ignored when it cannot.
+        let forRemoval = decoder.userInfo[Self.forRemovalKey] as? Bool == true
+        func optional<T: Decodable>(_ type: T.Type, _ key: CodingKeys) throws -> T? {
+            forRemoval ? (try? container.decodeIfPresent(type, forKey: key)) ?? nil : try container.decodeIfPresent(type, forKey: key)
+        }
         cniVersion = try container.decodeIfPresent(String.self, forKey: .cniVersion)
         name = try container.decode(String.self, forKey: .name)
         type = try container.decode(String.self, forKey: .type)
-        subnetFile = try container.decodeIfPresent(String.self, forKey: .subnetFile)
         dataDir = try container.decodeIfPresent(String.self, forKey: .dataDir)
-        subnet = try container.decodeIfPresent(String.self, forKey: .subnet)
-        routes = try container.decodeIfPresent([RouteConfig].self, forKey: .routes)
-        clusterNetworks = try container.decodeIfPresent([String].self, forKey: .clusterNetworks)
-        ipam = try container.decodeIfPresent(IPAMConfig.self, forKey: .ipam)
-        delegate = try container.decodeIfPresent(DatapathConfig.self, forKey: .delegate)
-        prevResult = try container.decodeIfPresent(PreviousResult.self, forKey: .prevResult)
-        runtimeConfig = try container.decodeIfPresent(RuntimeConfig.self, forKey: .runtimeConfig)
-        args = try container.decodeIfPresent(ConfigArgs.self, forKey: .args)
-        topLevel = try DatapathConfig(from: decoder)
+        subnetFile = try optional(String.self, .subnetFile)
+        subnet = try optional(String.self, .subnet)
+        routes = try optional([RouteConfig].self, .routes)
+        clusterNetworks = try optional([String].self, .clusterNetworks)
+        ipam = try optional(IPAMConfig.self, .ipam)
+        if forRemoval, ipam == nil, let store = try container.decodeIfPresent(IPAMStoreOnly.self, forKey: .ipam) {
+            // The rest of ipam is unusable, but its dataDir still says where the reservation is.
+            ipam = IPAMConfig(dataDir: store.dataDir)
+        }
+        delegate = try optional(DatapathConfig.self, .delegate)
+        prevResult = try optional(PreviousResult.self, .prevResult)
+        runtimeConfig = try optional(RuntimeConfig.self, .runtimeConfig)
+        args = try optional(ConfigArgs.self, .args)
+        topLevel = forRemoval ? (try? DatapathConfig(from: decoder)) ?? DatapathConfig() : try DatapathConfig(from: decoder)
     }
 
+    static let forRemovalKey = CodingUserInfoKey(rawValue: "weft.forRemoval")!
+
     /// Decodes stdin, turning JSON and type errors into CNI errors that name the key and its value.
-    public static func decode(_ data: Data) throws -> NetworkConfig {
+    /// `forRemoval` (DEL, GC) reads only what removal uses and ignores the rest when it cannot be used.
+    public static func decode(_ data: Data, forRemoval: Bool = false) throws -> NetworkConfig {
         let config: NetworkConfig
         do {
-            config = try JSONDecoder().decode(NetworkConfig.self, from: data)
+            let decoder = JSONDecoder()
+            decoder.userInfo[forRemovalKey] = forRemoval
+            config = try decoder.decode(NetworkConfig.self, from: data)
         } catch let error as DecodingError {
             throw ConfigDecodingError.translate(error, input: data)
         }
-        try DuplicateKeys.check(data)
+        try DuplicateKeys.check(data, relevant: forRemoval ? { removalKeys.contains($0) } : { _ in true })
         return config
+    }
+
+    /// The keys removal reads: a repeated one makes the attachment's identity ambiguous.
+    static let removalKeys: Set<[String]> = [["name"], ["type"], ["cniVersion"], ["dataDir"], ["ipam", "dataDir"]]
+}
+
+/// `ipam.dataDir` alone, for removal when the rest of `ipam` cannot be used.
+private struct IPAMStoreOnly: Decodable {
+    var dataDir: String?
+    enum CodingKeys: String, CodingKey { case dataDir }
+    init(from decoder: Decoder) throws {
+        dataDir = try? decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .dataDir)
     }
 }
 
@@ -67,7 +95,9 @@ public struct DatapathConfig: Decodable, Sendable {
     public var promiscMode: Bool?
     public var mtu: Int?
     public var ipMasq: Bool?
-    public var hasIPAM: Bool
+    public var hasIPAM: Bool = false
+
+    init() {}
 
     enum CodingKeys: String, CodingKey {
         case type, name, bridge, isGateway, isDefaultGateway, hairpinMode, promiscMode, mtu, ipMasq, ipam
@@ -113,9 +143,12 @@ public struct IPAMConfig: Decodable, Sendable {
     public var routes: [RouteConfig]?
     public var dataDir: String?
     public var resolvConf: String?
+
+    init(dataDir: String?) { self.dataDir = dataDir }
 }
 
-/// Capability arguments the runtime fills in (`capabilities` in the conflist).
+/// Capability arguments the runtime fills in (`capabilities` in the conflist). Keys match in any case
+/// (see AnyCaseContainer): go-cni writes `HostPort`, `Subnet`, `Servers`, `IngressRate`.
 public struct RuntimeConfig: Decodable, Sendable {
     /// `ips`: addresses the pod must get.
     public var ips: [String]?
@@ -123,6 +156,22 @@ public struct RuntimeConfig: Decodable, Sendable {
     public var ipRanges: [[RangeConfig]]?
     /// `portMappings`: hostPorts.
     public var portMappings: [PortMappingConfig]?
+    /// `dns`: the pod's resolver settings, returned in the result.
+    public var dns: DNSConfig?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case ips, ipRanges, portMappings, dns }
+
+    public init(ips: [String]? = nil, ipRanges: [[RangeConfig]]? = nil, portMappings: [PortMappingConfig]? = nil, dns: DNSConfig? = nil) {
+        self.ips = ips; self.ipRanges = ipRanges; self.portMappings = portMappings; self.dns = dns
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        ips = try container.decodeIfPresent([String].self, forKey: .ips)
+        ipRanges = try container.decodeIfPresent([[AnyCaseRange]].self, forKey: .ipRanges)?.map { $0.map(\.range) }
+        portMappings = try container.decodeIfPresent([PortMappingConfig].self, forKey: .portMappings)
+        dns = try container.decodeIfPresent(DNSConfig.self, forKey: .dns)
+    }
 }
 
 /// One `portMappings` entry as the runtime sends it; validated into a PortMapping.
@@ -132,13 +181,62 @@ public struct PortMappingConfig: Decodable, Sendable {
     public var protocol_: String?
     public var hostIP: String?
 
-    enum CodingKeys: String, CodingKey { case hostPort, containerPort, protocol_ = "protocol", hostIP }
+    enum CodingKeys: String, CodingKey, CaseIterable { case hostPort, containerPort, protocol_ = "protocol", hostIP }
+
+    public init(from decoder: Decoder) throws {
+        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        hostPort = try container.decode(Int.self, forKey: .hostPort)
+        containerPort = try container.decode(Int.self, forKey: .containerPort)
+        protocol_ = try container.decodeIfPresent(String.self, forKey: .protocol_)
+        hostIP = try container.decodeIfPresent(String.self, forKey: .hostIP)
+    }
 }
 
-/// `args` in the config; Weft reads `args.cni.ips`.
+/// `runtimeConfig.dns` (go-cni's `DNS{Servers, Searches, Options}`; `domain` as the spec's result names it).
+public struct DNSConfig: Decodable, Sendable {
+    public var servers: [String]?
+    public var searches: [String]?
+    public var options: [String]?
+    public var domain: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case servers, searches, options, domain }
+
+    public init(from decoder: Decoder) throws {
+        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        servers = try container.decodeIfPresent([String].self, forKey: .servers)
+        searches = try container.decodeIfPresent([String].self, forKey: .searches)
+        options = try container.decodeIfPresent([String].self, forKey: .options)
+        domain = try container.decodeIfPresent(String.self, forKey: .domain)
+    }
+}
+
+/// `args` in the config; Weft reads `args.cni.ips` (keys in any case, as Go plugins read them).
 public struct ConfigArgs: Decodable, Sendable {
-    public struct CNI: Decodable, Sendable { public var ips: [String]? }
+    public struct CNI: Decodable, Sendable {
+        public var ips: [String]?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ips }
+        public init(from decoder: Decoder) throws {
+            ips = try AnyCaseContainer<CodingKeys>(decoder).decodeIfPresent([String].self, forKey: .ips)
+        }
+    }
     public var cni: CNI?
+    enum CodingKeys: String, CodingKey, CaseIterable { case cni }
+    public init(from decoder: Decoder) throws {
+        cni = try AnyCaseContainer<CodingKeys>(decoder).decodeIfPresent(CNI.self, forKey: .cni)
+    }
+}
+
+/// A range of `runtimeConfig.ipRanges`, whose keys match in any case (go-cni's `Subnet`, `RangeStart`, …).
+struct AnyCaseRange: Decodable {
+    let range: RangeConfig
+    enum CodingKeys: String, CodingKey, CaseIterable { case subnet, rangeStart, rangeEnd, gateway }
+    init(from decoder: Decoder) throws {
+        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        range = RangeConfig(subnet: try container.decode(String.self, forKey: .subnet),
+                            rangeStart: try container.decodeIfPresent(String.self, forKey: .rangeStart),
+                            rangeEnd: try container.decodeIfPresent(String.self, forKey: .rangeEnd),
+                            gateway: try container.decodeIfPresent(String.self, forKey: .gateway))
+    }
 }
 
 public struct RangeConfig: Decodable, Sendable {
@@ -146,6 +244,10 @@ public struct RangeConfig: Decodable, Sendable {
     public var rangeStart: String?
     public var rangeEnd: String?
     public var gateway: String?
+
+    public init(subnet: String, rangeStart: String? = nil, rangeEnd: String? = nil, gateway: String? = nil) {
+        self.subnet = subnet; self.rangeStart = rangeStart; self.rangeEnd = rangeEnd; self.gateway = gateway
+    }
 }
 
 public struct RouteConfig: Codable, Sendable, Equatable {

@@ -23,19 +23,18 @@ public struct NetworkPlan: Sendable, Equatable {
     public var clusterNetworks: [IPNetwork]
     /// hostPorts from `runtimeConfig.portMappings`.
     public var portMappings: [PortMapping]
+    /// The result's `dns`, from `runtimeConfig.dns`.
+    public var dns: CNIResult.DNS = CNIResult.DNS()
 }
 
-/// The parts of a plan that need no subnet: enough for DEL, which must work when flanneld is gone.
+/// The parts of a plan that need no subnet and no datapath key: enough for DEL and GC, which must work
+/// when flanneld is gone and whatever else the config now says.
 public struct NetworkIdentity: Sendable, Equatable {
     public var name: String
-    public var bridge: String
     public var dataDir: String
 
     public init(_ config: NetworkConfig) throws {
         try Validation.networkName(config.name)
-        let datapath = config.topLevel.overridden(by: config.delegate)
-        bridge = datapath.bridge ?? NetworkPlan.defaultBridge
-        try Validation.interfaceName(bridge, key: config.delegate?.bridge != nil ? "delegate.bridge" : "bridge")
         let dir = config.ipam?.dataDir ?? config.dataDir ?? NetworkPlan.defaultDataDir
         guard dir.hasPrefix("/"), !dir.split(separator: "/").contains("..") else {
             throw CNIError(.invalidConfig, "dataDir \"\(Validation.printable(dir))\" must be an absolute path without \"..\"")
@@ -66,6 +65,8 @@ extension NetworkPlan {
                            details: "weft allocates addresses itself; use host-local style keys")
         }
         let datapath = config.topLevel.overridden(by: config.delegate)
+        let bridge = datapath.bridge ?? NetworkPlan.defaultBridge
+        try Validation.interfaceName(bridge, key: config.delegate?.bridge != nil ? "delegate.bridge" : "bridge")
 
         var ranges: [AddressRange]
         var routes: [CNIResult.Route] = []
@@ -129,9 +130,21 @@ extension NetworkPlan {
             clusterNetworks = ranges.map(\.subnet)
         }
         let portMappings = try PortMappings.validate(config.runtimeConfig?.portMappings ?? [], families: Set(ranges.map(\.family)))
-        return NetworkPlan(name: identity.name, bridge: identity.bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
+        let dns = try RuntimeDNS.validate(config.runtimeConfig?.dns)
+        return NetworkPlan(name: identity.name, bridge: bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
                            hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
                            dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,
-                           portMappings: portMappings)
+                           portMappings: portMappings, dns: dns)
+    }
+}
+
+/// `runtimeConfig.dns` (the `dns` capability) as the result's `dns`: servers must be addresses.
+enum RuntimeDNS {
+    static func validate(_ config: DNSConfig?) throws -> CNIResult.DNS {
+        guard let config else { return CNIResult.DNS() }
+        for (index, server) in (config.servers ?? []).enumerated() where IPAddress(server) == nil {
+            throw CNIError(.invalidConfig, "runtimeConfig.dns.servers[\(index)] \"\(Validation.printable(server))\" is not an IP address")
+        }
+        return CNIResult.DNS(nameservers: config.servers, domain: config.domain, search: config.searches, options: config.options)
     }
 }

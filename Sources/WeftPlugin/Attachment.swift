@@ -63,6 +63,7 @@ struct Attachment {
                 .init(name: ifname, mac: podLink.macText, sandbox: namespace.path, mtu: Int(podLink.mtu)),
             ],
             ips: ips,
-            routes: plan.routes)
+            routes: plan.routes,
+            dns: plan.dns)
     }
 }

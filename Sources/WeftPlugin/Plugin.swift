@@ -31,7 +31,7 @@ public enum Plugin {
             if env.command == .version {
                 return Outcome(status: 0, output: VersionInfo(cniVersion: requestedVersion.flatMap(CNIVersion.init) ?? .latest).json)
             }
-            let config = try NetworkConfig.decode(input)
+            let config = try NetworkConfig.decode(input, forRemoval: env.command == .del || env.command == .gc)
             let version = try CNIVersion.negotiate(config.cniVersion)
             let commands = C(environment: env, config: config, version: version, loadSubnetEnv: loadSubnetEnv)
             switch env.command {
