@@ -1,4 +1,5 @@
 import WeftAddress
+import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ final class AddressBitmap {
         path = "\(directory)/bitmap-\(range.first)-\(range.last)"
         let size = Int((range.count + 63) / 64) * 8
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw IPAMError.io(operation: "open", path: path, errno: errno) }
+        guard fd >= 0 else { throw IPAMError.io(SystemError("open", path, errno: errno)) }
         words = [UInt64](repeating: 0, count: size / 8)
         let readBytes = words.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         if readBytes != size {
@@ -43,15 +44,13 @@ final class AddressBitmap {
 
     func address(at offset: UInt64) -> IPAddress? { range.first.advanced(by: offset) }
 
-    func isSet(_ offset: UInt64) -> Bool { words[Int(offset / 64)] & (1 << (offset % 64)) != 0 }
-
     func set(_ address: IPAddress, _ value: Bool) throws {
         guard let offset = offset(of: address) else { return }
         let index = Int(offset / 64)
         if value { words[index] |= 1 << (offset % 64) } else { words[index] &= ~(1 << (offset % 64)) }
         var word = words[index].littleEndian
         guard pwrite(fd, &word, 8, off_t(index * 8)) == 8 else {
-            throw IPAMError.io(operation: "pwrite", path: path, errno: errno)
+            throw IPAMError.io(SystemError("pwrite", path, errno: errno))
         }
     }
 
@@ -64,9 +63,7 @@ final class AddressBitmap {
         let size = words.count * 8
         let written = words.map(\.littleEndian).withUnsafeBytes { pwrite(fd, $0.baseAddress, size, 0) }
         guard written == size, ftruncate(fd, off_t(size)) == 0 else {
-            throw IPAMError.io(operation: "write", path: path, errno: errno)
+            throw IPAMError.io(SystemError("write", path, errno: errno))
         }
     }
-
-    var setCount: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
 }

@@ -1,4 +1,5 @@
 import WeftAddress
+import WeftSystem
 
 /// What can go wrong in address management, turned into CNI errors at the plugin's edge.
 public enum IPAMError: Error, Equatable, CustomStringConvertible {
@@ -7,7 +8,7 @@ public enum IPAMError: Error, Equatable, CustomStringConvertible {
     /// Another process held the store's lock for longer than the bounded wait.
     case lockTimeout(path: String, seconds: Double)
     /// A file operation on the store failed.
-    case io(operation: String, path: String, errno: Int32)
+    case io(SystemError)
     /// An address file appeared under our feet: a writer ignored the lock.
     case addressTaken(IPAddress, owner: String)
     /// The address asked for (runtimeConfig.ips, CNI_ARGS IP=) cannot be given.
@@ -27,8 +28,8 @@ public enum IPAMError: Error, Equatable, CustomStringConvertible {
             return "no IP addresses available in range set: \(range)"
         case let .lockTimeout(path, seconds):
             return "the IPAM store lock \(path) was held by another process for over \(seconds) s"
-        case let .io(operation, path, errno):
-            return "\(operation) \(path): \(String(cString: strerror(errno)))"
+        case let .io(failure):
+            return failure.description
         case let .addressTaken(address, owner):
             return "address \(address) is already held by \(owner)"
         case let .requestedUnavailable(address, reason):

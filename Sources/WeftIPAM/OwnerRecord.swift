@@ -1,19 +1,24 @@
 import WeftAddress
+import WeftIdentity
 
 /// The owner file: one `key=value` per line, so later versions can add keys that older ones ignore.
+///   container=<full container ID>      the file's name holds only its key (AttachmentID.recordName)
 ///   netns=/var/run/netns/cni-1234      the path the runtime gave
 ///   netnsID=4:4026532890                its device and inode when reserved, to tell a recycled path
 ///   created=1700000000                  seconds since the epoch
 ///   address=10.244.1.5                  one line per address held
 ///   hostport=tcp/8080/80/10.0.0.1       one line per hostPort (hostIP empty for every address)
 struct OwnerRecord: Equatable {
+    /// Empty in records written before it was kept, or adopted from a link alias: the name's key stands in.
+    var containerID: String
     var netns: String
     var netnsID: String
     var created: Int
     var addresses: [IPAddress]
     var hostPorts: [PortMapping] = []
 
-    init(netns: String, netnsID: String, created: Int, addresses: [IPAddress]) {
+    init(containerID: String, netns: String, netnsID: String, created: Int, addresses: [IPAddress]) {
+        self.containerID = containerID
         self.netns = netns
         self.netnsID = netnsID
         self.created = created
@@ -21,6 +26,7 @@ struct OwnerRecord: Equatable {
     }
 
     init(text: String) {
+        containerID = ""
         netns = ""
         netnsID = ""
         created = 0
@@ -30,6 +36,7 @@ struct OwnerRecord: Equatable {
             guard parts.count == 2 else { continue }
             let value = String(parts[1])
             switch parts[0] {
+            case "container": containerID = value
             case "netns": netns = value
             case "netnsID": netnsID = value
             case "created": created = Int(value) ?? 0
@@ -41,7 +48,7 @@ struct OwnerRecord: Equatable {
     }
 
     var text: String {
-        (["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" }
+        ((containerID.isEmpty ? [] : ["container=\(containerID)"]) + ["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" }
             + hostPorts.map { "hostport=\($0.proto.name)/\($0.hostPort)/\($0.containerPort)/\($0.hostIP?.description ?? "")" })
             .joined(separator: "\n") + "\n"
     }
@@ -57,11 +64,11 @@ struct OwnerRecord: Equatable {
 
 /// The address file: who holds it. host-local's format, so an imported store reads the same.
 enum HolderRecord {
-    static func text(_ owner: Owner) -> String { "\(owner.containerID)\n\(owner.ifname)\n" }
+    static func text(_ owner: AttachmentID) -> String { "\(owner.containerID)\n\(owner.ifname)\n" }
 
-    static func owner(from text: String) -> Owner? {
+    static func owner(from text: String, network: String) -> AttachmentID? {
         let lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard let id = lines.first, !id.isEmpty else { return nil }
-        return Owner(containerID: id, ifname: lines.count > 1 ? lines[1] : "")
+        return AttachmentID(network: network, containerID: id, ifname: lines.count > 1 ? lines[1] : "")
     }
 }

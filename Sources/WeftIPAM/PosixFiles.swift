@@ -1,3 +1,4 @@
+import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ enum PosixFiles {
         for component in path.split(separator: "/") {
             current += "/" + component
             if mkdir(current, 0o700) != 0 && errno != EEXIST {
-                throw IPAMError.io(operation: "mkdir", path: current, errno: errno)
+                throw IPAMError.io(SystemError("mkdir", current, errno: errno))
             }
         }
     }
@@ -21,16 +22,17 @@ enum PosixFiles {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw IPAMError.io(operation: "open", path: path, errno: errno)
+            throw IPAMError.io(SystemError("open", path, errno: errno))
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw IPAMError.io(operation: "read", path: path, errno: errno)
+            let count: Int
+            do {
+                count = try retryingOnInterrupt("read", path) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            } catch let failure as SystemError {
+                throw IPAMError.io(failure)
             }
             if count == 0 { break }
             bytes += chunk[0..<count]
@@ -46,18 +48,17 @@ enum PosixFiles {
             return mkstemp(base)
         }
         let path = String(cString: template)
-        guard fd >= 0 else { throw IPAMError.io(operation: "mkstemp", path: directory, errno: errno) }
+        guard fd >= 0 else { throw IPAMError.io(SystemError("mkstemp", directory, errno: errno)) }
         defer { close(fd) }
         var remaining = Array(contents.utf8)
         while !remaining.isEmpty {
-            let written = remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                let failure = errno
+            do {
+                let written = try retryingOnInterrupt("write", path) { remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+                remaining.removeFirst(written)
+            } catch let failure as SystemError {
                 unlink(path)
-                throw IPAMError.io(operation: "write", path: path, errno: failure)
+                throw IPAMError.io(failure)
             }
-            remaining.removeFirst(written)
         }
         return path
     }
@@ -70,7 +71,7 @@ enum PosixFiles {
         defer { unlink(temporary) }
         if link(temporary, path) == 0 { return true }
         if errno == EEXIST { return false }
-        throw IPAMError.io(operation: "link", path: path, errno: errno)
+        throw IPAMError.io(SystemError("link", path, errno: errno))
     }
 
     /// Replaces the file at `path` atomically with a fully written one.
@@ -79,13 +80,13 @@ enum PosixFiles {
         if rename(temporary, path) != 0 {
             let failure = errno
             unlink(temporary)
-            throw IPAMError.io(operation: "rename", path: path, errno: failure)
+            throw IPAMError.io(SystemError("rename", path, errno: failure))
         }
     }
 
     static func remove(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT {
-            throw IPAMError.io(operation: "unlink", path: path, errno: errno)
+            throw IPAMError.io(SystemError("unlink", path, errno: errno))
         }
     }
 }
@@ -95,7 +96,7 @@ extension PosixFiles {
     static func hasEntries(_ directory: String) throws -> Bool {
         guard let handle = opendir(directory) else {
             if errno == ENOENT { return false }
-            throw IPAMError.io(operation: "opendir", path: directory, errno: errno)
+            throw IPAMError.io(SystemError("opendir", directory, errno: errno))
         }
         defer { closedir(handle) }
         while let entry = readdir(handle) {
@@ -108,7 +109,7 @@ extension PosixFiles {
     static func list(_ directory: String) throws -> [String] {
         guard let handle = opendir(directory) else {
             if errno == ENOENT { return [] }
-            throw IPAMError.io(operation: "opendir", path: directory, errno: errno)
+            throw IPAMError.io(SystemError("opendir", directory, errno: errno))
         }
         defer { closedir(handle) }
         var names: [String] = []

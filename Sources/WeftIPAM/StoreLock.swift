@@ -1,3 +1,4 @@
+import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,14 +10,14 @@ final class StoreLock {
 
     init(path: String, timeoutSeconds: Double) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw IPAMError.io(operation: "open", path: path, errno: errno) }
+        guard fd >= 0 else { throw IPAMError.io(SystemError("open", path, errno: errno)) }
         var waited = 0.0
         var pause = 0.0005
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let failure = errno
             guard failure == EWOULDBLOCK || failure == EINTR else {
                 close(fd)
-                throw IPAMError.io(operation: "flock", path: path, errno: failure)
+                throw IPAMError.io(SystemError("flock", path, errno: failure))
             }
             if waited >= timeoutSeconds {
                 close(fd)

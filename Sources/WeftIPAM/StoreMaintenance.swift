@@ -1,5 +1,6 @@
 import FoundationEssentials
 import WeftAddress
+import WeftIdentity
 
 /// One reservation as `weftctl ipam ls` shows it.
 public struct ReservationInfo: Sendable, Equatable, Codable {
@@ -12,38 +13,44 @@ public struct ReservationInfo: Sendable, Equatable, Codable {
 }
 
 extension FileStore {
-    /// Every owner with a record in the store.
-    public func owners() throws -> [Owner] {
+    /// Every attachment with a record in the store. A shortened container key is expanded from the record.
+    public func owners() throws -> [AttachmentID] {
         try PosixFiles.list(ownersDirectory).compactMap { name in
-            guard !name.hasPrefix("."), let colon = name.firstIndex(of: ":") else { return nil }
-            return Owner(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
+            guard let (key, ifname) = AttachmentID.parseRecordName(name) else { return nil }
+            var containerID = key
+            if key.contains("~"), let record = try PosixFiles.read("\(ownersDirectory)/\(name)").map(OwnerRecord.init(text:)),
+               !record.containerID.isEmpty {
+                containerID = record.containerID
+            }
+            return AttachmentID(network: network, containerID: containerID, ifname: ifname)
         }
     }
 
     /// Every reservation with whether its namespace still exists.
     public func list() throws -> [ReservationInfo] {
         guard PosixFiles.exists(directory) else { return [] }
-        let lock = try self.lock()
-        defer { withExtendedLifetime(lock) {} }
-        return try owners().sorted { $0.fileName < $1.fileName }.compactMap { owner in
-            guard let record = try readOwner(owner) else { return nil }
-            return ReservationInfo(containerID: owner.containerID, ifname: owner.ifname,
-                                   addresses: record.addresses.map(\.description), netns: record.netns, created: record.created,
-                                   state: NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID).rawValue)
+        return try withLock {
+            return try owners().sorted { $0.recordName < $1.recordName }.compactMap { owner in
+                guard let record = try readOwner(owner) else { return nil }
+                return ReservationInfo(containerID: owner.containerID, ifname: owner.ifname,
+                                       addresses: record.addresses.map(\.description), netns: record.netns, created: record.created,
+                                       state: NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID).rawValue)
+            }
         }
     }
 
     /// Releases every reservation whose namespace is gone (deleted without a DEL); with `dryRun`, only names them.
     @discardableResult
-    public func reclaimStale(dryRun: Bool = false) throws -> [Owner] {
+    public func reclaimStale(dryRun: Bool = false) throws -> [AttachmentID] {
         guard PosixFiles.exists(directory) else { return [] }
-        let lock = try self.lock()
-        defer { withExtendedLifetime(lock) {} }
-        return try reclaimStaleLocked(dryRun: dryRun)
+        return try withLock {
+            return try reclaimStaleLocked(dryRun: dryRun)
+        }
     }
 
-    func reclaimStaleLocked(dryRun: Bool = false) throws -> [Owner] {
-        var reclaimed: [Owner] = []
+    func reclaimStaleLocked(dryRun: Bool = false) throws -> [AttachmentID] {
+        if !dryRun { try removeOrphanedTemporaries() }
+        var reclaimed: [AttachmentID] = []
         for owner in try owners() {
             guard let record = try readOwner(owner),
                   NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID) == .gone else { continue }
@@ -54,34 +61,35 @@ extension FileStore {
     }
 
     /// Releases every reservation whose owner is not in `keep`. Keeps going past failures and returns them all.
-    public func collectGarbage(keep: Set<Owner>) throws -> (released: [Owner], failures: [String]) {
+    public func collectGarbage(keep: Set<String>) throws -> (released: [AttachmentID], failures: [String]) {
         guard PosixFiles.exists(directory) else { return ([], []) }
-        let lock = try self.lock()
-        defer { withExtendedLifetime(lock) {} }
-        var released: [Owner] = []
-        var failures: [String] = []
-        for owner in try owners() where !keep.contains(owner) {
-            do {
-                try releaseLocked(owner)
-                released.append(owner)
-            } catch {
-                failures.append("\(owner): \(error)")
+        return try withLock {
+            var released: [AttachmentID] = []
+            var failures: [String] = []
+            try removeOrphanedTemporaries()
+            for owner in try owners() where !keep.contains(owner.recordName) {
+                do {
+                    try releaseLocked(owner)
+                    released.append(owner)
+                } catch {
+                    failures.append("\(owner): \(error)")
+                }
             }
+            return (released, failures)
         }
-        return (released, failures)
     }
 
     /// Records the hostPorts an attachment holds, so a lost nftables table can be refilled from the store.
-    public func recordHostPorts(_ owner: Owner, _ mappings: [PortMapping]) throws {
-        let lock = try self.lock()
-        defer { withExtendedLifetime(lock) {} }
-        guard var record = try readOwner(owner) else { return }
-        record.hostPorts = mappings
-        try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+    public func recordHostPorts(_ owner: AttachmentID, _ mappings: [PortMapping]) throws {
+        try withLock {
+            guard var record = try readOwner(owner) else { return }
+            record.hostPorts = mappings
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+        }
     }
 
     /// Every attachment with hostPorts: who, its addresses, its mappings.
-    public func hostPorts() throws -> [(owner: Owner, addresses: [IPAddress], mappings: [PortMapping])] {
+    public func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])] {
         try owners().compactMap { owner in
             guard let record = try readOwner(owner), !record.hostPorts.isEmpty else { return nil }
             return (owner, record.addresses, record.hostPorts)
@@ -96,19 +104,19 @@ extension FileStore {
     /// Records a reservation found elsewhere (on the node's links after the store was wiped) unless the
     /// owner or an address already has one. Returns whether it was recorded.
     @discardableResult
-    public func adopt(_ owner: Owner, addresses: [IPAddress]) throws -> Bool {
-        let lock = try self.lock()
-        defer { withExtendedLifetime(lock) {} }
-        guard try readOwner(owner) == nil, !addresses.contains(where: { PosixFiles.exists(addressPath($0)) }) else { return false }
-        let record = OwnerRecord(netns: "", netnsID: "", created: Int(Date().timeIntervalSince1970), addresses: addresses)
-        try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
-        for address in addresses {
-            _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+    public func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool {
+        return try withLock {
+            guard try readOwner(owner) == nil, !addresses.contains(where: { PosixFiles.exists(addressPath($0)) }) else { return false }
+            let record = OwnerRecord(containerID: "", netns: "", netnsID: "", created: clock(), addresses: addresses)
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+            for address in addresses {
+                _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+            }
+            for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
+                try PosixFiles.remove("\(directory)/\(name)")
+            }
+            return true
         }
-        for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
-            try PosixFiles.remove("\(directory)/\(name)")
-        }
-        return true
     }
 
     /// How many addresses of `range` are free, for STATUS.
@@ -122,31 +130,43 @@ extension FileStore {
     /// there (named by the address, holding `containerID` and optionally `ifname`) becomes a reservation
     /// here, so no address it holds is handed out again. Returns how many were imported.
     public func importHostLocal(from source: String) throws -> Int {
-        let lock = try self.lock()
-        defer { withExtendedLifetime(lock) {} }
-        var grouped: [Owner: [IPAddress]] = [:]
-        for name in try PosixFiles.list(source) {
-            guard let address = IPAddress(name) else { continue }
-            let text = try PosixFiles.read("\(source)/\(name)") ?? ""
-            // An empty file is host-local's crash leftover (plugins#498): keep the address held, owned by a placeholder.
-            let owner = HolderRecord.owner(from: text).map { Owner(containerID: $0.containerID, ifname: $0.ifname.isEmpty ? "eth0" : $0.ifname) }
-                ?? Owner(containerID: "imported-" + name.split(separator: ":", omittingEmptySubsequences: false).joined(separator: "-"), ifname: "unknown")
-            grouped[owner, default: []].append(address)
+        return try withLock {
+            var grouped: [AttachmentID: [IPAddress]] = [:]
+            for name in try PosixFiles.list(source) {
+                guard let address = IPAddress(name) else { continue }
+                let text = try PosixFiles.read("\(source)/\(name)") ?? ""
+                // An empty file is host-local's crash leftover (plugins#498): keep the address held, owned by a placeholder.
+                let owner = HolderRecord.owner(from: text, network: network).map {
+                    AttachmentID(network: network, containerID: $0.containerID, ifname: $0.ifname.isEmpty ? "eth0" : $0.ifname)
+                } ?? AttachmentID(network: network, containerID: "imported-" + name.split(separator: ":", omittingEmptySubsequences: false).joined(separator: "-"),
+                                  ifname: "unknown")
+                grouped[owner, default: []].append(address)
+            }
+            var imported = 0
+            for (owner, addresses) in grouped.sorted(by: { $0.key.recordName < $1.key.recordName }) {
+                var record = try readOwner(owner) ?? OwnerRecord(containerID: owner.containerID, netns: "", netnsID: "", created: clock(), addresses: [])
+                for address in addresses where !PosixFiles.exists(addressPath(address)) {
+                    record.addresses.append(address)
+                    try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+                    _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+                    imported += 1
+                }
+            }
+            // The bitmaps are caches of the address files: drop them so the next reservation rebuilds them.
+            for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
+                try PosixFiles.remove("\(directory)/\(name)")
+            }
+            return imported
         }
-        var imported = 0
-        for (owner, addresses) in grouped.sorted(by: { $0.key.fileName < $1.key.fileName }) {
-            var record = try readOwner(owner) ?? OwnerRecord(netns: "", netnsID: "", created: Int(Date().timeIntervalSince1970), addresses: [])
-            for address in addresses where !PosixFiles.exists(addressPath(address)) {
-                record.addresses.append(address)
-                try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
-                _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
-                imported += 1
+    }
+
+    /// Every write goes to a `.tmp-*` file first and is renamed or linked into place under the lock, so
+    /// with the lock held any temporary file left is a killed writer's: remove them (GC, reclaim).
+    func removeOrphanedTemporaries() throws {
+        for directory in [directory, ownersDirectory, addressesDirectory] {
+            for name in try PosixFiles.list(directory) where name.hasPrefix(".tmp-") {
+                try PosixFiles.remove("\(directory)/\(name)")
             }
         }
-        // The bitmaps are caches of the address files: drop them so the next reservation rebuilds them.
-        for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
-            try PosixFiles.remove("\(directory)/\(name)")
-        }
-        return imported
     }
 }

@@ -1,4 +1,5 @@
 import CMnl
+import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,13 +22,13 @@ public final class MnlTransport: NetlinkTransport {
 
     public init(protocol family: Int32 = NETLINK_ROUTE) throws {
         guard let socket = mnl_socket_open(family) else {
-            throw NetlinkError("open netlink socket", errno: errno)
+            throw SystemError.last("socket", "netlink")
         }
         self.socket = socket
         guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
             let failure = errno
             mnl_socket_close(socket)
-            throw NetlinkError("bind netlink socket", errno: failure)
+            throw SystemError("bind", "netlink socket", errno: failure)
         }
         // Extended acks carry the kernel's own explanation; capped acks keep error replies small.
         var on: Int32 = 1
@@ -41,18 +42,15 @@ public final class MnlTransport: NetlinkTransport {
     deinit { mnl_socket_close(socket) }
 
     public func send(_ bytes: [UInt8]) throws {
-        let sent = bytes.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
-        guard sent == bytes.count else { throw NetlinkError("send netlink request", errno: errno) }
+        let sent = try retryingOnInterrupt("sendto", "netlink socket") { bytes.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) } }
+        // A datagram socket sends all of it or nothing.
+        guard sent == bytes.count else { throw SystemError("sendto", "netlink socket", errno: EMSGSIZE) }
     }
 
     public func receive() throws -> [UInt8] {
-        while true {
-            let count = receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw NetlinkError("receive netlink reply", errno: errno)
-            }
-            return Array(receiveBuffer[0..<count])
+        let count = try retryingOnInterrupt("recvfrom", "netlink socket") {
+            receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
         }
+        return Array(receiveBuffer[0..<count])
     }
 }

@@ -1,4 +1,5 @@
 import CSystem
+import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,18 +12,18 @@ public final class NetworkNamespace {
     /// Opens `path` and checks it is a namespace file: nsfs for bind mounts, procfs for /proc/PID/ns/net.
     public init(path: String) throws {
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw NetlinkError("open netns \(path)", errno: errno) }
+        guard fd >= 0 else { throw SystemError.last("open", path) }
         self.path = path
         var type: UInt = 0
         guard weft_fstatfs_type(fd, &type) == 0 else {
             let failure = errno
             close(fd)
-            throw NetlinkError("statfs netns \(path)", errno: failure)
+            throw SystemError("statfs", path, errno: failure)
         }
         let magic = UInt32(truncatingIfNeeded: type)
         guard magic == weft_nsfs_magic || magic == weft_proc_super_magic else {
             close(fd)
-            throw NetlinkError("\(path) is not a network namespace file", errno: EINVAL)
+            throw SystemError("open network namespace", path, errno: EINVAL)
         }
     }
 
@@ -47,9 +48,9 @@ public final class NetworkNamespace {
     /// setns(2) moves only the calling thread, so `body` must be synchronous.
     public func run<T>(_ body: () throws -> T) throws -> T {
         let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard original >= 0 else { throw NetlinkError("open own netns", errno: errno) }
+        guard original >= 0 else { throw SystemError.last("open", "/proc/thread-self/ns/net") }
         defer { close(original) }
-        guard setns(fd, weft_clone_newnet) == 0 else { throw NetlinkError("enter netns \(path)", errno: errno) }
+        guard setns(fd, weft_clone_newnet) == 0 else { throw SystemError.last("setns", path) }
         defer {
             // Failing to return would leave the thread in the pod's namespace; nothing after could be trusted.
             if setns(original, weft_clone_newnet) != 0 { abort() }
@@ -66,12 +67,13 @@ public enum Sysctl {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if optional && errno == ENOENT { return }
-            throw NetlinkError("open \(path)", errno: errno)
+            throw SystemError.last("open", path)
         }
         defer { close(fd) }
         let bytes = Array(value.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw NetlinkError("write \(path)", errno: errno) }
+        // A sysctl takes its value in one write; a short one is refused like a failed one.
+        let written = try retryingOnInterrupt("write", path) { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+        guard written == bytes.count else { throw SystemError("write", path, errno: EIO) }
     }
 
     public static func read(_ key: String) -> String? {

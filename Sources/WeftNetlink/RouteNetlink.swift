@@ -53,11 +53,12 @@ public final class RouteNetlink {
         try connection.execute(RouteRequests.dumpLinks(), operation: "list links").compactMap { Link(payload: $0.payload) }
     }
 
+    /// A veth pair whose peer is born in the namespace open at `peerNamespaceFD` (described for messages).
     public func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?,
-                           peerNamespace: NetworkNamespace) throws {
+                           peerNamespaceFD: Int32, peerDescription: String) throws {
         let request = RouteRequests.createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName,
-                                               peerMAC: peerMAC, peerNamespaceFD: peerNamespace.fd)
-        try connection.execute(request, operation: "create veth \(hostName) with peer \(peerName) in \(peerNamespace.path)")
+                                               peerMAC: peerMAC, peerNamespaceFD: peerNamespaceFD)
+        try connection.execute(request, operation: "create veth \(hostName) with peer \(peerName) in \(peerDescription)")
     }
 
     public func setAlias(index: Int32, alias: String) throws {
@@ -66,6 +67,10 @@ public final class RouteNetlink {
 
     public func setLinkUp(index: Int32) throws {
         try connection.execute(RouteRequests.setLinkUp(index: index), operation: "set link \(index) up")
+    }
+
+    public func setPromiscuous(index: Int32, on: Bool) throws {
+        try connection.execute(RouteRequests.setPromiscuous(index: index, on: on), operation: "set promiscuous mode on link \(index)")
     }
 
     public func setHairpin(index: Int32, on: Bool) throws {

@@ -20,7 +20,16 @@ public struct Link: Equatable, Sendable {
     public let alias: String?
 
     public var isUp: Bool { flags & RouteRequests.interfaceUp != 0 }
+    public var isPromiscuous: Bool { flags & RouteRequests.interfacePromiscuous != 0 }
+    /// IFLA_LINK: a veth's peer index (in the peer's namespace), 0 when absent.
+    public let peerIndex: Int32
     public var macText: String { MAC.text(mac) }
+
+    public init(index: Int32, name: String, flags: UInt32 = 0, mtu: UInt32 = 1500, masterIndex: Int32? = nil, mac: [UInt8] = [],
+                kind: String? = nil, hairpin: Bool? = nil, alias: String? = nil, peerIndex: Int32 = 0) {
+        self.index = index; self.name = name; self.flags = flags; self.mtu = mtu; self.masterIndex = masterIndex
+        self.mac = mac; self.kind = kind; self.hairpin = hairpin; self.alias = alias; self.peerIndex = peerIndex
+    }
 
     /// Parses RTM_NEWLINK's payload: ifinfomsg (16 bytes), then attributes.
     public init?(payload: [UInt8]) {
@@ -38,6 +47,7 @@ public struct Link: Equatable, Sendable {
         let portData = info.first(Int(IFLA_INFO_SLAVE_DATA))?.nested ?? []
         hairpin = portKind == "bridge" ? portData.first(Int(IFLA_BRPORT_MODE))?.u8.map { $0 != 0 } : nil
         alias = attributes.first(Int(IFLA_IFALIAS))?.string
+        peerIndex = attributes.first(Int(IFLA_LINK))?.int32 ?? 0
     }
 }
 
@@ -88,12 +98,5 @@ public enum MAC {
             let hex = String(byte, radix: 16)
             return hex.count == 1 ? "0" + hex : hex
         }.joined(separator: ":")
-    }
-
-    /// A locally administered unicast MAC derived from an address: 0a:58 then the IPv4 address
-    /// (or an IPv6 address's last four bytes). An address handed to a new pod keeps its MAC, so
-    /// neighbours' ARP entries for it are never stale.
-    public static func derived(from address: IPAddress) -> [UInt8] {
-        [0x0a, 0x58] + address.bytes.suffix(4)
     }
 }

@@ -9,6 +9,8 @@ public enum RouteRequests {
     static let create = NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK
     /// IFF_UP from <net/if.h>.
     static let interfaceUp: UInt32 = 0x1
+    /// IFF_PROMISC from <net/if.h>.
+    static let interfacePromiscuous: UInt32 = 0x100
     /// BR_HAIRPIN_MODE value for IFLA_BRPORT_MODE.
     static let hairpinOn: UInt8 = 1
 
@@ -92,6 +94,16 @@ public enum RouteRequests {
     public static func setLinkUp(index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: NLM_F_ACK)
         request.putStruct(linkHeader(index: index, up: true))
+        return request
+    }
+
+    /// Promiscuous mode through the link flags: ifi_change names the one flag changed.
+    public static func setPromiscuous(index: Int32, on: Bool) -> NetlinkRequest {
+        let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: NLM_F_ACK)
+        var header = linkHeader(index: index)
+        header.ifi_flags = on ? interfacePromiscuous : 0
+        header.ifi_change = interfacePromiscuous
+        request.putStruct(header)
         return request
     }
 

@@ -1,27 +1,45 @@
 import WeftAddress
 
-/// The map elements that carry one pod's hostPorts, and the owner tag that lets DEL find them again.
-public enum HostPortElements {
-    /// The comment stored on each element: network, container ID and ifname, which never contain '/'.
-    public static func ownerTag(network: String, containerID: String, ifname: String) -> String {
-        "weft/\(network)/\(containerID)/\(ifname)"
+/// The four maps that carry hostPorts: per family, one keyed by (proto, port) for every node address
+/// and one keyed by (hostIP, proto, port) for a mapping bound to one address.
+public enum HostPortMap: String, CaseIterable, Sendable {
+    case anyAddress4 = "hostports4", oneAddress4 = "hostips4", anyAddress6 = "hostports6", oneAddress6 = "hostips6"
+
+    public init(family: IPAddress.Family, boundToHostIP: Bool) {
+        switch (family, boundToHostIP) {
+        case (.v4, false): self = .anyAddress4
+        case (.v4, true): self = .oneAddress4
+        case (.v6, false): self = .anyAddress6
+        case (.v6, true): self = .oneAddress6
+        }
     }
 
+    public var family: IPAddress.Family { self == .anyAddress4 || self == .oneAddress4 ? .v4 : .v6 }
+    public var isBoundToHostIP: Bool { self == .oneAddress4 || self == .oneAddress6 }
+    var addressLength: Int { family == .v4 ? 4 : 16 }
+    /// Where (proto, port) starts in a key: after the hostIP when there is one.
+    var protoOffset: Int { isBoundToHostIP ? addressLength : 0 }
+}
+
+/// The map elements that carry one pod's hostPorts. Each element carries its attachment's tag
+/// (AttachmentID.elementTag) so DEL and GC find it again without a netns or prevResult.
+public enum HostPortElements {
     /// Elements for `mappings` to a pod holding `podAddresses`. A mapping without a hostIP (or with
     /// 0.0.0.0 / ::) applies to every family the pod has; one with a hostIP only to that family.
     public static func elements(for mappings: [PortMapping], podAddresses: [IPAddress], owner: String) -> [NftElement] {
         var elements: [NftElement] = []
         for mapping in mappings {
             for pod in podAddresses {
-                let isV4 = pod.family == .v4
                 let value = pod.bytes + portWord(mapping.containerPort)
                 let protoPort = [mapping.proto.rawValue, 0, 0, 0] + portWord(mapping.hostPort)
                 if let hostIP = mapping.hostIP, hostIP != .unspecified(hostIP.family) {
                     guard hostIP.family == pod.family else { continue }
-                    elements.append(NftElement(map: isV4 ? "hostips4" : "hostips6", key: hostIP.bytes + protoPort, value: value, owner: owner))
+                    let map = HostPortMap(family: pod.family, boundToHostIP: true)
+                    elements.append(NftElement(map: map.rawValue, key: hostIP.bytes + protoPort, value: value, owner: owner))
                 } else {
                     if let hostIP = mapping.hostIP, hostIP.family != pod.family { continue }
-                    elements.append(NftElement(map: isV4 ? "hostports4" : "hostports6", key: protoPort, value: value, owner: owner))
+                    let map = HostPortMap(family: pod.family, boundToHostIP: false)
+                    elements.append(NftElement(map: map.rawValue, key: protoPort, value: value, owner: owner))
                 }
             }
         }
@@ -33,28 +51,32 @@ public enum HostPortElements {
 
     /// The protocol an element's key names.
     public static func proto(of element: NftElement) -> PortMapping.Proto? {
-        let offset = element.map.hasPrefix("hostips") ? (element.map.hasSuffix("4") ? 4 : 16) : 0
-        return element.key.count > offset ? PortMapping.Proto(rawValue: element.key[offset]) : nil
+        guard let map = HostPortMap(rawValue: element.map), element.key.count > map.protoOffset else { return nil }
+        return PortMapping.Proto(rawValue: element.key[map.protoOffset])
+    }
+
+    /// The pod address an element's value names.
+    public static func podAddress(of element: NftElement) -> IPAddress? {
+        guard let map = HostPortMap(rawValue: element.map), element.value.count >= map.addressLength else { return nil }
+        return IPAddress(bytes: Array(element.value.prefix(map.addressLength)))
     }
 
     /// Describes an element's key for messages: "8080/tcp" or "10.0.0.1:8080/tcp".
     public static func describeKey(_ element: NftElement) -> String {
         let key = element.key
-        let specific = element.map.hasPrefix("hostips")
-        let addressLength = element.map.hasSuffix("4") ? 4 : 16
-        let protoOffset = specific ? addressLength : 0
-        guard key.count >= protoOffset + 8 else { return "?" }
-        let proto = PortMapping.Proto(rawValue: key[protoOffset])?.name ?? "\(key[protoOffset])"
-        let port = UInt16(key[protoOffset + 4]) << 8 | UInt16(key[protoOffset + 5])
-        let host = specific ? IPAddress(bytes: Array(key[0..<addressLength])).map { "\($0):" } ?? "" : ""
+        guard let map = HostPortMap(rawValue: element.map), key.count >= map.protoOffset + 8 else { return "?" }
+        let offset = map.protoOffset
+        let proto = PortMapping.Proto(rawValue: key[offset])?.name ?? "\(key[offset])"
+        let port = UInt16(key[offset + 4]) << 8 | UInt16(key[offset + 5])
+        let host = map.isBoundToHostIP ? IPAddress(bytes: Array(key[0..<map.addressLength])).map { "\($0):" } ?? "" : ""
         return "\(host)\(port)/\(proto)"
     }
 
     /// Describes an element's value: "10.244.1.2:80" or "[fd00::2]:80".
     public static func describeValue(_ element: NftElement) -> String {
-        let addressLength = element.map.hasSuffix("4") ? 4 : 16
-        guard element.value.count >= addressLength + 2, let address = IPAddress(bytes: Array(element.value.prefix(addressLength))) else { return "?" }
-        let port = UInt16(element.value[addressLength]) << 8 | UInt16(element.value[addressLength + 1])
+        guard let map = HostPortMap(rawValue: element.map), element.value.count >= map.addressLength + 2,
+              let address = podAddress(of: element) else { return "?" }
+        let port = UInt16(element.value[map.addressLength]) << 8 | UInt16(element.value[map.addressLength + 1])
         return address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
     }
 }

@@ -78,18 +78,22 @@ public final class NftClient {
         try commit(batch)
     }
 
-    /// Removes the whole table: everything Weft installed in this namespace.
-    public func uninstall() throws {
+    /// Removes the whole table: everything Weft installed in this namespace. Returns false when there was none.
+    @discardableResult
+    public func uninstall() throws -> Bool {
         let batch = NftBatch(firstSequence: connection.peekSequence)
         NftEncoder.deleteTable(batch, name: table)
         do {
             try commit(batch)
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+            return true
+        } catch let error as NetlinkError where error.errno == ENOENT {
+            return false
+        }
     }
 
     private func commit(_ batch: NftBatch) throws {
         let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
-        guard !batch.overflowed else { throw NetlinkError("netfilter batch larger than \(NftBatch.capacity) bytes", errno: E2BIG) }
+        guard !batch.overflowed else { throw NftBatchOverflow(capacity: NftBatch.capacity) }
         connection.advance(to: used)
         try connection.exchangeBatch(bytes, acks: batch.acks)
     }
@@ -163,4 +167,10 @@ public enum SetElementParser {
             return NftElement(map: map, key: key, value: value, owner: owner)
         }
     }
+}
+
+/// A transaction larger than Weft's batch buffer: refused before anything is sent.
+public struct NftBatchOverflow: Error, CustomStringConvertible {
+    public let capacity: Int
+    public var description: String { "netfilter batch larger than \(capacity) bytes" }
 }

@@ -1,4 +1,5 @@
 import WeftAddress
+import WeftIdentity
 
 /// A plain-value model of the nftables objects Weft owns: tests compare these, and only
 /// NftEncoder turns them into libnftnl objects.
@@ -51,9 +52,9 @@ public struct NftRule: Equatable, Sendable {
 extension Array where Element == NftRule {
     /// The rules with each chain's fingerprint as their comment.
     public func fingerprinted() -> [NftRule] {
-        var hashes: [String: Fingerprint] = [:]
+        var hashes: [String: FNV1a] = [:]
         for rule in self {
-            var hash = hashes[rule.chain] ?? Fingerprint()
+            var hash = hashes[rule.chain] ?? FNV1a()
             hash.add(UInt8(0xff))
             for expression in rule.expressions { expression.feed(&hash) }
             hashes[rule.chain] = hash
@@ -63,21 +64,14 @@ extension Array where Element == NftRule {
 }
 
 /// FNV-1a over the rules' own fields: String(describing:) of the same values costs milliseconds.
-struct Fingerprint {
-    private(set) var value: UInt64 = 0xcbf29ce484222325
-
-    mutating func add(_ byte: UInt8) {
-        value ^= UInt64(byte)
-        value = value &* 0x100000001b3
-    }
-
-    mutating func add(word: UInt32) { withUnsafeBytes(of: word) { $0.forEach { add($0) } } }
-    mutating func add(bytes: [UInt8]) { add(word: UInt32(bytes.count)); bytes.forEach { add($0) } }
+extension FNV1a {
+    mutating func add(word: UInt32) { withUnsafeBytes(of: word) { add($0) } }
+    mutating func add(bytes: [UInt8]) { add(word: UInt32(bytes.count)); add(bytes) }
     mutating func add(text: String) { add(bytes: Array(text.utf8)) }
 }
 
 extension NftExpression {
-    func feed(_ hash: inout Fingerprint) {
+    func feed(_ hash: inout FNV1a) {
         switch self {
         case let .meta(key, register): hash.add(UInt8(1)); hash.add(word: key.rawValue); hash.add(word: register.raw)
         case let .setMeta(key, register): hash.add(UInt8(2)); hash.add(word: key.rawValue); hash.add(word: register.raw)

@@ -3,7 +3,7 @@ import WeftCNI
 import WeftIPAM
 import WeftNetlink
 
-extension Commands {
+extension BridgeCommands {
     /// Compares the attachment on the node with `prevResult` and names everything missing.
     /// Later plugins in a chain may add addresses and routes: only what Weft's result lists is required.
     func check() throws {
@@ -11,23 +11,23 @@ extension Commands {
             throw CNIError(.invalidConfig, "prevResult is missing", details: "CHECK needs the result of ADD")
         }
         let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
-        let namespace = try openPodNamespace()
-        let pod = try RouteNetlink(in: namespace)
-        let node = try RouteNetlink()
+        let id = attachment(network: plan.name)
+        let pod = try node.openPod(environment.netns)
+        let links = try node.links()
         var problems: [String] = []
 
         let podAddresses = previous.ips.filter { ip in
             guard let index = ip.interface, previous.interfaces.indices.contains(index) else { return true }
             return previous.interfaces[index].name == environment.ifname
         }
-        if let podLink = try pod.link(named: environment.ifname) {
+        if let podLink = try pod.links.link(named: environment.ifname) {
             if !podLink.isUp { problems.append("\(environment.ifname) is down") }
-            let held = try pod.addresses(index: podLink.index)
+            let held = try pod.links.addresses(index: podLink.index)
             for ip in podAddresses where !held.contains(ip.address) {
                 problems.append("address \(ip.address) is missing from \(environment.ifname)")
             }
             for family in Set(previous.routes.map(\.destination.family)) {
-                let present = try pod.routes(family: family)
+                let present = try pod.links.routes(family: family)
                 for route in previous.routes where route.destination.family == family {
                     let found = present.contains {
                         $0.destination.canonical == route.destination.canonical && (route.gateway == nil || $0.gateway == route.gateway)
@@ -36,13 +36,13 @@ extension Commands {
                 }
             }
         } else {
-            problems.append("\(environment.ifname) is missing from \(namespace.path)")
+            problems.append("\(environment.ifname) is missing from \(pod.path)")
         }
 
-        let hostName = Naming.hostVeth(network: plan.name, containerID: environment.containerID, ifname: environment.ifname)
-        let bridge = try node.link(named: plan.bridge)
+        let hostName = id.hostVethName
+        let bridge = try links.link(named: plan.bridge)
         if bridge == nil { problems.append("bridge \(plan.bridge) is missing") }
-        if let host = try node.link(named: hostName) {
+        if let host = try links.link(named: hostName) {
             if let bridge, host.masterIndex != bridge.index { problems.append("\(hostName) is not attached to \(plan.bridge)") }
             if (host.hairpin ?? false) != plan.hairpinMode {
                 problems.append("\(hostName) has hairpin \(host.hairpin == true ? "on" : "off"), config wants \(plan.hairpinMode ? "on" : "off")")
@@ -51,10 +51,10 @@ extension Commands {
             problems.append("host interface \(hostName) is missing")
         }
 
-        let reserved = try FileStore(dataDir: plan.dataDir, network: plan.name).addresses(of: owner) ?? []
-        problems += try firewall.problems(plan, podAddresses: podAddresses.map(\.address.address))
+        let reserved = try node.store(plan.dataDir, plan.name).addresses(of: id) ?? []
+        problems += try node.firewall().problems(plan, podAddresses: podAddresses.map(\.address.address), attachment: id)
         for ip in podAddresses where !reserved.contains(ip.address.address) {
-            problems.append("IPAM holds no reservation of \(ip.address.address) for \(owner)")
+            problems.append("IPAM holds no reservation of \(ip.address.address) for \(id)")
         }
         if !problems.isEmpty {
             throw CNIError(.checkFailed, "CHECK found \(problems.count) problem\(problems.count == 1 ? "" : "s"): \(problems.joined(separator: "; "))")

@@ -1,6 +1,8 @@
 import WeftCNI
 import WeftIPAM
 import WeftNetlink
+import WeftNftables
+import WeftSystem
 
 /// The one place where each layer's error becomes a CNI error (README "Error codes").
 enum ErrorMapping {
@@ -14,13 +16,19 @@ enum ErrorMapping {
                 return CNIError(.tryAgainLater, error.description, details: error.details)
             case .requestedUnavailable:
                 return CNIError(.invalidConfig, error.description)
-            case .io:
-                return CNIError(.ioFailure, "IPAM store: \(error.description)")
+            case .io(let failure):
+                return CNIError(.ioFailure, "IPAM store: \(failure.description)")
             case .addressTaken:
                 return CNIError(.nodeConflict, error.description)
             }
         case let error as NetlinkError:
+            // Only replies of the kernel's netlink: it refused the request.
             return CNIError(.datapathFailure, error.description)
+        case let error as NftBatchOverflow:
+            return CNIError(.datapathFailure, error.description)
+        case let error as SystemError:
+            // A file, sysctl, namespace or socket call failed.
+            return CNIError(.ioFailure, error.description)
         default:
             return CNIError(.ioFailure, "unexpected failure", details: "\(error)")
         }

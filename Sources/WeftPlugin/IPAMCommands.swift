@@ -1,6 +1,7 @@
 import FoundationEssentials
 import WeftAddress
 import WeftCNI
+import WeftIdentity
 import WeftIPAM
 
 /// `weft-ipam`: Weft's address management as an IPAM plugin, configured with host-local's keys,
@@ -9,23 +10,29 @@ struct IPAMCommands: PluginCommands {
     let environment: CNIEnvironment
     let config: NetworkConfig
     let version: CNIVersion
+    let node: Node
 
-    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, loadSubnetEnv: @escaping (String) throws -> SubnetEnv) {
+    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
+         loadSubnetEnv: @escaping (String) throws -> SubnetEnv) {
         self.environment = environment
         self.config = config
         self.version = version
+        self.node = node
     }
 
-    var owner: Owner { Owner(containerID: environment.containerID, ifname: environment.ifname) }
+    func owner(_ network: String) -> AttachmentID {
+        AttachmentID(network: network, containerID: environment.containerID, ifname: environment.ifname)
+    }
 
-    func store(_ identity: NetworkIdentity) -> FileStore { FileStore(dataDir: identity.dataDir, network: identity.name) }
+    func store(_ identity: NetworkIdentity) -> AddressStore { node.store(identity.dataDir, identity.name) }
 
     func add() throws -> CNIResult {
         let plan = try IPAMPlan.resolve(config)
         let requested = try RequestedAddresses.resolve(config, args: environment.args)
         let dns = try plan.resolvConf.map(ResolvConf.load(path:)) ?? CNIResult.DNS()
-        let addresses = try FileStore(dataDir: plan.dataDir, network: plan.name)
-            .reserve(owner, netns: environment.netns, ranges: plan.ranges, requested: requested)
+        // No datapath here: reclaimed reservations (netns gone) are the datapath plugin's to tear down.
+        let addresses = try node.store(plan.dataDir, plan.name)
+            .reserve(owner(plan.name), netns: environment.netns, ranges: plan.ranges, requested: requested).addresses
         let ips = addresses.compactMap { address -> CNIResult.IPConfig? in
             guard let range = plan.ranges.first(where: { $0.family == address.family }),
                   let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength) else { return nil }
@@ -35,12 +42,15 @@ struct IPAMCommands: PluginCommands {
     }
 
     func del() throws {
-        try store(try NetworkIdentity(config)).release(owner)
+        let identity = try NetworkIdentity(config)
+        try store(identity).release(owner(identity.name))
     }
 
     /// The reservation must be held, with the addresses prevResult names when there is one.
     func check() throws {
-        let held = try store(try NetworkIdentity(config)).addresses(of: owner) ?? []
+        let identity = try NetworkIdentity(config)
+        let owner = owner(identity.name)
+        let held = try store(identity).addresses(of: owner) ?? []
         guard !held.isEmpty else {
             throw CNIError(.checkFailed, "IPAM holds no reservation for \(owner)")
         }
@@ -56,8 +66,10 @@ struct IPAMCommands: PluginCommands {
         try Readiness.check { let plan = try IPAMPlan.resolve(config); return (plan.name, plan.dataDir, plan.ranges) }
     }
 
-    func gc(validAttachments: [Owner]) throws {
-        let failures = try store(try NetworkIdentity(config)).collectGarbage(keep: Set(validAttachments)).failures
+    func gc(validAttachments: [GCInput.ValidAttachment]) throws {
+        let identity = try NetworkIdentity(config)
+        let keep = Set(validAttachments.map { AttachmentID(network: identity.name, containerID: $0.containerID, ifname: $0.ifname).recordName })
+        let failures = try store(identity).collectGarbage(keep: keep).failures
         if !failures.isEmpty {
             throw CNIError(.ioFailure, "GC could not release \(failures.count) reservation(s)", details: failures.joined(separator: "; "))
         }

@@ -1,50 +1,62 @@
 import WeftAddress
 import WeftCNI
-import WeftIPAM
+import WeftIdentity
 import WeftNetlink
 import WeftNftables
 
-/// Masquerade and hostPorts for one attachment: nftables through libnftnl, stale UDP flows through ctnetlink.
-struct NodeFirewall {
-    let network: String
-    let owner: String
+/// Masquerade and hostPorts for attachments, as the commands use them (nftables on the node; a test
+/// injects its own). Nothing here touches the IPAM store: the caller records hostPorts.
+protocol Firewall {
+    /// One nftables transaction: the network's rules, the attachment's hostPorts, and (when the table was
+    /// rewritten) every other recorded pod's hostPorts from `restoring`. All of it lands or none does; a
+    /// hostPort held by another attachment is error 101 naming the holder.
+    func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
+                restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws
+    /// What follows a commit: route_localnet for 127.0.0.1:hostPort, and UDP flows to the new hostPorts
+    /// that conntrack would otherwise keep steering to a previous holder.
+    func settle(_ plan: NetworkPlan) throws
+    /// Removes the attachment's hostPorts (found by their tag: no netns or prevResult needed) and the UDP
+    /// flows steered to them.
+    func remove(_ attachment: AttachmentID) throws
+    /// What CHECK finds missing.
+    func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String]
+    /// Removes the hostPorts of every attachment of `network` whose tag is not in `keep`.
+    func collectGarbage(network: String, keep: Set<String>) throws
+}
 
-    init(network: String, containerID: String, ifname: String) {
-        self.network = network
-        owner = HostPortElements.ownerTag(network: network, containerID: containerID, ifname: ifname)
-    }
+extension NetworkPlan {
+    var needsFirewall: Bool { ipMasq || !portMappings.isEmpty }
+}
 
-    static func needed(_ plan: NetworkPlan) -> Bool { plan.ipMasq || !plan.portMappings.isEmpty }
-
+/// The kernel's: one `inet weft` table through libnftnl, stale UDP flows through ctnetlink.
+struct NodeFirewall: Firewall {
     func rules(_ plan: NetworkPlan) -> [NftRule] {
         WeftRuleset.networkRules(network: plan.name, subnets: plan.ranges.map(\.subnet),
                                  clusterNetworks: plan.clusterNetworks, masquerade: plan.ipMasq)
     }
 
-    /// Installs the network's rules and the pod's hostPorts in one transaction. A hostPort another pod
-    /// holds fails it with the owner named, and nothing changes.
-    func install(_ plan: NetworkPlan, podAddresses: [IPAddress], store: FileStore, storeOwner: Owner) throws {
+    func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
+                restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws {
         let client = try NftClient()
-        let elements = HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: owner)
+        let elements = HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: attachment.elementTag)
         do {
-            // A rewritten table (flushed, lost, or from another version) gets every recorded pod's hostPorts back.
             try client.install(network: plan.name, networkRules: rules(plan), elements: elements) {
-                try store.hostPorts().filter { $0.owner != storeOwner }.flatMap { entry in
-                    HostPortElements.elements(for: entry.mappings, podAddresses: entry.addresses,
-                                              owner: HostPortElements.ownerTag(network: network, containerID: entry.owner.containerID,
-                                                                               ifname: entry.owner.ifname))
+                try restoring().filter { $0.owner.recordName != attachment.recordName }.flatMap { entry in
+                    HostPortElements.elements(for: entry.mappings, podAddresses: entry.addresses, owner: entry.owner.elementTag)
                 }
             }
-        } catch let error as NetlinkError where error.errno == EEXIST {
+        } catch let error as NetlinkError where error.isExists {
             let held = try client.allElements()
             let conflicts = elements.compactMap { wanted -> String? in
                 guard let holder = held.first(where: { $0.map == wanted.map && $0.key == wanted.key }) else { return nil }
-                return "hostPort \(HostPortElements.describeKey(wanted)) is held by \(Self.describeOwner(holder.owner))"
+                return "hostPort \(HostPortElements.describeKey(wanted)) is held by \(AttachmentID.describeElementTag(holder.owner))"
             }
             throw CNIError(.nodeConflict, conflicts.first ?? "a hostPort is already taken",
                            details: conflicts.dropFirst().joined(separator: "; "))
         }
-        if !plan.portMappings.isEmpty { try store.recordHostPorts(storeOwner, plan.portMappings) }
+    }
+
+    func settle(_ plan: NetworkPlan) throws {
         if plan.portMappings.contains(where: { $0.hostIP?.family != .v6 }) {
             // 127.0.0.1:hostPort from the node: the DNATed packet leaves through the bridge with a
             // loopback source, which the kernel drops as martian unless route_localnet is on there.
@@ -56,26 +68,20 @@ struct NodeFirewall {
         }
     }
 
-    /// Removes whatever hostPorts the attachment holds (found by their owner tag: no netns or prevResult
-    /// needed) and the UDP flows that were steered to it.
-    func remove() throws {
+    func remove(_ attachment: AttachmentID) throws {
         let client = try NftClient()
-        let mine = try client.allElements().filter { $0.owner == owner }
+        let mine = try client.allElements().filter { $0.owner == attachment.elementTag }
         guard !mine.isEmpty else { return }
         try client.remove(mine)
         // Only UDP flows outlive their pod (TCP ends with the peer's reset), and a conntrack dump walks the
         // kernel's whole table (6 ms here): skip it when the pod had no UDP hostPort.
-        let udp = mine.filter { HostPortElements.proto(of: $0) == .udp }
-        guard !udp.isEmpty else { return }
-        let addresses = Set(udp.compactMap { element in
-            IPAddress(bytes: Array(element.value.prefix(element.map.hasSuffix("4") ? 4 : 16)))
-        })
+        let addresses = Set(mine.filter { HostPortElements.proto(of: $0) == .udp }.compactMap(HostPortElements.podAddress(of:)))
+        guard !addresses.isEmpty else { return }
         try Conntrack().deleteUDP(toPorts: [], addresses: addresses)
     }
 
-    /// What CHECK finds missing: the network's chain and rules, and the pod's hostPort elements.
-    func problems(_ plan: NetworkPlan, podAddresses: [IPAddress]) throws -> [String] {
-        guard Self.needed(plan) else { return [] }
+    func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] {
+        guard plan.needsFirewall else { return [] }
         let client = try NftClient()
         var problems: [String] = []
         let expectedRules = rules(plan).count
@@ -90,28 +96,17 @@ struct NodeFirewall {
             }
         }
         let held = try client.allElements()
-        for element in HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: owner)
+        for element in HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: attachment.elementTag)
         where !held.contains(element) {
             problems.append("hostPort \(HostPortElements.describeKey(element)) is missing")
         }
         return problems
     }
 
-    /// Removes the hostPorts of every attachment of `network` not in `keep`.
-    static func collectGarbage(network: String, keep: Set<String>) throws {
+    func collectGarbage(network: String, keep: Set<String>) throws {
         let client = try NftClient()
-        let prefix = "weft/\(network)/"
+        let prefix = AttachmentID.elementTagPrefix(network: network)
         let stale = try client.allElements().filter { $0.owner.hasPrefix(prefix) && !keep.contains($0.owner) }
         try client.remove(stale)
     }
-
-    /// "container X interface Y" from an owner tag.
-    static func describeOwner(_ tag: String) -> String {
-        let parts = tag.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == 4 ? "container \(parts[2]) interface \(parts[3]) (network \(parts[1]))" : tag
-    }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

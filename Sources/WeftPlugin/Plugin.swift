@@ -13,12 +13,12 @@ public enum Plugin {
     }
 
     /// `weft`'s entry point: the bridge datapath.
-    public static func run(environment: [String: String], input: Data,
+    public static func run(environment: [String: String], input: Data, node: Node = .live,
                            loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
-        run(Commands.self, environment: environment, input: input, loadSubnetEnv: loadSubnetEnv)
+        run(BridgeCommands.self, environment: environment, input: input, node: node, loadSubnetEnv: loadSubnetEnv)
     }
 
-    static func run<C: PluginCommands>(_: C.Type, environment: [String: String], input: Data,
+    static func run<C: PluginCommands>(_: C.Type, environment: [String: String], input: Data, node: Node = .live,
                                        loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
         // The config's version when it is readable, for labelling every reply, errors included.
         let requestedVersion = requestedVersionText(input)
@@ -33,7 +33,7 @@ public enum Plugin {
             }
             let config = try NetworkConfig.decode(input, forRemoval: env.command == .del || env.command == .gc)
             let version = try CNIVersion.negotiate(config.cniVersion)
-            let commands = C(environment: env, config: config, version: version, loadSubnetEnv: loadSubnetEnv)
+            let commands = C(environment: env, config: config, version: version, node: node, loadSubnetEnv: loadSubnetEnv)
             switch env.command {
             case .add:
                 return Outcome(status: 0, output: try commands.add().json(for: version))
@@ -76,32 +76,32 @@ public enum Plugin {
 
 /// What a plugin executable does for each command; the dispatcher above does everything common.
 protocol PluginCommands {
-    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, loadSubnetEnv: @escaping (String) throws -> SubnetEnv)
+    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
+         loadSubnetEnv: @escaping (String) throws -> SubnetEnv)
     func add() throws -> CNIResult
     func del() throws
     func check() throws
     func status() throws
-    func gc(validAttachments: [Owner]) throws
+    func gc(validAttachments: [GCInput.ValidAttachment]) throws
 }
-
-extension Commands: PluginCommands {}
 
 /// GC's list of attachments to keep.
 enum GCInput {
-    struct Attachment: Decodable {
+    /// One entry of `cni.dev/valid-attachments`; the network is the config's.
+    struct ValidAttachment: Decodable, Equatable {
         let containerID: String
         let ifname: String
     }
 
     struct Wire: Decodable {
-        let valid: [Attachment]?
-        let old: [Attachment]?
+        let valid: [ValidAttachment]?
+        let old: [ValidAttachment]?
         enum CodingKeys: String, CodingKey {
             case valid = "cni.dev/valid-attachments", old = "cni.dev/attachments"
         }
     }
 
-    static func validAttachments(_ input: Data) throws -> [Owner] {
+    static func validAttachments(_ input: Data) throws -> [ValidAttachment] {
         let wire: Wire
         do {
             wire = try JSONDecoder().decode(Wire.self, from: input)
@@ -112,6 +112,6 @@ enum GCInput {
         guard let attachments = wire.valid ?? wire.old else {
             throw CNIError(.invalidConfig, "cni.dev/valid-attachments is missing", details: "GC needs the list of attachments to keep")
         }
-        return attachments.map { Owner(containerID: $0.containerID, ifname: $0.ifname) }
+        return attachments
     }
 }

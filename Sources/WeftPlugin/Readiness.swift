@@ -4,14 +4,15 @@ import WeftIPAM
 
 /// STATUS for both executables: the network resolves, its store takes writes, every range has a free address.
 enum Readiness {
-    static func check(_ resolve: () throws -> (network: String, dataDir: String, ranges: [AddressRange])) throws {
+    static func check(store makeStore: (String, String) -> FileStore = { FileStore(dataDir: $0, network: $1) },
+                      _ resolve: () throws -> (network: String, dataDir: String, ranges: [AddressRange])) throws {
         let (network, dataDir, ranges): (String, String, [AddressRange])
         do {
             (network, dataDir, ranges) = try resolve()
         } catch let error as CNIError {
             throw CNIError(.unavailable, "not ready: \(error.msg)", details: error.details)
         }
-        let store = FileStore(dataDir: dataDir, network: network)
+        let store = makeStore(dataDir, network)
         do {
             try store.checkWritable()
         } catch {

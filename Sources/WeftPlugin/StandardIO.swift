@@ -38,7 +38,7 @@ extension Plugin {
         let input = StandardIO.readInput(limit: maxInputBytes + 1)
         let environment = ProcessInfo.processInfo.environment
         let outcome = kind == .bridge
-            ? run(Commands.self, environment: environment, input: input)
+            ? run(BridgeCommands.self, environment: environment, input: input)
             : run(IPAMCommands.self, environment: environment, input: input)
         if !outcome.output.isEmpty { StandardIO.writeOutput(outcome.output + Data("\n".utf8)) }
         exit(outcome.status)

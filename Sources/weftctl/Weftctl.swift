@@ -3,6 +3,7 @@ import FoundationEssentials
 import WeftCNI
 import WeftIPAM
 import WeftNftables
+import WeftPlugin
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,6 +94,8 @@ extension IPAM {
             for name in try store.networks() {
                 let reclaimed = try FileStore(dataDir: store.dataDir, network: name).reclaimStale(dryRun: dryRun)
                 for owner in reclaimed {
+                    // Everything DEL would remove goes too: a reclaimed address must not bring the dead pod's hostPorts.
+                    if !dryRun { try Maintenance.removeFromNode(owner) }
                     print("\(dryRun ? "would release" : "released") \(name): \(owner)")
                 }
                 print("\(name): \(reclaimed.count) stale reservation(s) \(dryRun ? "found" : "released")")
@@ -155,8 +158,7 @@ struct Nft: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete the whole inet weft table (masquerade and every hostPort).")
 
         func run() throws {
-            try NftClient().uninstall()
-            print("removed table inet weft")
+            print(try NftClient().uninstall() ? "removed table inet weft" : "no table inet weft: nothing to remove")
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeftAddress
 import WeftIPAM
+import WeftIdentity
 
 /// A store in a fresh temporary directory, removed afterwards.
 func withTemporaryStore(_ body: (String) throws -> Void) throws {
@@ -17,22 +18,22 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
     @Test func reservesDistinctAddressesAndReleasesThem() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
-            let a = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "/run/netns/a", ranges: [range])
-            let b = try store.reserve(Owner(containerID: "b", ifname: "eth0"), netns: "/run/netns/b", ranges: [range])
+            let a = try store.reserve(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0"), netns: "/run/netns/a", ranges: [range]).addresses
+            let b = try store.reserve(AttachmentID(network: "cbr0", containerID: "b", ifname: "eth0"), netns: "/run/netns/b", ranges: [range]).addresses
             #expect(a.map(\.description) == ["10.244.1.2"])
             #expect(b.map(\.description) == ["10.244.1.3"])
-            #expect(try store.release(Owner(containerID: "a", ifname: "eth0")) == a)
-            #expect(try store.addresses(of: Owner(containerID: "a", ifname: "eth0")) == nil)
-            #expect(try store.release(Owner(containerID: "a", ifname: "eth0")).isEmpty)
+            #expect(try store.release(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0")) == a)
+            #expect(try store.addresses(of: AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0")) == nil)
+            #expect(try store.release(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0")).isEmpty)
         }
     }
 
     @Test func reserveIsIdempotentPerOwner() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
-            let owner = Owner(containerID: "a", ifname: "eth0")
-            let first = try store.reserve(owner, netns: "/run/netns/a", ranges: [range])
-            #expect(try store.reserve(owner, netns: "/run/netns/a", ranges: [range]) == first)
+            let owner = AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0")
+            let first = try store.reserve(owner, netns: "/run/netns/a", ranges: [range]).addresses
+            #expect(try store.reserve(owner, netns: "/run/netns/a", ranges: [range]).addresses == first)
             #expect(try store.owners() == [owner])
         }
     }
@@ -40,9 +41,9 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
     @Test func doesNotReuseAJustReleasedAddress() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
-            let first = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "", ranges: [range])
-            try store.release(Owner(containerID: "a", ifname: "eth0"))
-            let second = try store.reserve(Owner(containerID: "b", ifname: "eth0"), netns: "", ranges: [range])
+            let first = try store.reserve(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0"), netns: "", ranges: [range]).addresses
+            try store.release(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0"))
+            let second = try store.reserve(AttachmentID(network: "cbr0", containerID: "b", ifname: "eth0"), netns: "", ranges: [range]).addresses
             #expect(first != second)
         }
     }
@@ -50,9 +51,9 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
     @Test func reportsExhaustionWithTheRange() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
-            for index in 0..<5 { _ = try store.reserve(Owner(containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [range]) }
+            for index in 0..<5 { _ = try store.reserve(AttachmentID(network: "cbr0", containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [range]).addresses }
             #expect(throws: IPAMError.exhausted(range: "10.244.1.0/29", held: 5, stale: 0)) {
-                try store.reserve(Owner(containerID: "full", ifname: "eth0"), netns: "", ranges: [range])
+                try store.reserve(AttachmentID(network: "cbr0", containerID: "full", ifname: "eth0"), netns: "", ranges: [range]).addresses
             }
         }
     }
@@ -60,7 +61,7 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
     @Test func recordsArePrivate() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
-            _ = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "", ranges: [range])
+            _ = try store.reserve(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0"), netns: "", ranges: [range]).addresses
             let attributes = try FileManager.default.attributesOfItem(atPath: "\(dir)/cbr0/ips/10.244.1.2")
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             let directory = try FileManager.default.attributesOfItem(atPath: "\(dir)/cbr0")
@@ -71,12 +72,12 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
     @Test func lockHeldElsewhereTimesOut() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0", lockTimeout: 0.2)
-            _ = try store.reserve(Owner(containerID: "a", ifname: "eth0"), netns: "", ranges: [range])
+            _ = try store.reserve(AttachmentID(network: "cbr0", containerID: "a", ifname: "eth0"), netns: "", ranges: [range]).addresses
             let fd = open("\(dir)/cbr0/lock", O_RDWR)
             defer { close(fd) }
             #expect(flock(fd, LOCK_EX) == 0)
             #expect(throws: IPAMError.self) {
-                try store.reserve(Owner(containerID: "b", ifname: "eth0"), netns: "", ranges: [range])
+                try store.reserve(AttachmentID(network: "cbr0", containerID: "b", ifname: "eth0"), netns: "", ranges: [range]).addresses
             }
         }
     }
@@ -88,8 +89,8 @@ func withTemporaryStore(_ body: (String) throws -> Void) throws {
             DispatchQueue.concurrentPerform(iterations: 40) { index in
                 // Separate store objects, as separate processes would have.
                 let store = FileStore(dataDir: dir, network: "cbr0")
-                if let addresses = try? store.reserve(Owner(containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [wide]) {
-                    results.append(addresses)
+                if let addresses = try? store.reserve(AttachmentID(network: "cbr0", containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [wide]) {
+                    results.append(addresses.addresses)
                 }
             }
             #expect(results.count == 40)

@@ -71,10 +71,4 @@ import WeftNetlink
         #expect(routes.first?.gateway?.description == "10.244.1.1")
         #expect(routes.first?.outputIndex == 2)
     }
-
-    @Test func derivedMACIsLocallyAdministeredUnicast() throws {
-        let mac = MAC.derived(from: try #require(IPAddress("10.244.1.2")))
-        #expect(mac == [0x0a, 0x58, 10, 244, 1, 2])
-        #expect(mac[0] & 0x02 != 0 && mac[0] & 0x01 == 0)
-    }
 }

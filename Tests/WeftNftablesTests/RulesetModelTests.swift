@@ -66,10 +66,6 @@ import WeftNftables
         #expect(HostPortElements.elements(for: [unspecified], podAddresses: [IPAddress("10.244.1.2")!], owner: "o").map(\.map) == ["hostports4"])
     }
 
-    @Test func ownerTagsNameTheAttachment() {
-        #expect(HostPortElements.ownerTag(network: "cbr0", containerID: "abc", ifname: "eth0") == "weft/cbr0/abc/eth0")
-    }
-
     @Test func parsesADumpedElementWithItsComment() {
         func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
             let length = 4 + value.count

@@ -30,6 +30,8 @@ final class TestNode {
     let name: String
     let directory: String
     private(set) var pods: [String] = []
+    /// Numbers pod namespaces; never reused, so a pod added after one was deleted gets a new name.
+    private var podsCreated = 0
     /// Servers started in the node's namespaces, stopped by cleanup.
     var servers: [pid_t] = []
 
@@ -50,7 +52,8 @@ final class TestNode {
 
     /// A new pod namespace; returns its path.
     func addPod(_ label: String = "pod") throws -> String {
-        let podName = "wt-\(id)-\(label)\(pods.count)"
+        let podName = "wt-\(id)-\(label)\(podsCreated)"
+        podsCreated += 1
         let created = try ip("netns", "add", podName)
         guard created.status == 0 else { throw TestFailure("ip netns add \(podName): \(created.stderr)") }
         pods.append(podName)

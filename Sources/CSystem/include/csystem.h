@@ -10,7 +10,6 @@ extern int setns(int fd, int nstype);
 extern int unshare(int flags);
 
 static const int weft_clone_newnet = 0x40000000;
-static const int weft_clone_newns = 0x00020000;
 static const unsigned int weft_nsfs_magic = 0x6e736673;
 static const unsigned int weft_proc_super_magic = 0x9fa0;
 static const unsigned int weft_tmpfs_magic = 0x01021994;

@@ -1,0 +1,126 @@
+import WeftAddress
+import WeftCNI
+import WeftIdentity
+import WeftIPAM
+import WeftNetlink
+
+/// The bridge datapath's ADD, DEL, STATUS and GC (flannel's layout). CHECK lives in CheckCommand.swift.
+/// Everything on the node is reached through `node`, so tests can run it in-process.
+struct BridgeCommands: PluginCommands {
+    let environment: CNIEnvironment
+    let config: NetworkConfig
+    let version: CNIVersion
+    let node: Node
+    let loadSubnetEnv: (String) throws -> SubnetEnv
+
+    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
+         loadSubnetEnv: @escaping (String) throws -> SubnetEnv) {
+        self.environment = environment
+        self.config = config
+        self.version = version
+        self.node = node
+        self.loadSubnetEnv = loadSubnetEnv
+    }
+
+    func attachment(network: String) -> AttachmentID {
+        AttachmentID(network: network, containerID: environment.containerID, ifname: environment.ifname)
+    }
+
+    func add() throws -> CNIResult {
+        let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
+        let id = attachment(network: plan.name)
+        let requested = try RequestedAddresses.resolve(config, args: environment.args)
+        let pod = try node.openPod(environment.netns)
+        if try pod.links.link(named: environment.ifname) != nil {
+            throw CNIError(.nodeConflict, "CNI_IFNAME \(environment.ifname) already exists in \(pod.path)")
+        }
+        let links = try node.links()
+        let store = node.store(plan.dataDir, plan.name)
+        let heldBefore = try store.addresses(of: id) != nil
+        // The bridge first: a node that conflicts with the config is refused before any reservation.
+        let bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
+        try StoreRecovery.recoverIfEmpty(store, network: plan.name, links: links)
+        // Everything ADD makes registers its undo as soon as it exists; a failure undoes it all in reverse.
+        var rollback: [() -> Void] = []
+        do {
+            let reservation = try store.reserve(id, netns: pod.path, ranges: plan.ranges, requested: requested)
+            if !heldBefore { rollback.append { _ = try? store.release(id) } }
+            // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
+            try Teardown(node: node).removeReclaimed(reservation.reclaimed)
+            FaultInjection.point("add-after-reserve")
+            let result = try VethAttachment(plan: plan, id: id).create(
+                bridge: bridge, links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
+            ) {
+                rollback.append { _ = try? links.deleteLink(named: id.hostVethName) }
+            }
+            FaultInjection.point("add-after-pod")
+            if plan.needsFirewall {
+                let firewall = node.firewall()
+                try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
+                rollback.append { _ = try? firewall.remove(id) }
+                // Recorded so a flushed or lost table gets this pod's hostPorts back from the next ADD.
+                if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
+                try firewall.settle(plan)
+            }
+            FaultInjection.point("add-after-firewall")
+            return result
+        } catch {
+            for undo in rollback.reversed() { undo() }
+            throw error
+        }
+    }
+
+    /// Best effort and repeatable: removes the veth (from the host side, which takes the pod side with it),
+    /// the hostPorts, and the reservation, whether or not ADD ran and whether or not the netns still exists.
+    func del() throws {
+        let identity = try NetworkIdentity(config)
+        let id = attachment(network: identity.name)
+        try Teardown(node: node).removeFromNode(id, netns: environment.netns)
+        try node.store(identity.dataDir, identity.name).release(id)
+    }
+
+    /// Ready when the subnet is known, the store takes writes and every range has a free address;
+    /// code 50 with the reason otherwise.
+    func status() throws {
+        try Readiness.check { let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv); return (plan.name, plan.dataDir, plan.ranges) }
+    }
+
+    /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older
+    /// `cni.dev/attachments`): its host veth, its hostPorts and its reservation. Keeps going past
+    /// failures and reports them all.
+    func gc(validAttachments: [GCInput.ValidAttachment]) throws {
+        let identity = try NetworkIdentity(config)
+        let store = node.store(identity.dataDir, identity.name)
+        let valid = validAttachments.map { AttachmentID(network: identity.name, containerID: $0.containerID, ifname: $0.ifname) }
+        let keep = Set(valid.map(\.recordName))
+        let links = try node.links()
+        var failures: [String] = []
+        // Host veths of unlisted attachments, found through the store and through the veths' own aliases
+        // (which outlive a wiped store).
+        var stale: [String: AttachmentID] = [:]
+        for owner in try store.owners() where !keep.contains(owner.recordName) { stale[owner.recordName] = owner }
+        for link in try links.links() where link.kind == "veth" {
+            if let (owner, _) = link.alias.flatMap({ StoreRecovery.parse($0, network: identity.name) }), !keep.contains(owner.recordName),
+               stale[owner.recordName] == nil {
+                // An alias holds only the container's key: delete the link it is on, whatever its name.
+                do { try links.deleteLink(index: link.index) } catch { failures.append("\(owner): \(ErrorMapping.cniError(error).msg)") }
+            }
+        }
+        for (_, owner) in stale.sorted(by: { $0.key < $1.key }) {
+            do {
+                try links.deleteLink(named: owner.hostVethName)
+            } catch {
+                failures.append("\(owner): \(ErrorMapping.cniError(error).msg)")
+            }
+        }
+        do {
+            try node.firewall().collectGarbage(network: identity.name, keep: Set(valid.map(\.elementTag)))
+        } catch {
+            failures.append("hostPorts: \(ErrorMapping.cniError(error).msg)")
+        }
+        failures += try store.collectGarbage(keep: keep).failures
+        if !failures.isEmpty {
+            throw CNIError(.ioFailure, "GC could not remove \(failures.count) attachment(s)", details: failures.joined(separator: "; "))
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import FoundationEssentials
+import WeftAddress
+import WeftCNI
+import WeftIdentity
+import WeftIPAM
+import WeftNetlink
+import WeftNftables
+import WeftSystem
+
+/// Everything the commands change on the node, in one injected bundle: rtnetlink in the node's and the
+/// pod's namespaces, sysctls, the IPAM store, the firewall and the clock. `Node.live` is the kernel's;
+/// tests build their own to run the dispatcher, version negotiation, rollback order and error mapping
+/// in-process, without root. Privileged tests keep what only the kernel can show.
+public struct Node {
+    /// rtnetlink in the plugin's own namespace (the node's).
+    var links: () throws -> LinkControl
+    /// CNI_NETNS opened and checked to be a namespace file other than the plugin's own and PID 1's.
+    var openPod: (String) throws -> PodSandbox
+    /// /proc/sys as the node's namespace shows it.
+    var sysctl: SysctlControl
+    /// The IPAM store of one network: (dataDir, network).
+    var store: (String, String) -> AddressStore
+    var firewall: () -> Firewall
+    /// Seconds since the epoch.
+    var clock: () -> Int
+
+    public static let live = Node(
+        links: { try RouteNetlink() },
+        openPod: LivePod.open,
+        sysctl: LiveSysctl(),
+        store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
+        firewall: { NodeFirewall() },
+        clock: { Int(Date().timeIntervalSince1970) })
+}
+
+/// rtnetlink in one namespace, as the commands use it.
+protocol LinkControl: AnyObject {
+    func link(named name: String) throws -> Link?
+    func link(index: Int32) throws -> Link?
+    func links() throws -> [Link]
+    func createBridge(name: String, mac: [UInt8], mtu: UInt32?) throws
+    func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws
+    func setAlias(index: Int32, alias: String) throws
+    func setLinkUp(index: Int32) throws
+    func setHairpin(index: Int32, on: Bool) throws
+    func setPromiscuous(index: Int32, on: Bool) throws
+    func deleteLink(index: Int32) throws
+    /// Deletes `name`; false when there was no such link.
+    @discardableResult func deleteLink(named name: String) throws -> Bool
+    func addAddress(_ address: IPNetwork, index: Int32) throws
+    func addresses(index: Int32) throws -> [IPNetwork]
+    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws
+    func routes(family: IPAddress.Family) throws -> [Route]
+}
+
+/// The pod's network namespace: its path, rtnetlink inside it, and sysctls as it shows them.
+protocol PodSandbox: AnyObject {
+    var path: String { get }
+    var links: LinkControl { get }
+    /// The namespace's file descriptor, for creating a veth end inside it.
+    var namespaceFD: Int32 { get }
+    func writeSysctl(_ key: String, _ value: String, optional: Bool) throws
+}
+
+protocol SysctlControl {
+    func write(_ key: String, _ value: String, optional: Bool) throws
+    func read(_ key: String) -> String?
+}
+
+/// The IPAM store, as the commands use it (FileStore; a test wraps one to fail at will).
+protocol AddressStore: AnyObject {
+    func reserve(_ owner: AttachmentID, netns: String, ranges: [AddressRange], requested: [IPAddress]) throws -> Reservation
+    @discardableResult func release(_ owner: AttachmentID) throws -> [IPAddress]
+    func addresses(of owner: AttachmentID) throws -> [IPAddress]?
+    func owners() throws -> [AttachmentID]
+    func collectGarbage(keep: Set<String>) throws -> (released: [AttachmentID], failures: [String])
+    func recordHostPorts(_ owner: AttachmentID, _ mappings: [PortMapping]) throws
+    func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
+    func isEmpty() throws -> Bool
+    @discardableResult func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool
+}
+
+extension FileStore: AddressStore {}
+
+extension RouteNetlink: LinkControl {
+    func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
+        try createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName, peerMAC: peerMAC,
+                       peerNamespaceFD: peer.namespaceFD, peerDescription: peer.path)
+    }
+}
+
+/// A pod namespace of the kernel's.
+final class LivePod: PodSandbox {
+    let namespace: NetworkNamespace
+    let links: LinkControl
+
+    var path: String { namespace.path }
+    var namespaceFD: Int32 { namespace.fd }
+
+    private init(_ namespace: NetworkNamespace) throws {
+        self.namespace = namespace
+        links = try RouteNetlink(in: namespace)
+    }
+
+    /// CNI_NETNS, checked to be a namespace file other than the plugin's own before anything changes.
+    static func open(_ path: String) throws -> PodSandbox {
+        let namespace: NetworkNamespace
+        do {
+            namespace = try NetworkNamespace(path: path)
+        } catch let error as SystemError {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(Validation.printable(path))\" is not a usable network namespace",
+                           details: error.description)
+        }
+        for (isHost, what) in [(namespace.isCurrentThreadNamespace, "the plugin's own"), (namespace.isInitNamespace, "the init process's")] where isHost {
+            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(path)\" is \(what) network namespace",
+                           details: "refusing to configure the host as a pod")
+        }
+        return try LivePod(namespace)
+    }
+
+    /// /proc/sys shows the namespace of the thread reading it: enter the pod's for the write.
+    func writeSysctl(_ key: String, _ value: String, optional: Bool) throws {
+        try namespace.run { try Sysctl.write(key, value, optional: optional) }
+    }
+}
+
+struct LiveSysctl: SysctlControl {
+    func write(_ key: String, _ value: String, optional: Bool) throws { try Sysctl.write(key, value, optional: optional) }
+    func read(_ key: String) -> String? { Sysctl.read(key) }
+}

@@ -1,0 +1,46 @@
+import WeftAddress
+import WeftIdentity
+import WeftNetlink
+
+/// Removes what one attachment has on the node: DEL's work, shared with GC and with reclaiming the
+/// reservations of pods whose netns is gone (ADD on a full range, `weftctl ipam gc`), which must leave
+/// nothing behind either: a reclaimed address handed to a new pod must not bring the dead pod's hostPorts.
+struct Teardown {
+    let node: Node
+
+    /// The attachment's links and hostPorts; its reservation stays (the caller holds or releases it).
+    /// Best effort over what can be proven to be this attachment's, repeatable, with or without the netns.
+    func removeFromNode(_ attachment: AttachmentID, netns: String) throws {
+        let links = try node.links()
+        if try !links.deleteLink(named: attachment.hostVethName), !netns.isEmpty {
+            try removeRenamedHostEnd(attachment, netns: netns, links: links)
+        }
+        try node.firewall().remove(attachment)
+    }
+
+    /// The host end was renamed: the pod end (CNI_IFNAME in CNI_NETNS) names its peer, and the peer's
+    /// alias says whose it is. Only a peer whose alias names this attachment is deleted (which takes the
+    /// pod end with it): CNI_IFNAME alone may belong to another container or another network.
+    private func removeRenamedHostEnd(_ attachment: AttachmentID, netns: String, links: LinkControl) throws {
+        guard let pod = try? node.openPod(netns),
+              let podEnd = try pod.links.link(named: attachment.ifname), podEnd.kind == "veth", podEnd.peerIndex > 0,
+              let hostEnd = try links.link(index: podEnd.peerIndex),
+              let alias = hostEnd.alias, let (owner, _) = AttachmentID.parseAlias(alias, network: attachment.network),
+              owner.recordName == attachment.recordName
+        else { return }
+        try links.deleteLink(index: hostEnd.index)
+    }
+
+    /// Attachments the store released to make room (their netns is gone).
+    func removeReclaimed(_ reclaimed: [AttachmentID]) throws {
+        for attachment in reclaimed { try removeFromNode(attachment, netns: "") }
+    }
+}
+
+/// What `weftctl` needs of the plugin's teardown.
+public enum Maintenance {
+    /// Removes an attachment's links and hostPorts from this node (its reservation is the caller's).
+    public static func removeFromNode(_ attachment: AttachmentID) throws {
+        try Teardown(node: .live).removeFromNode(attachment, netns: "")
+    }
+}

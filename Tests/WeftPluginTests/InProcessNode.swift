@@ -1,0 +1,196 @@
+import Foundation
+import WeftAddress
+import WeftCNI
+import WeftIdentity
+import WeftIPAM
+import WeftNetlink
+import WeftSystem
+@testable import WeftPlugin
+
+/// A node made of values, for running the commands in-process without root: links in memory, a real
+/// FileStore in a temporary directory, a firewall that records, and a log of every change in order.
+/// `failAt` makes the named operation throw, as the kernel or the disk would.
+final class InProcessNode {
+    struct Failure: Error, CustomStringConvertible { let step: String; var description: String { "injected failure at \(step)" } }
+
+    var log: [String] = []
+    var failAt: String?
+    /// What the failing step throws: by default a system call refused, as /proc/sys or the disk would.
+    var failure: Error?
+    let directory: String
+    let nodeLinks: FakeLinks
+    let podLinks: FakeLinks
+    let pod: FakePod
+    var firewallElements: [String: [PortMapping]] = [:]
+
+    init() {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-inprocess-\(UUID().uuidString.prefix(8))").path
+        nodeLinks = FakeLinks(label: "node")
+        podLinks = FakeLinks(label: "pod")
+        pod = FakePod(path: "/var/run/netns/fake-pod", links: podLinks)
+        nodeLinks.owner = self
+        podLinks.owner = self
+        pod.owner = self
+        _ = try? podLinks.add(Link(index: 1, name: "lo", kind: nil))
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// Records `step` and throws when it is the one to fail.
+    func step(_ step: String) throws {
+        if let failAt, step.hasPrefix(failAt) {
+            log.append("FAILED " + step)
+            throw failure ?? SystemError("write", step, errno: EACCES)
+        }
+        log.append(step)
+    }
+
+    var node: Node {
+        Node(links: { self.nodeLinks },
+             openPod: { path in
+                 guard path == self.pod.path else { throw SystemError("open", path, errno: ENOENT) }
+                 return self.pod
+             },
+             sysctl: FakeSysctl(owner: self),
+             store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
+             firewall: { FakeFirewall(owner: self) },
+             clock: { 1_700_000_000 })
+    }
+
+    var dataDir: String { "\(directory)/ipam" }
+}
+
+final class FakeLinks: LinkControl {
+    let label: String
+    weak var owner: InProcessNode?
+    var byIndex: [Int32: Link] = [:]
+    var addressesByIndex: [Int32: [IPNetwork]] = [:]
+    var routesAdded: [IPNetwork] = []
+    static var nextIndex: Int32 = 100
+
+    init(label: String) { self.label = label }
+
+    func step(_ text: String) throws { try owner?.step("\(label): \(text)") }
+
+    @discardableResult
+    func add(_ link: Link) throws -> Link { byIndex[link.index] = link; return link }
+
+    func replace(_ index: Int32, _ change: (Link) -> Link) { if let link = byIndex[index] { byIndex[index] = change(link) } }
+
+    func link(named name: String) throws -> Link? { byIndex.values.first { $0.name == name } }
+    func link(index: Int32) throws -> Link? { byIndex[index] }
+    func links() throws -> [Link] { byIndex.values.sorted { $0.index < $1.index } }
+
+    func createBridge(name: String, mac: [UInt8], mtu: UInt32?) throws {
+        try step("create bridge \(name)")
+        FakeLinks.nextIndex += 1
+        try add(Link(index: FakeLinks.nextIndex, name: name, mac: mac, kind: "bridge"))
+    }
+
+    func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
+        try step("create veth \(hostName)")
+        guard let pod = peer as? FakePod else { throw Failure() }
+        FakeLinks.nextIndex += 2
+        let hostIndex = FakeLinks.nextIndex - 1, podIndex = FakeLinks.nextIndex
+        try add(Link(index: hostIndex, name: hostName, masterIndex: master, mac: [2, 0, 0, 0, 0, 1], kind: "veth", peerIndex: podIndex))
+        try pod.fakeLinks.add(Link(index: podIndex, name: peerName, mac: peerMAC ?? [], kind: "veth", peerIndex: hostIndex))
+    }
+
+    func setAlias(index: Int32, alias: String) throws {
+        try step("set alias")
+        replace(index) { Link(index: $0.index, name: $0.name, flags: $0.flags, masterIndex: $0.masterIndex, mac: $0.mac, kind: $0.kind, alias: alias, peerIndex: $0.peerIndex) }
+    }
+    func setLinkUp(index: Int32) throws { try step("set up \(byIndex[index]?.name ?? "?")") }
+    func setHairpin(index: Int32, on: Bool) throws { try step("set hairpin") }
+    func setPromiscuous(index: Int32, on: Bool) throws { try step("set promiscuous") }
+    func deleteLink(index: Int32) throws {
+        try step("delete link \(byIndex[index]?.name ?? "?")")
+        byIndex[index] = nil
+    }
+    func deleteLink(named name: String) throws -> Bool {
+        guard let link = try link(named: name) else { return false }
+        try deleteLink(index: link.index)
+        if link.kind == "veth", let pod = owner?.pod { pod.fakeLinks.byIndex[link.peerIndex] = nil }
+        return true
+    }
+    func addAddress(_ address: IPNetwork, index: Int32) throws {
+        try step("add address \(address)")
+        addressesByIndex[index, default: []].append(address)
+    }
+    func addresses(index: Int32) throws -> [IPNetwork] { addressesByIndex[index] ?? [] }
+    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws {
+        try step("add route \(destination)")
+        routesAdded.append(destination)
+    }
+    func routes(family: IPAddress.Family) throws -> [Route] { [] }
+
+    struct Failure: Error {}
+}
+
+final class FakePod: PodSandbox {
+    let path: String
+    let fakeLinks: FakeLinks
+    weak var owner: InProcessNode?
+    var links: LinkControl { fakeLinks }
+    var namespaceFD: Int32 { -1 }
+
+    init(path: String, links: FakeLinks) { self.path = path; fakeLinks = links }
+
+    func writeSysctl(_ key: String, _ value: String, optional: Bool) throws { try owner?.step("pod sysctl \(key)") }
+}
+
+struct FakeSysctl: SysctlControl {
+    unowned let owner: InProcessNode
+    func write(_ key: String, _ value: String, optional: Bool) throws { try owner.step("sysctl \(key)") }
+    func read(_ key: String) -> String? { "1" }
+}
+
+/// A real FileStore whose operations are logged and may be made to fail.
+final class FailingStore: AddressStore {
+    let store: FileStore
+    unowned let owner: InProcessNode
+    init(_ store: FileStore, owner: InProcessNode) { self.store = store; self.owner = owner }
+
+    func reserve(_ id: AttachmentID, netns: String, ranges: [AddressRange], requested: [IPAddress]) throws -> Reservation {
+        try owner.step("store: reserve")
+        return try store.reserve(id, netns: netns, ranges: ranges, requested: requested)
+    }
+    func release(_ id: AttachmentID) throws -> [IPAddress] {
+        try owner.step("store: release")
+        return try store.release(id)
+    }
+    func addresses(of id: AttachmentID) throws -> [IPAddress]? { try store.addresses(of: id) }
+    func owners() throws -> [AttachmentID] { try store.owners() }
+    func collectGarbage(keep: Set<String>) throws -> (released: [AttachmentID], failures: [String]) {
+        try owner.step("store: collect garbage")
+        return try store.collectGarbage(keep: keep)
+    }
+    func recordHostPorts(_ id: AttachmentID, _ mappings: [PortMapping]) throws {
+        try owner.step("store: record hostPorts")
+        try store.recordHostPorts(id, mappings)
+    }
+    func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])] { try store.hostPorts() }
+    func isEmpty() throws -> Bool { try store.isEmpty() }
+    func adopt(_ id: AttachmentID, addresses: [IPAddress]) throws -> Bool { try store.adopt(id, addresses: addresses) }
+}
+
+struct FakeFirewall: Firewall {
+    unowned let owner: InProcessNode
+    func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
+                restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws {
+        try owner.step("firewall: commit")
+        owner.firewallElements[attachment.elementTag] = plan.portMappings
+    }
+    func settle(_ plan: NetworkPlan) throws { try owner.step("firewall: settle") }
+    func remove(_ attachment: AttachmentID) throws {
+        guard owner.firewallElements[attachment.elementTag] != nil else { return }
+        try owner.step("firewall: remove")
+        owner.firewallElements[attachment.elementTag] = nil
+    }
+    func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] { [] }
+    func collectGarbage(network: String, keep: Set<String>) throws {
+        try owner.step("firewall: collect garbage")
+        owner.firewallElements = owner.firewallElements.filter { keep.contains($0.key) }
+    }
+}
+
