@@ -16,6 +16,11 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+/* Traffic control: qdiscs (tbf, ingress), the u32 classifier, the mirred action, statistics. */
+#include <linux/pkt_sched.h>
+#include <linux/pkt_cls.h>
+#include <linux/gen_stats.h>
+#include <linux/tc_act/tc_mirred.h>
 
 static const int weft_nlmsg_error = NLMSG_ERROR;
 static const int weft_nlmsg_done = NLMSG_DONE;
