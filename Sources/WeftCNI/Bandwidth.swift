@@ -105,4 +105,14 @@ public struct BandwidthLimits: Equatable, Sendable {
         throw CNIError(.invalidConfig, "\(key) \(found) \(problem)",
                        details: "it must be a whole number of \(unit) from 0 to \(UInt64.max)")
     }
+
+    /// The pod's limits: each direction from `runtimeConfig.bandwidth` when it shapes that direction,
+    /// else from the network's `bandwidth`. Both are validated in full, so a bad value anywhere is refused.
+    public static func resolve(network: BandwidthConfig?, runtime: BandwidthConfig?) throws -> BandwidthLimits? {
+        let byNetwork = try network.flatMap { try validate($0, keyPrefix: "bandwidth") }
+        let byRuntime = try runtime.flatMap { try validate($0, keyPrefix: "runtimeConfig.bandwidth") }
+        let ingress = byRuntime?.ingress ?? byNetwork?.ingress
+        let egress = byRuntime?.egress ?? byNetwork?.egress
+        return ingress == nil && egress == nil ? nil : BandwidthLimits(ingress: ingress, egress: egress)
+    }
 }

@@ -22,31 +22,15 @@ public struct BandwidthConfig: Decodable, Equatable, Sendable {
         self.egressBurst = egressBurst
     }
 
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: SpelledKey.self)
-        func value(_ name: String) throws -> JSONNumberLiteral? {
-            let matches = container.allKeys.filter { $0.stringValue.lowercased() == name.lowercased() }
-            if matches.count > 1 {
-                let location = ConfigDecodingError.keyPath(decoder.codingPath)
-                throw CNIError(.invalidConfig, "key \"\(name)\" appears twice\(location.isEmpty ? "" : " in \(location)")",
-                               details: "spelled " + matches.map { "\"\(Validation.printable($0.stringValue))\"" }.joined(separator: " and ")
-                                   + "; keys are matched without regard to case, as Go's encoding/json does")
-            }
-            // A null value counts as absent, as encoding/json leaves a Go field untouched for null.
-            return try matches.first.flatMap { try container.decodeIfPresent(JSONNumberLiteral.self, forKey: $0) }
-        }
-        ingressRate = try value("ingressRate")
-        ingressBurst = try value("ingressBurst")
-        egressRate = try value("egressRate")
-        egressBurst = try value("egressBurst")
-    }
+    enum CodingKeys: String, CodingKey, CaseIterable { case ingressRate, ingressBurst, egressRate, egressBurst }
 
-    /// A key as the input spells it.
-    private struct SpelledKey: CodingKey {
-        let stringValue: String
-        let intValue: Int? = nil
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { return nil }
+    public init(from decoder: Decoder) throws {
+        // A null value counts as absent, as encoding/json leaves a Go field untouched for null.
+        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        ingressRate = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .ingressRate)
+        ingressBurst = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .ingressBurst)
+        egressRate = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .egressRate)
+        egressBurst = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .egressBurst)
     }
 }
 

@@ -11,8 +11,10 @@ public struct RuntimeConfig: Decodable, Sendable {
     public var portMappings: [PortMappingConfig]?
     /// `dns`: the pod's resolver settings, returned in the result.
     public var dns: DNSConfig?
+    /// `bandwidth`: the pod's rates (from the `kubernetes.io/ingress-bandwidth` and `egress-bandwidth` annotations).
+    public var bandwidth: BandwidthConfig?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case ips, ipRanges, portMappings, dns }
+    enum CodingKeys: String, CodingKey, CaseIterable { case ips, ipRanges, portMappings, dns, bandwidth }
 
     public init(ips: [String]? = nil, ipRanges: [[RangeConfig]]? = nil, portMappings: [PortMappingConfig]? = nil, dns: DNSConfig? = nil) {
         self.ips = ips; self.ipRanges = ipRanges; self.portMappings = portMappings; self.dns = dns
@@ -24,6 +26,7 @@ public struct RuntimeConfig: Decodable, Sendable {
         ipRanges = try container.decodeIfPresent([[AnyCaseRange]].self, forKey: .ipRanges)?.map { $0.map(\.range) }
         portMappings = try container.decodeIfPresent([PortMappingConfig].self, forKey: .portMappings)
         dns = try container.decodeIfPresent(DNSConfig.self, forKey: .dns)
+        bandwidth = try container.decodeIfPresent(BandwidthConfig.self, forKey: .bandwidth)
     }
 }
 

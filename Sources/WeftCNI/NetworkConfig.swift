@@ -13,6 +13,8 @@ public struct NetworkConfig: Decodable, Sendable {
     public var routes: [RouteConfig]?
     /// Destinations that are not masqueraded with ipMasq (default: FLANNEL_NETWORK, else the node subnets).
     public var clusterNetworks: [String]?
+    /// Per-pod rates for every pod of the network; `runtimeConfig.bandwidth` overrides it direction by direction.
+    public var bandwidth: BandwidthConfig?
     public var ipam: IPAMConfig?
     public var delegate: DatapathConfig?
     /// Bridge keys given at the top level; `delegate` wins key by key.
@@ -22,7 +24,7 @@ public struct NetworkConfig: Decodable, Sendable {
     public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, ipam, delegate, prevResult, runtimeConfig, args
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, ipam, delegate, prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {
@@ -42,6 +44,7 @@ public struct NetworkConfig: Decodable, Sendable {
         subnet = try optional(String.self, .subnet)
         routes = try optional([RouteConfig].self, .routes)
         clusterNetworks = try optional([String].self, .clusterNetworks)
+        bandwidth = try optional(BandwidthConfig.self, .bandwidth)
         ipam = try optional(IPAMConfig.self, .ipam)
         if forRemoval, ipam == nil, let store = try container.decodeIfPresent(IPAMStoreOnly.self, forKey: .ipam) {
             // The rest of ipam is unusable, but its dataDir still says where the reservation is.

@@ -46,9 +46,14 @@ public struct AttachmentID: Hashable, Sendable, CustomStringConvertible {
 
     /// The host end of the pod's veth: "veth" and 8 hex digits of FNV-1a over the whole identity,
     /// within the kernel's 15 bytes (IFNAMSIZ − 1). A collision is refused at create (EEXIST), never reused.
-    public var hostVethName: String {
+    public var hostVethName: String { "veth" + nameHash }
+
+    /// The IFB that shapes the pod's egress: "ifb" and the host veth's 8 hex digits.
+    public var ifbName: String { "ifb" + nameHash }
+
+    private var nameHash: String {
         let hash = FNV1a.hash(Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifname.utf8))
-        return "veth" + FNV1a.hex(UInt32(truncatingIfNeeded: hash ^ (hash >> 32)))
+        return FNV1a.hex(UInt32(truncatingIfNeeded: hash ^ (hash >> 32)))
     }
 
     /// The tag carried by each nft element of the attachment: `weft/<networkKey>/<containerKey>/<ifname>`,

@@ -54,6 +54,17 @@ struct BridgeCommands: PluginCommands {
                 rollback.append { _ = try? links.deleteLink(named: id.hostVethName) }
             }
             FaultInjection.point("add-after-pod")
+            if let limits = plan.bandwidth {
+                guard let host = try links.link(named: id.hostVethName) else {
+                    throw CNIError(.datapathFailure, "host interface \(id.hostVethName) vanished before it was shaped")
+                }
+                let shaper = node.shaper()
+                try shaper.apply(limits, hostVethIndex: host.index, attachment: id,
+                                 alias: id.alias(addresses: reservation.addresses.map(\.description)), mtu: plan.mtu.map(UInt32.init)) {
+                    rollback.append { _ = try? shaper.remove(id) }
+                }
+                FaultInjection.point("add-after-shaping")
+            }
             if plan.needsFirewall {
                 let firewall = node.firewall()
                 try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
@@ -86,7 +97,7 @@ struct BridgeCommands: PluginCommands {
     }
 
     /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older
-    /// `cni.dev/attachments`): its host veth, its hostPorts and its reservation. Keeps going past
+    /// `cni.dev/attachments`): its host veth, its IFB, its hostPorts and its reservation. Keeps going past
     /// failures and reports them all.
     func gc(validAttachments: [GCInput.ValidAttachment]) throws {
         let identity = try NetworkIdentity(config)
@@ -99,7 +110,7 @@ struct BridgeCommands: PluginCommands {
         // (which outlive a wiped store).
         var stale: [String: AttachmentID] = [:]
         for owner in try store.owners() where !keep.contains(owner.recordName) { stale[owner.recordName] = owner }
-        for link in try links.links() where link.kind == "veth" {
+        for link in try links.links() where link.kind == "veth" || link.kind == "ifb" {
             if let (owner, _) = link.alias.flatMap({ StoreRecovery.parse($0, network: identity.name) }), !keep.contains(owner.recordName),
                stale[owner.recordName] == nil {
                 // An alias holds only the container's key: delete the link it is on, whatever its name.
@@ -109,6 +120,7 @@ struct BridgeCommands: PluginCommands {
         for (_, owner) in stale.sorted(by: { $0.key < $1.key }) {
             do {
                 try links.deleteLink(named: owner.hostVethName)
+                try links.deleteLink(named: owner.ifbName)
             } catch {
                 failures.append("\(owner): \(ErrorMapping.cniError(error).msg)")
             }

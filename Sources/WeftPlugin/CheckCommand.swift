@@ -44,6 +44,7 @@ extension BridgeCommands {
         if bridge == nil { problems.append("bridge \(plan.bridge) is missing") }
         if let host = try links.link(named: hostName) {
             if let bridge, host.masterIndex != bridge.index { problems.append("\(hostName) is not attached to \(plan.bridge)") }
+            problems += try node.shaper().problems(plan.bandwidth, hostVethIndex: host.index, attachment: id)
             if (host.hairpin ?? false) != plan.hairpinMode {
                 problems.append("\(hostName) has hairpin \(host.hairpin == true ? "on" : "off"), config wants \(plan.hairpinMode ? "on" : "off")")
             }

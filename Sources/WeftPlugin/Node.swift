@@ -8,7 +8,7 @@ import WeftNftables
 import WeftSystem
 
 /// Everything the commands change on the node, in one injected bundle: rtnetlink in the node's and the
-/// pod's namespaces, sysctls, the IPAM store, the firewall and the clock. `Node.live` is the kernel's;
+/// pod's namespaces, sysctls, the IPAM store, the firewall, traffic shaping and the clock. `Node.live` is the kernel's;
 /// tests build their own to run the dispatcher, version negotiation, rollback order and error mapping
 /// in-process, without root. Privileged tests keep what only the kernel can show.
 public struct Node {
@@ -21,6 +21,8 @@ public struct Node {
     /// The IPAM store of one network: (dataDir, network).
     var store: (String, String) -> AddressStore
     var firewall: () -> Firewall
+    /// Per-pod bandwidth (traffic control).
+    var shaper: () -> Shaper
     /// Seconds since the epoch.
     var clock: () -> Int
 
@@ -30,6 +32,7 @@ public struct Node {
         sysctl: LiveSysctl(),
         store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
         firewall: { NodeFirewall() },
+        shaper: { NodeShaper() },
         clock: { Int(Date().timeIntervalSince1970) })
 }
 

@@ -8,13 +8,14 @@ import WeftNetlink
 struct Teardown {
     let node: Node
 
-    /// The attachment's links and hostPorts; its reservation stays (the caller holds or releases it).
+    /// The attachment's links (host veth, IFB) and hostPorts; its reservation stays (the caller holds or releases it).
     /// Best effort over what can be proven to be this attachment's, repeatable, with or without the netns.
     func removeFromNode(_ attachment: AttachmentID, netns: String) throws {
         let links = try node.links()
         if try !links.deleteLink(named: attachment.hostVethName), !netns.isEmpty {
             try removeRenamedHostEnd(attachment, netns: netns, links: links)
         }
+        try node.shaper().remove(attachment)
         try node.firewall().remove(attachment)
     }
 

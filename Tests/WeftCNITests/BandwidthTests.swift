@@ -104,7 +104,7 @@ import WeftCNI
         let error = cniError {
             _ = try JSONDecoder().decode(BandwidthConfig.self, from: Data(#"{"ingressRate":8000,"IngressRate":9000,"ingressBurst":8}"#.utf8))
         }
-        #expect(error?.code == 7)
+        #expect(error?.code == 6)
         #expect(error?.msg == #"key "ingressRate" appears twice"#)
         #expect(error?.details.contains(#""IngressRate""#) == true)
     }
@@ -114,7 +114,7 @@ import WeftCNI
         let error = cniError {
             _ = try JSONDecoder().decode(Wrapper.self, from: Data(#"{"bandwidth":{"egressBurst":8,"EGRESSBURST":9}}"#.utf8))
         }
-        #expect(error?.code == 7)
+        #expect(error?.code == 6)
         #expect(error?.msg == #"key "egressBurst" appears twice in bandwidth"#)
     }
 }

@@ -116,3 +116,36 @@ import WeftCNI
         #expect(dataDir?.msg == #"key "dataDir" appears twice in ipam"#)
     }
 }
+
+/// `bandwidth` in the config and in runtimeConfig, as go-cni sends it.
+@Suite struct BandwidthPlanTests {
+    static let base = #"{"cniVersion":"1.0.0","name":"n","type":"weft","subnet":"10.244.1.0/24""#
+
+    @Test func goCNIBandwidthIsRead() throws {
+        let resolved = try plan(Self.base + #","runtimeConfig":{"bandwidth":{"IngressRate":16000000,"IngressBurst":16000000,"EgressRate":0,"EgressBurst":0}}}"#)
+        #expect(resolved.bandwidth?.ingress == .init(rateBitsPerSecond: 16_000_000, burstBits: 16_000_000))
+        #expect(resolved.bandwidth?.egress == nil, "go-cni's zeros for the direction without an annotation")
+    }
+
+    @Test func theNetworksDefaultIsOverriddenDirectionByDirection() throws {
+        let resolved = try plan(Self.base + #","bandwidth":{"ingressRate":1000,"ingressBurst":1000,"egressRate":2000,"egressBurst":2000},"#
+                                + #""runtimeConfig":{"bandwidth":{"ingressRate":5000,"ingressBurst":5000}}}"#)
+        #expect(resolved.bandwidth?.ingress?.rateBitsPerSecond == 5000)
+        #expect(resolved.bandwidth?.egress?.rateBitsPerSecond == 2000)
+        #expect(try plan(Self.base + "}").bandwidth == nil)
+    }
+
+    @Test(arguments: [
+        (#"{"ingressRate":8000}"#, "runtimeConfig.bandwidth.ingressRate 8000 is set without runtimeConfig.bandwidth.ingressBurst"),
+        (#"{"egressRate":-1,"egressBurst":8}"#, "runtimeConfig.bandwidth.egressRate -1 is negative"),
+        (#"{"egressRate":1.5,"egressBurst":8}"#, "runtimeConfig.bandwidth.egressRate 1.5 is not a whole number"),
+        (#"{"egressRate":0,"egressBurst":800}"#, "runtimeConfig.bandwidth.egressRate 0 is below 8 bits per second"),
+        (#"{"egressRate":800,"egressBurst":99999999999}"#, "runtimeConfig.bandwidth.egressBurst 99999999999 is above 34359738367 bits"),
+        (#"{"egressRate":18446744073709551616,"egressBurst":8}"#, "runtimeConfig.bandwidth.egressRate 18446744073709551616 is too large"),
+    ])
+    func badValuesAreNamed(bandwidth: String, message: String) {
+        let error = cniError { _ = try plan(Self.base + #","runtimeConfig":{"bandwidth":\#(bandwidth)}}"#) }
+        #expect(error?.code == 7)
+        #expect(error?.msg == message)
+    }
+}

@@ -22,6 +22,7 @@ final class InProcessNode {
     let podLinks: FakeLinks
     let pod: FakePod
     var firewallElements: [String: [PortMapping]] = [:]
+    var ifbs: Set<String> = []
 
     init() {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-inprocess-\(UUID().uuidString.prefix(8))").path
@@ -54,6 +55,7 @@ final class InProcessNode {
              sysctl: FakeSysctl(owner: self),
              store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
              firewall: { FakeFirewall(owner: self) },
+             shaper: { FakeShaper(owner: self) },
              clock: { 1_700_000_000 })
     }
 
@@ -194,3 +196,21 @@ struct FakeFirewall: Firewall {
     }
 }
 
+
+struct FakeShaper: Shaper {
+    unowned let owner: InProcessNode
+    func apply(_ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
+               onIFBCreated: () -> Void) throws {
+        if limits.ingress != nil { try owner.step("shaper: shape host veth") }
+        guard limits.egress != nil else { return }
+        try owner.step("shaper: create ifb")
+        owner.ifbs.insert(attachment.ifbName)
+        onIFBCreated()
+        try owner.step("shaper: shape ifb")
+    }
+    func remove(_ attachment: AttachmentID) throws {
+        guard owner.ifbs.remove(attachment.ifbName) != nil else { return }
+        try owner.step("shaper: remove ifb")
+    }
+    func problems(_ limits: BandwidthLimits?, hostVethIndex: Int32, attachment: AttachmentID) throws -> [String] { [] }
+}

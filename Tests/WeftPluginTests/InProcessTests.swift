@@ -8,7 +8,8 @@ import WeftNetlink
 /// The dispatcher and ADD's rollback, run in-process against an injected node: no root, no kernel.
 @Suite struct InProcessTests {
     static let config = #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","ipMasq":true,"dataDir":"DATA","#
-        + #""runtimeConfig":{"portMappings":[{"HostPort":8080,"ContainerPort":80,"Protocol":"udp"}]}}"#
+        + #""runtimeConfig":{"portMappings":[{"HostPort":8080,"ContainerPort":80,"Protocol":"udp"}],"#
+        + #""bandwidth":{"IngressRate":16000000,"IngressBurst":160000,"EgressRate":8000000,"EgressBurst":80000}}}"#
 
     func run(_ node: InProcessNode, _ command: String, containerID: String = "c1", config: String = config,
              extra: [String: String] = [:]) -> (status: Int32, json: [String: Any]?) {
@@ -24,6 +25,7 @@ import WeftNetlink
         "node: create bridge cni0", "node: add address 10.9.0.1/24", "sysctl net/ipv6/conf/cni0/accept_ra",
         "store: reserve", "node: create veth", "node: set alias", "node: set hairpin", "sysctl net/ipv6/conf/veth",
         "pod: set up lo", "pod: set up eth0", "pod: add address 10.9.0.2/24",
+        "shaper: shape host veth", "shaper: create ifb", "shaper: shape ifb",
         "firewall: commit", "store: record hostPorts", "firewall: settle",
     ]
 
@@ -39,6 +41,7 @@ import WeftNetlink
     /// A failure at any step after the reservation undoes, in reverse order, everything made before it:
     /// the hostPorts (once committed), the veth, the reservation; the node is as it was.
     @Test(arguments: ["store: reserve", "node: create veth", "node: set alias", "node: set hairpin", "pod: add address",
+                      "shaper: shape host veth", "shaper: create ifb", "shaper: shape ifb",
                       "firewall: commit", "store: record hostPorts", "firewall: settle"])
     func aFailedAddUndoesEverythingInReverse(failing step: String) throws {
         let node = InProcessNode()
@@ -50,11 +53,13 @@ import WeftNetlink
         let done = Array(node.log[..<failedAt]), undone = Array(node.log[(failedAt + 1)...])
         var expectedUndo: [String] = []
         if done.contains("firewall: commit") { expectedUndo.append("firewall: remove") }
+        if done.contains("shaper: create ifb") { expectedUndo.append("shaper: remove ifb") }
         if done.contains(where: { $0.hasPrefix("node: create veth") }) { expectedUndo.append("node: delete link veth") }
         if done.contains("store: reserve") { expectedUndo.append("store: release") }
         #expect(undone.count == expectedUndo.count, "\(node.log)")
         for (step, expected) in zip(undone, expectedUndo) { #expect(step.hasPrefix(expected), "\(node.log)") }
         #expect(node.firewallElements.isEmpty, "no hostPort left behind")
+        #expect(node.ifbs.isEmpty, "no IFB left behind")
         #expect(try node.nodeLinks.links().filter { $0.kind == "veth" }.isEmpty)
         #expect((try? FileManager.default.contentsOfDirectory(atPath: "\(node.dataDir)/net/owners")) ?? [] == [])
     }
@@ -65,7 +70,7 @@ import WeftNetlink
         node.log = []
         let del = run(node, "DEL", config: #"{"cniVersion":"1.0.0","name":"net","type":"weft","dataDir":"DATA","mtu":"x","runtimeConfig":5}"#)
         #expect(del.status == 0, "\(del.json ?? [:])")
-        #expect(node.log.map { $0.components(separatedBy: " veth").first ?? $0 } == ["node: delete link", "firewall: remove", "store: release"])
+        #expect(node.log.map { $0.components(separatedBy: " veth").first ?? $0 } == ["node: delete link", "shaper: remove ifb", "firewall: remove", "store: release"])
         #expect(try node.podLinks.links().map(\.name) == ["lo"])
     }
 
