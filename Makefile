@@ -11,7 +11,7 @@ CNITOOL := $(CURDIR)/.build/tools/cnitool
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
 	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
-	podman runc busybox-static wget time python3-minimal
+	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3
 
 .PHONY: all deps build cnitool test unit-test demo bench fuzz install clean
 
@@ -42,8 +42,10 @@ cnitool: deps $(CNITOOL)
 TEST_DESTDIR := $(CURDIR)/.build/test-install
 test: deps build cnitool
 	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install DESTDIR=$(TEST_DESTDIR)
-	@status=0; WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
-	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL) swift test || status=$$?; \
+	@status=0; export WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
+	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL); \
+	swift test || status=$$?; \
+	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
 	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ {print $$1}'); do ip netns delete $$ns; done; \
 	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \
 	exit $$status

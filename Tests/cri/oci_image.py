@@ -41,8 +41,10 @@ def build_pause(out_dir):
     stamp = binary + ".source-sha256"
     with open(PAUSE_SOURCE, "rb") as source:
         source_hash = hashlib.sha256(source.read()).hexdigest()
-    if os.path.exists(binary) and os.path.exists(stamp) and open(stamp).read() == source_hash:
-        return binary
+    if os.path.exists(binary) and os.path.exists(stamp):
+        with open(stamp) as recorded:
+            if recorded.read() == source_hash:
+                return binary
     subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Werror", "-o", binary + ".tmp", PAUSE_SOURCE],
                    check=True, timeout=120)
     os.replace(binary + ".tmp", binary)

@@ -1,0 +1,496 @@
+"""A throwaway Kubernetes node driven through containerd's CRI, as kubelet drives it.
+
+Each CriNode owns:
+- a "node" network namespace `wt-<8 hex>-node` (bridge, host veths, nft table `inet weft`) joined by a
+  veth to an "outside" namespace `wt-<8 hex>-out`, so the node has a real interface address;
+- a private mount namespace held by a `sleep` process: a fresh /run (with the host's /run/netns bound
+  in), /var/lib/cni (libcni's result cache) and, for the flannel test, /run/flannel and /run/weft.
+  Every mount containerd makes (pod netns files, shim rootfs, shm) lives only there, so the host's mount
+  table and its /var/lib/cni are never touched, and the mounts vanish with the last process;
+- a private containerd (own root, state, socket and config in /tmp/weft-test-<id>-cri-*), started
+  with `nsenter --mount=<holder> --net=/var/run/netns/<node>` (not `ip netns exec`, which remounts
+  /sys and hides the cgroup mounts);
+- a CNI bin dir with weft and weft-ipam (beside WEFT_BIN, as `make install` lays them out) and the
+  reference `loopback` (go-cni always sets up the pod's lo through it) plus any plugin a conflist chains.
+
+`destroy()` (registered with addCleanup before anything is created) stops everything it started by PID:
+the sandboxes through CRI, containerd, the shims and pause processes of this containerd, servers,
+the holder; then deletes the namespaces and the temp dir.
+"""
+
+import ipaddress
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from cri_client import CriClient, READY
+import oci_image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD_DIR = os.path.join(REPO, ".build", "cri")
+REFERENCE_PLUGINS = "/usr/lib/cni"
+PATH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+UPLINK = "up0"
+
+
+def weft_bin():
+    path = os.environ.get("WEFT_BIN") or os.path.join(REPO, ".build", "debug", "weft")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"weft binary not found at {path}: set WEFT_BIN (make test does)")
+    return path
+
+
+def run(args, check=True, timeout=30, input=None):
+    result = subprocess.run(args, input=input, capture_output=True, text=True, timeout=timeout, env=PATH_ENV)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stdout} {result.stderr}")
+    return result
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_process(process, grace=5.0):
+    """SIGTERM, then SIGKILL after `grace` seconds; always reaps."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        process.terminate()
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _proc_children():
+    """{pid: (ppid, argv)} for every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+            table[int(entry)] = (ppid, [a.decode(errors="replace") for a in argv if a])
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+class CriNode:
+    def __init__(self, test, label, subnet=None, conflist=None, chained_plugins=(), flannel_env=None,
+                 node_ip="192.0.2.1", outside_ip="192.0.2.2"):
+        """`conflist` overrides the default Weft-only conflist (then `network` is read from it);
+        `flannel_env` is written to /run/flannel/subnet.env inside the node and /run/weft is private."""
+        self.test = test
+        self.id = secrets.token_hex(4)
+        self.node_ns = f"wt-{self.id}-node"
+        self.outside_ns = f"wt-{self.id}-out"
+        self.node_ip, self.outside_ip = node_ip, outside_ip
+        self.subnet = ipaddress.ip_network(subnet) if subnet else None
+        self.flannel_env = flannel_env
+        self.dir = None
+        self.holder = None
+        self.containerd = None
+        self.containerd_log = None
+        self.servers = []
+        self.sandboxes = set()
+        self.cri = None
+        self.made_var_lib_cni = False
+        test.addCleanup(self.destroy)
+        self.dir = tempfile.mkdtemp(prefix=f"weft-test-{self.id}-cri-{label}-", dir="/tmp")
+        for sub in ("root", "state", "net.d", "bin", "store", "logs", "cni-cache", "run", "www"):
+            os.makedirs(os.path.join(self.dir, sub))
+        self.bin_dir = os.path.join(self.dir, "bin")
+        self.socket = os.path.join(self.dir, "containerd.sock")
+        self.config_path = os.path.join(self.dir, "config.toml")
+        self.data_dir = os.path.join(self.dir, "store")
+        if conflist is None:
+            self.network = f"wtcri-{self.id}"
+            conflist = {"cniVersion": "1.0.0", "name": self.network, "plugins": [{
+                "type": "weft", "subnet": str(self.subnet), "ipMasq": True, "isDefaultGateway": True,
+                "dataDir": self.data_dir, "capabilities": {"portMappings": True, "bandwidth": True}}]}
+        self.conflist = conflist
+        self.network = conflist["name"]
+        self.chained_plugins = tuple(chained_plugins)
+
+    # ---- setup ----------------------------------------------------------------------------------
+
+    def start(self):
+        self._make_network()
+        self._make_mount_namespace()
+        self._make_plugin_dir()
+        with open(os.path.join(self.dir, "net.d", "10-weft.conflist"), "w") as out:
+            json.dump(self.conflist, out)
+        self._write_config()
+        self.start_containerd()
+        self._import_image()
+        return self
+
+    def _make_network(self):
+        run(["ip", "netns", "add", self.node_ns])
+        run(["ip", "netns", "add", self.outside_ns])
+        run(["ip", "-n", self.node_ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", self.outside_ns, "link", "set", "lo", "up"])
+        # Both ends are born inside their namespaces: nothing appears in the host's root namespace.
+        run(["ip", "-n", self.node_ns, "link", "add", UPLINK, "type", "veth", "peer", "name", UPLINK,
+             "netns", self.outside_ns])
+        run(["ip", "-n", self.node_ns, "addr", "add", f"{self.node_ip}/24", "dev", UPLINK])
+        run(["ip", "-n", self.outside_ns, "addr", "add", f"{self.outside_ip}/24", "dev", UPLINK])
+        run(["ip", "-n", self.node_ns, "link", "set", UPLINK, "up"])
+        run(["ip", "-n", self.outside_ns, "link", "set", UPLINK, "up"])
+
+    def _make_mount_namespace(self):
+        if not os.path.isdir("/var/lib/cni"):
+            # The mount point for the private libcni cache; an empty directory, removed again by destroy.
+            os.makedirs("/var/lib/cni", mode=0o700)
+            self.made_var_lib_cni = True
+        run_dir = os.path.join(self.dir, "run")
+        script = [
+            "set -e",
+            f"mkdir -p {run_dir}/netns {run_dir}/containerd {run_dir}/flannel {run_dir}/weft",
+            f"mount --rbind /run/netns {run_dir}/netns",
+            f"mount --rbind {run_dir} /run",
+            f"mount --bind {self.dir}/cni-cache /var/lib/cni",
+        ]
+        if self.flannel_env is not None:
+            script += ["mount -t tmpfs -o mode=0755 tmpfs /run/flannel",
+                       "mount -t tmpfs -o mode=0700 tmpfs /run/weft",
+                       f"printf '%s' '{self.flannel_env}' > /run/flannel/subnet.env"]
+        script += ["echo ready", "exec sleep 86400"]
+        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=PATH_ENV,
+                                       start_new_session=True)
+        ready, _, _ = select.select([self.holder.stdout], [], [], 15)
+        line = self.holder.stdout.readline() if ready else "<no answer in 15 s>"
+        if line.strip() != "ready":
+            stop_process(self.holder)
+            raise RuntimeError(f"mount namespace setup failed: {line} {self.holder.stderr.read()}")
+        self.mount_ns = f"/proc/{self.holder.pid}/ns/mnt"
+        self.root_view = f"/proc/{self.holder.pid}/root"
+
+    def _make_plugin_dir(self):
+        weft = weft_bin()
+        for name in ("weft", "weft-ipam"):
+            source = os.path.join(os.path.dirname(weft), name)
+            if os.path.exists(source):
+                os.symlink(source, os.path.join(self.bin_dir, name))
+        for name in ("loopback",) + self.chained_plugins:
+            shutil.copy2(os.path.join(REFERENCE_PLUGINS, name), os.path.join(self.bin_dir, name))
+
+    def _write_config(self):
+        d = self.dir
+        config = f'''version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "{self.socket}"
+[ttrpc]
+  address = "{self.socket}.ttrpc"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{oci_image.IMAGE_NAME}"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{self.bin_dir}"
+    conf_dir = "{d}/net.d"
+    max_conf_num = 1
+'''
+        with open(self.config_path, "w") as out:
+            out.write(config)
+
+    def start_containerd(self, timeout=30):
+        """Starts (or restarts, on the same root, state and config) this node's containerd."""
+        assert self.containerd is None or self.containerd.poll() is not None, "containerd already running"
+        if self.cri:
+            self.cri.close()
+            self.cri = None
+        if self.containerd_log:
+            self.containerd_log.close()
+        self.containerd_log = open(os.path.join(self.dir, "containerd.log"), "a")
+        self.containerd = subprocess.Popen(
+            ["nsenter", f"--mount={self.mount_ns}", f"--net=/var/run/netns/{self.node_ns}",
+             "containerd", "--config", self.config_path],
+            stdout=self.containerd_log, stderr=subprocess.STDOUT, env=PATH_ENV, start_new_session=True)
+
+        def answering():
+            if self.containerd.poll() is not None:
+                raise RuntimeError(f"containerd exited with {self.containerd.returncode}: {self.log_tail()}")
+            if not os.path.exists(self.socket):
+                return False
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(self.socket)
+                return True
+            except OSError:
+                return False
+            finally:
+                probe.close()
+        wait_until(answering, timeout, what="the containerd socket")
+        self.cri = CriClient(self.socket)
+        wait_until(lambda: self._network_ready(), timeout, interval=0.1, what="CRI NetworkReady")
+
+    def _network_ready(self):
+        try:
+            return self.cri.network_ready()
+        except Exception:
+            if self.containerd.poll() is not None:
+                raise RuntimeError(f"containerd exited: {self.log_tail()}")
+            return False
+
+    def _import_image(self):
+        archive = oci_image.build_archive(BUILD_DIR)
+        run(["ctr", "--address", self.socket, "-n", "k8s.io", "images", "import", "--snapshotter", "overlayfs",
+             archive], timeout=60)
+        listing = run(["ctr", "--address", self.socket, "-n", "k8s.io", "images", "ls", "-q"]).stdout.split()
+        if oci_image.IMAGE_NAME not in listing:
+            raise RuntimeError(f"image {oci_image.IMAGE_NAME} not imported: {listing}")
+
+    def kill_containerd(self):
+        """kill -9, as a crash: shims and pause processes live on."""
+        if self.containerd and self.containerd.poll() is None:
+            self.containerd.send_signal(signal.SIGKILL)
+            self.containerd.wait(timeout=10)
+        if self.cri:
+            self.cri.close()
+            self.cri = None
+        if self.containerd_log:
+            self.containerd_log.close()
+            self.containerd_log = None
+
+    def log_tail(self, lines=30):
+        try:
+            with open(os.path.join(self.dir, "containerd.log")) as log:
+                return "".join(log.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    # ---- pods -----------------------------------------------------------------------------------
+
+    def run_pod(self, name, **config):
+        sandbox_id = self.cri.run_sandbox(self.pod_config(name, **config))
+        self.sandboxes.add(sandbox_id)
+        return sandbox_id
+
+    def pod_config(self, name, **config):
+        return CriClient.sandbox_config(name, log_directory=os.path.join(self.dir, "logs", name), **config)
+
+    def pod(self, sandbox_id):
+        """(state, ip, netns path as seen from the host) of a sandbox."""
+        status, info = self.cri.sandbox_status(sandbox_id)
+        path = ""
+        for namespace in info.get("runtimeSpec", {}).get("linux", {}).get("namespaces", []):
+            if namespace.get("type") == "network":
+                path = namespace.get("path", "")
+        return status.state, status.network.ip, (self.root_view + path) if path else ""
+
+    def in_node(self, *args, check=False, timeout=20):
+        return run(["nsenter", f"--net=/var/run/netns/{self.node_ns}", *args], check=check, timeout=timeout)
+
+    def in_outside(self, *args, check=False, timeout=20):
+        return run(["nsenter", f"--net=/var/run/netns/{self.outside_ns}", *args], check=check, timeout=timeout)
+
+    def in_pod(self, sandbox_id, *args, check=False, timeout=20):
+        netns = self.pod(sandbox_id)[2]
+        return run(["nsenter", f"--net={netns}", *args], check=check, timeout=timeout)
+
+    def serve(self, sandbox_id, port, text):
+        """busybox httpd inside the pod's netns answering `text`; stopped by PID in destroy()."""
+        docroot = os.path.join(self.dir, "www", f"{sandbox_id[:12]}-{port}")
+        os.makedirs(docroot, exist_ok=True)
+        with open(os.path.join(docroot, "index.html"), "w") as page:
+            page.write(text)
+        netns = self.pod(sandbox_id)[2]
+        server = subprocess.Popen(["nsenter", f"--net={netns}", "busybox", "httpd", "-f", "-p", str(port), "-h", docroot],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=PATH_ENV,
+                                  start_new_session=True)
+        self.servers.append(server)
+        wait_until(lambda: self.in_pod(sandbox_id, "wget", "-q", "-O", "-", "-T", "2", "-t", "1",
+                                       f"http://127.0.0.1:{port}/").stdout == text,
+                   10, interval=0.1, what=f"httpd on port {port}")
+        return server
+
+    def remove_pod(self, sandbox_id):
+        self.cri.stop_sandbox(sandbox_id)
+        self.cri.remove_sandbox(sandbox_id)
+        self.sandboxes.discard(sandbox_id)
+
+    # ---- what is on the node ------------------------------------------------------------------------
+
+    def store_dir(self):
+        if self.flannel_env is not None:
+            return f"{self.root_view}/run/weft/ipam/{self.network}"
+        return os.path.join(self.data_dir, self.network)
+
+    def reservations(self):
+        """{address: owner} from the store's ips/ files, and the owners/ record names."""
+        base = self.store_dir()
+        addresses = {}
+        ips = os.path.join(base, "ips")
+        if os.path.isdir(ips):
+            for name in os.listdir(ips):
+                with open(os.path.join(ips, name), "rb") as record:
+                    addresses[name] = record.read().decode(errors="replace").splitlines()[0].strip()
+        owners_dir = os.path.join(base, "owners")
+        owners = sorted(os.listdir(owners_dir)) if os.path.isdir(owners_dir) else []
+        return addresses, owners
+
+    def pod_veths(self):
+        links = self.in_node("ip", "-o", "link", "show", "type", "veth", check=True).stdout.splitlines()
+        names = [line.split(":")[1].strip().split("@")[0] for line in links if line.strip()]
+        return [name for name in names if name != UPLINK]
+
+    def nft_elements(self):
+        """hostPort/masquerade map elements Weft tagged for this network."""
+        listing = self.in_node("nft", "list", "table", "inet", "weft")
+        if listing.returncode != 0:
+            return []
+        tag = f"weft/{self.network}/"
+        return [line.strip() for line in listing.stdout.splitlines() if tag in line]
+
+    def netns_mounts(self):
+        """nsfs mounts containerd made for pods (they live in this node's mount namespace only)."""
+        with open(f"/proc/{self.holder.pid}/mounts") as mounts:
+            return [line.split()[1] for line in mounts if line.split()[2] == "nsfs" and line.split()[1].startswith(os.path.join(self.dir, "state") + "/")]
+
+    def netns_links(self, mount):
+        """Interface names inside a pod netns mount (a path from netns_mounts())."""
+        links = run(["nsenter", f"--net={self.root_view}{mount}", "ip", "-o", "link", "show"], check=False).stdout
+        return [line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if line.strip()]
+
+    def remove_corrupt_cni_cache(self, sandbox_id):
+        """What an operator does when libcni's cached result for a sandbox is unreadable (truncated by a
+        runtime crash): delete it, so DEL can run without prevResult. Returns the files removed."""
+        results = os.path.join(self.dir, "cni-cache", "results")
+        removed = []
+        for name in self.cni_cache_entries():
+            if sandbox_id not in name:
+                continue
+            path = os.path.join(results, name)
+            try:
+                with open(path) as cached:
+                    json.load(cached)
+            except (OSError, ValueError):
+                os.unlink(path)
+                removed.append(name)
+        return removed
+
+    def cni_cache_entries(self):
+        results = os.path.join(self.dir, "cni-cache", "results")
+        return sorted(os.listdir(results)) if os.path.isdir(results) else []
+
+    def leftovers(self):
+        """Everything a removed pod must not leave behind; empty when the node is clean."""
+        addresses, owners = self.reservations()
+        found = {
+            "veths": self.pod_veths(),
+            "reserved addresses": sorted(addresses),
+            "owner records": owners,
+            "nft elements": self.nft_elements(),
+            "netns mounts": self.netns_mounts(),
+            "libcni cache": self.cni_cache_entries(),
+        }
+        return {key: value for key, value in found.items() if value}
+
+    def assert_clean(self):
+        self.test.assertEqual(self.leftovers(), {}, "the node must be clean")
+
+    # ---- teardown -------------------------------------------------------------------------------
+
+    def _shims(self):
+        table = _proc_children()
+        shims = [pid for pid, (_, argv) in table.items()
+                 if argv and os.path.basename(argv[0]).startswith("containerd-shim") and self.socket in argv]
+        return shims, table
+
+    def destroy(self):
+        if self.dir is None:
+            return
+        if self.cri and self.containerd and self.containerd.poll() is None:
+            self.cri.timeout = 15  # a wedged runtime must not stall the teardown for long
+            try:
+                for sandbox in self.cri.list_sandboxes():
+                    try:
+                        self.cri.stop_sandbox(sandbox.id)
+                        self.cri.remove_sandbox(sandbox.id)
+                    except Exception:
+                        pass
+            except Exception:
+                pass
+        if self.cri:
+            self.cri.close()
+        stop_process(self.containerd, grace=10)
+        if self.containerd_log:
+            self.containerd_log.close()
+        # Shims this containerd started (found by their -address argument) and their pause processes.
+        shims, table = self._shims()
+        for shim in shims:
+            for pid, (ppid, _) in table.items():
+                if ppid == shim:
+                    _kill(pid)
+            _kill(shim)
+        try:
+            wait_until(lambda: not self._shims()[0], 10, what="shims to exit")
+        except TimeoutError:
+            pass
+        for server in self.servers:
+            stop_process(server, grace=2)
+        stop_process(self.holder, grace=2)
+        if self.holder:
+            self.holder.stdout.close()
+            self.holder.stderr.close()
+        for namespace in (self.node_ns, self.outside_ns):
+            run(["ip", "netns", "delete", namespace], check=False)
+        # Nothing was mounted in the host's namespace; this is only a safety net.
+        with open("/proc/self/mounts") as mounts:
+            stray = [line.split()[1] for line in mounts if line.split()[1].startswith(self.dir)]
+        for mount in sorted(stray, reverse=True):
+            run(["umount", "-l", mount], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.made_var_lib_cni:
+            try:
+                os.rmdir("/var/lib/cni")
+            except OSError:
+                pass
+        self.dir = None
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+__all__ = ["CriNode", "READY", "run", "wait_until", "weft_bin"]
