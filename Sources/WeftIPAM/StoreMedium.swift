@@ -1,4 +1,4 @@
-import CSystem
+import CWeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import CSystem
+import CWeftSystem
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
