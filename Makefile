@@ -11,7 +11,7 @@ CNITOOL := $(CURDIR)/.build/tools/cnitool
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
 	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
-	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3
+	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk
 
 .PHONY: all deps build cnitool test unit-test demo bench fuzz install clean
 
@@ -80,3 +80,44 @@ install: build
 
 clean:
 	rm -rf .build
+
+# ---- Kubernetes e2e (issue #15) ---------------------------------------------------------------------
+# A single-node Kubernetes 1.20 cluster built from Debian's `kubernetes` source package, inside throwaway
+# network namespaces; Weft installed by its DaemonSet (deploy/weft.yaml); smoke tests, leak recovery and
+# Kubernetes' own sig-network e2e. See Tests/e2e/README-section.md. Not part of `make test`.
+E2E_DEB_PACKAGES := golang-go golang-github-modern-go-reflect2-dev dpkg-dev etcd-server containerd runc \
+	openssl iptables nftables conntrack iproute2 busybox-static curl netcat-openbsd util-linux procps \
+	python3-minimal gcc libc6-dev binutils containernetworking-plugins
+WEFT_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+WEFT_IMAGE := $(CURDIR)/.build/weft-image.tar
+E2E_OUT ?= $(CURDIR)/.build/e2e
+# Which parts run (any of smoke, k8s, leak) and extra ginkgo focus for a quick look.
+E2E_PARTS ?= smoke,k8s,leak
+E2E_FOCUS ?=
+
+.PHONY: e2e-deps k8s-build image e2e
+
+e2e-deps:
+	@missing=$$(for p in $(E2E_DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Kubernetes binaries, cached outside the clone by source package version (built once per machine).
+k8s-build: e2e-deps
+	bash scripts/k8s/build.sh
+
+# The DaemonSet's image, offline: an OCI archive named localhost/weft:$(WEFT_VERSION) (and :latest).
+image: e2e-deps build
+	@mkdir -p .build/image
+	CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags=-s -o .build/image/weft-node-cidr deploy/image/weft-node-cidr.go
+	/usr/bin/python3 -B scripts/k8s/images.py weft $(WEFT_IMAGE) $(WEFT_VERSION) $(RELEASE_BIN) .build/image/weft-node-cidr
+
+e2e: e2e-deps k8s-build image
+	@mkdir -p $(E2E_OUT)
+	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) \
+	  --parts '$(E2E_PARTS)' --focus '$(E2E_FOCUS)' || status=$$?; \
+	echo "==== $(E2E_OUT)/results.txt"; cat $(E2E_OUT)/results.txt 2>/dev/null; \
+	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-k8s/ {print $$1}'); do ip netns delete $$ns; done; \
+	exit $$status

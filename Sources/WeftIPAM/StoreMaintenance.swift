@@ -88,6 +88,12 @@ extension FileStore {
         }
     }
 
+    /// What the attachment's record says it holds (addresses and hostPorts), or nil without a record.
+    /// Read without the lock: records are replaced atomically (rename), so a reader sees one whole version.
+    public func recorded(_ owner: AttachmentID) throws -> (addresses: [IPAddress], hostPorts: [PortMapping])? {
+        try readOwner(owner).map { ($0.addresses, $0.hostPorts) }
+    }
+
     /// Every attachment with hostPorts: who, its addresses, its mappings.
     public func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])] {
         try owners().compactMap { owner in

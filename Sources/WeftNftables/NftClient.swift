@@ -20,8 +20,9 @@ public final class NftClient {
     }
 
     /// Makes the table hold the static chains and `network`'s chain with exactly `networkRules`, and adds
-    /// `elements`. When every chain already carries its rules' fingerprint only the elements are added:
-    /// rewriting rules costs the kernel an RCU grace period (10-30 ms here), adding map elements does not.
+    /// `elements`. When the table holds this network's generation (RulesetGeneration: one element read,
+    /// however many pods and rules there are) only the elements are added: rewriting rules costs the
+    /// kernel an RCU grace period (10-30 ms here), adding map elements does not.
     /// Otherwise one transaction (re)creates the table, chains and maps and replaces the rules of those
     /// chains, which is also how a flushed ruleset (`nft flush ruleset`) comes back. Either way the rule
     /// count never grows with pods, and a key already in a map fails the whole transaction (EEXIST),
@@ -32,18 +33,17 @@ public final class NftClient {
                         restore: () throws -> [NftElement] = { [] }) throws {
         let chains = WeftRuleset.staticChains + [WeftRuleset.networkChain(network)]
         let rules = (WeftRuleset.staticRules + networkRules).fingerprinted()
-        let current = try chainFingerprints()
-        let upToDate = chains.allSatisfy { chain in
-            let wanted = rules.filter { $0.chain == chain.name }
-            return current[chain.name] == wanted.map(\.comment)
-        }
+        let generation = RulesetGeneration.key(network: network, rules: rules)
+        let upToDate = try hasGeneration(generation)
         let batch = NftBatch(firstSequence: connection.peekSequence)
         if !upToDate {
             NftEncoder.table(batch, name: table)
             for chain in chains { NftEncoder.chain(batch, table: table, chain) }
             for (index, map) in WeftRuleset.maps.enumerated() { NftEncoder.map(batch, table: table, map, id: UInt32(index + 1)) }
+            RulesetGeneration.createSet(batch, table: table, id: UInt32(WeftRuleset.maps.count + 1))
             for chain in chains { NftEncoder.flushChain(batch, table: table, chain: chain.name) }
             for rule in rules { NftEncoder.rule(batch, table: table, rule) }
+            RulesetGeneration.addElement(batch, table: table, key: generation)
         }
         var adding = elements
         if !upToDate {
@@ -61,11 +61,33 @@ public final class NftClient {
         try commit(batch)
     }
 
-    /// Each chain's rule comments, in order; empty when the table does not exist.
-    func chainFingerprints() throws -> [String: [String]] {
-        var result: [String: [String]] = [:]
-        for rule in try rules() { result[rule.chain, default: []].append(rule.comment) }
-        return result
+    /// Whether the generations set holds `key`: one element asked for, not a dump.
+    func hasGeneration(_ key: [UInt8]) throws -> Bool {
+        try !getElement(set: RulesetGeneration.set, key: key, operation: "get generation of table \(table)").isEmpty
+    }
+
+    /// The element of `map` with `key`, asked for alone (NFT_MSG_GETSETELEM without NLM_F_DUMP, so the
+    /// cost does not grow with the map), or nil when it, the map or the table is missing.
+    public func element(in map: String, key: [UInt8]) throws -> NftElement? {
+        try getElement(set: map, key: key, operation: "get element of \(map)")
+            .flatMap { SetElementParser.elements(payload: $0.payload, map: map) }.first
+    }
+
+    private func getElement(set: String, key: [UInt8], operation: String) throws -> [NetlinkMessage] {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let sequence = connection.reserveSequences(1)
+        let length: Int = buffer.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(NFT_MSG_GETSETELEM)), UInt16(NFPROTO_INET), UInt16(NLM_F_ACK), sequence)
+            else { return 0 }
+            RulesetGeneration.build(header, table: table, set: set, key: key)
+            return Int(header.pointee.nlmsg_len)
+        }
+        do {
+            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: false, ackRequested: true, operation: operation)
+        } catch let error as NetlinkError where error.errno == ENOENT {
+            return []
+        }
     }
 
     /// Deletes `elements` in one transaction.

@@ -67,10 +67,12 @@ struct BridgeCommands: PluginCommands {
             }
             if plan.needsFirewall {
                 let firewall = node.firewall()
-                try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
-                rollback.append { _ = try? firewall.remove(id) }
-                // Recorded so a flushed or lost table gets this pod's hostPorts back from the next ADD.
+                // Recorded before the commit, so DEL finds every element this ADD may have made by its key
+                // (and a flushed or lost table gets this pod's hostPorts back from the next ADD).
                 if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
+                try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
+                let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
+                rollback.append { _ = try? firewall.remove(id, recorded: committed) }
                 try firewall.settle(plan)
             }
             FaultInjection.point("add-after-firewall")
@@ -86,8 +88,11 @@ struct BridgeCommands: PluginCommands {
     func del() throws {
         let identity = try NetworkIdentity(config)
         let id = attachment(network: identity.name)
-        try Teardown(node: node).removeFromNode(id, netns: environment.netns)
-        try node.store(identity.dataDir, identity.name).release(id)
+        let store = node.store(identity.dataDir, identity.name)
+        // The record names the attachment's hostPorts: DEL then removes them by key, not by a dump of every pod's.
+        let recorded = try store.recorded(id).map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) }
+        try Teardown(node: node).removeFromNode(id, netns: environment.netns, recorded: recorded)
+        try store.release(id)
     }
 
     /// Ready when the subnet is known, the store takes writes and every range has a free address;

@@ -78,6 +78,7 @@ protocol AddressStore: AnyObject {
     func owners() throws -> [AttachmentID]
     func collectGarbage(keep: Set<String>) throws -> (released: [AttachmentID], failures: [String])
     func recordHostPorts(_ owner: AttachmentID, _ mappings: [PortMapping]) throws
+    func recorded(_ owner: AttachmentID) throws -> (addresses: [IPAddress], hostPorts: [PortMapping])?
     func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
     func isEmpty() throws -> Bool
     @discardableResult func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool

@@ -15,9 +15,10 @@ protocol Firewall {
     /// What follows a commit: route_localnet for 127.0.0.1:hostPort, and UDP flows to the new hostPorts
     /// that conntrack would otherwise keep steering to a previous holder.
     func settle(_ plan: NetworkPlan) throws
-    /// Removes the attachment's hostPorts (found by their tag: no netns or prevResult needed) and the UDP
-    /// flows steered to them.
-    func remove(_ attachment: AttachmentID) throws
+    /// Removes the attachment's hostPorts and the UDP flows steered to them. `recorded` is what the store's
+    /// record says the attachment holds: each of its keys is looked up alone, whatever the number of pods;
+    /// nil (no record: a wiped store, a reclaimed reservation) finds them by their tag in a dump of the maps.
+    func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws
     /// What CHECK finds missing.
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String]
     /// Removes the hostPorts of every attachment of `network` whose tag is not in `keep`.
@@ -26,6 +27,12 @@ protocol Firewall {
 
 extension NetworkPlan {
     var needsFirewall: Bool { ipMasq || !portMappings.isEmpty }
+}
+
+/// An attachment's hostPorts as its store record holds them.
+struct RecordedHostPorts {
+    let addresses: [IPAddress]
+    let mappings: [PortMapping]
 }
 
 /// The kernel's: one `inet weft` table through libnftnl, stale UDP flows through ctnetlink.
@@ -68,10 +75,19 @@ struct NodeFirewall: Firewall {
         }
     }
 
-    func remove(_ attachment: AttachmentID) throws {
+    func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws {
+        if let recorded, recorded.mappings.isEmpty { return }
         let client = try NftClient()
-        let mine = try client.allElements().filter { $0.owner == attachment.elementTag }
-        guard !mine.isEmpty else { return }
+        let mine: [NftElement]
+        if let recorded {
+            // Each recorded key asked for alone: removed only when present and tagged as this attachment's
+            // (a failed ADD's record may name a port another pod holds).
+            mine = try HostPortElements.elements(for: recorded.mappings, podAddresses: recorded.addresses, owner: attachment.elementTag)
+                .compactMap { try client.element(in: $0.map, key: $0.key) }
+                .filter { $0.owner == attachment.elementTag }
+        } else {
+            mine = try client.allElements().filter { $0.owner == attachment.elementTag }
+        }
         try client.remove(mine)
         // Only UDP flows outlive their pod (TCP ends with the peer's reset), and a conntrack dump walks the
         // kernel's whole table (6 ms here): skip it when the pod had no UDP hostPort.

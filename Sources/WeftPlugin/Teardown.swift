@@ -10,13 +10,14 @@ struct Teardown {
 
     /// The attachment's links (host veth, IFB) and hostPorts; its reservation stays (the caller holds or releases it).
     /// Best effort over what can be proven to be this attachment's, repeatable, with or without the netns.
-    func removeFromNode(_ attachment: AttachmentID, netns: String) throws {
+    /// `recorded`: the hostPorts the store's record names, nil without a record (then found by a dump).
+    func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedHostPorts? = nil) throws {
         let links = try node.links()
         if try !links.deleteLink(named: attachment.hostVethName), !netns.isEmpty {
             try removeRenamedHostEnd(attachment, netns: netns, links: links)
         }
         try node.shaper().remove(attachment)
-        try node.firewall().remove(attachment)
+        try node.firewall().remove(attachment, recorded: recorded)
     }
 
     /// The host end was renamed: the pod end (CNI_IFNAME in CNI_NETNS) names its peer, and the peer's

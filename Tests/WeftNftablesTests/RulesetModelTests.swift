@@ -1,6 +1,6 @@
 import Testing
 import WeftAddress
-import WeftNftables
+@testable import WeftNftables
 
 @Suite struct RulesetModelTests {
     let subnet = IPNetwork("10.244.1.0/24")!
@@ -87,5 +87,16 @@ extension HostPortElementTests {
                                                        PortMapping(proto: .sctp, hostPort: 9, containerPort: 9, hostIP: nil)],
                                                  podAddresses: [IPAddress("10.244.1.2")!], owner: "o")
         #expect(elements.map { HostPortElements.proto(of: $0) } == [.udp, .sctp])
+    }
+}
+
+@Suite struct RulesetGenerationTests {
+    @Test func aGenerationNamesTheNetworkAndItsRules() {
+        let rules = WeftRuleset.staticRules.fingerprinted()
+        let key = RulesetGeneration.key(network: "cbr0", rules: rules)
+        #expect(key.count == 8)
+        #expect(key == RulesetGeneration.key(network: "cbr0", rules: rules), "stable")
+        #expect(key != RulesetGeneration.key(network: "cbr1", rules: rules))
+        #expect(key != RulesetGeneration.key(network: "cbr0", rules: Array(rules.dropLast())))
     }
 }

@@ -167,6 +167,7 @@ final class FailingStore: AddressStore {
         try owner.step("store: collect garbage")
         return try store.collectGarbage(keep: keep)
     }
+    func recorded(_ id: AttachmentID) throws -> (addresses: [IPAddress], hostPorts: [PortMapping])? { try store.recorded(id) }
     func recordHostPorts(_ id: AttachmentID, _ mappings: [PortMapping]) throws {
         try owner.step("store: record hostPorts")
         try store.recordHostPorts(id, mappings)
@@ -184,7 +185,7 @@ struct FakeFirewall: Firewall {
         owner.firewallElements[attachment.elementTag] = plan.portMappings
     }
     func settle(_ plan: NetworkPlan) throws { try owner.step("firewall: settle") }
-    func remove(_ attachment: AttachmentID) throws {
+    func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws {
         guard owner.firewallElements[attachment.elementTag] != nil else { return }
         try owner.step("firewall: remove")
         owner.firewallElements[attachment.elementTag] = nil

@@ -26,7 +26,7 @@ import WeftNetlink
         "store: reserve", "node: create veth", "node: set alias", "node: set hairpin", "sysctl net/ipv6/conf/veth",
         "pod: set up lo", "pod: set up eth0", "pod: add address 10.9.0.2/24",
         "shaper: shape host veth", "shaper: create ifb", "shaper: shape ifb",
-        "firewall: commit", "store: record hostPorts", "firewall: settle",
+        "store: record hostPorts", "firewall: commit", "firewall: settle",
     ]
 
     @Test func addDoesEachStepInOrder() throws {
@@ -42,7 +42,7 @@ import WeftNetlink
     /// the hostPorts (once committed), the veth, the reservation; the node is as it was.
     @Test(arguments: ["store: reserve", "node: create veth", "node: set alias", "node: set hairpin", "pod: add address",
                       "shaper: shape host veth", "shaper: create ifb", "shaper: shape ifb",
-                      "firewall: commit", "store: record hostPorts", "firewall: settle"])
+                      "store: record hostPorts", "firewall: commit", "firewall: settle"])
     func aFailedAddUndoesEverythingInReverse(failing step: String) throws {
         let node = InProcessNode()
         node.failAt = step
