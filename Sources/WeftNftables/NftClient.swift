@@ -74,21 +74,9 @@ public final class NftClient {
     }
 
     private func getElement(set: String, key: [UInt8], operation: String) throws -> [NetlinkMessage] {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let sequence = connection.reserveSequences(1)
-        let length: Int = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(NFT_MSG_GETSETELEM)), UInt16(NFPROTO_INET), UInt16(NLM_F_ACK), sequence)
-            else { return 0 }
-            RulesetGeneration.build(header, table: table, set: set, key: key)
-            return Int(header.pointee.nlmsg_len)
-        }
-        do {
-            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: false, ackRequested: true, operation: operation)
-        } catch let error as NetlinkError where error.errno == ENOENT {
-            return []
-        }
+        try query(NFT_MSG_GETSETELEM, dump: false, operation: operation) { RulesetGeneration.build($0, table: table, set: set, key: key) }
     }
+
 
     /// Deletes `elements` in one transaction.
     public func remove(_ elements: [NftElement]) throws {
@@ -138,17 +126,25 @@ public final class NftClient {
     /// A dump request laid out by libnftnl; a missing table or set (ENOENT) is an empty answer.
     private func dump(_ type: nf_tables_msg_types, operation: String,
                       payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
+        try query(type, dump: true, operation: operation, payload: payload)
+    }
+
+    /// One request (a dump, or a get answered by one object and an ack) laid out by libnftnl; a missing
+    /// table, set or element (ENOENT) is an empty answer.
+    private func query(_ type: nf_tables_msg_types, dump: Bool, operation: String,
+                       payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
         var buffer = [UInt8](repeating: 0, count: 512)
         let sequence = connection.reserveSequences(1)
+        let flags = dump ? NLM_F_DUMP : NLM_F_ACK
         let length: Int = buffer.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence)
+                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
             else { return 0 }
             payload(header)
             return Int(header.pointee.nlmsg_len)
         }
         do {
-            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: true, ackRequested: false, operation: operation)
+            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: dump, ackRequested: !dump, operation: operation)
         } catch let error as NetlinkError where error.errno == ENOENT {
             return []
         }
