@@ -13,11 +13,16 @@ struct Teardown {
     /// `recorded`: the hostPorts the store's record names, nil without a record (then found by a dump).
     func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedHostPorts? = nil) throws {
         let links = try node.links()
-        if try !links.deleteLink(named: attachment.hostVethName), !netns.isEmpty {
-            try removeRenamedHostEnd(attachment, netns: netns, links: links)
-        }
-        try node.shaper().remove(attachment)
-        try node.firewall().remove(attachment, recorded: recorded)
+        let firewall = node.firewall()
+        // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
+        try Overlap.run({
+            if try !links.deleteLink(named: attachment.hostVethName), !netns.isEmpty {
+                try removeRenamedHostEnd(attachment, netns: netns, links: links)
+            }
+            try node.shaper().remove(attachment)
+        }, beside: {
+            try firewall.remove(attachment, recorded: recorded)
+        })
     }
 
     /// The host end was renamed: the pod end (CNI_IFNAME in CNI_NETNS) names its peer, and the peer's

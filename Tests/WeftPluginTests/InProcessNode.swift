@@ -37,8 +37,13 @@ final class InProcessNode {
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 
+    /// DEL's teardown runs the links and the firewall on two threads at once.
+    private let lock = NSLock()
+
     /// Records `step` and throws when it is the one to fail.
     func step(_ step: String) throws {
+        lock.lock()
+        defer { lock.unlock() }
         if let failAt, step.hasPrefix(failAt) {
             log.append("FAILED " + step)
             throw failure ?? SystemError("write", step, errno: EACCES)
@@ -177,6 +182,8 @@ final class FailingStore: AddressStore {
     func adopt(_ id: AttachmentID, addresses: [IPAddress]) throws -> Bool { try store.adopt(id, addresses: addresses) }
 }
 
+/// DEL runs it beside the link removal (Overlap): it touches only `firewallElements`, which nothing on
+/// the link side reads, and logs through `step`'s lock.
 struct FakeFirewall: Firewall {
     unowned let owner: InProcessNode
     func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
