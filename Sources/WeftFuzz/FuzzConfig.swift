@@ -15,6 +15,8 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     _ = try? CNIArgs(args)
     _ = try? CNIEnvironment(["CNI_COMMAND": "ADD", "CNI_CONTAINERID": args, "CNI_NETNS": "/" + args, "CNI_IFNAME": args, "CNI_ARGS": args])
     _ = try? SubnetEnv.parse(String(decoding: config, as: UTF8.self))
+    // DEL and GC read what they use and ignore the rest: that path must hold up too.
+    _ = (try? NetworkConfig.decode(config, forRemoval: true)).flatMap { try? NetworkIdentity($0) }
     guard let decoded = try? NetworkConfig.decode(config) else { return 0 }
     _ = try? CNIVersion.negotiate(decoded.cniVersion)
     let env = try? SubnetEnv.parse(args.isEmpty ? "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\n" : args)
