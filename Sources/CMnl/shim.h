@@ -12,6 +12,7 @@
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
+#include <linux/fib_rules.h>
 #include <linux/veth.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>

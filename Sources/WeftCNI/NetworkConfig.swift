@@ -15,6 +15,10 @@ public struct NetworkConfig: Decodable, Sendable {
     public var clusterNetworks: [String]?
     /// Per-pod rates for every pod of the network; `runtimeConfig.bandwidth` overrides it direction by direction.
     public var bandwidth: BandwidthConfig?
+    /// "bridge" (default) or "routed"; see Datapath.
+    public var datapath: String?
+    /// The routed datapath's uplink (Terway's shared ENI).
+    public var uplink: UplinkConfig?
     public var ipam: IPAMConfig?
     public var delegate: DatapathConfig?
     /// Bridge keys given at the top level; `delegate` wins key by key.
@@ -24,7 +28,7 @@ public struct NetworkConfig: Decodable, Sendable {
     public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, ipam, delegate, prevResult, runtimeConfig, args
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, ipam, delegate, prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {
@@ -45,6 +49,8 @@ public struct NetworkConfig: Decodable, Sendable {
         routes = try optional([RouteConfig].self, .routes)
         clusterNetworks = try optional([String].self, .clusterNetworks)
         bandwidth = try optional(BandwidthConfig.self, .bandwidth)
+        datapath = try optional(String.self, .datapath)
+        uplink = try optional(UplinkConfig.self, .uplink)
         ipam = try optional(IPAMConfig.self, .ipam)
         if forRemoval, ipam == nil, let store = try container.decodeIfPresent(IPAMStoreOnly.self, forKey: .ipam) {
             // The rest of ipam is unusable, but its dataDir still says where the reservation is.

@@ -27,6 +27,8 @@ public struct NetworkPlan: Sendable, Equatable {
     public var dns: CNIResult.DNS = CNIResult.DNS()
     /// The pod's rates: `runtimeConfig.bandwidth`, else the network's `bandwidth`, direction by direction.
     public var bandwidth: BandwidthLimits?
+    /// Which datapath wires the pod.
+    public var datapath: Datapath = .bridge
 }
 
 /// The parts of a plan that need no subnet and no datapath key: enough for DEL and GC, which must work
@@ -134,10 +136,11 @@ extension NetworkPlan {
         let portMappings = try PortMappings.validate(config.runtimeConfig?.portMappings ?? [], families: Set(ranges.map(\.family)))
         let dns = try RuntimeDNS.validate(config.runtimeConfig?.dns)
         let bandwidth = try BandwidthLimits.resolve(network: config.bandwidth, runtime: config.runtimeConfig?.bandwidth)
+        let datapathChoice = try DatapathChoice.resolve(config, ranges: ranges, hasPortMappings: !portMappings.isEmpty)
         return NetworkPlan(name: identity.name, bridge: bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
                            hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
                            dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,
-                           portMappings: portMappings, dns: dns, bandwidth: bandwidth)
+                           portMappings: portMappings, dns: dns, bandwidth: bandwidth, datapath: datapathChoice)
     }
 }
 

@@ -8,6 +8,7 @@ import WeftIdentity
 ///   created=1700000000                  seconds since the epoch
 ///   address=10.244.1.5                  one line per address held
 ///   hostport=tcp/8080/80/10.0.0.1       one line per hostPort (hostIP empty for every address)
+///   uplink=eth1                         the routed datapath's uplink: its rules and proxy entries name the addresses
 struct OwnerRecord: Equatable {
     /// Empty in records written before it was kept, or adopted from a link alias: the name's key stands in.
     var containerID: String
@@ -16,6 +17,7 @@ struct OwnerRecord: Equatable {
     var created: Int
     var addresses: [IPAddress]
     var hostPorts: [PortMapping] = []
+    var uplink: String?
 
     init(containerID: String, netns: String, netnsID: String, created: Int, addresses: [IPAddress]) {
         self.containerID = containerID
@@ -42,6 +44,7 @@ struct OwnerRecord: Equatable {
             case "created": created = Int(value) ?? 0
             case "address": if let address = IPAddress(value) { addresses.append(address) }
             case "hostport": if let mapping = Self.mapping(value) { hostPorts.append(mapping) }
+            case "uplink": uplink = value
             default: continue
             }
         }
@@ -49,7 +52,8 @@ struct OwnerRecord: Equatable {
 
     var text: String {
         ((containerID.isEmpty ? [] : ["container=\(containerID)"]) + ["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" }
-            + hostPorts.map { "hostport=\($0.proto.name)/\($0.hostPort)/\($0.containerPort)/\($0.hostIP?.description ?? "")" })
+            + hostPorts.map { "hostport=\($0.proto.name)/\($0.hostPort)/\($0.containerPort)/\($0.hostIP?.description ?? "")" }
+            + (uplink.map { ["uplink=\($0)"] } ?? []))
             .joined(separator: "\n") + "\n"
     }
 

@@ -2,6 +2,13 @@ import FoundationEssentials
 import WeftAddress
 import WeftIdentity
 
+/// What a record says an attachment holds.
+public struct RecordedAttachment: Equatable, Sendable {
+    public let addresses: [IPAddress]
+    public let hostPorts: [PortMapping]
+    public let uplink: String?
+}
+
 /// One reservation as `weftctl ipam ls` shows it.
 public struct ReservationInfo: Sendable, Equatable, Codable {
     public let containerID: String
@@ -88,10 +95,19 @@ extension FileStore {
         }
     }
 
-    /// What the attachment's record says it holds (addresses and hostPorts), or nil without a record.
+    /// What the attachment's record says it holds (addresses, hostPorts, uplink), or nil without a record.
     /// Read without the lock: records are replaced atomically (rename), so a reader sees one whole version.
-    public func recorded(_ owner: AttachmentID) throws -> (addresses: [IPAddress], hostPorts: [PortMapping])? {
-        try readOwner(owner).map { ($0.addresses, $0.hostPorts) }
+    public func recorded(_ owner: AttachmentID) throws -> RecordedAttachment? {
+        try readOwner(owner).map { RecordedAttachment(addresses: $0.addresses, hostPorts: $0.hostPorts, uplink: $0.uplink) }
+    }
+
+    /// Records the uplink a routed attachment's rules and proxy entries are on, for DEL.
+    public func recordUplink(_ owner: AttachmentID, _ device: String) throws {
+        try withLock {
+            guard var record = try readOwner(owner) else { return }
+            record.uplink = device
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+        }
     }
 
     /// Every attachment with hostPorts: who, its addresses, its mappings.

@@ -54,7 +54,7 @@ public final class RouteNetlink {
     }
 
     /// A veth pair whose peer is born in the namespace open at `peerNamespaceFD` (described for messages).
-    public func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?,
+    public func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?,
                            peerNamespaceFD: Int32, peerDescription: String) throws {
         let request = RouteRequests.createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName,
                                                peerMAC: peerMAC, peerNamespaceFD: peerNamespaceFD)
@@ -108,10 +108,16 @@ public final class RouteNetlink {
 
     // MARK: routes
 
-    public func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws {
+    public func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32, table: UInt32? = nil) throws {
         let via = gateway.map { " via \($0)" } ?? ""
-        try connection.execute(RouteRequests.addRoute(destination, gateway: gateway, index: index),
-                               operation: "add route \(destination)\(via)")
+        let inTable = table.map { " table \($0)" } ?? ""
+        try connection.execute(RouteRequests.addRoute(destination, gateway: gateway, index: index, table: table),
+                               operation: "add route \(destination)\(via)\(inTable)")
+    }
+
+    /// Sends a request built elsewhere (rules, neighbours) and waits for its ack.
+    public func send(_ request: NetlinkRequest, operation: @autoclosure () -> String) throws {
+        try connection.execute(request, operation: operation())
     }
 
     /// The main table's routes of one family.

@@ -61,13 +61,13 @@ public enum RouteRequests {
     /// A veth pair in one message: the host end up and enslaved to `master`, the peer born inside
     /// the pod's namespace with its final name and MAC (it cannot be set up here: the kernel answers
     /// ENOTCONN while the pair is half made, so the pod side brings it up afterwards).
-    public static func createVeth(hostName: String, master: Int32, mtu: UInt32?,
+    public static func createVeth(hostName: String, master: Int32?, mtu: UInt32?,
                                   peerName: String, peerMAC: [UInt8]?, peerNamespaceFD: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: create)
         request.putStruct(linkHeader(up: true))
         request.put(Int(IFLA_IFNAME), string: hostName)
         if let mtu { request.put(Int(IFLA_MTU), u32: mtu) }
-        request.put(Int(IFLA_MASTER), u32: UInt32(bitPattern: master))
+        if let master { request.put(Int(IFLA_MASTER), u32: UInt32(bitPattern: master)) }
         request.nest(Int(IFLA_LINKINFO)) {
             request.put(Int(IFLA_INFO_KIND), string: "veth")
             request.nest(Int(IFLA_INFO_DATA)) {
@@ -158,12 +158,14 @@ public enum RouteRequests {
         return request
     }
 
-    public static func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) -> NetlinkRequest {
+    /// A route in `table` (main by default); without a gateway it is scope link, the destination on the link.
+    public static func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32, table: UInt32? = nil) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWROUTE), flags: create)
         var header = rtmsg()
         header.rtm_family = UInt8(destination.family == .v4 ? AF_INET : AF_INET6)
         header.rtm_dst_len = UInt8(destination.prefixLength)
-        header.rtm_table = UInt8(RT_TABLE_MAIN.rawValue)
+        // Tables above 255 travel in RTA_TABLE, with RT_TABLE_UNSPEC in the header.
+        header.rtm_table = UInt8(table.map { $0 < 256 ? $0 : UInt32(RT_TABLE_UNSPEC.rawValue) } ?? UInt32(RT_TABLE_MAIN.rawValue))
         header.rtm_protocol = UInt8(RTPROT_BOOT)
         header.rtm_scope = UInt8(gateway == nil ? RT_SCOPE_LINK.rawValue : RT_SCOPE_UNIVERSE.rawValue)
         header.rtm_type = UInt8(RTN_UNICAST)
@@ -171,6 +173,7 @@ public enum RouteRequests {
         if destination.prefixLength > 0 { request.put(Int(RTA_DST.rawValue), bytes: destination.networkAddress.bytes) }
         if let gateway { request.put(Int(RTA_GATEWAY.rawValue), bytes: gateway.bytes) }
         request.put(Int(RTA_OIF.rawValue), u32: UInt32(bitPattern: index))
+        if let table { request.put(Int(RTA_TABLE.rawValue), u32: table) }
         return request
     }
 

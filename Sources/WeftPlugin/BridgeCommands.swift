@@ -4,8 +4,9 @@ import WeftIdentity
 import WeftIPAM
 import WeftNetlink
 
-/// The bridge datapath's ADD, DEL, STATUS and GC (flannel's layout). CHECK lives in CheckCommand.swift.
-/// Everything on the node is reached through `node`, so tests can run it in-process.
+/// `weft`'s ADD, DEL, STATUS and GC, for the bridge datapath (flannel's layout, VethAttachment) and the
+/// routed one (RoutedAttachment); the store, hostPorts and shaping are common. CHECK lives in
+/// CheckCommand.swift. Everything on the node is reached through `node`, so tests can run it in-process.
 struct BridgeCommands: PluginCommands {
     let environment: CNIEnvironment
     let config: NetworkConfig
@@ -37,8 +38,12 @@ struct BridgeCommands: PluginCommands {
         let links = try node.links()
         let store = node.store(plan.dataDir, plan.name)
         let heldBefore = try store.addresses(of: id) != nil
-        // The bridge first: a node that conflicts with the config is refused before any reservation.
-        let bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
+        // Shared node state first: a node that conflicts with the config is refused before any reservation.
+        var bridge: Link?
+        switch plan.datapath {
+        case .bridge: bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
+        case .routed(let uplink): try RoutedAttachment.prepareNode(plan, uplink: uplink, links: links, sysctl: node.sysctl)
+        }
         try StoreRecovery.recoverIfEmpty(store, network: plan.name, links: links)
         // Everything ADD makes registers its undo as soon as it exists; a failure undoes it all in reverse.
         var rollback: [() -> Void] = []
@@ -48,10 +53,20 @@ struct BridgeCommands: PluginCommands {
             // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
             try Teardown(node: node).removeReclaimed(reservation.reclaimed)
             FaultInjection.point("add-after-reserve")
-            let result = try VethAttachment(plan: plan, id: id).create(
-                bridge: bridge, links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
-            ) {
-                rollback.append { _ = try? links.deleteLink(named: id.hostVethName) }
+            let result: CNIResult
+            if let bridge {
+                result = try VethAttachment(plan: plan, id: id).create(
+                    bridge: bridge, links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
+                ) {
+                    rollback.append { _ = try? links.deleteLink(named: id.hostVethName) }
+                }
+            } else {
+                guard case .routed(let uplink) = plan.datapath else { throw CNIError(.invalidConfig, "no datapath") }
+                // Recorded first, so DEL finds the rules and proxy entries even after a kill in between.
+                if let uplink { try store.recordUplink(id, uplink.device) }
+                result = try RoutedAttachment(plan: plan, id: id, uplink: uplink).create(
+                    links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
+                ) { rollback.append($0) }
             }
             FaultInjection.point("add-after-pod")
             if let limits = plan.bandwidth {
@@ -73,7 +88,7 @@ struct BridgeCommands: PluginCommands {
                 try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
                 let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
                 rollback.append { _ = try? firewall.remove(id, recorded: committed) }
-                try firewall.settle(plan)
+                try firewall.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName)
             }
             FaultInjection.point("add-after-firewall")
             return result
@@ -90,7 +105,7 @@ struct BridgeCommands: PluginCommands {
         let id = attachment(network: identity.name)
         let store = node.store(identity.dataDir, identity.name)
         // The record names the attachment's hostPorts: DEL then removes them by key, not by a dump of every pod's.
-        let recorded = try store.recorded(id).map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) }
+        let recorded = try store.recorded(id)
         try Teardown(node: node).removeFromNode(id, netns: environment.netns, recorded: recorded)
         try store.release(id)
     }

@@ -40,13 +40,24 @@ extension BridgeCommands {
         }
 
         let hostName = id.hostVethName
-        let bridge = try links.link(named: plan.bridge)
-        if bridge == nil { problems.append("bridge \(plan.bridge) is missing") }
         if let host = try links.link(named: hostName) {
-            if let bridge, host.masterIndex != bridge.index { problems.append("\(hostName) is not attached to \(plan.bridge)") }
             problems += try node.shaper().problems(plan.bandwidth, hostVethIndex: host.index, attachment: id)
-            if (host.hairpin ?? false) != plan.hairpinMode {
-                problems.append("\(hostName) has hairpin \(host.hairpin == true ? "on" : "off"), config wants \(plan.hairpinMode ? "on" : "off")")
+            switch plan.datapath {
+            case .bridge:
+                let bridge = try links.link(named: plan.bridge)
+                if bridge == nil { problems.append("bridge \(plan.bridge) is missing") }
+                if let bridge, host.masterIndex != bridge.index { problems.append("\(hostName) is not attached to \(plan.bridge)") }
+                if (host.hairpin ?? false) != plan.hairpinMode {
+                    problems.append("\(hostName) has hairpin \(host.hairpin == true ? "on" : "off"), config wants \(plan.hairpinMode ? "on" : "off")")
+                }
+            case .routed:
+                // The node reaches each of the pod's addresses through its host end.
+                for ip in podAddresses {
+                    let routes = try links.routes(family: ip.address.family)
+                    if !routes.contains(where: { $0.destination.canonical == ip.address.canonical && $0.outputIndex == host.index }) {
+                        problems.append("the node's route to \(ip.address.address) through \(hostName) is missing")
+                    }
+                }
             }
         } else {
             problems.append("host interface \(hostName) is missing")

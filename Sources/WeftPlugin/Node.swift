@@ -42,7 +42,8 @@ protocol LinkControl: AnyObject {
     func link(index: Int32) throws -> Link?
     func links() throws -> [Link]
     func createBridge(name: String, mac: [UInt8], mtu: UInt32?) throws
-    func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws
+    /// A veth pair, the host end on `master` (a bridge) or on no master (the routed datapath).
+    func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws
     func setAlias(index: Int32, alias: String) throws
     func setLinkUp(index: Int32) throws
     func setHairpin(index: Int32, on: Bool) throws
@@ -52,8 +53,18 @@ protocol LinkControl: AnyObject {
     @discardableResult func deleteLink(named name: String) throws -> Bool
     func addAddress(_ address: IPNetwork, index: Int32) throws
     func addresses(index: Int32) throws -> [IPNetwork]
-    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws
+    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32, table: UInt32?) throws
     func routes(family: IPAddress.Family) throws -> [Route]
+    /// A policy-routing rule, added (EEXIST when present) or deleted (ENOENT when absent).
+    func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws
+    func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws
+    func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws
+}
+
+extension LinkControl {
+    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws {
+        try addRoute(destination, gateway: gateway, index: index, table: nil)
+    }
 }
 
 /// The pod's network namespace: its path, rtnetlink inside it, and sysctls as it shows them.
@@ -78,7 +89,8 @@ protocol AddressStore: AnyObject {
     func owners() throws -> [AttachmentID]
     func collectGarbage(keep: Set<String>) throws -> (released: [AttachmentID], failures: [String])
     func recordHostPorts(_ owner: AttachmentID, _ mappings: [PortMapping]) throws
-    func recorded(_ owner: AttachmentID) throws -> (addresses: [IPAddress], hostPorts: [PortMapping])?
+    func recorded(_ owner: AttachmentID) throws -> RecordedAttachment?
+    func recordUplink(_ owner: AttachmentID, _ device: String) throws
     func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
     func isEmpty() throws -> Bool
     @discardableResult func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool
@@ -87,9 +99,25 @@ protocol AddressStore: AnyObject {
 extension FileStore: AddressStore {}
 
 extension RouteNetlink: LinkControl {
-    func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
+    /// A veth pair, the host end on `master` (a bridge) or on no master (the routed datapath).
+    func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
         try createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName, peerMAC: peerMAC,
                        peerNamespaceFD: peer.namespaceFD, peerDescription: peer.path)
+    }
+
+    func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws {
+        let selector = [from.map { "from \($0)" }, to.map { "to \($0)" }].compactMap { $0 }.joined(separator: " ")
+        try send(PolicyRequests.rule(add: add, from: from, to: to, table: table, priority: priority),
+                 operation: "\(add ? "add" : "delete") rule \(selector) lookup \(table) priority \(priority)")
+    }
+
+    func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws {
+        try send(PolicyRequests.permanentNeighbour(address, mac: mac, index: index), operation: "add neighbour \(address) on link \(index)")
+    }
+
+    func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws {
+        try send(PolicyRequests.proxyNeighbour(add: add, address, index: index),
+                 operation: "\(add ? "add" : "delete") proxy neighbour \(address) on link \(index)")
     }
 }
 

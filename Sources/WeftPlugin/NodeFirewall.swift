@@ -14,7 +14,7 @@ protocol Firewall {
                 restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws
     /// What follows a commit: route_localnet for 127.0.0.1:hostPort, and UDP flows to the new hostPorts
     /// that conntrack would otherwise keep steering to a previous holder.
-    func settle(_ plan: NetworkPlan) throws
+    func settle(_ plan: NetworkPlan, localnetDevice: String) throws
     /// Removes the attachment's hostPorts and the UDP flows steered to them. `recorded` is what the store's
     /// record says the attachment holds: each of its keys is looked up alone, whatever the number of pods;
     /// nil (no record: a wiped store, a reclaimed reservation) finds them by their tag in a dump of the maps.
@@ -63,11 +63,11 @@ struct NodeFirewall: Firewall {
         }
     }
 
-    func settle(_ plan: NetworkPlan) throws {
+    func settle(_ plan: NetworkPlan, localnetDevice: String) throws {
         if plan.portMappings.contains(where: { $0.hostIP?.family != .v6 }) {
-            // 127.0.0.1:hostPort from the node: the DNATed packet leaves through the bridge with a
-            // loopback source, which the kernel drops as martian unless route_localnet is on there.
-            try Sysctl.write("net/ipv4/conf/\(plan.bridge)/route_localnet", "1")
+            // 127.0.0.1:hostPort from the node: the DNATed packet leaves through the bridge (the host veth
+            // when routed) with a loopback source, which the kernel drops as martian unless route_localnet is on there.
+            try Sysctl.write("net/ipv4/conf/\(localnetDevice)/route_localnet", "1")
         }
         let udpPorts = Set(plan.portMappings.filter { $0.proto == .udp }.map(\.hostPort))
         if !udpPorts.isEmpty {

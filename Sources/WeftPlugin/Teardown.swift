@@ -1,5 +1,6 @@
 import WeftAddress
 import WeftIdentity
+import WeftIPAM
 import WeftNetlink
 
 /// Removes what one attachment has on the node: DEL's work, shared with GC and with reclaiming the
@@ -11,7 +12,7 @@ struct Teardown {
     /// The attachment's links (host veth, IFB) and hostPorts; its reservation stays (the caller holds or releases it).
     /// Best effort over what can be proven to be this attachment's, repeatable, with or without the netns.
     /// `recorded`: the hostPorts the store's record names, nil without a record (then found by a dump).
-    func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedHostPorts? = nil) throws {
+    func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedAttachment? = nil) throws {
         let links = try node.links()
         let firewall = node.firewall()
         // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
@@ -20,8 +21,11 @@ struct Teardown {
                 try removeRenamedHostEnd(attachment, netns: netns, links: links)
             }
             try node.shaper().remove(attachment)
+            if let recorded, let uplink = recorded.uplink {
+                try RoutedAttachment.removeUplinkState(addresses: recorded.addresses, uplink: uplink, links: links)
+            }
         }, beside: {
-            try firewall.remove(attachment, recorded: recorded)
+            try firewall.remove(attachment, recorded: recorded.map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) })
         })
     }
 

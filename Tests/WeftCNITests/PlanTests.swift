@@ -1,5 +1,6 @@
 import Testing
 import WeftCNI
+import WeftAddress
 
 @Suite struct PlanTests {
     @Test func flannelDefaults() throws {
@@ -142,5 +143,35 @@ import WeftCNI
 
     @Test func relativeDataDirIsRefused() {
         #expect(cniError { _ = try plan(#"{"name":"n","type":"weft","dataDir":"../x"}"#) }?.msg.contains("dataDir") == true)
+    }
+}
+
+/// `"datapath"`: bridge (default), routed, and the keys each takes.
+@Suite struct DatapathChoiceTests {
+    static let base = #"{"cniVersion":"1.0.0","name":"n","type":"weft","subnet":"10.66.0.0/24""#
+
+    @Test func theDefaultIsTheBridge() throws {
+        #expect(try plan(Self.base + "}").datapath == .bridge)
+    }
+
+    @Test func routedWithAnUplink() throws {
+        let resolved = try plan(Self.base + #","datapath":"routed","uplink":{"device":"eth1","gateway":"10.66.0.1"}}"#)
+        #expect(resolved.datapath == .routed(uplink: Uplink(device: "eth1", gateway: IPAddress("10.66.0.1")!)))
+    }
+
+    @Test(arguments: [
+        (#","datapath":"vxlan"}"#, 7, #"datapath "vxlan" is not bridge, routed or device"#),
+        (#","datapath":"device","devices":["eth1"]}"#, 2, #"datapath "device" is not available in this version"#),
+        (#","uplink":{"device":"eth1","gateway":"10.66.0.1"}}"#, 7, "uplink is not taken by datapath bridge"),
+        (#","datapath":"routed","bridge":"br1"}"#, 7, "bridge is not taken by datapath routed"),
+        (#","datapath":"routed","uplink":{"device":"eth1","gateway":"fd00::1"}}"#, 7, "uplink.gateway fd00::1 is IPv6, and no range of the network is"),
+        (#","datapath":"routed","uplink":{"device":"eth1/x","gateway":"10.66.0.1"}}"#, 7, #"uplink.device "eth1/x" is not a valid interface name"#),
+        (#","datapath":"routed","uplink":{"device":"eth1","gateway":"10.66.0.1"},"runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80}]}}"#,
+         7, "runtimeConfig.portMappings is not taken by datapath routed with an uplink"),
+    ])
+    func whatADatapathDoesNotTakeIsRefused(extra: String, code: Int, message: String) {
+        let error = cniError { _ = try plan(Self.base + extra) }
+        #expect(error?.code == code)
+        #expect(error?.msg == message)
     }
 }

@@ -94,7 +94,7 @@ final class FakeLinks: LinkControl {
         try add(Link(index: FakeLinks.nextIndex, name: name, mac: mac, kind: "bridge"))
     }
 
-    func createVeth(hostName: String, master: Int32, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
+    func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
         try step("create veth \(hostName)")
         guard let pod = peer as? FakePod else { throw Failure() }
         FakeLinks.nextIndex += 2
@@ -125,10 +125,15 @@ final class FakeLinks: LinkControl {
         addressesByIndex[index, default: []].append(address)
     }
     func addresses(index: Int32) throws -> [IPNetwork] { addressesByIndex[index] ?? [] }
-    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws {
+    func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32, table: UInt32?) throws {
         try step("add route \(destination)")
         routesAdded.append(destination)
     }
+    func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws {
+        try step("\(add ? "add" : "delete") rule \(priority)")
+    }
+    func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws { try step("add neighbour \(address)") }
+    func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws { try step("\(add ? "add" : "delete") proxy \(address)") }
     func routes(family: IPAddress.Family) throws -> [Route] { [] }
 
     struct Failure: Error {}
@@ -172,7 +177,11 @@ final class FailingStore: AddressStore {
         try owner.step("store: collect garbage")
         return try store.collectGarbage(keep: keep)
     }
-    func recorded(_ id: AttachmentID) throws -> (addresses: [IPAddress], hostPorts: [PortMapping])? { try store.recorded(id) }
+    func recorded(_ id: AttachmentID) throws -> RecordedAttachment? { try store.recorded(id) }
+    func recordUplink(_ id: AttachmentID, _ device: String) throws {
+        try owner.step("store: record uplink")
+        try store.recordUplink(id, device)
+    }
     func recordHostPorts(_ id: AttachmentID, _ mappings: [PortMapping]) throws {
         try owner.step("store: record hostPorts")
         try store.recordHostPorts(id, mappings)
@@ -191,7 +200,7 @@ struct FakeFirewall: Firewall {
         try owner.step("firewall: commit")
         owner.firewallElements[attachment.elementTag] = plan.portMappings
     }
-    func settle(_ plan: NetworkPlan) throws { try owner.step("firewall: settle") }
+    func settle(_ plan: NetworkPlan, localnetDevice: String) throws { try owner.step("firewall: settle") }
     func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws {
         guard owner.firewallElements[attachment.elementTag] != nil else { return }
         try owner.step("firewall: remove")
