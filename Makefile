@@ -11,7 +11,8 @@ CNITOOL := $(CURDIR)/.build/tools/cnitool
 # Debian packages the build, the tests, the demo and the benchmarks use.
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
 	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
-	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk
+	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk \
+	etcd-server etcd-client curl
 
 .PHONY: all deps build cnitool test unit-test demo bench fuzz install clean
 
@@ -27,7 +28,7 @@ deps:
 # Release binaries carry the Swift runtime: a node has no Swift toolchain.
 build: deps
 	swift build -c release --static-swift-stdlib
-	@ls -l $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(RELEASE_BIN)/weftctl
+	@ls -l $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(RELEASE_BIN)/weftctl $(RELEASE_BIN)/weftd
 
 $(CNITOOL):
 	@mkdir -p $(dir $(CNITOOL))
@@ -43,6 +44,7 @@ TEST_DESTDIR := $(CURDIR)/.build/test-install
 test: deps build cnitool
 	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install DESTDIR=$(TEST_DESTDIR)
 	@status=0; export WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
+	  WEFTD_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftd \
 	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL); \
 	swift test || status=$$?; \
 	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
@@ -76,6 +78,7 @@ install: build
 	install -m 0755 $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(DESTDIR)$(PREFIX_BIN)/
 	install -d $(DESTDIR)$(PREFIX_SBIN)
 	install -m 0755 $(RELEASE_BIN)/weftctl $(DESTDIR)$(PREFIX_SBIN)/weftctl
+	install -m 0755 $(RELEASE_BIN)/weftd $(DESTDIR)$(PREFIX_SBIN)/weftd
 	install -m 0644 conf/10-weft.conflist $(DESTDIR)$(PREFIX_CONF)/10-weft.conflist
 
 clean:

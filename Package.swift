@@ -8,9 +8,18 @@ let package = Package(
         .executable(name: "weft-ipam", targets: ["weft-ipam"]),
         .executable(name: "weftctl", targets: ["weftctl"]),
         .executable(name: "weft-fuzz", targets: ["WeftFuzz"]),
+        .executable(name: "weftd", targets: ["weftd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // weftd: etcd's JSON gateway over HTTP, its /healthz and /metrics server, logs and metrics.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // weftd's kube backend: TLS to the API server, kubeconfig files.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
@@ -27,7 +36,7 @@ let package = Package(
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
-            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
         .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI"]),
@@ -37,6 +46,23 @@ let package = Package(
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
         .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "CMnl"]),
         .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress"]),
+        // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
+        .target(name: "WeftAgent", dependencies: [
+            "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "weftd", dependencies: [
+            "WeftAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["README-section.md"]),
+        .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],
     swiftLanguageModes: [.v5]

@@ -3,6 +3,7 @@ import FoundationEssentials
 import WeftCNI
 import WeftIPAM
 import WeftNftables
+import WeftAgent
 import WeftPlugin
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ struct Weftctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weftctl",
         abstract: "Inspect and maintain Weft on a node.",
-        subcommands: [IPAM.self, Nft.self])
+        subcommands: [IPAM.self, Nft.self, AgentCommand.self])
 }
 
 struct IPAM: ParsableCommand {
@@ -160,5 +161,18 @@ struct Nft: ParsableCommand {
         func run() throws {
             print(try NftClient().uninstall() ? "removed table inet weft" : "no table inet weft: nothing to remove")
         }
+    }
+}
+
+/// `weftctl agent`: the node agent's lease and peers, as weftd last wrote them.
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agent", abstract: "weftd's lease and peers on this node.")
+    @Option(help: "weftd's state file.") var stateFile = AgentStatus.defaultPath
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let status = try AgentStatus.read(from: stateFile)
+        print(json ? String(decoding: try AgentStatus.encoder().encode(status), as: UTF8.self) : status.summary)
+        if !status.health().healthy { throw ExitCode(3) }
     }
 }

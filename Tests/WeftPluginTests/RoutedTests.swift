@@ -71,6 +71,24 @@ struct RoutedTests {
         }
     }
 
+    /// hostPorts and bandwidth are the same machinery on the routed datapath.
+    @Test func aRoutedPodsHostPortAndBandwidth() throws {
+        try withNode { node in
+            let outside = try node.addOutside()
+            let pod = try node.addPod()
+            let extra = #","runtimeConfig":{"portMappings":[{"HostPort":8080,"ContainerPort":80}],"# +
+                #""bandwidth":{"ingressRate":8000000,"ingressBurst":800000}}"#
+            let result = try node.add(containerID: "web", netns: pod, config: routedConfig(node, extra: extra))
+            try node.serve(in: pod, port: 80, reply: "web")
+            #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)")
+            #expect(try node.request(from: "", to: "127.0.0.1", port: 8080).hasPrefix("web"), "the node via localhost")
+            let hostVeth = try #require(((result["interfaces"] as? [[String: Any]])?[0]["name"]) as? String)
+            #expect(try node.exec("tc", "qdisc", "show", "dev", hostVeth).stdout.contains("tbf"))
+            #expect(try node.weft("DEL", containerID: "web", netns: pod, config: routedConfig(node, extra: extra)).status == 0)
+            #expect(try !node.exec("nft", "list", "table", "inet", "weft").stdout.contains("weft/routed/"))
+        }
+    }
+
     @Test(arguments: ["add-after-reserve", "add-after-veth", "add-after-pod"])
     func killedDuringAddThenDelLeavesNothing(step: String) throws {
         try withNode { node in

@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import WeftAddress
+import WeftCNI
+import WeftNetlink
+
+/// One node's agent: leases the subnet, writes subnet.env, sets up the fabric device, then follows
+/// the engine (watch) and keeps the lease alive until cancelled. On cancellation (SIGTERM) it stops
+/// without touching the kernel: routes stay, so pods keep working while the agent restarts.
+public actor Agent {
+    let options: AgentOptions
+    let engine: LeaseEngine
+    let engineName: String
+    let logger: Logger
+    public let metrics: AgentMetrics
+    public nonisolated let healthBox = HealthBox()
+    let kernel = KernelQueue()
+    let fabric: NodeFabric
+    let started = Date()
+
+    var config: NetConf?
+    var underlay: Underlay?
+    var acquired: SubnetLeaser.Acquired?
+    var links: FabricLinks?
+    var mtu = 0
+    var peers: [IPNetwork: SubnetLease] = [:]
+    var unreachable: Set<IPNetwork> = []
+    var watching = false
+    /// The last keep-alive's failure, nil once one succeeds again: a watch can hang on a half-dead
+    /// connection without an error, the keep-alive cannot.
+    var renewalFailure: String?
+    var leaseExpiresAt: Date?
+    var lastReconcileAt: Date?
+    var reconcileErrors = 0
+    var lastError: String?
+    var announcedReady = false
+
+    public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics()) throws {
+        self.options = options
+        self.engine = engine
+        self.engineName = engineName
+        self.logger = logger
+        self.metrics = metrics
+        // The socket is opened here, in the namespace weftd runs in, and used from the kernel queue.
+        fabric = try NodeFabric()
+    }
+
+    /// Runs until cancelled; throws when the node cannot get or keep a lease.
+    public func run() async throws {
+        let config = try NetConf.parse(try await untilReachable("read the network config") { try await self.engine.networkConfig() })
+        self.config = config
+        let fabric = self.fabric, options = self.options
+        let underlay = try await kernel.run { try fabric.underlay(name: options.interface, publicIP: options.publicIP) }
+        self.underlay = underlay
+        var attributes = LeaseAttributes(publicIP: underlay.publicIP, backendType: config.backend.typeName)
+        if case .vxlan(let vni, _) = config.backend {
+            attributes.vni = vni
+            attributes.vtepMAC = NodeFabric.vtepMAC(publicIP: underlay.publicIP)
+        }
+        let previous = (try? SubnetEnv.load(path: options.subnetFile))?.subnets.first { $0.family == .v4 }?.canonical
+        let acquired = try await untilReachable("lease a subnet") {
+            try await self.engine.acquire(config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous)
+        }
+        self.acquired = acquired
+        leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
+        metrics.leaseHeld.set(Int64(1))
+        logger.info("leased subnet", metadata: ["subnet": "\(acquired.lease.subnet)", "publicIP": "\(underlay.publicIP)",
+                                                "renewed": "\(acquired.renewed)", "lease": "\(acquired.grant)", "engine": "\(engineName)"])
+        try await prepareNode(lease: acquired.lease)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.keepAliveLoop() }
+            group.addTask { try await self.watchLoop() }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Runs `body` again while the engine cannot be reached (a node often boots before etcd or the API
+    /// server answers), every 1 s growing to 10 s; any other error ends the attempts.
+    func untilReachable<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        var delay = 1.0
+        while true {
+            do {
+                return try await body()
+            } catch let error as AgentError where error.kind == .engine {
+                lastError = "\(error)"
+                logger.warning("cannot \(what) yet: retrying", metadata: ["error": "\(error.message)", "retryIn": "\(delay)s"])
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                delay = min(delay * 2, 10)
+            }
+        }
+    }
+
+    /// The vxlan device's name: `weft.<VNI>` (flanneld's is `flannel.<VNI>`); nil for host-gw.
+    var vxlanName: String? {
+        guard case .vxlan(let vni, _)? = config?.backend else { return nil }
+        return "weft.\(vni)"
+    }
+
+    /// The fabric device (vxlan) with this node's VTEP address, then subnet.env: the plugin can give
+    /// pods addresses as soon as the file exists.
+    func prepareNode(lease: SubnetLease) async throws {
+        guard let config, let underlay else { return }
+        let fabric = self.fabric
+        switch config.backend {
+        case .vxlan(let vni, let port):
+            mtu = Int(underlay.mtu) - Int(NodeFabric.vxlanOverhead)
+            let spec = VxlanSpec(name: vxlanName ?? "weft.\(vni)", vni: vni, port: port, local: underlay.publicIP, underlayIndex: underlay.index,
+                                 mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: UInt32(mtu))
+            let index = try await kernel.run { try fabric.ensureVxlan(spec, vtep: lease.vtepAddress) }
+            links = FabricLinks(vxlanIndex: index, underlayIndex: underlay.index)
+            logger.info("vxlan device ready", metadata: ["device": "\(spec.name)", "vni": "\(vni)", "port": "\(port)",
+                                                         "vtep": "\(lease.vtepAddress)/32", "mtu": "\(mtu)"])
+        case .hostGateway:
+            mtu = Int(underlay.mtu)
+            links = FabricLinks(vxlanIndex: nil, underlayIndex: underlay.index)
+        }
+        try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu).write(to: options.subnetFile)
+        logger.info("wrote subnet file", metadata: ["path": "\(options.subnetFile)"])
+        writeStatus()
+    }
+
+    /// Renews the lease every third of its TTL. A lease etcd no longer knows (it expired while etcd
+    /// was out of reach) is taken again, the same subnet when it is still free.
+    func keepAliveLoop() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(nanoseconds: UInt64(options.keepAliveSeconds * 1e9))
+            guard let acquired, let config else { continue }
+            do {
+                if try await engine.keepAlive(acquired.grant) {
+                    metrics.leaseRenewals.increment()
+                    if renewalFailure != nil {
+                        renewalFailure = nil
+                        writeStatus()
+                    }
+                    leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
+                    continue
+                }
+                logger.error("lease expired: leasing again", metadata: ["subnet": "\(acquired.lease.subnet)"])
+                metrics.leaseHeld.set(Int64(0))
+                let again = try await engine.acquire(config: config, ttl: options.leaseTTL, attributes: acquired.lease.attributes,
+                                                     previous: acquired.lease.subnet)
+                self.acquired = again
+                leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
+                metrics.leaseHeld.set(Int64(1))
+                if again.lease.subnet != acquired.lease.subnet {
+                    logger.critical("subnet changed: pods started before keep their old addresses and lose their routes",
+                                    metadata: ["old": "\(acquired.lease.subnet)", "new": "\(again.lease.subnet)"])
+                    try await prepareNode(lease: again.lease)
+                    await reconcile()
+                }
+            } catch let error as AgentError where error.kind == .networkFull {
+                throw error
+            } catch {
+                if Task.isCancelled { return }
+                metrics.leaseRenewalErrors.increment()
+                renewalFailure = "\(error)"
+                writeStatus()
+                lastError = "\(error)"
+                logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

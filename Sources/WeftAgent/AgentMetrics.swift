@@ -1,0 +1,43 @@
+import Prometheus
+
+/// weftd's Prometheus metrics (swift-prometheus), served at /metrics; every name starts with `weftd_`.
+public final class AgentMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    /// 1 while this node holds its subnet lease.
+    public let leaseHeld: Gauge
+    /// Remote nodes the fabric currently connects to.
+    public let peers: Gauge
+    public let reconciles: Counter
+    /// Kernel changes refused during reconciles (each failed route, neighbour or FDB entry counts).
+    public let reconcileErrors: Counter
+    public let leaseRenewals: Counter
+    public let leaseRenewalErrors: Counter
+    /// Watch streams that broke and were opened again after a fresh list.
+    public let watchRestarts: Counter
+    /// Peers left out because they cannot be reached (host-gw: not on the underlay's subnet).
+    public let unreachablePeers: Gauge
+    public let lastReconcileSeconds: Gauge
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        func gauge(_ name: String, _ unit: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "weftd", metricName: name, unitName: unit, helpText: help))
+        }
+        func counter(_ name: String, _ help: String) -> Counter {
+            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "weftd", metricName: name, unitName: "total", helpText: help))
+        }
+        leaseHeld = gauge("lease_held", "", "1 while this node holds its subnet lease")
+        peers = gauge("peers", "", "Remote nodes connected by the fabric")
+        unreachablePeers = gauge("unreachable_peers", "", "Peers left out: not reachable with this backend")
+        lastReconcileSeconds = gauge("last_reconcile_duration", "seconds", "Duration of the last reconcile")
+        reconciles = counter("reconciles", "Reconciles of routes, neighbours and FDB entries")
+        reconcileErrors = counter("reconcile_errors", "Kernel changes refused during reconciles")
+        leaseRenewals = counter("lease_renewals", "Successful lease keep-alives")
+        leaseRenewalErrors = counter("lease_renewal_errors", "Failed lease keep-alives")
+        watchRestarts = counter("watch_restarts", "Lease watches opened again after a break")
+    }
+
+    /// The text exposition format, as Prometheus scrapes it.
+    public func exposition() -> String { registry.emitToString() }
+}

@@ -1,0 +1,40 @@
+import WeftAddress
+
+/// How one weftd runs: where its engine is, which link carries the fabric, where it writes.
+public struct AgentOptions: Sendable {
+    public var etcdEndpoints: [String]
+    /// flannel's default etcd prefix.
+    public var etcdPrefix = "/coreos.com/network"
+    /// Lease TTL in whole seconds (flannel's default is 24h).
+    public var leaseTTL = 24 * 3600
+    /// The underlay link; nil picks the default route's.
+    public var interface: String?
+    /// The address other nodes reach this one by; nil takes the link's first IPv4 address.
+    public var publicIP: IPAddress?
+    public var subnetFile = "/run/flannel/subnet.env"
+    public var stateFile = AgentStatus.defaultPath
+    /// Where /healthz and /metrics are served; nil serves nothing.
+    public var metricsHost: String? = "127.0.0.1"
+    public var metricsPort = 9410
+
+    public init(etcdEndpoints: [String]) { self.etcdEndpoints = etcdEndpoints }
+
+    /// How often the lease is renewed: a third of its TTL, so two renewals may fail before it
+    /// expires; at most hourly for long TTLs, and at least every second.
+    public var keepAliveSeconds: Double { min(max(Double(leaseTTL) / 3, 1), 3600) }
+
+    /// Parses `--metrics-address`: "host:port", ":port", or "" / "off" for none.
+    public static func address(_ text: String) throws -> (host: String, port: Int)? {
+        if text.isEmpty || text == "off" { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw AgentError(.invalidConfig, "--metrics-address \(text) is not host:port")
+        }
+        let host = String(text[..<colon]).trimmingBrackets
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}
+
+extension String {
+    /// "[::1]" → "::1": IPv6 hosts are bracketed in host:port.
+    var trimmingBrackets: String { hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import WeftAddress
+import WeftNetlink
+
+extension Agent {
+    /// Lists the leases, reconciles, then follows the engine's changes, reconciling after each batch.
+    /// A broken stream is followed by a fresh list (changes missed meanwhile are in it) after a backoff.
+    /// Throws only when this node's subnet went to another node.
+    func watchLoop() async throws {
+        var backoff = 0.2
+        while !Task.isCancelled {
+            do {
+                let (stored, cursor) = try await engine.leases()
+                peers = Dictionary(stored.map { ($0.lease.subnet, $0.lease) }, uniquingKeysWith: { _, last in last })
+                watching = true
+                await reconcile()
+                backoff = 0.2
+                for try await batch in engine.changes(after: cursor) {
+                    for event in batch {
+                        switch event {
+                        case .upsert(let lease): peers[lease.subnet] = lease
+                        case .removed(let subnet): peers[subnet] = nil
+                        }
+                        try await guardOwnRecord(event)
+                    }
+                    if !batch.isEmpty { await reconcile() }
+                }
+            } catch let error as AgentError where error.kind == .leaseLost {
+                throw error
+            } catch {
+                if Task.isCancelled { return }
+                lastError = "\(error)"
+                logger.warning("lease watch broke: listing again", metadata: ["error": "\(error)", "retryIn": "\(backoff)s"])
+            }
+            if Task.isCancelled { return }
+            watching = false
+            metrics.watchRestarts.increment()
+            writeStatus()
+            try? await Task.sleep(nanoseconds: UInt64(backoff * 1e9))
+            backoff = min(backoff * 2, 5)
+        }
+    }
+
+    /// This node's own record deleted (by hand, or expired while etcd was out of reach) is written
+    /// again under the current grant; taken by another node, the agent stops, as flanneld does.
+    func guardOwnRecord(_ event: LeaseEvent) async throws {
+        guard let acquired else { return }
+        let own = acquired.lease
+        switch event {
+        case .removed(let subnet) where subnet == own.subnet:
+            if try await engine.restore(own, grant: acquired.grant) {
+                logger.warning("own lease record was deleted: written again", metadata: ["subnet": "\(own.subnet)"])
+                peers[own.subnet] = own
+            }
+        case .upsert(let lease) where lease.subnet == own.subnet && lease.attributes.publicIP != own.attributes.publicIP:
+            metrics.leaseHeld.set(Int64(0))
+            throw AgentError(.leaseLost, "subnet \(own.subnet) is now leased by \(lease.attributes.publicIP); restart weftd to lease another one")
+        default:
+            break
+        }
+    }
+
+    /// Makes the kernel match the leases: every remote lease connected, nothing else of the agent's left.
+    func reconcile() async {
+        guard let config, let acquired, let links, let underlay else { return }
+        let began = Date()
+        let own = acquired.lease.subnet
+        let remote = peers.values.filter { $0.subnet != own }.sorted { $0.subnet.description < $1.subnet.description }
+        let (reachable, unreachableNow) = FabricPlan.reachable(remote, backend: config.backend, underlayNetworks: underlay.networks)
+        for subnet in unreachableNow.subtracting(unreachable) {
+            logger.error("host-gw peer is not on this node's L2 segment: no route to its subnet",
+                         metadata: ["subnet": "\(subnet)", "publicIP": "\(peers[subnet]?.attributes.publicIP.description ?? "")",
+                                    "underlay": "\(underlay.name) \(underlay.networks.map(\.description).joined(separator: ","))"])
+        }
+        unreachable = unreachableNow
+        let desired = FabricPlan.desired(peers: reachable, own: own, backend: config.backend, links: links)
+        let fabric = self.fabric
+        do {
+            let (diff, failures) = try await kernel.run { () -> (FabricDiff, [Error]) in
+                let diff = FabricDiff(desired: desired, present: try fabric.present(links: links))
+                return (diff, fabric.apply(diff))
+            }
+            log(diff)
+            for failure in failures {
+                logger.error("kernel refused a fabric change", metadata: ["error": "\(failure)"])
+            }
+            record(errors: failures.count, lastError: failures.last.map { "\($0)" })
+        } catch {
+            logger.error("reconcile failed", metadata: ["error": "\(error)"])
+            record(errors: 1, lastError: "\(error)")
+        }
+        metrics.reconciles.increment()
+        metrics.peers.set(Double(reachable.count))
+        metrics.unreachablePeers.set(Double(unreachableNow.count))
+        metrics.lastReconcileSeconds.set(Date().timeIntervalSince(began))
+        lastReconcileAt = Date()
+        if !announcedReady {
+            announcedReady = true
+            logger.info("fabric ready", metadata: ["peers": "\(reachable.count)",
+                                                    "sinceStart": "\(String(format: "%.3f", Date().timeIntervalSince(started)))s"])
+        }
+        writeStatus()
+    }
+
+    private func record(errors: Int, lastError error: String?) {
+        guard errors > 0 else { return }
+        reconcileErrors += errors
+        metrics.reconcileErrors.increment(by: Int64(errors))
+        lastError = error
+    }
+
+    private func log(_ diff: FabricDiff) {
+        // Routes as `ip route` shows them, with the device's name.
+        func text(_ route: FabricRoute) -> String {
+            let device = route.outputIndex == links?.vxlanIndex ? vxlanName : route.outputIndex == underlay?.index ? underlay?.name : nil
+            return "\(route.destination) via \(route.gateway) dev \(device ?? String(route.outputIndex))\(route.onlink ? " onlink" : "")"
+        }
+        for route in diff.routesToDelete { logger.info("removed route", metadata: ["route": "\(text(route))"]) }
+        for route in diff.routesToSet { logger.info("set route", metadata: ["route": "\(text(route))"]) }
+        for entry in diff.neighboursToDelete { logger.debug("removed neighbour", metadata: ["entry": "\(entry)"]) }
+        for entry in diff.neighboursToSet { logger.debug("set neighbour", metadata: ["entry": "\(entry)"]) }
+        for entry in diff.forwardingToDelete { logger.debug("removed fdb entry", metadata: ["entry": "\(entry)"]) }
+        for entry in diff.forwardingToSet { logger.debug("set fdb entry", metadata: ["entry": "\(entry)"]) }
+    }
+
+    /// The state file behind `weftd status` and /healthz.
+    func writeStatus() {
+        guard let status = status() else { return }
+        healthBox.store(status)
+        do { try status.write(to: options.stateFile) } catch {
+            logger.warning("cannot write the state file", metadata: ["path": "\(options.stateFile)", "error": "\(error)"])
+        }
+    }
+
+    public func status() -> AgentStatus? {
+        guard let config, let underlay, let acquired else { return nil }
+        let peerList = peers.values.filter { $0.subnet != acquired.lease.subnet }.map { lease in
+            AgentStatus.Peer(subnet: "\(lease.subnet)", publicIP: "\(lease.attributes.publicIP)", backendType: lease.attributes.backendType,
+                             vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
+                             connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet))
+        }
+        return AgentStatus(pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
+                           subnet: "\(acquired.lease.subnet)", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
+                           device: vxlanName, vtepMAC: acquired.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
+                           leaseTTLSeconds: options.leaseTTL, leaseID: String(acquired.grant), leaseExpiresAt: leaseExpiresAt,
+                           peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
+                           reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
+    }
+}

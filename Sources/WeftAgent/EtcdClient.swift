@@ -1,0 +1,141 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// etcd v3 through its JSON gateway (POST /v3/...), over AsyncHTTPClient. Requests (and watches) go
+/// to the first endpoint that answers; a connection failure moves on to the next one.
+public final class EtcdClient: Sendable {
+    private let http: HTTPClient
+    private let endpoints: [String]
+    private let requestTimeout: TimeAmount
+
+    public init(endpoints: [String], requestTimeout: TimeAmount = .seconds(10)) throws {
+        let cleaned = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
+        guard !cleaned.isEmpty, cleaned.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
+            throw AgentError(.invalidConfig, "--etcd-endpoints needs http:// or https:// URLs (got \(endpoints.joined(separator: ",")))")
+        }
+        self.endpoints = cleaned
+        self.requestTimeout = requestTimeout
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(3))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async { try? await http.shutdown() }
+
+    /// POSTs `body` to `path` and returns the decoded JSON reply; etcd's errors come back as AgentError.
+    public func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+        var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
+        for endpoint in endpoints {
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(try request(endpoint + path, body), timeout: requestTimeout)
+            } catch {
+                lastFailure = AgentError(.engine, "\(endpoint)\(path): \(error)")
+                continue
+            }
+            let bytes = try await response.body.collect(upTo: 16 << 20)
+            let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+            guard response.status == .ok else {
+                let message = object["message"] as? String ?? object["error"] as? String ?? "\(response.status)"
+                throw AgentError(.engine, "etcd \(path): \(message)")
+            }
+            return object
+        }
+        throw lastFailure
+    }
+
+    func request(_ url: String, _ body: [String: Any]) throws -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        return request
+    }
+
+    // MARK: KV and leases
+
+    public func get(_ key: String) async throws -> (kvs: [EtcdMessages.KeyValue], revision: Int64) {
+        EtcdMessages.rangeReply(try await call("/v3/kv/range", EtcdMessages.range(key: key, prefix: false)))
+    }
+
+    public func list(prefix: String) async throws -> (kvs: [EtcdMessages.KeyValue], revision: Int64) {
+        EtcdMessages.rangeReply(try await call("/v3/kv/range", EtcdMessages.range(key: prefix, prefix: true)))
+    }
+
+    /// Runs a transaction; true when its comparisons held and the success branch ran.
+    public func transaction(_ body: [String: Any]) async throws -> Bool {
+        (try await call("/v3/kv/txn", body)["succeeded"] as? Bool) ?? false
+    }
+
+    public func put(_ key: String, _ value: String) async throws {
+        _ = try await call("/v3/kv/put", ["key": EtcdMessages.base64(key), "value": EtcdMessages.base64(value)])
+    }
+
+    public func grant(ttl seconds: Int) async throws -> Int64 {
+        let reply = try await call("/v3/lease/grant", ["TTL": String(seconds)])
+        guard let id = EtcdMessages.int64(reply["ID"]), id != 0 else {
+            throw AgentError(.engine, "etcd lease grant: \(reply["error"] as? String ?? "no lease ID in the reply")")
+        }
+        return id
+    }
+
+    /// Renews `lease` once; returns its new TTL, 0 when etcd no longer knows it (it expired).
+    public func keepAlive(_ lease: Int64) async throws -> Int64 {
+        // The gateway maps the bidirectional stream onto one POST: one request, one reply line.
+        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)])
+        let result = reply["result"] as? [String: Any] ?? reply
+        return EtcdMessages.int64(result["TTL"]) ?? 0
+    }
+
+    public func revoke(_ lease: Int64) async throws {
+        _ = try await call("/v3/lease/revoke", ["ID": String(lease)])
+    }
+
+    // MARK: watch
+
+    /// Streams the changes under `prefix` from `revision` on, one element per watch reply. The stream
+    /// ends with an error when the connection drops; the caller re-lists and watches again.
+    public func watch(prefix: String, fromRevision revision: Int64) -> AsyncThrowingStream<(events: [EtcdMessages.Event], revision: Int64), Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    try await self.streamWatch(prefix: prefix, revision: revision, into: continuation)
+                    continuation.finish(throwing: AgentError(.engine, "etcd closed the watch stream"))
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    private func streamWatch(prefix: String, revision: Int64,
+                             into continuation: AsyncThrowingStream<(events: [EtcdMessages.Event], revision: Int64), Error>.Continuation) async throws {
+        let body = EtcdMessages.watch(prefix: prefix, fromRevision: revision)
+        var opened: HTTPClientResponse?
+        var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
+        for endpoint in endpoints where opened == nil {
+            do {
+                // No deadline: a watch lasts as long as the agent; cancellation ends it.
+                opened = try await http.execute(try request(endpoint + "/v3/watch", body), timeout: .hours(24 * 365))
+            } catch {
+                lastFailure = AgentError(.engine, "\(endpoint)/v3/watch: \(error)")
+            }
+        }
+        guard let response = opened else { throw lastFailure }
+        guard response.status == .ok else { throw AgentError(.engine, "etcd watch: \(response.status)") }
+        var pending: [UInt8] = []
+        for try await chunk in response.body {
+            pending += chunk.readableBytesView
+            // The gateway writes one JSON object per reply, each followed by a newline.
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(pending[..<newline])
+                pending.removeSubrange(...newline)
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { continue }
+                let reply = try EtcdMessages.watchReply(object)
+                continuation.yield((reply.events, reply.revision))
+            }
+        }
+    }
+}

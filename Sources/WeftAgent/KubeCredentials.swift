@@ -1,0 +1,70 @@
+import Foundation
+import Yams
+
+/// Where the API server is and how to prove who weftd is: in-cluster (the pod's service account)
+/// or a kubeconfig file (its current context).
+public struct KubeCredentials: Equatable, Sendable {
+    public var server: String
+    public var token: String?
+    public var caPEM: [UInt8]?
+    public var clientCertificatePEM: [UInt8]?
+    public var clientKeyPEM: [UInt8]?
+    public var insecureSkipTLSVerify = false
+
+    public init(server: String) { self.server = server }
+
+    static let serviceAccount = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+    /// The service account Kubernetes mounts in a pod, and the API address it puts in the environment.
+    public static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeCredentials {
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"] else {
+            throw AgentError(.invalidConfig, "not in a pod (KUBERNETES_SERVICE_HOST/PORT unset): give --kubeconfig")
+        }
+        var credentials = KubeCredentials(server: "https://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+        credentials.token = try String(contentsOfFile: "\(serviceAccount)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        credentials.caPEM = FileManager.default.contents(atPath: "\(serviceAccount)/ca.crt").map { Array($0) }
+        return credentials
+    }
+
+    /// The current context's cluster and user of a kubeconfig (YAML or JSON).
+    public static func kubeconfig(path: String) throws -> KubeCredentials {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw AgentError(.file, "cannot read kubeconfig \(path)")
+        }
+        return try parse(kubeconfig: text, directory: (path as NSString).deletingLastPathComponent)
+    }
+
+    public static func parse(kubeconfig text: String, directory: String) throws -> KubeCredentials {
+        guard let config = (try? Yams.load(yaml: text)) as? [String: Any] else {
+            throw AgentError(.invalidConfig, "kubeconfig is not a YAML mapping")
+        }
+        func named(_ list: String, _ name: String?, _ field: String) -> [String: Any]? {
+            (config[list] as? [[String: Any]])?.first { $0["name"] as? String == name }?[field] as? [String: Any]
+        }
+        let contextName = config["current-context"] as? String
+        let context = named("contexts", contextName, "context") ?? [:]
+        guard let cluster = named("clusters", context["cluster"] as? String, "cluster"), let server = cluster["server"] as? String else {
+            throw AgentError(.invalidConfig, "kubeconfig: no cluster server for context \(contextName ?? "(none)")")
+        }
+        let user = named("users", context["user"] as? String, "user") ?? [:]
+        func bytes(_ object: [String: Any], data: String, file: String) throws -> [UInt8]? {
+            if let encoded = object[data] as? String {
+                guard let decoded = Data(base64Encoded: encoded) else { throw AgentError(.invalidConfig, "kubeconfig: \(data) is not base64") }
+                return Array(decoded)
+            }
+            guard let path = object[file] as? String else { return nil }
+            let full = path.hasPrefix("/") ? path : "\(directory)/\(path)"
+            guard let contents = FileManager.default.contents(atPath: full) else { throw AgentError(.file, "kubeconfig: cannot read \(full)") }
+            return Array(contents)
+        }
+        var credentials = KubeCredentials(server: server.hasSuffix("/") ? String(server.dropLast()) : server)
+        credentials.caPEM = try bytes(cluster, data: "certificate-authority-data", file: "certificate-authority")
+        credentials.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"] as? Bool ?? false
+        credentials.clientCertificatePEM = try bytes(user, data: "client-certificate-data", file: "client-certificate")
+        credentials.clientKeyPEM = try bytes(user, data: "client-key-data", file: "client-key")
+        let tokenFile = try bytes(user, data: "", file: "tokenFile")
+        credentials.token = (user["token"] as? String)
+            ?? tokenFile.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+        return credentials
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import NIOHTTP1
+import WeftAddress
+
+/// flannel's `--kube-subnet-mgr`: the node's subnet is its `spec.podCIDR` (allocated by the
+/// controller-manager), published data lives in Node annotations, and peers come from watching all
+/// Nodes. There is no expiry: a node's routes go when its Node object does (or loses its annotations).
+public struct KubeLeaseEngine: LeaseEngine {
+    public let client: KubeClient
+    public let nodeName: String
+    /// kube-flannel's net-conf.json (the same JSON etcd keeps under <prefix>/config).
+    public let netConfPath: String
+
+    public init(client: KubeClient, nodeName: String, netConfPath: String) {
+        self.client = client; self.nodeName = nodeName; self.netConfPath = netConfPath
+    }
+
+    var nodePath: String { "/api/v1/nodes/\(nodeName.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? nodeName)" }
+
+    public func networkConfig() async throws -> String {
+        guard let text = try? String(contentsOfFile: netConfPath, encoding: .utf8) else {
+            throw AgentError(.file, "cannot read the network config \(netConfPath) (--net-conf)")
+        }
+        return text
+    }
+
+    public func leases() async throws -> (leases: [StoredLease], cursor: String) {
+        let list = try await client.call("/api/v1/nodes")
+        let nodes = (list["items"] as? [Any] ?? []).compactMap { KubeNode(json: $0) }
+        let cursor = (list["metadata"] as? [String: Any])?["resourceVersion"] as? String ?? ""
+        return (nodes.compactMap { $0.lease.map { StoredLease(lease: $0, modRevision: 0) } }, cursor)
+    }
+
+    /// Waits for the controller-manager to give the node a pod CIDR, checks it against the network,
+    /// then publishes the annotations.
+    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?) async throws -> SubnetLeaser.Acquired {
+        var podCIDR: IPNetwork?
+        while podCIDR == nil {
+            podCIDR = KubeNode(json: try await client.call(nodePath))?.podCIDR
+            if podCIDR == nil { try await Task.sleep(nanoseconds: 1_000_000_000) }
+        }
+        guard let subnet = podCIDR, config.network.contains(subnet.networkAddress), subnet.prefixLength >= config.network.prefixLength else {
+            throw AgentError(.invalidConfig, "node \(nodeName)'s podCIDR \(podCIDR.map { "\($0)" } ?? "") is outside Network \(config.network)")
+        }
+        let lease = SubnetLease(subnet: subnet, attributes: attributes)
+        _ = try await restore(lease, grant: 0)
+        return SubnetLeaser.Acquired(lease: lease, grant: 0, renewed: subnet == previous?.canonical)
+    }
+
+    /// Node annotations do not expire.
+    public func keepAlive(_ grant: Int64) async throws -> Bool { true }
+
+    public func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
+        _ = try await client.call(nodePath, method: .PATCH, body: KubeNode.annotationPatch(lease.attributes),
+                                  contentType: "application/merge-patch+json")
+        return true
+    }
+
+    public func changes(after cursor: String) -> AsyncThrowingStream<[LeaseEvent], Error> {
+        let encoded = cursor.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? cursor
+        let lines = client.watchLines("/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=\(encoded)")
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await line in lines {
+                        let (type, node) = try KubeNode.watchEvent(line)
+                        guard let node, let subnet = node.podCIDR, type != "BOOKMARK" else { continue }
+                        // A node without (or no longer with) published data is no peer.
+                        let event: LeaseEvent = type == "DELETED" ? .removed(subnet) : node.lease.map(LeaseEvent.upsert) ?? .removed(subnet)
+                        continuation.yield([event])
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

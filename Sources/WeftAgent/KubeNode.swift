@@ -1,0 +1,72 @@
+import Foundation
+import WeftAddress
+
+/// A Kubernetes Node as flannel's kube subnet manager reads it: `spec.podCIDR(s)` is the lease,
+/// annotations carry what etcd's lease value carries.
+public struct KubeNode: Equatable, Sendable {
+    public enum Annotation {
+        public static let backendType = "flannel.alpha.coreos.com/backend-type"
+        public static let backendData = "flannel.alpha.coreos.com/backend-data"
+        public static let publicIP = "flannel.alpha.coreos.com/public-ip"
+        /// "true" on nodes whose annotations a kube subnet manager (flanneld or weftd) wrote.
+        public static let kubeSubnetManager = "flannel.alpha.coreos.com/kube-subnet-manager"
+    }
+
+    public let name: String
+    public let resourceVersion: String
+    /// The IPv4 pod CIDR: spec.podCIDRs' IPv4 entry, else spec.podCIDR.
+    public let podCIDR: IPNetwork?
+    public let annotations: [String: String]
+
+    public init?(json object: Any?) {
+        guard let node = object as? [String: Any], let metadata = node["metadata"] as? [String: Any],
+              let name = metadata["name"] as? String else { return nil }
+        self.name = name
+        resourceVersion = metadata["resourceVersion"] as? String ?? ""
+        annotations = metadata["annotations"] as? [String: String] ?? [:]
+        let spec = node["spec"] as? [String: Any] ?? [:]
+        let cidrs = (spec["podCIDRs"] as? [String] ?? []) + [spec["podCIDR"] as? String].compactMap { $0 }
+        podCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v4 }?.canonical
+    }
+
+    /// The lease this node publishes, when a kube subnet manager annotated it (flannel skips others).
+    public var lease: SubnetLease? {
+        guard let podCIDR, annotations[Annotation.kubeSubnetManager] == "true",
+              let ipText = annotations[Annotation.publicIP], let publicIP = IPAddress(ipText), publicIP.isIPv4
+        else { return nil }
+        var attributes = LeaseAttributes(publicIP: publicIP, backendType: annotations[Annotation.backendType] ?? "")
+        if let data = annotations[Annotation.backendData]?.data(using: .utf8),
+           let backend = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] {
+            let fields = CaseInsensitive(backend)
+            attributes.vni = fields.int("VNI").flatMap { UInt32(exactly: $0) }
+            attributes.vtepMAC = fields.string("VtepMAC").flatMap(MACText.parse)
+        }
+        return SubnetLease(subnet: podCIDR, attributes: attributes)
+    }
+
+    /// The merge patch that publishes `attributes` on a node, as flanneld writes them: backend-data
+    /// is the BackendData JSON ("null" for host-gw).
+    public static func annotationPatch(_ attributes: LeaseAttributes) -> [String: Any] {
+        var backendData = "null"
+        if let vni = attributes.vni, let mac = attributes.vtepMAC {
+            backendData = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
+        }
+        return ["metadata": ["annotations": [
+            Annotation.backendType: attributes.backendType,
+            Annotation.backendData: backendData,
+            Annotation.publicIP: "\(attributes.publicIP)",
+            Annotation.kubeSubnetManager: "true",
+        ]]]
+    }
+
+    /// One line of a Node watch: ADDED/MODIFIED/DELETED with the node, BOOKMARK with a new
+    /// resourceVersion only, ERROR with a Status (410 Gone: the resourceVersion is too old, list again).
+    public static func watchEvent(_ line: [String: Any]) throws -> (type: String, node: KubeNode?) {
+        let type = line["type"] as? String ?? ""
+        if type == "ERROR" {
+            let status = line["object"] as? [String: Any] ?? [:]
+            throw AgentError(.engine, "node watch: \(status["message"] as? String ?? "error") (code \(status["code"] as? Int ?? 0))")
+        }
+        return (type, KubeNode(json: line["object"]))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import WeftAddress
+
+/// flanneld's network configuration, the JSON under `<prefix>/config` (or in kube-flannel's
+/// net-conf.json), with flannel's defaults applied and its checks made.
+public struct NetConf: Equatable, Sendable {
+    public enum Backend: Equatable, Sendable {
+        case vxlan(vni: UInt32, port: UInt16)
+        case hostGateway
+
+        /// The name leases carry in BackendType.
+        public var typeName: String {
+            switch self {
+            case .vxlan: return "vxlan"
+            case .hostGateway: return "host-gw"
+            }
+        }
+    }
+
+    public let network: IPNetwork
+    public let subnetLength: Int
+    /// The first and the last subnet that may be leased (network addresses, aligned on subnetLength).
+    public let subnetMin: IPAddress
+    public let subnetMax: IPAddress
+    public let backend: Backend
+
+    /// flannel's default VNI and the Linux vxlan port it uses when Backend.Port is 0.
+    public static let defaultVNI: UInt32 = 1
+    public static let defaultVxlanPort: UInt16 = 8472
+
+    public static func parse(_ text: String) throws -> NetConf {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw AgentError(.invalidConfig, "net-conf is not a JSON object")
+        }
+        // Go's encoding/json, which flanneld decodes with, matches keys without regard to case.
+        let config = CaseInsensitive(object)
+        if config.bool("EnableIPv6") == true || config["IPv6Network"] != nil {
+            throw AgentError(.invalidConfig, "IPv6 networks (EnableIPv6, IPv6Network) are not supported by weftd yet")
+        }
+        if config.bool("EnableIPv4") == false {
+            throw AgentError(.invalidConfig, "EnableIPv4 is false: weftd needs an IPv4 Network")
+        }
+        guard let networkText = config.string("Network"), let written = IPNetwork(networkText), written.family == .v4 else {
+            throw AgentError(.invalidConfig, "Network must be an IPv4 CIDR (got \(config["Network"].map { "\($0)" } ?? "nothing"))")
+        }
+        let network = written.canonical
+        let subnetLength = try Self.subnetLength(config.int("SubnetLen"), network: network)
+        // The first subnet is skipped by default, as flannel does: its network address is the cluster's.
+        let size = IPv4Math.size(subnetLength)
+        let subnetMin = try Self.bound(config.string("SubnetMin"), name: "SubnetMin", network: network, length: subnetLength)
+            ?? IPv4Math.address(IPv4Math.value(network.networkAddress) &+ size)
+        let subnetMax = try Self.bound(config.string("SubnetMax"), name: "SubnetMax", network: network, length: subnetLength)
+            ?? IPv4Math.address(IPv4Math.value(network.lastAddress) &- (size &- 1))
+        guard subnetMin <= subnetMax else {
+            throw AgentError(.invalidConfig, "SubnetMin is above SubnetMax: no subnet can be leased")
+        }
+        return NetConf(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
+                       backend: try Self.backend(config.object("Backend")))
+    }
+
+    public init(network: IPNetwork, subnetLength: Int, subnetMin: IPAddress, subnetMax: IPAddress, backend: Backend) {
+        self.network = network; self.subnetLength = subnetLength
+        self.subnetMin = subnetMin; self.subnetMax = subnetMax; self.backend = backend
+    }
+
+    /// flannel's rule: a /24 per node when the network is larger than a /22, else a quarter of it;
+    /// a network smaller than a /28 is refused.
+    static func subnetLength(_ configured: Int?, network: IPNetwork) throws -> Int {
+        if let configured, configured != 0 {
+            guard configured >= network.prefixLength, configured <= 30 else {
+                throw AgentError(.invalidConfig, "SubnetLen \(configured) does not fit Network \(network) (between /\(network.prefixLength) and /30)")
+            }
+            return configured
+        }
+        if network.prefixLength < 22 { return 24 }
+        if network.prefixLength <= 28 { return network.prefixLength + 2 }
+        throw AgentError(.invalidConfig, "Network \(network) is too small: the smallest usable network is a /28")
+    }
+
+    static func bound(_ text: String?, name: String, network: IPNetwork, length: Int) throws -> IPAddress? {
+        guard let text else { return nil }
+        guard let address = IPAddress(text), network.contains(address) else {
+            throw AgentError(.invalidConfig, "\(name) \(text) is not an address of Network \(network)")
+        }
+        guard IPNetwork(address: address, prefixLength: length)?.hasHostBitsSet == false else {
+            throw AgentError(.invalidConfig, "\(name) \(text) is not on a /\(length) (SubnetLen) boundary")
+        }
+        return address
+    }
+
+    static func backend(_ object: CaseInsensitive?) throws -> Backend {
+        let type = object?.string("Type") ?? "udp"
+        switch type {
+        case "vxlan":
+            let vni = object?.int("VNI") ?? 0
+            let port = object?.int("Port") ?? 0
+            guard (0...0xff_ffff).contains(vni), (0...65535).contains(port) else {
+                throw AgentError(.invalidConfig, "Backend.VNI must be 0…16777215 and Backend.Port 0…65535")
+            }
+            return .vxlan(vni: vni == 0 ? defaultVNI : UInt32(vni), port: port == 0 ? defaultVxlanPort : UInt16(port))
+        case "host-gw":
+            return .hostGateway
+        default:
+            throw AgentError(.invalidConfig, "Backend.Type \"\(type)\" is not supported (weftd has vxlan and host-gw)")
+        }
+    }
+}
+
+/// A JSON object read as Go reads it into a struct: keys compared without regard to case.
+struct CaseInsensitive {
+    let values: [String: Any]
+
+    init(_ object: [String: Any]) {
+        values = Dictionary(object.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    subscript(key: String) -> Any? { values[key.lowercased()] }
+    func string(_ key: String) -> String? { self[key] as? String }
+    func bool(_ key: String) -> Bool? { self[key] as? Bool }
+    func int(_ key: String) -> Int? { (self[key] as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }
+    func object(_ key: String) -> CaseInsensitive? { (self[key] as? [String: Any]).map(CaseInsensitive.init) }
+}

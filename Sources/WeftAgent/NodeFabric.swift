@@ -1,0 +1,104 @@
+import WeftAddress
+import WeftNetlink
+
+/// The underlay link the fabric runs over: the node's address other nodes reach it by.
+public struct Underlay: Equatable, Sendable {
+    public let name: String
+    public let index: Int32
+    public let publicIP: IPAddress
+    public let mtu: UInt32
+    /// The IPv4 networks directly attached to the link: host-gw peers must be inside one.
+    public let networks: [IPNetwork]
+}
+
+/// The kernel side of the fabric in the agent's namespace: the vxlan device, and routes, neighbour
+/// and FDB entries as plain values in and out. Not thread-safe: used from the KernelQueue only
+/// (hence the unchecked Sendable).
+public final class NodeFabric: @unchecked Sendable {
+    /// rtm_protocol of the agent's routes, so a later run tells its own from others' (0x57, "W").
+    public static let routeProtocol: UInt8 = 0x57
+    /// VXLAN adds 50 bytes on IPv4: outer IP 20, UDP 8, VXLAN 8, inner Ethernet 14.
+    public static let vxlanOverhead: UInt32 = 50
+
+    private let netlink: OverlayNetlink
+
+    public init() throws { netlink = try OverlayNetlink() }
+
+    public init(netlink: OverlayNetlink) { self.netlink = netlink }
+
+    /// The link named `name` (or the default route's link) and its first IPv4 address, unless `publicIP` says which.
+    public func underlay(name: String?, publicIP: IPAddress?) throws -> Underlay {
+        let link: Link
+        if let name {
+            guard let found = try netlink.link(named: name) else { throw AgentError(.node, "--iface \(name): no such link") }
+            link = found
+        } else {
+            guard let index = try RouteNetlink().routes(family: .v4).first(where: { $0.destination.prefixLength == 0 })?.outputIndex,
+                  let found = try RouteNetlink().link(index: index)
+            else { throw AgentError(.node, "no default route to pick the underlay link from: give --iface") }
+            link = found
+        }
+        let networks = try netlink.addresses(index: link.index).filter { $0.family == .v4 }
+        guard let address = publicIP ?? networks.first?.address else {
+            throw AgentError(.node, "link \(link.name) has no IPv4 address to use as PublicIP")
+        }
+        return Underlay(name: link.name, index: link.index, publicIP: address, mtu: link.mtu, networks: networks.map(\.canonical))
+    }
+
+    /// A MAC that depends only on the node's underlay address: a device recreated after a crash or a
+    /// reboot keeps it, so peers' neighbour and FDB entries stay right. Locally administered, unicast.
+    public static func vtepMAC(publicIP: IPAddress) -> [UInt8] { [0x0e, 0x57] + publicIP.bytes.suffix(4) }
+
+    /// Makes the vxlan device what `spec` says with `vtep`/32 its only IPv4 address, up; reuses a
+    /// matching device (its MAC, hence peers' entries, survive), replaces one that differs.
+    public func ensureVxlan(_ spec: VxlanSpec, vtep: IPAddress) throws -> Int32 {
+        if let existing = try netlink.linkWithVxlanInfo(named: spec.name),
+           existing.vxlan?.matches(spec) != true || existing.link.mac != spec.mac {
+            try netlink.deleteLink(index: existing.link.index)
+        }
+        if try netlink.link(named: spec.name) == nil {
+            try netlink.createVxlan(spec)
+        }
+        guard let link = try netlink.link(named: spec.name) else {
+            throw AgentError(.node, "vxlan device \(spec.name) vanished after its creation")
+        }
+        if link.mtu != spec.mtu { try netlink.setMTU(index: link.index, mtu: spec.mtu) }
+        let wanted = IPNetwork(address: vtep, prefixLength: 32)
+        let present = try netlink.addresses(index: link.index).filter { $0.family == .v4 }
+        for stale in present where stale != wanted {
+            try netlink.deleteAddress(stale, index: link.index)
+        }
+        if let wanted, !present.contains(wanted) {
+            do { try netlink.addAddress(wanted, index: link.index) } catch let error as NetlinkError where error.isExists {}
+        }
+        if !link.isUp { try netlink.setLinkUp(index: link.index) }
+        return link.index
+    }
+
+    /// What the agent owns in the kernel now: its routes (by protocol) and the vxlan device's entries.
+    public func present(links: FabricLinks) throws -> FabricState {
+        var state = FabricState(routes: Set(try netlink.routes(family: .v4, protocolID: Self.routeProtocol)))
+        if let index = links.vxlanIndex {
+            state.neighbours = Set(try netlink.neighbours(family: .v4, index: index))
+            state.forwarding = Set(try netlink.forwardingEntries(index: index))
+        }
+        return state
+    }
+
+    /// Applies `diff`, deletions first; keeps going after a failure and returns every failure, so
+    /// one refused entry does not hold back the rest.
+    public func apply(_ diff: FabricDiff) -> [Error] {
+        var failures: [Error] = []
+        func attempt(_ body: () throws -> Void) {
+            do { try body() } catch { failures.append(error) }
+        }
+        for route in diff.routesToDelete { attempt { try netlink.deleteRoute(route.destination, protocolID: Self.routeProtocol) } }
+        for entry in diff.neighboursToDelete { attempt { try netlink.deleteNeighbour(entry) } }
+        for entry in diff.forwardingToDelete { attempt { try netlink.deleteForwarding(entry) } }
+        // Neighbour and FDB entries before routes: a packet following a new route finds its VTEP resolved.
+        for entry in diff.forwardingToSet { attempt { try netlink.replaceForwarding(entry) } }
+        for entry in diff.neighboursToSet { attempt { try netlink.replaceNeighbour(entry) } }
+        for route in diff.routesToSet { attempt { try netlink.replaceRoute(route, protocolID: Self.routeProtocol) } }
+        return failures
+    }
+}

@@ -1,0 +1,52 @@
+import WeftAddress
+
+/// Which subnet a node asks for, given the leases already in the engine.
+public enum SubnetChoice {
+    /// flannel picks at random among the first 100 free subnets, so nodes starting together rarely
+    /// ask for the same one; the engine's create-only transaction settles the rare tie.
+    public static let candidateWindow = 100
+
+    /// Every leasable subnet of `config`, from SubnetMin to SubnetMax.
+    public static func all(_ config: NetConf) -> [IPNetwork] {
+        let step = IPv4Math.size(config.subnetLength)
+        let first = IPv4Math.value(config.subnetMin), last = IPv4Math.value(config.subnetMax)
+        return stride(from: UInt64(first), through: UInt64(last), by: Int(step)).compactMap {
+            IPNetwork(address: IPv4Math.address(UInt32($0)), prefixLength: config.subnetLength)
+        }
+    }
+
+    /// Free subnets in order, at most `limit`.
+    public static func free(_ config: NetConf, taken: Set<IPNetwork>, limit: Int = candidateWindow) -> [IPNetwork] {
+        var result: [IPNetwork] = []
+        let step = UInt64(IPv4Math.size(config.subnetLength))
+        var value = UInt64(IPv4Math.value(config.subnetMin))
+        let last = UInt64(IPv4Math.value(config.subnetMax))
+        let takenCanonical = Set(taken.map(\.canonical))
+        while value <= last && result.count < limit {
+            if let subnet = IPNetwork(address: IPv4Math.address(UInt32(value)), prefixLength: config.subnetLength),
+               !takenCanonical.contains(subnet) {
+                result.append(subnet)
+            }
+            value += step
+        }
+        return result
+    }
+
+    /// The subnet to try next: `preferred` (this node's previous subnet) when it is a leasable
+    /// subnet nobody holds, else one of the first free subnets; nil when the network is full.
+    public static func choose(_ config: NetConf, taken: Set<IPNetwork>, preferred: IPNetwork? = nil,
+                              random: (Int) -> Int = { Int.random(in: 0..<$0) }) -> IPNetwork? {
+        if let preferred = preferred?.canonical, isLeasable(preferred, in: config), !taken.contains(preferred) {
+            return preferred
+        }
+        let candidates = free(config, taken: taken)
+        guard !candidates.isEmpty else { return nil }
+        return candidates[random(candidates.count)]
+    }
+
+    /// Whether `subnet` is one `config` hands out: the right length, inside SubnetMin…SubnetMax.
+    public static func isLeasable(_ subnet: IPNetwork, in config: NetConf) -> Bool {
+        subnet.prefixLength == config.subnetLength && !subnet.hasHostBitsSet
+            && subnet.networkAddress >= config.subnetMin && subnet.networkAddress <= config.subnetMax
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+/// A stand-in for the Kubernetes API, enough for weftd's kube backend: Nodes listed, fetched,
+/// merge-patched, deleted and watched from a resourceVersion (line-delimited JSON, chunked), plus
+/// `POST /control/nodes` to create one. Python from the test machine, run in a test namespace.
+enum FakeAPIServer {
+    static let script = #"""
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse, parse_qs
+
+lock = threading.Condition()
+nodes, events, rv = {}, [], [0]
+
+def record(kind, node):
+    rv[0] += 1
+    node["metadata"]["resourceVersion"] = str(rv[0])
+    events.append((rv[0], kind, json.loads(json.dumps(node))))
+    lock.notify_all()
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def reply(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def body(self):
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+    def do_GET(self):
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        parts = url.path.strip("/").split("/")
+        if url.path == "/api/v1/nodes" and query.get("watch") == ["true"]:
+            return self.watch(int((query.get("resourceVersion") or ["0"])[0] or 0))
+        with lock:
+            if url.path == "/api/v1/nodes":
+                return self.reply(200, {"kind": "NodeList", "metadata": {"resourceVersion": str(rv[0])}, "items": list(nodes.values())})
+            if len(parts) == 4 and parts[3] in nodes:
+                return self.reply(200, nodes[parts[3]])
+        self.reply(404, {"kind": "Status", "code": 404, "message": "not found"})
+    def watch(self, since):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = since
+        while True:
+            with lock:
+                pending = [e for e in events if e[0] > sent]
+                if not pending:
+                    lock.wait(1)
+                    continue
+            for number, kind, node in pending:
+                line = (json.dumps({"type": kind, "object": node}) + "\n").encode()
+                try:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                sent = number
+    def do_PATCH(self):
+        name = self.path.strip("/").split("/")[-1]
+        patch = self.body()
+        with lock:
+            if name not in nodes:
+                return self.reply(404, {"kind": "Status", "code": 404, "message": "node not found"})
+            annotations = nodes[name]["metadata"].setdefault("annotations", {})
+            annotations.update(patch.get("metadata", {}).get("annotations", {}))
+            record("MODIFIED", nodes[name])
+            self.reply(200, nodes[name])
+    def do_POST(self):
+        node = self.body()
+        with lock:
+            nodes[node["metadata"]["name"]] = node
+            record("ADDED", node)
+            self.reply(201, node)
+    def do_DELETE(self):
+        name = self.path.strip("/").split("/")[-1]
+        with lock:
+            node = nodes.pop(name, None)
+            if node:
+                record("DELETED", node)
+            self.reply(200, node or {})
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
+"""#
+
+    static func kubeconfig(server: String) -> String {
+        """
+        apiVersion: v1
+        kind: Config
+        current-context: test
+        clusters:
+        - name: fake
+          cluster: {server: "\(server)"}
+        users:
+        - name: weftd
+          user: {token: test-token}
+        contexts:
+        - name: test
+          context: {cluster: fake, user: weftd}
+        """
+    }
+}

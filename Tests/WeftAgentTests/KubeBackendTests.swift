@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+/// The kube backend against a fake API server: the API's JSON as the real one speaks it (list, watch
+/// from a resourceVersion, merge patch), not a real cluster. The real API server's tests come later.
+@Suite(.serialized, .enabled(if: Privileged.available))
+struct KubeBackendTests {
+    @Test func podCIDRsAreTheLeasesAnnotationsArePublishedAndDeletedNodesForgotten() throws {
+        let cluster = try TestCluster(netConf: #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#, engine: .fakeKube)
+        defer { cluster.cleanup() }
+        let nodes = try (1...3).map { try TestNodeAgent(cluster, number: $0) }
+        for (number, node) in nodes.enumerated() {
+            let created = try cluster.kube("POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"\#(node.label)"},"spec":{"podCIDR":"10.244.\#(21 + number).0/24"}}"#)
+            #expect(created.status == 0)
+        }
+        for node in nodes { try node.start() }
+        #expect(try nodes.map { try $0.leasedSubnet() } == ["10.244.21.1/24", "10.244.22.1/24", "10.244.23.1/24"])
+
+        let published = try cluster.kube("GET", "/api/v1/nodes/n1").stdout
+        let annotations = (try JSONSerialization.jsonObject(with: Data(published.utf8)) as? [String: Any])
+            .flatMap { ($0["metadata"] as? [String: Any])?["annotations"] as? [String: String] } ?? [:]
+        #expect(annotations == [
+            "flannel.alpha.coreos.com/backend-type": "vxlan",
+            "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}"#,
+            "flannel.alpha.coreos.com/public-ip": "10.77.0.11",
+            "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+        ])
+
+        let pods = try nodes.map { try $0.addPod() }
+        let reachable = waitUntil(timeout: 20) { (try? ping(from: pods[0].namespace, to: pods[1].address)) == true }
+        #expect(reachable != nil, "\(nodes[0].weftd?.log.suffix(3000) ?? "")")
+        #expect(try ping(from: pods[0].namespace, to: pods[2].address))
+
+        // The Node object deleted: its routes go at once (node objects have no TTL).
+        nodes[2].weftd?.stop(SIGKILL)
+        try cluster.kube("DELETE", "/api/v1/nodes/n3")
+        let forgotten = waitUntil(timeout: 10) { (try? nodes[0].exec("ip", "route", "show", "10.244.23.0/24").stdout.isEmpty) == true }
+        print("[weftd kube] Node n3 deleted → its route gone on node 1: \(forgotten.map { String(format: "%.2f", $0) } ?? "never") s")
+        #expect(forgotten != nil)
+    }
+}

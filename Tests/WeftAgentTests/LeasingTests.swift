@@ -1,0 +1,63 @@
+import Testing
+import WeftAddress
+@testable import WeftAgent
+
+@Suite struct LeasingTests {
+    static let smallNetwork = #"{"Network":"10.5.0.0/16","SubnetMin":"10.5.1.0","SubnetMax":"10.5.6.0","Backend":{"Type":"host-gw"}}"#
+
+    func attributes(_ last: UInt8) -> LeaseAttributes {
+        LeaseAttributes(publicIP: IPAddress(bytes: [192, 168, 0, last])!, backendType: "host-gw")
+    }
+
+    @Test func choiceSkipsTakenSubnetsAndPrefersThePreviousOne() throws {
+        let config = try NetConf.parse(Self.smallNetwork)
+        let taken: Set = [IPNetwork("10.5.1.0/24")!, IPNetwork("10.5.3.0/24")!]
+        #expect(SubnetChoice.free(config, taken: taken).map(\.description) == ["10.5.2.0/24", "10.5.4.0/24", "10.5.5.0/24", "10.5.6.0/24"])
+        #expect(SubnetChoice.choose(config, taken: taken, random: { _ in 0 }) == IPNetwork("10.5.2.0/24"))
+        #expect(SubnetChoice.choose(config, taken: taken, preferred: IPNetwork("10.5.5.1/24"), random: { _ in 0 }) == IPNetwork("10.5.5.0/24"))
+        // A previous subnet someone else holds, or one outside SubnetMin…SubnetMax, is not asked for.
+        #expect(SubnetChoice.choose(config, taken: taken, preferred: IPNetwork("10.5.3.0/24"), random: { _ in 0 }) == IPNetwork("10.5.2.0/24"))
+        #expect(SubnetChoice.choose(config, taken: taken, preferred: IPNetwork("10.5.9.0/24"), random: { _ in 0 }) == IPNetwork("10.5.2.0/24"))
+        let all = Set(SubnetChoice.all(config))
+        #expect(SubnetChoice.choose(config, taken: all) == nil)
+    }
+
+    @Test func racingLeasersNeverShareASubnetAndTheSeventhFindsTheNetworkFull() async throws {
+        let engine = FakeEngine(config: Self.smallNetwork)
+        let config = try NetConf.parse(Self.smallNetwork)
+        let leaser = SubnetLeaser(store: engine, config: config, ttl: 10, attempts: 20)
+        let subnets = try await withThrowingTaskGroup(of: IPNetwork.self) { group in
+            for node in 1...6 {
+                group.addTask { try await leaser.acquire(attributes: attributes(UInt8(node)), previous: nil).lease.subnet }
+            }
+            return try await group.reduce(into: [IPNetwork]()) { $0.append($1) }
+        }
+        #expect(Set(subnets).count == 6)
+        await #expect(throws: AgentError(.networkFull, "no free subnet: all 6 /24 subnets of 10.5.0.0/16 between SubnetMin 10.5.1.0 and SubnetMax 10.5.6.0 are leased")) {
+            try await leaser.acquire(attributes: attributes(7), previous: nil)
+        }
+    }
+
+    @Test func aRestartedNodeTakesBackItsOwnLease() async throws {
+        let engine = FakeEngine(config: Self.smallNetwork)
+        engine.seed(SubnetLease(subnet: IPNetwork("10.5.4.0/24")!, attributes: attributes(9)))
+        let leaser = SubnetLeaser(store: engine, config: try NetConf.parse(Self.smallNetwork), ttl: 10)
+        let acquired = try await leaser.acquire(attributes: attributes(9), previous: IPNetwork("10.5.2.1/24"))
+        #expect(acquired.lease.subnet == IPNetwork("10.5.4.0/24"))
+        #expect(acquired.renewed)
+        #expect(engine.all.count == 1)
+    }
+
+    @Test func aRestartedNodeWhoseLeaseExpiredTakesItsPreviousSubnetIfFree() async throws {
+        let engine = FakeEngine(config: Self.smallNetwork)
+        engine.seed(SubnetLease(subnet: IPNetwork("10.5.1.0/24")!, attributes: attributes(1)))
+        let leaser = SubnetLeaser(store: engine, config: try NetConf.parse(Self.smallNetwork), ttl: 10)
+        let acquired = try await leaser.acquire(attributes: attributes(2), previous: IPNetwork("10.5.5.1/24"))
+        #expect(acquired.lease.subnet == IPNetwork("10.5.5.0/24"))
+        #expect(acquired.renewed)
+        // Its previous subnet taken by another node: it gets another one and never the other's.
+        let other = try await leaser.acquire(attributes: attributes(3), previous: IPNetwork("10.5.1.1/24"))
+        #expect(other.lease.subnet != IPNetwork("10.5.1.0/24"))
+        #expect(!other.renewed)
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+
+/// Throwaway machines for weftd: an underlay namespace with a bridge, etcd in its own namespace on
+/// it, and node namespaces (each with an `eth0` on the underlay). Names are `wt-<8 hex>-…` so the
+/// Makefile's sweep removes leftovers; `cleanup()` stops every daemon by PID and deletes them all.
+final class TestCluster {
+    static let etcdAddress = "10.77.0.2"
+    static let apiAddress = "10.77.0.3"
+
+    /// Where the nodes' subnets come from: etcd, or a fake Kubernetes API (the kube backend).
+    enum Engine { case etcd, fakeKube }
+    static let prefix = "/coreos.com/network"
+
+    let id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
+    let directory: String
+    private(set) var namespaces: [String] = []
+    private(set) var daemons: [Daemon] = []
+    let engine: Engine
+    var etcdEndpoint: String { "http://\(Self.etcdAddress):2379" }
+    var apiServer: String { "http://\(Self.apiAddress):6443" }
+    var netConfFile: String { "\(directory)/net-conf.json" }
+    var kubeconfigFile: String { "\(directory)/kubeconfig" }
+    var underlay: String { "wt-\(id)-ul" }
+
+    init(netConf: String, engine: Engine = .etcd) throws {
+        self.engine = engine
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-test-\(id)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try addNamespace(underlay)
+            try ip("-n", underlay, "link", "add", "br0", "type", "bridge")
+            try ip("-n", underlay, "link", "set", "br0", "up")
+            if engine == .fakeKube {
+                try startFakeAPI(netConf: netConf)
+                return
+            }
+            try attach("etcd", address: "\(Self.etcdAddress)/24")
+            try startEtcd()
+            let put = try etcdctl("put", "\(Self.prefix)/config", netConf)
+            guard put.status == 0 else { throw TestFailure("etcdctl put config: \(put.stderr)") }
+        } catch {
+            cleanup()
+            throw error
+        }
+    }
+
+    private var etcd: Daemon?
+
+    /// etcd in its namespace, its data in the cluster's directory (kept across a restart).
+    func startEtcd() throws {
+        let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcd", "--name", "wt",
+                                 "--data-dir", "\(directory)/etcd", "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
+                                 "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                                 "--initial-cluster", "wt=http://127.0.0.1:2380"], logPath: "\(directory)/etcd.log")
+        daemons.append(daemon)
+        etcd = daemon
+        guard waitUntil(timeout: 30, { (try? etcdctl("endpoint", "health").status) == 0 }) != nil else {
+            throw TestFailure("etcd did not become healthy: \(daemon.log.suffix(2000))")
+        }
+    }
+
+    func killEtcd() { etcd?.stop(SIGKILL) }
+
+    private func startFakeAPI(netConf: String) throws {
+        let namespace = try attach("api", address: "\(Self.apiAddress)/24")
+        try FakeAPIServer.script.write(toFile: "\(directory)/fake_apiserver.py", atomically: true, encoding: .utf8)
+        try netConf.write(toFile: netConfFile, atomically: true, encoding: .utf8)
+        try FakeAPIServer.kubeconfig(server: apiServer).write(toFile: kubeconfigFile, atomically: true, encoding: .utf8)
+        let api = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", "/usr/bin/python3", "\(directory)/fake_apiserver.py",
+                              Self.apiAddress, "6443"], logPath: "\(directory)/api.log")
+        daemons.append(api)
+        guard waitUntil(timeout: 10, { (try? kube("GET", "/api/v1/nodes").status) == 0 }) != nil else {
+            throw TestFailure("fake API server did not start: \(api.log.suffix(2000))")
+        }
+    }
+
+    /// A request to the fake API server from its own namespace.
+    @discardableResult
+    func kube(_ method: String, _ path: String, body: String? = nil) throws -> Output {
+        try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-api", "/usr/bin/curl", "-sf", "-X", method, apiServer + path]
+                + (body.map { ["-H", "Content-Type: application/json", "--data", $0] } ?? []))
+    }
+
+    func cleanup() {
+        for daemon in daemons { daemon.stop(SIGKILL) }
+        for namespace in namespaces.reversed() { _ = try? ip("netns", "delete", namespace) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func addNamespace(_ name: String) throws {
+        let created = try ip("netns", "add", name)
+        guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
+        namespaces.append(name)
+        try ip("-n", name, "link", "set", "lo", "up")
+    }
+
+    /// A namespace `wt-<id>-<label>` whose `eth0` is plugged into the underlay bridge with `address`.
+    @discardableResult
+    func attach(_ label: String, address: String) throws -> String {
+        let name = "wt-\(id)-\(label)"
+        try addNamespace(name)
+        let created = try ip("-n", underlay, "link", "add", label, "type", "veth", "peer", "name", "eth0", "netns", name)
+        guard created.status == 0 else { throw TestFailure("veth for \(name): \(created.stderr)") }
+        try ip("-n", underlay, "link", "set", label, "master", "br0", "up")
+        try ip("-n", name, "addr", "add", address, "dev", "eth0")
+        try ip("-n", name, "link", "set", "eth0", "up")
+        return name
+    }
+
+    func track(_ daemon: Daemon) { daemons.append(daemon) }
+
+    @discardableResult
+    func etcdctl(_ arguments: String...) throws -> Output {
+        try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
+                 "--dial-timeout", "2s"] + arguments, environment: ["ETCDCTL_API": "3"])
+    }
+
+    /// Every lease record: key → value, as etcd holds them.
+    func leaseRecords() throws -> [String: String] {
+        let lines = try etcdctl("get", "--prefix", "\(Self.prefix)/subnets/").stdout.split(separator: "\n").map(String.init)
+        var records: [String: String] = [:]
+        for index in stride(from: 0, to: lines.count - 1, by: 2) { records[lines[index]] = lines[index + 1] }
+        return records
+    }
+}
+
+@discardableResult
+func ip(_ arguments: String...) throws -> Output { try run(["/usr/sbin/ip"] + arguments) }
