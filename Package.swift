@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
-            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
         .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI"]),
@@ -47,8 +47,10 @@ let package = Package(
         .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "CMnl"]),
         .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress"]),
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
+        // What weftd writes to its state file and weftctl reads: no networking stack.
+        .target(name: "WeftAgentState"),
         .target(name: "WeftAgent", dependencies: [
-            "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem",
+            "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -61,7 +63,7 @@ let package = Package(
         .executableTarget(name: "weftd", dependencies: [
             "WeftAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], exclude: ["README-section.md"]),
+        ]),
         .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],

@@ -3,7 +3,7 @@ import FoundationEssentials
 import WeftCNI
 import WeftIPAM
 import WeftNftables
-import WeftAgent
+import WeftAgentState
 import WeftPlugin
 #if canImport(Glibc)
 import Glibc

@@ -31,7 +31,7 @@ struct Status: ParsableCommand {
             }
             // Like a health probe: non-zero when the agent is not healthy.
             if !status.health().healthy { throw ExitCode(3) }
-        } catch let error as AgentError {
+        } catch let error as AgentStateError {
             FileHandle.standardError.write(Data("weftd status: \(error.message)\n".utf8))
             throw ExitCode(1)
         }

@@ -10,6 +10,10 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         public var vtepMAC: String?
         /// False when the peer is left out (host-gw: its PublicIP is not on the underlay's subnet).
         public var connected: Bool
+
+        public init(subnet: String, publicIP: String, backendType: String, vtepMAC: String?, connected: Bool) {
+            self.subnet = subnet; self.publicIP = publicIP; self.backendType = backendType; self.vtepMAC = vtepMAC; self.connected = connected
+        }
     }
 
     public static let defaultPath = "/run/weft/agent.json"
@@ -39,6 +43,17 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var lastError: String?
     public var updatedAt: Date
 
+    public init(pid: Int32, engine: String, backend: String, network: String, subnet: String, publicIP: String, underlay: String,
+                device: String?, vtepMAC: String?, mtu: Int, leaseTTLSeconds: Int, leaseID: String, leaseExpiresAt: Date?,
+                peers: [Peer], watching: Bool, renewalFailure: String?, lastReconcileAt: Date?, reconcileErrors: Int,
+                lastError: String?, updatedAt: Date) {
+        self.pid = pid; self.engine = engine; self.backend = backend; self.network = network; self.subnet = subnet
+        self.publicIP = publicIP; self.underlay = underlay; self.device = device; self.vtepMAC = vtepMAC; self.mtu = mtu
+        self.leaseTTLSeconds = leaseTTLSeconds; self.leaseID = leaseID; self.leaseExpiresAt = leaseExpiresAt; self.peers = peers
+        self.watching = watching; self.renewalFailure = renewalFailure; self.lastReconcileAt = lastReconcileAt
+        self.reconcileErrors = reconcileErrors; self.lastError = lastError; self.updatedAt = updatedAt
+    }
+
     public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -46,20 +61,15 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         return encoder
     }
 
-    public func write(to path: String) throws {
-        let data = try Self.encoder().encode(self)
-        try SubnetFile.writeAtomically(String(decoding: data, as: UTF8.self) + "\n", to: path)
-    }
-
     public static func read(from path: String) throws -> AgentStatus {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw AgentError(.file, "cannot read \(path) (is weftd running?): \(error.localizedDescription)")
+            throw AgentStateError(message: "cannot read \(path) (is weftd running?): \(error.localizedDescription)")
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do { return try decoder.decode(AgentStatus.self, from: data) } catch {
-            throw AgentError(.file, "\(path) is not weftd's state: \(error)")
+            throw AgentStateError(message: "\(path) is not weftd's state: \(error)")
         }
     }
 
@@ -88,4 +98,10 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// The state file could not be read; `message` says why.
+public struct AgentStateError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }
