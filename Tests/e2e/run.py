@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""`make e2e`: Weft under a real kubelet.
+
+1. The images the cluster needs (pause, agnhost, busybox), built offline into the Kubernetes cache.
+2. Cluster A (podCIDR /24): Weft installed only by `kubectl apply -f deploy/weft.yaml`; the node must be
+   NotReady before and Ready after. Smoke tests, then Kubernetes' own e2e (kube_e2e.FOCUS).
+3. Cluster B (podCIDR /26): leak recovery (leak.py).
+Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+
+from harness import NODE_NAME, REPO, Results, say, wait_until
+import kube_e2e
+import leak
+import smoke
+
+sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
+import images  # noqa: E402
+from cluster import Cluster, default_paths, run  # noqa: E402
+
+
+def build_images(kube_bin):
+    cache = os.path.dirname(kube_bin)
+    out = os.path.join(cache, "images")
+    archives = [os.path.join(out, name) for name in ("pause.tar", "agnhost.tar", "busybox.tar")]
+    # Rebuilt when the builder changes (the stamp holds its hash), else reused from the cache.
+    with open(images.__file__, "rb") as source:
+        key = hashlib.sha256(source.read()).hexdigest()
+    stamp = os.path.join(out, ".complete")
+    try:
+        with open(stamp) as f:
+            current = f.read().strip() == key
+    except OSError:
+        current = False
+    if not current or not all(os.path.exists(a) for a in archives):
+        tree = os.path.join(cache, "gopath", "src", "k8s.io", "kubernetes")
+        images.k8s_images(out, kube_bin, tree)
+        with open(stamp, "w") as f:
+            f.write(key + "\n")
+    return archives
+
+
+def install_check(cluster, results):
+    """The node is NotReady until Weft's DaemonSet has installed the plugin and its conflist."""
+    t = time.monotonic()
+    ready = cluster.kubectl_json("get", "node", NODE_NAME)["status"]["conditions"]
+    before = next((c for c in ready if c["type"] == "Ready"), {})
+    assert before.get("status") != "True", f"node Ready before Weft was installed: {before}"
+    conf_dir = cluster.path("cni-net.d")
+    assert not os.listdir(conf_dir), f"CNI conf dir not empty before install: {os.listdir(conf_dir)}"
+    cluster.install_weft()
+    installed = sorted(os.listdir(cluster.path("cni-bin")))
+    for name in ("weft", "weft-ipam", "weftctl"):
+        assert name in installed, f"{name} not installed: {installed}"
+    with open(os.path.join(conf_dir, "10-weft.conflist")) as f:
+        conf = json.load(f)
+    pod_cidr = cluster.kubectl_json("get", "node", NODE_NAME)["spec"]["podCIDR"]
+    assert conf["plugins"][0].get("subnet") == pod_cidr, f"conflist subnet {conf['plugins'][0]} != podCIDR {pod_cidr}"
+    pod = cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app=weft")["items"][0]
+    image = pod["status"]["initContainerStatuses"][0]["imageID"]
+    return (f"NotReady before ({before.get('message', '')[:120]}); Ready {time.monotonic() - t:.1f} s after "
+            f"kubectl apply -f deploy/weft.yaml; bin dir {installed}; conflist subnet {pod_cidr}; image {image}")
+
+
+def teardown_check(cluster, results, section):
+    t = time.monotonic()
+    cluster.down()
+    left = cluster.leftovers()
+    results.timing(f"{section}: teardown", time.monotonic() - t)
+    results.add(section, "teardown: every process stopped by PID, no netns, mount, cgroup or run dir left",
+                "FAIL" if left else "PASS", time.monotonic() - t, json.dumps(left) if left else "")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--weft-image", required=True)
+    parser.add_argument("--parts", default="smoke,k8s,leak")
+    parser.add_argument("--focus", default="")
+    args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    os.makedirs(args.out, exist_ok=True)
+    results = Results(os.path.join(args.out, "results.txt"))
+    t_all = time.monotonic()
+    kube_bin, _ = default_paths()
+    t = time.monotonic()
+    archives = build_images(kube_bin)
+    results.timing("test images (pause, agnhost, busybox)", time.monotonic() - t)
+    version = run([os.path.join(kube_bin, "kube-apiserver"), "--version"]).stdout.strip()
+    results.note(f"{version} from Debian's source package ({os.path.dirname(kube_bin)}); "
+                 f"Weft image {args.weft_image}")
+
+    if parts & {"smoke", "k8s"} or args.focus:
+        cluster = Cluster(kube_bin, archives, args.weft_image, mask=24)
+        try:
+            cluster.up(install_weft=False)
+            results.timing("cluster A: control plane ready", cluster.timings["control plane"])
+            results.timing("cluster A: node components up (images imported)", cluster.timings["node components"])
+            ok = results.run("install", "node turns Ready because Weft's DaemonSet installed it", install_check,
+                             cluster, results)
+            if "node Ready" in cluster.timings:
+                results.timing("cluster A: start to Node Ready (Weft installed by its DaemonSet)",
+                               cluster.timings["node Ready"])
+            if ok:
+                if "smoke" in parts:
+                    t = time.monotonic()
+                    smoke.run_all(cluster, results)
+                    results.timing("smoke tests", time.monotonic() - t)
+                if "k8s" in parts or args.focus:
+                    t = time.monotonic()
+                    kube_e2e.run_all(cluster, results, args.out, args.focus)
+                    results.timing("kubernetes e2e (all)", time.monotonic() - t)
+        except Exception:
+            results.add("cluster A", "cluster", "FAIL", 0, traceback.format_exc()[-2000:])
+        finally:
+            save_logs(cluster, args.out, "cluster-a")
+            teardown_check(cluster, results, "cluster A")
+
+    if "leak" in parts:
+        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26)
+        try:
+            cluster.up(install_weft=True)
+            results.timing("cluster B (/26): start to Node Ready (Weft installed by its DaemonSet)",
+                           cluster.timings["node Ready"])
+            results.run("leak", "0<->60 pods on a /26 with kubelet and containerd killed, then a reboot: "
+                        "every pod Running, reservations == running pods", leak.test_leak_recovery, cluster, results)
+        except Exception:
+            results.add("cluster B", "cluster", "FAIL", 0, traceback.format_exc()[-2000:])
+        finally:
+            save_logs(cluster, args.out, "cluster-b")
+            teardown_check(cluster, results, "cluster B")
+
+    results.timing("make e2e total (after the build)", time.monotonic() - t_all)
+    passed, failed, skipped = results.counts()
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+def save_logs(cluster, out, label):
+    """Keeps the daemons' logs (the run dir goes with the cluster)."""
+    target = os.path.join(out, f"logs-{label}")
+    if os.path.isdir(cluster.path("logs")):
+        run(["rm", "-rf", target], check=False)
+        run(["cp", "-a", cluster.path("logs"), target], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
