@@ -105,6 +105,24 @@ struct ShapingTests {
         }
     }
 
+    /// A sandbox whose netns vanished without a DEL leaves its IFB; the next ADD of that attachment, with
+    /// other rates, takes the IFB over and replaces its shaping.
+    @Test func aReAddWithOtherRatesUpdatesThem() throws {
+        try withNode { node in
+            let first = try node.addPod()
+            _ = try node.add(containerID: "c1", netns: first, config: shapedConfig(node))
+            try node.deletePod(first)
+            // The kernel destroys a netns (and the veth pair with it) asynchronously once its last user is gone.
+            for _ in 0..<100 where try node.links().contains(where: { $0.hasPrefix("veth") }) { usleep(50_000) }
+            let faster = #""bandwidth":{"IngressRate":16000000,"IngressBurst":1600000,"EgressRate":32000000,"EgressBurst":3200000}"#
+            let result = try node.add(containerID: "c1", netns: try node.addPod(), config: shapedConfig(node, bandwidth: faster))
+            let hostVeth = try #require(((result["interfaces"] as? [[String: Any]])?[1]["name"]) as? String)
+            let ifb = "ifb" + hostVeth.dropFirst(4)
+            #expect(try node.exec("tc", "qdisc", "show", "dev", ifb).stdout.contains("rate 32Mbit"))
+            #expect(try node.links().filter { $0.hasPrefix("ifb") }.count == 1)
+        }
+    }
+
     /// The network's own `bandwidth` shapes pods that bring none.
     @Test func theNetworksDefaultShapesEveryPod() throws {
         try withNode { node in
