@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
 
-from cluster import NODE_IP, NODE_NAME, UPLINK, wait_until  # noqa: E402
+from cluster import NODE_NAME, UPLINK, wait_until  # noqa: E402
 
 AGNHOST = "k8s.gcr.io/e2e-test-images/agnhost:2.21"
 PAUSE = "k8s.gcr.io/pause:3.2"

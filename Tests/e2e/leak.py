@@ -138,7 +138,10 @@ def test_leak_recovery(cluster, results, cycles=3):
     t = time.monotonic()
     _scale(cluster, 0)
     _wait_settled(cluster, 0, 420)
-    left = wait_until(lambda: not node_leftovers(cluster), 60, interval=1, what="a clean node") and {}
+    try:
+        wait_until(lambda: not node_leftovers(cluster), 60, interval=1, what="a clean node")
+    except TimeoutError:
+        raise AssertionError(f"node not clean after scaling to 0: {node_leftovers(cluster)}")
     log.append(f"scaled to 0 after the reboot: clean node in {time.monotonic() - t:.0f} s")
     # What kubelet reported on the way (Weft's own errors first: the CNI error is in the message).
     errors = _sandbox_errors(cluster)
@@ -146,4 +149,4 @@ def test_leak_recovery(cluster, results, cycles=3):
     for message, count in ranked[:10]:
         results.note(f"leak: kubelet event x{count}: {message}")
     results.timing("leak recovery", time.monotonic() - t0)
-    return "; ".join(log) + (f"; leftovers {left}" if left else "") + f"; store {STORE}"
+    return "; ".join(log) + f"; store {STORE}"

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 
-from harness import NODE_NAME, REPO, Results, say, wait_until
+from harness import NODE_NAME, REPO, Results
 import kube_e2e
 import leak
 import smoke

@@ -5,9 +5,9 @@ import ipaddress
 import re
 import time
 
-from harness import (AGNHOST, NODE_IP, apply, assert_node_clean, delete_namespace, exec_in, node_links,
+from harness import (AGNHOST, apply, assert_node_clean, delete_namespace, exec_in, node_links,
                      node_pod_cidr, say, wait_pods)
-from cluster import wait_until
+from cluster import NODE_IP, wait_until
 
 HOST_PORT = 18080
 

@@ -624,7 +624,6 @@ subsets:
     def pod_pids(self):
         """Every process in the cluster's cgroup subtree (pods' containers and pause processes)."""
         pids = set()
-        base = os.path.join(CGROUP_ROOT, "pids", self.cgroup)
         for hierarchy in ("pids", "memory", "cpu", "freezer", "devices"):
             base = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup)
             if not os.path.isdir(base):
