@@ -95,7 +95,13 @@ struct FabricTests {
         #expect(health == "ok\n 200", "\(health)")
         let metrics = try node.exec("curl", "-s", "http://127.0.0.1:9410/metrics").stdout
         #expect(metrics.contains("weftd_lease_held 1") && metrics.contains("weftd_peers 2"), "\(metrics)")
-        let status = try run([binary("weftd"), "status", "--state-file", node.stateFile])
+        // The state file is a snapshot rewritten after each change: on a loaded machine it may show a
+        // renewal in flight for a moment (a 5 s TTL renews every 1.7 s), so read it until it settles.
+        var status = try run([binary("weftd"), "status", "--state-file", node.stateFile])
+        for _ in 0..<20 where !(status.status == 0 && status.stdout.contains("peers:    2")) {
+            usleep(250_000)
+            status = try run([binary("weftd"), "status", "--state-file", node.stateFile])
+        }
         #expect(status.status == 0 && status.stdout.contains("peers:    2"), "\(status.stdout) \(status.stderr)")
     }
 }
