@@ -39,8 +39,10 @@ struct NodeShaper: Shaper {
         try tc.redirectIngress(fromLinkIndex: hostVethIndex, toLinkIndex: ifb)
     }
 
+    /// A plain link delete: every DEL runs this, shaped or not, so it opens no traffic-control connection
+    /// (which would read /proc/net/psched first).
     func remove(_ attachment: AttachmentID) throws {
-        try TrafficControl().deleteIFB(name: attachment.ifbName)
+        try RouteNetlink().deleteLink(named: attachment.ifbName)
     }
 
     func problems(_ limits: BandwidthLimits?, hostVethIndex: Int32, attachment: AttachmentID) throws -> [String] {

@@ -48,7 +48,9 @@ import WeftNetlink
         node.failAt = step
         let add = run(node, "ADD")
         #expect(add.status == 1)
-        #expect(add.json?["msg"] as? String == "unexpected failure" || add.json?["code"] != nil)
+        // The injected failure is a refused system call: an I/O failure naming it, whatever the step.
+        #expect(add.json?["code"] as? Int == 5, "\(add.json ?? [:])")
+        #expect((add.json?["msg"] as? String)?.contains("write \(step)") == true, "\(add.json ?? [:])")
         let failedAt = try #require(node.log.firstIndex { $0.hasPrefix("FAILED") })
         let done = Array(node.log[..<failedAt]), undone = Array(node.log[(failedAt + 1)...])
         var expectedUndo: [String] = []
