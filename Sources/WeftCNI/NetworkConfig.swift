@@ -15,10 +15,12 @@ public struct NetworkConfig: Decodable, Sendable {
     public var clusterNetworks: [String]?
     /// Per-pod rates for every pod of the network; `runtimeConfig.bandwidth` overrides it direction by direction.
     public var bandwidth: BandwidthConfig?
-    /// "bridge" (default) or "routed"; see Datapath.
+    /// "bridge" (default), "routed" or "device"; see Datapath.
     public var datapath: String?
     /// The routed datapath's uplink (Terway's shared ENI).
     public var uplink: UplinkConfig?
+    /// The device datapath's pool: node interfaces handed to pods whole (Terway's exclusive ENI, SR-IOV VFs).
+    public var devices: [String]?
     public var ipam: IPAMConfig?
     public var delegate: DatapathConfig?
     /// Bridge keys given at the top level; `delegate` wins key by key.
@@ -28,7 +30,7 @@ public struct NetworkConfig: Decodable, Sendable {
     public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, ipam, delegate, prevResult, runtimeConfig, args
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, devices, ipam, delegate, prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {
@@ -51,6 +53,7 @@ public struct NetworkConfig: Decodable, Sendable {
         bandwidth = try optional(BandwidthConfig.self, .bandwidth)
         datapath = try optional(String.self, .datapath)
         uplink = try optional(UplinkConfig.self, .uplink)
+        devices = try optional([String].self, .devices)
         ipam = try optional(IPAMConfig.self, .ipam)
         if forRemoval, ipam == nil, let store = try container.decodeIfPresent(IPAMStoreOnly.self, forKey: .ipam) {
             // The rest of ipam is unusable, but its dataDir still says where the reservation is.

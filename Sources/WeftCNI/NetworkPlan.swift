@@ -136,7 +136,12 @@ extension NetworkPlan {
         let portMappings = try PortMappings.validate(config.runtimeConfig?.portMappings ?? [], families: Set(ranges.map(\.family)))
         let dns = try RuntimeDNS.validate(config.runtimeConfig?.dns)
         let bandwidth = try BandwidthLimits.resolve(network: config.bandwidth, runtime: config.runtimeConfig?.bandwidth)
-        let datapathChoice = try DatapathChoice.resolve(config, ranges: ranges, hasPortMappings: !portMappings.isEmpty)
+        let datapathChoice = try DatapathChoice.resolve(config, ranges: ranges, hasPortMappings: !portMappings.isEmpty,
+                                                        hasBandwidth: bandwidth != nil)
+        if case .device = datapathChoice {
+            // flanneld's FLANNEL_IPMASQ cannot ask for it either: a device's traffic never crosses the node.
+            ipMasq = false
+        }
         return NetworkPlan(name: identity.name, bridge: bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
                            hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
                            dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,

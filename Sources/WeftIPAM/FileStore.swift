@@ -17,6 +17,7 @@ public struct Reservation: Equatable, Sendable {
 ///   `owners/<key>:<if>` the attachment's record: its full identity, netns, when, addresses (written
 ///                       first); named by AttachmentID.recordName, at most 80 bytes for any valid ID
 ///   `ips/<address>`     the address's holder: container ID and ifname (written second)
+///   `devices/<name>`    the device datapath's node interface <name>: its holder, as an address file
 ///   `bitmap-…`          per range, a cache of which addresses are held
 ///   `last-v4`, `last-v6` where the round-robin search resumes
 ///   `boot-id`           on disk only: the boot the records belong to
@@ -183,6 +184,7 @@ public final class FileStore {
             }
             FaultInjection.point("release-after-address-file")
         }
+        if let device = record.device { try releaseDeviceSlot(device, of: owner) }
         try PosixFiles.remove(ownerPath(owner))
         // The bitmap keeps the bits: a released address is not reused at once, and the next
         // rebuild (when the range looks full) clears them.

@@ -13,12 +13,15 @@ public enum IPAMError: Error, Equatable, CustomStringConvertible {
     case addressTaken(IPAddress, owner: String)
     /// The address asked for (runtimeConfig.ips, CNI_ARGS IP=) cannot be given.
     case requestedUnavailable(IPAddress, reason: String)
+    /// Every device of the device datapath's pool is held by a pod or missing from the node.
+    case devicesExhausted(pool: [String], holders: [String])
 
     /// What an operator needs beside the message: for exhaustion, how many are held and how many were stale.
     public var details: String {
         if case let .exhausted(_, held, stale) = self {
             return "\(held) addresses held, \(stale) stale reservations (netns gone) reclaimed before giving up"
         }
+        if case let .devicesExhausted(_, holders) = self { return holders.joined(separator: "; ") }
         return ""
     }
 
@@ -32,6 +35,8 @@ public enum IPAMError: Error, Equatable, CustomStringConvertible {
             return failure.description
         case let .addressTaken(address, owner):
             return "address \(address) is already held by \(owner)"
+        case let .devicesExhausted(pool, _):
+            return "no free device in the pool (\(pool.joined(separator: ", "))): each is held by a pod or missing from the node"
         case let .requestedUnavailable(address, reason):
             return "requested address \(address) cannot be assigned: \(reason)"
         }

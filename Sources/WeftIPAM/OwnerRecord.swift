@@ -9,6 +9,8 @@ import WeftIdentity
 ///   address=10.244.1.5                  one line per address held
 ///   hostport=tcp/8080/80/10.0.0.1       one line per hostPort (hostIP empty for every address)
 ///   uplink=eth1                         the routed datapath's uplink: its rules and proxy entries name the addresses
+///   device=eni1                         the device datapath's interface (its name on the node), and
+///   deviceMTU=1500                      its MTU there, given back with it
 struct OwnerRecord: Equatable {
     /// Empty in records written before it was kept, or adopted from a link alias: the name's key stands in.
     var containerID: String
@@ -18,6 +20,8 @@ struct OwnerRecord: Equatable {
     var addresses: [IPAddress]
     var hostPorts: [PortMapping] = []
     var uplink: String?
+    var device: String?
+    var deviceMTU: UInt32?
 
     init(containerID: String, netns: String, netnsID: String, created: Int, addresses: [IPAddress]) {
         self.containerID = containerID
@@ -45,6 +49,8 @@ struct OwnerRecord: Equatable {
             case "address": if let address = IPAddress(value) { addresses.append(address) }
             case "hostport": if let mapping = Self.mapping(value) { hostPorts.append(mapping) }
             case "uplink": uplink = value
+            case "device": device = value
+            case "deviceMTU": deviceMTU = UInt32(value)
             default: continue
             }
         }
@@ -53,7 +59,8 @@ struct OwnerRecord: Equatable {
     var text: String {
         ((containerID.isEmpty ? [] : ["container=\(containerID)"]) + ["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" }
             + hostPorts.map { "hostport=\($0.proto.name)/\($0.hostPort)/\($0.containerPort)/\($0.hostIP?.description ?? "")" }
-            + (uplink.map { ["uplink=\($0)"] } ?? []))
+            + (uplink.map { ["uplink=\($0)"] } ?? []) + (device.map { ["device=\($0)"] } ?? [])
+            + (deviceMTU.map { ["deviceMTU=\($0)"] } ?? []))
             .joined(separator: "\n") + "\n"
     }
 

@@ -7,6 +7,11 @@ public struct RecordedAttachment: Equatable, Sendable {
     public let addresses: [IPAddress]
     public let hostPorts: [PortMapping]
     public let uplink: String?
+    /// The device datapath's interface (its name on the node) and its MTU there.
+    public var device: String? = nil
+    public var deviceMTU: UInt32? = nil
+    /// The netns path the runtime gave at ADD.
+    public var netns: String = ""
 }
 
 /// One reservation as `weftctl ipam ls` shows it.
@@ -95,10 +100,13 @@ extension FileStore {
         }
     }
 
-    /// What the attachment's record says it holds (addresses, hostPorts, uplink), or nil without a record.
+    /// What the attachment's record says it holds (addresses, hostPorts, uplink, device), or nil without a record.
     /// Read without the lock: records are replaced atomically (rename), so a reader sees one whole version.
     public func recorded(_ owner: AttachmentID) throws -> RecordedAttachment? {
-        try readOwner(owner).map { RecordedAttachment(addresses: $0.addresses, hostPorts: $0.hostPorts, uplink: $0.uplink) }
+        try readOwner(owner).map {
+            RecordedAttachment(addresses: $0.addresses, hostPorts: $0.hostPorts, uplink: $0.uplink, device: $0.device,
+                               deviceMTU: $0.deviceMTU, netns: $0.netns)
+        }
     }
 
     /// Records the uplink a routed attachment's rules and proxy entries are on, for DEL.

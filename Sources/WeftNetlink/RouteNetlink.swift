@@ -65,6 +65,16 @@ public final class RouteNetlink {
         try connection.execute(RouteRequests.setAlias(index: index, alias: alias), operation: "set alias of link \(index)")
     }
 
+    /// Renames, resizes, brings down or moves link `index` into the namespace open at `namespaceFD`
+    /// (RouteRequests.changeLink).
+    public func changeLink(index: Int32, name: String? = nil, mtu: UInt32? = nil, namespaceFD: Int32? = nil, up: Bool? = nil,
+                           description: String = "") throws {
+        let what = [name.map { "name \($0)" }, mtu.map { "mtu \($0)" }, namespaceFD.map { _ in "into \(description.isEmpty ? "another namespace" : description)" }, up.map { $0 ? "up" : "down" }]
+            .compactMap { $0 }.joined(separator: ", ")
+        try connection.execute(RouteRequests.changeLink(index: index, name: name, mtu: mtu, namespaceFD: namespaceFD, up: up),
+                               operation: "change link \(index): \(what)")
+    }
+
     public func setLinkUp(index: Int32) throws {
         try connection.execute(RouteRequests.setLinkUp(index: index), operation: "set link \(index) up")
     }

@@ -91,6 +91,20 @@ public enum RouteRequests {
         return request
     }
 
+    /// One change to an existing link: down (moving it needs no "down": the kernel closes a device it
+    /// moves), MTU, and a move into the namespace open at `namespaceFD` under `name`. With both, the
+    /// kernel moves the device first (keeping its name unless that name is taken there) and renames it
+    /// inside the new namespace, all in this one request (rtnetlink's do_setlink).
+    public static func changeLink(index: Int32, name: String? = nil, mtu: UInt32? = nil, namespaceFD: Int32? = nil,
+                                  up: Bool? = nil) -> NetlinkRequest {
+        let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: NLM_F_ACK)
+        request.putStruct(linkHeader(index: index, up: up))
+        if let namespaceFD { request.put(Int(IFLA_NET_NS_FD), u32: UInt32(bitPattern: namespaceFD)) }
+        if let name { request.put(Int(IFLA_IFNAME), string: name) }
+        if let mtu { request.put(Int(IFLA_MTU), u32: mtu) }
+        return request
+    }
+
     public static func setLinkUp(index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: NLM_F_ACK)
         request.putStruct(linkHeader(index: index, up: true))

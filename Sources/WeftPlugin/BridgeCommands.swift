@@ -4,8 +4,9 @@ import WeftIdentity
 import WeftIPAM
 import WeftNetlink
 
-/// `weft`'s ADD, DEL, STATUS and GC, for the bridge datapath (flannel's layout, VethAttachment) and the
-/// routed one (RoutedAttachment); the store, hostPorts and shaping are common. CHECK lives in
+/// `weft`'s ADD, DEL, STATUS and GC, for the bridge datapath (flannel's layout, VethAttachment), the
+/// routed one (RoutedAttachment) and the device one (DeviceAttachment); the store, hostPorts, shaping and
+/// teardown are common. CHECK lives in
 /// CheckCommand.swift. Everything on the node is reached through `node`, so tests can run it in-process.
 struct BridgeCommands: PluginCommands {
     let environment: CNIEnvironment
@@ -43,6 +44,7 @@ struct BridgeCommands: PluginCommands {
         switch plan.datapath {
         case .bridge: bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
         case .routed(let uplink): try RoutedAttachment.prepareNode(plan, uplink: uplink, links: links, sysctl: node.sysctl)
+        case .device: break
         }
         try StoreRecovery.recoverIfEmpty(store, network: plan.name, links: links)
         // Everything ADD makes registers its undo as soon as it exists; a failure undoes it all in reverse.
@@ -60,6 +62,12 @@ struct BridgeCommands: PluginCommands {
                 ) {
                     rollback.append { _ = try? links.deleteLink(named: id.hostVethName) }
                 }
+            } else if case .device(let pool) = plan.datapath {
+                // Claimed under the store's lock: concurrent ADDs never share a device. Released with the reservation.
+                let claim = try store.claimDevice(id, pool: pool) { name in try links.link(named: name)?.mtu }
+                try Teardown(node: node).removeReclaimed(claim.reclaimed)
+                result = try DeviceAttachment(plan: plan, id: id).create(claim, node: node, links: links, pod: pod,
+                                                                         addresses: reservation.addresses) { rollback.append($0) }
             } else {
                 guard case .routed(let uplink) = plan.datapath else { throw CNIError(.invalidConfig, "no datapath") }
                 // Recorded first, so DEL finds the rules and proxy entries even after a kill in between.
@@ -139,6 +147,9 @@ struct BridgeCommands: PluginCommands {
         }
         for (_, owner) in stale.sorted(by: { $0.key < $1.key }) {
             do {
+                if let record = try store.recorded(owner), let device = record.device {
+                    try DeviceAttachment.giveBack(owner, original: device, mtu: record.deviceMTU, netns: record.netns, node: node, links: links)
+                }
                 try links.deleteLink(named: owner.hostVethName)
                 try links.deleteLink(named: owner.ifbName)
             } catch {

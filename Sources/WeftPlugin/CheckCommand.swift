@@ -40,7 +40,9 @@ extension BridgeCommands {
         }
 
         let hostName = id.hostVethName
-        if let host = try links.link(named: hostName) {
+        if case .device = plan.datapath {
+            problems += try DeviceAttachment.problems(id, recorded: try node.store(plan.dataDir, plan.name).recorded(id), pod: pod)
+        } else if let host = try links.link(named: hostName) {
             problems += try node.shaper().problems(plan.bandwidth, hostVethIndex: host.index, attachment: id)
             switch plan.datapath {
             case .bridge:
@@ -50,6 +52,8 @@ extension BridgeCommands {
                 if (host.hairpin ?? false) != plan.hairpinMode {
                     problems.append("\(hostName) has hairpin \(host.hairpin == true ? "on" : "off"), config wants \(plan.hairpinMode ? "on" : "off")")
                 }
+            case .device:
+                break
             case .routed:
                 // The node reaches each of the pod's addresses through its host end.
                 for ip in podAddresses {

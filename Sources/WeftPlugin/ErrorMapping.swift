@@ -12,7 +12,7 @@ enum ErrorMapping {
             return error
         case let error as IPAMError:
             switch error {
-            case .exhausted, .lockTimeout:
+            case .exhausted, .lockTimeout, .devicesExhausted:
                 return CNIError(.tryAgainLater, error.description, details: error.details)
             case .requestedUnavailable:
                 return CNIError(.invalidConfig, error.description)

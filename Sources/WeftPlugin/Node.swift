@@ -25,6 +25,8 @@ public struct Node {
     var shaper: () -> Shaper
     /// Seconds since the epoch.
     var clock: () -> Int
+    /// The plugin's own namespace (the node's), for moving a device back into it.
+    var nodeNamespace: () throws -> NetworkNamespace = { try NetworkNamespace(path: "/proc/thread-self/ns/net") }
 
     public static let live = Node(
         links: { try RouteNetlink() },
@@ -46,6 +48,8 @@ protocol LinkControl: AnyObject {
     func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws
     func setAlias(index: Int32, alias: String) throws
     func setLinkUp(index: Int32) throws
+    /// Renames, resizes, brings up or down, or moves the link into the namespace open at `namespaceFD`.
+    func changeLink(index: Int32, name: String?, mtu: UInt32?, namespaceFD: Int32?, up: Bool?, description: String) throws
     func setHairpin(index: Int32, on: Bool) throws
     func setPromiscuous(index: Int32, on: Bool) throws
     func deleteLink(index: Int32) throws
@@ -62,6 +66,10 @@ protocol LinkControl: AnyObject {
 }
 
 extension LinkControl {
+    func changeLink(index: Int32, name: String?, mtu: UInt32?, namespaceFD: Int32? = nil, up: Bool?) throws {
+        try changeLink(index: index, name: name, mtu: mtu, namespaceFD: namespaceFD, up: up, description: "")
+    }
+
     func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32) throws {
         try addRoute(destination, gateway: gateway, index: index, table: nil)
     }
@@ -91,6 +99,7 @@ protocol AddressStore: AnyObject {
     func recordHostPorts(_ owner: AttachmentID, _ mappings: [PortMapping]) throws
     func recorded(_ owner: AttachmentID) throws -> RecordedAttachment?
     func recordUplink(_ owner: AttachmentID, _ device: String) throws
+    func claimDevice(_ owner: AttachmentID, pool: [String], inspect: (String) throws -> UInt32?) throws -> DeviceClaim
     func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
     func isEmpty() throws -> Bool
     @discardableResult func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool

@@ -9,16 +9,23 @@ import WeftNetlink
 struct Teardown {
     let node: Node
 
-    /// The attachment's links (host veth, IFB) and hostPorts; its reservation stays (the caller holds or releases it).
+    /// The attachment's links (host veth, IFB, or its device given back) and hostPorts; its reservation stays (the caller holds or releases it).
     /// Best effort over what can be proven to be this attachment's, repeatable, with or without the netns.
     /// `recorded`: the hostPorts the store's record names, nil without a record (then found by a dump).
-    func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedAttachment? = nil) throws {
+    /// `lostDevice`: look for a device the kernel returned to the node without a record naming it (a
+    /// reservation reclaimed after its netns died); a dump of the node's links, so DEL does not.
+    func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedAttachment? = nil, lostDevice: Bool = false) throws {
         let links = try node.links()
         let firewall = node.firewall()
         // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
         try Overlap.run({
-            if try !links.deleteLink(named: attachment.hostVethName), !netns.isEmpty {
-                try removeRenamedHostEnd(attachment, netns: netns, links: links)
+            if try !links.deleteLink(named: attachment.hostVethName) {
+                // No veth by its name: a device attachment (given back, not deleted), or a renamed host end.
+                if recorded?.device != nil || (recorded == nil && (lostDevice || !netns.isEmpty)) {
+                    try DeviceAttachment.giveBack(attachment, original: recorded?.device, mtu: recorded?.deviceMTU, netns: netns,
+                                                  searchNode: recorded?.device != nil || lostDevice, node: node, links: links)
+                }
+                if !netns.isEmpty { try removeRenamedHostEnd(attachment, netns: netns, links: links) }
             }
             try node.shaper().remove(attachment)
             if let recorded, let uplink = recorded.uplink {
@@ -44,7 +51,7 @@ struct Teardown {
 
     /// Attachments the store released to make room (their netns is gone).
     func removeReclaimed(_ reclaimed: [AttachmentID]) throws {
-        for attachment in reclaimed { try removeFromNode(attachment, netns: "") }
+        for attachment in reclaimed { try removeFromNode(attachment, netns: "", lostDevice: true) }
     }
 }
 
@@ -52,6 +59,6 @@ struct Teardown {
 public enum Maintenance {
     /// Removes an attachment's links and hostPorts from this node (its reservation is the caller's).
     public static func removeFromNode(_ attachment: AttachmentID) throws {
-        try Teardown(node: .live).removeFromNode(attachment, netns: "")
+        try Teardown(node: .live).removeFromNode(attachment, netns: "", lostDevice: true)
     }
 }

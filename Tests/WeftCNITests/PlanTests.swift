@@ -159,9 +159,20 @@ import WeftAddress
         #expect(resolved.datapath == .routed(uplink: Uplink(device: "eth1", gateway: IPAddress("10.66.0.1")!)))
     }
 
+    @Test func deviceWithItsPoolAndNoMasquerade() throws {
+        let resolved = try plan(Self.base + #","datapath":"device","devices":["eni1","eni2"],"isDefaultGateway":true}"#)
+        #expect(resolved.datapath == .device(pool: ["eni1", "eni2"]))
+        #expect(resolved.routes.map(\.destination.description) == ["0.0.0.0/0"])
+        #expect(resolved.ipMasq == false)
+    }
+
     @Test(arguments: [
         (#","datapath":"vxlan"}"#, 7, #"datapath "vxlan" is not bridge, routed or device"#),
-        (#","datapath":"device","devices":["eth1"]}"#, 2, #"datapath "device" is not available in this version"#),
+        (#","datapath":"device"}"#, 7, #"datapath device needs "devices": the node interfaces it may hand to pods"#),
+        (#","datapath":"device","devices":["eth1"],"isGateway":true}"#, 7, "isGateway is not taken by datapath device"),
+        (#","datapath":"device","devices":["eth 1"]}"#, 7, #"devices[0] "eth 1" is not a valid interface name"#),
+        (#","devices":["eth1"]}"#, 7, "devices is not taken by datapath bridge"),
+        (#","datapath":"routed","devices":["eth1"]}"#, 7, "devices is not taken by datapath routed"),
         (#","uplink":{"device":"eth1","gateway":"10.66.0.1"}}"#, 7, "uplink is not taken by datapath bridge"),
         (#","datapath":"routed","bridge":"br1"}"#, 7, "bridge is not taken by datapath routed"),
         (#","datapath":"routed","uplink":{"device":"eth1","gateway":"fd00::1"}}"#, 7, "uplink.gateway fd00::1 is IPv6, and no range of the network is"),

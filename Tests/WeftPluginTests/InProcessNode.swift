@@ -108,6 +108,9 @@ final class FakeLinks: LinkControl {
         replace(index) { Link(index: $0.index, name: $0.name, flags: $0.flags, masterIndex: $0.masterIndex, mac: $0.mac, kind: $0.kind, alias: alias, peerIndex: $0.peerIndex) }
     }
     func setLinkUp(index: Int32) throws { try step("set up \(byIndex[index]?.name ?? "?")") }
+    func changeLink(index: Int32, name: String?, mtu: UInt32?, namespaceFD: Int32?, up: Bool?, description: String) throws {
+        try step("change \(byIndex[index]?.name ?? "?")")
+    }
     func setHairpin(index: Int32, on: Bool) throws { try step("set hairpin") }
     func setPromiscuous(index: Int32, on: Bool) throws { try step("set promiscuous") }
     func deleteLink(index: Int32) throws {
@@ -178,6 +181,10 @@ final class FailingStore: AddressStore {
         return try store.collectGarbage(keep: keep)
     }
     func recorded(_ id: AttachmentID) throws -> RecordedAttachment? { try store.recorded(id) }
+    func claimDevice(_ id: AttachmentID, pool: [String], inspect: (String) throws -> UInt32?) throws -> DeviceClaim {
+        try owner.step("store: claim device")
+        return try store.claimDevice(id, pool: pool, inspect: inspect)
+    }
     func recordUplink(_ id: AttachmentID, _ device: String) throws {
         try owner.step("store: record uplink")
         try store.recordUplink(id, device)
