@@ -95,7 +95,7 @@ WEFT_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 WEFT_IMAGE := $(CURDIR)/.build/weft-image.tar
 E2E_OUT ?= $(CURDIR)/.build/e2e
 # Which parts run (any of smoke, k8s, leak) and extra ginkgo focus for a quick look.
-E2E_PARTS ?= smoke,k8s,leak
+E2E_PARTS ?= smoke,k8s,agent,leak
 E2E_FOCUS ?=
 
 .PHONY: e2e-deps k8s-build image e2e
@@ -119,7 +119,7 @@ image: e2e-deps build
 
 e2e: e2e-deps k8s-build image
 	@mkdir -p $(E2E_OUT)
-	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) \
+	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) --weftd $(RELEASE_BIN)/weftd \
 	  --parts '$(E2E_PARTS)' --focus '$(E2E_FOCUS)' || status=$$?; \
 	echo "==== $(E2E_OUT)/results.txt"; cat $(E2E_OUT)/results.txt 2>/dev/null; \
 	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-k8s/ {print $$1}'); do ip netns delete $$ns; done; \

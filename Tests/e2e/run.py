@@ -3,7 +3,8 @@
 
 1. The images the cluster needs (pause, agnhost, busybox), built offline into the Kubernetes cache.
 2. Cluster A (podCIDR /24): Weft installed only by `kubectl apply -f deploy/weft.yaml`; the node must be
-   NotReady before and Ready after. Smoke tests, then Kubernetes' own e2e (kube_e2e.FOCUS).
+   NotReady before and Ready after. Smoke tests, then Kubernetes' own e2e (kube_e2e.FOCUS), then
+   weftd's kube backend against the API server (agent.py).
 3. Cluster B (podCIDR /26): leak recovery (leak.py).
 Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt.
 """
@@ -17,6 +18,7 @@ import time
 import traceback
 
 from harness import NODE_NAME, REPO, Results
+import agent
 import kube_e2e
 import leak
 import smoke
@@ -84,6 +86,7 @@ def main():
     parser.add_argument("--weft-image", required=True)
     parser.add_argument("--parts", default="smoke,k8s,leak")
     parser.add_argument("--focus", default="")
+    parser.add_argument("--weftd", default="", help="weftd binary for the agent part")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     os.makedirs(args.out, exist_ok=True)
@@ -97,7 +100,7 @@ def main():
     results.note(f"{version} from Debian's source package ({os.path.dirname(kube_bin)}); "
                  f"Weft image {args.weft_image}")
 
-    if parts & {"smoke", "k8s"} or args.focus:
+    if parts & {"smoke", "k8s", "agent"} or args.focus:
         cluster = Cluster(kube_bin, archives, args.weft_image, mask=24)
         try:
             cluster.up(install_weft=False)
@@ -117,6 +120,9 @@ def main():
                     t = time.monotonic()
                     kube_e2e.run_all(cluster, results, args.out, args.focus)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
+                if "agent" in parts:
+                    results.run("agent", "weftd --backend kube: podCIDR lease, annotations, host-gw routes follow Node "
+                                "objects, SIGTERM keeps routes", agent.test_kube_backend, cluster, results, args.weftd)
         except Exception:
             results.add("cluster A", "cluster", "FAIL", 0, traceback.format_exc()[-2000:])
         finally:
