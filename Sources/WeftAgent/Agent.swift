@@ -50,21 +50,28 @@ public actor Agent {
         let config = try NetConf.parse(try await untilReachable("read the network config") { try await self.engine.networkConfig() })
         self.config = config
         let fabric = self.fabric, options = self.options
-        let underlay = try await kernel.run { try fabric.underlay(name: options.interface, publicIP: options.publicIP) }
+        let underlay = try await kernel.run {
+            try fabric.underlay(name: options.interface, publicIP: options.publicIP, publicIPv6: options.publicIPv6, ipv6: config.ipv6 != nil)
+        }
         self.underlay = underlay
-        var attributes = LeaseAttributes(publicIP: underlay.publicIP, backendType: config.backend.typeName)
+        var attributes = LeaseAttributes(publicIP: underlay.publicIP, backendType: config.backend.typeName, publicIPv6: underlay.publicIPv6)
         if case .vxlan(let vni, _) = config.backend {
             attributes.vni = vni
             attributes.vtepMAC = NodeFabric.vtepMAC(publicIP: underlay.publicIP)
+            attributes.ipv6VtepMAC = underlay.publicIPv6.map { NodeFabric.ipv6VtepMAC(publicIPv6: $0) }
         }
-        let previous = (try? SubnetEnv.load(path: options.subnetFile))?.subnets.first { $0.family == .v4 }?.canonical
+        let written = (try? SubnetEnv.load(path: options.subnetFile))?.subnets
+        let previous = written?.first { $0.family == .v4 }?.canonical
+        let previousIPv6 = written?.first { $0.family == .v6 }?.canonical
         let acquired = try await untilReachable("lease a subnet") {
-            try await self.engine.acquire(config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous)
+            try await self.engine.acquire(config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous,
+                                          previousIPv6: previousIPv6)
         }
         self.acquired = acquired
         leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
         metrics.leaseHeld.set(Int64(1))
         logger.info("leased subnet", metadata: ["subnet": "\(acquired.lease.subnet)", "publicIP": "\(underlay.publicIP)",
+                                                "ipv6Subnet": "\(acquired.lease.ipv6Subnet.map { "\($0)" } ?? "-")",
                                                 "renewed": "\(acquired.renewed)", "lease": "\(acquired.grant)", "engine": "\(engineName)"])
         try await prepareNode(lease: acquired.lease)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -104,18 +111,28 @@ public actor Agent {
         let fabric = self.fabric
         switch config.backend {
         case .vxlan(let vni, let port):
-            mtu = Int(underlay.mtu) - Int(NodeFabric.vxlanOverhead)
+            let overhead = lease.ipv6Subnet == nil ? NodeFabric.vxlanOverhead : NodeFabric.ipv6VxlanOverhead
+            mtu = Int(underlay.mtu) - Int(overhead)
             let spec = VxlanSpec(name: vxlanName ?? "weft.\(vni)", vni: vni, port: port, local: underlay.publicIP, underlayIndex: underlay.index,
                                  mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: UInt32(mtu))
             let index = try await kernel.run { try fabric.ensureVxlan(spec, vtep: lease.vtepAddress) }
-            links = FabricLinks(vxlanIndex: index, underlayIndex: underlay.index)
+            var ipv6Index: Int32?
+            if let publicIPv6 = underlay.publicIPv6, let vtep = lease.ipv6VtepAddress {
+                // flannel's second device for IPv6 (flannel-v6.N), the same VNI and port over the IPv6 underlay.
+                let spec6 = VxlanSpec(name: "weft-v6.\(vni)", vni: vni, port: port, local: publicIPv6, underlayIndex: underlay.index,
+                                      mac: NodeFabric.ipv6VtepMAC(publicIPv6: publicIPv6), mtu: UInt32(mtu))
+                ipv6Index = try await kernel.run { try fabric.ensureVxlan(spec6, vtep: vtep) }
+                logger.info("vxlan device ready", metadata: ["device": "\(spec6.name)", "vtep": "\(vtep)/128", "mtu": "\(mtu)"])
+            }
+            links = FabricLinks(vxlanIndex: index, underlayIndex: underlay.index, ipv6VxlanIndex: ipv6Index)
             logger.info("vxlan device ready", metadata: ["device": "\(spec.name)", "vni": "\(vni)", "port": "\(port)",
                                                          "vtep": "\(lease.vtepAddress)/32", "mtu": "\(mtu)"])
         case .hostGateway:
             mtu = Int(underlay.mtu)
             links = FabricLinks(vxlanIndex: nil, underlayIndex: underlay.index)
         }
-        try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu).write(to: options.subnetFile)
+        let ipv6 = config.ipv6.flatMap { settings in lease.ipv6Subnet.map { (settings.network, $0) } }
+        try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipv6: ipv6).write(to: options.subnetFile)
         logger.info("wrote subnet file", metadata: ["path": "\(options.subnetFile)"])
         writeStatus()
     }
@@ -139,11 +156,11 @@ public actor Agent {
                 logger.error("lease expired: leasing again", metadata: ["subnet": "\(acquired.lease.subnet)"])
                 metrics.leaseHeld.set(Int64(0))
                 let again = try await engine.acquire(config: config, ttl: options.leaseTTL, attributes: acquired.lease.attributes,
-                                                     previous: acquired.lease.subnet)
+                                                     previous: acquired.lease.subnet, previousIPv6: acquired.lease.ipv6Subnet)
                 self.acquired = again
                 leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
                 metrics.leaseHeld.set(Int64(1))
-                if again.lease.subnet != acquired.lease.subnet {
+                if again.lease.subnet != acquired.lease.subnet || again.lease.ipv6Subnet != acquired.lease.ipv6Subnet {
                     logger.critical("subnet changed: pods started before keep their old addresses and lose their routes",
                                     metadata: ["old": "\(acquired.lease.subnet)", "new": "\(again.lease.subnet)"])
                     try await prepareNode(lease: again.lease)

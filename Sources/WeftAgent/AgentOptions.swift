@@ -11,6 +11,8 @@ public struct AgentOptions: Sendable {
     public var interface: String?
     /// The address other nodes reach this one by; nil takes the link's first IPv4 address.
     public var publicIP: IPAddress?
+    /// On a dual-stack network, the IPv6 address other nodes reach this one by; nil takes the link's first global one.
+    public var publicIPv6: IPAddress?
     public var subnetFile = "/run/flannel/subnet.env"
     public var stateFile = AgentStatus.defaultPath
     /// Where /healthz and /metrics are served; nil serves nothing.

@@ -74,7 +74,7 @@ extension Agent {
                                     "underlay": "\(underlay.name) \(underlay.networks.map(\.description).joined(separator: ","))"])
         }
         unreachable = unreachableNow
-        let desired = FabricPlan.desired(peers: reachable, own: own, backend: config.backend, links: links)
+        let desired = FabricPlan.desired(peers: reachable, own: (own, acquired.lease.ipv6Subnet != nil), backend: config.backend, links: links)
         let fabric = self.fabric
         do {
             let (diff, failures) = try await kernel.run { () -> (FabricDiff, [Error]) in
@@ -113,7 +113,9 @@ extension Agent {
     private func log(_ diff: FabricDiff) {
         // Routes as `ip route` shows them, with the device's name.
         func text(_ route: FabricRoute) -> String {
-            let device = route.outputIndex == links?.vxlanIndex ? vxlanName : route.outputIndex == underlay?.index ? underlay?.name : nil
+            let device = route.outputIndex == links?.vxlanIndex ? vxlanName
+                : route.outputIndex == links?.ipv6VxlanIndex ? vxlanName.map { $0.replacingOccurrences(of: "weft.", with: "weft-v6.") }
+                : route.outputIndex == underlay?.index ? underlay?.name : nil
             return "\(route.destination) via \(route.gateway) dev \(device ?? String(route.outputIndex))\(route.onlink ? " onlink" : "")"
         }
         for route in diff.routesToDelete { logger.info("removed route", metadata: ["route": "\(text(route))"]) }
@@ -140,11 +142,14 @@ extension Agent {
                              vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
                              connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet))
         }
-        return AgentStatus(pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
-                           subnet: "\(acquired.lease.subnet)", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
-                           device: vxlanName, vtepMAC: acquired.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
-                           leaseTTLSeconds: options.leaseTTL, leaseID: String(acquired.grant), leaseExpiresAt: leaseExpiresAt,
-                           peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
-                           reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
+        var status = AgentStatus(pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
+                                 subnet: "\(acquired.lease.subnet)", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
+                                 device: vxlanName, vtepMAC: acquired.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
+                                 leaseTTLSeconds: options.leaseTTL, leaseID: String(acquired.grant), leaseExpiresAt: leaseExpiresAt,
+                                 peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
+                                 reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
+        status.ipv6Subnet = acquired.lease.ipv6Subnet.map { "\($0)" }
+        status.publicIPv6 = underlay.publicIPv6.map { "\($0)" }
+        return status
     }
 }

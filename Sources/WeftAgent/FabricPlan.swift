@@ -13,13 +13,15 @@ public struct FabricState: Equatable, Sendable {
     }
 }
 
-/// Where the fabric lives on this node: the vxlan device (vxlan) or the underlay link (host-gw).
+/// Where the fabric lives on this node: the vxlan devices (vxlan; a second one for IPv6 on a
+/// dual-stack network) or the underlay link (host-gw).
 public struct FabricLinks: Equatable, Sendable {
     public let vxlanIndex: Int32?
     public let underlayIndex: Int32
+    public let ipv6VxlanIndex: Int32?
 
-    public init(vxlanIndex: Int32?, underlayIndex: Int32) {
-        self.vxlanIndex = vxlanIndex; self.underlayIndex = underlayIndex
+    public init(vxlanIndex: Int32?, underlayIndex: Int32, ipv6VxlanIndex: Int32? = nil) {
+        self.vxlanIndex = vxlanIndex; self.underlayIndex = underlayIndex; self.ipv6VxlanIndex = ipv6VxlanIndex
     }
 }
 
@@ -28,27 +30,50 @@ public enum FabricPlan {
     /// its subnet via its VTEP address (onlink on the vxlan device), a permanent neighbour entry (VTEP
     /// address → VtepMAC) and an FDB entry (VtepMAC → PublicIP). host-gw: a route via its PublicIP.
     /// Leases of another backend type, or vxlan leases without a VtepMAC, are left out.
+    /// IPv6: the same per peer with an IPv6 subnet and PublicIPv6, on the IPv6 vxlan device (vxlan) or
+    /// the underlay (host-gw), when this node is dual-stack too.
     public static func desired(peers: [SubnetLease], own: IPNetwork, backend: NetConf.Backend, links: FabricLinks) -> FabricState {
+        desired(peers: peers, own: (own, links.ipv6VxlanIndex != nil), backend: backend, links: links)
+    }
+
+    public static func desired(peers: [SubnetLease], own: (subnet: IPNetwork, ipv6: Bool), backend: NetConf.Backend,
+                               links: FabricLinks) -> FabricState {
         var state = FabricState()
-        for peer in peers where peer.subnet != own.canonical && peer.attributes.backendType == backend.typeName {
+        for peer in peers where peer.subnet != own.subnet.canonical && peer.attributes.backendType == backend.typeName {
             switch backend {
             case .vxlan:
-                guard let index = links.vxlanIndex, let mac = peer.attributes.vtepMAC else { continue }
-                state.routes.insert(FabricRoute(destination: peer.subnet, gateway: peer.vtepAddress, outputIndex: index, onlink: true))
-                state.neighbours.insert(FabricNeighbour(address: peer.vtepAddress, mac: mac, index: index))
-                state.forwarding.insert(FabricForwarding(mac: mac, remote: peer.attributes.publicIP, index: index))
+                if let index = links.vxlanIndex, let mac = peer.attributes.vtepMAC {
+                    state.connectVxlan(peer.subnet, vtep: peer.vtepAddress, mac: mac, remote: peer.attributes.publicIP, index: index)
+                }
+                if let index = links.ipv6VxlanIndex, let subnet = peer.ipv6Subnet, let vtep = peer.ipv6VtepAddress,
+                   let mac = peer.attributes.ipv6VtepMAC, let remote = peer.attributes.publicIPv6 {
+                    state.connectVxlan(subnet, vtep: vtep, mac: mac, remote: remote, index: index)
+                }
             case .hostGateway:
                 state.routes.insert(FabricRoute(destination: peer.subnet, gateway: peer.attributes.publicIP,
                                                 outputIndex: links.underlayIndex, onlink: false))
+                if own.ipv6, let subnet = peer.ipv6Subnet, let remote = peer.attributes.publicIPv6 {
+                    state.routes.insert(FabricRoute(destination: subnet, gateway: remote, outputIndex: links.underlayIndex, onlink: false))
+                }
             }
         }
         return state
     }
 }
 
+extension FabricState {
+    /// flannel's vxlan entries for one remote subnet: route via the remote VTEP address (onlink),
+    /// neighbour entry (VTEP address → VtepMAC), FDB entry (VtepMAC → the remote's underlay address).
+    mutating func connectVxlan(_ subnet: IPNetwork, vtep: IPAddress, mac: [UInt8], remote: IPAddress, index: Int32) {
+        routes.insert(FabricRoute(destination: subnet, gateway: vtep, outputIndex: index, onlink: true))
+        neighbours.insert(FabricNeighbour(address: vtep, mac: mac, index: index))
+        forwarding.insert(FabricForwarding(mac: mac, remote: remote, index: index))
+    }
+}
+
 extension FabricPlan {
-    /// host-gw routes through a peer's PublicIP directly, so it must lie on one of the underlay's
-    /// subnets (the same L2 segment); vxlan reaches any routable PublicIP. Returns the peers that can
+    /// host-gw routes through a peer's PublicIP (and PublicIPv6) directly, so each must lie on one of
+    /// the underlay's subnets (the same L2 segment); vxlan reaches any routable PublicIP. Returns the peers that can
     /// be connected and the subnets of those that cannot.
     public static func reachable(_ peers: [SubnetLease], backend: NetConf.Backend, underlayNetworks: [IPNetwork])
         -> (peers: [SubnetLease], unreachable: Set<IPNetwork>) {
@@ -56,7 +81,8 @@ extension FabricPlan {
         var connected: [SubnetLease] = []
         var unreachable: Set<IPNetwork> = []
         for peer in peers {
-            if underlayNetworks.contains(where: { $0.contains(peer.attributes.publicIP) }) {
+            let ipv6OK = peer.attributes.publicIPv6.map { address in underlayNetworks.contains { $0.contains(address) } } ?? true
+            if underlayNetworks.contains(where: { $0.contains(peer.attributes.publicIP) }) && ipv6OK {
                 connected.append(peer)
             } else {
                 unreachable.insert(peer.subnet)

@@ -33,16 +33,25 @@ public struct KubeLeaseEngine: LeaseEngine {
 
     /// Waits for the controller-manager to give the node a pod CIDR, checks it against the network,
     /// then publishes the annotations.
-    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?) async throws -> SubnetLeaser.Acquired {
-        var podCIDR: IPNetwork?
-        while podCIDR == nil {
-            podCIDR = KubeNode(json: try await client.call(nodePath))?.podCIDR
-            if podCIDR == nil { try await Task.sleep(nanoseconds: 1_000_000_000) }
+    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws -> SubnetLeaser.Acquired {
+        var node: KubeNode?
+        while node?.podCIDR == nil {
+            node = KubeNode(json: try await client.call(nodePath))
+            if node?.podCIDR == nil { try await Task.sleep(nanoseconds: 1_000_000_000) }
         }
+        let podCIDR = node?.podCIDR
         guard let subnet = podCIDR, config.network.contains(subnet.networkAddress), subnet.prefixLength >= config.network.prefixLength else {
             throw AgentError(.invalidConfig, "node \(nodeName)'s podCIDR \(podCIDR.map { "\($0)" } ?? "") is outside Network \(config.network)")
         }
-        let lease = SubnetLease(subnet: subnet, attributes: attributes)
+        var ipv6Subnet: IPNetwork?
+        if let ipv6 = config.ipv6 {
+            guard let cidr = node?.ipv6PodCIDR, ipv6.network.contains(cidr.networkAddress), cidr.prefixLength >= ipv6.network.prefixLength else {
+                throw AgentError(.invalidConfig, "node \(nodeName) has no IPv6 podCIDR inside IPv6Network \(ipv6.network) "
+                                 + "(spec.podCIDRs: dual-stack needs the controller-manager's --cluster-cidr with both families)")
+            }
+            ipv6Subnet = cidr
+        }
+        let lease = SubnetLease(subnet: subnet, ipv6Subnet: ipv6Subnet, attributes: attributes)
         _ = try await restore(lease, grant: 0)
         return SubnetLeaser.Acquired(lease: lease, grant: 0, renewed: subnet == previous?.canonical)
     }

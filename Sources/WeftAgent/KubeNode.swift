@@ -8,6 +8,8 @@ public struct KubeNode: Equatable, Sendable {
         public static let backendType = "flannel.alpha.coreos.com/backend-type"
         public static let backendData = "flannel.alpha.coreos.com/backend-data"
         public static let publicIP = "flannel.alpha.coreos.com/public-ip"
+        public static let backendV6Data = "flannel.alpha.coreos.com/backend-v6-data"
+        public static let publicIPv6 = "flannel.alpha.coreos.com/public-ipv6"
         /// "true" on nodes whose annotations a kube subnet manager (flanneld or weftd) wrote.
         public static let kubeSubnetManager = "flannel.alpha.coreos.com/kube-subnet-manager"
     }
@@ -16,6 +18,8 @@ public struct KubeNode: Equatable, Sendable {
     public let resourceVersion: String
     /// The IPv4 pod CIDR: spec.podCIDRs' IPv4 entry, else spec.podCIDR.
     public let podCIDR: IPNetwork?
+    /// The IPv6 pod CIDR of a dual-stack node: spec.podCIDRs' IPv6 entry.
+    public let ipv6PodCIDR: IPNetwork?
     public let annotations: [String: String]
 
     public init?(json object: Any?) {
@@ -27,6 +31,7 @@ public struct KubeNode: Equatable, Sendable {
         let spec = node["spec"] as? [String: Any] ?? [:]
         let cidrs = (spec["podCIDRs"] as? [String] ?? []) + [spec["podCIDR"] as? String].compactMap { $0 }
         podCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v4 }?.canonical
+        ipv6PodCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v6 }?.canonical
     }
 
     /// The lease this node publishes, when a kube subnet manager annotated it (flannel skips others).
@@ -41,22 +46,38 @@ public struct KubeNode: Equatable, Sendable {
             attributes.vni = fields.int("VNI").flatMap { UInt32(exactly: $0) }
             attributes.vtepMAC = fields.string("VtepMAC").flatMap(MACText.parse)
         }
-        return SubnetLease(subnet: podCIDR, attributes: attributes)
+        if let text = annotations[Annotation.publicIPv6], let address = IPAddress(text), address.family == .v6 {
+            attributes.publicIPv6 = address
+            if let data = annotations[Annotation.backendV6Data]?.data(using: .utf8),
+               let backend = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] {
+                attributes.ipv6VtepMAC = CaseInsensitive(backend).string("VtepMAC").flatMap(MACText.parse)
+            }
+        }
+        return SubnetLease(subnet: podCIDR, ipv6Subnet: attributes.publicIPv6 == nil ? nil : ipv6PodCIDR, attributes: attributes)
     }
 
     /// The merge patch that publishes `attributes` on a node, as flanneld writes them: backend-data
-    /// is the BackendData JSON ("null" for host-gw).
+    /// is the BackendData JSON ("null" for host-gw); a dual-stack node adds public-ipv6 and backend-v6-data.
     public static func annotationPatch(_ attributes: LeaseAttributes) -> [String: Any] {
         var backendData = "null"
         if let vni = attributes.vni, let mac = attributes.vtepMAC {
             backendData = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
         }
-        return ["metadata": ["annotations": [
+        var annotations = [
             Annotation.backendType: attributes.backendType,
             Annotation.backendData: backendData,
             Annotation.publicIP: "\(attributes.publicIP)",
             Annotation.kubeSubnetManager: "true",
-        ]]]
+        ]
+        if let publicIPv6 = attributes.publicIPv6 {
+            annotations[Annotation.publicIPv6] = "\(publicIPv6)"
+            var v6Data = "null"
+            if let vni = attributes.vni, let mac = attributes.ipv6VtepMAC {
+                v6Data = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
+            }
+            annotations[Annotation.backendV6Data] = v6Data
+        }
+        return ["metadata": ["annotations": annotations]]
     }
 
     /// One line of a Node watch: ADDED/MODIFIED/DELETED with the node, BOOKMARK with a new

@@ -19,7 +19,7 @@ public protocol LeaseEngine: Sendable {
     /// Every lease and the engine's cursor (etcd's revision, the API's resourceVersion) they were read at.
     func leases() async throws -> (leases: [StoredLease], cursor: String)
     /// Takes this node's subnet, publishing `attributes` with it.
-    func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?) async throws -> SubnetLeaser.Acquired
+    func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws -> SubnetLeaser.Acquired
     /// Renews a grant; false when the engine no longer knows it (it expired: the record is gone).
     func keepAlive(_ grant: Int64) async throws -> Bool
     /// Writes this node's record again after it was deleted; false when another record took its place.
@@ -36,7 +36,7 @@ public protocol ConditionalLeaseStore: Sendable {
     /// A new expiring grant of `ttl` seconds that records can be attached to.
     func grant(ttl: Int) async throws -> Int64
     func revoke(_ grant: Int64) async throws
-    /// Creates the record only if no record exists for its subnet; false when one does.
+    /// Creates the record only if no record exists under its key; false when one does.
     func create(_ lease: SubnetLease, grant: Int64) async throws -> Bool
     /// Rewrites a record only if it is unchanged since `modRevision`; false otherwise.
     func replace(_ lease: SubnetLease, grant: Int64, modRevision: Int64) async throws -> Bool
@@ -53,7 +53,7 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     }
 
     var subnetsPrefix: String { "\(prefix)/subnets/" }
-    func key(_ subnet: IPNetwork) -> String { subnetsPrefix + SubnetLease.keyName(subnet) }
+    func key(_ lease: SubnetLease) -> String { subnetsPrefix + lease.keyName }
 
     public func networkConfig() async throws -> String {
         guard let config = try await client.get("\(prefix)/config").kvs.first?.value else {
@@ -70,8 +70,8 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     public func records() async throws -> (leases: [StoredLease], revision: Int64) {
         let reply = try await client.list(prefix: subnetsPrefix)
         let leases = reply.kvs.compactMap { kv -> StoredLease? in
-            guard let subnet = SubnetLease.subnet(fromKey: kv.key), let attributes = try? LeaseAttributes.parse(kv.value) else { return nil }
-            return StoredLease(lease: SubnetLease(subnet: subnet, attributes: attributes), modRevision: kv.modRevision)
+            guard let (subnet, ipv6) = SubnetLease.subnets(fromKey: kv.key), let attributes = try? LeaseAttributes.parse(kv.value) else { return nil }
+            return StoredLease(lease: SubnetLease(subnet: subnet, ipv6Subnet: ipv6, attributes: attributes), modRevision: kv.modRevision)
         }
         return (leases, reply.revision)
     }
@@ -80,18 +80,18 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     public func revoke(_ grant: Int64) async throws { try await client.revoke(grant) }
     public func keepAlive(_ grant: Int64) async throws -> Bool { try await client.keepAlive(grant) > 0 }
 
-    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?) async throws -> SubnetLeaser.Acquired {
-        try await SubnetLeaser(store: self, config: config, ttl: ttl).acquire(attributes: attributes, previous: previous)
+    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws -> SubnetLeaser.Acquired {
+        try await SubnetLeaser(store: self, config: config, ttl: ttl).acquire(attributes: attributes, previous: previous, previousIPv6: previousIPv6)
     }
 
     public func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool { try await create(lease, grant: grant) }
 
     public func create(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
-        try await client.transaction(EtcdMessages.createIfAbsent(key: key(lease.subnet), value: lease.attributes.json, lease: grant))
+        try await client.transaction(EtcdMessages.createIfAbsent(key: key(lease), value: lease.attributes.json, lease: grant))
     }
 
     public func replace(_ lease: SubnetLease, grant: Int64, modRevision: Int64) async throws -> Bool {
-        try await client.transaction(EtcdMessages.replaceIfUnchanged(key: key(lease.subnet), value: lease.attributes.json,
+        try await client.transaction(EtcdMessages.replaceIfUnchanged(key: key(lease), value: lease.attributes.json,
                                                                      lease: grant, modRevision: modRevision))
     }
 
@@ -115,8 +115,8 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     static func leaseEvent(_ event: EtcdMessages.Event) -> LeaseEvent? {
         switch event {
         case .put(let kv):
-            guard let subnet = SubnetLease.subnet(fromKey: kv.key), let attributes = try? LeaseAttributes.parse(kv.value) else { return nil }
-            return .upsert(SubnetLease(subnet: subnet, attributes: attributes))
+            guard let (subnet, ipv6) = SubnetLease.subnets(fromKey: kv.key), let attributes = try? LeaseAttributes.parse(kv.value) else { return nil }
+            return .upsert(SubnetLease(subnet: subnet, ipv6Subnet: ipv6, attributes: attributes))
         case .delete(let key):
             return SubnetLease.subnet(fromKey: key).map(LeaseEvent.removed)
         }

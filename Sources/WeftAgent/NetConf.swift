@@ -23,6 +23,8 @@ public struct NetConf: Equatable, Sendable {
     public let subnetMin: IPAddress
     public let subnetMax: IPAddress
     public let backend: Backend
+    /// The IPv6 half of a dual-stack network (`EnableIPv6`), nil for IPv4 only.
+    public let ipv6: IPv6Subnets?
 
     /// flannel's default VNI and the Linux vxlan port it uses when Backend.Port is 0.
     public static let defaultVNI: UInt32 = 1
@@ -34,12 +36,12 @@ public struct NetConf: Equatable, Sendable {
         }
         // Go's encoding/json, which flanneld decodes with, matches keys without regard to case.
         let config = CaseInsensitive(object)
-        if config.bool("EnableIPv6") == true || config["IPv6Network"] != nil {
-            throw AgentError(.invalidConfig, "IPv6 networks (EnableIPv6, IPv6Network) are not supported by weftd yet")
-        }
         if config.bool("EnableIPv4") == false {
-            throw AgentError(.invalidConfig, "EnableIPv4 is false: weftd needs an IPv4 Network")
+            // flannel's etcd layout has no key for a lease without an IPv4 subnet.
+            throw AgentError(.invalidConfig, "EnableIPv4 is false: weftd needs an IPv4 Network (IPv6 comes beside it, dual-stack)")
         }
+        // As flannel: IPv6Network counts only with EnableIPv6.
+        let ipv6 = config.bool("EnableIPv6") == true ? try IPv6Subnets.parse(config) : nil
         guard let networkText = config.string("Network"), let written = IPNetwork(networkText), written.family == .v4 else {
             throw AgentError(.invalidConfig, "Network must be an IPv4 CIDR (got \(config["Network"].map { "\($0)" } ?? "nothing"))")
         }
@@ -55,12 +57,12 @@ public struct NetConf: Equatable, Sendable {
             throw AgentError(.invalidConfig, "SubnetMin is above SubnetMax: no subnet can be leased")
         }
         return NetConf(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
-                       backend: try Self.backend(config.object("Backend")))
+                       backend: try Self.backend(config.object("Backend")), ipv6: ipv6)
     }
 
-    public init(network: IPNetwork, subnetLength: Int, subnetMin: IPAddress, subnetMax: IPAddress, backend: Backend) {
+    public init(network: IPNetwork, subnetLength: Int, subnetMin: IPAddress, subnetMax: IPAddress, backend: Backend, ipv6: IPv6Subnets? = nil) {
         self.network = network; self.subnetLength = subnetLength
-        self.subnetMin = subnetMin; self.subnetMax = subnetMax; self.backend = backend
+        self.subnetMin = subnetMin; self.subnetMax = subnetMax; self.backend = backend; self.ipv6 = ipv6
     }
 
     /// flannel's rule: a /24 per node when the network is larger than a /22, else a quarter of it;

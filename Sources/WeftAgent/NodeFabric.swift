@@ -7,8 +7,10 @@ public struct Underlay: Equatable, Sendable {
     public let index: Int32
     public let publicIP: IPAddress
     public let mtu: UInt32
-    /// The IPv4 networks directly attached to the link: host-gw peers must be inside one.
+    /// The networks directly attached to the link: host-gw peers must be inside one.
     public let networks: [IPNetwork]
+    /// A dual-stack node's IPv6 address other nodes reach it by.
+    public var publicIPv6: IPAddress? = nil
 }
 
 /// The kernel side of the fabric in the agent's namespace: the vxlan device, and routes, neighbour
@@ -17,8 +19,11 @@ public struct Underlay: Equatable, Sendable {
 public final class NodeFabric: @unchecked Sendable {
     /// rtm_protocol of the agent's routes, so a later run tells its own from others' (0x57, "W").
     public static let routeProtocol: UInt8 = 0x57
-    /// VXLAN adds 50 bytes on IPv4: outer IP 20, UDP 8, VXLAN 8, inner Ethernet 14.
+    /// VXLAN adds 50 bytes on IPv4: outer IP 20, UDP 8, VXLAN 8, inner Ethernet 14; 70 over IPv6
+    /// (outer header 40). flannel takes 50 off for both, which drops full-size packets on the IPv6
+    /// device; weftd takes 70 off on a dual-stack vxlan network, for both (pods have one MTU).
     public static let vxlanOverhead: UInt32 = 50
+    public static let ipv6VxlanOverhead: UInt32 = 70
 
     private let netlink: OverlayNetlink
 
@@ -27,7 +32,7 @@ public final class NodeFabric: @unchecked Sendable {
     public init(netlink: OverlayNetlink) { self.netlink = netlink }
 
     /// The link named `name` (or the default route's link) and its first IPv4 address, unless `publicIP` says which.
-    public func underlay(name: String?, publicIP: IPAddress?) throws -> Underlay {
+    public func underlay(name: String?, publicIP: IPAddress?, publicIPv6: IPAddress? = nil, ipv6: Bool = false) throws -> Underlay {
         let link: Link
         if let name {
             guard let found = try netlink.link(named: name) else { throw AgentError(.node, "--iface \(name): no such link") }
@@ -38,18 +43,31 @@ public final class NodeFabric: @unchecked Sendable {
             else { throw AgentError(.node, "no default route to pick the underlay link from: give --iface") }
             link = found
         }
-        let networks = try netlink.addresses(index: link.index).filter { $0.family == .v4 }
+        let all = try netlink.addresses(index: link.index)
+        let networks = all.filter { $0.family == .v4 }
         guard let address = publicIP ?? networks.first?.address else {
             throw AgentError(.node, "link \(link.name) has no IPv4 address to use as PublicIP")
         }
-        return Underlay(name: link.name, index: link.index, publicIP: address, mtu: link.mtu, networks: networks.map(\.canonical))
+        // Global IPv6 addresses only: a link-local one reaches nobody beyond the link's scope.
+        let ipv6Networks = all.filter { $0.family == .v6 && !$0.address.isIPv6LinkLocal }
+        var underlay = Underlay(name: link.name, index: link.index, publicIP: address, mtu: link.mtu,
+                                networks: (networks + ipv6Networks).map(\.canonical))
+        if ipv6 {
+            guard let v6 = publicIPv6 ?? ipv6Networks.first?.address else {
+                throw AgentError(.node, "the network is dual-stack (EnableIPv6) and link \(link.name) has no global IPv6 address to use as PublicIPv6")
+            }
+            underlay.publicIPv6 = v6
+        }
+        return underlay
     }
 
     /// A MAC that depends only on the node's underlay address: a device recreated after a crash or a
     /// reboot keeps it, so peers' neighbour and FDB entries stay right. Locally administered, unicast.
     public static func vtepMAC(publicIP: IPAddress) -> [UInt8] { [0x0e, 0x57] + publicIP.bytes.suffix(4) }
+    /// The IPv6 device's MAC, from the IPv6 address: 0e:36 ("6") and its last four bytes.
+    public static func ipv6VtepMAC(publicIPv6: IPAddress) -> [UInt8] { [0x0e, 0x36] + publicIPv6.bytes.suffix(4) }
 
-    /// Makes the vxlan device what `spec` says with `vtep`/32 its only IPv4 address, up; reuses a
+    /// Makes the vxlan device what `spec` says with `vtep`/32 (/128) its only address of that family, up; reuses a
     /// matching device (its MAC, hence peers' entries, survive), replaces one that differs.
     public func ensureVxlan(_ spec: VxlanSpec, vtep: IPAddress) throws -> Int32 {
         if let existing = try netlink.linkWithVxlanInfo(named: spec.name),
@@ -63,8 +81,9 @@ public final class NodeFabric: @unchecked Sendable {
             throw AgentError(.node, "vxlan device \(spec.name) vanished after its creation")
         }
         if link.mtu != spec.mtu { try netlink.setMTU(index: link.index, mtu: spec.mtu) }
-        let wanted = IPNetwork(address: vtep, prefixLength: 32)
-        let present = try netlink.addresses(index: link.index).filter { $0.family == .v4 }
+        let wanted = IPNetwork(address: vtep, prefixLength: vtep.bitWidth)
+        // The kernel's own IPv6 link-local address stays.
+        let present = try netlink.addresses(index: link.index).filter { $0.family == vtep.family && !$0.address.isIPv6LinkLocal }
         for stale in present where stale != wanted {
             try netlink.deleteAddress(stale, index: link.index)
         }
@@ -77,10 +96,12 @@ public final class NodeFabric: @unchecked Sendable {
 
     /// What the agent owns in the kernel now: its routes (by protocol) and the vxlan device's entries.
     public func present(links: FabricLinks) throws -> FabricState {
-        var state = FabricState(routes: Set(try netlink.routes(family: .v4, protocolID: Self.routeProtocol)))
-        if let index = links.vxlanIndex {
-            state.neighbours = Set(try netlink.neighbours(family: .v4, index: index))
-            state.forwarding = Set(try netlink.forwardingEntries(index: index))
+        var state = FabricState(routes: Set(try netlink.routes(family: .v4, protocolID: Self.routeProtocol)
+                                            + netlink.routes(family: .v6, protocolID: Self.routeProtocol)))
+        for (index, family) in [(links.vxlanIndex, IPAddress.Family.v4), (links.ipv6VxlanIndex, .v6)] {
+            guard let index else { continue }
+            state.neighbours.formUnion(try netlink.neighbours(family: family, index: index))
+            state.forwarding.formUnion(try netlink.forwardingEntries(index: index))
         }
         return state
     }

@@ -49,4 +49,21 @@ public enum SubnetChoice {
         subnet.prefixLength == config.subnetLength && !subnet.hasHostBitsSet
             && subnet.networkAddress >= config.subnetMin && subnet.networkAddress <= config.subnetMax
     }
+
+    /// The IPv6 subnet of a dual-stack lease: `preferred` (this node's previous one) when free, else the
+    /// one at the IPv4 subnet's place (so nodes choosing distinct IPv4 subnets never race for an IPv6
+    /// one), else the first free one; nil when every IPv6 subnet is leased.
+    public static func ipv6(for subnet: IPNetwork, _ config: NetConf, taken: Set<IPNetwork>, preferred: IPNetwork? = nil) -> IPNetwork? {
+        guard let ipv6 = config.ipv6 else { return nil }
+        let held = Set(taken.map(\.canonical))
+        if let preferred = preferred?.canonical, ipv6.index(of: preferred) != nil, !held.contains(preferred) { return preferred }
+        let place = UInt64((IPv4Math.value(subnet.networkAddress) &- IPv4Math.value(config.subnetMin)) / IPv4Math.size(config.subnetLength))
+        if let matching = ipv6.subnet(at: place), !held.contains(matching) { return matching }
+        var index: UInt64 = 0
+        while let candidate = ipv6.subnet(at: index) {
+            if !held.contains(candidate) { return candidate }
+            index += 1
+        }
+        return nil
+    }
 }

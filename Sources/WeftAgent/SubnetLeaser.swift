@@ -21,12 +21,12 @@ public struct SubnetLeaser: Sendable {
         public let renewed: Bool
     }
 
-    public func acquire(attributes: LeaseAttributes, previous: IPNetwork?) async throws -> Acquired {
+    public func acquire(attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork? = nil) async throws -> Acquired {
         for _ in 0..<attempts {
             let (stored, _) = try await store.records()
             let grant = try await store.grant(ttl: ttl)
             do {
-                if let acquired = try await attempt(stored, attributes: attributes, previous: previous, grant: grant) {
+                if let acquired = try await attempt(stored, attributes: attributes, previous: previous, previousIPv6: previousIPv6, grant: grant) {
                     return acquired
                 }
             } catch {
@@ -39,10 +39,11 @@ public struct SubnetLeaser: Sendable {
         throw AgentError(.engine, "could not lease a subnet after \(attempts) attempts: other nodes kept taking the ones chosen")
     }
 
-    private func attempt(_ stored: [StoredLease], attributes: LeaseAttributes, previous: IPNetwork?, grant: Int64) async throws -> Acquired? {
+    private func attempt(_ stored: [StoredLease], attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?,
+                         grant: Int64) async throws -> Acquired? {
         if let own = stored.first(where: { $0.lease.attributes.publicIP == attributes.publicIP }),
-           SubnetChoice.isLeasable(own.lease.subnet, in: config) {
-            let lease = SubnetLease(subnet: own.lease.subnet, attributes: attributes)
+           SubnetChoice.isLeasable(own.lease.subnet, in: config), hasRightIPv6(own.lease) {
+            let lease = SubnetLease(subnet: own.lease.subnet, ipv6Subnet: own.lease.ipv6Subnet, attributes: attributes)
             guard try await store.replace(lease, grant: grant, modRevision: own.modRevision) else { return nil }
             return Acquired(lease: lease, grant: grant, renewed: true)
         }
@@ -52,8 +53,31 @@ public struct SubnetLeaser: Sendable {
             throw AgentError(.networkFull, "no free subnet: all \(total) /\(config.subnetLength) subnets of \(config.network) "
                              + "between SubnetMin \(config.subnetMin) and SubnetMax \(config.subnetMax) are leased")
         }
-        let lease = SubnetLease(subnet: subnet, attributes: attributes)
+        var ipv6Subnet: IPNetwork?
+        if let ipv6 = config.ipv6 {
+            ipv6Subnet = SubnetChoice.ipv6(for: subnet, config, taken: Set(stored.compactMap(\.lease.ipv6Subnet)), preferred: previousIPv6)
+            guard ipv6Subnet != nil else {
+                throw AgentError(.networkFull, "no free IPv6 subnet: all \(ipv6.count) /\(ipv6.subnetLength) subnets of \(ipv6.network) "
+                                 + "between IPv6SubnetMin \(ipv6.subnetMin) and IPv6SubnetMax \(ipv6.subnetMax) are leased")
+            }
+        }
+        let lease = SubnetLease(subnet: subnet, ipv6Subnet: ipv6Subnet, attributes: attributes)
         guard try await store.create(lease, grant: grant) else { return nil }
+        // A dual-stack key names both subnets, so the create-only write alone cannot stop another
+        // node (a flanneld choosing its IPv6 subnet at random) from taking one of them under another
+        // key: look again, and give way (the caller revokes the grant, which deletes the record).
+        if ipv6Subnet != nil {
+            let (after, _) = try await store.records()
+            if after.contains(where: { $0.lease.keyName != lease.keyName && ($0.lease.subnet == subnet || $0.lease.ipv6Subnet == ipv6Subnet) }) {
+                return nil
+            }
+        }
         return Acquired(lease: lease, grant: grant, renewed: subnet == previous?.canonical)
+    }
+
+    /// A record of this node's fits the network when it has an IPv6 subnet exactly when the network does.
+    private func hasRightIPv6(_ lease: SubnetLease) -> Bool {
+        guard let ipv6 = config.ipv6 else { return lease.ipv6Subnet == nil }
+        return lease.ipv6Subnet.flatMap(ipv6.index(of:)) != nil
     }
 }

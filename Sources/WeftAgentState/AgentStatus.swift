@@ -26,6 +26,9 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var network: String
     public var subnet: String
     public var publicIP: String
+    /// A dual-stack node's IPv6 subnet and IPv6 address (absent on IPv4-only networks).
+    public var ipv6Subnet: String?
+    public var publicIPv6: String?
     public var underlay: String
     public var device: String?
     public var vtepMAC: String?
@@ -85,8 +88,8 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     /// The human-readable form `weftd status` prints.
     public var summary: String {
         var lines = [
-            "lease:    \(subnet) (network \(network), \(backend)) via \(engine)",
-            "node:     \(publicIP) on \(underlay)" + (device.map { ", device \($0)" } ?? "") + (vtepMAC.map { " mac \($0)" } ?? "") + ", mtu \(mtu)",
+            "lease:    \(subnet)" + (ipv6Subnet.map { " \($0)" } ?? "") + " (network \(network), \(backend)) via \(engine)",
+            "node:     \(publicIP)" + (publicIPv6.map { " \($0)" } ?? "") + " on \(underlay)" + (device.map { ", device \($0)" } ?? "") + (vtepMAC.map { " mac \($0)" } ?? "") + ", mtu \(mtu)",
             "ttl:      \(GoDuration.text(seconds: leaseTTLSeconds)), lease \(leaseID)"
                 + (leaseExpiresAt.map { ", expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""),
             "health:   \(health().reason); reconcile errors \(reconcileErrors)",

@@ -17,6 +17,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Lease TTL, a Go duration (10s, 24h).") var leaseTTL = "24h"
     @Option(help: "The underlay link (default: the default route's).") var iface: String?
     @Option(help: "The address other nodes reach this one by (default: --iface's first IPv4 address).") var publicIP: String?
+    @Option(name: .customLong("public-ipv6"), help: "Dual-stack: the IPv6 address other nodes reach this one by (default: --iface's first global IPv6 address).")
+    var publicIPv6: String?
     @Option(help: "The subnet.env to write.") var subnetFile = "/run/flannel/subnet.env"
     @Option(help: "The agent's state file, read by `weftd status`.") var stateFile = AgentStatus.defaultPath
     @Option(help: "host:port for /healthz and /metrics; \"off\" for none.") var metricsAddress = "127.0.0.1:9410"
@@ -56,6 +58,10 @@ struct Run: AsyncParsableCommand {
         if let publicIP {
             guard let address = IPAddress(publicIP), address.isIPv4 else { throw AgentError(.invalidConfig, "--public-ip \(publicIP) is not an IPv4 address") }
             options.publicIP = address
+        }
+        if let publicIPv6 {
+            guard let address = IPAddress(publicIPv6), !address.isIPv4 else { throw AgentError(.invalidConfig, "--public-ipv6 \(publicIPv6) is not an IPv6 address") }
+            options.publicIPv6 = address
         }
         options.subnetFile = subnetFile
         options.stateFile = stateFile

@@ -7,7 +7,7 @@ import WeftAddress
         let subnet = try #require(IPNetwork("10.244.3.0/24"))
         #expect(SubnetLease.keyName(subnet) == "10.244.3.0-24")
         #expect(SubnetLease.subnet(fromKey: "/coreos.com/network/subnets/10.244.3.0-24") == subnet)
-        // A dual-stack flanneld writes both subnets in the key; the IPv4 one is read.
+        // A dual-stack key names both subnets; subnet(fromKey:) reads the IPv4 one.
         #expect(SubnetLease.subnet(fromKey: "/coreos.com/network/subnets/10.244.3.0-24&fd00:0:0:3::-64") == subnet)
         for bad in ["/coreos.com/network/subnets/10.244.3.1-24", "/x/config", "/x/subnets/10.244.3.0", "/x/subnets/fd00::-64"] {
             #expect(SubnetLease.subnet(fromKey: bad) == nil, "\(bad)")

@@ -46,7 +46,6 @@ import WeftAddress
         #"{"Network":"10.1.0.0/16","Backend":{"Type":"udp"}}"#,
         #"{"Network":"10.1.0.0/16"}"#,                                                      // flannel's default backend, udp
         #"{"Network":"fd00::/48","Backend":{"Type":"vxlan"}}"#,
-        #"{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","Backend":{"Type":"vxlan"}}"#,
         #"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}"#,
         #"["Network"]"#,
     ])

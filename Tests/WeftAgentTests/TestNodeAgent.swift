@@ -15,13 +15,21 @@ final class TestNodeAgent {
     var subnetFile: String { "\(directory)/subnet.env" }
     var stateFile: String { "\(directory)/agent.json" }
 
-    init(_ cluster: TestCluster, number: Int) throws {
+    /// The node's IPv6 underlay address, when the cluster is dual-stack.
+    let publicIPv6: String?
+
+    init(_ cluster: TestCluster, number: Int, ipv6: Bool = false) throws {
         self.cluster = cluster
         label = "n\(number)"
         publicIP = "10.77.0.\(10 + number)"
+        publicIPv6 = ipv6 ? "fd77::\(10 + number)" : nil
         directory = "\(cluster.directory)/\(label)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         namespace = try cluster.attach(label, address: "\(publicIP)/24")
+        if let publicIPv6 {
+            // nodad: the address is usable at once, not "tentative" for a second.
+            try ip("-n", namespace, "addr", "add", "\(publicIPv6)/64", "dev", "eth0", "nodad")
+        }
     }
 
     /// Starts weftd in the node's namespace with a short TTL.
@@ -52,6 +60,12 @@ final class TestNodeAgent {
 
     /// A pod namespace attached by the weft plugin; returns its namespace name and address.
     func addPod() throws -> (namespace: String, address: String) {
+        let pod = try addDualStackPod()
+        return (pod.namespace, pod.addresses[0])
+    }
+
+    /// A pod namespace attached by the weft plugin; returns its namespace name and every address (IPv4 first).
+    func addDualStackPod() throws -> (namespace: String, addresses: [String]) {
         pods += 1
         let pod = "wt-\(cluster.id)-\(label)p\(pods)"
         try cluster.addNamespace(pod)
@@ -61,9 +75,10 @@ final class TestNodeAgent {
         ])
         guard result.status == 0,
               let json = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-              let address = ((json["ips"] as? [[String: Any]])?.first?["address"] as? String)?.split(separator: "/").first
+              let addresses = (json["ips"] as? [[String: Any]])?.compactMap({ ($0["address"] as? String)?.split(separator: "/").first.map(String.init) }),
+              !addresses.isEmpty
         else { throw TestFailure("\(label): ADD failed (\(result.status)): \(result.stdout) \(result.stderr)") }
-        return (pod, String(address))
+        return (pod, addresses)
     }
 
     /// The pid the agent wrote in its state file.
