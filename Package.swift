@@ -65,8 +65,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
-        .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity"]),
-        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftPolicy", "WeftAddress", .product(name: "Yams", package: "Yams")],
+        .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables"]),
+        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),

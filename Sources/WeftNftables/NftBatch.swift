@@ -7,17 +7,19 @@ import WeftAddress
 final class NftBatch {
     static let capacity = 1 << 16
 
+    let capacity: Int
     private let buffer: UnsafeMutableRawPointer
     private let batch: OpaquePointer
     private var sequence: UInt32
     private(set) var acks: [UInt32: String] = [:]
     private(set) var overflowed = false
 
-    init(firstSequence: UInt32) {
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: NftBatch.capacity, alignment: 8)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: NftBatch.capacity)
+    init(firstSequence: UInt32, capacity: Int = NftBatch.capacity) {
+        self.capacity = capacity
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
         // Both are non-nil for a buffer this size; mnl returns nil only when it cannot allocate its tracker.
-        batch = mnl_nlmsg_batch_start(buffer, NftBatch.capacity)
+        batch = mnl_nlmsg_batch_start(buffer, capacity)
         sequence = firstSequence
         nftnl_batch_begin(mnl_nlmsg_batch_current(batch).assumingMemoryBound(to: CChar.self), sequence)
         sequence += 1

@@ -101,9 +101,11 @@ public final class NftClient {
         }
     }
 
-    private func commit(_ batch: NftBatch) throws {
+    var peekSequence: UInt32 { connection.peekSequence }
+
+    func commit(_ batch: NftBatch) throws {
         let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
-        guard !batch.overflowed else { throw NftBatchOverflow(capacity: NftBatch.capacity) }
+        guard !batch.overflowed else { throw NftBatchOverflow(capacity: batch.capacity) }
         connection.advance(to: used)
         try connection.exchangeBatch(bytes, acks: batch.acks)
     }

@@ -31,10 +31,72 @@ enum NftEncoder {
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), chain.name)
             nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(inet))
-            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TYPE), "nat")
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TYPE), chain.type)
             nftnl_chain_set_u32(object, code(NFTNL_CHAIN_HOOKNUM), chain.hook.rawValue)
             nftnl_chain_set_s32(object, code(NFTNL_CHAIN_PRIO), chain.priority)
             nftnl_chain_nlmsg_build_payload(header, object)
+        }
+    }
+
+    /// A chain without a hook: reached only by jumps.
+    static func regularChain(_ batch: NftBatch, table: String, name: String) {
+        batch.add(code32(NFT_MSG_NEWCHAIN), family: inet, flags: NLM_F_CREATE, describe: "add chain \(name)") { header in
+            guard let object = nftnl_chain_alloc() else { return }
+            defer { nftnl_chain_free(object) }
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), name)
+            nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(inet))
+            nftnl_chain_nlmsg_build_payload(header, object)
+        }
+    }
+
+    static func set(_ batch: NftBatch, table: String, _ set: NftSet, id: UInt32) {
+        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: "add set \(set.name)") { header in
+            guard let object = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(object) }
+            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(object, code(NFTNL_SET_NAME), set.name)
+            nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
+            var flags: UInt32 = 0
+            if set.interval { flags |= code32(NFT_SET_INTERVAL) }
+            if set.verdictMap { flags |= code32(NFT_SET_MAP) }
+            nftnl_set_set_u32(object, code(NFTNL_SET_FLAGS), flags)
+            nftnl_set_set_u32(object, code(NFTNL_SET_KEY_LEN), set.keyLength)
+            nftnl_set_set_u32(object, code(NFTNL_SET_KEY_TYPE), set.keyType)
+            if set.verdictMap {
+                // The kernel sizes verdict data itself (struct nft_verdict).
+                nftnl_set_set_u32(object, code(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
+                nftnl_set_set_u32(object, code(NFTNL_SET_DATA_LEN), 0)
+            }
+            nftnl_set_set_u32(object, code(NFTNL_SET_ID), id)
+            nftnl_set_nlmsg_build_payload(header, object)
+        }
+    }
+
+    /// Adds elements to a set (created in this transaction or before).
+    static func setElements(_ batch: NftBatch, table: String, set: String, _ elements: [NftSetElement]) {
+        guard !elements.isEmpty else { return }
+        batch.add(code32(NFT_MSG_NEWSETELEM), family: inet, flags: NLM_F_CREATE, describe: "add \(elements.count) elements to \(set)") { header in
+            guard let object = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(object) }
+            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(object, code(NFTNL_SET_NAME), set)
+            nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
+            for element in elements {
+                guard let item = nftnl_set_elem_alloc() else { continue }
+                element.key.withUnsafeBytes { _ = nftnl_set_elem_set(item, code(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+                if element.intervalEnd { nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_FLAGS), code32(NFT_SET_ELEM_INTERVAL_END)) }
+                switch element.verdict {
+                case .accept?: nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: NF_ACCEPT))
+                case .drop?: nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: NF_DROP))
+                case let .jump(chain)?:
+                    nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: NFT_JUMP.rawValue))
+                    nftnl_set_elem_set_str(item, code(NFTNL_SET_ELEM_CHAIN), chain)
+                case nil: break
+                }
+                nftnl_set_elem_add(object, item)
+            }
+            nftnl_set_elems_nlmsg_build_payload(header, object)
         }
     }
 
@@ -167,6 +229,25 @@ enum NftEncoder {
             return make("masq") { _ in }
         case .counter:
             return make("counter") { _ in }
+        case let .ctState(register):
+            return make("ct") { u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATE)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw) }
+        case let .verdict(verdict):
+            return make("immediate") { object in
+                u32(object, code(NFTNL_EXPR_IMM_DREG), code32(NFT_REG_VERDICT))
+                switch verdict {
+                case .accept: u32(object, code(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: NF_ACCEPT))
+                case .drop: u32(object, code(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: NF_DROP))
+                case let .jump(chain):
+                    u32(object, code(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: NFT_JUMP.rawValue))
+                    nftnl_expr_set_str(object, code(NFTNL_EXPR_IMM_CHAIN), chain)
+                }
+            }
+        case let .verdictMap(set, key):
+            return make("lookup") { object in
+                u32(object, code(NFTNL_EXPR_LOOKUP_SREG), key.raw)
+                u32(object, code(NFTNL_EXPR_LOOKUP_DREG), code32(NFT_REG_VERDICT))
+                nftnl_expr_set_str(object, code(NFTNL_EXPR_LOOKUP_SET), set)
+            }
         }
     }
 }

@@ -15,7 +15,8 @@ public struct Register: Hashable, Sendable {
 public enum NftExpression: Equatable, Sendable {
     public enum MetaKey: UInt32, Sendable { case mark = 3, oifname = 7, nfproto = 15, l4proto = 16 }
     public enum PayloadBase: UInt32, Sendable { case network = 1, transport = 2 }
-    public enum CmpOp: UInt32, Sendable { case eq = 0, neq = 1 }
+    /// nft_cmp_ops. The kernel compares bytes in order (memcmp), so big-endian values order as numbers.
+    public enum CmpOp: UInt32, Sendable { case eq = 0, neq = 1, lte = 3, gte = 5 }
 
     /// Loads packet metadata into a register.
     case meta(MetaKey, into: Register)
@@ -33,6 +34,16 @@ public enum NftExpression: Equatable, Sendable {
     case dnat(family: IPAddress.Family, address: Register, port: Register)
     case masquerade
     case counter
+    /// The conntrack state bits (NFT_CT_STATE) into a register.
+    case ctState(into: Register)
+    /// Ends the rule with a verdict (immediate into the verdict register).
+    case verdict(NftVerdict)
+    /// Looks the key at `key` up in a verdict map and applies the element's verdict; no element, no verdict.
+    case verdictMap(set: String, key: Register)
+}
+
+public enum NftVerdict: Equatable, Hashable, Sendable {
+    case accept, drop, jump(String)
 }
 
 public struct NftRule: Equatable, Sendable {
@@ -84,15 +95,56 @@ extension NftExpression {
         case let .dnat(family, address, port): hash.add(UInt8(8)); hash.add(UInt8(family == .v4 ? 4 : 6)); hash.add(word: address.raw); hash.add(word: port.raw)
         case .masquerade: hash.add(UInt8(9))
         case .counter: hash.add(UInt8(10))
+        case let .ctState(register): hash.add(UInt8(11)); hash.add(word: register.raw)
+        case let .verdict(verdict):
+            hash.add(UInt8(12))
+            switch verdict {
+            case .accept: hash.add(UInt8(1))
+            case .drop: hash.add(UInt8(0))
+            case let .jump(chain): hash.add(UInt8(2)); hash.add(text: chain)
+            }
+        case let .verdictMap(set, key): hash.add(UInt8(13)); hash.add(text: set); hash.add(word: key.raw)
         }
     }
 }
 
 public struct NftChain: Equatable, Sendable {
-    public enum Hook: UInt32, Sendable { case prerouting = 0, output = 3, postrouting = 4 }
+    public enum Hook: UInt32, Sendable { case prerouting = 0, forward = 2, output = 3, postrouting = 4 }
     public let name: String
     public let hook: Hook
     public let priority: Int32
+    /// "nat" (hostPorts, masquerade) or "filter" (NetworkPolicy).
+    public var type = "nat"
+
+    public init(name: String, hook: Hook, priority: Int32, type: String = "nat") {
+        self.name = name; self.hook = hook; self.priority = priority; self.type = type
+    }
+}
+
+/// A set of keys (addresses, concatenations), optionally of intervals, or a verdict map from keys to jumps.
+public struct NftSet: Equatable, Sendable {
+    public let name: String
+    public let keyLength: UInt32
+    public let keyType: UInt32
+    /// Elements are intervals: each given as its first key and, flagged as an interval end, the key after its last.
+    public let interval: Bool
+    /// A verdict map (`vmap`): every element carries a verdict.
+    public let verdictMap: Bool
+
+    public init(name: String, keyLength: UInt32, keyType: UInt32, interval: Bool = false, verdictMap: Bool = false) {
+        self.name = name; self.keyLength = keyLength; self.keyType = keyType; self.interval = interval; self.verdictMap = verdictMap
+    }
+}
+
+/// One element of an NftSet: its key, whether it ends an interval, and a verdict map's verdict.
+public struct NftSetElement: Equatable, Hashable, Sendable {
+    public let key: [UInt8]
+    public let intervalEnd: Bool
+    public let verdict: NftVerdict?
+
+    public init(key: [UInt8], intervalEnd: Bool = false, verdict: NftVerdict? = nil) {
+        self.key = key; self.intervalEnd = intervalEnd; self.verdict = verdict
+    }
 }
 
 /// A map from a concatenated key to a concatenated value.

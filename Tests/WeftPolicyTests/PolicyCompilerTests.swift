@@ -3,6 +3,7 @@ import Testing
 import WeftAddress
 import Yams
 @testable import WeftPolicy
+import WeftNftables
 
 /// The compiler from Kubernetes objects (YAML fixtures, decoded as the API's JSON is) to the sets,
 /// chains and verdict maps nftables will hold. No root: pure values.
@@ -155,5 +156,31 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(throws: PolicyError("NetworkPolicy n/p", "spec.podSelector.matchExpressions[0]", "unknown operator Near")) {
             _ = try NetworkPolicy(json: try Yams.load(yaml: "metadata: {name: p, namespace: n}\nspec: {podSelector: {matchExpressions: [{key: a, operator: Near}]}}") as Any)
         }
+    }
+}
+
+@Suite struct PolicyRulesetTests {
+    /// Rules and chains depend on the policies alone: more pods are more set and map elements, nothing else.
+    @Test func morePodsAreMoreElementsNeverMoreRules() throws {
+        let fixture = try Fixture.load()
+        let policies = Array(fixture.policies.values)
+        let few = PolicyRuleset.image(PolicyCompiler.compile(policies: policies, pods: fixture.pods, namespaces: fixture.namespaces))
+        let crowd = (0..<300).map { index in
+            PolicyPod(namespace: "prod", name: "crowd-\(index)", labels: ["app": "web", "tier": "front"],
+                      addresses: [IPAddress(bytes: [10, 244, 100 + UInt8(index / 250), UInt8(index % 250 + 1)])!],
+                      namedPorts: [.init(name: "http", port: 8080, proto: .tcp)])
+        }
+        let many = PolicyRuleset.image(PolicyCompiler.compile(policies: policies, pods: fixture.pods + crowd, namespaces: fixture.namespaces))
+        #expect(many.rules == few.rules)
+        #expect(many.regularChains == few.regularChains)
+        let fewElements: Int = few.elements.values.reduce(0) { $0 + $1.count }
+        let manyElements: Int = many.elements.values.reduce(0) { $0 + $1.count }
+        #expect(manyElements > fewElements + 300)
+    }
+
+    @Test func intervalsEndOnTheAddressAfterTheirLast() {
+        let elements = PolicyRuleset.intervalElements(AddressInterval(ip("10.0.0.0"), ip("10.50.255.255")))
+        #expect(elements == [.init(key: [10, 0, 0, 0]), .init(key: [10, 51, 0, 0], intervalEnd: true)])
+        #expect(PolicyRuleset.intervalElements(AddressInterval(ip("255.255.255.0"), ip("255.255.255.255"))).count == 1, "no end past the last address")
     }
 }

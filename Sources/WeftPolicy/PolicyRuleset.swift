@@ -1,0 +1,147 @@
+import WeftAddress
+import WeftNftables
+
+/// CompiledPolicies as the `inet weft-policy` table, replaced whole in one transaction:
+///
+///     chain egress  { type filter hook forward priority 0
+///                     ct state established,related accept
+///                     ip saddr vmap @egress4 ; ip6 saddr vmap @egress6 }
+///     chain ingress { type filter hook forward priority 1
+///                     ct state established,related accept
+///                     ip daddr vmap @ingress4 ; ip6 daddr vmap @ingress6 }
+///     chain in-<hash> { <allow rules> accept … ; counter drop }     one per distinct policy list
+///
+/// A pod no policy selects has no element in the maps: its packets fall through, accepted. A pod
+/// selected in a direction jumps to its chain, which accepts what a policy allows and drops the rest.
+/// Replies of allowed connections are accepted first (conntrack), in both directions. Traffic between
+/// the node and its pods does not pass the forward hook and is never filtered (kubelet's probes).
+/// Nothing here is per pod pair: a pod is one element in a map and in the sets that name it.
+public enum PolicyRuleset {
+    public static let table = "weft-policy"
+
+    static let ipv4Type: UInt32 = 7, ipv6Type: UInt32 = 8, protoType: UInt32 = 12, serviceType: UInt32 = 13
+    static func concat(_ types: UInt32...) -> UInt32 { types.reduce(0) { ($0 << 6) | $1 } }
+
+    public static func image(_ compiled: CompiledPolicies) -> NftTableImage {
+        var image = NftTableImage(name: table)
+        image.baseChains = [NftChain(name: "egress", hook: .forward, priority: 0, type: "filter"),
+                            NftChain(name: "ingress", hook: .forward, priority: 1, type: "filter")]
+        for (direction, chain) in [(Direction.egress, "egress"), (.ingress, "ingress")] {
+            let source = direction == .egress
+            image.rules.append(NftRule(chain: chain, expressions: established))
+            for family in [IPAddress.Family.v4, .v6] {
+                let map = "\(chain)\(family == .v4 ? 4 : 6)"
+                image.sets.append(NftSet(name: map, keyLength: UInt32(width(family)), keyType: family == .v4 ? ipv4Type : ipv6Type, verdictMap: true))
+                image.elements[map] = (compiled.verdicts[direction] ?? [:]).filter { $0.key.family == family }
+                    .sorted { $0.key < $1.key }.map { NftSetElement(key: $0.key.bytes, verdict: .jump($0.value)) }
+                image.rules.append(NftRule(chain: chain, expressions: nfproto(family) + address(family, source: source, into: .r(1))
+                                           + [.verdictMap(set: map, key: .r(1))]))
+            }
+        }
+        for (name, intervals) in compiled.addressSets.sorted(by: { $0.key < $1.key }) {
+            for family in [IPAddress.Family.v4, .v6] {
+                let members = intervals.filter { $0.first.family == family }
+                guard !members.isEmpty else { continue }
+                let set = setName(name, family)
+                image.sets.append(NftSet(name: set, keyLength: UInt32(width(family)), keyType: family == .v4 ? ipv4Type : ipv6Type, interval: true))
+                image.elements[set] = members.flatMap(intervalElements)
+            }
+        }
+        for (name, entries) in compiled.portSets.sorted(by: { $0.key < $1.key }) {
+            for family in [IPAddress.Family.v4, .v6] {
+                let members = entries.filter { $0.address.family == family }.sorted { ($0.address, $0.port) < ($1.address, $1.port) }
+                guard !members.isEmpty else { continue }
+                let set = setName(name, family)
+                image.sets.append(NftSet(name: set, keyLength: UInt32(width(family) + 8),
+                                         keyType: concat(family == .v4 ? ipv4Type : ipv6Type, protoType, serviceType)))
+                image.elements[set] = members.map { NftSetElement(key: $0.address.bytes + [number($0.proto), 0, 0, 0] + port($0.port) + [0, 0]) }
+            }
+        }
+        let egressChains = Set((compiled.verdicts[.egress] ?? [:]).values)
+        for (name, allows) in compiled.chains.sorted(by: { $0.key < $1.key }) {
+            image.regularChains.append(name)
+            let peerIsSource = !egressChains.contains(name)
+            for allow in allows {
+                for expressions in allowRules(allow, peerIsSource: peerIsSource, compiled: compiled) {
+                    image.rules.append(NftRule(chain: name, expressions: expressions + [.verdict(.accept)]))
+                }
+            }
+            image.rules.append(NftRule(chain: name, expressions: [.counter, .verdict(.drop)]))
+        }
+        return image
+    }
+
+    /// The match expressions of one allow rule, per address family where the rule names addresses.
+    static func allowRules(_ allow: CompiledPolicies.Allow, peerIsSource: Bool, compiled: CompiledPolicies) -> [[NftExpression]] {
+        // The peer: any, or the families its set has members of.
+        var peerMatches: [[NftExpression]] = [[]]
+        if case let .set(name) = allow.peers {
+            let families = [IPAddress.Family.v4, .v6].filter { family in compiled.addressSets[name]?.contains { $0.first.family == family } == true }
+            peerMatches = families.map { nfproto($0) + address($0, source: peerIsSource, into: .r(1)) + [.lookup(set: setName(name, $0), key: .r(1), into: nil)] }
+        }
+        var rules: [[NftExpression]] = []
+        for peer in peerMatches {
+            switch allow.ports {
+            case .any:
+                rules.append(peer)
+            case let .ranges(ranges):
+                for range in ranges { rules.append(peer + portMatch(range)) }
+            case let .named(name):
+                // The port's owner's address . protocol . port (the destination's, in either direction).
+                for family in [IPAddress.Family.v4, .v6] where compiled.portSets[name]?.contains(where: { $0.address.family == family }) == true {
+                    if let first = peer.first, case .meta(.nfproto, _) = first, peer.count > 1,
+                       case let .cmp(_, _, wanted) = peer[1], wanted != [nfprotoNumber(family)] { continue }
+                    let words = UInt32(width(family) / 4)
+                    rules.append(peer + nfproto(family) + address(family, source: false, into: .r(1))
+                                 + [.meta(.l4proto, into: .r(1).advanced(by: words)),
+                                    .payload(.transport, offset: 2, length: 2, into: .r(1).advanced(by: words + 1)),
+                                    .lookup(set: setName(name, family), key: .r(1), into: nil)])
+                }
+            }
+        }
+        return rules
+    }
+
+    static let established: [NftExpression] = [
+        // ct state bits: established 2, related 4 (u32 in host order).
+        .ctState(into: .r(1)), .bitwise(.r(1), mask: hostOrder(6), xor: [0, 0, 0, 0]), .cmp(.neq, .r(1), [0, 0, 0, 0]), .verdict(.accept),
+    ]
+
+    static func portMatch(_ range: CompiledPolicies.PortRange) -> [NftExpression] {
+        var expressions: [NftExpression] = [.meta(.l4proto, into: .r(2)), .cmp(.eq, .r(2), [number(range.proto)])]
+        if range.first == 0 && range.last == 65535 { return expressions }
+        expressions.append(.payload(.transport, offset: 2, length: 2, into: .r(2)))
+        if range.first == range.last {
+            expressions.append(.cmp(.eq, .r(2), port(range.first)))
+        } else {
+            expressions += [.cmp(.gte, .r(2), port(range.first)), .cmp(.lte, .r(2), port(range.last))]
+        }
+        return expressions
+    }
+
+    static func nfproto(_ family: IPAddress.Family) -> [NftExpression] {
+        [.meta(.nfproto, into: .r(1)), .cmp(.eq, .r(1), [nfprotoNumber(family)])]
+    }
+
+    static func nfprotoNumber(_ family: IPAddress.Family) -> UInt8 { family == .v4 ? 2 : 10 }
+
+    /// The source or destination address into `register` (and the ones after it for IPv6).
+    static func address(_ family: IPAddress.Family, source: Bool, into register: Register) -> [NftExpression] {
+        let offset: UInt32 = family == .v4 ? (source ? 12 : 16) : (source ? 8 : 24)
+        return [.payload(.network, offset: offset, length: UInt32(width(family)), into: register)]
+    }
+
+    /// An interval as a set holds it: its first key, and the key after its last flagged as the end
+    /// (none when it runs to the last address).
+    static func intervalElements(_ interval: AddressInterval) -> [NftSetElement] {
+        var elements = [NftSetElement(key: interval.first.bytes)]
+        if let end = AddressIntervals.successor(interval.last) { elements.append(NftSetElement(key: end.bytes, intervalEnd: true)) }
+        return elements
+    }
+
+    static func setName(_ name: String, _ family: IPAddress.Family) -> String { "\(name)-\(family == .v4 ? 4 : 6)" }
+    static func width(_ family: IPAddress.Family) -> Int { family == .v4 ? 4 : 16 }
+    static func number(_ proto: PortProtocol) -> UInt8 { proto == .tcp ? 6 : proto == .udp ? 17 : 132 }
+    static func port(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
+    static func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+}

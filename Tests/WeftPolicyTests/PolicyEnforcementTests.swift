@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+import WeftNetlink
+import WeftNftables
+import Yams
+@testable import WeftPolicy
+
+/// The compiled table in a real kernel: a node namespace routing between three pod namespaces (each
+/// on its own veth and subnet, so pod-to-pod traffic crosses the node's forward hook as it does on
+/// the routed datapath, and on the bridge with br_netfilter), real TCP and UDP through socat.
+@Suite(.serialized, .enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root"))
+struct PolicyEnforcementTests {
+    static let pods = """
+        metadata: {name: web, namespace: prod, labels: {app: web}}
+        spec: {containers: [{name: web, ports: [{name: http, containerPort: 8080}]}]}
+        status: {podIPs: [{ip: 10.51.0.2}, {ip: "fd51::2"}]}
+        ---
+        metadata: {name: client, namespace: prod, labels: {role: client}}
+        spec: {containers: [{name: c}]}
+        status: {podIPs: [{ip: 10.52.0.2}, {ip: "fd52::2"}]}
+        ---
+        metadata: {name: other, namespace: prod, labels: {role: other}}
+        spec: {containers: [{name: o}]}
+        status: {podIPs: [{ip: 10.53.0.2}, {ip: "fd53::2"}]}
+        """
+    static let policies = """
+        metadata: {name: web-from-clients, namespace: prod}
+        spec:
+          podSelector: {matchLabels: {app: web}}
+          ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: http}]}]
+        ---
+        metadata: {name: other-only-dns-outside, namespace: prod}
+        spec:
+          podSelector: {matchLabels: {role: other}}
+          policyTypes: [Egress]
+          egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.51.0.0/16, 10.52.0.0/16]}}], ports: [{protocol: UDP, port: 53}]}]
+        """
+
+    final class Lab {
+        let id = String(UUID().uuidString.prefix(8)).lowercased()
+        var node: String { "wt-\(id)-pnode" }
+        var servers: [Process] = []
+
+        init() throws {
+            try sh("ip netns add \(node)")
+            try sh("ip -n \(node) link set lo up")
+            try sh("ip netns exec \(node) sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")
+            for (index, pod) in ["web", "client", "other"].enumerated() {
+                let ns = namespace(pod), net = 51 + index
+                try sh("ip netns add \(ns)")
+                try sh("ip -n \(ns) link set lo up")
+                try sh("ip -n \(node) link add h-\(pod) type veth peer name eth0 netns \(ns)")
+                try sh("ip -n \(node) addr add 10.\(net).0.1/24 dev h-\(pod)")
+                try sh("ip -n \(node) addr add fd\(net)::1/64 dev h-\(pod) nodad")
+                try sh("ip -n \(node) link set h-\(pod) up")
+                try sh("ip -n \(ns) addr add 10.\(net).0.2/24 dev eth0")
+                try sh("ip -n \(ns) addr add fd\(net)::2/64 dev eth0 nodad")
+                try sh("ip -n \(ns) link set eth0 up")
+                try sh("ip -n \(ns) route add default via 10.\(net).0.1")
+                try sh("ip -n \(ns) -6 route add default via fd\(net)::1")
+            }
+        }
+
+        func namespace(_ pod: String) -> String { "wt-\(id)-p\(pod)" }
+
+        func serve(_ pod: String, port: Int, udp: Bool = false) throws {
+            for (listen, label) in [(udp ? "UDP4-RECVFROM" : "TCP4-LISTEN", "4"), (udp ? "UDP6-RECVFROM" : "TCP6-LISTEN", "6")] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+                process.arguments = ["netns", "exec", namespace(pod), "socat", "\(listen):\(port),fork,reuseaddr\(label == "6" ? ",ipv6only=1" : "")",
+                                     "SYSTEM:echo \(pod)"]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                servers.append(process)
+            }
+            usleep(300_000)
+        }
+
+        /// The server's answer, or "" when the connection was refused, dropped or timed out.
+        func request(from pod: String?, to address: String, port: Int, udp: Bool = false) throws -> String {
+            let target = address.contains(":") ? "[\(address)]" : address
+            let ns = pod.map(namespace) ?? node
+            let connect = udp ? "UDP:\(target):\(port)" : "TCP:\(target):\(port),connect-timeout=1"
+            return try sh("ip netns exec \(ns) timeout -s KILL 4 socat -T1 - \(connect)", input: udp ? "ping\n" : "", check: false)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func install(_ image: NftTableImage) throws {
+            let namespace = try NetworkNamespace(path: "/var/run/netns/\(node)")
+            let client = try namespace.run { try NftClient() }
+            try client.replace(image)
+        }
+
+        func cleanup() {
+            for server in servers { server.terminate() }
+            for name in ["web", "client", "other"].map(namespace) + [node] { _ = try? sh("ip netns delete \(name)", check: false) }
+        }
+    }
+
+    static func compile(_ policyYAML: String) throws -> CompiledPolicies {
+        let pods = try Yams.load_all(yaml: Self.pods).map { try PolicyPod(json: $0 as Any) }
+        let policies = try Yams.load_all(yaml: policyYAML).map { try NetworkPolicy(json: $0 as Any) }
+        return PolicyCompiler.compile(policies: policies, pods: pods, namespaces: [PolicyNamespace(name: "prod")])
+    }
+
+    @Test func onlyWhatAPolicyAllowsPassesAndRepliesAlwaysDo() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        try lab.serve("web", port: 8080)
+        try lab.serve("web", port: 9090)
+        try lab.serve("client", port: 7000)
+        try lab.serve("client", port: 53, udp: true)
+        // Open before any policy.
+        #expect(try lab.request(from: "other", to: "10.51.0.2", port: 8080) == "web")
+
+        try lab.install(PolicyRuleset.image(try Self.compile(Self.policies)))
+        let listing = try sh("ip netns exec \(lab.node) nft list table inet weft-policy")
+        #expect(listing.contains("ip daddr vmap @ingress4") && listing.contains("ct state established,related accept"), "\(listing)")
+        for web in ["10.51.0.2", "fd51::2"] {
+            #expect(try lab.request(from: "client", to: web, port: 8080) == "web", "a client to the named port http, \(web)")
+            #expect(try lab.request(from: "client", to: web, port: 9090) == "", "a client to a port no policy names, \(web)")
+            #expect(try lab.request(from: "other", to: web, port: 8080) == "", "not a client, \(web)")
+            #expect(try lab.request(from: nil, to: web, port: 9090) == "web", "the node is never filtered, \(web)")
+        }
+        #expect(try lab.request(from: "web", to: "10.52.0.2", port: 7000) == "client", "web's egress is not isolated; the reply passes web's ingress")
+        #expect(try lab.request(from: "other", to: "10.52.0.2", port: 7000) == "", "other's egress: UDP 53 outside 10.51/16 and 10.52/16 only")
+        #expect(try lab.request(from: "other", to: "10.52.0.2", port: 53, udp: true) == "", "10.52.0.0/16 is an except")
+        #expect(try lab.request(from: "other", to: "fd52::2", port: 7000) == "", "no IPv6 block allowed either")
+
+        // Rewritten without the policies: open again, in one transaction.
+        try lab.install(PolicyRuleset.image(try Self.compile("")))
+        #expect(try lab.request(from: "other", to: "10.51.0.2", port: 8080) == "web")
+        #expect(try lab.request(from: "other", to: "10.52.0.2", port: 7000) == "client")
+    }
+}
+
+@discardableResult
+func sh(_ command: String, input: String = "", check: Bool = true) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    let out = Pipe(), err = Pipe(), inPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = inPipe
+    try process.run()
+    inPipe.fileHandleForWriting.write(Data(input.utf8))
+    try inPipe.fileHandleForWriting.close()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    if check && process.terminationStatus != 0 {
+        throw PolicyError("test", command, String(decoding: errors, as: UTF8.self))
+    }
+    return String(decoding: data, as: UTF8.self)
+}
