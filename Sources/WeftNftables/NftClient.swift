@@ -90,16 +90,7 @@ public final class NftClient {
 
     /// Removes the whole table: everything Weft installed in this namespace. Returns false when there was none.
     @discardableResult
-    public func uninstall() throws -> Bool {
-        let batch = NftBatch(firstSequence: connection.peekSequence)
-        NftEncoder.deleteTable(batch, name: table)
-        do {
-            try commit(batch)
-            return true
-        } catch let error as NetlinkError where error.errno == ENOENT {
-            return false
-        }
-    }
+    public func uninstall() throws -> Bool { try deleteTable(table) }
 
     var peekSequence: UInt32 { connection.peekSequence }
 

@@ -36,26 +36,7 @@ struct VethAttachment {
         guard let podLink = try pod.links.link(named: id.ifname) else {
             throw CNIError(.datapathFailure, "\(id.ifname) vanished from \(pod.path) after it was created")
         }
-        if plan.ranges.contains(where: { $0.family == .v6 }) {
-            // DAD would hold the link-local address "tentative" after the link comes up; the global
-            // address skips it through IFA_F_NODAD.
-            try pod.writeSysctl("net/ipv6/conf/\(id.ifname)/accept_dad", "0", optional: true)
-        }
-        let loopbackIndex: Int32 = 1
-        try pod.links.setLinkUp(index: loopbackIndex)
-        try pod.links.setLinkUp(index: podLink.index)
-
-        var ips: [CNIResult.IPConfig] = []
-        for address in addresses {
-            guard let range = plan.ranges.first(where: { $0.family == address.family }),
-                  let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength)
-            else { continue }
-            try pod.links.addAddress(assigned, index: podLink.index)
-            ips.append(CNIResult.IPConfig(address: assigned, gateway: range.gateway, interface: 2))
-        }
-        for route in plan.routes {
-            try pod.links.addRoute(route.destination, gateway: route.gateway, index: podLink.index)
-        }
+        let ips = try PodInterface.configure(podLink, in: pod, plan: plan, addresses: addresses, resultIndex: 2)
         return CNIResult(
             interfaces: [
                 .init(name: bridge.name, mac: bridge.macText),
@@ -65,5 +46,33 @@ struct VethAttachment {
             ips: ips,
             routes: plan.routes,
             dns: plan.dns)
+    }
+}
+
+/// The pod side of an interface on a shared subnet (bridge, device): up with lo, the range's address
+/// with the range's prefix, the plan's routes.
+enum PodInterface {
+    /// Returns the result's `ips`, naming `resultIndex` in the result's interfaces.
+    static func configure(_ podLink: Link, in pod: PodSandbox, plan: NetworkPlan, addresses: [IPAddress], resultIndex: Int) throws -> [CNIResult.IPConfig] {
+        if plan.ranges.contains(where: { $0.family == .v6 }) {
+            // DAD would hold the link-local address "tentative" after the link comes up; the global
+            // address skips it through IFA_F_NODAD.
+            try pod.writeSysctl("net/ipv6/conf/\(podLink.name)/accept_dad", "0", optional: true)
+        }
+        let loopbackIndex: Int32 = 1
+        try pod.links.setLinkUp(index: loopbackIndex)
+        try pod.links.setLinkUp(index: podLink.index)
+        var ips: [CNIResult.IPConfig] = []
+        for address in addresses {
+            guard let range = plan.ranges.first(where: { $0.family == address.family }),
+                  let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength)
+            else { continue }
+            try pod.links.addAddress(assigned, index: podLink.index)
+            ips.append(CNIResult.IPConfig(address: assigned, gateway: range.gateway, interface: resultIndex))
+        }
+        for route in plan.routes {
+            try pod.links.addRoute(route.destination, gateway: route.gateway, index: podLink.index)
+        }
+        return ips
     }
 }

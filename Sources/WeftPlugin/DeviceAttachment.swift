@@ -46,23 +46,7 @@ struct DeviceAttachment {
         guard let podLink = try pod.links.link(named: id.ifname) else {
             throw CNIError(.datapathFailure, "device \(claim.name) is not \(id.ifname) in \(pod.path) after the move")
         }
-        if plan.ranges.contains(where: { $0.family == .v6 }) {
-            try pod.writeSysctl("net/ipv6/conf/\(id.ifname)/accept_dad", "0", optional: true)
-        }
-        let loopbackIndex: Int32 = 1
-        try pod.links.setLinkUp(index: loopbackIndex)
-        try pod.links.setLinkUp(index: podLink.index)
-        var ips: [CNIResult.IPConfig] = []
-        for address in addresses {
-            guard let range = plan.ranges.first(where: { $0.family == address.family }),
-                  let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength)
-            else { continue }
-            try pod.links.addAddress(assigned, index: podLink.index)
-            ips.append(CNIResult.IPConfig(address: assigned, gateway: range.gateway, interface: 0))
-        }
-        for route in plan.routes {
-            try pod.links.addRoute(route.destination, gateway: route.gateway, index: podLink.index)
-        }
+        let ips = try PodInterface.configure(podLink, in: pod, plan: plan, addresses: addresses, resultIndex: 0)
         return CNIResult(interfaces: [.init(name: id.ifname, mac: podLink.macText, sandbox: pod.path, mtu: Int(podLink.mtu))],
                          ips: ips, routes: plan.routes, dns: plan.dns)
     }
