@@ -16,14 +16,18 @@ struct Teardown {
     /// reservation reclaimed after its netns died); a dump of the node's links, so DEL does not.
     func removeFromNode(_ attachment: AttachmentID, netns: String, recorded: RecordedAttachment? = nil, lostDevice: Bool = false) throws {
         let links = try node.links()
+        if let recorded, let device = recorded.device {
+            // A device attachment has no veth, IFB, uplink rule or hostPort on the node: only the device to give back.
+            try DeviceAttachment.giveBack(attachment, original: device, mtu: recorded.deviceMTU, netns: netns, node: node, links: links)
+            return
+        }
         let firewall = node.firewall()
         // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
         try Overlap.run({
             if try !links.deleteLink(named: attachment.hostVethName) {
-                // No veth by its name: a device attachment (given back, not deleted), or a renamed host end.
-                if recorded?.device != nil || (recorded == nil && (lostDevice || !netns.isEmpty)) {
-                    try DeviceAttachment.giveBack(attachment, original: recorded?.device, mtu: recorded?.deviceMTU, netns: netns,
-                                                  searchNode: recorded?.device != nil || lostDevice, node: node, links: links)
+                // No veth by its name: a device attachment without a record (found by its alias), or a renamed host end.
+                if recorded == nil && (lostDevice || !netns.isEmpty) {
+                    try DeviceAttachment.giveBack(attachment, original: nil, mtu: nil, netns: netns, searchNode: lostDevice, node: node, links: links)
                 }
                 if !netns.isEmpty { try removeRenamedHostEnd(attachment, netns: netns, links: links) }
             }
