@@ -35,8 +35,8 @@ struct FabricTests {
         let sinceStart = Date().timeIntervalSince(nodes[0].startedAt)
         print("[weftd \(backend)] weftd start → pod on node 2 reachable from node 1: \(String(format: "%.2f", sinceStart)) s")
         #expect(reachable != nil, "pod on n1 cannot reach pod on n2:\n\(nodes[0].weftd?.log.suffix(3000) ?? "")")
-        #expect(try ping(from: pods[0].namespace, to: pods[2].address))
-        #expect(try ping(from: pods[2].namespace, to: pods[1].address))
+        #expect(answersPing(from: pods[0].namespace, to: pods[2].address))
+        #expect(answersPing(from: pods[2].namespace, to: pods[1].address))
         // The far end sees the pod's own address: no masquerade inside the cluster network.
         #expect(try sourceSeen(from: pods[0].namespace, by: pods[1].namespace, at: pods[1].address) == pods[0].address)
         #expect(try nodes[0].exec("ip", "route", "show", "10.244.250.0/24").stdout.isEmpty, "leftover route kept")
@@ -65,13 +65,13 @@ struct FabricTests {
         let oldPID = nodes[1].weftd?.pid
         let status = nodes[1].weftd?.stop(SIGTERM) ?? -1
         #expect((status >> 8) & 0xff == 0 && status & 0x7f == 0, "weftd exited with \(status)")
-        #expect(try ping(from: pods[0].namespace, to: pods[1].address), "unreachable while node 2's agent is down")
+        #expect(answersPing(from: pods[0].namespace, to: pods[1].address), "unreachable while node 2's agent is down")
         try nodes[1].start()
         let restarted = waitUntil(timeout: 20) { nodes[1].agentPID() == nodes[1].weftd?.pid && nodes[1].agentPID() != oldPID }
         #expect(restarted != nil, "restarted weftd wrote no state:\n\(nodes[1].weftd?.log.suffix(2000) ?? "")")
         #expect(try nodes[1].leasedSubnet() == subnets[1])
-        #expect(try ping(from: pods[0].namespace, to: pods[1].address))
-        #expect(try ping(from: pods[1].namespace, to: pods[0].address))
+        #expect(answersPing(from: pods[0].namespace, to: pods[1].address))
+        #expect(answersPing(from: pods[1].namespace, to: pods[0].address))
         #expect(try cluster.leaseRecords().count == 2)
     }
 

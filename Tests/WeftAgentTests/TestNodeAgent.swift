@@ -98,6 +98,12 @@ final class TestNodeAgent {
     }
 }
 
+/// Whether `address` answers a ping from `pod` within `timeout` seconds: a route another node's agent
+/// installs arrives a watch event later, and one ping may be lost on a loaded machine.
+func answersPing(from pod: String, to address: String, timeout: Double = 10) -> Bool {
+    waitUntil(timeout: timeout) { (try? ping(from: pod, to: address)) == true } != nil
+}
+
 func ping(from pod: String, to address: String, wait: String = "1") throws -> Bool {
     try run(["/usr/sbin/ip", "netns", "exec", pod, "ping", "-c", "1", "-W", wait, address]).status == 0
 }

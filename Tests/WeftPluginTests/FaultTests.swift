@@ -83,7 +83,11 @@ struct FaultTests {
             let holder = try spawnProgram("/bin/sh", ["-c", "exec 9>\(node.dataDir)/cbr0/lock; flock 9; exec sleep 60"], environment: nil,
                                           stdin: null, stdout: null, stderr: null)
             node.servers.append(holder)
-            usleep(200_000)
+            // Until the holder has the lock (a loaded machine may take longer than any fixed sleep):
+            // a non-blocking flock of our own fails while it is held.
+            for _ in 0..<100 where try runProgram("/usr/bin/flock", ["-n", "\(node.dataDir)/cbr0/lock", "true"]).status == 0 {
+                usleep(50_000)
+            }
             kill(holder, SIGSTOP)
             let started = Date()
             let result = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")],
