@@ -111,4 +111,24 @@ import WeftNetlink
         let split = FabricPlan.reachable([hostGateway], backend: .hostGateway, underlayNetworks: [IPNetwork("192.168.0.0/24")!])
         #expect(split.peers.isEmpty, "its PublicIPv6 is not on the underlay")
     }
+
+    /// A flanneld (choosing its IPv6 subnet at random) takes weftd's IPv6 subnet under another key
+    /// between weftd's list and its write: weftd sees it, gives way (its grant revoked deletes its
+    /// record) and takes another IPv6 subnet.
+    @Test func aNodeThatLosesItsIPv6SubnetToAnotherKeyGivesWay() async throws {
+        let engine = FakeEngine(config: Self.dualStack)
+        let config = try NetConf.parse(Self.dualStack)
+        let flanneld = LeaseAttributes(publicIP: IPAddress("192.168.0.9")!, backendType: "vxlan")
+        engine.beforeCreate = { engine in
+            engine.seed(SubnetLease(subnet: IPNetwork("10.244.200.0/24")!, ipv6Subnet: IPNetwork("fd00:244:0:5::/64")!, attributes: flanneld))
+        }
+        let leaser = SubnetLeaser(store: engine, config: config, ttl: 10)
+        let acquired = try await leaser.acquire(attributes: LeaseAttributes(publicIP: IPAddress("192.168.0.1")!, backendType: "vxlan"),
+                                                previous: IPNetwork("10.244.5.0/24"))
+        #expect(acquired.lease.subnet == IPNetwork("10.244.5.0/24"))
+        #expect(acquired.lease.ipv6Subnet != IPNetwork("fd00:244:0:5::/64"))
+        #expect(engine.revoked.count >= 1, "the first record's grant was revoked")
+        #expect(engine.all.count == 2, "\(engine.all)")
+        #expect(Set(engine.all.compactMap(\.ipv6Subnet)).count == 2)
+    }
 }
