@@ -55,19 +55,29 @@ struct DeviceAttachment {
     /// drops the pod's addresses and routes as the device leaves the namespace (its IPv4 and IPv6
     /// state is per namespace). Found in the pod as CNI_IFNAME carrying this attachment's alias, else on
     /// the node by that alias; not found, it was virtual and died with its namespace: nothing to do.
-    /// `original` and `mtu` come from the store's record; without one the alias names the device.
-    /// `searchNode`: look on the node too (a dump of its links) when the pod does not have it.
-    static func giveBack(_ id: AttachmentID, original: String?, mtu: UInt32?, netns: String, searchNode: Bool = true,
-                         node: Node, links: LinkControl) throws {
+    /// `original` and `mtu` come from the store's record.
+    static func giveBack(_ id: AttachmentID, original: String, mtu: UInt32?, netns: String, node: Node, links: LinkControl) throws {
         if !netns.isEmpty, let pod = try? node.openPod(netns), let inPod = try pod.links.link(named: id.ifname),
-           let name = Self.original(fromAlias: inPod.alias, of: id), original == nil || original == name {
-            let home = try node.nodeNamespace()
-            try pod.links.changeLink(index: inPod.index, name: name, mtu: mtu, namespaceFD: home.fd, up: nil,
-                                     description: "the node's namespace")
-            if let back = try links.link(named: name) { try links.setAlias(index: back.index, alias: "") }
+           try giveBack(id, inPod, from: pod, original: original, mtu: mtu, node: node, links: links) {
             return
         }
-        guard searchNode else { return }
+        try returnFromNode(id, original: original, mtu: mtu, links: links)
+    }
+
+    /// Moves `inPod` back to the node when its alias names `id` (and `original`, when known); false when
+    /// it is not this attachment's device.
+    static func giveBack(_ id: AttachmentID, _ inPod: Link, from pod: PodSandbox, original: String?, mtu: UInt32?,
+                         node: Node, links: LinkControl) throws -> Bool {
+        guard let name = Self.original(fromAlias: inPod.alias, of: id), original == nil || original == name else { return false }
+        let home = try node.nodeNamespace()
+        try pod.links.changeLink(index: inPod.index, name: name, mtu: mtu, namespaceFD: home.fd, up: nil, description: "the node's namespace")
+        if let back = try links.link(named: name) { try links.setAlias(index: back.index, alias: "") }
+        return true
+    }
+
+    /// A device the kernel returned to the node when its namespace died (under its pod name, or devN),
+    /// found by its alias (a dump of the node's links) and renamed back.
+    static func returnFromNode(_ id: AttachmentID, original: String?, mtu: UInt32?, links: LinkControl) throws {
         for link in try links.links() {
             guard let name = Self.original(fromAlias: link.alias, of: id), original == nil || original == name else { continue }
             try links.changeLink(index: link.index, name: link.name == name ? nil : name, mtu: mtu, up: false)

@@ -25,11 +25,15 @@ struct Teardown {
         // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
         try Overlap.run({
             if try !links.deleteLink(named: attachment.hostVethName) {
-                // No veth by its name: a device attachment without a record (found by its alias), or a renamed host end.
-                if recorded == nil && (lostDevice || !netns.isEmpty) {
-                    try DeviceAttachment.giveBack(attachment, original: nil, mtu: nil, netns: netns, searchNode: lostDevice, node: node, links: links)
+                // No veth by its name: CNI_IFNAME in the pod may be a renamed host end's peer, or (without a
+                // record) a device attachment's device; one look at the pod serves both.
+                if !netns.isEmpty, let pod = try? node.openPod(netns), let podEnd = try pod.links.link(named: attachment.ifname) {
+                    let givenBack = try recorded == nil
+                        && DeviceAttachment.giveBack(attachment, podEnd, from: pod, original: nil, mtu: nil, node: node, links: links)
+                    if !givenBack { try removeRenamedHostEnd(attachment, podEnd: podEnd, links: links) }
+                } else if recorded == nil && lostDevice {
+                    try DeviceAttachment.returnFromNode(attachment, original: nil, mtu: nil, links: links)
                 }
-                if !netns.isEmpty { try removeRenamedHostEnd(attachment, netns: netns, links: links) }
             }
             try node.shaper().remove(attachment)
             if let recorded, let uplink = recorded.uplink {
@@ -43,9 +47,8 @@ struct Teardown {
     /// The host end was renamed: the pod end (CNI_IFNAME in CNI_NETNS) names its peer, and the peer's
     /// alias says whose it is. Only a peer whose alias names this attachment is deleted (which takes the
     /// pod end with it): CNI_IFNAME alone may belong to another container or another network.
-    private func removeRenamedHostEnd(_ attachment: AttachmentID, netns: String, links: LinkControl) throws {
-        guard let pod = try? node.openPod(netns),
-              let podEnd = try pod.links.link(named: attachment.ifname), podEnd.kind == "veth", podEnd.peerIndex > 0,
+    private func removeRenamedHostEnd(_ attachment: AttachmentID, podEnd: Link, links: LinkControl) throws {
+        guard podEnd.kind == "veth", podEnd.peerIndex > 0,
               let hostEnd = try links.link(index: podEnd.peerIndex),
               let alias = hostEnd.alias, let (owner, _) = AttachmentID.parseAlias(alias, network: attachment.network),
               owner.recordName == attachment.recordName

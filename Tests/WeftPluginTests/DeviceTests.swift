@@ -160,6 +160,22 @@ struct DeviceTests {
         }
     }
 
+    /// The store lost (wiped by hand): DEL finds the device in the pod by its alias, which names its
+    /// name on the node, and gives it back all the same.
+    @Test func delWithoutTheStoresRecordGivesTheDeviceBackByItsAlias() throws {
+        try withNode { node in
+            try buildUnderlay(node)
+            let pod = try node.addPod()
+            _ = try node.add(containerID: "a", netns: pod, config: deviceConfig(node))
+            try FileManager.default.removeItem(atPath: "\(node.dataDir)/eni")
+            #expect(try node.weft("DEL", containerID: "a", netns: pod, config: deviceConfig(node)).status == 0)
+            #expect(try node.links().contains("eni0"), "eni0 back on the node")
+            #expect(try node.execIn(pod, "ip", "-o", "link", "show").stdout.split(separator: "\n").count == 1)
+            #expect(try node.exec("ip", "-o", "link", "show", "eni0").stdout.contains("mtu 1400"),
+                    "without the record the MTU it had on the node is unknown: it keeps the pod's")
+        }
+    }
+
     @Test(arguments: ["add-after-reserve", "add-after-device-move"])
     func killedDuringAddThenDelLeavesNothing(step: String) throws {
         try withNode { node in
