@@ -73,26 +73,26 @@ public enum PolicyRuleset {
 
     /// The match expressions of one allow rule, per address family where the rule names addresses.
     static func allowRules(_ allow: CompiledPolicies.Allow, peerIsSource: Bool, compiled: CompiledPolicies) -> [[NftExpression]] {
-        // The peer: any, or the families its set has members of.
-        var peerMatches: [[NftExpression]] = [[]]
+        // The peer: any (no family), or one match per family its set has members of.
+        var peerMatches: [(family: IPAddress.Family?, expressions: [NftExpression])] = [(nil, [])]
         if case let .set(name) = allow.peers {
             let families = [IPAddress.Family.v4, .v6].filter { family in compiled.addressSets[name]?.contains { $0.first.family == family } == true }
-            peerMatches = families.map { nfproto($0) + address($0, source: peerIsSource, into: .r(1)) + [.lookup(set: setName(name, $0), key: .r(1), into: nil)] }
+            peerMatches = families.map { ($0, nfproto($0) + address($0, source: peerIsSource, into: .r(1)) + [.lookup(set: setName(name, $0), key: .r(1), into: nil)]) }
         }
         var rules: [[NftExpression]] = []
         for peer in peerMatches {
             switch allow.ports {
             case .any:
-                rules.append(peer)
+                rules.append(peer.expressions)
             case let .ranges(ranges):
-                for range in ranges { rules.append(peer + portMatch(range)) }
+                for range in ranges { rules.append(peer.expressions + portMatch(range)) }
             case let .named(name):
                 // The port's owner's address . protocol . port (the destination's, in either direction).
-                for family in [IPAddress.Family.v4, .v6] where compiled.portSets[name]?.contains(where: { $0.address.family == family }) == true {
-                    if let first = peer.first, case .meta(.nfproto, _) = first, peer.count > 1,
-                       case let .cmp(_, _, wanted) = peer[1], wanted != [nfprotoNumber(family)] { continue }
+                for family in [IPAddress.Family.v4, .v6] where peer.family ?? family == family
+                    && compiled.portSets[name]?.contains(where: { $0.address.family == family }) == true {
                     let words = UInt32(width(family) / 4)
-                    rules.append(peer + nfproto(family) + address(family, source: false, into: .r(1))
+                    // The peer's match already tests the family when it has one.
+                    rules.append(peer.expressions + (peer.family == nil ? nfproto(family) : []) + address(family, source: false, into: .r(1))
                                  + [.meta(.l4proto, into: .r(1).advanced(by: words)),
                                     .payload(.transport, offset: 2, length: 2, into: .r(1).advanced(by: words + 1)),
                                     .lookup(set: setName(name, family), key: .r(1), into: nil)])
