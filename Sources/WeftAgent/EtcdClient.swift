@@ -125,14 +125,10 @@ public final class EtcdClient: Sendable {
         }
         guard let response = opened else { throw lastFailure }
         guard response.status == .ok else { throw AgentError(.engine, "etcd watch: \(response.status)") }
-        var pending: [UInt8] = []
+        // The gateway writes one JSON object per reply, each followed by a newline.
+        var lines = JSONLines()
         for try await chunk in response.body {
-            pending += chunk.readableBytesView
-            // The gateway writes one JSON object per reply, each followed by a newline.
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
-                guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { continue }
+            for object in lines.feed(chunk.readableBytesView) {
                 let reply = try EtcdMessages.watchReply(object)
                 continuation.yield((reply.events, reply.revision))
             }

@@ -67,16 +67,9 @@ public final class KubeClient: Sendable {
                 do {
                     let response = try await self.http.execute(try self.request(path, method: .GET), timeout: .hours(24 * 365))
                     guard response.status == .ok else { throw AgentError(.engine, "watch \(path): \(response.status)") }
-                    var pending: [UInt8] = []
+                    var lines = JSONLines()
                     for try await chunk in response.body {
-                        pending += chunk.readableBytesView
-                        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                            let line = Array(pending[..<newline])
-                            pending.removeSubrange(...newline)
-                            if let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] {
-                                continuation.yield(object)
-                            }
-                        }
+                        for object in lines.feed(chunk.readableBytesView) { continuation.yield(object) }
                     }
                     continuation.finish(throwing: AgentError(.engine, "the API server closed the watch"))
                 } catch {

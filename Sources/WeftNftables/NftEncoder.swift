@@ -51,26 +51,12 @@ enum NftEncoder {
     }
 
     static func set(_ batch: NftBatch, table: String, _ set: NftSet, id: UInt32) {
-        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: "add set \(set.name)") { header in
-            guard let object = nftnl_set_alloc() else { return }
-            defer { nftnl_set_free(object) }
-            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(object, code(NFTNL_SET_NAME), set.name)
-            nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
-            var flags: UInt32 = 0
-            if set.interval { flags |= code32(NFT_SET_INTERVAL) }
-            if set.verdictMap { flags |= code32(NFT_SET_MAP) }
-            nftnl_set_set_u32(object, code(NFTNL_SET_FLAGS), flags)
-            nftnl_set_set_u32(object, code(NFTNL_SET_KEY_LEN), set.keyLength)
-            nftnl_set_set_u32(object, code(NFTNL_SET_KEY_TYPE), set.keyType)
-            if set.verdictMap {
-                // The kernel sizes verdict data itself (struct nft_verdict).
-                nftnl_set_set_u32(object, code(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
-                nftnl_set_set_u32(object, code(NFTNL_SET_DATA_LEN), 0)
-            }
-            nftnl_set_set_u32(object, code(NFTNL_SET_ID), id)
-            nftnl_set_nlmsg_build_payload(header, object)
-        }
+        var flags: UInt32 = 0
+        if set.interval { flags |= code32(NFT_SET_INTERVAL) }
+        if set.verdictMap { flags |= code32(NFT_SET_MAP) }
+        // The kernel sizes verdict data itself (struct nft_verdict).
+        newSet(batch, table: table, name: set.name, flags: flags, keyLength: set.keyLength, keyType: set.keyType,
+               data: set.verdictMap ? (NFT_DATA_VERDICT.rawValue, 0) : nil, id: id, describe: "add set \(set.name)")
     }
 
     /// Adds elements to a set (created in this transaction or before).
@@ -113,17 +99,26 @@ enum NftEncoder {
     }
 
     static func map(_ batch: NftBatch, table: String, _ map: NftMap, id: UInt32) {
-        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: "add map \(map.name)") { header in
+        newSet(batch, table: table, name: map.name, flags: code32(NFT_SET_MAP), keyLength: map.keyLength, keyType: map.keyType,
+               data: (map.dataType, map.dataLength), id: id, describe: "add map \(map.name)")
+    }
+
+    /// NFT_MSG_NEWSET: a set, or a map when `data` gives its values' type and length.
+    private static func newSet(_ batch: NftBatch, table: String, name: String, flags: UInt32, keyLength: UInt32, keyType: UInt32,
+                               data: (type: UInt32, length: UInt32)?, id: UInt32, describe: String) {
+        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: describe) { header in
             guard let set = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(set) }
             nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(set, code(NFTNL_SET_NAME), map.name)
+            nftnl_set_set_str(set, code(NFTNL_SET_NAME), name)
             nftnl_set_set_u32(set, code(NFTNL_SET_FAMILY), UInt32(inet))
-            nftnl_set_set_u32(set, code(NFTNL_SET_FLAGS), code32(NFT_SET_MAP))
-            nftnl_set_set_u32(set, code(NFTNL_SET_KEY_LEN), map.keyLength)
-            nftnl_set_set_u32(set, code(NFTNL_SET_KEY_TYPE), map.keyType)
-            nftnl_set_set_u32(set, code(NFTNL_SET_DATA_LEN), map.dataLength)
-            nftnl_set_set_u32(set, code(NFTNL_SET_DATA_TYPE), map.dataType)
+            nftnl_set_set_u32(set, code(NFTNL_SET_FLAGS), flags)
+            nftnl_set_set_u32(set, code(NFTNL_SET_KEY_LEN), keyLength)
+            nftnl_set_set_u32(set, code(NFTNL_SET_KEY_TYPE), keyType)
+            if let data {
+                nftnl_set_set_u32(set, code(NFTNL_SET_DATA_LEN), data.length)
+                nftnl_set_set_u32(set, code(NFTNL_SET_DATA_TYPE), data.type)
+            }
             nftnl_set_set_u32(set, code(NFTNL_SET_ID), id)
             nftnl_set_nlmsg_build_payload(header, set)
         }
