@@ -1,5 +1,6 @@
 import Foundation
 import WeftAddress
+import WeftNetlink
 
 /// A node's lease as flannel stores it: the key `<prefix>/subnets/<a.b.c.d>-<len>` (dual-stack:
 /// `<a.b.c.d>-<len>&<ipv6>-<len>`) and the JSON of flannel's LeaseAttrs as value.
@@ -105,12 +106,7 @@ public struct LeaseAttributes: Equatable, Sendable {
 
 /// MAC addresses in the colon form Go's net.HardwareAddr writes.
 public enum MACText {
-    public static func text(_ bytes: [UInt8]) -> String {
-        bytes.map { byte in
-            let hex = String(byte, radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined(separator: ":")
-    }
+    public static func text(_ bytes: [UInt8]) -> String { MAC.text(bytes) }
 
     public static func parse(_ text: String) -> [UInt8]? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
