@@ -12,8 +12,9 @@ files already on the machine:
           netcat-openbsd, ip, ss) with the shared libraries ldd names, as upstream's Alpine image has them;
 - busybox (docker.io/library/busybox:1.29): busybox-static and its applet links;
 - weft    (localhost/weft:<version> and localhost/weft:latest): the release binaries weft,
-          weft-ipam and weftctl (stripped) in /opt/weft/bin, weft-node-cidr (reads the Node's
-          podCIDR from the API) and busybox for the DaemonSet's install script.
+          weft-ipam, weftctl and weftd (stripped) in /opt/weft/bin (the install script copies the
+          first three into the node's CNI bin dir; weftd runs in the DaemonSet's container),
+          weft-node-cidr (reads the Node's podCIDR from the API) and busybox for the install script.
 
 Usage: images.py k8s OUT_DIR KUBE_BIN_DIR KUBE_TREE   -> OUT_DIR/{pause,agnhost,busybox}.tar
        images.py weft OUT_TAR VERSION BIN_DIR HELPER   -> the Weft image
@@ -204,11 +205,11 @@ def k8s_images(out_dir, kube_bin, tree):
 
 
 def weft_image(out_tar, version, bin_dir, helper):
-    """bin_dir holds weft, weft-ipam and weftctl (stripped copies go into the image: the node needs
-    no debug info); helper is the static weft-node-cidr (deploy/image/weft-node-cidr.go)."""
+    """bin_dir holds weft, weft-ipam, weftctl and weftd (stripped copies go into the image: the node
+    needs no debug info); helper is the static weft-node-cidr (deploy/image/weft-node-cidr.go)."""
     layer = Layer()
     layer.busybox()
-    for name in ("weft", "weft-ipam", "weftctl"):
+    for name in ("weft", "weft-ipam", "weftctl", "weftd"):
         with tempfile.TemporaryDirectory() as scratch:
             stripped = os.path.join(scratch, name)
             subprocess.run(["strip", "-o", stripped, os.path.join(bin_dir, name)], check=True)
@@ -216,7 +217,7 @@ def weft_image(out_tar, version, bin_dir, helper):
     layer.file("usr/local/bin/weft-node-cidr", helper, 0o755)
     refs = [f"localhost/weft:{version}", "localhost/weft:latest"]
     digest = write_archive(out_tar, refs, layer, cmd=["sh"],
-                           created_by=f"make image: weft {version}, weft-ipam, weftctl, busybox-static")
+                           created_by=f"make image: weft {version}, weft-ipam, weftctl, weftd, busybox-static")
     return refs, digest
 
 
