@@ -32,11 +32,11 @@ let package = Package(
         .target(name: "WeftIPAM", dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem"]),
         .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem"]),
         .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity"]),
-        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftAddress", "WeftIdentity", "WeftSystem"]),
+        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem"]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
-            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
         .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI"]),
@@ -50,7 +50,7 @@ let package = Package(
         // What weftd writes to its state file and weftctl reads: no networking stack.
         .target(name: "WeftAgentState"),
         .target(name: "WeftAgent", dependencies: [
-            "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState",
+            "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState", "WeftPolicy", "WeftNftables",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -17,6 +17,15 @@ public final class AgentMetrics: Sendable {
     /// Peers left out because they cannot be reached (host-gw: not on the underlay's subnet).
     public let unreachablePeers: Gauge
     public let lastReconcileSeconds: Gauge
+    /// NetworkPolicy (--network-policy): objects known, this node's pods with verdicts, and timings of the last change.
+    public let policies: Gauge
+    public let policyPods: Gauge
+    public let policyCompileSeconds: Gauge
+    public let policyEventToKernelSeconds: Gauge
+    public let policyAttachSeconds: Gauge
+    public let policyApplies: Counter
+    public let policyApplyErrors: Counter
+    public let policyWatchRestarts: Counter
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -36,6 +45,14 @@ public final class AgentMetrics: Sendable {
         leaseRenewals = counter("lease_renewals", "Successful lease keep-alives")
         leaseRenewalErrors = counter("lease_renewal_errors", "Failed lease keep-alives")
         watchRestarts = counter("watch_restarts", "Lease watches opened again after a break")
+        policies = gauge("policies", "", "NetworkPolicies known from the API")
+        policyPods = gauge("policy_pods", "", "This node's pods selected by a NetworkPolicy (ingress or egress)")
+        policyCompileSeconds = gauge("policy_compile_duration", "seconds", "Compiling policies, pods and namespaces into the table, last change")
+        policyEventToKernelSeconds = gauge("policy_event_to_kernel", "seconds", "From the API event to its change committed to the kernel, last change")
+        policyAttachSeconds = gauge("policy_attach_duration", "seconds", "A pod's ADD asking for its verdicts until they were in the kernel, last pod")
+        policyApplies = counter("policy_applies", "Policy table changes committed (diffs or replacements)")
+        policyApplyErrors = counter("policy_apply_errors", "Policy table changes the kernel refused")
+        policyWatchRestarts = counter("policy_watch_restarts", "Pod, Namespace or NetworkPolicy watches opened again after a break")
     }
 
     /// The text exposition format, as Prometheus scrapes it.

@@ -21,6 +21,8 @@ public struct NetworkConfig: Decodable, Sendable {
     public var uplink: UplinkConfig?
     /// The device datapath's pool: node interfaces handed to pods whole (Terway's exclusive ENI, SR-IOV VFs).
     public var devices: [String]?
+    /// Ask weftd for the pod's NetworkPolicy verdicts during ADD.
+    public var networkPolicy: NetworkPolicyConfig?
     public var ipam: IPAMConfig?
     public var delegate: DatapathConfig?
     /// Bridge keys given at the top level; `delegate` wins key by key.
@@ -30,7 +32,7 @@ public struct NetworkConfig: Decodable, Sendable {
     public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, devices, ipam, delegate, prevResult, runtimeConfig, args
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, devices, networkPolicy, ipam, delegate, prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +56,7 @@ public struct NetworkConfig: Decodable, Sendable {
         datapath = try optional(String.self, .datapath)
         uplink = try optional(UplinkConfig.self, .uplink)
         devices = try optional([String].self, .devices)
+        networkPolicy = try optional(NetworkPolicyConfig.self, .networkPolicy)
         ipam = try optional(IPAMConfig.self, .ipam)
         if forRemoval, ipam == nil, let store = try container.decodeIfPresent(IPAMStoreOnly.self, forKey: .ipam) {
             // The rest of ipam is unusable, but its dataDir still says where the reservation is.

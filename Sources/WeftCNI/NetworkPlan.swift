@@ -29,6 +29,8 @@ public struct NetworkPlan: Sendable, Equatable {
     public var bandwidth: BandwidthLimits?
     /// Which datapath wires the pod.
     public var datapath: Datapath = .bridge
+    /// `networkPolicy`: weftd installs the pod's verdicts during ADD.
+    public var networkPolicy: NetworkPolicySetting?
 }
 
 /// The parts of a plan that need no subnet and no datapath key: enough for DEL and GC, which must work
@@ -138,6 +140,11 @@ extension NetworkPlan {
         let bandwidth = try BandwidthLimits.resolve(network: config.bandwidth, runtime: config.runtimeConfig?.bandwidth)
         let datapathChoice = try DatapathChoice.resolve(config, ranges: ranges, hasPortMappings: !portMappings.isEmpty,
                                                         hasBandwidth: bandwidth != nil)
+        let networkPolicy = try NetworkPolicySetting.resolve(config.networkPolicy)
+        if case .device = datapathChoice, networkPolicy != nil {
+            throw CNIError(.invalidConfig, "networkPolicy is not supported by datapath device",
+                           details: "the pod owns the whole device: its traffic never crosses the node's forward path, where policies are enforced")
+        }
         if case .device = datapathChoice {
             // flanneld's FLANNEL_IPMASQ cannot ask for it either: a device's traffic never crosses the node.
             ipMasq = false
@@ -145,7 +152,8 @@ extension NetworkPlan {
         return NetworkPlan(name: identity.name, bridge: bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
                            hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
                            dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,
-                           portMappings: portMappings, dns: dns, bandwidth: bandwidth, datapath: datapathChoice)
+                           portMappings: portMappings, dns: dns, bandwidth: bandwidth, datapath: datapathChoice,
+                           networkPolicy: networkPolicy)
     }
 }
 

@@ -117,7 +117,7 @@ public final class NftClient {
     }
 
     /// A dump request laid out by libnftnl; a missing table or set (ENOENT) is an empty answer.
-    private func dump(_ type: nf_tables_msg_types, operation: String,
+    func dump(_ type: nf_tables_msg_types, operation: String,
                       payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
         try query(type, dump: true, operation: operation, payload: payload)
     }

@@ -50,6 +50,32 @@ enum NftEncoder {
         }
     }
 
+    /// Deletes a regular chain (empty, and no longer jumped to, by the end of the transaction).
+    static func deleteChain(_ batch: NftBatch, table: String, name: String) {
+        batch.add(code32(NFT_MSG_DELCHAIN), family: inet, flags: 0, describe: "delete chain \(name)") { header in
+            guard let object = nftnl_chain_alloc() else { return }
+            defer { nftnl_chain_free(object) }
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
+            nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), name)
+            nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(inet))
+            nftnl_chain_nlmsg_build_payload(header, object)
+        }
+    }
+
+    /// Deletes a set (no rule may use it by the end of the transaction) or, with `flush`, only its
+    /// elements: NFT_MSG_DELSETELEM without an element list empties the set.
+    static func deleteSet(_ batch: NftBatch, table: String, name: String, flush: Bool = false) {
+        let type = flush ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_DELSET)
+        batch.add(type, family: inet, flags: 0, describe: "\(flush ? "flush" : "delete") set \(name)") { header in
+            guard let object = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(object) }
+            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(object, code(NFTNL_SET_NAME), name)
+            nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
+            if flush { nftnl_set_elems_nlmsg_build_payload(header, object) } else { nftnl_set_nlmsg_build_payload(header, object) }
+        }
+    }
+
     static func set(_ batch: NftBatch, table: String, _ set: NftSet, id: UInt32) {
         var flags: UInt32 = 0
         if set.interval { flags |= code32(NFT_SET_INTERVAL) }
@@ -59,10 +85,12 @@ enum NftEncoder {
                data: set.verdictMap ? (NFT_DATA_VERDICT.rawValue, 0) : nil, id: id, describe: "add set \(set.name)")
     }
 
-    /// Adds elements to a set (created in this transaction or before).
-    static func setElements(_ batch: NftBatch, table: String, set: String, _ elements: [NftSetElement]) {
+    /// Adds elements to a set (created in this transaction or before), or deletes them.
+    static func setElements(_ batch: NftBatch, table: String, set: String, _ elements: [NftSetElement], delete: Bool = false) {
         guard !elements.isEmpty else { return }
-        batch.add(code32(NFT_MSG_NEWSETELEM), family: inet, flags: NLM_F_CREATE, describe: "add \(elements.count) elements to \(set)") { header in
+        let type = delete ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_NEWSETELEM)
+        let describe = "\(delete ? "delete" : "add") \(elements.count) elements \(delete ? "from" : "to") \(set)"
+        batch.add(type, family: inet, flags: delete ? 0 : NLM_F_CREATE, describe: describe) { header in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)

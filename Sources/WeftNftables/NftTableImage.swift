@@ -39,6 +39,71 @@ extension NftClient {
         try commit(batch)
     }
 
+    /// Changes the table from `old` (what the last call wrote) to `new` in one transaction that touches
+    /// only what differs: sets and chains added or deleted, chains whose rules changed flushed and
+    /// refilled, elements added and deleted one by one (interval sets flushed and refilled: an interval's
+    /// ends may merge with a neighbour's). A changed base chain, a set declared anew under an old name,
+    /// no `old`, or a refused diff (the table flushed behind our back) replaces the table whole.
+    /// Returns whether it did.
+    @discardableResult
+    public func update(from old: NftTableImage?, to new: NftTableImage) throws -> Bool {
+        guard let old, let batch = diff(from: old, to: new) else {
+            try replace(new)
+            return true
+        }
+        if batch.acks.isEmpty { return false }
+        do {
+            try commit(batch)
+            return false
+        } catch {
+            try replace(new)
+            return true
+        }
+    }
+
+    /// The diff batch, or nil when only a replacement will do.
+    func diff(from old: NftTableImage, to new: NftTableImage) -> NftBatch? {
+        let baseNames = Set(new.baseChains.map(\.name))
+        guard old.name == new.name, old.baseChains == new.baseChains,
+              old.rules.filter({ baseNames.contains($0.chain) }) == new.rules.filter({ baseNames.contains($0.chain) }) else { return nil }
+        let oldSets = Dictionary(old.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        guard new.sets.allSatisfy({ oldSets[$0.name] == nil || oldSets[$0.name] == $0 }) else { return nil }
+        let newSetNames = Set(new.sets.map(\.name)), oldChains = Set(old.regularChains), newChains = Set(new.regularChains)
+        let table = new.name
+        let batch = NftBatch(firstSequence: peekSequence, capacity: Self.tableImageCapacity)
+        // Sets and chains that are new, before anything refers to them.
+        for (index, set) in new.sets.enumerated() where oldSets[set.name] == nil {
+            NftEncoder.set(batch, table: table, set, id: UInt32(index + 1))
+            NftEncoder.setElements(batch, table: table, set: set.name, new.elements[set.name] ?? [])
+        }
+        for chain in new.regularChains where !oldChains.contains(chain) { NftEncoder.regularChain(batch, table: table, name: chain) }
+        for chain in new.regularChains {
+            let rules = new.rules.filter { $0.chain == chain }
+            guard !oldChains.contains(chain) || old.rules.filter({ $0.chain == chain }) != rules else { continue }
+            if oldChains.contains(chain) { NftEncoder.flushChain(batch, table: table, chain: chain) }
+            for rule in rules { NftEncoder.rule(batch, table: table, rule) }
+        }
+        for set in new.sets where oldSets[set.name] != nil {
+            let before = old.elements[set.name] ?? [], after = new.elements[set.name] ?? []
+            guard before != after else { continue }
+            if set.interval {
+                NftEncoder.deleteSet(batch, table: table, name: set.name, flush: true)
+                NftEncoder.setElements(batch, table: table, set: set.name, after)
+            } else {
+                let kept = Set(after), gone = Set(before)
+                NftEncoder.setElements(batch, table: table, set: set.name, before.filter { !kept.contains($0) }, delete: true)
+                NftEncoder.setElements(batch, table: table, set: set.name, after.filter { !gone.contains($0) })
+            }
+        }
+        // What is gone, once nothing jumps to it or looks it up.
+        for chain in old.regularChains where !newChains.contains(chain) {
+            NftEncoder.flushChain(batch, table: table, chain: chain)
+            NftEncoder.deleteChain(batch, table: table, name: chain)
+        }
+        for set in old.sets where !newSetNames.contains(set.name) { NftEncoder.deleteSet(batch, table: table, name: set.name) }
+        return batch
+    }
+
     /// Deletes the table `name`; false when there was none.
     @discardableResult
     public func deleteTable(_ name: String) throws -> Bool {
@@ -50,5 +115,50 @@ extension NftClient {
         } catch let error as NetlinkError where error.errno == ENOENT {
             return false
         }
+    }
+}
+
+extension NftClient {
+    /// Makes the table hold `image`'s chains, sets and rules and adds its elements, keeping elements
+    /// already there: adding a table, chain or set that exists is a no-op (NLM_F_CREATE without EXCL),
+    /// and each base chain is flushed and refilled in the same transaction. Many processes may call it
+    /// at once for different elements (the plugin's ADDs); none undoes another's.
+    public func merge(_ image: NftTableImage) throws {
+        let batch = NftBatch(firstSequence: peekSequence)
+        NftEncoder.table(batch, name: image.name)
+        for (index, set) in image.sets.enumerated() { NftEncoder.set(batch, table: image.name, set, id: UInt32(index + 1)) }
+        for chain in image.regularChains { NftEncoder.regularChain(batch, table: image.name, name: chain) }
+        for chain in image.baseChains {
+            NftEncoder.chain(batch, table: image.name, chain)
+            NftEncoder.flushChain(batch, table: image.name, chain: chain.name)
+        }
+        for rule in image.rules { NftEncoder.rule(batch, table: image.name, rule) }
+        for set in image.sets { NftEncoder.setElements(batch, table: image.name, set: set.name, image.elements[set.name] ?? []) }
+        try commit(batch)
+    }
+
+    /// Deletes elements from a set of table `table`, one transaction per element so that one already gone
+    /// does not keep the others. A missing table or set is nothing to delete.
+    public func deleteElements(table: String, set: String, _ elements: [NftSetElement]) throws {
+        for element in elements {
+            let batch = NftBatch(firstSequence: peekSequence)
+            NftEncoder.setElements(batch, table: table, set: set, [element], delete: true)
+            do {
+                try commit(batch)
+            } catch let error as NetlinkError where error.errno == ENOENT {
+                continue
+            }
+        }
+    }
+
+    /// The keys of a set of table `table` (none when either is missing).
+    public func keys(table: String, set: String) throws -> [[UInt8]] {
+        try dump(NFT_MSG_GETSETELEM, operation: "list set \(set) of \(table)") { header in
+            guard let object = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(object) }
+            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
+            nftnl_set_set_str(object, code(NFTNL_SET_NAME), set)
+            nftnl_set_elems_nlmsg_build_payload(header, object)
+        }.flatMap { SetElementParser.elements(payload: $0.payload, map: set).map(\.key) }
     }
 }

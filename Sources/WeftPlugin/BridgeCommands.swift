@@ -55,6 +55,10 @@ struct BridgeCommands: PluginCommands {
             // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
             try Teardown(node: node).removeReclaimed(reservation.reclaimed)
             FaultInjection.point("add-after-reserve")
+            // Before the pod has an interface: no packet passes before its policies are in force.
+            if let setting = plan.networkPolicy {
+                try PodPolicy.attach(setting, args: environment.args, addresses: reservation.addresses, gate: node.policy()) { rollback.append($0) }
+            }
             let result: CNIResult
             if let bridge {
                 result = try VethAttachment(plan: plan, id: id).create(
@@ -115,6 +119,9 @@ struct BridgeCommands: PluginCommands {
         // The record names the attachment's hostPorts: DEL then removes them by key, not by a dump of every pod's.
         let recorded = try store.recorded(id)
         try Teardown(node: node).removeFromNode(id, netns: environment.netns, recorded: recorded)
+        if let setting = try? NetworkPolicySetting.resolve(config.networkPolicy) {
+            PodPolicy.detach(setting, addresses: recorded?.addresses ?? [], gate: node.policy())
+        }
         try store.release(id)
     }
 

@@ -25,6 +25,8 @@ public struct Node {
     var shaper: () -> Shaper
     /// Seconds since the epoch.
     var clock: () -> Int
+    /// weftd's policy socket and the isolation table (`networkPolicy`).
+    var policy: () -> PolicyGate = { LivePolicyGate() }
     /// The plugin's own namespace (the node's), for moving a device back into it.
     var nodeNamespace: () throws -> NetworkNamespace = { try NetworkNamespace(path: "/proc/thread-self/ns/net") }
 

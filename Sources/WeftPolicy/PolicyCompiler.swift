@@ -46,7 +46,10 @@ public struct CompiledPolicies: Equatable, Sendable {
 public enum PolicyCompiler {
     /// Compiles every policy against the pods and namespaces the API lists. Pure and deterministic:
     /// the same objects give the same sets, chains and names, so a resync can diff against the kernel.
-    public static func compile(policies: [NetworkPolicy], pods: [PolicyPod], namespaces: [PolicyNamespace]) -> CompiledPolicies {
+    /// With `node`, only that node's pods are targets (each node enforces for its own pods, in both
+    /// directions); every pod of the cluster stays a peer, matched by its address.
+    public static func compile(policies: [NetworkPolicy], pods: [PolicyPod], namespaces: [PolicyNamespace],
+                               node: String? = nil) -> CompiledPolicies {
         let namespaceLabels = Dictionary(namespaces.map { ($0.name, $0.labels) }, uniquingKeysWith: { first, _ in first })
         // Host-network pods hold the node's addresses: they are neither targets nor peers (matching one
         // would match the node itself), as upstream leaves them undefined and most implementations do.
@@ -56,7 +59,10 @@ public enum PolicyCompiler {
         var selectedBy: [String: (pod: PolicyPod, directions: [Direction: [String]])] = [:]
 
         for policy in policies.sorted(by: { $0.key < $1.key }) {
-            let selected = live.filter { $0.namespace == policy.namespace && policy.podSelector.matches($0.labels) }
+            let selected = live.filter { $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
+                && (node == nil || $0.nodeName == node) }
+            // A policy selecting none of this node's pods needs no sets here.
+            if node != nil && selected.isEmpty { continue }
             for direction in Direction.allCases where policy.policyTypes.contains(direction) {
                 let rules = direction == .ingress ? policy.ingress : policy.egress
                 allows[policy.key, default: [:]][direction] = rules.enumerated().flatMap { index, rule in

@@ -38,11 +38,21 @@ public struct PolicyPod: Equatable, Sendable {
     public let namedPorts: [NamedPort]
     /// Pods on the node's own network are neither isolated nor told apart from the node.
     public let hostNetwork: Bool
+    /// `spec.nodeName`: a node enforces policies for its own pods (others' are only peers).
+    public let nodeName: String?
 
     public init(namespace: String, name: String, labels: [String: String] = [:], addresses: [IPAddress] = [],
-                namedPorts: [NamedPort] = [], hostNetwork: Bool = false) {
+                namedPorts: [NamedPort] = [], hostNetwork: Bool = false, nodeName: String? = nil) {
         self.namespace = namespace; self.name = name; self.labels = labels
-        self.addresses = addresses; self.namedPorts = namedPorts; self.hostNetwork = hostNetwork
+        self.addresses = addresses; self.namedPorts = namedPorts; self.hostNetwork = hostNetwork; self.nodeName = nodeName
+    }
+
+    public var key: String { "\(namespace)/\(name)" }
+
+    /// The same pod with other addresses (the ones its ADD announced before the API has them).
+    public func with(addresses: [IPAddress]) -> PolicyPod {
+        PolicyPod(namespace: namespace, name: name, labels: labels, addresses: addresses, namedPorts: namedPorts,
+                  hostNetwork: hostNetwork, nodeName: nodeName)
     }
 
     public init(json: Any) throws {
@@ -64,7 +74,7 @@ public struct PolicyPod: Equatable, Sendable {
             }
         }
         self.init(namespace: metadata.namespace, name: metadata.name, labels: metadata.labels, addresses: addresses,
-                  namedPorts: ports, hostNetwork: spec["hostNetwork"] as? Bool ?? false)
+                  namedPorts: ports, hostNetwork: spec["hostNetwork"] as? Bool ?? false, nodeName: spec["nodeName"] as? String)
     }
 }
 

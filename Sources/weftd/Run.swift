@@ -8,7 +8,9 @@ import WeftAgent
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Lease this node's subnet and connect the nodes (the default).")
 
-    @Option(help: "The subnet engine: etcd, or kube (the Node's spec.podCIDR, as flanneld --kube-subnet-mgr).") var backend = "etcd"
+    @Option(help: "The subnet engine: etcd, kube (the Node's spec.podCIDR, as flanneld --kube-subnet-mgr), or none (no subnet lease: --network-policy alone).") var backend = "etcd"
+    @Flag(help: "Enforce Kubernetes NetworkPolicy for this node's pods (needs --kubeconfig or in-cluster credentials).") var networkPolicy = false
+    @Option(help: "--network-policy: the Unix socket the plugin's ADD asks (root only).") var policySocket = "/run/weft/policy.sock"
     @Option(help: "etcd endpoints, comma-separated URLs.") var etcdEndpoints = "http://127.0.0.1:2379"
     @Option(help: "flannel's etcd prefix: <prefix>/config and <prefix>/subnets/.") var etcdPrefix = "/coreos.com/network"
     @Option(help: "kube: a kubeconfig file (default: the pod's service account).") var kubeconfig: String?
@@ -45,8 +47,11 @@ struct Run: AsyncParsableCommand {
     }
 
     func options() throws -> AgentOptions {
-        guard backend == "etcd" || backend == "kube" else {
-            throw AgentError(.invalidConfig, "--backend \(backend): etcd or kube")
+        guard ["etcd", "kube", "none"].contains(backend) else {
+            throw AgentError(.invalidConfig, "--backend \(backend): etcd, kube or none")
+        }
+        if backend == "none" && !networkPolicy {
+            throw AgentError(.invalidConfig, "--backend none leases nothing: it needs --network-policy")
         }
         var options = AgentOptions(etcdEndpoints: etcdEndpoints.split(separator: ",").map { String($0) })
         options.etcdPrefix = etcdPrefix
@@ -73,15 +78,34 @@ struct Run: AsyncParsableCommand {
 
     func runAgent(logger: Logger) async throws {
         let options = try options()
-        let (engine, engineName, shutdown) = try makeEngine(options)
-        let agent = try Agent(options: options, engine: engine, engineName: engineName, logger: logger)
+        let metrics = AgentMetrics()
+        var agent: Agent?
+        var shutdown: @Sendable () async -> Void = {}
+        if backend != "none" {
+            let (engine, engineName, close) = try makeEngine(options)
+            agent = try Agent(options: options, engine: engine, engineName: engineName, logger: logger, metrics: metrics)
+            shutdown = close
+        }
+        let policy = networkPolicy ? try await startPolicy(logger: logger, metrics: metrics) : nil
         var server: StatusServer?
         if let host = options.metricsHost {
-            let box = agent.healthBox
-            server = try await StatusServer.start(host: host, port: options.metricsPort, metrics: agent.metrics) { box.check() }
+            let box = agent?.healthBox
+            let policyHealth = policy?.health
+            server = try await StatusServer.start(host: host, port: options.metricsPort, metrics: metrics) {
+                let lease: (healthy: Bool, reason: String) = box?.check() ?? (true, "ok")
+                guard lease.healthy else { return lease }
+                return policyHealth?() ?? lease
+            }
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])
         }
-        let work = Task { try await agent.run() }
+        let work = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if let agent { group.addTask { try await agent.run() } }
+                if let policy { group.addTask { await policy.agent.run() } }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
         let signals = SignalWatch { signal in
             logger.notice("stopping: routes, neighbours and the lease stay in place", metadata: ["signal": "\(signal)"])
             work.cancel()
@@ -89,12 +113,28 @@ struct Run: AsyncParsableCommand {
         defer { signals.stop() }
         let result = await work.result
         await server?.close()
+        await policy?.server.close()
+        await policy?.client.shutdown()
         await shutdown()
         if case .failure(let error) = result, !work.isCancelled { throw error }
     }
 }
 
 extension Run {
+    /// The NetworkPolicy agent, its socket, and its health: unhealthy until the first sync is in the kernel.
+    func startPolicy(logger: Logger, metrics: AgentMetrics) async throws
+        -> (agent: PolicyAgent, server: PolicySocketServer, client: KubeClient, health: StatusServer.Health) {
+        let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
+        let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
+        let client = try KubeClient(credentials: credentials)
+        let agent = try PolicyAgent(client: client, node: name, logger: logger, metrics: metrics)
+        let server = try await PolicySocketServer.start(path: policySocket, agent: agent)
+        logger.info("enforcing NetworkPolicy", metadata: ["node": "\(name)", "api": "\(credentials.server)", "socket": "\(policySocket)"])
+        let synced = SyncedFlag()
+        Task { while !(await agent.isSynced) { try? await Task.sleep(nanoseconds: 50_000_000) }; synced.set() }
+        return (agent, server, client, { synced.isSet ? (true, "ok") : (false, "NetworkPolicy: not synced with the API yet") })
+    }
+
     /// The engine, its name for logs and status, and how to close its connections.
     func makeEngine(_ options: AgentOptions) throws -> (LeaseEngine, String, @Sendable () async -> Void) {
         if backend == "kube" {
@@ -108,6 +148,14 @@ extension Run {
         return (EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
                 { await client.shutdown() })
     }
+}
+
+/// Set once, read from the HTTP server's threads.
+final class SyncedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// SIGTERM and SIGINT, delivered through dispatch sources rather than signal handlers (which could

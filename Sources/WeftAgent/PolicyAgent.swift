@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+import WeftAddress
+import WeftNftables
+import WeftPolicy
+
+/// `weftd --network-policy`: keeps the node's `inet weft-policy` table equal to what the cluster's
+/// NetworkPolicies say about this node's pods.
+/// - Pods, Namespaces and NetworkPolicies are followed by list + watch (PolicyWatch); each change is
+///   compiled whole (PolicyCompiler, pure) and written as a diff against the last table (one transaction).
+/// - A pod's ADD announces the addresses it reserved before the pod has an interface (`attach`): they
+///   stand for the pod until the API reports its own, and the answer waits until its verdicts are in
+///   the kernel. The Pod object exists before its sandbox, so its labels are known; if the watch has not
+///   delivered it yet it is fetched.
+/// - Pods the plugin isolated while weftd was unreachable (PodIsolation) are let out once they are known.
+public actor PolicyAgent {
+    enum Kind: String, CaseIterable, Sendable { case pods, namespaces, policies }
+
+    let client: KubeClient
+    let node: String
+    let logger: Logger
+    let metrics: AgentMetrics
+    let nft: NftClient
+    /// How long an ADD waits for the first list of every kind.
+    let syncWait: Double
+
+    var pods: [String: PolicyPod] = [:]
+    var namespaces: [String: PolicyNamespace] = [:]
+    var policies: [String: NetworkPolicy] = [:]
+    /// Addresses announced by ADD, per pod key, until the API reports the same.
+    var announced: [String: [IPAddress]] = [:]
+    var synced: Set<Kind> = []
+    var compiled = CompiledPolicies()
+    var applied: NftTableImage?
+    /// When the oldest change not yet in the kernel arrived.
+    var pendingSince: ContinuousClock.Instant?
+    var flushScheduled = false
+    var lastError: String?
+
+    public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5) throws {
+        self.client = client
+        self.node = node
+        self.logger = logger
+        self.metrics = metrics
+        self.syncWait = syncWait
+        nft = try NftClient()
+    }
+
+    public var isSynced: Bool { synced.count == Kind.allCases.count && applied != nil }
+
+    /// Follows the three kinds until cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for kind in Kind.allCases {
+                let watch = PolicyWatch(client: client, path: Self.path(kind), logger: logger)
+                let metrics = metrics
+                group.addTask { await watch.run(restarts: { metrics.policyWatchRestarts.increment() }) { await self.received(kind, $0) } }
+            }
+        }
+    }
+
+    static func path(_ kind: Kind) -> String {
+        switch kind {
+        case .pods: "/api/v1/pods"
+        case .namespaces: "/api/v1/namespaces"
+        case .policies: "/apis/networking.k8s.io/v1/networkpolicies"
+        }
+    }
+
+    func received(_ kind: Kind, _ event: PolicyWatch.Event) {
+        switch event {
+        case .listed(let objects):
+            switch kind {
+            case .pods: pods = [:]
+            case .namespaces: namespaces = [:]
+            case .policies: policies = [:]
+            }
+            objects.forEach { store(kind, $0) }
+            synced.insert(kind)
+        case .upserted(let object): store(kind, object)
+        case .deleted(let object): forget(kind, object)
+        }
+        if pendingSince == nil { pendingSince = .now }
+        scheduleFlush()
+    }
+
+    func store(_ kind: Kind, _ object: [String: Any]) {
+        do {
+            switch kind {
+            case .pods:
+                let pod = try PolicyPod(json: object)
+                pods[pod.key] = pod
+            case .namespaces:
+                let namespace = try PolicyNamespace(json: object)
+                namespaces[namespace.name] = namespace
+            case .policies:
+                let policy = try NetworkPolicy(json: object)
+                policies[policy.key] = policy
+            }
+        } catch {
+            // The API server validated it; an object this compiler cannot read is left out, loudly.
+            logger.error("ignoring an object weftd cannot read", metadata: ["kind": "\(kind.rawValue)", "error": "\(error)"])
+        }
+    }
+
+    func forget(_ kind: Kind, _ object: [String: Any]) {
+        let metadata = object["metadata"] as? [String: Any] ?? [:]
+        let name = metadata["name"] as? String ?? "", namespace = metadata["namespace"] as? String ?? ""
+        switch kind {
+        case .pods:
+            pods["\(namespace)/\(name)"] = nil
+            announced["\(namespace)/\(name)"] = nil
+        case .namespaces: namespaces[name] = nil
+        case .policies: policies["\(namespace)/\(name)"] = nil
+        }
+    }
+
+    /// Writes the table once the actor is free: a burst of events becomes one compile and one transaction.
+    func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        Task { self.flush() }
+    }
+
+    func flush() {
+        flushScheduled = false
+        guard synced.count == Kind.allCases.count else { return }
+        apply()
+    }
+
+    /// Compiles everything and commits the difference; then lets out isolated pods weftd now knows.
+    func apply() {
+        let started = ContinuousClock.now
+        let effective = effectivePods()
+        compiled = PolicyCompiler.compile(policies: Array(policies.values), pods: effective, namespaces: Array(namespaces.values), node: node)
+        let image = PolicyRuleset.image(compiled)
+        let compileTime = ContinuousClock.now - started
+        do {
+            let replaced = try nft.update(from: applied, to: image)
+            applied = image
+            lastError = nil
+            metrics.policyApplies.increment()
+            if replaced { logger.info("policy table written whole", metadata: ["policies": "\(policies.count)", "pods": "\(compiled.selections.count)"]) }
+        } catch {
+            applied = nil  // unknown state: the next change replaces the table whole
+            lastError = "\(error)"
+            metrics.policyApplyErrors.increment()
+            logger.error("policy table not written", metadata: ["error": "\(error)"])
+            return
+        }
+        metrics.policies.set(Int64(policies.count))
+        metrics.policyPods.set(Int64(compiled.selections.count))
+        metrics.policyCompileSeconds.set(compileTime.seconds)
+        if let pendingSince { metrics.policyEventToKernelSeconds.set((ContinuousClock.now - pendingSince).seconds) }
+        pendingSince = nil
+        releaseIsolated(known: Set(effective.flatMap(\.addresses)))
+    }
+
+    /// The pods as the compiler sees them: an announced address stands for its pod (and is no other
+    /// pod's any more) until the API reports the pod with exactly those addresses.
+    func effectivePods() -> [PolicyPod] {
+        for (key, addresses) in announced where pods[key]?.addresses.sorted() == addresses.sorted() { announced[key] = nil }
+        let claimed = Set(announced.values.flatMap { $0 })
+        return pods.values.map { pod in
+            if let addresses = announced[pod.key] { return pod.with(addresses: addresses) }
+            return claimed.isEmpty ? pod : pod.with(addresses: pod.addresses.filter { !claimed.contains($0) })
+        }
+    }
+
+    func releaseIsolated(known: Set<IPAddress>) {
+        do {
+            let isolated = try PodIsolation.isolated(client: nft).filter(known.contains)
+            guard !isolated.isEmpty else { return }
+            try PodIsolation.release(isolated, client: nft)
+            logger.notice("isolated pods let out: their verdicts are installed", metadata: ["addresses": "\(isolated)"])
+        } catch {
+            logger.warning("isolation table not read", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

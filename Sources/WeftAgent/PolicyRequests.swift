@@ -1,0 +1,94 @@
+import Foundation
+import WeftAddress
+import WeftPolicy
+
+extension PolicyAgent {
+    public func handle(_ request: PolicyRequest) async -> PolicyReply {
+        switch request.op {
+        case .attach: return await attach(request)
+        case .release: return release(request)
+        case .explain: return PolicyReply(ok: true, text: explain(pod: request.namespace.map { "\($0)/\(request.name ?? "")" }))
+        }
+    }
+
+    /// The pod's verdicts in the kernel for `addresses`, before its ADD creates the interface.
+    func attach(_ request: PolicyRequest) async -> PolicyReply {
+        let started = ContinuousClock.now
+        guard let namespace = request.namespace, let name = request.name, !namespace.isEmpty, !name.isEmpty else {
+            return .failure("attach needs the pod's namespace and name")
+        }
+        let addresses = (request.addresses ?? []).compactMap(IPAddress.init)
+        guard !addresses.isEmpty, addresses.count == request.addresses?.count else {
+            return .failure("attach needs the pod's addresses, as IP addresses: \(request.addresses ?? [])")
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(syncWait * 1000))
+        while !isSynced && ContinuousClock.now < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+        guard isSynced else {
+            return .failure("weftd has not listed pods, namespaces and policies yet\(lastError.map { ": \($0)" } ?? "")", notSynced: true)
+        }
+        let key = "\(namespace)/\(name)"
+        if pods[key] == nil, let pod = await fetchPod(namespace: namespace, name: name), pods[key] == nil {
+            pods[key] = pod
+        }
+        announced[key] = addresses
+        if pendingSince == nil { pendingSince = started }
+        apply()
+        if let lastError { return .failure("the policy table was not written: \(lastError)") }
+        metrics.policyAttachSeconds.set((ContinuousClock.now - started).seconds)
+        logger.debug("pod attached", metadata: ["pod": "\(key)", "addresses": "\(addresses)",
+                                                "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")"])
+        return PolicyReply(ok: true)
+    }
+
+    /// A pod the watch has not delivered yet; nil when the API does not have it (not a Kubernetes pod,
+    /// or gone): it then is selected by nothing, as the API would say.
+    func fetchPod(namespace: String, name: String) async -> PolicyPod? {
+        let path = "/api/v1/namespaces/\(namespace)/pods/\(name)"
+        guard let object = try? await client.call(path) else { return nil }
+        return try? PolicyPod(json: object)
+    }
+
+    /// The plugin's DEL: these addresses are no longer the pod's.
+    func release(_ request: PolicyRequest) -> PolicyReply {
+        let addresses = Set((request.addresses ?? []).compactMap(IPAddress.init))
+        for (key, owned) in announced where owned.contains(where: addresses.contains) { announced[key] = nil }
+        if pendingSince == nil { pendingSince = .now }
+        scheduleFlush()
+        return PolicyReply(ok: true)
+    }
+
+    /// What applies to one pod ("namespace/name") or to every pod of this node, in words.
+    func explain(pod: String?) -> String {
+        var lines: [String] = []
+        let local = effectivePods().filter { $0.nodeName == node && !$0.hostNetwork }
+        let shown = pod.map { key in local.filter { $0.key == key } + pods.values.filter { $0.key == key && $0.nodeName != node } } ?? local
+        if let pod, shown.isEmpty { return "\(pod): no such pod known to weftd" }
+        lines.append("\(policies.count) NetworkPolicies in the cluster; \(compiled.selections.count) of this node's pods selected"
+                     + (isSynced ? "" : " (not synced with the API yet)"))
+        for entry in shown.sorted(by: { $0.key < $1.key }) {
+            let addresses = entry.addresses.map(\.description).joined(separator: ", ")
+            lines.append("\(entry.key) (\(addresses.isEmpty ? "no address yet" : addresses))")
+            if entry.nodeName != node {
+                lines.append("  on node \(entry.nodeName ?? "none"): enforced there, not here")
+                continue
+            }
+            let selection = compiled.selections[entry.key] ?? [:]
+            for direction in [Direction.ingress, .egress] {
+                let word = direction == .ingress ? "ingress" : "egress"
+                guard let keys = selection[direction], !keys.isEmpty else {
+                    lines.append("  \(word): open (no policy selects it for \(word))")
+                    continue
+                }
+                lines.append("  \(word): isolated; allowed only as \(keys.joined(separator: ", ")) allow"
+                             + " (\(rulesText(keys, direction)))")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func rulesText(_ keys: [String], _ direction: Direction) -> String {
+        let rules = keys.compactMap { policies[$0] }.flatMap { direction == .ingress ? $0.ingress : $0.egress }
+        if rules.isEmpty { return "nothing: every \(direction == .ingress ? "incoming" : "outgoing") connection is dropped" }
+        return "\(rules.count) rule\(rules.count == 1 ? "" : "s"); replies to allowed connections pass"
+    }
+}

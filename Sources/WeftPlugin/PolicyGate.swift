@@ -1,0 +1,70 @@
+import WeftAddress
+import WeftCNI
+import WeftNftables
+import WeftPolicy
+
+/// What ADD and DEL ask of NetworkPolicy (`networkPolicy` in the config): weftd over its socket, and the
+/// isolation table when weftd cannot answer.
+protocol PolicyGate {
+    /// weftd's answer to an attach: nil when the verdicts are installed, else why not.
+    func attach(socket: String, namespace: String, name: String, addresses: [IPAddress]) -> String?
+    func release(socket: String, addresses: [IPAddress])
+    func isolate(_ addresses: [IPAddress]) throws
+    func unisolate(_ addresses: [IPAddress])
+}
+
+struct LivePolicyGate: PolicyGate {
+    func attach(socket: String, namespace: String, name: String, addresses: [IPAddress]) -> String? {
+        let request = PolicyRequest(op: .attach, namespace: namespace, name: name, addresses: addresses.map(\.description))
+        do {
+            let reply = try PolicyClient(path: socket).send(request)
+            return reply.ok ? nil : reply.error ?? "weftd refused without a reason"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func release(socket: String, addresses: [IPAddress]) {
+        _ = try? PolicyClient(path: socket, timeoutSeconds: 2).send(PolicyRequest(op: .release, addresses: addresses.map(\.description)))
+    }
+
+    func isolate(_ addresses: [IPAddress]) throws {
+        try PodIsolation.isolate(addresses, client: try NftClient())
+    }
+
+    func unisolate(_ addresses: [IPAddress]) {
+        if let client = try? NftClient() { try? PodIsolation.release(addresses, client: client) }
+    }
+}
+
+/// ADD's and DEL's steps for NetworkPolicy.
+enum PodPolicy {
+    /// Before the pod's interface exists: its verdicts installed by weftd, or (weftd unable to) the pod
+    /// isolated, or with `failClosed` the ADD refused with code 11 so kubelet tries again. A pod without
+    /// a Kubernetes identity in CNI_ARGS (cnitool, podman) is selected by no policy: nothing to do.
+    static func attach(_ setting: NetworkPolicySetting, args: CNIArgs, addresses: [IPAddress], gate: PolicyGate,
+                       undo: (@escaping () -> Void) -> Void) throws {
+        guard let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"], !namespace.isEmpty, !name.isEmpty else { return }
+        guard let problem = gate.attach(socket: setting.socket, namespace: namespace, name: name, addresses: addresses) else {
+            undo { gate.release(socket: setting.socket, addresses: addresses) }
+            return
+        }
+        if setting.failClosed {
+            throw CNIError(.tryAgainLater, "NetworkPolicy for \(namespace)/\(name) could not be installed: \(problem)",
+                           details: "networkPolicy.failClosed is set: the pod is not started until weftd answers")
+        }
+        do {
+            try gate.isolate(addresses)
+        } catch {
+            throw CNIError(.datapathFailure, "NetworkPolicy for \(namespace)/\(name) could not be installed (\(problem)) and the pod could not be isolated: \(error)")
+        }
+        undo { gate.unisolate(addresses) }
+    }
+
+    /// DEL: best effort, never failing: weftd forgets the addresses, the isolation table lets them go.
+    static func detach(_ setting: NetworkPolicySetting, addresses: [IPAddress], gate: PolicyGate) {
+        guard !addresses.isEmpty else { return }
+        gate.release(socket: setting.socket, addresses: addresses)
+        gate.unisolate(addresses)
+    }
+}

@@ -1,0 +1,55 @@
+import WeftAddress
+import WeftNftables
+
+/// The `inet weft-isolation` table: pods whose policies weftd could not install at their ADD (weftd down
+/// or not yet synced, `failClosed` off). Every packet to or from them is dropped, before the policy
+/// table's chains, until weftd installs their verdicts and takes them out:
+///
+///     chain forward { type filter hook forward priority -10
+///                     ip saddr @pods4 drop ; ip daddr @pods4 drop ; ip6 saddr @pods6 drop ; ip6 daddr @pods6 drop }
+///
+/// The plugin adds (ADD) and removes (DEL) its pod's addresses; weftd removes those it has verdicts for.
+/// One element per isolated pod address, no rule per pod.
+public enum PodIsolation {
+    public static let table = "weft-isolation"
+
+    static func set(_ family: IPAddress.Family) -> String { family == .v4 ? "pods4" : "pods6" }
+
+    /// The table with `addresses` as its elements.
+    public static func image(_ addresses: [IPAddress]) -> NftTableImage {
+        var image = NftTableImage(name: table)
+        image.baseChains = [NftChain(name: "forward", hook: .forward, priority: -10, type: "filter")]
+        for family in [IPAddress.Family.v4, .v6] {
+            let width = PolicyRuleset.width(family)
+            image.sets.append(NftSet(name: set(family), keyLength: UInt32(width),
+                                     keyType: family == .v4 ? PolicyRuleset.ipv4Type : PolicyRuleset.ipv6Type))
+            image.elements[set(family)] = addresses.filter { $0.family == family }.map { NftSetElement(key: $0.bytes) }
+            for source in [true, false] {
+                image.rules.append(NftRule(chain: "forward", expressions: PolicyRuleset.nfproto(family)
+                    + PolicyRuleset.address(family, source: source, into: .r(1))
+                    + [.lookup(set: set(family), key: .r(1), into: nil), .counter, .verdict(.drop)]))
+            }
+        }
+        return image
+    }
+
+    /// Drops everything to and from `addresses` (creating the table if it is missing).
+    public static func isolate(_ addresses: [IPAddress], client: NftClient) throws {
+        try client.merge(image(addresses))
+    }
+
+    /// Lets `addresses` through again; addresses not isolated, or no table, are nothing to do.
+    public static func release(_ addresses: [IPAddress], client: NftClient) throws {
+        for family in [IPAddress.Family.v4, .v6] {
+            let members = addresses.filter { $0.family == family }.map { NftSetElement(key: $0.bytes) }
+            if !members.isEmpty { try client.deleteElements(table: table, set: set(family), members) }
+        }
+    }
+
+    /// The addresses isolated now.
+    public static func isolated(client: NftClient) throws -> [IPAddress] {
+        try [IPAddress.Family.v4, .v6].flatMap { family in
+            try client.keys(table: table, set: set(family)).compactMap { IPAddress(bytes: $0) }
+        }
+    }
+}

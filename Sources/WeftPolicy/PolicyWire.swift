@@ -1,0 +1,49 @@
+import FoundationEssentials
+
+/// What travels on weftd's policy socket: one JSON object a line each way, one request per connection.
+/// - `attach`: the plugin's ADD, after the pod's addresses are reserved and before its interface exists:
+///   "install namespace/name's verdicts for these addresses". weftd answers once they are in the kernel.
+/// - `release`: the plugin's DEL: the addresses no longer belong to the pod.
+/// - `explain`: `weftctl policy ls`: what applies, in words (one pod, or every pod of the node).
+public struct PolicyRequest: Codable, Equatable, Sendable {
+    public enum Operation: String, Codable, Sendable { case attach, release, explain }
+
+    public var op: Operation
+    public var namespace: String?
+    public var name: String?
+    public var addresses: [String]?
+
+    public init(op: Operation, namespace: String? = nil, name: String? = nil, addresses: [String]? = nil) {
+        self.op = op; self.namespace = namespace; self.name = name; self.addresses = addresses
+    }
+}
+
+public struct PolicyReply: Codable, Equatable, Sendable {
+    /// The request was carried out (for attach: the verdicts are in the kernel).
+    public var ok: Bool
+    /// Why not, in words.
+    public var error: String?
+    /// weftd has not finished its first list of policies, pods and namespaces: it cannot tell yet.
+    public var notSynced: Bool?
+    /// explain's answer.
+    public var text: String?
+
+    public init(ok: Bool, error: String? = nil, notSynced: Bool? = nil, text: String? = nil) {
+        self.ok = ok; self.error = error; self.notSynced = notSynced; self.text = text
+    }
+
+    public static func failure(_ message: String, notSynced: Bool = false) -> PolicyReply {
+        PolicyReply(ok: false, error: message, notSynced: notSynced ? true : nil)
+    }
+}
+
+public enum PolicySocket {
+    /// Where weftd listens unless told otherwise; the directory is root's, the socket 0600.
+    public static let defaultPath = "/run/weft/policy.sock"
+
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return Array(((try? encoder.encode(value)) ?? Data("{}".utf8))) + [UInt8(ascii: "\n")]
+    }
+}
