@@ -4,31 +4,69 @@ Selected:
 - [sig-network] Networking Granular Checks: Pods (pod-to-pod HTTP and UDP, node-to-pod HTTP and UDP);
 - the hostPort tests, in 1.20 `[sig-scheduling] SchedulerPredicates [Serial] validates that there ...
   hostPort ...` (a plain `HostPort` focus selects only an SCTP feature test);
-- every `[sig-network] Services ... [Conformance]` test a single node can run.
-Each selected test's result comes from ginkgo's junit report; a test skipped on purpose says why.
+- every `[sig-network] Services ... [Conformance]` test a single node can run;
+- the whole `[sig-network] NetworkPolicy` suite of 1.20 (enforced by weftd): every one of its specs
+  is tagged `[Feature:NetworkPolicy]`, so this set skips only the SCTP connectivity specs.
+Each selected test's result comes from ginkgo's junit report. Every spec a focus matches but the set
+leaves out (a dry run lists them) or SKIPS names is reported as SKIP with its reason.
 """
 
+import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 
 from harness import say
 
-FOCUS = {
-    "granular": r"\[sig-network\] Networking Granular Checks: Pods",
-    "hostport": r"\[sig-scheduling\] SchedulerPredicates \[Serial\] validates that there (is no|exists) conflict between pods with same hostPort",
-    "services": r"\[sig-network\] Services .*\[Conformance\]",
+# name -> (focus, skip, ginkgo parallel nodes)
+SETS = {
+    "granular": (r"\[sig-network\] Networking Granular Checks: Pods", r"\[Feature:|\[Disruptive\]", 1),
+    "hostport": (r"\[sig-scheduling\] SchedulerPredicates \[Serial\] validates that there (is no|exists) conflict "
+                 r"between pods with same hostPort", r"\[Feature:|\[Disruptive\]", 1),
+    "services": (r"\[sig-network\] Services .*\[Conformance\]", r"\[Feature:|\[Disruptive\]", 1),
+    "netpol": (r"\[sig-network\] NetworkPolicy", r"\[Feature:SCTPConnectivity\]|\[Disruptive\]", 2),
 }
 
-# Never selected: feature-gated and disruptive specs the focus also matches (the two SCTP variants of
-# the Granular Checks need the SCTPConnectivity feature and are [Disruptive]).
-SKIP = r"\[Feature:|\[Disruptive\]"
+# Why a set leaves out a spec its focus matches: the first pattern that matches the spec's name.
+EXCLUDED = [
+    (r"\[Feature:SCTPConnectivity\]", "SCTP between pods: needs the sctp kernel module loaded on the node "
+                                      "([Feature:SCTPConnectivity], [Disruptive])"),
+    (r"\[Disruptive\]", "[Disruptive]: restarts or breaks cluster components"),
+    (r"\[Feature:", "feature-gated ([Feature:...]) and not part of what this set checks"),
+]
 
 # Selected tests this cluster cannot run, with the reason (reported as SKIP). Empty: every selected
 # test runs.
 SKIPS = {}
+
+
+def list_specs(cluster, focus):
+    """The spec names `focus` selects, from a ginkgo dry run (nothing touches the cluster): the e2e
+    progress reporter prints a JSON line `{"msg":"PASSED <name>",...}` for each."""
+    with tempfile.TemporaryDirectory(prefix="weft-e2e-dry-") as scratch:
+        result = subprocess.run([f"{cluster.kube_bin}/e2e.test", "--ginkgo.dryRun", "--ginkgo.noColor",
+                                 "--ginkgo.v", f"--ginkgo.focus={focus}", "--provider=local"],
+                                capture_output=True, text=True, timeout=300, cwd=scratch)
+    names = set()
+    for line in result.stdout.splitlines():
+        start = line.find('{"msg":"PASSED ')
+        if start >= 0:
+            names.add(json.loads(line[start:])["msg"][len("PASSED "):])
+    return sorted(names)
+
+
+def excluded(cluster, focus, skip):
+    """[(spec name, reason)] for each spec `focus` matches that `skip` leaves out."""
+    found = []
+    for name in list_specs(cluster, focus):
+        if not re.search(skip, name):
+            continue
+        reason = next((why for pattern, why in EXCLUDED if re.search(pattern, name)), f"matches skip {skip!r}")
+        found.append((name, reason))
+    return found
 
 
 def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, parallel=1):
@@ -96,16 +134,19 @@ def parse_junit(report_dir, focus, skip):
     return cases
 
 
-def run_all(cluster, results, out_dir, extra_focus=""):
-    sets = dict(FOCUS)
+def run_all(cluster, results, out_dir, extra_focus="", only=None):
+    """Runs every set (or the sets named in `only`), or just `extra_focus` when given."""
+    sets = {name: spec for name, spec in SETS.items() if not only or name in only}
     if extra_focus:
-        sets = {"extra": extra_focus}
-    for name, focus in sets.items():
-        skip = "|".join([SKIP] + [f"({pattern})" for pattern in SKIPS])
-        cases, elapsed = run_e2e(cluster, out_dir, name, focus, skip)
+        sets = {"extra": (extra_focus, r"\[Feature:|\[Disruptive\]", 1)}
+    for name, (focus, skip, parallel) in sets.items():
+        for spec, reason in excluded(cluster, focus, skip):
+            results.add("kubernetes e2e", spec, "SKIP", 0, f"not selected: {reason}")
+        skip = "|".join([skip] + [f"({pattern})" for pattern in SKIPS])
+        cases, elapsed = run_e2e(cluster, out_dir, name, focus, skip, parallel=parallel)
         for case_name, status, seconds, message in cases:
             results.add("kubernetes e2e", case_name, status, seconds, message)
         for pattern, reason in SKIPS.items():
             if re.search(focus, pattern):
                 results.add("kubernetes e2e", pattern, "SKIP", 0, reason)
-        results.timing(f"kubernetes e2e {name}", elapsed)
+        results.timing(f"kubernetes e2e {name}" + (f" ({parallel} ginkgo nodes)" if parallel > 1 else ""), elapsed)
