@@ -3,8 +3,9 @@
 
 1. The images the cluster needs (pause, agnhost, busybox), built offline into the Kubernetes cache.
 2. Cluster A (podCIDR /24): Weft installed only by `kubectl apply -f deploy/weft.yaml`; the node must be
-   NotReady before and Ready after. Smoke tests, then Kubernetes' own e2e (kube_e2e.FOCUS), then
-   weftd's kube backend against the API server (agent.py).
+   NotReady before and Ready after. Smoke tests, then Kubernetes' own e2e (kube_e2e.SETS, among them
+   the NetworkPolicy suite), then NetworkPolicy from a pod's first packet (policy.py), then weftd's kube
+   backend against the API server (agent.py).
 3. Cluster B (podCIDR /26): leak recovery (leak.py).
 Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt.
 """
@@ -21,6 +22,7 @@ from harness import NODE_NAME, REPO, Results
 import agent
 import kube_e2e
 import leak
+import policy
 import smoke
 
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
@@ -61,6 +63,7 @@ def install_check(cluster, results):
     installed = sorted(os.listdir(cluster.path("cni-bin")))
     for name in ("weft", "weft-ipam", "weftctl"):
         assert name in installed, f"{name} not installed: {installed}"
+    assert "weftd" not in installed, f"weftd (the DaemonSet's container) in the CNI bin dir: {installed}"
     with open(os.path.join(conf_dir, "10-weft.conflist")) as f:
         conf = json.load(f)
     pod_cidr = cluster.kubectl_json("get", "node", NODE_NAME)["spec"]["podCIDR"]
@@ -86,6 +89,7 @@ def main():
     parser.add_argument("--weft-image", required=True)
     parser.add_argument("--parts", default="smoke,k8s,leak")
     parser.add_argument("--focus", default="")
+    parser.add_argument("--sets", default="", help="the k8s part's sets (kube_e2e.SETS), comma-separated; default all")
     parser.add_argument("--weftd", default="", help="weftd binary for the agent part")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
@@ -100,7 +104,7 @@ def main():
     results.note(f"{version} from Debian's source package ({os.path.dirname(kube_bin)}); "
                  f"Weft image {args.weft_image}")
 
-    if parts & {"smoke", "k8s", "agent"} or args.focus:
+    if parts & {"smoke", "k8s", "policy", "agent"} or args.focus:
         cluster = Cluster(kube_bin, archives, args.weft_image, mask=24)
         try:
             cluster.up(install_weft=False)
@@ -118,8 +122,13 @@ def main():
                     results.timing("smoke tests", time.monotonic() - t)
                 if "k8s" in parts or args.focus:
                     t = time.monotonic()
-                    kube_e2e.run_all(cluster, results, args.out, args.focus)
+                    sets = {s.strip() for s in args.sets.split(",") if s.strip()}
+                    kube_e2e.run_all(cluster, results, args.out, args.focus, sets)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
+                if "policy" in parts:
+                    t = time.monotonic()
+                    policy.run_all(cluster, results)
+                    results.timing("policy (start-up window, first probe, weftctl)", time.monotonic() - t)
                 if "agent" in parts:
                     results.run("agent", "weftd --backend kube: podCIDR lease, annotations, host-gw routes follow Node "
                                 "objects, SIGTERM keeps routes", agent.test_kube_backend, cluster, results, args.weftd)

@@ -1,0 +1,382 @@
+"""NetworkPolicy from the first packet: weftd (the DaemonSet's `weftd --network-policy`) and the plugin's
+ADD, probed from another pod while pods start.
+
+The prober (prober.py) runs in the network namespace of a pod in `policy-probe` (a namespace no policy
+selects; entered through the pod's PID with nsenter), so its packets cross the bridge like any pod's.
+It probes every address of the node's podCIDR no pod holds, with ICMP echo every 20 ms and a TCP
+connect to 8080 every 100 ms, from before the pods below have a sandbox until well after they run.
+
+- start-up window: a target in `policy-deny` (default-deny-ingress) never answers, and its server logs
+  no connection, while a control started at the same moment in `policy-open` (no policy) answers;
+- first probe after ADD: a pod a policy selects and lets the prober in answers every echo request
+  sent once its address is on the wire (its first ARP packet), none lost to a late verdict;
+- weftctl policy ls --pod, run on the node, names the policies that select a pod, and weftd's
+  /metrics counts them.
+Times come from the prober (time.time()) and containerd's log (RunPodSandbox start, RunPodSandbox
+returns: after the CNI ADD, StartContainer returns: Running), on the same clock.
+"""
+
+import datetime
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from harness import AGNHOST, HERE, apply, delete_namespace, node_pod_cidr, pods, say
+from cluster import CGROUP_ROOT, wait_until
+
+PROBE_NS, DENY_NS, OPEN_NS, ALLOW_NS, LS_NS = "policy-probe", "policy-deny", "policy-open", "policy-allow", "policy-ls"
+PROBE_LABEL = "weft-e2e-role: prober"
+WEFTCTL = "/opt/cni/bin/weftctl"
+METRICS = "http://127.0.0.1:9410/metrics"
+MARK = "weft-policy-probe"   # in the prober's HTTP request, so netexec logs it
+SETTLE = 2.0                 # probing before the pods are created
+AFTER = 10.0                 # probing after they run
+
+
+def _namespace(name, labels=""):
+    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels: {{{labels}}}\n---\n"
+
+
+def _pod(namespace, name, app, command):
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: {namespace}
+  labels: {{app: {app}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {AGNHOST}
+    args: {json.dumps(command)}
+    ports: [{{containerPort: 8080, name: http}}]
+---
+"""
+
+
+def _server(namespace, name, app):
+    return _pod(namespace, name, app, ["netexec", "--http-port=8080", "--udp-port=8081"])
+
+
+def _policy(namespace, name, body):
+    return f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+{body}---
+"""
+
+
+DENY_INGRESS = "  podSelector: {}\n  policyTypes: [Ingress]\n"
+ALLOW_FROM_PROBER = f"""  podSelector: {{matchLabels: {{app: allowed}}}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector: {{matchLabels: {{{PROBE_LABEL}}}}}
+"""
+
+
+# ---- the node's side ------------------------------------------------------------------------------
+
+def weftd_pod(cluster):
+    items = pods(cluster, "kube-system", "app=weft")
+    return items[0] if items else None
+
+
+def check_weftd(cluster):
+    """weftd's container is running and ready (its /healthz: lists and watches synced)."""
+    pod = weftd_pod(cluster)
+    statuses = {s["name"]: s for s in (pod or {}).get("status", {}).get("containerStatuses", [])}
+    weftd = statuses.get("weftd", {})
+    if not weftd.get("ready"):
+        logs = ""
+        if pod:
+            logs = cluster.kubectl("logs", "-n", "kube-system", pod["metadata"]["name"], "-c", "weftd", "--tail=30",
+                                   check=False).stdout
+        raise AssertionError(f"weftd not ready: {json.dumps(weftd.get('state', {}))} restarts "
+                             f"{weftd.get('restartCount')}; log: {logs[-2500:]}")
+    return weftd
+
+
+def metric(cluster, name):
+    out = cluster.in_node("curl", "-sS", "-m", "3", METRICS, mount=False).stdout
+    match = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", out, re.M)
+    return float(match.group(1)) if match else None
+
+
+def wait_policies(cluster, count, timeout=30):
+    """Until weftd counts `count` NetworkPolicies (weft_policy_policies): it knows them before a pod starts."""
+    t = time.monotonic()
+    wait_until(lambda: metric(cluster, "weft_policy_policies") == count, timeout, interval=0.1,
+               what=f"weft_policy_policies == {count} (now {metric(cluster, 'weft_policy_policies')})")
+    return time.monotonic() - t
+
+
+def policy_count(cluster):
+    return len(cluster.kubectl_json("get", "networkpolicies", "-A")["items"])
+
+
+def weftctl(cluster, *args):
+    result = cluster.in_node(WEFTCTL, *args)
+    if result.returncode != 0:
+        raise AssertionError(f"weftctl {' '.join(args)} -> {result.returncode}: {result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def _log_time(line):
+    stamp = re.match(r'time="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z"', line)
+    fraction = float("0" + stamp.group(2)) if stamp.group(2) else 0.0
+    return datetime.datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp() + fraction
+
+
+def containerd_times(cluster, pod):
+    """(sandbox requested, sandbox returned (after the CNI ADD), container started), from containerd's log."""
+    meta = re.escape(f"Name:{pod['metadata']['name']},Uid:{pod['metadata']['uid']},")
+    container = pod["status"]["containerStatuses"][0]["containerID"].split("//")[-1]
+    times = {}
+    with open(cluster.path("logs", "containerd.log"), errors="replace") as log:
+        for line in log:
+            if "RunPodSandbox for" in line and re.search(meta, line):
+                times["returned" if "returns sandbox id" in line else "requested"] = _log_time(line)
+            elif f'StartContainer for \\"{container}\\" returns successfully' in line:
+                times["started"] = _log_time(line)
+    missing = [k for k in ("requested", "returned", "started") if k not in times]
+    if missing:
+        raise AssertionError(f"containerd's log has no {missing} for {pod['metadata']['name']}")
+    return times["requested"], times["returned"], times["started"]
+
+
+def pod_pid(cluster, uid):
+    """A process of the pod (its cgroup under kubelet's --cgroup-root): the way into its netns."""
+    for hierarchy in ("pids", "memory", "cpu"):
+        for root, dirs, files in os.walk(os.path.join(CGROUP_ROOT, hierarchy, cluster.cgroup)):
+            if f"pod{uid}" not in root.split("/") or "cgroup.procs" not in files:
+                continue
+            with open(os.path.join(root, "cgroup.procs")) as procs:
+                pids = procs.read().split()
+            if pids:
+                return int(pids[0])
+    raise AssertionError(f"no process of pod {uid} under {cluster.cgroup}")
+
+
+# ---- the prober -----------------------------------------------------------------------------------
+
+class Probe:
+    """prober.py in the prober pod's netns, over the podCIDR's free addresses, until stop()."""
+
+    def __init__(self, cluster, prober_pod, out):
+        network = ipaddress.ip_network(node_pod_cidr(cluster))
+        used = {p["status"].get("podIP") for p in cluster.kubectl_json("get", "pods", "-A")["items"]
+                if not p["spec"].get("hostNetwork")}
+        gateway = str(network.network_address + 1)
+        self.addresses = [str(a) for a in network.hosts() if str(a) not in used and str(a) != gateway]
+        self.out = out
+        pid = pod_pid(cluster, prober_pod["metadata"]["uid"])
+        self.process = subprocess.Popen(
+            ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-B", os.path.join(HERE, "prober.py"),
+             "--out", out] + self.addresses, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.process.stdout.readline().decode().strip()
+        if line != "probing":
+            self.process.kill()
+            raise AssertionError(f"prober did not start: {line} {self.process.communicate()[1].decode()[-1000:]}")
+
+    def stop(self):
+        self.process.stdin.close()
+        try:
+            _, err = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise AssertionError("prober did not stop")
+        if self.process.returncode != 0:
+            raise AssertionError(f"prober failed ({self.process.returncode}): {err.decode()[-2000:]}")
+        with open(self.out) as f:
+            report = json.load(f)
+        os.remove(self.out)
+        return report
+
+
+def answers(report, address):
+    """[(when, what)] of every answer from `address`: echo replies, accepted and refused connects."""
+    detail = report["detail"].get(address, {})
+    found = [(reply, "echo reply") for _, reply in detail.get("icmp", []) if reply]
+    found += [(when, f"tcp {kind}") for _, kind, when in detail.get("tcp", [])]
+    return sorted(found)
+
+
+def sent(report, address):
+    counts = report["sent"].get(address, {"icmp": 0, "tcp": 0})
+    return counts["icmp"], counts["tcp"]
+
+
+def served(cluster, namespace, name):
+    """How many of the prober's HTTP requests the pod's netexec logged."""
+    out = cluster.kubectl("logs", "-n", namespace, name, check=False).stdout
+    return out.count(MARK)
+
+
+def probe_while_starting(cluster, prober_pod, manifest, started):
+    """Probes, creates `manifest`'s pods after SETTLE s, waits until `started` ([(ns, name)]) run, probes
+    AFTER s more; returns (report, {name: pod})."""
+    probe = Probe(cluster, prober_pod, cluster.path(f"probe-{time.monotonic_ns()}.json"))
+    try:
+        time.sleep(SETTLE)
+        apply(cluster, manifest)
+
+        def running():
+            found = {}
+            for ns, name in started:
+                pod = cluster.kubectl_json("get", "pod", "-n", ns, name)
+                statuses = pod["status"].get("containerStatuses", [])
+                if pod["status"].get("phase") != "Running" or not statuses or "running" not in statuses[0]["state"]:
+                    return None
+                found[name] = pod
+            return found
+        found = wait_until(running, 120, interval=0.2, what=f"{started} Running")
+        time.sleep(AFTER)
+    finally:
+        report = probe.stop()
+    say(f"  prober: {len(probe.addresses)} addresses, {report['ended'] - report['started']:.1f} s, "
+        f"{report['send_errors']} send errors")
+    return report, found
+
+
+def all_running(cluster, namespace):
+    items = pods(cluster, namespace)
+    return items if items and all(p["status"].get("phase") == "Running" for p in items) else None
+
+
+def prober_pod(cluster):
+    apply(cluster, _namespace(PROBE_NS, PROBE_LABEL) + _pod(PROBE_NS, "prober", "prober", ["pause"]))
+    return wait_until(lambda: all_running(cluster, PROBE_NS), 120, interval=0.5, what="the prober pod")[0]
+
+
+# ---- tests ----------------------------------------------------------------------------------------
+
+def test_startup_window(cluster, prober):
+    """A pod in a default-deny-ingress namespace answers no probe at any moment of its start-up."""
+    baseline = policy_count(cluster)
+    apply(cluster, _namespace(DENY_NS) + _namespace(OPEN_NS) + _policy(DENY_NS, "default-deny-ingress", DENY_INGRESS))
+    try:
+        known = wait_policies(cluster, baseline + 1)
+        report, found = probe_while_starting(cluster, prober, _server(DENY_NS, "target", "target") +
+                                             _server(OPEN_NS, "control", "control"),
+                                             [(DENY_NS, "target"), (OPEN_NS, "control")])
+        target, control = found["target"], found["control"]
+        target_ip, control_ip = target["status"]["podIP"], control["status"]["podIP"]
+        t_requested, t_returned, t_started = containerd_times(cluster, target)
+        c_requested, c_returned, _ = containerd_times(cluster, control)
+        assert report["started"] < min(t_requested, c_requested) and report["ended"] > t_started + AFTER - 1, \
+            "the probing window does not cover the start-up"
+        icmp, tcp = sent(report, target_ip)
+        leaked = answers(report, target_ip)
+        logged = served(cluster, DENY_NS, "target")
+        control_answers = answers(report, control_ip)
+        others = {a: len(answers(report, a)) for a in report["detail"] if a not in (target_ip, control_ip)
+                  and answers(report, a)}
+        assert control_answers, f"the control {control_ip} never answered: the prober was not live"
+        first = control_answers[0][0]
+        detail = (f"target {target_ip}: {icmp} echo requests and {tcp} connects during the {report['ended'] - report['started']:.1f} s "
+                  f"window, {len(leaked)} answered, {logged} requests logged by its server; sandbox requested → "
+                  f"Running {t_started - t_requested:.2f} s (ADD returned after {t_returned - t_requested:.2f} s); "
+                  f"control {control_ip}: first answer {first - c_requested:.2f} s after its sandbox was requested, "
+                  f"{first - c_returned:+.2f} s from RunPodSandbox's return, {len(control_answers)} answers, "
+                  f"{served(cluster, OPEN_NS, 'control')} requests logged; weftd knew the policy {known:.2f} s after "
+                  f"it was created; {len(report['sent'])} addresses probed, {report['send_errors']} send errors")
+        if others:
+            detail += f"; other addresses answered: {others}"
+        assert not leaked and not logged, f"target reached: {leaked[:10]}, {logged} logged; {detail}"
+        return detail
+    finally:
+        for ns in (DENY_NS, OPEN_NS):
+            delete_namespace(cluster, ns)
+
+
+def test_first_probe(cluster, prober):
+    """A pod a policy lets the prober reach answers every echo request sent once its address is up."""
+    baseline = policy_count(cluster)
+    apply(cluster, _namespace(ALLOW_NS) + _policy(ALLOW_NS, "allow-from-prober", ALLOW_FROM_PROBER))
+    try:
+        wait_policies(cluster, baseline + 1)
+        report, found = probe_while_starting(cluster, prober, _server(ALLOW_NS, "allowed", "allowed"),
+                                             [(ALLOW_NS, "allowed")])
+        pod = found["allowed"]
+        address = pod["status"]["podIP"]
+        requested, returned, started = containerd_times(cluster, pod)
+        detail = report["detail"].get(address)
+        assert detail and detail["arp"], f"no ARP from {address} seen by the prober"
+        up = detail["arp"][0]
+        replies = [reply for _, reply in detail["icmp"] if reply]
+        assert replies, f"{address} never answered an echo request"
+        first = min(replies)
+        # Requests still in flight when the prober stopped do not count.
+        lost = [t for t, reply in detail["icmp"] if t >= up and not reply and t < report["ended"] - 1]
+        lost_after_add = [t for t in lost if t >= returned]
+        tcp = [when for _, kind, when in detail["tcp"] if kind == "open"]
+        text = (f"{address}: first ARP (address on the wire) {up - requested:.3f} s after the sandbox was requested, "
+                f"RunPodSandbox returned (ADD done) {returned - requested:.3f} s, first echo reply {first - up:+.3f} s "
+                f"after the first ARP ({first - returned:+.3f} s from RunPodSandbox's return), first connection "
+                f"{(min(tcp) - up) if tcp else float('nan'):+.3f} s; {len(detail['icmp'])} echo requests, "
+                f"{len(lost)} unanswered after the address was up ({len(lost_after_add)} after ADD returned); "
+                f"Running {started - requested:.2f} s; {served(cluster, ALLOW_NS, 'allowed')} requests logged")
+        assert not lost, f"echo requests lost once the address was up: {[round(t - up, 3) for t in lost[:20]]}; {text}"
+        return text
+    finally:
+        delete_namespace(cluster, ALLOW_NS)
+
+
+def test_weftctl(cluster, prober):
+    """weftctl policy ls --pod names the policies that select a pod; /metrics counts them."""
+    baseline = policy_count(cluster)
+    apply(cluster, _namespace(LS_NS) + _policy(LS_NS, "deny-all-ingress", DENY_INGRESS) +
+          _policy(LS_NS, "allow-web-from-prober", ALLOW_FROM_PROBER.replace("allowed", "web")) +
+          _server(LS_NS, "web", "web") + _server(LS_NS, "other", "other"))
+    try:
+        wait_until(lambda: all_running(cluster, LS_NS), 120, interval=0.5, what="the pods")
+        wait_policies(cluster, baseline + 2)
+        web = weftctl(cluster, "policy", "ls", "--pod", f"{LS_NS}/web")
+        other = weftctl(cluster, "policy", "ls", "--pod", f"{LS_NS}/other")
+        everything = weftctl(cluster, "policy", "ls")
+        for name in ("deny-all-ingress", "allow-web-from-prober"):
+            assert name in web, f"{name} missing from `weftctl policy ls --pod {LS_NS}/web`:\n{web}"
+        assert "deny-all-ingress" in other and "allow-web-from-prober" not in other, \
+            f"`weftctl policy ls --pod {LS_NS}/other`:\n{other}"
+        assert f"{LS_NS}/web" in everything, f"`weftctl policy ls` does not list {LS_NS}/web:\n{everything}"
+        metrics = {name: metric(cluster, name) for name in ("weft_policy_policies", "weft_policy_compile_seconds_count",
+                                                           "weft_policy_event_to_kernel_seconds_count")}
+        return f"--pod {LS_NS}/web: {' '.join(web.split())[:400]}; metrics {metrics}"
+    finally:
+        delete_namespace(cluster, LS_NS)
+
+
+TESTS = [
+    ("start-up window: a pod in a default-deny-ingress namespace answers no probe from sandbox to Running and "
+     "after, while a control without policy does", test_startup_window),
+    ("first probe after ADD: a pod a policy lets the prober reach answers every echo once its address is up",
+     test_first_probe),
+    ("weftctl policy ls --pod on the node names the policies selecting a pod; weftd's /metrics counts them",
+     test_weftctl),
+]
+
+
+def run_all(cluster, results):
+    ok = results.run("policy", "weftd (the DaemonSet's container) running with --network-policy and ready",
+                     lambda: f"weftd ready, restarts {check_weftd(cluster).get('restartCount')}")
+    if not ok:
+        for name, _ in TESTS:
+            results.add("policy", name, "SKIP", 0, "weftd is not ready (see above)")
+        return
+    prober = []
+    if results.run("policy", "a prober pod in a namespace no policy selects", lambda: prober.append(prober_pod(cluster))):
+        for name, function in TESTS:
+            say(f"policy: {name}")
+            results.run("policy", name, function, cluster, prober[0])
+    delete_namespace(cluster, PROBE_NS)
