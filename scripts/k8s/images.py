@@ -13,7 +13,8 @@ files already on the machine:
 - busybox (docker.io/library/busybox:1.29): busybox-static and its applet links;
 - weft    (localhost/weft:<version> and localhost/weft:latest): the release binaries weft,
           weft-ipam, weftctl and weftd (stripped) in /opt/weft/bin (the install script copies the
-          first three into the node's CNI bin dir; weftd runs in the DaemonSet's container),
+          first three into the node's CNI bin dir; weftd runs in the DaemonSet's container, with the
+          shared libraries ldd names),
           weft-node-cidr (reads the Node's podCIDR from the API) and busybox for the install script.
 
 Usage: images.py k8s OUT_DIR KUBE_BIN_DIR KUBE_TREE   -> OUT_DIR/{pause,agnhost,busybox}.tar
@@ -213,7 +214,12 @@ def weft_image(out_tar, version, bin_dir, helper):
         with tempfile.TemporaryDirectory() as scratch:
             stripped = os.path.join(scratch, name)
             subprocess.run(["strip", "-o", stripped, os.path.join(bin_dir, name)], check=True)
-            layer.file(f"opt/weft/bin/{name}", stripped, 0o755)
+            if name == "weftd":
+                # Runs in the container, not on the node: with the libraries it links (libc, libstdc++,
+                # libmnl, libnftnl, ...) and the loader, as ldd finds them here.
+                layer.glibc_binary(f"opt/weft/bin/{name}", stripped)
+            else:
+                layer.file(f"opt/weft/bin/{name}", stripped, 0o755)
     layer.file("usr/local/bin/weft-node-cidr", helper, 0o755)
     refs = [f"localhost/weft:{version}", "localhost/weft:latest"]
     digest = write_archive(out_tar, refs, layer, cmd=["sh"],
