@@ -5,15 +5,20 @@ The prober (prober.py) runs in the network namespace of a pod in `policy-probe` 
 selects; entered through the pod's PID with nsenter), so its packets cross the bridge like any pod's.
 It probes every address of the node's podCIDR no pod holds, with ICMP echo every 20 ms and a TCP
 connect to 8080 every 100 ms, from before the pods below have a sandbox until well after they run.
+Weft derives a pod's MAC from its IPv4 address (0a:58 and the four bytes), so the prober's namespace
+gets a permanent neighbour entry for every address it probes: no probe waits for ARP, each one is on
+the bridge the moment it is sent, and reaches a pod the moment its interface is up.
 
 - start-up window: a target in `policy-deny` (default-deny-ingress) never answers, and its server logs
   no connection, while a control started at the same moment in `policy-open` (no policy) answers;
 - first probe after ADD: a pod a policy selects and lets the prober in answers every echo request
-  sent once its address is on the wire (its first ARP packet), none lost to a late verdict;
+  sent once its interface is up (its host veth UP, LOWER_UP on the bridge, from `ip monitor` on the
+  node), none lost to a late verdict;
 - weftctl policy ls --pod, run on the node, names the policies that select a pod, and weftd's
   /metrics counts them.
-Times come from the prober (time.time()) and containerd's log (RunPodSandbox start, RunPodSandbox
-returns: after the CNI ADD, StartContainer returns: Running), on the same clock.
+Times come from the prober (time.time()), `ip -ts monitor link` on the node and containerd's log
+(RunPodSandbox start, RunPodSandbox returns: after the CNI ADD, StartContainer returns: Running), on
+the same clock.
 """
 
 import datetime
@@ -35,6 +40,9 @@ METRICS = "http://127.0.0.1:9410/metrics"
 MARK = "weft-policy-probe"   # in the prober's HTTP request, so netexec logs it
 SETTLE = 2.0                 # probing before the pods are created
 AFTER = 10.0                 # probing after they run
+# Between the pod's link coming up and its address being added, ADD makes two netlink requests: an
+# echo request sent in that gap has no address to answer it.
+ADDRESS_GAP = 0.02
 
 
 def _namespace(name, labels=""):
@@ -111,16 +119,16 @@ def metric(cluster, name):
     return float(match.group(1)) if match else None
 
 
-def wait_policies(cluster, count, timeout=30):
-    """Until weftd counts `count` NetworkPolicies (weft_policy_policies): it knows them before a pod starts."""
+def wait_policies(cluster, timeout=30):
+    """Until weftd counts as many NetworkPolicies (weftd_policies) as the API holds: it knows the ones
+    just created before a pod starts. Returns how long that took."""
     t = time.monotonic()
-    wait_until(lambda: metric(cluster, "weft_policy_policies") == count, timeout, interval=0.1,
-               what=f"weft_policy_policies == {count} (now {metric(cluster, 'weft_policy_policies')})")
+
+    def known():
+        return metric(cluster, "weftd_policies") == len(cluster.kubectl_json("get", "networkpolicies", "-A")["items"])
+    wait_until(known, timeout, interval=0.05, what=f"weftd_policies to count the API's NetworkPolicies "
+               f"(now {metric(cluster, 'weftd_policies')})")
     return time.monotonic() - t
-
-
-def policy_count(cluster):
-    return len(cluster.kubectl_json("get", "networkpolicies", "-A")["items"])
 
 
 def weftctl(cluster, *args):
@@ -180,6 +188,10 @@ class Probe:
         self.addresses = [str(a) for a in network.hosts() if str(a) not in used and str(a) != gateway]
         self.out = out
         pid = pod_pid(cluster, prober_pod["metadata"]["uid"])
+        neighbours = "".join(f"neigh replace {a} lladdr 0a:58:{':'.join(f'{b:02x}' for b in ipaddress.ip_address(a).packed)} "
+                             f"dev eth0 nud permanent\n" for a in self.addresses)
+        subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-batch", "-"], input=neighbours.encode(),
+                       check=True, capture_output=True, timeout=60)
         self.process = subprocess.Popen(
             ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-B", os.path.join(HERE, "prober.py"),
              "--out", out] + self.addresses, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -189,9 +201,8 @@ class Probe:
             raise AssertionError(f"prober did not start: {line} {self.process.communicate()[1].decode()[-1000:]}")
 
     def stop(self):
-        self.process.stdin.close()
         try:
-            _, err = self.process.communicate(timeout=60)
+            _, err = self.process.communicate(timeout=60)   # closes its stdin: the prober stops
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.communicate()
@@ -202,6 +213,32 @@ class Probe:
             report = json.load(f)
         os.remove(self.out)
         return report
+
+
+class LinkWatch:
+    """`ip -ts -o monitor link` in the node's netns: when each new link came UP with carrier on the bridge,
+    by the pod address its alias ends with (Weft's host veth alias: `weft <network> <container> <ifname>
+    <addresses>`)."""
+
+    def __init__(self, cluster):
+        self.existing = set(re.findall(r"^\d+: ([^:@]+)", cluster.in_node("ip", "-o", "link", mount=False).stdout, re.M))
+        self.process = subprocess.Popen(["nsenter", f"--net={cluster.node_net}", "ip", "-ts", "-o", "monitor", "link"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self, cluster):
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=10)
+        up = {}
+        for line in out.splitlines():
+            match = re.match(r"\[(\S+)\] \d+: ([^:@]+)\S*: <([^>]*)>.* master cni0 ", line)
+            if match and match.group(2) not in self.existing and "LOWER_UP" in match.group(3).split(","):
+                up.setdefault(match.group(2), datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S.%f").timestamp())
+        by_address = {}
+        for veth, when in up.items():
+            alias = re.search(r" alias (.*)$", cluster.in_node("ip", "-o", "link", "show", veth, mount=False).stdout.strip())
+            if alias:
+                by_address[alias.group(1).split()[-1]] = (veth, when)
+        return by_address
 
 
 def answers(report, address):
@@ -225,8 +262,9 @@ def served(cluster, namespace, name):
 
 def probe_while_starting(cluster, prober_pod, manifest, started):
     """Probes, creates `manifest`'s pods after SETTLE s, waits until `started` ([(ns, name)]) run, probes
-    AFTER s more; returns (report, {name: pod})."""
+    AFTER s more; returns (report, {name: pod}, {pod address: (new host veth, when it came up)})."""
     probe = Probe(cluster, prober_pod, cluster.path(f"probe-{time.monotonic_ns()}.json"))
+    links = LinkWatch(cluster)
     try:
         time.sleep(SETTLE)
         apply(cluster, manifest)
@@ -244,9 +282,10 @@ def probe_while_starting(cluster, prober_pod, manifest, started):
         time.sleep(AFTER)
     finally:
         report = probe.stop()
+        up = links.stop(cluster)
     say(f"  prober: {len(probe.addresses)} addresses, {report['ended'] - report['started']:.1f} s, "
         f"{report['send_errors']} send errors")
-    return report, found
+    return report, found, up
 
 
 def all_running(cluster, namespace):
@@ -263,11 +302,10 @@ def prober_pod(cluster):
 
 def test_startup_window(cluster, prober):
     """A pod in a default-deny-ingress namespace answers no probe at any moment of its start-up."""
-    baseline = policy_count(cluster)
     apply(cluster, _namespace(DENY_NS) + _namespace(OPEN_NS) + _policy(DENY_NS, "default-deny-ingress", DENY_INGRESS))
     try:
-        known = wait_policies(cluster, baseline + 1)
-        report, found = probe_while_starting(cluster, prober, _server(DENY_NS, "target", "target") +
+        known = wait_policies(cluster)
+        report, found, up = probe_while_starting(cluster, prober, _server(DENY_NS, "target", "target") +
                                              _server(OPEN_NS, "control", "control"),
                                              [(DENY_NS, "target"), (OPEN_NS, "control")])
         target, control = found["target"], found["control"]
@@ -277,19 +315,23 @@ def test_startup_window(cluster, prober):
         assert report["started"] < min(t_requested, c_requested) and report["ended"] > t_started + AFTER - 1, \
             "the probing window does not cover the start-up"
         icmp, tcp = sent(report, target_ip)
+        assert target_ip in up, f"no host veth for {target_ip} came up during the window: {up}"
+        target_up = up[target_ip][1]
+        after_up = sum(1 for t, _ in report["detail"].get(target_ip, {}).get("icmp", []) if t >= target_up)
         leaked = answers(report, target_ip)
         logged = served(cluster, DENY_NS, "target")
         control_answers = answers(report, control_ip)
-        others = {a: len(answers(report, a)) for a in report["detail"] if a not in (target_ip, control_ip)
-                  and answers(report, a)}
+        others = {a: len(answers(report, a)) for a in report["detail"]
+                  if a not in (target_ip, control_ip) and answers(report, a)}
         assert control_answers, f"the control {control_ip} never answered: the prober was not live"
         first = control_answers[0][0]
         detail = (f"target {target_ip}: {icmp} echo requests and {tcp} connects during the {report['ended'] - report['started']:.1f} s "
                   f"window, {len(leaked)} answered, {logged} requests logged by its server; sandbox requested → "
-                  f"Running {t_started - t_requested:.2f} s (ADD returned after {t_returned - t_requested:.2f} s); "
+                  f"interface up {target_up - t_requested:.2f} s → ADD returned {t_returned - t_requested:.2f} s → "
+                  f"Running {t_started - t_requested:.2f} s; {after_up} echo requests sent once its interface was up; "
                   f"control {control_ip}: first answer {first - c_requested:.2f} s after its sandbox was requested, "
                   f"{first - c_returned:+.2f} s from RunPodSandbox's return, {len(control_answers)} answers, "
-                  f"{served(cluster, OPEN_NS, 'control')} requests logged; weftd knew the policy {known:.2f} s after "
+                  f"{served(cluster, OPEN_NS, 'control')} requests logged; weftd counted the policy within {known:.2f} s of "
                   f"it was created; {len(report['sent'])} addresses probed, {report['send_errors']} send errors")
         if others:
             detail += f"; other addresses answered: {others}"
@@ -302,32 +344,35 @@ def test_startup_window(cluster, prober):
 
 def test_first_probe(cluster, prober):
     """A pod a policy lets the prober reach answers every echo request sent once its address is up."""
-    baseline = policy_count(cluster)
     apply(cluster, _namespace(ALLOW_NS) + _policy(ALLOW_NS, "allow-from-prober", ALLOW_FROM_PROBER))
     try:
-        wait_policies(cluster, baseline + 1)
-        report, found = probe_while_starting(cluster, prober, _server(ALLOW_NS, "allowed", "allowed"),
-                                             [(ALLOW_NS, "allowed")])
+        wait_policies(cluster)
+        report, found, up = probe_while_starting(cluster, prober, _server(ALLOW_NS, "allowed", "allowed"),
+                                                 [(ALLOW_NS, "allowed")])
         pod = found["allowed"]
         address = pod["status"]["podIP"]
         requested, returned, started = containerd_times(cluster, pod)
+        assert address in up, f"no host veth for {address} came up during the window: {up}"
+        veth, link_up = up[address]
         detail = report["detail"].get(address)
-        assert detail and detail["arp"], f"no ARP from {address} seen by the prober"
-        up = detail["arp"][0]
+        assert detail, f"{address} never answered"
         replies = [reply for _, reply in detail["icmp"] if reply]
         assert replies, f"{address} never answered an echo request"
         first = min(replies)
+        first_answered = min(t for t, reply in detail["icmp"] if reply)
         # Requests still in flight when the prober stopped do not count.
-        lost = [t for t, reply in detail["icmp"] if t >= up and not reply and t < report["ended"] - 1]
-        lost_after_add = [t for t in lost if t >= returned]
+        lost = [t for t, reply in detail["icmp"] if t >= link_up + ADDRESS_GAP and not reply and t < report["ended"] - 1]
+        in_gap = [t for t, reply in detail["icmp"] if link_up <= t < link_up + ADDRESS_GAP and not reply]
         tcp = [when for _, kind, when in detail["tcp"] if kind == "open"]
-        text = (f"{address}: first ARP (address on the wire) {up - requested:.3f} s after the sandbox was requested, "
-                f"RunPodSandbox returned (ADD done) {returned - requested:.3f} s, first echo reply {first - up:+.3f} s "
-                f"after the first ARP ({first - returned:+.3f} s from RunPodSandbox's return), first connection "
-                f"{(min(tcp) - up) if tcp else float('nan'):+.3f} s; {len(detail['icmp'])} echo requests, "
-                f"{len(lost)} unanswered after the address was up ({len(lost_after_add)} after ADD returned); "
-                f"Running {started - requested:.2f} s; {served(cluster, ALLOW_NS, 'allowed')} requests logged")
-        assert not lost, f"echo requests lost once the address was up: {[round(t - up, 3) for t in lost[:20]]}; {text}"
+        text = (f"{address} ({veth}): interface up {link_up - requested:.3f} s after the sandbox was requested, "
+                f"RunPodSandbox returned (ADD done) at {returned - requested:.3f} s; first echo reply {first - link_up:.3f} s "
+                f"after the interface came up (to a request sent {first_answered - link_up:+.3f} s from it), "
+                f"{first - returned:+.3f} s from RunPodSandbox's return; first connection "
+                f"{(min(tcp) - link_up) if tcp else float('nan'):.3f} s after; {len(detail['icmp'])} echo requests, "
+                f"{len(lost)} unanswered once the interface was up ({len(in_gap)} more in the first "
+                f"{ADDRESS_GAP * 1000:.0f} ms, before its address); Running {started - requested:.2f} s; "
+                f"{served(cluster, ALLOW_NS, 'allowed')} requests logged")
+        assert not lost, f"echo requests lost once the interface was up: {[round(t - link_up, 3) for t in lost[:20]]}; {text}"
         return text
     finally:
         delete_namespace(cluster, ALLOW_NS)
@@ -335,13 +380,12 @@ def test_first_probe(cluster, prober):
 
 def test_weftctl(cluster, prober):
     """weftctl policy ls --pod names the policies that select a pod; /metrics counts them."""
-    baseline = policy_count(cluster)
     apply(cluster, _namespace(LS_NS) + _policy(LS_NS, "deny-all-ingress", DENY_INGRESS) +
           _policy(LS_NS, "allow-web-from-prober", ALLOW_FROM_PROBER.replace("allowed", "web")) +
           _server(LS_NS, "web", "web") + _server(LS_NS, "other", "other"))
     try:
         wait_until(lambda: all_running(cluster, LS_NS), 120, interval=0.5, what="the pods")
-        wait_policies(cluster, baseline + 2)
+        wait_policies(cluster)
         web = weftctl(cluster, "policy", "ls", "--pod", f"{LS_NS}/web")
         other = weftctl(cluster, "policy", "ls", "--pod", f"{LS_NS}/other")
         everything = weftctl(cluster, "policy", "ls")
@@ -350,8 +394,9 @@ def test_weftctl(cluster, prober):
         assert "deny-all-ingress" in other and "allow-web-from-prober" not in other, \
             f"`weftctl policy ls --pod {LS_NS}/other`:\n{other}"
         assert f"{LS_NS}/web" in everything, f"`weftctl policy ls` does not list {LS_NS}/web:\n{everything}"
-        metrics = {name: metric(cluster, name) for name in ("weft_policy_policies", "weft_policy_compile_seconds_count",
-                                                           "weft_policy_event_to_kernel_seconds_count")}
+        metrics = {name: metric(cluster, name) for name in (
+            "weftd_policies", "weftd_policy_pods", "weftd_policy_compile_duration_seconds",
+            "weftd_policy_event_to_kernel_seconds", "weftd_policy_attach_duration_seconds")}
         return f"--pod {LS_NS}/web: {' '.join(web.split())[:400]}; metrics {metrics}"
     finally:
         delete_namespace(cluster, LS_NS)

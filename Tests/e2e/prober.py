@@ -10,9 +10,9 @@ An answer is an echo reply, an accepted connection or a refused one (a RST), eac
 probed: all three mean a packet reached that address and it replied. Connect attempts unanswered
 after --tcp-timeout are abandoned.
 
-Writes JSON to --out: start and end (time.time()), per address the probes sent, and for each address
-that answered or sent ARP, every echo request (sent, replied or null), each TCP answer (sent, "open"
-or "refused", when), and its ARP packets (first, count). Standard library only.
+Writes JSON to --out: start and end (time.time()), per address the probes sent, every echo request
+(sent, replied or null), each TCP answer (sent, "open" or "refused", when), and its ARP packets
+(first, count). Standard library only.
 """
 
 import argparse
@@ -181,8 +181,6 @@ class Prober:
         detail = {}
         for address in self.addresses:
             replied = self.icmp_replied[address]
-            if not (replied or self.tcp_answers[address] or address in self.arp):
-                continue
             detail[address] = {
                 "icmp": [[t, replied.get(seq & 0xFFFF)] for seq, t in enumerate(self.icmp_sent[address])],
                 "tcp": self.tcp_answers[address],
