@@ -62,17 +62,15 @@ enum NftEncoder {
         }
     }
 
-    /// Deletes a set (no rule may use it by the end of the transaction) or, with `flush`, only its
-    /// elements: NFT_MSG_DELSETELEM without an element list empties the set.
-    static func deleteSet(_ batch: NftBatch, table: String, name: String, flush: Bool = false) {
-        let type = flush ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_DELSET)
-        batch.add(type, family: inet, flags: 0, describe: "\(flush ? "flush" : "delete") set \(name)") { header in
+    /// Deletes a set (no rule may use it by the end of the transaction).
+    static func deleteSet(_ batch: NftBatch, table: String, name: String) {
+        batch.add(code32(NFT_MSG_DELSET), family: inet, flags: 0, describe: "delete set \(name)") { header in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
             nftnl_set_set_str(object, code(NFTNL_SET_NAME), name)
             nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
-            if flush { nftnl_set_elems_nlmsg_build_payload(header, object) } else { nftnl_set_nlmsg_build_payload(header, object) }
+            nftnl_set_nlmsg_build_payload(header, object)
         }
     }
 
