@@ -182,7 +182,8 @@ final class FakePod: PodSandbox {
 struct FakeSysctl: SysctlControl {
     unowned let owner: InProcessNode
     func write(_ key: String, _ value: String, optional: Bool) throws { try owner.step("sysctl \(key)") }
-    func read(_ key: String) -> String? { "1" }
+    /// ip_forward already on; br_netfilter's switches off, as on a node nobody prepared.
+    func read(_ key: String) -> String? { key.hasPrefix("net/bridge/") ? "0" : "1" }
 }
 
 /// A real FileStore whose operations are logged and may be made to fail.

@@ -23,12 +23,17 @@ import Testing
         #expect(try #require(index(node, "store: reserve")) < attach)
         #expect(attach < (try #require(index(node, "node: create veth"))))
         #expect(index(node, "policy: isolate") == nil)
+        // Same-bridge traffic handed to the forward hook, where policies are enforced.
+        #expect(node.log.contains("sysctl net/bridge/bridge-nf-call-iptables") && node.log.contains("sysctl net/bridge/bridge-nf-call-ip6tables"))
     }
 
     @Test func withoutAKubernetesPodThereIsNothingToAsk() throws {
         let node = InProcessNode()
         #expect(run(node, "ADD", extra: [:]).status == 0)
         #expect(!node.log.contains { $0.hasPrefix("policy:") }, "\(node.log)")
+        let plain = InProcessNode()
+        #expect(InProcessTests().run(plain, "ADD", config: #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","dataDir":"DATA"}"#).status == 0)
+        #expect(!plain.log.contains { $0.hasPrefix("sysctl net/bridge/") }, "no policy, no br_netfilter: \(plain.log)")
     }
 
     @Test func weftdUnableIsolatesThePodBeforeItHasAnInterface() throws {
