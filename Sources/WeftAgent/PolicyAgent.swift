@@ -23,6 +23,9 @@ public actor PolicyAgent {
     let nft: NftClient
     /// How long an ADD waits for the first list of every kind.
     let syncWait: Double
+    /// Where the announced addresses are kept across restarts (tmpfs, beside the socket): a pod ADDed
+    /// just before weftd restarts keeps its verdicts even if kubelet has not reported its address yet.
+    let announcedFile: String?
 
     var pods: [String: PolicyPod] = [:]
     var namespaces: [String: PolicyNamespace] = [:]
@@ -37,13 +40,33 @@ public actor PolicyAgent {
     var flushScheduled = false
     var lastError: String?
 
-    public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5) throws {
+    public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5,
+                announcedFile: String? = nil) throws {
         self.client = client
         self.node = node
         self.logger = logger
         self.metrics = metrics
         self.syncWait = syncWait
+        self.announcedFile = announcedFile
         nft = try NftClient()
+        if let announcedFile, let data = FileManager.default.contents(atPath: announcedFile),
+           let saved = try? JSONDecoder().decode([String: [String]].self, from: data) {
+            announced = saved.mapValues { $0.compactMap(IPAddress.init) }
+        }
+    }
+
+    /// Saves the announced addresses (write to a temporary file, then rename: never half a file).
+    func saveAnnounced() {
+        guard let announcedFile else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(announced.mapValues { $0.map(\.description) }) else { return }
+        let temporary = announcedFile + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
+              rename(temporary, announcedFile) == 0 else {
+            logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)"])
+            return
+        }
     }
 
     public var isSynced: Bool { synced.count == Kind.allCases.count && applied != nil }
@@ -109,7 +132,7 @@ public actor PolicyAgent {
         switch kind {
         case .pods:
             pods["\(namespace)/\(name)"] = nil
-            announced["\(namespace)/\(name)"] = nil
+            if announced.removeValue(forKey: "\(namespace)/\(name)") != nil { saveAnnounced() }
         case .namespaces: namespaces[name] = nil
         case .policies: policies["\(namespace)/\(name)"] = nil
         }
@@ -159,7 +182,9 @@ public actor PolicyAgent {
     /// The pods as the compiler sees them: an announced address stands for its pod (and is no other
     /// pod's any more) until the API reports the pod with exactly those addresses.
     func effectivePods() -> [PolicyPod] {
+        let before = announced.count
         for (key, addresses) in announced where pods[key]?.addresses.sorted() == addresses.sorted() { announced[key] = nil }
+        if announced.count != before { saveAnnounced() }
         let claimed = Set(announced.values.flatMap { $0 })
         return pods.values.map { pod in
             if let addresses = announced[pod.key] { return pod.with(addresses: addresses) }

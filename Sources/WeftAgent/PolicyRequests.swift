@@ -31,6 +31,7 @@ extension PolicyAgent {
             pods[key] = pod
         }
         announced[key] = addresses
+        saveAnnounced()
         if pendingSince == nil { pendingSince = started }
         apply()
         if let lastError { return .failure("the policy table was not written: \(lastError)") }
@@ -52,6 +53,7 @@ extension PolicyAgent {
     func release(_ request: PolicyRequest) -> PolicyReply {
         let addresses = Set((request.addresses ?? []).compactMap(IPAddress.init))
         for (key, owned) in announced where owned.contains(where: addresses.contains) { announced[key] = nil }
+        saveAnnounced()
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
         return PolicyReply(ok: true)
