@@ -87,7 +87,7 @@ final class PolicyLab {
 
     @discardableResult
     func kubectl(_ arguments: String..., input: String = "") throws -> Output {
-        try inNode(["\(kubeBin)/kubectl", "--kubeconfig", "\(directory)/kubeconfig"] + arguments, input: input)
+        try inNode(["\(kubeBin)/kubectl", "--kubeconfig", "\(directory)/kubeconfig", "--cache-dir", "\(directory)/kube-cache"] + arguments, input: input)
     }
 
     func apply(_ yaml: String) throws {
