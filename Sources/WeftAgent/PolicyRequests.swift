@@ -27,8 +27,16 @@ extension PolicyAgent {
             return .failure("weftd has not listed pods, namespaces and policies yet\(lastError.map { ": \($0)" } ?? "")", notSynced: true)
         }
         let key = "\(namespace)/\(name)"
-        if pods[key] == nil, let pod = await fetchPod(namespace: namespace, name: name), pods[key] == nil {
-            pods[key] = pod
+        if pods[key] == nil {
+            // Not delivered by the watch yet: asked for. A pod the API does not have is selected by
+            // nothing, as the API would say; one weftd cannot ask about is not guessed open.
+            do {
+                if let object = try await client.object("/api/v1/namespaces/\(namespace)/pods/\(name)"), pods[key] == nil {
+                    pods[key] = try PolicyPod(json: object)
+                }
+            } catch {
+                return .failure("pod \(key) is not known yet and the API could not be asked: \(error)")
+            }
         }
         announced[key] = addresses
         saveAnnounced()
@@ -39,14 +47,6 @@ extension PolicyAgent {
         logger.debug("pod attached", metadata: ["pod": "\(key)", "addresses": "\(addresses)",
                                                 "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")"])
         return PolicyReply(ok: true)
-    }
-
-    /// A pod the watch has not delivered yet; nil when the API does not have it (not a Kubernetes pod,
-    /// or gone): it then is selected by nothing, as the API would say.
-    func fetchPod(namespace: String, name: String) async -> PolicyPod? {
-        let path = "/api/v1/namespaces/\(namespace)/pods/\(name)"
-        guard let object = try? await client.call(path) else { return nil }
-        return try? PolicyPod(json: object)
     }
 
     /// The plugin's DEL: these addresses are no longer the pod's.
