@@ -59,8 +59,9 @@ unit-test:
 demo: build
 	WEFT_BIN=$(RELEASE_BIN)/weft scripts/demo
 
-bench: build cnitool
-	WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) scripts/bench
+# The policy scenario runs kube-apiserver (make k8s-build) and etcd (e2e-deps).
+bench: build cnitool e2e-deps k8s-build
+	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd CNITOOL=$(CNITOOL) scripts/bench
 
 # libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers, seeded from fuzz/corpus; crashes land in
 # fuzz/crashes/ and become regression inputs (the replay test runs every file there).
