@@ -40,13 +40,37 @@ extension PolicyAgent {
         }
         announced[key] = addresses
         saveAnnounced()
-        if pendingSince == nil { pendingSince = started }
-        apply()
-        if let lastError { return .failure("the policy table was not written: \(lastError)") }
+        if !attachQuickly(key, addresses: addresses) {
+            if pendingSince == nil { pendingSince = started }
+            apply()
+            if let lastError { return .failure("the policy table was not written: \(lastError)") }
+        }
         metrics.policyAttachSeconds.set((ContinuousClock.now - started).seconds)
         logger.debug("pod attached", metadata: ["pod": "\(key)", "addresses": "\(addresses)",
                                                 "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")"])
         return PolicyReply(ok: true)
+    }
+
+    /// The common case of a pod's ADD, as elements only (PodDelta): the table is otherwise up to date,
+    /// the pod has no address yet, and nothing else holds the announced ones. False when a whole
+    /// compile is due instead (which converges to the same table).
+    func attachQuickly(_ key: String, addresses: [IPAddress]) -> Bool {
+        guard let applied, pendingSince == nil, let pod = pods[key], pod.addresses.isEmpty, compiled.selections[key] == nil else { return false }
+        let taken = Set(pods.values.flatMap(\.addresses) + announced.filter { $0.key != key }.values.flatMap { $0 })
+        guard !addresses.contains(where: taken.contains) else { return false }
+        guard let delta = PolicyCompiler.delta(adding: pod.with(addresses: addresses), policies: Array(policies.values),
+                                               namespaces: Array(namespaces.values), node: node, to: compiled) else { return false }
+        do {
+            self.applied = try nft.add(PolicyRuleset.elements(delta, to: compiled), to: applied)
+            try PodIsolation.release(addresses, client: nft)
+        } catch {
+            logger.warning("pod's elements not added: compiling whole", metadata: ["pod": "\(key)", "error": "\(error)"])
+            return false
+        }
+        compiled.add(delta)
+        metrics.policyPods.set(Int64(compiled.selections.count))
+        metrics.policyQuickAttaches.increment()
+        return true
     }
 
     /// The plugin's DEL: these addresses are no longer the pod's.

@@ -149,6 +149,18 @@ extension NftClient {
         try commit(batch)
     }
 
+    /// Adds elements to sets of table `table` in one transaction; returns `image` with them, as the
+    /// kernel now holds it (for the next `update`).
+    public func add(_ elements: [String: [NftSetElement]], to image: NftTableImage) throws -> NftTableImage {
+        let batch = NftBatch(firstSequence: peekSequence)
+        for (set, members) in elements.sorted(by: { $0.key < $1.key }) { NftEncoder.setElements(batch, table: image.name, set: set, members) }
+        var result = image
+        guard !batch.acks.isEmpty else { return result }
+        try commit(batch)
+        for (set, members) in elements { result.elements[set, default: []] += members }
+        return result
+    }
+
     /// Deletes elements from a set of table `table`, one transaction per element so that one already gone
     /// does not keep the others. A missing table or set is nothing to delete.
     public func deleteElements(table: String, set: String, _ elements: [NftSetElement]) throws {

@@ -54,6 +54,20 @@ struct PolicyAgentTests {
         #expect(try lab.connect(from: "client", to: web, port: 8080) == "web")
         #expect(try lab.connect(from: "client", to: web, port: 9090) == "", "a port the policy does not name")
         #expect(try lab.connect(from: "other", to: web, port: 8080) == "", "a pod the policy does not name")
+        // A second web pod once the node is compiled: its ADD adds its elements alone, to web's chain.
+        try lab.apply("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: web2, namespace: prod, labels: {app: web}}
+            spec: {nodeName: n1, containers: [{name: c, image: x, ports: [{name: http, containerPort: 8080}]}]}
+            """)
+        _ = waitUntil(timeout: 5) { (try? lab.inNode([binary("weftctl"), "policy", "ls", "--pod", "prod/web2", "--socket", lab.socket]).stdout.contains("no address yet")) == true }
+        let quickBefore = try lab.metric("weftd_policy_quick_attaches_total")
+        let web2 = try lab.add("web2")
+        #expect(try lab.metric("weftd_policy_quick_attaches_total") == quickBefore + 1, "web2's ADD added its elements alone")
+        try lab.serve("web2", port: 8080)
+        #expect(try lab.connect(from: "client", to: web2, port: 8080) == "web2")
+        #expect(try lab.connect(from: "other", to: web2, port: 8080) == "")
         let explained = try lab.inNode([binary("weftctl"), "policy", "ls", "--pod", "prod/web", "--socket", lab.socket]).stdout
         #expect(explained.contains("prod/web (\(web))") && explained.contains("ingress: isolated; allowed only as prod/web-ingress allow")
                 && explained.contains("egress: open"), "\(explained)")

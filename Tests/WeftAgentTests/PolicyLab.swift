@@ -107,6 +107,12 @@ final class PolicyLab {
 
     func metrics() throws -> String { try inNode(["/usr/bin/curl", "-sf", "http://127.0.0.1:9411/metrics"]).stdout }
 
+    /// One sample's value (-1 when absent).
+    func metric(_ name: String) throws -> Double {
+        let line = try metrics().split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
+    }
+
     func config(failClosed: Bool = false) -> String {
         #"{"cniVersion":"1.0.0","name":"pol","type":"weft","subnet":"10.62.0.0/24","dataDir":"\#(directory)/ipam","#
             + #""networkPolicy":{"failClosed":\#(failClosed),"socket":"\#(socket)"}}"#
