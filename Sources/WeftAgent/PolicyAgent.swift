@@ -100,11 +100,40 @@ public actor PolicyAgent {
             }
             objects.forEach { store(kind, $0) }
             synced.insert(kind)
-        case .upserted(let object): store(kind, object)
-        case .deleted(let object): forget(kind, object)
+        case .upserted(let object):
+            let before = kind == .pods ? podKey(object).flatMap { pods[$0] } : nil
+            store(kind, object)
+            if kind == .pods && !changesTable(before, podKey(object).flatMap { pods[$0] }) { return }
+        case .deleted(let object):
+            let before = kind == .pods ? podKey(object).flatMap { pods[$0] } : nil
+            if kind == .pods && !changesTable(before, nil) {
+                forget(kind, object)
+                return
+            }
+            forget(kind, object)
         }
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
+    }
+
+    func podKey(_ object: [String: Any]) -> String? {
+        let metadata = object["metadata"] as? [String: Any] ?? [:]
+        guard let namespace = metadata["namespace"] as? String, let name = metadata["name"] as? String else { return nil }
+        return "\(namespace)/\(name)"
+    }
+
+    /// Whether a pod's change can change the table: not when it has no address before or after (a pod
+    /// waiting for its sandbox, whose label or status changes), nor when kubelet reports the addresses
+    /// its ADD announced. Pods come and go far more often than policies; these need no compile.
+    func changesTable(_ before: PolicyPod?, _ after: PolicyPod?) -> Bool {
+        func effective(_ pod: PolicyPod?) -> PolicyPod? {
+            guard let pod else { return nil }
+            return announced[pod.key].map { pod.with(addresses: $0) } ?? pod
+        }
+        let old = effective(before), new = effective(after)
+        if old == new { return false }
+        func live(_ pod: PolicyPod?) -> Bool { pod.map { !$0.addresses.isEmpty && !$0.hostNetwork } ?? false }
+        return live(old) || live(new)
     }
 
     func store(_ kind: Kind, _ object: [String: Any]) {
