@@ -491,6 +491,19 @@ class Bench:
         self.wait_until(lambda: os.path.exists(self.sock) and self.metrics().get("weftd_policy_applies_total", 0) >= 1,
                         60, "weftd's first policy table")
 
+    def weftd_knows(self, namespace, name):
+        """Whether weftd has the Pod (`weftctl policy ls --pod`'s request on the policy socket)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(self.sock)
+            s.sendall(json.dumps({"op": "explain", "namespace": namespace, "name": name}).encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return "no such pod" not in json.loads(reply or b"{}").get("text", "no such pod")
+
     def metrics(self):
         try:
             connection = http.client.HTTPConnection(*self.metrics_address.split(":"), timeout=2)
@@ -676,6 +689,9 @@ class Bench:
             for policy in (True, False):
                 name = f"target-{'a' if policy else 'b'}{i}"
                 self.api.create(f"/api/v1/namespaces/{PROBE_NS}/pods", pod_object(PROBE_NS, name, {"app": "target"}, NODE))
+                # As under kubelet, whose sandbox comes long after the Pod (scheduling, image, sync):
+                # weftd has the Pod from its watch when the ADD asks.
+                self.wait_until(lambda: self.weftd_knows(PROBE_NS, name), 10, f"weftd's watch delivering {name}", interval=0.001)
                 pod_ns = self.new_pod_ns()
                 listener = self.listener(pod_ns)
                 applies = self.metrics().get("weftd_policy_applies_total", 0)

@@ -27,9 +27,14 @@ extension PolicyAgent {
             return .failure("weftd has not listed pods, namespaces and policies yet\(lastError.map { ": \($0)" } ?? "")", notSynced: true)
         }
         let key = "\(namespace)/\(name)"
+        // The Pod exists before its sandbox, so the watch has normally delivered it long before; one
+        // created a moment ago may still be on its way (a few milliseconds), else it is asked for.
+        let watchDeadline = ContinuousClock.now + .milliseconds(50)
+        while pods[key] == nil && ContinuousClock.now < watchDeadline { try? await Task.sleep(nanoseconds: 1_000_000) }
         if pods[key] == nil {
-            // Not delivered by the watch yet: asked for. A pod the API does not have is selected by
-            // nothing, as the API would say; one weftd cannot ask about is not guessed open.
+            // A pod the API does not have is selected by nothing, as the API would say; one weftd
+            // cannot ask about is not guessed open.
+            logger.debug("pod not delivered by the watch: asking the API", metadata: ["pod": "\(key)"])
             do {
                 if let object = try await client.object("/api/v1/namespaces/\(namespace)/pods/\(name)"), pods[key] == nil {
                     pods[key] = try PolicyPod(json: object)
@@ -55,11 +60,19 @@ extension PolicyAgent {
     /// the pod has no address yet, and nothing else holds the announced ones. False when a whole
     /// compile is due instead (which converges to the same table).
     func attachQuickly(_ key: String, addresses: [IPAddress]) -> Bool {
-        guard let applied, pendingSince == nil, let pod = pods[key], pod.addresses.isEmpty, compiled.selections[key] == nil else { return false }
+        func whole(_ reason: String) -> Bool {
+            logger.debug("attach compiles whole", metadata: ["pod": "\(key)", "reason": "\(reason)"])
+            return false
+        }
+        guard let applied else { return whole("no table written yet") }
+        guard pendingSince == nil else { return whole("API changes pending") }
+        guard let pod = pods[key], pod.addresses.isEmpty, compiled.selections[key] == nil else { return whole("the pod has addresses already") }
         let taken = Set(pods.values.flatMap(\.addresses) + announced.filter { $0.key != key }.values.flatMap { $0 })
-        guard !addresses.contains(where: taken.contains) else { return false }
+        guard !addresses.contains(where: taken.contains) else { return whole("an address is another pod's") }
         guard let delta = PolicyCompiler.delta(adding: pod.with(addresses: addresses), policies: Array(policies.values),
-                                               namespaces: Array(namespaces.values), node: node, to: compiled) else { return false }
+                                               namespaces: Array(namespaces.values), node: node, to: compiled) else {
+            return whole("a policy, chain or set family is new to the node")
+        }
         do {
             self.applied = try nft.add(PolicyRuleset.elements(delta, to: compiled), to: applied)
             try PodIsolation.release(addresses, client: nft)
