@@ -41,10 +41,11 @@ cnitool: deps $(CNITOOL)
 # Tests run the binaries as `make install` lays them out, from a scratch DESTDIR.
 # Each test removes its namespaces itself; the sweep after the run catches a test process that crashed.
 TEST_DESTDIR := $(CURDIR)/.build/test-install
-test: deps build cnitool
+# PolicyAgentTests run weftd against Kubernetes' own kube-apiserver, from the e2e tier's cache (k8s-build).
+test: deps build cnitool k8s-build
 	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install DESTDIR=$(TEST_DESTDIR)
 	@status=0; export WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
-	  WEFTD_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftd \
+	  WEFTD_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftd KUBE_BIN=$$(bash -c '. scripts/k8s/common.sh && apt_private_update >/dev/null && k8s_cache_dir')/bin \
 	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL); \
 	swift test || status=$$?; \
 	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
@@ -58,8 +59,9 @@ unit-test:
 demo: build
 	WEFT_BIN=$(RELEASE_BIN)/weft scripts/demo
 
-bench: build cnitool
-	WEFT_BIN=$(RELEASE_BIN)/weft CNITOOL=$(CNITOOL) scripts/bench
+# The policy scenario runs kube-apiserver (make k8s-build) and etcd (e2e-deps).
+bench: build cnitool e2e-deps k8s-build
+	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd CNITOOL=$(CNITOOL) scripts/bench
 
 # libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers, seeded from fuzz/corpus; crashes land in
 # fuzz/crashes/ and become regression inputs (the replay test runs every file there).

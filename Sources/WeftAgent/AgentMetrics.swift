@@ -24,6 +24,7 @@ public final class AgentMetrics: Sendable {
     public let policyEventToKernelSeconds: Gauge
     public let policyAttachSeconds: Gauge
     public let policyApplies: Counter
+    public let policyQuickAttaches: Counter
     public let policyApplyErrors: Counter
     public let policyWatchRestarts: Counter
 
@@ -51,6 +52,7 @@ public final class AgentMetrics: Sendable {
         policyEventToKernelSeconds = gauge("policy_event_to_kernel", "seconds", "From the API event to its change committed to the kernel, last change")
         policyAttachSeconds = gauge("policy_attach_duration", "seconds", "A pod's ADD asking for its verdicts until they were in the kernel, last pod")
         policyApplies = counter("policy_applies", "Policy table changes committed (diffs or replacements)")
+        policyQuickAttaches = counter("policy_quick_attaches", "Pod ADDs served by adding their elements alone (no compile of the whole node)")
         policyApplyErrors = counter("policy_apply_errors", "Policy table changes the kernel refused")
         policyWatchRestarts = counter("policy_watch_restarts", "Pod, Namespace or NetworkPolicy watches opened again after a break")
     }

@@ -60,6 +60,23 @@ public final class KubeClient: Sendable {
         return object
     }
 
+    /// GET of one object: nil when the API says it does not exist (404), its Status message otherwise.
+    public func object(_ path: String) async throws -> [String: Any]? {
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(try request(path, method: .GET), timeout: .seconds(15))
+        } catch {
+            throw AgentError(.engine, "GET \(credentials.server)\(path): \(error)")
+        }
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        if response.status == .notFound { return nil }
+        let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        guard (200..<300).contains(response.status.code) else {
+            throw AgentError(.engine, "GET \(path): \(object["message"] as? String ?? "\(response.status)")")
+        }
+        return object
+    }
+
     /// A watch (`?watch=true…`): one JSON object per line, as the API server streams them.
     public func watchLines(_ path: String) -> AsyncThrowingStream<[String: Any], Error> {
         AsyncThrowingStream { continuation in

@@ -23,6 +23,9 @@ public actor PolicyAgent {
     let nft: NftClient
     /// How long an ADD waits for the first list of every kind.
     let syncWait: Double
+    /// Where the announced addresses are kept across restarts (tmpfs, beside the socket): a pod ADDed
+    /// just before weftd restarts keeps its verdicts even if kubelet has not reported its address yet.
+    let announcedFile: String?
 
     var pods: [String: PolicyPod] = [:]
     var namespaces: [String: PolicyNamespace] = [:]
@@ -37,13 +40,33 @@ public actor PolicyAgent {
     var flushScheduled = false
     var lastError: String?
 
-    public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5) throws {
+    public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5,
+                announcedFile: String? = nil) throws {
         self.client = client
         self.node = node
         self.logger = logger
         self.metrics = metrics
         self.syncWait = syncWait
+        self.announcedFile = announcedFile
         nft = try NftClient()
+        if let announcedFile, let data = FileManager.default.contents(atPath: announcedFile),
+           let saved = try? JSONDecoder().decode([String: [String]].self, from: data) {
+            announced = saved.mapValues { $0.compactMap(IPAddress.init) }
+        }
+    }
+
+    /// Saves the announced addresses (write to a temporary file, then rename: never half a file).
+    func saveAnnounced() {
+        guard let announcedFile else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(announced.mapValues { $0.map(\.description) }) else { return }
+        let temporary = announcedFile + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
+              rename(temporary, announcedFile) == 0 else {
+            logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)"])
+            return
+        }
     }
 
     public var isSynced: Bool { synced.count == Kind.allCases.count && applied != nil }
@@ -77,11 +100,40 @@ public actor PolicyAgent {
             }
             objects.forEach { store(kind, $0) }
             synced.insert(kind)
-        case .upserted(let object): store(kind, object)
-        case .deleted(let object): forget(kind, object)
+        case .upserted(let object):
+            let before = kind == .pods ? podKey(object).flatMap { pods[$0] } : nil
+            store(kind, object)
+            if kind == .pods && !changesTable(before, podKey(object).flatMap { pods[$0] }) { return }
+        case .deleted(let object):
+            let before = kind == .pods ? podKey(object).flatMap { pods[$0] } : nil
+            if kind == .pods && !changesTable(before, nil) {
+                forget(kind, object)
+                return
+            }
+            forget(kind, object)
         }
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
+    }
+
+    func podKey(_ object: [String: Any]) -> String? {
+        let metadata = object["metadata"] as? [String: Any] ?? [:]
+        guard let namespace = metadata["namespace"] as? String, let name = metadata["name"] as? String else { return nil }
+        return "\(namespace)/\(name)"
+    }
+
+    /// Whether a pod's change can change the table: not when it has no address before or after (a pod
+    /// waiting for its sandbox, whose label or status changes), nor when kubelet reports the addresses
+    /// its ADD announced. Pods come and go far more often than policies; these need no compile.
+    func changesTable(_ before: PolicyPod?, _ after: PolicyPod?) -> Bool {
+        func effective(_ pod: PolicyPod?) -> PolicyPod? {
+            guard let pod else { return nil }
+            return announced[pod.key].map { pod.with(addresses: $0) } ?? pod
+        }
+        let old = effective(before), new = effective(after)
+        if old == new { return false }
+        func live(_ pod: PolicyPod?) -> Bool { pod.map { !$0.addresses.isEmpty && !$0.hostNetwork } ?? false }
+        return live(old) || live(new)
     }
 
     func store(_ kind: Kind, _ object: [String: Any]) {
@@ -109,7 +161,7 @@ public actor PolicyAgent {
         switch kind {
         case .pods:
             pods["\(namespace)/\(name)"] = nil
-            announced["\(namespace)/\(name)"] = nil
+            if announced.removeValue(forKey: "\(namespace)/\(name)") != nil { saveAnnounced() }
         case .namespaces: namespaces[name] = nil
         case .policies: policies["\(namespace)/\(name)"] = nil
         }
@@ -159,7 +211,9 @@ public actor PolicyAgent {
     /// The pods as the compiler sees them: an announced address stands for its pod (and is no other
     /// pod's any more) until the API reports the pod with exactly those addresses.
     func effectivePods() -> [PolicyPod] {
+        let before = announced.count
         for (key, addresses) in announced where pods[key]?.addresses.sorted() == addresses.sorted() { announced[key] = nil }
+        if announced.count != before { saveAnnounced() }
         let claimed = Set(announced.values.flatMap { $0 })
         return pods.values.map { pod in
             if let addresses = announced[pod.key] { return pod.with(addresses: addresses) }

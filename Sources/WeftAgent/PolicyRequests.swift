@@ -27,31 +27,70 @@ extension PolicyAgent {
             return .failure("weftd has not listed pods, namespaces and policies yet\(lastError.map { ": \($0)" } ?? "")", notSynced: true)
         }
         let key = "\(namespace)/\(name)"
-        if pods[key] == nil, let pod = await fetchPod(namespace: namespace, name: name), pods[key] == nil {
-            pods[key] = pod
+        // The Pod exists before its sandbox, so the watch has normally delivered it long before; one
+        // created a moment ago may still be on its way (a few milliseconds), else it is asked for.
+        let watchDeadline = ContinuousClock.now + .milliseconds(50)
+        while pods[key] == nil && ContinuousClock.now < watchDeadline { try? await Task.sleep(nanoseconds: 1_000_000) }
+        if pods[key] == nil {
+            // A pod the API does not have is selected by nothing, as the API would say; one weftd
+            // cannot ask about is not guessed open.
+            logger.debug("pod not delivered by the watch: asking the API", metadata: ["pod": "\(key)"])
+            do {
+                if let object = try await client.object("/api/v1/namespaces/\(namespace)/pods/\(name)"), pods[key] == nil {
+                    pods[key] = try PolicyPod(json: object)
+                }
+            } catch {
+                return .failure("pod \(key) is not known yet and the API could not be asked: \(error)")
+            }
         }
         announced[key] = addresses
-        if pendingSince == nil { pendingSince = started }
-        apply()
-        if let lastError { return .failure("the policy table was not written: \(lastError)") }
+        saveAnnounced()
+        if !attachQuickly(key, addresses: addresses) {
+            if pendingSince == nil { pendingSince = started }
+            apply()
+            if let lastError { return .failure("the policy table was not written: \(lastError)") }
+        }
         metrics.policyAttachSeconds.set((ContinuousClock.now - started).seconds)
         logger.debug("pod attached", metadata: ["pod": "\(key)", "addresses": "\(addresses)",
                                                 "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")"])
         return PolicyReply(ok: true)
     }
 
-    /// A pod the watch has not delivered yet; nil when the API does not have it (not a Kubernetes pod,
-    /// or gone): it then is selected by nothing, as the API would say.
-    func fetchPod(namespace: String, name: String) async -> PolicyPod? {
-        let path = "/api/v1/namespaces/\(namespace)/pods/\(name)"
-        guard let object = try? await client.call(path) else { return nil }
-        return try? PolicyPod(json: object)
+    /// The common case of a pod's ADD, as elements only (PodDelta): the table is otherwise up to date,
+    /// the pod has no address yet, and nothing else holds the announced ones. False when a whole
+    /// compile is due instead (which converges to the same table).
+    func attachQuickly(_ key: String, addresses: [IPAddress]) -> Bool {
+        func whole(_ reason: String) -> Bool {
+            logger.debug("attach compiles whole", metadata: ["pod": "\(key)", "reason": "\(reason)"])
+            return false
+        }
+        guard let applied else { return whole("no table written yet") }
+        guard pendingSince == nil else { return whole("API changes pending") }
+        guard let pod = pods[key], pod.addresses.isEmpty, compiled.selections[key] == nil else { return whole("the pod has addresses already") }
+        let taken = Set(pods.values.flatMap(\.addresses) + announced.filter { $0.key != key }.values.flatMap { $0 })
+        guard !addresses.contains(where: taken.contains) else { return whole("an address is another pod's") }
+        guard let delta = PolicyCompiler.delta(adding: pod.with(addresses: addresses), policies: Array(policies.values),
+                                               namespaces: Array(namespaces.values), node: node, to: compiled) else {
+            return whole("a policy, chain or set family is new to the node")
+        }
+        do {
+            self.applied = try nft.add(PolicyRuleset.elements(delta, to: compiled), to: applied)
+            try PodIsolation.release(addresses, client: nft)
+        } catch {
+            logger.warning("pod's elements not added: compiling whole", metadata: ["pod": "\(key)", "error": "\(error)"])
+            return false
+        }
+        compiled.add(delta)
+        metrics.policyPods.set(Int64(compiled.selections.count))
+        metrics.policyQuickAttaches.increment()
+        return true
     }
 
     /// The plugin's DEL: these addresses are no longer the pod's.
     func release(_ request: PolicyRequest) -> PolicyReply {
         let addresses = Set((request.addresses ?? []).compactMap(IPAddress.init))
         for (key, owned) in announced where owned.contains(where: addresses.contains) { announced[key] = nil }
+        saveAnnounced()
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
         return PolicyReply(ok: true)

@@ -40,19 +40,16 @@ enum NftEncoder {
 
     /// A chain without a hook: reached only by jumps.
     static func regularChain(_ batch: NftBatch, table: String, name: String) {
-        batch.add(code32(NFT_MSG_NEWCHAIN), family: inet, flags: NLM_F_CREATE, describe: "add chain \(name)") { header in
-            guard let object = nftnl_chain_alloc() else { return }
-            defer { nftnl_chain_free(object) }
-            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
-            nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), name)
-            nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(inet))
-            nftnl_chain_nlmsg_build_payload(header, object)
-        }
+        chainMessage(batch, type: code32(NFT_MSG_NEWCHAIN), flags: NLM_F_CREATE, table: table, name: name, describe: "add chain \(name)")
     }
 
     /// Deletes a regular chain (empty, and no longer jumped to, by the end of the transaction).
     static func deleteChain(_ batch: NftBatch, table: String, name: String) {
-        batch.add(code32(NFT_MSG_DELCHAIN), family: inet, flags: 0, describe: "delete chain \(name)") { header in
+        chainMessage(batch, type: code32(NFT_MSG_DELCHAIN), flags: 0, table: table, name: name, describe: "delete chain \(name)")
+    }
+
+    private static func chainMessage(_ batch: NftBatch, type: UInt32, flags: Int32, table: String, name: String, describe: String) {
+        batch.add(type, family: inet, flags: flags, describe: describe) { header in
             guard let object = nftnl_chain_alloc() else { return }
             defer { nftnl_chain_free(object) }
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
@@ -62,17 +59,15 @@ enum NftEncoder {
         }
     }
 
-    /// Deletes a set (no rule may use it by the end of the transaction) or, with `flush`, only its
-    /// elements: NFT_MSG_DELSETELEM without an element list empties the set.
-    static func deleteSet(_ batch: NftBatch, table: String, name: String, flush: Bool = false) {
-        let type = flush ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_DELSET)
-        batch.add(type, family: inet, flags: 0, describe: "\(flush ? "flush" : "delete") set \(name)") { header in
+    /// Deletes a set (no rule may use it by the end of the transaction).
+    static func deleteSet(_ batch: NftBatch, table: String, name: String) {
+        batch.add(code32(NFT_MSG_DELSET), family: inet, flags: 0, describe: "delete set \(name)") { header in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
             nftnl_set_set_str(object, code(NFTNL_SET_NAME), name)
             nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
-            if flush { nftnl_set_elems_nlmsg_build_payload(header, object) } else { nftnl_set_nlmsg_build_payload(header, object) }
+            nftnl_set_nlmsg_build_payload(header, object)
         }
     }
 

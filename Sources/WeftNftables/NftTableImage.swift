@@ -41,8 +41,7 @@ extension NftClient {
 
     /// Changes the table from `old` (what the last call wrote) to `new` in one transaction that touches
     /// only what differs: sets and chains added or deleted, chains whose rules changed flushed and
-    /// refilled, elements added and deleted one by one (interval sets flushed and refilled: an interval's
-    /// ends may merge with a neighbour's). A changed base chain, a set declared anew under an old name,
+    /// refilled, elements added and deleted one by one (in interval sets, whole intervals). A changed base chain, a set declared anew under an old name,
     /// no `old`, or a refused diff (the table flushed behind our back) replaces the table whole.
     /// Returns whether it did.
     @discardableResult
@@ -86,14 +85,12 @@ extension NftClient {
         for set in new.sets where oldSets[set.name] != nil {
             let before = old.elements[set.name] ?? [], after = new.elements[set.name] ?? []
             guard before != after else { continue }
-            if set.interval {
-                NftEncoder.deleteSet(batch, table: table, name: set.name, flush: true)
-                NftEncoder.setElements(batch, table: table, set: set.name, after)
-            } else {
-                let kept = Set(after), gone = Set(before)
-                NftEncoder.setElements(batch, table: table, set: set.name, before.filter { !kept.contains($0) }, delete: true)
-                NftEncoder.setElements(batch, table: table, set: set.name, after.filter { !gone.contains($0) })
-            }
+            // Interval sets change by whole intervals (start and end together), as the kernel keeps them.
+            let old = set.interval ? Self.intervals(before) : before.map { [$0] }
+            let new = set.interval ? Self.intervals(after) : after.map { [$0] }
+            let kept = Set(new), gone = Set(old)
+            NftEncoder.setElements(batch, table: table, set: set.name, old.filter { !kept.contains($0) }.flatMap { $0 }, delete: true)
+            NftEncoder.setElements(batch, table: table, set: set.name, new.filter { !gone.contains($0) }.flatMap { $0 })
         }
         // What is gone, once nothing jumps to it or looks it up.
         for chain in old.regularChains where !newChains.contains(chain) {
@@ -102,6 +99,21 @@ extension NftClient {
         }
         for set in old.sets where !newSetNames.contains(set.name) { NftEncoder.deleteSet(batch, table: table, name: set.name) }
         return batch
+    }
+
+    /// An interval set's elements as intervals: each start with the end element after it, if any (an
+    /// interval running to the last key has none).
+    static func intervals(_ elements: [NftSetElement]) -> [[NftSetElement]] {
+        var result: [[NftSetElement]] = []
+        for element in elements {
+            if element.intervalEnd, var last = result.popLast(), last.count == 1 {
+                last.append(element)
+                result.append(last)
+            } else {
+                result.append([element])
+            }
+        }
+        return result
     }
 
     /// Deletes the table `name`; false when there was none.
@@ -135,6 +147,18 @@ extension NftClient {
         for rule in image.rules { NftEncoder.rule(batch, table: image.name, rule) }
         for set in image.sets { NftEncoder.setElements(batch, table: image.name, set: set.name, image.elements[set.name] ?? []) }
         try commit(batch)
+    }
+
+    /// Adds elements to sets of table `table` in one transaction; returns `image` with them, as the
+    /// kernel now holds it (for the next `update`).
+    public func add(_ elements: [String: [NftSetElement]], to image: NftTableImage) throws -> NftTableImage {
+        let batch = NftBatch(firstSequence: peekSequence)
+        for (set, members) in elements.sorted(by: { $0.key < $1.key }) { NftEncoder.setElements(batch, table: image.name, set: set, members) }
+        var result = image
+        guard !batch.acks.isEmpty else { return result }
+        try commit(batch)
+        for (set, members) in elements { result.elements[set, default: []] += members }
+        return result
     }
 
     /// Deletes elements from a set of table `table`, one transaction per element so that one already gone

@@ -42,7 +42,15 @@ struct BridgeCommands: PluginCommands {
         // Shared node state first: a node that conflicts with the config is refused before any reservation.
         var bridge: Link?
         switch plan.datapath {
-        case .bridge: bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
+        case .bridge:
+            bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
+            // Pods on one bridge talk at layer 2: only br_netfilter hands their packets to the forward
+            // hook, where policies are enforced. Without it same-node traffic would pass unfiltered.
+            if plan.networkPolicy != nil {
+                for key in ["net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"] where node.sysctl.read(key) != "1" {
+                    try node.sysctl.write(key, "1", optional: false)
+                }
+            }
         case .routed(let uplink): try RoutedAttachment.prepareNode(plan, uplink: uplink, links: links, sysctl: node.sysctl)
         case .device: break
         }

@@ -38,10 +38,15 @@ public enum PodIsolation {
         try client.merge(image(addresses))
     }
 
-    /// Lets `addresses` through again; addresses not isolated, or no table, are nothing to do.
+    /// Lets `addresses` through again; addresses not isolated, or no table, are nothing to do. The set
+    /// is read first and only its members are deleted: a refused transaction (an element or table that
+    /// is not there) costs the kernel an RCU grace period, 10 ms and more, on every ADD and DEL.
     public static func release(_ addresses: [IPAddress], client: NftClient) throws {
         for family in [IPAddress.Family.v4, .v6] {
-            let members = addresses.filter { $0.family == family }.map { NftSetElement(key: $0.bytes) }
+            let wanted = addresses.filter { $0.family == family }
+            guard !wanted.isEmpty else { continue }
+            let present = Set(try client.keys(table: table, set: set(family)))
+            let members = wanted.map(\.bytes).filter(present.contains).map { NftSetElement(key: $0) }
             if !members.isEmpty { try client.deleteElements(table: table, set: set(family), members) }
         }
     }

@@ -39,6 +39,8 @@ public struct CompiledPolicies: Equatable, Sendable {
     public var verdicts: [Direction: [IPAddress: String]] = [.ingress: [:], .egress: [:]]
     /// Which policies select each pod ("namespace/name" → policy keys), for `weftctl policy ls`.
     public var selections: [String: [Direction: [String]]] = [:]
+    /// The policies compiled here (with a node, those selecting at least one of its pods).
+    public var policies: Set<String> = []
 
     public init() {}
 }
@@ -63,6 +65,7 @@ public enum PolicyCompiler {
                 && (node == nil || $0.nodeName == node) }
             // A policy selecting none of this node's pods needs no sets here.
             if node != nil && selected.isEmpty { continue }
+            compiled.policies.insert(policy.key)
             for direction in Direction.allCases where policy.policyTypes.contains(direction) {
                 let rules = direction == .ingress ? policy.ingress : policy.egress
                 allows[policy.key, default: [:]][direction] = rules.enumerated().flatMap { index, rule in
@@ -90,7 +93,7 @@ public enum PolicyCompiler {
     static func compileRule(_ rule: NetworkPolicy.Rule, index: Int, of policy: NetworkPolicy, direction: Direction,
                             selected: [PolicyPod], live: [PolicyPod], namespaceLabels: [String: [String: String]],
                             into compiled: inout CompiledPolicies) -> [CompiledPolicies.Allow] {
-        let base = "\(direction == .ingress ? "in" : "eg")-\(hash(policy.key))-\(index)"
+        let base = base(direction, policy, index)
         // The peers: every one when none is listed; else the pods and blocks listed, as one set.
         var peers = CompiledPolicies.PeerMatch.any
         var peerPods = live
@@ -101,8 +104,7 @@ public enum PolicyCompiler {
                 switch peer {
                 case let .pods(podSelector, namespaceSelector):
                     let matching = live.filter { pod in
-                        let inNamespace = namespaceSelector.map { $0.matches(namespaceLabels[pod.namespace] ?? [:]) } ?? (pod.namespace == policy.namespace)
-                        return inNamespace && (podSelector ?? .everything).matches(pod.labels)
+                        peerMatches(pod, podSelector: podSelector, namespaceSelector: namespaceSelector, of: policy, namespaceLabels: namespaceLabels)
                     }
                     peerPods += matching
                     intervals += matching.flatMap { $0.addresses.map { AddressInterval($0) } }
@@ -141,6 +143,16 @@ public enum PolicyCompiler {
             result.append(CompiledPolicies.Allow(peers: direction == .ingress ? peers : .any, ports: .named("\(base)-named")))
         }
         return result
+    }
+
+    static func peerMatches(_ pod: PolicyPod, podSelector: LabelSelector?, namespaceSelector: LabelSelector?, of policy: NetworkPolicy,
+                            namespaceLabels: [String: [String: String]]) -> Bool {
+        let inNamespace = namespaceSelector.map { $0.matches(namespaceLabels[pod.namespace] ?? [:]) } ?? (pod.namespace == policy.namespace)
+        return inNamespace && (podSelector ?? .everything).matches(pod.labels)
+    }
+
+    static func base(_ direction: Direction, _ policy: NetworkPolicy, _ index: Int) -> String {
+        "\(direction == .ingress ? "in" : "eg")-\(hash(policy.key))-\(index)"
     }
 
     /// A chain's name: the direction and a hash of the policies, which fits nftables' name limit.

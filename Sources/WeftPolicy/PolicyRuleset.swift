@@ -54,7 +54,7 @@ public enum PolicyRuleset {
                 let set = setName(name, family)
                 image.sets.append(NftSet(name: set, keyLength: UInt32(width(family) + 8),
                                          keyType: concat(family == .v4 ? ipv4Type : ipv6Type, protoType, serviceType)))
-                image.elements[set] = members.map { NftSetElement(key: $0.address.bytes + [number($0.proto), 0, 0, 0] + port($0.port) + [0, 0]) }
+                image.elements[set] = members.map(portElement)
             }
         }
         let egressChains = Set((compiled.verdicts[.egress] ?? [:]).values)
@@ -69,6 +69,34 @@ public enum PolicyRuleset {
             image.rules.append(NftRule(chain: name, expressions: [.counter, .verdict(.drop)]))
         }
         return image
+    }
+
+    /// A named-port set's element: address . protocol . port, each field padded to 32 bits.
+    static func portElement(_ entry: CompiledPolicies.PortEntry) -> NftSetElement {
+        NftSetElement(key: entry.address.bytes + [number(entry.proto), 0, 0, 0] + port(entry.port) + [0, 0])
+    }
+
+    /// The elements `delta` adds to the table of `compiled` (before the delta), by set. An address an
+    /// interval of the set already covers (an ipBlock) adds nothing there.
+    public static func elements(_ delta: PodDelta, to compiled: CompiledPolicies) -> [String: [NftSetElement]] {
+        var elements: [String: [NftSetElement]] = [:]
+        for (direction, chain) in delta.verdicts {
+            for address in delta.pod.addresses {
+                elements["\(direction == .ingress ? "ingress" : "egress")\(address.family == .v4 ? 4 : 6)", default: []]
+                    .append(NftSetElement(key: address.bytes, verdict: .jump(chain)))
+            }
+        }
+        for set in delta.addressSets {
+            for address in delta.pod.addresses where !(compiled.addressSets[set] ?? []).contains(where: { $0.first <= address && address <= $0.last }) {
+                elements[setName(set, address.family), default: []] += intervalElements(AddressInterval(address))
+            }
+        }
+        for (set, entries) in delta.portEntries {
+            for entry in entries where compiled.portSets[set]?.contains(entry) != true {
+                elements[setName(set, entry.address.family), default: []].append(portElement(entry))
+            }
+        }
+        return elements
     }
 
     /// The match expressions of one allow rule, per address family where the rule names addresses.

@@ -127,7 +127,8 @@ extension Run {
         let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
         let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
         let client = try KubeClient(credentials: credentials)
-        let agent = try PolicyAgent(client: client, node: name, logger: logger, metrics: metrics)
+        let announced = (policySocket as NSString).deletingLastPathComponent + "/announced.json"
+        let agent = try PolicyAgent(client: client, node: name, logger: logger, metrics: metrics, announcedFile: announced)
         let server = try await PolicySocketServer.start(path: policySocket, agent: agent)
         logger.info("enforcing NetworkPolicy", metadata: ["node": "\(name)", "api": "\(credentials.server)", "socket": "\(policySocket)"])
         let synced = SyncedFlag()

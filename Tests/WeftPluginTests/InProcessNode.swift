@@ -61,10 +61,35 @@ final class InProcessNode {
              store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
              firewall: { FakeFirewall(owner: self) },
              shaper: { FakeShaper(owner: self) },
-             clock: { 1_700_000_000 })
+             clock: { 1_700_000_000 },
+             policy: { FakePolicyGate(owner: self) })
     }
 
     var dataDir: String { "\(directory)/ipam" }
+    /// What weftd answers an attach: nil when the verdicts are installed, else why not.
+    var weftdProblem: String?
+}
+
+/// weftd's socket and the isolation table, as log lines.
+struct FakePolicyGate: PolicyGate {
+    let owner: InProcessNode
+
+    func attach(socket: String, namespace: String, name: String, addresses: [IPAddress]) -> String? {
+        owner.log.append("policy: attach \(namespace)/\(name) \(addresses.map(\.description).joined(separator: ",")) at \(socket)")
+        return owner.weftdProblem
+    }
+
+    func release(socket: String, addresses: [IPAddress]) {
+        owner.log.append("policy: release \(addresses.map(\.description).joined(separator: ","))")
+    }
+
+    func isolate(_ addresses: [IPAddress]) throws {
+        try owner.step("policy: isolate \(addresses.map(\.description).joined(separator: ","))")
+    }
+
+    func unisolate(_ addresses: [IPAddress]) {
+        owner.log.append("policy: unisolate \(addresses.map(\.description).joined(separator: ","))")
+    }
 }
 
 final class FakeLinks: LinkControl {
@@ -157,7 +182,8 @@ final class FakePod: PodSandbox {
 struct FakeSysctl: SysctlControl {
     unowned let owner: InProcessNode
     func write(_ key: String, _ value: String, optional: Bool) throws { try owner.step("sysctl \(key)") }
-    func read(_ key: String) -> String? { "1" }
+    /// ip_forward already on; br_netfilter's switches off, as on a node nobody prepared.
+    func read(_ key: String) -> String? { key.hasPrefix("net/bridge/") ? "0" : "1" }
 }
 
 /// A real FileStore whose operations are logged and may be made to fail.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftAddress
 import WeftNetlink
 import WeftNftables
 import Yams
@@ -87,9 +88,27 @@ struct PolicyEnforcementTests {
         }
 
         func install(_ image: NftTableImage) throws {
-            let namespace = try NetworkNamespace(path: "/var/run/netns/\(node)")
-            let client = try namespace.run { try NftClient() }
-            try client.replace(image)
+            try client().replace(image)
+        }
+
+        /// An NftClient bound to the node namespace (the socket stays in the namespace it was opened in).
+        func client() throws -> NftClient {
+            try NetworkNamespace(path: "/var/run/netns/\(node)").run { try NftClient() }
+        }
+
+        /// The table as the kernel holds it, comparable across namespaces: each chain's rules as nft
+        /// prints them, each set's keys sorted.
+        func contents(_ image: NftTableImage) throws -> [String] {
+            let client = try client()
+            var lines: [String] = []
+            for chain in image.baseChains.map(\.name) + image.regularChains {
+                lines.append(try sh("ip netns exec \(node) nft list chain inet \(image.name) \(chain)")
+                    .replacingOccurrences(of: "counter packets [0-9]+ bytes [0-9]+", with: "counter", options: .regularExpression))
+            }
+            for set in image.sets.map(\.name) {
+                lines.append("\(set): " + (try client.keys(table: image.name, set: set)).map { $0.map(String.init).joined(separator: ".") }.sorted().joined(separator: " "))
+            }
+            return lines
         }
 
         func cleanup() {
@@ -98,8 +117,8 @@ struct PolicyEnforcementTests {
         }
     }
 
-    static func compile(_ policyYAML: String) throws -> CompiledPolicies {
-        let pods = try Yams.load_all(yaml: Self.pods).map { try PolicyPod(json: $0 as Any) }
+    static func compile(_ policyYAML: String, extraPods: String = "") throws -> CompiledPolicies {
+        let pods = try Yams.load_all(yaml: Self.pods + extraPods).map { try PolicyPod(json: $0 as Any) }
         let policies = try Yams.load_all(yaml: policyYAML).map { try NetworkPolicy(json: $0 as Any) }
         return PolicyCompiler.compile(policies: policies, pods: pods, namespaces: [PolicyNamespace(name: "prod")])
     }
@@ -132,6 +151,87 @@ struct PolicyEnforcementTests {
         try lab.install(PolicyRuleset.image(try Self.compile("")))
         #expect(try lab.request(from: "other", to: "10.51.0.2", port: 8080) == "web")
         #expect(try lab.request(from: "other", to: "10.52.0.2", port: 7000) == "client")
+    }
+}
+
+extension PolicyEnforcementTests {
+    static let morePolicies = policies + """
+
+        ---
+        metadata: {name: web-9090-from-clients, namespace: prod}
+        spec:
+          podSelector: {matchLabels: {app: web}}
+          ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: 9090}]}]
+        """
+
+    /// A change written as a diff leaves the kernel exactly as a whole rewrite would, and enforces the same.
+    @Test func diffsLandAsWholeRewritesWould() throws {
+        let lab = try Lab(), fresh = try Lab()
+        defer { lab.cleanup(); fresh.cleanup() }
+        try lab.serve("web", port: 8080)
+        try lab.serve("web", port: 9090)
+        let client = try lab.client()
+        let first = PolicyRuleset.image(try Self.compile(Self.policies))
+        #expect(try client.update(from: nil, to: first), "no previous table: written whole")
+        // One more policy selecting web: a new chain for web, new sets, web's verdicts moved to it.
+        let second = PolicyRuleset.image(try Self.compile(Self.morePolicies))
+        #expect(try !client.update(from: first, to: second), "written as a diff")
+        try fresh.install(second)
+        #expect(try lab.contents(second) == fresh.contents(second))
+        #expect(try lab.request(from: "client", to: "10.51.0.2", port: 9090) == "web", "the new policy lets clients in on 9090")
+        #expect(try lab.request(from: "client", to: "fd51::2", port: 8080) == "web", "as well as on http")
+        #expect(try lab.request(from: nil, to: "10.51.0.2", port: 9090) == "web")
+        // A second client next to the first: their interval grows (deleted and added whole).
+        let secondClient = """
+
+            ---
+            metadata: {name: client2, namespace: prod, labels: {role: client}}
+            spec: {containers: [{name: c}]}
+            status: {podIPs: [{ip: 10.52.0.3}]}
+            """
+        let grown = PolicyRuleset.image(try Self.compile(Self.morePolicies, extraPods: secondClient))
+        #expect(try !client.update(from: second, to: grown))
+        try fresh.install(grown)
+        #expect(try lab.contents(grown) == fresh.contents(grown))
+        #expect(try lab.request(from: "client", to: "10.51.0.2", port: 9090) == "web")
+        #expect(try !client.update(from: grown, to: second))
+        // And back: the chain and sets of the removed policy are deleted.
+        #expect(try !client.update(from: second, to: first))
+        try fresh.install(first)
+        #expect(try lab.contents(first) == fresh.contents(first))
+        let listing = try sh("ip netns exec \(lab.node) nft list table inet weft-policy")
+        for chain in Set(second.regularChains).subtracting(first.regularChains) { #expect(!listing.contains(chain), "\(chain) left behind") }
+        #expect(try lab.request(from: "client", to: "10.51.0.2", port: 9090) == "")
+        // Nothing changed: nothing sent.
+        #expect(try !client.update(from: first, to: first))
+        // The table flushed behind weftd's back: the refused diff becomes a whole rewrite.
+        try sh("ip netns exec \(lab.node) nft delete table inet weft-policy")
+        #expect(try client.update(from: first, to: second))
+        try fresh.install(second)
+        #expect(try lab.contents(second) == fresh.contents(second))
+        #expect(try lab.request(from: "client", to: "10.51.0.2", port: 9090) == "web")
+    }
+
+    /// The plugin's isolation while weftd cannot answer: every packet to or from the pod dropped (the node
+    /// itself still reaches it), several ADDs adding theirs without undoing another's, DEL letting go.
+    @Test func isolatedPodsPassNothingUntilReleased() throws {
+        let lab = try Lab()
+        defer { lab.cleanup() }
+        try lab.serve("web", port: 8080)
+        try lab.serve("client", port: 7000)
+        let client = try lab.client()
+        try PodIsolation.isolate([IPAddress("10.51.0.2")!, IPAddress("fd51::2")!], client: client)
+        try PodIsolation.isolate([IPAddress("10.53.0.2")!], client: client)
+        #expect(Set(try PodIsolation.isolated(client: client)) == [IPAddress("10.51.0.2")!, IPAddress("fd51::2")!, IPAddress("10.53.0.2")!])
+        #expect(try lab.request(from: "client", to: "10.51.0.2", port: 8080) == "")
+        #expect(try lab.request(from: "client", to: "fd51::2", port: 8080) == "")
+        #expect(try lab.request(from: "web", to: "10.52.0.2", port: 7000) == "", "nor out")
+        #expect(try lab.request(from: nil, to: "10.51.0.2", port: 8080) == "web", "the node is not filtered")
+        try PodIsolation.release([IPAddress("10.51.0.2")!, IPAddress("fd51::2")!], client: client)
+        try PodIsolation.release([IPAddress("10.51.0.2")!], client: client)  // again: nothing to do, no error
+        #expect(try PodIsolation.isolated(client: client) == [IPAddress("10.53.0.2")!])
+        #expect(try lab.request(from: "client", to: "10.51.0.2", port: 8080) == "web")
+        #expect(try lab.request(from: "client", to: "fd51::2", port: 8080) == "web")
     }
 }
 

@@ -1,0 +1,162 @@
+import Foundation
+
+/// One node for NetworkPolicy: a namespace running etcd, a real kube-apiserver (Kubernetes' own, from
+/// the e2e cache: `make k8s-build`), weftd --network-policy, and pods wired by the `weft` plugin on a
+/// bridge. Names are `wt-<8 hex>-…`; `cleanup()` stops every daemon by PID and deletes everything.
+final class PolicyLab {
+    let id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
+    let directory: String
+    let kubeBin: String
+    var node: String { "wt-\(id)-pnode" }
+    var socket: String { "\(directory)/run/policy.sock" }
+    private(set) var pods: [String] = []
+    private var daemons: [String: Daemon] = [:]
+
+    /// Where `make k8s-build` put kube-apiserver and kubectl: KUBE_BIN, else the newest complete cache.
+    static func kubeBin() -> String? {
+        if let bin = ProcessInfo.processInfo.environment["KUBE_BIN"] { return bin }
+        let cache = "/var/cache/weft-e2e"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).sorted().reversed()
+        return versions.map { "\(cache)/\($0)/bin" }.first { FileManager.default.fileExists(atPath: "\($0)/.complete") }
+    }
+
+    init() throws {
+        guard let kubeBin = Self.kubeBin() else { throw TestFailure("no kube-apiserver: run `make k8s-build` (or set KUBE_BIN)") }
+        self.kubeBin = kubeBin
+        directory = "/tmp/weft-test-\(id)"
+        try FileManager.default.createDirectory(atPath: "\(directory)/run", withIntermediateDirectories: true)
+        do {
+            try addNamespace(node)
+            try startControlPlane()
+        } catch {
+            cleanup()
+            throw error
+        }
+    }
+
+    func addNamespace(_ name: String) throws {
+        let created = try ip("netns", "add", name)
+        guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
+        try ip("-n", name, "link", "set", "lo", "up")
+    }
+
+    func inNode(_ arguments: [String], input: String = "") throws -> Output {
+        try run(["/usr/bin/nsenter", "--net=/var/run/netns/\(node)"] + arguments, input: input)
+    }
+
+    func start(_ name: String, _ arguments: [String]) throws {
+        daemons[name] = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(node)"] + arguments, logPath: "\(directory)/\(name).log")
+    }
+
+    func stop(_ name: String, _ signal: Int32 = SIGTERM) { daemons.removeValue(forKey: name)?.stop(signal) }
+
+    func log(_ name: String) -> String { (try? String(contentsOfFile: "\(directory)/\(name).log", encoding: .utf8)) ?? "" }
+
+    private func startControlPlane() throws {
+        let pki = directory
+        _ = try run(["/usr/bin/openssl", "genrsa", "-out", "\(pki)/sa.key", "2048"])
+        _ = try run(["/usr/bin/openssl", "rsa", "-in", "\(pki)/sa.key", "-pubout", "-out", "\(pki)/sa.pub"])
+        try "weft-test-token,weft,weft,system:masters\n".write(toFile: "\(pki)/tokens.csv", atomically: true, encoding: .utf8)
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+            users: [{name: u, user: {token: weft-test-token}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """.write(toFile: "\(directory)/kubeconfig", atomically: true, encoding: .utf8)
+        try start("etcd", ["/usr/bin/etcd", "--name", "wt", "--data-dir", "\(directory)/etcd", "--listen-client-urls", "http://127.0.0.1:2379",
+                           "--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
+                           "--initial-advertise-peer-urls", "http://127.0.0.1:2380", "--initial-cluster", "wt=http://127.0.0.1:2380",
+                           "--log-level", "warn", "--logger", "zap"])
+        try startAPIServer()
+    }
+
+    func startAPIServer() throws {
+        try start("kube-apiserver", [
+            "\(kubeBin)/kube-apiserver", "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443", "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1", "--cert-dir=\(directory)/certs", "--service-cluster-ip-range=10.96.0.0/16",
+            "--service-account-key-file=\(directory)/sa.pub", "--service-account-signing-key-file=\(directory)/sa.key",
+            "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
+            "--token-auth-file=\(directory)/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0",
+        ])
+        guard waitUntil(timeout: 90, { (try? kubectl("get", "--raw", "/readyz").stdout) == "ok" }) != nil else {
+            throw TestFailure("kube-apiserver not ready: \(log("kube-apiserver").suffix(2000))")
+        }
+    }
+
+    @discardableResult
+    func kubectl(_ arguments: String..., input: String = "") throws -> Output {
+        try inNode(["\(kubeBin)/kubectl", "--kubeconfig", "\(directory)/kubeconfig", "--cache-dir", "\(directory)/kube-cache"] + arguments, input: input)
+    }
+
+    func apply(_ yaml: String) throws {
+        let applied = try kubectl("apply", "-f", "-", input: yaml)
+        guard applied.status == 0 else { throw TestFailure("kubectl apply: \(applied.stderr)") }
+    }
+
+    /// weftd --network-policy for node n1, its socket and state in the lab's directory.
+    func startWeftd() throws {
+        try start("weftd", [binary("weftd"), "run", "--backend", "none", "--network-policy", "--kubeconfig", "\(directory)/kubeconfig",
+                            "--node-name", "n1", "--policy-socket", socket, "--metrics-address", "127.0.0.1:9411",
+                            "--state-file", "\(directory)/state.json"])
+        guard waitUntil(timeout: 30, { (try? inNode(["/usr/bin/curl", "-sf", "http://127.0.0.1:9411/healthz"]).status) == 0 }) != nil else {
+            throw TestFailure("weftd not healthy: \(log("weftd").suffix(2000))")
+        }
+    }
+
+    func metrics() throws -> String { try inNode(["/usr/bin/curl", "-sf", "http://127.0.0.1:9411/metrics"]).stdout }
+
+    /// One sample's value (-1 when absent).
+    func metric(_ name: String) throws -> Double {
+        let line = try metrics().split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
+    }
+
+    func config(failClosed: Bool = false) -> String {
+        #"{"cniVersion":"1.0.0","name":"pol","type":"weft","subnet":"10.62.0.0/24","dataDir":"\#(directory)/ipam","#
+            + #""networkPolicy":{"failClosed":\#(failClosed),"socket":"\#(socket)"}}"#
+    }
+
+    /// The plugin's ADD (or DEL) for pod `name` of namespace prod, in its own netns; the exit status and output.
+    func cni(_ command: String, _ name: String, failClosed: Bool = false) throws -> Output {
+        let netns = "wt-\(id)-p\(name)"
+        if !pods.contains(netns) {
+            try addNamespace(netns)
+            pods.append(netns)
+        }
+        return try inNode(["/usr/bin/env", "CNI_COMMAND=\(command)", "CNI_CONTAINERID=c-\(name)", "CNI_NETNS=/var/run/netns/\(netns)",
+                           "CNI_IFNAME=eth0", "CNI_PATH=/nonexistent", "CNI_ARGS=K8S_POD_NAMESPACE=prod;K8S_POD_NAME=\(name)",
+                           binary("weft")], input: config(failClosed: failClosed))
+    }
+
+    /// ADD for pod `name`; its address.
+    func add(_ name: String) throws -> String {
+        let added = try cni("ADD", name)
+        guard added.status == 0, let range = added.stdout.range(of: #"10\.62\.0\.[0-9]+"#, options: .regularExpression) else {
+            throw TestFailure("ADD \(name): \(added.stdout) \(added.stderr)")
+        }
+        return String(added.stdout[range])
+    }
+
+    /// Serves `name` on TCP `port` (answering its name) until cleanup.
+    func serve(_ name: String, port: Int) throws {
+        daemons["socat-\(name)-\(port)"] = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/socat",
+                                                       "TCP4-LISTEN:\(port),fork,reuseaddr", "SYSTEM:echo \(name)"],
+                                                      logPath: "\(directory)/socat-\(name)-\(port).log")
+        _ = waitUntil(timeout: 5) { (try? run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/ss", "-ltn"]).stdout.contains(":\(port)")) == true }
+    }
+
+    /// What `from` gets from `address:port`: the server's name, or "" when dropped (1 s).
+    func connect(from: String, to address: String, port: Int) throws -> String {
+        try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(from)", "/usr/bin/timeout", "-s", "KILL", "4",
+                 "/usr/bin/socat", "-T1", "-", "TCP:\(address):\(port),connect-timeout=1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func cleanup() {
+        for (_, daemon) in daemons { daemon.stop(SIGKILL) }
+        daemons = [:]
+        for namespace in pods + [node] { _ = try? ip("netns", "delete", namespace) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
