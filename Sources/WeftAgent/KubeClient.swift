@@ -46,6 +46,16 @@ public final class KubeClient: Sendable {
     /// Sends a request and decodes the JSON object of a 2xx reply; the API's Status message otherwise.
     public func call(_ path: String, method: HTTPMethod = .GET, body: [String: Any]? = nil,
                      contentType: String = "application/json") async throws -> [String: Any] {
+        try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false) ?? [:]
+    }
+
+    /// GET of one object: nil when the API says it does not exist (404), its Status message otherwise.
+    public func object(_ path: String) async throws -> [String: Any]? {
+        try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: true)
+    }
+
+    private func send(_ path: String, method: HTTPMethod, body: [String: Any]?, contentType: String,
+                      missingIsNil: Bool) async throws -> [String: Any]? {
         let response: HTTPClientResponse
         do {
             response = try await http.execute(try request(path, method: method, body: body, contentType: contentType), timeout: .seconds(15))
@@ -53,26 +63,10 @@ public final class KubeClient: Sendable {
             throw AgentError(.engine, "\(method) \(credentials.server)\(path): \(error)")
         }
         let bytes = try await response.body.collect(upTo: 64 << 20)
+        if missingIsNil && response.status == .notFound { return nil }
         let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
         guard (200..<300).contains(response.status.code) else {
             throw AgentError(.engine, "\(method) \(path): \(object["message"] as? String ?? "\(response.status)")")
-        }
-        return object
-    }
-
-    /// GET of one object: nil when the API says it does not exist (404), its Status message otherwise.
-    public func object(_ path: String) async throws -> [String: Any]? {
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(try request(path, method: .GET), timeout: .seconds(15))
-        } catch {
-            throw AgentError(.engine, "GET \(credentials.server)\(path): \(error)")
-        }
-        let bytes = try await response.body.collect(upTo: 64 << 20)
-        if response.status == .notFound { return nil }
-        let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        guard (200..<300).contains(response.status.code) else {
-            throw AgentError(.engine, "GET \(path): \(object["message"] as? String ?? "\(response.status)")")
         }
         return object
     }

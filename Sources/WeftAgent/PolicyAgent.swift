@@ -101,22 +101,21 @@ public actor PolicyAgent {
             objects.forEach { store(kind, $0) }
             synced.insert(kind)
         case .upserted(let object):
-            let before = kind == .pods ? podKey(object).flatMap { pods[$0] } : nil
+            let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
             store(kind, object)
-            if kind == .pods && !changesTable(before, podKey(object).flatMap { pods[$0] }) { return }
+            if kind == .pods && !changesTable(before, objectKey(object).flatMap { pods[$0] }) { return }
         case .deleted(let object):
-            let before = kind == .pods ? podKey(object).flatMap { pods[$0] } : nil
-            if kind == .pods && !changesTable(before, nil) {
-                forget(kind, object)
-                return
-            }
+            let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
+            let changes = kind != .pods || changesTable(before, nil)
             forget(kind, object)
+            if !changes { return }
         }
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
     }
 
-    func podKey(_ object: [String: Any]) -> String? {
+    /// "namespace/name" of a namespaced object (a Pod's or a NetworkPolicy's key).
+    func objectKey(_ object: [String: Any]) -> String? {
         let metadata = object["metadata"] as? [String: Any] ?? [:]
         guard let namespace = metadata["namespace"] as? String, let name = metadata["name"] as? String else { return nil }
         return "\(namespace)/\(name)"
@@ -157,13 +156,13 @@ public actor PolicyAgent {
 
     func forget(_ kind: Kind, _ object: [String: Any]) {
         let metadata = object["metadata"] as? [String: Any] ?? [:]
-        let name = metadata["name"] as? String ?? "", namespace = metadata["namespace"] as? String ?? ""
         switch kind {
         case .pods:
-            pods["\(namespace)/\(name)"] = nil
-            if announced.removeValue(forKey: "\(namespace)/\(name)") != nil { saveAnnounced() }
-        case .namespaces: namespaces[name] = nil
-        case .policies: policies["\(namespace)/\(name)"] = nil
+            guard let key = objectKey(object) else { return }
+            pods[key] = nil
+            if announced.removeValue(forKey: key) != nil { saveAnnounced() }
+        case .namespaces: namespaces[metadata["name"] as? String ?? ""] = nil
+        case .policies: policies[objectKey(object) ?? ""] = nil
         }
     }
 

@@ -89,7 +89,10 @@ extension PolicyAgent {
     /// The plugin's DEL: these addresses are no longer the pod's.
     func release(_ request: PolicyRequest) -> PolicyReply {
         let addresses = Set((request.addresses ?? []).compactMap(IPAddress.init))
-        for (key, owned) in announced where owned.contains(where: addresses.contains) { announced[key] = nil }
+        let owners = announced.filter { $0.value.contains(where: addresses.contains) }.keys
+        // Addresses only the API reported go with the Pod's deletion; nothing announced, nothing to compile.
+        guard !owners.isEmpty else { return PolicyReply(ok: true) }
+        for key in owners { announced[key] = nil }
         saveAnnounced()
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()

@@ -102,7 +102,7 @@ struct PolicyAgentTests {
         try lab.apply(Self.policy(allowing: "client"))
         #expect(waitUntil(timeout: 20) { (try? lab.connect(from: "other", to: web, port: 8080)) == "" } != nil,
                 "the watch was opened again: \(lab.log("weftd").suffix(1500))")
-        #expect(try lab.metrics().contains("weftd_policy_watch_restarts_total 0") == false)
+        #expect(try lab.metric("weftd_policy_watch_restarts_total") > 0, "the watches were opened again")
     }
 
     @Test func withoutWeftdAPodIsIsolatedOrRefusedNeverOpen() throws {
