@@ -70,7 +70,7 @@ final class TestCluster {
         let api = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", "/usr/bin/python3", "\(directory)/fake_apiserver.py",
                               Self.apiAddress, "6443"], logPath: "\(directory)/api.log")
         daemons.append(api)
-        guard waitUntil(timeout: 10, { (try? kube("GET", "/api/v1/nodes").status) == 0 }) != nil else {
+        guard waitUntil(timeout: 30, { (try? kube("GET", "/api/v1/nodes").status) == 0 }) != nil else {
             throw TestFailure("fake API server did not start: \(api.log.suffix(2000))")
         }
     }

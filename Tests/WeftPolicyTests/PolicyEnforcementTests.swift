@@ -75,7 +75,13 @@ struct PolicyEnforcementTests {
                 try process.run()
                 servers.append(process)
             }
-            usleep(300_000)
+            // Listening, both families (a loaded machine may take longer than any fixed pause).
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                let listening = (try? sh("ip netns exec \(namespace(pod)) ss -ln\(udp ? "u" : "t")", check: false)) ?? ""
+                if listening.contains("0.0.0.0:\(port)") && listening.contains("[::]:\(port)") { return }
+                usleep(20_000)
+            }
         }
 
         /// The server's answer, or "" when the connection was refused, dropped or timed out.
