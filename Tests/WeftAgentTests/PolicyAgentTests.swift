@@ -51,7 +51,7 @@ struct PolicyAgentTests {
         _ = try lab.add("other")
         try lab.serve("web", port: 8080)
         try lab.serve("web", port: 9090)
-        #expect(try lab.connect(from: "client", to: web, port: 8080) == "web")
+        #expect(try lab.answer(from: "client", to: web, port: 8080) == "web")
         #expect(try lab.connect(from: "client", to: web, port: 9090) == "", "a port the policy does not name")
         #expect(try lab.connect(from: "other", to: web, port: 8080) == "", "a pod the policy does not name")
         // A second web pod once the node is compiled: its ADD adds its elements alone, to web's chain.
@@ -66,7 +66,7 @@ struct PolicyAgentTests {
         let web2 = try lab.add("web2")
         #expect(try lab.metric("weftd_policy_quick_attaches_total") == quickBefore + 1, "web2's ADD added its elements alone")
         try lab.serve("web2", port: 8080)
-        #expect(try lab.connect(from: "client", to: web2, port: 8080) == "web2")
+        #expect(try lab.answer(from: "client", to: web2, port: 8080) == "web2")
         #expect(try lab.connect(from: "other", to: web2, port: 8080) == "")
         let explained = try lab.inNode([binary("weftctl"), "policy", "ls", "--pod", "prod/web", "--socket", lab.socket]).stdout
         #expect(explained.contains("prod/web (\(web))") && explained.contains("ingress: isolated; allowed only as prod/web-ingress allow")
@@ -94,10 +94,10 @@ struct PolicyAgentTests {
         let web = try lab.add("web")
         _ = try lab.add("other")
         try lab.serve("web", port: 8080)
-        #expect(try lab.connect(from: "other", to: web, port: 8080) == "web", "no policy: open")
+        #expect(try lab.answer(from: "other", to: web, port: 8080) == "web", "no policy: open")
         lab.stop("kube-apiserver", SIGKILL)
         // Enforcement stays in the kernel while the API is away: nothing is torn down.
-        #expect(try lab.connect(from: "other", to: web, port: 8080) == "web")
+        #expect(try lab.answer(from: "other", to: web, port: 8080) == "web")
         try lab.startAPIServer()
         try lab.apply(Self.policy(allowing: "client"))
         #expect(waitUntil(timeout: 20) { (try? lab.connect(from: "other", to: web, port: 8080)) == "" } != nil,
@@ -138,6 +138,6 @@ struct PolicyAgentTests {
         #expect(patched.status == 0, "\(patched.stderr)")
         #expect(waitUntil(timeout: 10) { (try? lab.connect(from: "client", to: other, port: 8080)) == "other" } != nil,
                 "\(lab.log("weftd").suffix(1500))")
-        #expect(try lab.connect(from: "other", to: client, port: 7000) == "client")
+        #expect(try lab.answer(from: "other", to: client, port: 7000) == "client")
     }
 }

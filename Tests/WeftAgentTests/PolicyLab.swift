@@ -153,6 +153,16 @@ final class PolicyLab {
                  "/usr/bin/socat", "-T1", "-", "TCP:\(address):\(port),connect-timeout=1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `connect` where an answer is expected: tried up to three times (a loaded machine may lose the
+    /// first ARP request past the one-second connect timeout).
+    func answer(from: String, to address: String, port: Int) throws -> String {
+        for _ in 1..<3 {
+            let reply = try connect(from: from, to: address, port: port)
+            if !reply.isEmpty { return reply }
+        }
+        return try connect(from: from, to: address, port: port)
+    }
+
     func cleanup() {
         for (_, daemon) in daemons { daemon.stop(SIGKILL) }
         daemons = [:]

@@ -127,7 +127,7 @@ struct TrafficControlTests {
     func measure(_ scratch: ScratchNamespaces, client: String, server: String, reverse: Bool) throws -> Double {
         try scratch.start(in: server, "/usr/bin/iperf3", "-s", "-1", "-B", "192.0.2.2")
         let arguments = ["/usr/bin/iperf3", "-c", "192.0.2.2", "-t", "2", "-J"] + (reverse ? ["-R"] : [])
-        for _ in 0..<50 {
+        for _ in 0..<200 {  // up to 20 s: a loaded machine starts the server late
             let result = try tool("/usr/sbin/ip", ["netns", "exec", client] + arguments)
             if result.status == 0,
                let report = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
