@@ -2,9 +2,10 @@
 # The cache lives outside the clone so a machine builds Kubernetes once, whatever clone runs `make e2e`.
 WEFT_E2E_CACHE=${WEFT_E2E_CACHE:-/var/cache/weft-e2e}
 APT_PRIVATE="$WEFT_E2E_CACHE/apt"
+WEFT_K8S_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# apt with a private sources file (deb + deb-src) and private lists: the host's apt configuration
-# and its lists are left as they are.
+# apt with a private sources file (deb + deb-src, from the host's own sources) and private lists:
+# the host's apt configuration and its lists are left as they are.
 apt_private() {
 	apt-get -q -o Dir::Etc::sourcelist="$APT_PRIVATE/sources.list" -o Dir::Etc::sourceparts=- \
 		-o Dir::State::lists="$APT_PRIVATE/lists" -o Dir::Cache::archives="$APT_PRIVATE/archives" \
@@ -20,17 +21,13 @@ apt_cache_private() {
 # when the lists are fresh; CI runs right after a session on the same machine).
 apt_private_update() {
 	mkdir -p "$APT_PRIVATE/lists/partial" "$APT_PRIVATE/archives/partial"
-	local suites="bookworm bookworm-updates" codename
-	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-	suites="$codename $codename-updates"
-	{
-		for suite in $suites; do
-			echo "deb http://deb.debian.org/debian $suite main"
-			echo "deb-src http://deb.debian.org/debian $suite main"
-		done
-		echo "deb http://deb.debian.org/debian-security $codename-security main"
-		echo "deb-src http://deb.debian.org/debian-security $codename-security main"
-	} >"$APT_PRIVATE/sources.list.new"
+	# The host's own archives (its mirror), each with a deb-src line (scripts/k8s/apt_sources.py), or
+	# the lines given in WEFT_E2E_APT_SOURCES.
+	if [ -n "${WEFT_E2E_APT_SOURCES:-}" ]; then
+		cp "$WEFT_E2E_APT_SOURCES" "$APT_PRIVATE/sources.list.new"
+	else
+		python3 "$WEFT_K8S_SCRIPTS/apt_sources.py" >"$APT_PRIVATE/sources.list.new" || return 1
+	fi
 	if ! cmp -s "$APT_PRIVATE/sources.list.new" "$APT_PRIVATE/sources.list"; then
 		mv "$APT_PRIVATE/sources.list.new" "$APT_PRIVATE/sources.list"
 		rm -f "$APT_PRIVATE/lists/.updated"
