@@ -1,19 +1,34 @@
 """Kubernetes' own e2e tests (e2e.test built from the same source) against the cluster, by ginkgo focus.
 
-Selected:
-- [sig-network] Networking Granular Checks: Pods (pod-to-pod HTTP and UDP, node-to-pod HTTP and UDP);
-- the hostPort tests, in 1.20 `[sig-scheduling] SchedulerPredicates [Serial] validates that there ...
-  hostPort ...` (a plain `HostPort` focus selects only an SCTP feature test);
-- every `[sig-network] Services ... [Conformance]` test a single node can run;
-- the whole `[sig-network] NetworkPolicy` suite of 1.20 (enforced by weftd): every one of its specs
-  is tagged `[Feature:NetworkPolicy]`, so this set skips only the SCTP connectivity specs.
-Each selected test's result comes from ginkgo's junit report. Every spec a focus matches but the set
-leaves out (a dry run lists them) or SKIPS names is reported as SKIP with its reason.
+The sets (SETS; `make e2e E2E_SETS=a,b` picks some, the default runs every set marked default):
+- granular: [sig-network] Networking Granular Checks: Pods (pod-to-pod HTTP and UDP, node-to-pod HTTP
+  and UDP);
+- hostport: the scheduler's hostPort spec that starts pods, in 1.20 `[sig-scheduling]
+  SchedulerPredicates [Serial] validates that there is no conflict between pods with same hostPort but
+  different hostIP and protocol` (two pods on one hostPort, reached through Weft's port mappings);
+- hostport-hostip (not run by default): `... validates that there exists conflict between pods with
+  same hostPort and protocol but one using 0.0.0.0 hostIP`: the scheduler refuses the second pod and
+  the spec waits out a 300 s timeout to see it stay Pending; no packet of Weft's is involved;
+- services: every `[sig-network] Services ... [Conformance]` test a single node can run;
+- netpol: the whole `[sig-network] NetworkPolicy` suite of 1.20 (enforced by weftd): every one of its
+  specs is tagged `[Feature:NetworkPolicy]`, so this set skips only the SCTP connectivity specs.
+
+The truth of a set's run (judge(), a pure function, tested by test_kube_e2e.py): a ginkgo dry run lists
+the specs the focus selects; those its skip pattern leaves out are reported as SKIP with the reason
+from EXCLUDED; every other one must have exactly one result in this run's junit report (the report
+directory is wiped first) and have passed. A selected spec without a result, one that failed or
+skipped itself at run time (unless ALLOWED_RUNTIME_SKIPS names it), a failed BeforeSuite or
+AfterSuite (ginkgo 1.x records them as testcases named so, and then runs no spec), a spec that ran
+but was not selected, a set that selects nothing, and a non-zero exit of ginkgo or e2e.test each
+fail the run.
 """
 
+import collections
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -21,14 +36,19 @@ import xml.etree.ElementTree as ElementTree
 
 from harness import say
 
-# name -> (focus, skip, ginkgo parallel nodes)
+Set = collections.namedtuple("Set", "focus skip nodes default")
+SKIP_DEFAULT = r"\[Feature:|\[Disruptive\]"
 SETS = {
-    "granular": (r"\[sig-network\] Networking Granular Checks: Pods", r"\[Feature:|\[Disruptive\]", 1),
-    "hostport": (r"\[sig-scheduling\] SchedulerPredicates \[Serial\] validates that there (is no|exists) conflict "
-                 r"between pods with same hostPort", r"\[Feature:|\[Disruptive\]", 1),
-    "services": (r"\[sig-network\] Services .*\[Conformance\]", r"\[Feature:|\[Disruptive\]", 1),
-    "netpol": (r"\[sig-network\] NetworkPolicy", r"\[Feature:SCTPConnectivity\]|\[Disruptive\]", 2),
+    "granular": Set(r"\[sig-network\] Networking Granular Checks: Pods", SKIP_DEFAULT, 1, True),
+    "hostport": Set(r"\[sig-scheduling\] SchedulerPredicates \[Serial\] validates that there is no conflict "
+                    r"between pods with same hostPort but different hostIP and protocol", SKIP_DEFAULT, 1, True),
+    "hostport-hostip": Set(r"\[sig-scheduling\] SchedulerPredicates \[Serial\] validates that there exists "
+                           r"conflict between pods with same hostPort and protocol but one using 0\.0\.0\.0 hostIP",
+                           SKIP_DEFAULT, 1, False),
+    "services": Set(r"\[sig-network\] Services .*\[Conformance\]", SKIP_DEFAULT, 1, True),
+    "netpol": Set(r"\[sig-network\] NetworkPolicy", r"\[Feature:SCTPConnectivity\]|\[Disruptive\]", 2, True),
 }
+DEFAULT_SETS = [name for name, spec in SETS.items() if spec.default]
 
 # Why a set leaves out a spec its focus matches: the first pattern that matches the spec's name.
 EXCLUDED = [
@@ -38,16 +58,22 @@ EXCLUDED = [
     (r"\[Feature:", "feature-gated ([Feature:...]) and not part of what this set checks"),
 ]
 
-# Selected tests this cluster cannot run, with the reason (reported as SKIP). Empty: every selected
-# test runs.
-SKIPS = {}
+# Selected specs that may skip themselves at run time, with the reason (reported as SKIP). Anything
+# else that skips itself fails the run. Keep this short.
+ALLOWED_RUNTIME_SKIPS = [
+    (r"\[Feature:SCTP\]", "SCTP on a kernel without it: the spec skips itself when the node cannot open SCTP "
+                          "sockets (this machine's kernel has no sctp module)"),
+]
+
+Case = collections.namedtuple("Case", "name state seconds message")   # state: passed, failed, skipped
+SUITE_NODES = ("BeforeSuite", "AfterSuite")
 
 
-def list_specs(cluster, focus):
+def list_specs(kube_bin, focus):
     """The spec names `focus` selects, from a ginkgo dry run (nothing touches the cluster): the e2e
     progress reporter prints a JSON line `{"msg":"PASSED <name>",...}` for each."""
     with tempfile.TemporaryDirectory(prefix="weft-e2e-dry-") as scratch:
-        result = subprocess.run([f"{cluster.kube_bin}/e2e.test", "--ginkgo.dryRun", "--ginkgo.noColor",
+        result = subprocess.run([f"{kube_bin}/e2e.test", "--ginkgo.dryRun", "--ginkgo.noColor",
                                  "--ginkgo.v", f"--ginkgo.focus={focus}", "--provider=local"],
                                 capture_output=True, text=True, timeout=300, cwd=scratch)
     names = set()
@@ -55,25 +81,95 @@ def list_specs(cluster, focus):
         start = line.find('{"msg":"PASSED ')
         if start >= 0:
             names.add(json.loads(line[start:])["msg"][len("PASSED "):])
+    if result.returncode != 0:
+        raise AssertionError(f"e2e.test dry run for {focus!r} exited {result.returncode}: {result.stderr[-1500:]}")
     return sorted(names)
 
 
-def excluded(cluster, focus, skip):
-    """[(spec name, reason)] for each spec `focus` matches that `skip` leaves out."""
-    found = []
-    for name in list_specs(cluster, focus):
-        if not re.search(skip, name):
+def partition(names, skip):
+    """(selected, [(name, reason)] left out by `skip`) of the names a focus matches."""
+    selected, left_out = [], []
+    for name in names:
+        if skip and re.search(skip, name):
+            reason = next((why for pattern, why in EXCLUDED if re.search(pattern, name)), f"matches skip {skip!r}")
+            left_out.append((name, reason))
+        else:
+            selected.append(name)
+    return selected, left_out
+
+
+def parse_junit(texts):
+    """[Case] of every testcase in the junit XML `texts` (ginkgo 1.x's JUnitReporter: one testcase per
+    spec, selected or not, `<failure>` for failed, timed out or panicked specs, `<skipped/>` for specs
+    not run or skipped at run time; a failed BeforeSuite or AfterSuite is a testcase of that name)."""
+    cases = []
+    for text in texts:
+        root = ElementTree.fromstring(text)
+        for case in root.iter("testcase"):
+            seconds = float(case.get("time", "0") or 0)
+            failure = case.find("failure")
+            if failure is None:
+                failure = case.find("error")
+            if failure is not None:
+                message = " ".join(x for x in ((failure.get("message") or ""), (failure.text or "")) if x)
+                cases.append(Case(case.get("name", ""), "failed", seconds, message.strip()))
+            elif case.find("skipped") is not None:
+                cases.append(Case(case.get("name", ""), "skipped", seconds,
+                                  (case.find("skipped").get("message") or "").strip()))
+            else:
+                cases.append(Case(case.get("name", ""), "passed", seconds, ""))
+    return cases
+
+
+def judge(selected, cases, exit_code, allowed_skips=ALLOWED_RUNTIME_SKIPS, log_tail=""):
+    """[(name, PASS|FAIL|SKIP, seconds, message)]: one row for each selected spec, one for each problem of
+    the run as a whole. The run passed only if no row is FAIL."""
+    rows = []
+    by_name = collections.defaultdict(list)
+    for case in cases:
+        by_name[case.name].append(case)
+    if not selected:
+        rows.append(("dry run", "FAIL", 0.0, "the set's focus and skip select no spec"))
+    for name in selected:
+        found = by_name.get(name, [])
+        if not found:
+            rows.append((name, "FAIL", 0.0, "selected by the dry run, but no result in this run's junit report"))
             continue
-        reason = next((why for pattern, why in EXCLUDED if re.search(pattern, name)), f"matches skip {skip!r}")
-        found.append((name, reason))
-    return found
+        if len(found) > 1:
+            rows.append((name, "FAIL", sum(c.seconds for c in found), f"{len(found)} results in the junit report: "
+                         f"{[c.state for c in found]}"))
+            continue
+        case = found[0]
+        if case.state == "failed":
+            rows.append((name, "FAIL", case.seconds, case.message))
+        elif case.state == "skipped":
+            reason = next((why for pattern, why in allowed_skips if re.search(pattern, name)), None)
+            if reason:
+                rows.append((name, "SKIP", case.seconds, f"skipped at run time: {reason}"))
+            else:
+                rows.append((name, "FAIL", case.seconds, "skipped itself at run time " + (case.message or
+                             "(not on ALLOWED_RUNTIME_SKIPS)")))
+        else:
+            rows.append((name, "PASS", case.seconds, ""))
+    wanted = set(selected)
+    for case in cases:
+        if case.name in wanted:
+            continue
+        if case.name in SUITE_NODES or case.state == "failed":
+            rows.append((f"ginkgo {case.name}", "FAIL", case.seconds, case.message or case.state))
+        elif case.state == "passed":
+            rows.append((case.name, "FAIL", case.seconds, "ran, but the dry run did not select it"))
+    if exit_code != 0:
+        rows.append(("ginkgo/e2e.test exit status", "FAIL", 0.0, f"exit {exit_code}: {log_tail[-2000:]}"))
+    return rows
 
 
-def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, parallel=1):
-    """Runs e2e.test with `focus` (and `skip`) inside the node's network namespace; returns the parsed
-    junit testcases [(name, status, seconds, message)] of the selected tests."""
+def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, nodes=1):
+    """Runs e2e.test with `focus` (and `skip`) inside the node's network namespace, on `nodes` ginkgo
+    nodes; returns ([Case] from the junit report, exit status, log tail, seconds)."""
     report_dir = os.path.join(out_dir, f"junit-{name}")
-    os.makedirs(report_dir, exist_ok=True)
+    shutil.rmtree(report_dir, ignore_errors=True)   # an old run's junit is never read again
+    os.makedirs(report_dir)
     e2e_args = [
         f"--kubeconfig={cluster.kubeconfig}", "--provider=local", "--num-nodes=1",
         f"--report-dir={report_dir}", "--ginkgo.noColor", "--ginkgo.v", "--ginkgo.trace",
@@ -84,8 +180,8 @@ def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, parallel=1):
     if skip:
         e2e_args.append(f"--ginkgo.skip={skip}")
     bin_ = cluster.kube_bin
-    if parallel > 1:
-        command = [f"{bin_}/ginkgo", f"-nodes={parallel}", "-noColor", f"-focus={focus}"] + \
+    if nodes > 1:
+        command = [f"{bin_}/ginkgo", f"-nodes={nodes}", "-noColor", f"-focus={focus}"] + \
                   ([f"-skip={skip}"] if skip else []) + [f"{bin_}/e2e.test", "--"] + \
                   [a for a in e2e_args if not a.startswith("--ginkgo.")]
     else:
@@ -93,60 +189,49 @@ def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, parallel=1):
     log_path = os.path.join(out_dir, f"e2e-{name}.log")
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "KUBECONFIG": cluster.kubeconfig,
            "KUBE_TEST_REPO_LIST": ""}
-    say(f"k8s e2e {name}: focus {focus!r}, log {log_path}")
+    say(f"k8s e2e {name}: focus {focus!r}, {nodes} ginkgo node(s), log {log_path}")
     t = time.monotonic()
     with open(log_path, "w") as log:
-        process = subprocess.run(["nsenter", f"--net={cluster.node_net}"] + command, stdout=log,
-                                 stderr=subprocess.STDOUT, env=env, cwd=report_dir, timeout=timeout)
+        process = subprocess.Popen(["nsenter", f"--net={cluster.node_net}"] + command, stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, cwd=report_dir, start_new_session=True)
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)   # ginkgo and its e2e.test nodes: its own session
+            process.wait()
+            code = f"killed after {timeout} s"
     elapsed = time.monotonic() - t
-    cases = parse_junit(report_dir, focus, skip)
-    if not cases:
-        with open(log_path, errors="replace") as log:
-            tail = log.read()[-3000:]
-        cases = [(f"e2e.test {name} (no junit report)", "FAIL", elapsed, f"exit {process.returncode}: {tail}")]
-    return cases, elapsed
-
-
-def parse_junit(report_dir, focus, skip):
-    focus_re = re.compile(focus)
-    skip_re = re.compile(skip) if skip else None
-    cases = []
+    with open(log_path, errors="replace") as log:
+        log_tail = log.read()[-3000:]
+    texts = []
     for entry in sorted(os.listdir(report_dir)):
-        if not (entry.startswith("junit") and entry.endswith(".xml")):
-            continue
-        tree = ElementTree.parse(os.path.join(report_dir, entry))
-        for case in tree.iter("testcase"):
-            name = case.get("name", "")
-            if not focus_re.search(name):
-                continue  # not selected: ginkgo lists every spec it did not run as skipped
-            seconds = float(case.get("time", "0") or 0)
-            failure = case.find("failure")
-            skipped = case.find("skipped")
-            if skip_re and skip_re.search(name):
-                continue
-            if failure is not None:
-                message = (failure.get("message") or "") + " " + (failure.text or "")
-                cases.append((name, "FAIL", seconds, message.strip()))
-            elif skipped is not None:
-                cases.append((name, "SKIP", seconds, (skipped.get("message") or "skipped at run time").strip()))
-            else:
-                cases.append((name, "PASS", seconds, ""))
-    return cases
+        if entry.startswith("junit") and entry.endswith(".xml"):
+            with open(os.path.join(report_dir, entry), errors="replace") as f:
+                texts.append(f.read())
+    return parse_junit(texts), code, log_tail, elapsed
+
+
+def sets_to_run(only, extra_focus=""):
+    """{name: Set} of the sets named in `only` (default: DEFAULT_SETS), or just `extra_focus`."""
+    if extra_focus:
+        return {"extra": Set(extra_focus, SKIP_DEFAULT, 1, False)}
+    unknown = sorted(set(only or ()) - set(SETS))
+    if unknown:
+        raise ValueError(f"unknown e2e sets {unknown}; known: {sorted(SETS)}")
+    return {name: spec for name, spec in SETS.items() if (name in only if only else spec.default)}
 
 
 def run_all(cluster, results, out_dir, extra_focus="", only=None):
-    """Runs every set (or the sets named in `only`), or just `extra_focus` when given."""
-    sets = {name: spec for name, spec in SETS.items() if not only or name in only}
-    if extra_focus:
-        sets = {"extra": (extra_focus, r"\[Feature:|\[Disruptive\]", 1)}
-    for name, (focus, skip, parallel) in sets.items():
-        for spec, reason in excluded(cluster, focus, skip):
-            results.add("kubernetes e2e", spec, "SKIP", 0, f"not selected: {reason}")
-        skip = "|".join([skip] + [f"({pattern})" for pattern in SKIPS])
-        cases, elapsed = run_e2e(cluster, out_dir, name, focus, skip, parallel=parallel)
-        for case_name, status, seconds, message in cases:
-            results.add("kubernetes e2e", case_name, status, seconds, message)
-        for pattern, reason in SKIPS.items():
-            if re.search(focus, pattern):
-                results.add("kubernetes e2e", pattern, "SKIP", 0, reason)
-        results.timing(f"kubernetes e2e {name}" + (f" ({parallel} ginkgo nodes)" if parallel > 1 else ""), elapsed)
+    """Runs the default sets (or the sets named in `only`), or just `extra_focus` when given."""
+    for name, spec in sets_to_run(only, extra_focus).items():
+        try:
+            selected, left_out = partition(list_specs(cluster.kube_bin, spec.focus), spec.skip)
+        except Exception as error:
+            results.add("kubernetes e2e", f"{name}: dry run", "FAIL", 0, f"{type(error).__name__}: {error}")
+            continue
+        for spec_name, reason in left_out:
+            results.add("kubernetes e2e", spec_name, "SKIP", 0, f"not selected: {reason}")
+        cases, code, log_tail, elapsed = run_e2e(cluster, out_dir, name, spec.focus, spec.skip, nodes=spec.nodes)
+        for row in judge(selected, cases, code, log_tail=log_tail):
+            results.add("kubernetes e2e", *row)
+        results.timing(f"kubernetes e2e {name}" + (f" ({spec.nodes} ginkgo nodes)" if spec.nodes > 1 else ""), elapsed)

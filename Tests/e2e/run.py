@@ -7,7 +7,11 @@
    the NetworkPolicy suite), then NetworkPolicy from a pod's first packet (policy.py), then weftd's kube
    backend against the API server (agent.py).
 3. Cluster B (podCIDR /26): leak recovery (leak.py).
-Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt.
+Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt; the exit
+status is 1 if any check failed.
+
+Under CI (CI=true) the run is the whole one: --parts other than every part, any --sets or --focus is
+refused before anything starts (refuse_narrowing).
 """
 
 import argparse
@@ -28,6 +32,29 @@ import smoke
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
 import images  # noqa: E402
 from cluster import Cluster, default_paths, run  # noqa: E402
+
+
+PARTS = ["smoke", "k8s", "policy", "agent", "leak"]
+
+
+def refuse_narrowing(environ, parts, sets, focus):
+    """The reason CI must not run this narrowed run, or None. CI's verdict covers every part and every
+    default set: a run narrowed by E2E_PARTS, E2E_SETS or E2E_FOCUS in CI's environment would pass on
+    less than it claims."""
+    if environ.get("CI", "").lower() not in ("true", "1", "yes"):
+        return None
+    narrowed = []
+    if set(parts) != set(PARTS):
+        narrowed.append(f"parts {sorted(parts)} (E2E_PARTS; all: {','.join(PARTS)})")
+    if sets:
+        narrowed.append(f"sets {sorted(sets)} (E2E_SETS; default: every default set)")
+    if focus:
+        narrowed.append(f"focus {focus!r} (E2E_FOCUS)")
+    if not narrowed:
+        return None
+    return ("CI=true: refusing a narrowed e2e run: " + "; ".join(narrowed) +
+            ". CI runs every part and every default set: unset E2E_PARTS, E2E_SETS and E2E_FOCUS "
+            "(or run without CI=true to look at a part).")
 
 
 def build_images(kube_bin):
@@ -87,12 +114,26 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--weft-image", required=True)
-    parser.add_argument("--parts", default="smoke,k8s,leak")
+    parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--focus", default="")
-    parser.add_argument("--sets", default="", help="the k8s part's sets (kube_e2e.SETS), comma-separated; default all")
+    parser.add_argument("--sets", default="", help="the k8s part's sets (kube_e2e.SETS), comma-separated; default: kube_e2e.DEFAULT_SETS")
     parser.add_argument("--weftd", default="", help="weftd binary for the agent part")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    sets = {s.strip() for s in args.sets.split(",") if s.strip()}
+    refusal = refuse_narrowing(os.environ, parts, sets, args.focus)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    unknown = sorted(parts - set(PARTS))
+    if unknown:
+        print(f"unknown e2e parts {unknown}; known: {','.join(PARTS)}", file=sys.stderr)
+        return 2
+    try:
+        kube_e2e.sets_to_run(sets, args.focus)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     os.makedirs(args.out, exist_ok=True)
     results = Results(os.path.join(args.out, "results.txt"))
     t_all = time.monotonic()
@@ -122,7 +163,6 @@ def main():
                     results.timing("smoke tests", time.monotonic() - t)
                 if "k8s" in parts or args.focus:
                     t = time.monotonic()
-                    sets = {s.strip() for s in args.sets.split(",") if s.strip()}
                     kube_e2e.run_all(cluster, results, args.out, args.focus, sets)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
                 if "policy" in parts:
