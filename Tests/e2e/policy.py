@@ -10,10 +10,14 @@ gets a permanent neighbour entry for every address it probes: no probe waits for
 the bridge the moment it is sent, and reaches a pod the moment its interface is up.
 
 - start-up window: a target in `policy-deny` (default-deny-ingress) never answers, and its server logs
-  no connection, while a control started at the same moment in `policy-open` (no policy) answers;
+  no connection, while a control started at the same moment in `policy-open` (no policy) answers, its
+  server accepting connections; the target was probed densely (at least MIN_DENSITY of the nominal
+  echo requests and connects, over the window and once its interface was up); then, from the same
+  prober, the target answers HTTP once a policy lets the prober in (its server was listening: the
+  silence was the policy's);
 - first probe after ADD: a pod a policy selects and lets the prober in answers every echo request
   sent once its interface is up (its host veth UP, LOWER_UP on the bridge, from `ip monitor` on the
-  node), none lost to a late verdict;
+  node), none lost to a late verdict, and its server accepts the prober's connections;
 - weftctl policy ls --pod, run on the node, names the policies that select a pod, and weftd's
   /metrics counts them.
 Times come from the prober (time.time()), `ip -ts monitor link` on the node and containerd's log
@@ -43,6 +47,10 @@ AFTER = 10.0                 # probing after they run
 # Between the pod's link coming up and its address being added, ADD makes two netlink requests: an
 # echo request sent in that gap has no address to answer it.
 ADDRESS_GAP = 0.02
+# The prober must have sent at least this share of the echo requests (every 20 ms) and connects (every
+# 100 ms) it is set to send, to each target: over the window, and once the target's interface was up.
+MIN_DENSITY = 0.5
+CONTROL_MARK = "weft-policy-positive-control"
 
 
 def _namespace(name, labels=""):
@@ -249,15 +257,51 @@ def answers(report, address):
     return sorted(found)
 
 
+def density(report, address, since):
+    """(echo requests, connects) sent to `address` from `since` to the end of the window, and the
+    numbers the prober's intervals call for."""
+    detail = report["detail"].get(address, {})
+    icmp = sum(1 for t, _ in detail.get("icmp", []) if t >= since)
+    tcp = sum(1 for t in detail.get("tcp_sent", []) if t >= since)
+    span = max(0.0, report["ended"] - since)
+    return icmp, tcp, span / report["icmp_interval"], span / report["tcp_interval"]
+
+
+def assert_dense(report, address, since, what):
+    icmp, tcp, icmp_nominal, tcp_nominal = density(report, address, since)
+    if icmp < MIN_DENSITY * icmp_nominal or tcp < MIN_DENSITY * tcp_nominal or not icmp or not tcp:
+        raise AssertionError(f"{address} probed too sparsely {what}: {icmp} echo requests of {icmp_nominal:.0f} "
+                             f"and {tcp} connects of {tcp_nominal:.0f} nominal (at least {MIN_DENSITY:.0%} needed)")
+    return icmp, tcp
+
+
+def from_prober(cluster, prober_pod, address, timeout):
+    """An HTTP request to `address`:8080 from the prober pod's network namespace (the prober's own
+    source address), retried until answered or `timeout`; returns the body."""
+    pid = pod_pid(cluster, prober_pod["metadata"]["uid"])
+    url = f"http://{address}:8080/echo?msg={CONTROL_MARK}"
+    last = [""]
+
+    def fetch():
+        result = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "curl", "-sS", "-m", "2", url],
+                                capture_output=True, text=True, timeout=30)
+        last[0] = (result.stdout + result.stderr).strip()
+        return result.stdout.strip() if result.returncode == 0 else None
+    try:
+        return wait_until(fetch, timeout, interval=0.5, what=f"an answer from {url}")
+    except TimeoutError:
+        raise AssertionError(f"{url} from the prober: no answer in {timeout} s ({last[0][-300:]})")
+
+
 def sent(report, address):
     counts = report["sent"].get(address, {"icmp": 0, "tcp": 0})
     return counts["icmp"], counts["tcp"]
 
 
-def served(cluster, namespace, name):
-    """How many of the prober's HTTP requests the pod's netexec logged."""
+def served(cluster, namespace, name, mark=MARK):
+    """How many of the prober's HTTP requests (with `mark`) the pod's netexec logged."""
     out = cluster.kubectl("logs", "-n", namespace, name, check=False).stdout
-    return out.count(MARK)
+    return out.count(mark)
 
 
 def probe_while_starting(cluster, prober_pod, manifest, started):
@@ -324,11 +368,17 @@ def test_startup_window(cluster, prober):
         others = {a: len(answers(report, a)) for a in report["detail"]
                   if a not in (target_ip, control_ip) and answers(report, a)}
         assert control_answers, f"the control {control_ip} never answered: the prober was not live"
+        assert any(what == "tcp open" for _, what in control_answers), \
+            f"the control {control_ip}'s server never accepted a connection: {control_answers[:10]}"
+        window_icmp, window_tcp = assert_dense(report, target_ip, report["started"], "over the window")
+        up_icmp, up_tcp = assert_dense(report, target_ip, target_up, "once its interface was up")
         first = control_answers[0][0]
         detail = (f"target {target_ip}: {icmp} echo requests and {tcp} connects during the {report['ended'] - report['started']:.1f} s "
                   f"window, {len(leaked)} answered, {logged} requests logged by its server; sandbox requested → "
                   f"interface up {target_up - t_requested:.2f} s → ADD returned {t_returned - t_requested:.2f} s → "
-                  f"Running {t_started - t_requested:.2f} s; {after_up} echo requests sent once its interface was up; "
+                  f"Running {t_started - t_requested:.2f} s; {after_up} echo requests and {up_tcp} connects sent once "
+                  f"its interface was up (nominal {density(report, target_ip, target_up)[2]:.0f} and "
+                  f"{density(report, target_ip, target_up)[3]:.0f}); "
                   f"control {control_ip}: first answer {first - c_requested:.2f} s after its sandbox was requested, "
                   f"{first - c_returned:+.2f} s from RunPodSandbox's return, {len(control_answers)} answers, "
                   f"{served(cluster, OPEN_NS, 'control')} requests logged; weftd counted the policy at most {known:.2f} s after "
@@ -336,6 +386,15 @@ def test_startup_window(cluster, prober):
         if others:
             detail += f"; other addresses answered: {others}"
         assert not leaked and not logged, f"target reached: {leaked[:10]}, {logged} logged; {detail}"
+        # The positive control from the same source: the prober's namespace let in, the target answers,
+        # so its server was listening and the silence above was the policy's.
+        t = time.monotonic()
+        apply(cluster, _policy(DENY_NS, "allow-prober-to-target", ALLOW_FROM_PROBER.replace("allowed", "target")))
+        body = from_prober(cluster, prober, target_ip, 30)
+        assert CONTROL_MARK in body, f"{target_ip}:8080 answered {body!r}"
+        assert served(cluster, DENY_NS, "target", CONTROL_MARK) >= 1, "the target's server did not log the request"
+        detail += (f"; then, a policy letting the prober in, the target answered the prober over HTTP in "
+                   f"{time.monotonic() - t:.2f} s")
         return detail
     finally:
         for ns in (DENY_NS, OPEN_NS):
@@ -364,6 +423,7 @@ def test_first_probe(cluster, prober):
         lost = [t for t, reply in detail["icmp"] if t >= link_up + ADDRESS_GAP and not reply and t < report["ended"] - 1]
         in_gap = [t for t, reply in detail["icmp"] if link_up <= t < link_up + ADDRESS_GAP and not reply]
         tcp = [when for _, kind, when in detail["tcp"] if kind == "open"]
+        assert tcp, f"{address}'s server never accepted a connection from the prober: {detail['tcp'][:10]}"
         text = (f"{address} ({veth}): interface up {link_up - requested:.3f} s after the sandbox was requested, "
                 f"RunPodSandbox returned (ADD done) at {returned - requested:.3f} s; first echo reply {first - link_up:.3f} s "
                 f"after the interface came up (to a request sent {first_answered - link_up:+.3f} s from it), "

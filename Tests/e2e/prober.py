@@ -11,8 +11,8 @@ probed: all three mean a packet reached that address and it replied. Connect att
 after --tcp-timeout are abandoned.
 
 Writes JSON to --out: start and end (time.time()), per address the probes sent, every echo request
-(sent, replied or null), each TCP answer (sent, "open" or "refused", when), and its ARP packets
-(first, count). Standard library only.
+(sent, replied or null), when each TCP connect was started, each TCP answer (sent, "open" or
+"refused", when), and its ARP packets (first, count). Standard library only.
 """
 
 import argparse
@@ -55,7 +55,7 @@ class Prober:
         self.ident = os.getpid() & 0xFFFF
         self.icmp_sent = {a: array.array("d") for a in self.addresses}   # index = sequence number
         self.icmp_replied = {a: {} for a in self.addresses}               # seq -> reply time
-        self.tcp_sent = {a: 0 for a in self.addresses}
+        self.tcp_sent = {a: array.array("d") for a in self.addresses}   # when each connect was started
         self.tcp_answers = {a: [] for a in self.addresses}                # [sent, "open"|"refused", when]
         self.arp = {}                                                      # address -> [first, count]
         self.pending = deque()                                             # (deadline, socket)
@@ -102,7 +102,7 @@ class Prober:
                 self.send_errors += 1
                 sock.close()
                 continue
-            self.tcp_sent[address] += 1
+            self.tcp_sent[address].append(now)
             self.selector.register(sock, selectors.EVENT_WRITE, ("tcp", address, now))
             self.pending.append((time.monotonic() + self.tcp_timeout, sock))
 
@@ -184,9 +184,10 @@ class Prober:
             detail[address] = {
                 "icmp": [[t, replied.get(seq & 0xFFFF)] for seq, t in enumerate(self.icmp_sent[address])],
                 "tcp": self.tcp_answers[address],
+                "tcp_sent": list(self.tcp_sent[address]),
                 "arp": self.arp.get(address),
             }
-        sent = {a: {"icmp": len(self.icmp_sent[a]), "tcp": self.tcp_sent[a]} for a in self.addresses}
+        sent = {a: {"icmp": len(self.icmp_sent[a]), "tcp": len(self.tcp_sent[a])} for a in self.addresses}
         return {"started": started, "ended": ended, "sent": sent, "detail": detail, "send_errors": self.send_errors,
                 "icmp_interval": self.icmp_interval, "tcp_interval": self.tcp_interval}
 

@@ -116,11 +116,17 @@ def test_pods_and_services(cluster):
         got = _retry(lambda: _check_equal(_http(cluster, ns, a, f"http://{ips[b]}:8080/hostname"), b), "pod->pod TCP")
         _retry(lambda: _check_equal(_udp(cluster, ns, a, ips[b], 8081), b), "pod->pod UDP")
         service = cluster.kubectl_json("get", "service", "-n", ns, "web")["spec"]["clusterIP"]
+        # Every backend must answer through the Service: kube-proxy picks one at random per connection,
+        # so ask until all three have (a backend missed in 40 tries: odds about 3 x (2/3)^40, 3e-7).
         seen_tcp, seen_udp = set(), set()
-        for _ in range(9):
-            seen_tcp.add(_retry(lambda: _check_in(_http(cluster, ns, a, f"http://{service}/hostname"), names),
-                                "pod->Service TCP"))
-            seen_udp.add(_retry(lambda: _check_in(_udp(cluster, ns, a, service, 90), names), "pod->Service UDP"))
+        for _ in range(40):
+            if len(seen_tcp) < 3:
+                seen_tcp.add(_retry(lambda: _check_in(_http(cluster, ns, a, f"http://{service}/hostname"), names),
+                                    "pod->Service TCP"))
+            if len(seen_udp) < 3:
+                seen_udp.add(_retry(lambda: _check_in(_udp(cluster, ns, a, service, 90), names), "pod->Service UDP"))
+        assert seen_tcp == set(names), f"Service {service} over TCP reached {sorted(seen_tcp)} of {names}"
+        assert seen_udp == set(names), f"Service {service} over UDP reached {sorted(seen_udp)} of {names}"
         by_name = _retry(lambda: _check_in(_http(cluster, ns, a, f"http://web.{ns}.svc.cluster.local/hostname"), names),
                          "pod->Service by DNS name")
         short = _retry(lambda: _check_in(_http(cluster, ns, a, "http://web/hostname"), names), "pod->Service by short name")
