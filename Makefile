@@ -103,6 +103,8 @@ E2E_ALL_PARTS := smoke,k8s,policy,agent,leak
 E2E_PARTS ?= $(E2E_ALL_PARTS)
 E2E_SETS ?=
 E2E_FOCUS ?=
+# Ginkgo nodes per set instead of kube_e2e.SETS' (e.g. netpol=4): the same specs, run more at a time.
+E2E_NODES ?=
 
 # Under CI the e2e run is the whole one: a narrowed run (E2E_PARTS, E2E_SETS, E2E_FOCUS) would pass on
 # less than CI reports. Refused while the Makefile is read, before anything is built; run.py refuses too.
@@ -145,7 +147,7 @@ image: e2e-deps build
 e2e: e2e-deps k8s-build image
 	@mkdir -p $(E2E_OUT)
 	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) --weftd $(RELEASE_BIN)/weftd \
-	  --parts '$(E2E_PARTS)' --sets '$(E2E_SETS)' --focus '$(E2E_FOCUS)' || status=$$?; \
+	  --parts '$(E2E_PARTS)' --sets '$(E2E_SETS)' --focus '$(E2E_FOCUS)' --nodes '$(E2E_NODES)' || status=$$?; \
 	echo "==== $(E2E_OUT)/results.txt"; cat $(E2E_OUT)/results.txt 2>/dev/null; \
 	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-k8s/ {print $$1}'); do ip netns delete $$ns; done; \
 	exit $$status

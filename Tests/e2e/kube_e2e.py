@@ -211,19 +211,33 @@ def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, nodes=1):
     return parse_junit(texts), code, log_tail, elapsed
 
 
-def sets_to_run(only, extra_focus=""):
-    """{name: Set} of the sets named in `only` (default: DEFAULT_SETS), or just `extra_focus`."""
+def parse_nodes(text):
+    """{set: ginkgo nodes} from "netpol=4,services=2" (E2E_NODES: what runs is the same, only how many
+    ginkgo nodes run it)."""
+    nodes = {}
+    for item in filter(None, (x.strip() for x in (text or "").split(","))):
+        name, _, count = item.partition("=")
+        if name.strip() not in SETS or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"E2E_NODES: {item!r} is not SET=COUNT with a set of {sorted(SETS)}")
+        nodes[name.strip()] = int(count)
+    return nodes
+
+
+def sets_to_run(only, extra_focus="", nodes=None):
+    """{name: Set} of the sets named in `only` (default: DEFAULT_SETS), or just `extra_focus`; `nodes`
+    overrides sets' ginkgo node counts."""
     if extra_focus:
         return {"extra": Set(extra_focus, SKIP_DEFAULT, 1, False)}
     unknown = sorted(set(only or ()) - set(SETS))
     if unknown:
         raise ValueError(f"unknown e2e sets {unknown}; known: {sorted(SETS)}")
-    return {name: spec for name, spec in SETS.items() if (name in only if only else spec.default)}
+    return {name: spec._replace(nodes=(nodes or {}).get(name, spec.nodes)) for name, spec in SETS.items()
+            if (name in only if only else spec.default)}
 
 
-def run_all(cluster, results, out_dir, extra_focus="", only=None):
+def run_all(cluster, results, out_dir, extra_focus="", only=None, nodes=None):
     """Runs the default sets (or the sets named in `only`), or just `extra_focus` when given."""
-    for name, spec in sets_to_run(only, extra_focus).items():
+    for name, spec in sets_to_run(only, extra_focus, nodes).items():
         try:
             selected, left_out = partition(list_specs(cluster.kube_bin, spec.focus), spec.skip)
         except Exception as error:

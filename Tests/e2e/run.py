@@ -118,6 +118,7 @@ def main():
     parser.add_argument("--focus", default="")
     parser.add_argument("--sets", default="", help="the k8s part's sets (kube_e2e.SETS), comma-separated; default: kube_e2e.DEFAULT_SETS")
     parser.add_argument("--weftd", default="", help="weftd binary for the agent part")
+    parser.add_argument("--nodes", default="", help="ginkgo nodes per set, e.g. netpol=4 (kube_e2e.parse_nodes)")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     sets = {s.strip() for s in args.sets.split(",") if s.strip()}
@@ -130,7 +131,8 @@ def main():
         print(f"unknown e2e parts {unknown}; known: {','.join(PARTS)}", file=sys.stderr)
         return 2
     try:
-        kube_e2e.sets_to_run(sets, args.focus)
+        nodes = kube_e2e.parse_nodes(args.nodes)
+        kube_e2e.sets_to_run(sets, args.focus, nodes)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
@@ -163,7 +165,7 @@ def main():
                     results.timing("smoke tests", time.monotonic() - t)
                 if "k8s" in parts or args.focus:
                     t = time.monotonic()
-                    kube_e2e.run_all(cluster, results, args.out, args.focus, sets)
+                    kube_e2e.run_all(cluster, results, args.out, args.focus, sets, nodes)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
                 if "policy" in parts:
                     t = time.monotonic()

@@ -144,6 +144,13 @@ class SetTests(unittest.TestCase):
         with self.assertRaises(ValueError):
             kube_e2e.sets_to_run({"nope"})
 
+    def test_node_override(self):
+        self.assertEqual(kube_e2e.sets_to_run(set(), nodes=kube_e2e.parse_nodes("netpol=4"))["netpol"].nodes, 4)
+        self.assertEqual(kube_e2e.sets_to_run(set())["netpol"].nodes, kube_e2e.SETS["netpol"].nodes)
+        for bad in ("netpol", "nope=2", "netpol=0", "netpol=x"):
+            with self.assertRaises(ValueError):
+                kube_e2e.parse_nodes(bad)
+
 
 if __name__ == "__main__":
     unittest.main()
