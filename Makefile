@@ -40,6 +40,8 @@ cnitool: deps $(CNITOOL)
 # against the release binary that `make install` ships.
 # Tests run the binaries as `make install` lays them out, from a scratch DESTDIR.
 # Each test removes its namespaces itself; the sweep after the run catches a test process that crashed.
+# Tests named `measured…` measure rates (iperf3): they run after the others, one at a time, so no other
+# suite shares the machine while they measure.
 TEST_DESTDIR := $(CURDIR)/.build/test-install
 # PolicyAgentTests run weftd against Kubernetes' own kube-apiserver, from the e2e tier's cache (k8s-build).
 test: deps build cnitool k8s-build
@@ -47,7 +49,8 @@ test: deps build cnitool k8s-build
 	@status=0; export WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
 	  WEFTD_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftd KUBE_BIN=$$(bash -c '. scripts/k8s/common.sh && apt_private_update >/dev/null && k8s_cache_dir')/bin \
 	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL); \
-	swift test || status=$$?; \
+	swift test --skip '/measured' || status=$$?; \
+	swift test --skip-build --no-parallel --filter '/measured' || status=$$?; \
 	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
 	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ {print $$1}'); do ip netns delete $$ns; done; \
 	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \

@@ -75,6 +75,7 @@ struct PolicyAgentTests {
         // The policy changed: the new peer passes, the old one no longer does.
         try lab.apply(Self.policy(allowing: "other"))
         #expect(waitUntil(timeout: 10) { (try? lab.connect(from: "other", to: web, port: 8080)) == "web" } != nil)
+        #expect(try lab.answer(from: "other", to: web2, port: 8080) == "web2", "the control of other to web2 above")
         #expect(try lab.connect(from: "client", to: web, port: 8080) == "")
         // A pod's labels changed: it is a peer no more.
         try lab.kubectl("label", "-n", "prod", "pod", "other", "role=former", "--overwrite")

@@ -144,7 +144,9 @@ final class PolicyLab {
         daemons["socat-\(name)-\(port)"] = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/socat",
                                                        "TCP4-LISTEN:\(port),fork,reuseaddr", "SYSTEM:echo \(name)"],
                                                       logPath: "\(directory)/socat-\(name)-\(port).log")
-        _ = waitUntil(timeout: 5) { (try? run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/ss", "-ltn"]).stdout.contains(":\(port)")) == true }
+        guard waitUntil(timeout: 10, { (try? run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/ss", "-ltn"]).stdout.contains(":\(port)")) == true }) != nil else {
+            throw TestFailure("\(name)'s server on TCP port \(port) never listened")
+        }
     }
 
     /// What `from` gets from `address:port`: the server's name, or "" when dropped (1 s).

@@ -99,7 +99,7 @@ struct TrafficControlTests {
 
     /// Two namespaces joined by a veth; iperf3 measures 8 Mbit/s each way: out of va through its TBF,
     /// into va through the IFB its ingress is redirected to.
-    @Test func shapedTrafficRunsAtTheRate() throws {
+    @Test func measuredTrafficRunsAtTheRate() throws {
         let scratch = ScratchNamespaces()
         defer { scratch.cleanup() }
         let a = try scratch.add("a"), b = try scratch.add("b")

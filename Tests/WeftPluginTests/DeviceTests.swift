@@ -45,6 +45,7 @@ struct DeviceTests {
     func nodeState(_ node: TestNode) throws -> String {
         let store = (FileManager.default.enumerator(atPath: node.dataDir)?.allObjects as? [String] ?? [])
             .filter { $0.contains("/owners/") || $0.contains("/ips/") || $0.contains("/devices/") }.sorted()
+        try node.settle()
         return try [["-o", "link", "show"], ["-o", "addr", "show"], ["route", "show", "table", "all"]].map {
             try runProgram("/usr/sbin/ip", ["-n", node.name] + $0).stdout
         }.joined(separator: "\n--\n") + "\n--\n" + store.joined(separator: "\n")

@@ -26,6 +26,13 @@ import WeftAddress
         }
     }
 
+    /// Golden values: a pod whose address is handed out again after an upgrade keeps its MAC (and its
+    /// neighbours' entries stay right); an uplink keeps its routing table. Computed independently.
+    @Test func derivedValuesAreStableAcrossVersions() {
+        #expect(mac("fd00::2") == [0x0e, 0x3e, 0x5d, 0xbf, 0xb8, 0x9e])
+        #expect(RoutedAttachment.table(of: "eth1") == 0x5745_a5b7)
+    }
+
     @Test func aMACEqualToTheBridgesIsMovedAway() throws {
         let pod = try #require(mac("fd00:84::2"))
         let moved = try #require(mac("fd00:84::2", avoiding: pod))

@@ -11,7 +11,8 @@ struct RoutedTests {
 
     /// Links, routes of every table, rules and neighbours (proxy entries too) of the node: what DEL must restore.
     func nodeState(_ node: TestNode) throws -> String {
-        try [["-o", "link", "show"], ["route", "show", "table", "all"], ["rule", "show"], ["neigh", "show", "proxy"]].map {
+        try node.settle()
+        return try [["-o", "link", "show"], ["route", "show", "table", "all"], ["rule", "show"], ["neigh", "show", "proxy"]].map {
             try runProgram("/usr/sbin/ip", ["-n", node.name] + $0).stdout
         }.joined(separator: "\n--\n")
     }

@@ -33,7 +33,7 @@ struct ShapingTests {
         return try #require(received["bits_per_second"] as? Double)
     }
 
-    @Test func egressAndIngressAreShapedAndAnUnshapedPodIsNot() throws {
+    @Test func measuredRatesShapeEgressAndIngressAndAnUnshapedPodIsNot() throws {
         try withNode { node in
             let outside = try node.addOutside()
             let shaped = try node.addPod(), free = try node.addPod()

@@ -118,8 +118,21 @@ final class TestNode {
         try execIn(podPath, "ping", "-c", "1", "-W", "2", address).status == 0
     }
 
-    /// What a bad-input test compares before and after: links, addresses, routes and the IPAM store.
+    /// Waits until no IPv6 address of the node is still tentative (DAD runs for about a second after a
+    /// link comes up; when it ends the kernel adds the address's `local` route). A snapshot taken
+    /// before that differs from one taken after for reasons no code under test owns.
+    func settle() throws {
+        for _ in 0..<200 {
+            if try runProgram("/usr/sbin/ip", ["-n", name, "-6", "-o", "addr", "show", "tentative"]).stdout.isEmpty { return }
+            usleep(50_000)
+        }
+        throw TestFailure("IPv6 addresses of \(name) still tentative after 10 s")
+    }
+
+    /// What a bad-input test compares before and after: links, addresses, routes and the IPAM store,
+    /// of a settled node.
     func snapshot() throws -> String {
+        try settle()
         let links = try exec("ip", "-o", "link", "show").stdout
         let addresses = try exec("ip", "-o", "addr", "show").stdout
         let routes = try exec("ip", "route", "show", "table", "all").stdout
