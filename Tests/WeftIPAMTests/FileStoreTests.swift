@@ -5,8 +5,9 @@ import WeftIPAM
 import WeftIdentity
 
 /// A store in a fresh temporary directory, removed afterwards.
-func withTemporaryStore(_ body: (String) throws -> Void) throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-store-\(UUID().uuidString)").path
+func withTemporaryStore(under parent: String = FileManager.default.temporaryDirectory.path,
+                        _ body: (String) throws -> Void) throws {
+    let directory = "\(parent)/weft-store-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try body(directory)
 }

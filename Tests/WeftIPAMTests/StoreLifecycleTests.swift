@@ -32,10 +32,14 @@ import WeftIdentity
         }
     }
 
+    /// The temp dir may be a tmpfs, where boots never mix: the store goes under the package's build
+    /// directory, which is on disk wherever the package builds (or the test fails, never skips).
     @Test func reservationsOfAnEarlierBootAreDroppedOnDisk() throws {
-        try withTemporaryStore { dir in
+        let buildDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build").path
+        try withTemporaryStore(under: buildDir) { dir in
             let before = FileStore(dataDir: dir, network: "n", bootID: "boot-1")
-            guard before.medium == .disk else { return }
+            try #require(before.medium == .disk, "\(dir) is not on disk")
             let first = try before.reserve(owner("a"), netns: "", ranges: [range]).addresses
             let after = FileStore(dataDir: dir, network: "n", bootID: "boot-2")
             #expect(try after.addresses(of: owner("a")) == first, "nothing is dropped until the store is next locked")
@@ -58,6 +62,29 @@ import WeftIdentity
             let address = try store.reserve(owner("new"), netns: "", ranges: [range]).addresses
             #expect(address.count == 1)
             #expect(try store.owners().count == 1)
+        }
+    }
+
+    /// Only ENOENT (or another namespace at the path) makes a namespace gone. A path that cannot be
+    /// looked at (here ELOOP; EACCES or EIO alike) says nothing: its reservation is never reclaimed.
+    @Test func anUnreadableNamespacePathIsUnknownAndNeverReclaimed() throws {
+        try withTemporaryStore { dir in
+            let store = FileStore(dataDir: dir, network: "n")
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let netns = "\(dir)/fake-netns", gone = "\(dir)/gone-netns"
+            _ = FileManager.default.createFile(atPath: netns, contents: Data())
+            _ = FileManager.default.createFile(atPath: gone, contents: Data())
+            let kept = try store.reserve(owner("kept"), netns: netns, ranges: [range]).addresses
+            _ = try store.reserve(owner("gone"), netns: gone, ranges: [range]).addresses
+            // The path now loops (stat fails with ELOOP); the other one no longer exists (ENOENT).
+            try FileManager.default.removeItem(atPath: netns)
+            try FileManager.default.createSymbolicLink(atPath: netns, withDestinationPath: "\(dir)/loop")
+            try FileManager.default.createSymbolicLink(atPath: "\(dir)/loop", withDestinationPath: netns)
+            try FileManager.default.removeItem(atPath: gone)
+            let states = Dictionary(uniqueKeysWithValues: try store.list().map { ($0.containerID, $0.state) })
+            #expect(states == ["kept": "unknown", "gone": "gone"])
+            #expect(try store.reclaimStale() == [owner("gone")], "the control: a namespace that is really gone is reclaimed")
+            #expect(try store.addresses(of: owner("kept")) == kept)
         }
     }
 
