@@ -12,6 +12,7 @@ public struct ConntrackEntry: Equatable, Sendable {
     public let originalDestination: IPAddress
     public let originalDestinationPort: UInt16
     public let replySource: IPAddress
+    public let replyDestination: IPAddress
     let originalTuple: [UInt8]
     let zone: [UInt8]?
 
@@ -20,7 +21,7 @@ public struct ConntrackEntry: Equatable, Sendable {
         let attributes = NetlinkAttribute.parse(payload, from: 4)
         guard let original = attributes.first(Int(CTA_TUPLE_ORIG.rawValue)), let reply = attributes.first(Int(CTA_TUPLE_REPLY.rawValue)),
               let source = Self.address(original, source: true), let destination = Self.address(original, source: false),
-              let replySource = Self.address(reply, source: true)
+              let replySource = Self.address(reply, source: true), let replyDestination = Self.address(reply, source: false)
         else { return nil }
         let protoAttributes = original.nested.first(Int(CTA_TUPLE_PROTO.rawValue))?.nested ?? []
         proto = protoAttributes.first(Int(CTA_PROTO_NUM.rawValue))?.u8 ?? 0
@@ -29,9 +30,13 @@ public struct ConntrackEntry: Equatable, Sendable {
         originalSource = source
         originalDestination = destination
         self.replySource = replySource
+        self.replyDestination = replyDestination
         originalTuple = original.value
         zone = attributes.first(Int(CTA_ZONE.rawValue))?.value
     }
+
+    /// Every address either direction of the entry names (NAT makes the reply's differ from the original's).
+    public var addresses: [IPAddress] { [originalSource, originalDestination, replySource, replyDestination] }
 
     private static func address(_ tuple: NetlinkAttribute, source: Bool) -> IPAddress? {
         let ip = tuple.nested.first(Int(CTA_TUPLE_IP.rawValue))?.nested ?? []
@@ -78,6 +83,21 @@ public final class Conntrack {
         do {
             try connection.execute(request, operation: "delete conntrack entry to \(entry.originalDestination):\(entry.originalDestinationPort)")
         } catch let error as NetlinkError where error.errno == ENOENT {}
+    }
+
+    /// Deletes every entry, of any protocol, whose original or reply tuple names one of `addresses`: an
+    /// address given to a new pod must not inherit the flows of the one before (an established flow
+    /// passes NetworkPolicy's `ct state established` and a DNAT keeps its old target).
+    @discardableResult
+    public func deleteFlows(naming addresses: Set<IPAddress>) throws -> Int {
+        var deleted = 0
+        for family in [IPAddress.Family.v4, .v6] where addresses.contains(where: { $0.family == family }) {
+            for entry in try entries(family: family) where entry.addresses.contains(where: addresses.contains) {
+                try delete(entry)
+                deleted += 1
+            }
+        }
+        return deleted
     }
 
     /// Deletes the UDP entries that would keep steering a flow somewhere stale: those addressed to one of

@@ -249,6 +249,8 @@ enum NftEncoder {
             return make("counter") { _ in }
         case let .ctState(register):
             return make("ct") { u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATE)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw) }
+        case let .ctStatus(register):
+            return make("ct") { u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATUS)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw) }
         case let .verdict(verdict):
             return make("immediate") { object in
                 u32(object, code(NFTNL_EXPR_IMM_DREG), code32(NFT_REG_VERDICT))

@@ -13,7 +13,8 @@ public struct Register: Hashable, Sendable {
 }
 
 public enum NftExpression: Equatable, Sendable {
-    public enum MetaKey: UInt32, Sendable { case mark = 3, oifname = 7, nfproto = 15, l4proto = 16 }
+    /// nft_meta_keys. `iiftype` is the input device's ARPHRD type, 2 bytes in host order.
+    public enum MetaKey: UInt32, Sendable { case mark = 3, oifname = 7, iiftype = 8, nfproto = 15, l4proto = 16 }
     public enum PayloadBase: UInt32, Sendable { case network = 1, transport = 2 }
     /// nft_cmp_ops. The kernel compares bytes in order (memcmp), so big-endian values order as numbers.
     public enum CmpOp: UInt32, Sendable { case eq = 0, neq = 1, lte = 3, gte = 5 }
@@ -36,6 +37,8 @@ public enum NftExpression: Equatable, Sendable {
     case counter
     /// The conntrack state bits (NFT_CT_STATE) into a register.
     case ctState(into: Register)
+    /// The conntrack status bits (NFT_CT_STATUS, u32 in host order: IPS_DST_NAT is 0x20) into a register.
+    case ctStatus(into: Register)
     /// Ends the rule with a verdict (immediate into the verdict register).
     case verdict(NftVerdict)
     /// Looks the key at `key` up in a verdict map and applies the element's verdict; no element, no verdict.
@@ -96,6 +99,7 @@ extension NftExpression {
         case .masquerade: hash.add(UInt8(9))
         case .counter: hash.add(UInt8(10))
         case let .ctState(register): hash.add(UInt8(11)); hash.add(word: register.raw)
+        case let .ctStatus(register): hash.add(UInt8(14)); hash.add(word: register.raw)
         case let .verdict(verdict):
             hash.add(UInt8(12))
             switch verdict {
@@ -109,7 +113,7 @@ extension NftExpression {
 }
 
 public struct NftChain: Equatable, Sendable {
-    public enum Hook: UInt32, Sendable { case prerouting = 0, forward = 2, output = 3, postrouting = 4 }
+    public enum Hook: UInt32, Sendable { case prerouting = 0, input = 1, forward = 2, output = 3, postrouting = 4 }
     public let name: String
     public let hook: Hook
     public let priority: Int32

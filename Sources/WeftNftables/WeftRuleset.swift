@@ -27,7 +27,10 @@ public enum WeftRuleset {
         NftMap(name: "hostips6", keyLength: 24, keyType: concat(ipv6Type, protoType, serviceType), dataLength: 20, dataType: concat(ipv6Type, serviceType)),
     ]
 
-    public static var staticChains: [NftChain] { [prerouting, output, postrouting] }
+    /// Filters what reaches the node's own sockets: loopback-only services are not for pods.
+    public static let localInput = NftChain(name: "localnet-input", hook: .input, priority: 0, type: "filter")
+
+    public static var staticChains: [NftChain] { [prerouting, output, postrouting, localInput] }
 
     /// The hostPort DNAT rules of one chain (prerouting or output) and the localhost masquerade rule.
     public static var staticRules: [NftRule] {
@@ -43,8 +46,26 @@ public enum WeftRuleset {
         rules.append(NftRule(chain: postrouting.name, expressions: markTest() + nfproto(.v4)
             + [.payload(.network, offset: 12, length: 4, into: .r(1)), .bitwise(.r(1), mask: [255, 0, 0, 0], xor: [0, 0, 0, 0]),
                .cmp(.eq, .r(1), [127, 0, 0, 0]), .counter, .masquerade]))
+        rules += loopbackGuard.map { NftRule(chain: localInput.name, expressions: $0) }
         return rules
     }
+
+    /// route_localnet (on for 127.0.0.1:hostPort) makes the kernel accept packets for 127.0.0.0/8 that
+    /// arrive on that interface, so a pod could reach the node's loopback-only listeners (the
+    /// CVE-2020-8558 class). Dropped here unless they came in on a loopback device or conntrack
+    /// DNATed them (Weft's own 127.0.0.1:hostPort flows: the replies come back to 127.0.0.1 that way).
+    /// ::1 from outside is a martian the kernel drops itself; the rule says so anyway.
+    static let loopbackGuard: [[NftExpression]] = {
+        let notFromLoopback: [NftExpression] = [.meta(.iiftype, into: .r(1)), .cmp(.neq, .r(1), hostOrder16(772))]  // ARPHRD_LOOPBACK
+        let notDNATed: [NftExpression] = [.ctStatus(into: .r(2)), .bitwise(.r(2), mask: hostOrder(0x20), xor: [0, 0, 0, 0]),
+                                          .cmp(.eq, .r(2), [0, 0, 0, 0])]
+        let v4 = nfproto(.v4) + [.payload(.network, offset: 16, length: 4, into: .r(1)),
+                                 .bitwise(.r(1), mask: [255, 0, 0, 0], xor: [0, 0, 0, 0]), .cmp(.eq, .r(1), [127, 0, 0, 0])]
+        let v6 = nfproto(.v6) + [.payload(.network, offset: 24, length: 16, into: .r(1)),
+                                 .cmp(.eq, .r(1), [UInt8](repeating: 0, count: 15) + [1])]
+        return [v4 + notFromLoopback + notDNATed + [.counter, .verdict(.drop)],
+                v6 + notFromLoopback + [.counter, .verdict(.drop)]]
+    }()
 
     /// The per-network chain: hostPort hairpin masquerade always, outbound masquerade with `ipMasq`.
     public static func networkChain(_ network: String) -> NftChain {
@@ -122,4 +143,5 @@ public enum WeftRuleset {
     }
 
     static func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+    static func hostOrder16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
 }

@@ -62,6 +62,9 @@ struct BridgeCommands: PluginCommands {
             if !heldBefore { rollback.append { _ = try? store.release(id) } }
             // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
             try Teardown(node: node).removeReclaimed(reservation.reclaimed)
+            // Flows an earlier holder of the addresses left (a DEL that never came, or failed to flush):
+            // an established one would pass the new pod's NetworkPolicy, a DNATed one its old target.
+            try node.firewall().forgetFlows(of: reservation.addresses)
             FaultInjection.point("add-after-reserve")
             // Before the pod has an interface: no packet passes before its policies are in force.
             if let setting = plan.networkPolicy {
@@ -127,6 +130,8 @@ struct BridgeCommands: PluginCommands {
         // The record names the attachment's hostPorts: DEL then removes them by key, not by a dump of every pod's.
         let recorded = try store.recorded(id)
         try Teardown(node: node).removeFromNode(id, netns: environment.netns, recorded: recorded)
+        // Best effort: a DEL must not fail on it, and the next ADD of these addresses flushes them again.
+        try? node.firewall().forgetFlows(of: recorded?.addresses ?? [])
         if let setting = try? NetworkPolicySetting.resolve(config.networkPolicy) {
             PodPolicy.detach(setting, addresses: recorded?.addresses ?? [], gate: node.policy())
         }
@@ -165,8 +170,8 @@ struct BridgeCommands: PluginCommands {
                 if let record = try store.recorded(owner), let device = record.device {
                     try DeviceAttachment.giveBack(owner, original: device, mtu: record.deviceMTU, netns: record.netns, node: node, links: links)
                 }
-                try links.deleteLink(named: owner.hostVethName)
-                try links.deleteLink(named: owner.ifbName)
+                try links.deleteOwnedLink(named: owner.hostVethName, of: owner)
+                try links.deleteOwnedLink(named: owner.ifbName, of: owner)
             } catch {
                 failures.append("\(owner): \(ErrorMapping.cniError(error).msg)")
             }

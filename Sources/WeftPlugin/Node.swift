@@ -68,6 +68,25 @@ protocol LinkControl: AnyObject {
 }
 
 extension LinkControl {
+    /// Deletes `name`, a link derived for `attachment` (its host veth or IFB), only when it is the
+    /// attachment's: its alias names it, or it has none (an ADD killed between creating the link and
+    /// setting its alias). A link of that name with any other alias is someone else's (another plugin's
+    /// veth, a hash collision) and stays. False when nothing was deleted.
+    @discardableResult
+    func deleteOwnedLink(named name: String, of attachment: AttachmentID) throws -> Bool {
+        guard let link = try link(named: name) else { return false }
+        if let alias = link.alias, !alias.isEmpty {
+            guard let (owner, _) = AttachmentID.parseAlias(alias, network: attachment.network),
+                  owner.recordName == attachment.recordName else { return false }
+        }
+        do {
+            try deleteLink(index: link.index)
+        } catch let error as NetlinkError where error.isNoDevice {
+            return false  // gone in between
+        }
+        return true
+    }
+
     func changeLink(index: Int32, name: String?, mtu: UInt32?, namespaceFD: Int32? = nil, up: Bool?) throws {
         try changeLink(index: index, name: name, mtu: mtu, namespaceFD: namespaceFD, up: up, description: "")
     }

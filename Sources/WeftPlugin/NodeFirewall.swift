@@ -23,6 +23,9 @@ protocol Firewall {
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String]
     /// Removes the hostPorts of every attachment of `network` whose tag is not in `keep`.
     func collectGarbage(network: String, keep: Set<String>) throws
+    /// Deletes every conntrack flow, of any protocol and either direction, naming one of `addresses`:
+    /// a pod given an address must not inherit the flows of the pod that had it before.
+    func forgetFlows(of addresses: [IPAddress]) throws
 }
 
 extension NetworkPlan {
@@ -117,6 +120,11 @@ struct NodeFirewall: Firewall {
             problems.append("hostPort \(HostPortElements.describeKey(element)) is missing")
         }
         return problems
+    }
+
+    func forgetFlows(of addresses: [IPAddress]) throws {
+        guard !addresses.isEmpty else { return }
+        try Conntrack().deleteFlows(naming: Set(addresses))
     }
 
     func collectGarbage(network: String, keep: Set<String>) throws {

@@ -42,7 +42,7 @@ struct NodeShaper: Shaper {
     /// A plain link delete: every DEL runs this, shaped or not, so it opens no traffic-control connection
     /// (which would read /proc/net/psched first).
     func remove(_ attachment: AttachmentID) throws {
-        try RouteNetlink().deleteLink(named: attachment.ifbName)
+        try RouteNetlink().deleteOwnedLink(named: attachment.ifbName, of: attachment)
     }
 
     func problems(_ limits: BandwidthLimits?, hostVethIndex: Int32, attachment: AttachmentID) throws -> [String] {

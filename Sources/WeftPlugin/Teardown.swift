@@ -24,8 +24,8 @@ struct Teardown {
         let firewall = node.firewall()
         // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
         try Overlap.run({
-            if try !links.deleteLink(named: attachment.hostVethName) {
-                // No veth by its name: CNI_IFNAME in the pod may be a renamed host end's peer, or (without a
+            if try !links.deleteOwnedLink(named: attachment.hostVethName, of: attachment) {
+                // No veth of this attachment by its name: CNI_IFNAME in the pod may be a renamed host end's peer, or (without a
                 // record) a device attachment's device; one look at the pod serves both.
                 if !netns.isEmpty, let pod = try? node.openPod(netns), let podEnd = try pod.links.link(named: attachment.ifname) {
                     let givenBack = try recorded == nil

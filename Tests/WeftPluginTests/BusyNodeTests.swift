@@ -43,7 +43,7 @@ struct BusyNodeTests {
             let table = try table(node)
             #expect(table.contains("set generations"))
             #expect(table.contains("weft/cbr0/a/eth0"), "a's hostPort restored from its record")
-            #expect(try node.nftRuleCount() == 11)
+            #expect(try node.nftRuleCount() == 13)
         }
     }
 }

@@ -24,9 +24,12 @@ struct FirewallTests {
         try withNode { node in
             let outside = try node.addOutside()
             let a = try node.addPod()
-            _ = try node.add(containerID: "a", netns: a, config: node.firewallConfig(ipMasq: false))
+            let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a, config: node.firewallConfig(ipMasq: false))))
             try node.serve(in: outside, port: 7000, reply: "outside")
             #expect(try node.request(from: a, to: TestNode.outsideAddress, port: 7000) == "")
+            // The control: given a route back to the pods, the outside answers, and sees the pod's own address.
+            try node.execIn(outside, "ip", "route", "add", "10.244.1.0/24", "via", TestNode.nodeAddress)
+            #expect(try node.request(from: a, to: TestNode.outsideAddress, port: 7000) == "outside peer=\(addressA)")
         }
     }
 
@@ -39,7 +42,7 @@ struct FirewallTests {
                                  config: node.firewallConfig(mappings: #"{"hostPort":\#(9000 + index),"containerPort":80}"#))
             }
             #expect(try node.nftRuleCount() == afterOne)
-            #expect(afterOne == 11)
+            #expect(afterOne == 13)
         }
     }
 
@@ -56,6 +59,57 @@ struct FirewallTests {
                     "the node via its own address")
             #expect(try node.request(from: pod, to: TestNode.nodeAddress, port: 8080) == "web peer=10.244.1.1", "the pod to its own hostPort")
             #expect(try node.exec("sysctl", "-n", "net.ipv4.conf.cni0.route_localnet").stdout.hasPrefix("1"))
+        }
+    }
+
+    /// route_localnet, on for 127.0.0.1:hostPort, let a pod's hand-made SYN to 127.0.0.1 reach a
+    /// listener the node binds to loopback alone (the CVE-2020-8558 class). Weft's table drops it, also
+    /// with route_localnet on for every interface (as kube-proxy's iptables mode sets it). The control:
+    /// the same SYN to the node's own address is answered; the drop counter rises.
+    @Test(arguments: [false, true])
+    func aPodReachesNoLoopbackListenerOfTheNode(routeLocalnetEverywhere: Bool) throws {
+        try withNode { node in
+            let pod = try node.addPod()
+            let address = try #require(podAddress(try node.add(containerID: "web", netns: pod, config: node.firewallConfig(ipMasq: false, mappings: web))))
+            if routeLocalnetEverywhere { try node.exec("sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1") }
+            #expect(try node.exec("sysctl", "-n", "net.ipv4.conf.cni0.route_localnet").stdout.hasPrefix("1"))
+            try node.serve(in: node.namespacePath, port: 9999, reply: "loopback-only", bind: "127.0.0.1")
+            try node.serve(in: node.namespacePath, port: 9998, reply: "node")
+            let gatewayMAC = try node.exec("cat", "/sys/class/net/cni0/address").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try node.rawSYNAnswered(from: pod, source: address, to: "10.244.1.1", port: 9998, via: gatewayMAC),
+                    "the control: a raw SYN to the node's address is answered")
+            #expect(try !node.rawSYNAnswered(from: pod, source: address, to: "127.0.0.1", port: 9999, via: gatewayMAC),
+                    "a raw SYN to 127.0.0.1 is not")
+            let chain = try node.exec("nft", "list", "chain", "inet", "weft", "localnet-input").stdout
+            #expect(chain.range(of: "counter packets [1-9][0-9]* ", options: .regularExpression) != nil, "the drop counted: \(chain)")
+        }
+    }
+
+    /// A pod given an address inherited the flows of the one before it (an established flow passes
+    /// NetworkPolicy's `ct state established`): DEL forgets every flow naming the pod's address, of any
+    /// protocol, and ADD those an earlier holder left; a neighbour's flows stay (the control).
+    @Test func flowsOfAnAddressDoNotOutliveItsPod() throws {
+        try withNode { node in
+            func flows(_ address: String) throws -> String {
+                try node.exec("conntrack", "-L", "-d", address).stdout + (try node.exec("conntrack", "-L", "-r", address).stdout)
+            }
+            let a = try node.addPod(), b = try node.addPod()
+            let addressA = try #require(podAddress(try node.add(containerID: "a", netns: a, config: node.firewallConfig())))
+            // An earlier holder's flow to the next address, left without a DEL.
+            try node.exec("ping", "-c", "1", "-W", "1", "10.244.1.3")
+            #expect(try flows("10.244.1.3").contains("icmp"), "the earlier flow is in the table")
+            let addressB = try #require(podAddress(try node.add(containerID: "b", netns: b, config: node.firewallConfig())))
+            #expect(addressB == "10.244.1.3")
+            #expect(try !flows(addressB).contains("icmp"), "ADD forgot the earlier holder's flow")
+            for address in [addressA, addressB] {
+                #expect(try node.exec("ping", "-c", "1", "-W", "2", address).status == 0)
+                try node.exec("sh", "-c", "echo x | socat -T1 - UDP:\(address):5353")
+            }
+            #expect(try flows(addressA).contains("udp") && flows(addressA).contains("icmp"))
+            #expect(try node.weft("DEL", containerID: "a", netns: a, config: node.firewallConfig()).status == 0)
+            #expect(try flows(addressA).isEmpty, "DEL forgot a's flows")
+            let left = try flows(addressB)
+            #expect(left.contains("udp") && left.contains("icmp"), "b's flows stay: \(left)")
         }
     }
 

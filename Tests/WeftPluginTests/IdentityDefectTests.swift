@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftIdentity
 
 /// Defects of the attachment's identity and of what DEL, GC and reclaim remove, each reproduced on a
 /// real node namespace.
@@ -8,6 +9,34 @@ struct IdentityDefectTests {
     static let longID = String(repeating: "a1b2c3d4e5", count: 25) + "abc"  // 253 bytes, the most validation takes
 
     func table(_ node: TestNode) throws -> String { try node.exec("nft", "list", "table", "inet", "weft").stdout }
+
+    /// DEL deleted the links named after an attachment without asking whose they were: another plugin's
+    /// veth (the reference bridge plugin names its veths "veth" + 8 random hex digits) or IFB that has the
+    /// name went with it. Now only a link whose alias names the attachment, or that has no alias (an ADD
+    /// killed before it set one), is deleted.
+    @Test func delDeletesOnlyLinksWhoseAliasNamesTheAttachment() throws {
+        try withNode { node in
+            let foreign = AttachmentID(network: "cbr0", containerID: "foreign", ifname: "eth0")
+            let unaliased = AttachmentID(network: "cbr0", containerID: "unaliased", ifname: "eth0")
+            let ours = AttachmentID(network: "cbr0", containerID: "ours", ifname: "eth0")
+            for (id, alias) in [(foreign, "bridge plugin's pod"), (unaliased, ""), (ours, ours.alias(addresses: ["10.244.1.9"]))] {
+                try node.exec("ip", "link", "add", id.hostVethName, "type", "veth", "peer", "name", "p-\(id.containerID)")
+                try node.exec("ip", "link", "add", id.ifbName, "type", "ifb")
+                if !alias.isEmpty {
+                    for name in [id.hostVethName, id.ifbName] { try node.exec("ip", "link", "set", name, "alias", alias) }
+                }
+            }
+            for id in [foreign, unaliased, ours] {
+                let del = try node.weft("DEL", containerID: id.containerID, config: node.config())
+                #expect(del.status == 0, "\(del.stdout) \(del.stderr)")
+            }
+            let left = try node.links()
+            #expect(left.contains(foreign.hostVethName) && left.contains(foreign.ifbName), "another's links stay: \(left)")
+            for id in [unaliased, ours] {
+                #expect(!left.contains(id.hostVethName) && !left.contains(id.ifbName), "\(id.containerID)'s links go: \(left)")
+            }
+        }
+    }
 
     /// A 253-byte container ID made ADD fail ("File name too long") and every DEL exit 1 after it.
     @Test func theLongestValidContainerIDIsAddedAndDeleted() throws {

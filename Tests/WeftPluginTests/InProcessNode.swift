@@ -138,14 +138,16 @@ final class FakeLinks: LinkControl {
     }
     func setHairpin(index: Int32, on: Bool) throws { try step("set hairpin") }
     func setPromiscuous(index: Int32, on: Bool) throws { try step("set promiscuous") }
+    /// A veth's peer goes with it, as in the kernel.
     func deleteLink(index: Int32) throws {
-        try step("delete link \(byIndex[index]?.name ?? "?")")
+        let link = byIndex[index]
+        try step("delete link \(link?.name ?? "?")")
         byIndex[index] = nil
+        if let link, link.kind == "veth", let pod = owner?.pod { pod.fakeLinks.byIndex[link.peerIndex] = nil }
     }
     func deleteLink(named name: String) throws -> Bool {
         guard let link = try link(named: name) else { return false }
         try deleteLink(index: link.index)
-        if link.kind == "veth", let pod = owner?.pod { pod.fakeLinks.byIndex[link.peerIndex] = nil }
         return true
     }
     func addAddress(_ address: IPNetwork, index: Int32) throws {
@@ -240,6 +242,8 @@ struct FakeFirewall: Firewall {
         owner.firewallElements[attachment.elementTag] = nil
     }
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] { [] }
+    /// Flows are kernel state the in-process node does not model; nothing to undo either.
+    func forgetFlows(of addresses: [IPAddress]) throws {}
     func collectGarbage(network: String, keep: Set<String>) throws {
         try owner.step("firewall: collect garbage")
         owner.firewallElements = owner.firewallElements.filter { keep.contains($0.key) }
