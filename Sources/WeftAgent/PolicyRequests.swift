@@ -1,5 +1,6 @@
 import Foundation
 import WeftAddress
+import WeftCNI
 import WeftPolicy
 
 extension PolicyAgent {
@@ -16,6 +17,10 @@ extension PolicyAgent {
         let started = ContinuousClock.now
         guard let namespace = request.namespace, let name = request.name, !namespace.isEmpty, !name.isEmpty else {
             return .failure("attach needs the pod's namespace and name")
+        }
+        // They become an API path below: only names the API server itself accepts.
+        guard Validation.isDNSLabel(namespace), Validation.isDNSSubdomain(name) else {
+            return .failure("attach: \"\(Validation.printable(namespace))/\(Validation.printable(name))\" is not a pod's namespace and name")
         }
         let addresses = (request.addresses ?? []).compactMap(IPAddress.init)
         guard !addresses.isEmpty, addresses.count == request.addresses?.count else {

@@ -50,6 +50,12 @@ public struct CNIEnvironment: Sendable, Equatable {
         if !netns.isEmpty, !netns.hasPrefix("/") {
             throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(Validation.printable(netns))\" is not an absolute path")
         }
+        // DEL takes whatever it is given (it must never fail for a pod ADD could have made): the pod's
+        // Kubernetes identity is only read by ADD and CHECK.
+        if command != .del, let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"],
+           !namespace.isEmpty || !name.isEmpty {
+            try Validation.podIdentity(namespace: namespace, name: name)
+        }
     }
 }
 

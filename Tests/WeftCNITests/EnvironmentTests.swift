@@ -30,6 +30,31 @@ import WeftCNI
         #expect(error?.msg.contains(missing) == true)
     }
 
+    /// K8S_POD_NAMESPACE and K8S_POD_NAME become a path of the Kubernetes API (weftd asks for the pod):
+    /// ADD and CHECK take only what the API server accepts; DEL takes anything, as it must never fail.
+    @Test(arguments: ["../../secrets", "prod/x", "Prod", "-prod", "prod-", "a%2fb", String(repeating: "a", count: 64), "prod\n"])
+    func podNamespacesTheAPIWouldRefuseAreRefused(namespace: String) throws {
+        let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=\(namespace);K8S_POD_NAME=web-0"
+        #expect(cniError { _ = try CNIEnvironment(add.merging(["CNI_ARGS": args]) { $1 }) }?.code == 4)
+        var del = add
+        del["CNI_COMMAND"] = "DEL"
+        #expect(try CNIEnvironment(del.merging(["CNI_ARGS": args]) { $1 }).command == .del)
+    }
+
+    @Test(arguments: ["../x", "web/0", "Web", "web..0", ".web", String(repeating: "a", count: 254)])
+    func podNamesTheAPIWouldRefuseAreRefused(name: String) {
+        let args = "K8S_POD_NAMESPACE=prod;K8S_POD_NAME=\(name)"
+        #expect(cniError { _ = try CNIEnvironment(add.merging(["CNI_ARGS": args]) { $1 }) }?.code == 4)
+    }
+
+    @Test func podIdentitiesTheAPIAcceptsAreTaken() throws {
+        let long = (0..<4).map { _ in String(repeating: "a", count: 62) }.joined(separator: ".")  // 251 bytes
+        for (namespace, name) in [("kube-system", "coredns-74ff55c5b-x7b2q"), ("a", "web-0.web.prod"), (String(repeating: "n", count: 63), long)] {
+            let env = try CNIEnvironment(add.merging(["CNI_ARGS": "K8S_POD_NAMESPACE=\(namespace);K8S_POD_NAME=\(name)"]) { $1 })
+            #expect(env.args["K8S_POD_NAME"] == name)
+        }
+    }
+
     @Test func gcAndStatusNeedOnlyTheCommand() throws {
         #expect(try CNIEnvironment(["CNI_COMMAND": "GC"]).command == .gc)
         #expect(try CNIEnvironment(["CNI_COMMAND": "STATUS"]).command == .status)
