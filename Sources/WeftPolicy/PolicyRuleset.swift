@@ -5,9 +5,11 @@ import WeftNftables
 ///
 ///     chain egress  { type filter hook forward priority 0
 ///                     ct state established,related accept
+///                     icmpv6 type { mld-*, nd-router-*, nd-neighbor-* } accept
 ///                     ip saddr vmap @egress4 ; ip6 saddr vmap @egress6 }
 ///     chain ingress { type filter hook forward priority 1
 ///                     ct state established,related accept
+///                     icmpv6 type { mld-*, nd-router-*, nd-neighbor-* } accept
 ///                     ip daddr vmap @ingress4 ; ip6 daddr vmap @ingress6 }
 ///     chain in-<hash> { <allow rules> accept … ; counter drop }     one per distinct policy list
 ///
@@ -29,6 +31,7 @@ public enum PolicyRuleset {
         for (direction, chain) in [(Direction.egress, "egress"), (.ingress, "ingress")] {
             let source = direction == .egress
             image.rules.append(NftRule(chain: chain, expressions: established))
+            image.rules += neighbourDiscovery.map { NftRule(chain: chain, expressions: $0) }
             for family in [IPAddress.Family.v4, .v6] {
                 let map = "\(chain)\(family == .v4 ? 4 : 6)"
                 image.sets.append(NftSet(name: map, keyLength: UInt32(width(family)), keyType: family == .v4 ? ipv4Type : ipv6Type, verdictMap: true))
@@ -134,6 +137,17 @@ public enum PolicyRuleset {
         // ct state bits: established 2, related 4 (u32 in host order).
         .ctState(into: .r(1)), .bitwise(.r(1), mask: hostOrder(6), xor: [0, 0, 0, 0]), .cmp(.neq, .r(1), [0, 0, 0, 0]), .verdict(.accept),
     ]
+
+    /// ICMPv6 the link itself runs on: MLD (130–132, 143) and router and neighbour discovery (133–136).
+    /// Conntrack leaves them untracked, so `established` does not pass them; on a bridge with
+    /// br_netfilter a pod's neighbour solicitation to a same-node peer meets these forward chains, and
+    /// without this a pod isolated for egress could not resolve even the peers a policy allows.
+    static let neighbourDiscovery: [[NftExpression]] = {
+        let icmpv6Type: [NftExpression] = nfproto(.v6) + [.meta(.l4proto, into: .r(1)), .cmp(.eq, .r(1), [58]),
+                                                          .payload(.transport, offset: 0, length: 1, into: .r(1))]
+        return [icmpv6Type + [.cmp(.gte, .r(1), [130]), .cmp(.lte, .r(1), [136]), .verdict(.accept)],
+                icmpv6Type + [.cmp(.eq, .r(1), [143]), .verdict(.accept)]]
+    }()
 
     static func portMatch(_ range: CompiledPolicies.PortRange) -> [NftExpression] {
         var expressions: [NftExpression] = [.meta(.l4proto, into: .r(2)), .cmp(.eq, .r(2), [number(range.proto)])]

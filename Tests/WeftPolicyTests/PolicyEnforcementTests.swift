@@ -82,6 +82,7 @@ struct PolicyEnforcementTests {
                 if listening.contains("0.0.0.0:\(port)") && listening.contains("[::]:\(port)") { return }
                 usleep(20_000)
             }
+            throw LabFailure(description: "\(pod)'s server on \(udp ? "UDP" : "TCP") port \(port) never listened")
         }
 
         /// The server's answer, or "" when the connection was refused, dropped or timed out.
@@ -167,6 +168,9 @@ struct PolicyEnforcementTests {
         try lab.install(PolicyRuleset.image(try Self.compile("")))
         #expect(try lab.answer(from: "other", to: "10.51.0.2", port: 8080) == "web")
         #expect(try lab.answer(from: "other", to: "10.52.0.2", port: 7000) == "client")
+        // The positive controls of the denials above, from the same source.
+        #expect(try lab.answer(from: "other", to: "10.52.0.2", port: 53, udp: true) == "client")
+        #expect(try lab.answer(from: "other", to: "fd52::2", port: 7000) == "client")
     }
 }
 
@@ -248,8 +252,83 @@ extension PolicyEnforcementTests {
         #expect(try PodIsolation.isolated(client: client) == [IPAddress("10.53.0.2")!])
         #expect(try lab.answer(from: "client", to: "10.51.0.2", port: 8080) == "web")
         #expect(try lab.answer(from: "client", to: "fd51::2", port: 8080) == "web")
+        #expect(try lab.answer(from: "web", to: "10.52.0.2", port: 7000) == "client", "the control of \"nor out\"")
     }
 }
+
+extension PolicyEnforcementTests {
+    /// Two pods on one bridge with br_netfilter (the bridge datapath with networkPolicy), IPv6 only and
+    /// no static neighbour entries: neighbour discovery between them crosses the forward chains. `other`
+    /// is isolated for egress and `web` for ingress, each allowing the other on 8080 alone.
+    @Test func neighbourDiscoveryPassesOnABridgeWhereAPolicyAllows() throws {
+        let id = String(UUID().uuidString.prefix(8)).lowercased()
+        let node = "wt-\(id)-bnode", web = "wt-\(id)-bweb", other = "wt-\(id)-bother"
+        var servers: [Process] = []
+        defer {
+            for server in servers { server.terminate() }
+            for name in [web, other, node] { _ = try? sh("ip netns delete \(name)", check: false) }
+        }
+        try sh("ip netns add \(node) && ip -n \(node) link set lo up && ip -n \(node) link add br0 type bridge && ip -n \(node) link set br0 up")
+        try sh("ip netns exec \(node) sysctl -qw net.bridge.bridge-nf-call-ip6tables=1")
+        for (ns, address) in [(web, "fd60::2"), (other, "fd60::3")] {
+            try sh("ip netns add \(ns) && ip -n \(ns) link set lo up")
+            try sh("ip -n \(node) link add h-\(ns.suffix(5)) type veth peer name eth0 netns \(ns)")
+            try sh("ip -n \(node) link set h-\(ns.suffix(5)) master br0 up")
+            try sh("ip -n \(ns) addr add \(address)/64 dev eth0 nodad && ip -n \(ns) link set eth0 up")
+        }
+        for port in [8080, 9090] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", web, "socat", "TCP6-LISTEN:\(port),fork,reuseaddr,ipv6only=1", "SYSTEM:echo web"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            servers.append(process)
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while !((try? sh("ip netns exec \(web) ss -ltn", check: false)) ?? "").contains("[::]:9090") {
+            guard Date() < deadline else { throw LabFailure(description: "web's servers never listened") }
+            usleep(20_000)
+        }
+        let pods = """
+            metadata: {name: web, namespace: prod, labels: {app: web}}
+            spec: {containers: [{name: web}]}
+            status: {podIPs: [{ip: "fd60::2"}]}
+            ---
+            metadata: {name: other, namespace: prod, labels: {role: other}}
+            spec: {containers: [{name: o}]}
+            status: {podIPs: [{ip: "fd60::3"}]}
+            """
+        let policies = """
+            metadata: {name: other-to-web, namespace: prod}
+            spec:
+              podSelector: {matchLabels: {role: other}}
+              policyTypes: [Egress]
+              egress: [{to: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 8080}]}]
+            ---
+            metadata: {name: web-from-other, namespace: prod}
+            spec:
+              podSelector: {matchLabels: {app: web}}
+              ingress: [{from: [{podSelector: {matchLabels: {role: other}}}], ports: [{port: 8080}]}]
+            """
+        let compiled = PolicyCompiler.compile(policies: try Yams.load_all(yaml: policies).map { try NetworkPolicy(json: $0 as Any) },
+                                              pods: try Yams.load_all(yaml: pods).map { try PolicyPod(json: $0 as Any) },
+                                              namespaces: [PolicyNamespace(name: "prod")])
+        try NetworkNamespace(path: "/var/run/netns/\(node)").run { try NftClient() }.replace(PolicyRuleset.image(compiled))
+        func request(_ port: Int) throws -> String {
+            try sh("ip netns exec \(other) timeout -s KILL 4 socat -T1 - TCP:[fd60::2]:\(port),connect-timeout=1", check: false)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var reply = ""
+        for _ in 0..<3 where reply.isEmpty { reply = try request(8080) }
+        #expect(reply == "web", "other resolves web and reaches it on the allowed port")
+        #expect(try request(9090) == "", "and on no other: the policy is in force")
+        let neighbours = try sh("ip -n \(other) -6 neigh show dev eth0")
+        #expect(neighbours.contains("fd60::2") && !neighbours.contains("PERMANENT"), "learned by discovery: \(neighbours)")
+    }
+}
+
+struct LabFailure: Error, CustomStringConvertible { let description: String }
 
 @discardableResult
 func sh(_ command: String, input: String = "", check: Bool = true) throws -> String {
