@@ -105,8 +105,10 @@ final class NftBatch {
         if let finished { return finished }
         if let last = lastMessage {
             // nlmsg_flags: a u16 in host order at byte 6 of the header.
-            let flags = UInt16(bytes[last.offset + 6]) | UInt16(bytes[last.offset + 7]) << 8
-            withUnsafeBytes(of: (flags | UInt16(NLM_F_ACK)).littleEndian) { bytes.replaceSubrange((last.offset + 6)..<(last.offset + 8), with: $0) }
+            bytes.withUnsafeMutableBytes { raw in
+                let flags = raw.loadUnaligned(fromByteOffset: last.offset + 6, as: UInt16.self)
+                raw.storeBytes(of: flags | UInt16(NLM_F_ACK), toByteOffset: last.offset + 6, as: UInt16.self)
+            }
         }
         let end = sequence
         write(bound: Self.marker) { nftnl_batch_end($0, end) }
