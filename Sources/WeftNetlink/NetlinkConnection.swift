@@ -1,4 +1,8 @@
 import CMnl
+import WeftSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Request/response over a transport: every request asks for an ack, replies are matched by
 /// sequence number, and an error reply becomes a NetlinkError carrying the kernel's text.
@@ -56,21 +60,37 @@ public final class NetlinkConnection {
         }
     }
 
-    /// Sends a batch (several messages in one datagram) and waits for the ack of every message in
-    /// `acks`, keyed by sequence number with a description for errors. The first error fails the whole
-    /// batch: the kernel applies a netfilter batch all or nothing.
-    public func exchangeBatch(_ bytes: [UInt8], acks: [UInt32: String]) throws {
+    /// Sends a netfilter transaction (one datagram: batch begin, messages, batch end) and reads its
+    /// replies up to the reply to `acked`, its last message and the only one asking for an ack: the kernel
+    /// queues every reply of a batch in message order once the batch ran, and answers each failing message
+    /// whether or not it asked. An error for any message in `descriptions` fails the transaction (the kernel
+    /// applies it all or nothing); the first is thrown, with the kernel's text, once the replies are read,
+    /// so none is left for the next request. An error for `begin` is a commit or the batch itself refused:
+    /// thrown at once, as nothing else may follow it.
+    public func exchangeBatch(_ bytes: [UInt8], begin: UInt32, acked: UInt32, descriptions: [UInt32: String]) throws {
         try transport.send(bytes)
-        var pending = Set(acks.keys)
-        while !pending.isEmpty {
-            for message in NetlinkMessage.split(try transport.receive()) where pending.contains(message.sequence) {
-                guard Int32(message.type) == weft_nlmsg_error else { continue }
+        var failure: NetlinkError?
+        while true {
+            let datagram: [UInt8]
+            do {
+                datagram = try transport.receive()
+            } catch let error as SystemError where error.errno == ENOBUFS {
+                // Only error replies can fill the queue (one ack per batch), so the batch was refused.
+                throw failure ?? NetlinkError("netfilter batch (its error replies overflowed the socket)", errno: ENOBUFS)
+            }
+            for message in NetlinkMessage.split(datagram) where Int32(message.type) == weft_nlmsg_error {
+                guard message.sequence == begin || descriptions[message.sequence] != nil else { continue }
                 let code = message.payload.loadInteger(Int32.self, at: 0)
                 if code != 0 {
-                    throw NetlinkError(acks[message.sequence] ?? "netfilter batch", errno: -code,
-                                       kernelMessage: Self.extendedAckMessage(message))
+                    let error = NetlinkError(descriptions[message.sequence] ?? "netfilter batch", errno: -code,
+                                             kernelMessage: Self.extendedAckMessage(message))
+                    if message.sequence == begin { throw error }
+                    if failure == nil { failure = error }
                 }
-                pending.remove(message.sequence)
+                if message.sequence == acked {
+                    if let failure { throw failure }
+                    return
+                }
             }
         }
     }

@@ -19,6 +19,8 @@ public final class MnlTransport: NetlinkTransport {
 
     private let socket: OpaquePointer
     private var receiveBuffer = [UInt8](repeating: 0, count: MnlTransport.receiveBufferSize)
+    /// The socket's send buffer as the kernel reports it; 0 until first read.
+    private var sendBufferSize = 0
 
     public init(protocol family: Int32 = NETLINK_ROUTE) throws {
         guard let socket = mnl_socket_open(family) else {
@@ -42,9 +44,37 @@ public final class MnlTransport: NetlinkTransport {
     deinit { mnl_socket_close(socket) }
 
     public func send(_ bytes: [UInt8]) throws {
+        try ensureSendBuffer(for: bytes.count)
         let sent = try retryingOnInterrupt("sendto", "netlink socket") { bytes.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) } }
         // A datagram socket sends all of it or nothing.
         guard sent == bytes.count else { throw SystemError("sendto", "netlink socket", errno: EMSGSIZE) }
+    }
+
+    /// The kernel refuses a datagram larger than the socket's send buffer less 32 bytes (EMSGSIZE, 212,992
+    /// bytes by default), and a netfilter transaction is one datagram however large. So the buffer grows
+    /// to fit: SO_SNDBUFFORCE (CAP_NET_ADMIN; past net.core.wmem_max), else SO_SNDBUF (capped at
+    /// wmem_max). The kernel doubles the value it is given and reports the doubled one.
+    private func ensureSendBuffer(for count: Int) throws {
+        let needed = count + 64
+        if sendBufferSize == 0 { sendBufferSize = currentSendBuffer() }
+        guard needed > sendBufferSize else { return }
+        let descriptor = mnl_socket_get_fd(socket)
+        var value = Int32(clamping: needed)
+        let length = socklen_t(MemoryLayout<Int32>.size)
+        if setsockopt(descriptor, SOL_SOCKET, SO_SNDBUFFORCE, &value, length) != 0 {
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &value, length)
+        }
+        sendBufferSize = currentSendBuffer()
+        guard needed <= sendBufferSize else {
+            throw SystemError("sendto", "netlink socket: a \(count)-byte datagram past the send buffer of \(sendBufferSize) bytes", errno: EMSGSIZE)
+        }
+    }
+
+    private func currentSendBuffer() -> Int {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(mnl_socket_get_fd(socket), SOL_SOCKET, SO_SNDBUF, &value, &length) == 0 else { return 0 }
+        return Int(value)
     }
 
     public func receive() throws -> [UInt8] {

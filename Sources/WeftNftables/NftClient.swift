@@ -57,7 +57,7 @@ public final class NftClient {
         for map in WeftRuleset.maps {
             NftEncoder.elements(batch, table: table, map: map.name, adding.filter { $0.map == map.name }, delete: false)
         }
-        if batch.acks.isEmpty { return }
+        if batch.isEmpty { return }
         try commit(batch)
     }
 
@@ -94,11 +94,18 @@ public final class NftClient {
 
     var peekSequence: UInt32 { connection.peekSequence }
 
+    /// The size of the last transaction sent: bytes of its one datagram, and object messages in it.
+    private(set) var lastCommit: (bytes: Int, messages: Int)?
+
+    /// Sends the transaction in one datagram (see NftBatch) and reads its replies; a batch that refused
+    /// a message is thrown before anything is sent.
     func commit(_ batch: NftBatch) throws {
         let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
-        guard !batch.overflowed else { throw NftBatchOverflow(capacity: batch.capacity) }
+        if let refusal = batch.refusal { throw refusal }
+        guard let acked = batch.ackedSequence else { return }
         connection.advance(to: used)
-        try connection.exchangeBatch(bytes, acks: batch.acks)
+        lastCommit = (bytes.count, batch.messageCount)
+        try connection.exchangeBatch(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
     }
 
     /// Every element of every map, or none when the table does not exist.
@@ -178,10 +185,4 @@ public enum SetElementParser {
             return NftElement(map: map, key: key, value: value, owner: owner)
         }
     }
-}
-
-/// A transaction larger than Weft's batch buffer: refused before anything is sent.
-public struct NftBatchOverflow: Error, CustomStringConvertible {
-    public let capacity: Int
-    public var description: String { "netfilter batch larger than \(capacity) bytes" }
 }

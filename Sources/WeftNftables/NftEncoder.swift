@@ -15,7 +15,7 @@ enum NftEncoder {
     }
 
     private static func tableMessage(_ batch: NftBatch, type: UInt32, flags: Int32, name: String, describe: String) {
-        batch.add(type, family: inet, flags: flags, describe: describe) { header in
+        batch.add(type, family: inet, flags: flags, describe: describe, bound: NftSize.strings(name)) { header in
             guard let table = nftnl_table_alloc() else { return }
             defer { nftnl_table_free(table) }
             nftnl_table_set_str(table, code(NFTNL_TABLE_NAME), name)
@@ -25,7 +25,8 @@ enum NftEncoder {
     }
 
     static func chain(_ batch: NftBatch, table: String, _ chain: NftChain) {
-        batch.add(code32(NFT_MSG_NEWCHAIN), family: inet, flags: NLM_F_CREATE, describe: "add chain \(chain.name)") { header in
+        batch.add(code32(NFT_MSG_NEWCHAIN), family: inet, flags: NLM_F_CREATE, describe: "add chain \(chain.name)",
+                  bound: NftSize.strings(table, chain.name, chain.type)) { header in
             guard let object = nftnl_chain_alloc() else { return }
             defer { nftnl_chain_free(object) }
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
@@ -49,7 +50,7 @@ enum NftEncoder {
     }
 
     private static func chainMessage(_ batch: NftBatch, type: UInt32, flags: Int32, table: String, name: String, describe: String) {
-        batch.add(type, family: inet, flags: flags, describe: describe) { header in
+        batch.add(type, family: inet, flags: flags, describe: describe, bound: NftSize.strings(table, name)) { header in
             guard let object = nftnl_chain_alloc() else { return }
             defer { nftnl_chain_free(object) }
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
@@ -61,7 +62,8 @@ enum NftEncoder {
 
     /// Deletes a set (no rule may use it by the end of the transaction).
     static func deleteSet(_ batch: NftBatch, table: String, name: String) {
-        batch.add(code32(NFT_MSG_DELSET), family: inet, flags: 0, describe: "delete set \(name)") { header in
+        batch.add(code32(NFT_MSG_DELSET), family: inet, flags: 0, describe: "delete set \(name)",
+                  bound: NftSize.strings(table, name)) { header in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
@@ -80,18 +82,19 @@ enum NftEncoder {
                data: set.verdictMap ? (NFT_DATA_VERDICT.rawValue, 0) : nil, id: id, describe: "add set \(set.name)")
     }
 
-    /// Adds elements to a set (created in this transaction or before), or deletes them.
+    /// Adds elements to a set (created in this transaction or before), or deletes them, in as many
+    /// messages as the batch needs.
     static func setElements(_ batch: NftBatch, table: String, set: String, _ elements: [NftSetElement], delete: Bool = false) {
         guard !elements.isEmpty else { return }
         let type = delete ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_NEWSETELEM)
-        let describe = "\(delete ? "delete" : "add") \(elements.count) elements \(delete ? "from" : "to") \(set)"
-        batch.add(type, family: inet, flags: delete ? 0 : NLM_F_CREATE, describe: describe) { header in
+        batch.addElements(elements, type: type, family: inet, flags: delete ? 0 : NLM_F_CREATE, bound: NftSize.strings(table, set),
+                          itemBound: bound, describe: { "\(delete ? "delete" : "add") \($0.count) elements \(delete ? "from" : "to") \(set)" }) { header, chunk in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
             nftnl_set_set_str(object, code(NFTNL_SET_NAME), set)
             nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(inet))
-            for element in elements {
+            for element in chunk {
                 guard let item = nftnl_set_elem_alloc() else { continue }
                 element.key.withUnsafeBytes { _ = nftnl_set_elem_set(item, code(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
                 if element.intervalEnd { nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_FLAGS), code32(NFT_SET_ELEM_INTERVAL_END)) }
@@ -111,7 +114,8 @@ enum NftEncoder {
 
     /// Deleting rules without a handle empties the chain.
     static func flushChain(_ batch: NftBatch, table: String, chain: String) {
-        batch.add(code32(NFT_MSG_DELRULE), family: inet, flags: 0, describe: "flush chain \(chain)") { header in
+        batch.add(code32(NFT_MSG_DELRULE), family: inet, flags: 0, describe: "flush chain \(chain)",
+                  bound: NftSize.strings(table, chain)) { header in
             guard let rule = nftnl_rule_alloc() else { return }
             defer { nftnl_rule_free(rule) }
             nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
@@ -129,7 +133,7 @@ enum NftEncoder {
     /// NFT_MSG_NEWSET: a set, or a map when `data` gives its values' type and length.
     private static func newSet(_ batch: NftBatch, table: String, name: String, flags: UInt32, keyLength: UInt32, keyType: UInt32,
                                data: (type: UInt32, length: UInt32)?, id: UInt32, describe: String) {
-        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: describe) { header in
+        batch.add(code32(NFT_MSG_NEWSET), family: inet, flags: NLM_F_CREATE, describe: describe, bound: NftSize.strings(table, name)) { header in
             guard let set = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(set) }
             nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
@@ -148,7 +152,8 @@ enum NftEncoder {
     }
 
     static func rule(_ batch: NftBatch, table: String, _ rule: NftRule) {
-        batch.add(code32(NFT_MSG_NEWRULE), family: inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)") { header in
+        batch.add(code32(NFT_MSG_NEWRULE), family: inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)",
+                  bound: bound(rule, table: table)) { header in
             guard let object = nftnl_rule_alloc() else { return }
             defer { nftnl_rule_free(object) }
             nftnl_rule_set_str(object, code(NFTNL_RULE_TABLE), table)
@@ -166,19 +171,23 @@ enum NftEncoder {
         }
     }
 
-    /// Adds (exclusively: a key already present is EEXIST) or deletes elements of one map.
+    /// Adds (exclusively: a key already present is EEXIST) or deletes elements of one map, in as many
+    /// messages as the batch needs.
     static func elements(_ batch: NftBatch, table: String, map: String, _ elements: [NftElement], delete: Bool) {
         guard !elements.isEmpty else { return }
         let type = delete ? code32(NFT_MSG_DELSETELEM) : code32(NFT_MSG_NEWSETELEM)
         let flags = delete ? 0 : NLM_F_CREATE | NLM_F_EXCL
-        let keys = elements.map(HostPortElements.describeKey).joined(separator: ", ")
-        batch.add(type, family: inet, flags: flags, describe: "\(delete ? "delete" : "add") \(keys) in \(map)") { header in
+        let describe = { (chunk: ArraySlice<NftElement>) in
+            "\(delete ? "delete" : "add") \(chunk.map(HostPortElements.describeKey).joined(separator: ", ")) in \(map)"
+        }
+        batch.addElements(elements, type: type, family: inet, flags: flags, bound: NftSize.strings(table, map),
+                          itemBound: bound, describe: describe) { header, chunk in
             guard let set = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(set) }
             nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
             nftnl_set_set_str(set, code(NFTNL_SET_NAME), map)
             nftnl_set_set_u32(set, code(NFTNL_SET_FAMILY), UInt32(inet))
-            for element in elements {
+            for element in chunk {
                 guard let object = nftnl_set_elem_alloc() else { continue }
                 element.key.withUnsafeBytes { _ = nftnl_set_elem_set(object, code(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
                 if !delete {

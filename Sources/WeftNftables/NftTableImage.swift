@@ -20,13 +20,10 @@ public struct NftTableImage: Equatable, Sendable {
 }
 
 extension NftClient {
-    /// Larger than the hostPort batches: a policy table holds every selected pod's address.
-    static let tableImageCapacity = 8 << 20
-
     /// Replaces the table `image.name` with `image` in one transaction: created if missing (the first
     /// "add table" is a no-op otherwise), deleted with everything in it, created again, filled.
     public func replace(_ image: NftTableImage) throws {
-        let batch = NftBatch(firstSequence: peekSequence, capacity: Self.tableImageCapacity)
+        let batch = NftBatch(firstSequence: peekSequence)
         NftEncoder.table(batch, name: image.name)
         NftEncoder.deleteTable(batch, name: image.name)
         NftEncoder.table(batch, name: image.name)
@@ -50,7 +47,7 @@ extension NftClient {
             try replace(new)
             return true
         }
-        if batch.acks.isEmpty { return false }
+        if batch.isEmpty { return false }
         do {
             try commit(batch)
             return false
@@ -69,7 +66,7 @@ extension NftClient {
         guard new.sets.allSatisfy({ oldSets[$0.name] == nil || oldSets[$0.name] == $0 }) else { return nil }
         let newSetNames = Set(new.sets.map(\.name)), oldChains = Set(old.regularChains), newChains = Set(new.regularChains)
         let table = new.name
-        let batch = NftBatch(firstSequence: peekSequence, capacity: Self.tableImageCapacity)
+        let batch = NftBatch(firstSequence: peekSequence)
         // Sets and chains that are new, before anything refers to them.
         for (index, set) in new.sets.enumerated() where oldSets[set.name] == nil {
             NftEncoder.set(batch, table: table, set, id: UInt32(index + 1))
@@ -155,7 +152,7 @@ extension NftClient {
         let batch = NftBatch(firstSequence: peekSequence)
         for (set, members) in elements.sorted(by: { $0.key < $1.key }) { NftEncoder.setElements(batch, table: image.name, set: set, members) }
         var result = image
-        guard !batch.acks.isEmpty else { return result }
+        guard !batch.isEmpty else { return result }
         try commit(batch)
         for (set, members) in elements { result.elements[set, default: []] += members }
         return result

@@ -24,7 +24,8 @@ enum RulesetGeneration {
     }
 
     static func createSet(_ batch: NftBatch, table: String, id: UInt32) {
-        batch.add(code32(NFT_MSG_NEWSET), family: NftEncoder.inet, flags: NLM_F_CREATE, describe: "add set \(set)") { header in
+        batch.add(code32(NFT_MSG_NEWSET), family: NftEncoder.inet, flags: NLM_F_CREATE, describe: "add set \(set)",
+                  bound: NftSize.strings(table, set)) { header in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
@@ -40,7 +41,8 @@ enum RulesetGeneration {
 
     /// Adds the element; one already there (another ADD of the same version got here first) is no error.
     static func addElement(_ batch: NftBatch, table: String, key: [UInt8]) {
-        batch.add(code32(NFT_MSG_NEWSETELEM), family: NftEncoder.inet, flags: NLM_F_CREATE, describe: "add generation to \(set)") { header in
+        batch.add(code32(NFT_MSG_NEWSETELEM), family: NftEncoder.inet, flags: NLM_F_CREATE, describe: "add generation to \(set)",
+                  bound: NftSize.strings(table, set) + NftSize.nest + 64 + NftSize.attribute(key.count)) { header in
             build(header, table: table, set: set, key: key)
         }
     }
