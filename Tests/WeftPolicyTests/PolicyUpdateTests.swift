@@ -45,12 +45,12 @@ import WeftNetlink
                                 Self.pod("client-b2", "10.1.1.4", node: "b", labels: ["role": "client"])]
         let after = PolicyRuleset.image(PolicyCompiler.compile(policies: [Self.denyAll, Self.fromClients], pods: more, namespaces: [], node: "a"))
         let batch = try #require(client.diff(from: before, to: after))
-        let messages = batch.acks.values.sorted()
+        let messages = batch.descriptions.values.sorted()
         // The new web pod's verdict (its ingress chain is web-a's; egress is open); the new client joins
         // 10.1.1.3's interval in the clients' set: that interval deleted, the longer one added.
         let clients = "in-\(PolicyCompiler.hash("prod/from-clients"))-0-4"
         #expect(messages == ["add 1 elements to ingress4", "add 2 elements to \(clients)", "delete 2 elements from \(clients)"], "\(messages)")
-        #expect(try #require(client.diff(from: after, to: after)).acks.isEmpty)
+        #expect(try #require(client.diff(from: after, to: after)).isEmpty)
         var rebased = after
         rebased.baseChains[0] = NftChain(name: "egress", hook: .forward, priority: 5, type: "filter")
         #expect(client.diff(from: before, to: rebased) == nil, "a changed base chain is a whole rewrite")
