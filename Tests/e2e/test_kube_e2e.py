@@ -137,6 +137,28 @@ class JudgeTests(unittest.TestCase):
         self.assertIn("sctp kernel module", left_out[0][1])
 
 
+class RealGinkgoTests(unittest.TestCase):
+    """testdata/: the junit files Kubernetes 1.20's e2e.test wrote under `ginkgo -nodes=2` with the
+    focus `\\[sig-network\\] NetworkPolicy API` and an API server that refuses connections (exit 1)."""
+
+    def test_before_suite_failure_as_ginkgo_writes_it(self):
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata")
+        texts = []
+        for name in sorted(os.listdir(data)):
+            if name.startswith("ginkgo2-beforesuite-failed-"):
+                with open(os.path.join(data, name)) as f:
+                    texts.append(f.read())
+        self.assertEqual(len(texts), 2)
+        cases = parse_junit(texts)
+        self.assertEqual([(c.name, c.state) for c in cases], [("BeforeSuite", "failed")] * 2)
+        spec = "[sig-network] NetworkPolicy API should support creating NetworkPolicy API operations"
+        rows = judge([spec], cases, 1)
+        failed = [n for n, s, _, _ in rows if s == "FAIL"]
+        self.assertIn(spec, failed)
+        self.assertEqual(failed.count("ginkgo BeforeSuite"), 2)
+        self.assertIn("ginkgo/e2e.test exit status", failed)
+
+
 class SetTests(unittest.TestCase):
     def test_default_sets_leave_out_the_hostip_timeout_spec(self):
         self.assertEqual(sorted(kube_e2e.sets_to_run(set())), ["granular", "hostport", "netpol", "services"])
