@@ -27,6 +27,7 @@ public final class AgentMetrics: Sendable {
     public let policyQuickAttaches: Counter
     public let policyApplyErrors: Counter
     public let policyWatchRestarts: Counter
+    public let policyUnreadable: Counter
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -55,6 +56,7 @@ public final class AgentMetrics: Sendable {
         policyQuickAttaches = counter("policy_quick_attaches", "Pod ADDs served by adding their elements alone (no compile of the whole node)")
         policyApplyErrors = counter("policy_apply_errors", "Policy table changes the kernel refused")
         policyWatchRestarts = counter("policy_watch_restarts", "Pod, Namespace or NetworkPolicy watches opened again after a break")
+        policyUnreadable = counter("policy_unreadable_objects", "Objects weftd could not read (a policy isolating what it selects, or weftd unhealthy)")
     }
 
     /// The text exposition format, as Prometheus scrapes it.

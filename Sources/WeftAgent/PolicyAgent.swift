@@ -33,6 +33,13 @@ public actor PolicyAgent {
     /// Addresses announced by ADD, per pod key, until the API reports the same.
     var announced: [String: [IPAddress]] = [:]
     var synced: Set<Kind> = []
+    /// Objects weftd cannot read at all, by "kind namespace/name": while any is known, weftd is not
+    /// healthy and refuses attaches (the plugin isolates or refuses the pod): it cannot know what they say.
+    var unreadable: [String: String] = [:] {
+        didSet { health.unreadable = unreadable.sorted { $0.key < $1.key }.first.map { "\($0.key): \($0.value)" } }
+    }
+    /// What /healthz says, published for the HTTP server's threads.
+    public nonisolated let health = PolicyHealth()
     var compiled = CompiledPolicies()
     var applied: NftTableImage?
     /// When the oldest change not yet in the kernel arrived.
@@ -71,13 +78,25 @@ public actor PolicyAgent {
 
     public var isSynced: Bool { synced.count == Kind.allCases.count && applied != nil }
 
+    /// Why an attach cannot be answered with verdicts now, or nil.
+    var notReady: String? {
+        if let unreadable = health.unreadable { return "NetworkPolicy: an object weftd cannot read: \(unreadable)" }
+        guard isSynced else { return "weftd has not listed pods, namespaces and policies yet\(lastError.map { ": \($0)" } ?? "")" }
+        return health.current.healthy ? nil : health.current.reason
+    }
+
     /// Follows the three kinds until cancelled.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             for kind in Kind.allCases {
                 let watch = PolicyWatch(client: client, path: Self.path(kind), logger: logger)
                 let metrics = metrics
-                group.addTask { await watch.run(restarts: { metrics.policyWatchRestarts.increment() }) { await self.received(kind, $0) } }
+                let health = health
+                group.addTask {
+                    await watch.run(restarts: { metrics.policyWatchRestarts.increment(); health.watchBroke(kind.rawValue) }) {
+                        await self.received(kind, $0)
+                    }
+                }
             }
         }
     }
@@ -98,8 +117,10 @@ public actor PolicyAgent {
             case .namespaces: namespaces = [:]
             case .policies: policies = [:]
             }
+            unreadable = unreadable.filter { !$0.key.hasPrefix(kind.rawValue + " ") }
             objects.forEach { store(kind, $0) }
             synced.insert(kind)
+            health.watchListed(kind.rawValue)
         case .upserted(let object):
             let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
             store(kind, object)
@@ -135,7 +156,18 @@ public actor PolicyAgent {
         return live(old) || live(new)
     }
 
+    /// "kind namespace/name" of an object, for `unreadable`.
+    func unreadableKey(_ kind: Kind, _ object: [String: Any]) -> String {
+        let metadata = object["metadata"] as? [String: Any] ?? [:]
+        let name = kind == .namespaces ? metadata["name"] as? String : objectKey(object)
+        return "\(kind.rawValue) \(name ?? "(no name)")"
+    }
+
+    /// Never drops an object: a policy whose rules cannot be read is kept with no rule, isolating the
+    /// pods it selects; one whose podSelector cannot be read, or a pod or namespace that cannot be read,
+    /// leaves weftd unable to know and says so (unhealthy, attaches refused) until the API changes it.
     func store(_ kind: Kind, _ object: [String: Any]) {
+        let key = unreadableKey(kind, object)
         do {
             switch kind {
             case .pods:
@@ -145,16 +177,27 @@ public actor PolicyAgent {
                 let namespace = try PolicyNamespace(json: object)
                 namespaces[namespace.name] = namespace
             case .policies:
-                let policy = try NetworkPolicy(json: object)
-                policies[policy.key] = policy
+                do {
+                    let policy = try NetworkPolicy(json: object)
+                    policies[policy.key] = policy
+                } catch {
+                    let isolating = try NetworkPolicy.unreadable(json: object)
+                    policies[isolating.key] = isolating
+                    metrics.policyUnreadable.increment()
+                    logger.error("a NetworkPolicy weftd cannot read isolates the pods it selects",
+                                 metadata: ["policy": "\(isolating.key)", "error": "\(error)"])
+                }
             }
+            if unreadable.removeValue(forKey: key) != nil { logger.notice("readable again", metadata: ["object": "\(key)"]) }
         } catch {
-            // The API server validated it; an object this compiler cannot read is left out, loudly.
-            logger.error("ignoring an object weftd cannot read", metadata: ["kind": "\(kind.rawValue)", "error": "\(error)"])
+            unreadable[key] = "\(error)"
+            metrics.policyUnreadable.increment()
+            logger.error("an object weftd cannot read: not healthy until it changes", metadata: ["object": "\(key)", "error": "\(error)"])
         }
     }
 
     func forget(_ kind: Kind, _ object: [String: Any]) {
+        unreadable[unreadableKey(kind, object)] = nil
         let metadata = object["metadata"] as? [String: Any] ?? [:]
         switch kind {
         case .pods:
@@ -190,11 +233,14 @@ public actor PolicyAgent {
             let replaced = try nft.update(from: applied, to: image)
             applied = image
             lastError = nil
+            health.applyError = nil
+            health.synced = isSynced
             metrics.policyApplies.increment()
             if replaced { logger.info("policy table written whole", metadata: ["policies": "\(policies.count)", "pods": "\(compiled.selections.count)"]) }
         } catch {
             applied = nil  // unknown state: the next change replaces the table whole
             lastError = "\(error)"
+            health.applyError = lastError
             metrics.policyApplyErrors.increment()
             logger.error("policy table not written", metadata: ["error": "\(error)"])
             return

@@ -28,9 +28,7 @@ extension PolicyAgent {
         }
         let deadline = ContinuousClock.now + .milliseconds(Int(syncWait * 1000))
         while !isSynced && ContinuousClock.now < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
-        guard isSynced else {
-            return .failure("weftd has not listed pods, namespaces and policies yet\(lastError.map { ": \($0)" } ?? "")", notSynced: true)
-        }
+        if let notReady { return .failure(notReady, notSynced: true) }
         let key = "\(namespace)/\(name)"
         // The Pod exists before its sandbox, so the watch has normally delivered it long before; one
         // created a moment ago may still be on its way (a few milliseconds), else it is asked for.

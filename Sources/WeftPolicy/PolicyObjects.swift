@@ -147,11 +147,11 @@ public struct NetworkPolicy: Equatable, Sendable {
     static func peer(_ value: Any, object: String, path: String) throws -> Peer {
         guard let fields = value as? [String: Any] else { throw PolicyError(object, path, "not an object") }
         if let block = fields["ipBlock"] as? [String: Any] {
-            guard let text = block["cidr"] as? String, let cidr = IPNetwork(text) else {
+            guard let text = block["cidr"] as? String, let cidr = apiCIDR(text) else {
                 throw PolicyError(object, "\(path).ipBlock.cidr", "not a CIDR")
             }
             let except = try (block["except"] as? [Any] ?? []).enumerated().map { index, raw in
-                guard let text = raw as? String, let network = IPNetwork(text), network.family == cidr.family else {
+                guard let text = raw as? String, let network = apiCIDR(text), network.family == cidr.family else {
                     throw PolicyError(object, "\(path).ipBlock.except[\(index)]", "not a CIDR of the block's family")
                 }
                 return network.canonical
@@ -164,6 +164,42 @@ public struct NetworkPolicy: Equatable, Sendable {
             throw PolicyError(object, path, "needs podSelector, namespaceSelector or ipBlock")
         }
         return .pods(podSelector: pods, namespaceSelector: namespaces)
+    }
+
+    /// A CIDR as the API server accepts it: also IPv4 with leading zeros, read as decimal ("010.1.0.0/16"
+    /// is 10.1.0.0/16), as Go before 1.17 and Kubernetes' ParseCIDRSloppy read it. Objects stored then
+    /// are still served in that form.
+    public static func apiCIDR(_ text: String) -> IPNetwork? {
+        if let network = IPNetwork(text) { return network }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let prefix = Int(parts[1]), parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber) else { return nil }
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return nil }
+        var values: [Int] = []
+        for octet in octets {
+            guard (1...3).contains(octet.count), octet.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(octet), value <= 255 else { return nil }
+            values.append(value)
+        }
+        return IPNetwork(values.map(String.init).joined(separator: ".") + "/\(prefix)")
+    }
+
+    /// What can be read of a policy that cannot be read whole (its peers or ports are beyond this
+    /// compiler): its namespace, name and podSelector, with no rule, for the directions it names (both
+    /// when those cannot be read either). Enforced, it isolates the pods it selects: never open.
+    public static func unreadable(json: Any) throws -> NetworkPolicy {
+        let metadata = try Metadata(json, kind: "NetworkPolicy")
+        let object = "NetworkPolicy \(metadata.namespace)/\(metadata.name)"
+        let spec = (json as? [String: Any])?["spec"] as? [String: Any] ?? [:]
+        let selector = try LabelSelector(spec["podSelector"], object: object, path: "spec.podSelector")
+        var types = Set((spec["policyTypes"] as? [Any] ?? []).compactMap { ($0 as? String).flatMap(Direction.init(rawValue:)) })
+        if types.isEmpty { types = [.ingress, .egress] }
+        return NetworkPolicy(namespace: metadata.namespace, name: metadata.name, podSelector: selector, policyTypes: types,
+                             ingress: [], egress: [])
+    }
+
+    public init(namespace: String, name: String, podSelector: LabelSelector, policyTypes: Set<Direction>, ingress: [Rule], egress: [Rule]) {
+        self.namespace = namespace; self.name = name; self.podSelector = podSelector
+        self.policyTypes = policyTypes; self.ingress = ingress; self.egress = egress
     }
 
     static func port(_ value: Any, object: String, path: String) throws -> Port {

@@ -121,7 +121,8 @@ struct Run: AsyncParsableCommand {
 }
 
 extension Run {
-    /// The NetworkPolicy agent, its socket, and its health: unhealthy until the first sync is in the kernel.
+    /// The NetworkPolicy agent, its socket, and its health (PolicyHealth): healthy once the first sync is in
+    /// the kernel, while every object can be read, the table was written and no watch is broken too long.
     func startPolicy(logger: Logger, metrics: AgentMetrics) async throws
         -> (agent: PolicyAgent, server: PolicySocketServer, client: KubeClient, health: StatusServer.Health) {
         let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
@@ -131,9 +132,8 @@ extension Run {
         let agent = try PolicyAgent(client: client, node: name, logger: logger, metrics: metrics, announcedFile: announced)
         let server = try await PolicySocketServer.start(path: policySocket, agent: agent)
         logger.info("enforcing NetworkPolicy", metadata: ["node": "\(name)", "api": "\(credentials.server)", "socket": "\(policySocket)"])
-        let synced = SyncedFlag()
-        Task { while !(await agent.isSynced) { try? await Task.sleep(nanoseconds: 50_000_000) }; synced.set() }
-        return (agent, server, client, { synced.isSet ? (true, "ok") : (false, "NetworkPolicy: not synced with the API yet") })
+        let health = agent.health
+        return (agent, server, client, { health.current })
     }
 
     /// The engine, its name for logs and status, and how to close its connections.
@@ -149,14 +149,6 @@ extension Run {
         return (EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
                 { await client.shutdown() })
     }
-}
-
-/// Set once, read from the HTTP server's threads.
-final class SyncedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// SIGTERM and SIGINT, delivered through dispatch sources rather than signal handlers (which could

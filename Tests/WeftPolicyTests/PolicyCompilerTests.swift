@@ -184,3 +184,20 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(PolicyRuleset.intervalElements(AddressInterval(ip("255.255.255.0"), ip("255.255.255.255"))).count == 1, "no end past the last address")
     }
 }
+
+/// CIDRs as the API server accepts them: IPv4 with leading zeros is read as decimal (Go before 1.17 and
+/// Kubernetes' ParseCIDRSloppy), so a policy stored in that form is enforced, not dropped.
+@Suite struct APICIDRTests {
+    @Test func leadingZerosAreDecimal() throws {
+        #expect(NetworkPolicy.apiCIDR("010.001.000.000/16") == IPNetwork("10.1.0.0/16"))
+        #expect(NetworkPolicy.apiCIDR("192.168.001.010/032") == IPNetwork("192.168.1.10/32"))
+        #expect(NetworkPolicy.apiCIDR("10.1.0.0/16") == IPNetwork("10.1.0.0/16"), "the plain form")
+        for bad in ["256.1.0.0/16", "10.1.0/16", "10.1.0.0.0/16", "0x0a.1.0.0/16", "10.1.0.0/ 16", "10.1.0.0", "1000.1.0.0/16"] {
+            #expect(NetworkPolicy.apiCIDR(bad) == nil, "\(bad)")
+        }
+        let policy = try NetworkPolicy(json: ["metadata": ["name": "p", "namespace": "prod"],
+                                              "spec": ["podSelector": [String: Any](),
+                                                       "ingress": [["from": [["ipBlock": ["cidr": "010.000.000.000/8", "except": ["010.051.000.000/16"]]]]]]]])
+        #expect(policy.ingress.first?.peers == [.ipBlock(cidr: IPNetwork("10.0.0.0/8")!, except: [IPNetwork("10.51.0.0/16")!])])
+    }
+}

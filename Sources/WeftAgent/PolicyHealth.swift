@@ -1,0 +1,55 @@
+import Foundation
+
+/// What /healthz says of NetworkPolicy enforcement: written by PolicyAgent, read on the HTTP server's
+/// threads and by attach. Judged when read, so a watch broken past `brokenBound` turns it unhealthy
+/// without an event to say so, and it turns healthy again by itself once every watch has listed again.
+public final class PolicyHealth: @unchecked Sendable {  // every field behind `lock`
+    /// How long a watch may stay broken (the API unreachable, every relist failing) before weftd says it
+    /// no longer knows the cluster: attaches are refused (the plugin isolates or refuses the pod) and
+    /// /healthz fails. A watch the API server ends (every 30–60 minutes) lists again within a second.
+    public static let brokenBound: Duration = .seconds(60)
+
+    private let lock = NSLock()
+    private var isSynced = false
+    private var unreadableText: String?
+    private var applyErrorText: String?
+    private var brokenSince: [String: ContinuousClock.Instant] = [:]
+
+    public init() {}
+
+    var synced: Bool {
+        get { lock.withLock { isSynced } }
+        set { lock.withLock { isSynced = newValue } }
+    }
+    /// The first object weftd cannot read, described.
+    var unreadable: String? {
+        get { lock.withLock { unreadableText } }
+        set { lock.withLock { unreadableText = newValue } }
+    }
+    var applyError: String? {
+        get { lock.withLock { applyErrorText } }
+        set { lock.withLock { applyErrorText = newValue } }
+    }
+
+    /// A watch broke (it lists again after a backoff): broken from now, unless it already was.
+    func watchBroke(_ kind: String, at now: ContinuousClock.Instant = .now) {
+        lock.withLock { if brokenSince[kind] == nil { brokenSince[kind] = now } }
+    }
+
+    /// A watch listed again: it knows every object of its kind.
+    func watchListed(_ kind: String) { lock.withLock { brokenSince[kind] = nil } }
+
+    public func current(at now: ContinuousClock.Instant = .now) -> (healthy: Bool, reason: String) {
+        lock.withLock {
+            if !isSynced { return (false, "NetworkPolicy: not synced with the API yet") }
+            if let unreadableText { return (false, "NetworkPolicy: an object weftd cannot read: \(unreadableText)") }
+            if let applyErrorText { return (false, "NetworkPolicy: the policy table was not written: \(applyErrorText)") }
+            if let (kind, since) = brokenSince.min(by: { $0.value < $1.value }), now - since > Self.brokenBound {
+                return (false, "NetworkPolicy: the \(kind) watch has been broken for \(Int((now - since).seconds)) s (bound \(Int(Self.brokenBound.seconds)) s)")
+            }
+            return (true, "ok")
+        }
+    }
+
+    public var current: (healthy: Bool, reason: String) { current() }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import Testing
+import WeftAddress
+import WeftNetlink
+@testable import WeftAgent
+@testable import WeftPolicy
+
+/// An object weftd cannot read never opens a pod: a NetworkPolicy whose rules it cannot read isolates
+/// the pods it selects; one whose podSelector it cannot read (or a pod or namespace it cannot read)
+/// makes weftd unhealthy and refuses attaches. And weftd reads what the API server accepts.
+@Suite(.enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root for a network namespace"))
+struct UnreadablePolicyTests {
+    static let web: [String: Any] = ["metadata": ["name": "web", "namespace": "prod", "labels": ["app": "web"]],
+                                     "spec": ["nodeName": "n1", "containers": [["name": "c"]]],
+                                     "status": ["podIPs": [["ip": "10.9.0.2"]]]]
+
+    static func policy(_ name: String, spec: [String: Any]) -> [String: Any] {
+        ["metadata": ["name": name, "namespace": "prod"], "spec": spec]
+    }
+
+    /// The agent's state machine alone, in a throwaway namespace (its nftables client binds there; no
+    /// table is written: only the policies kind is delivered, so nothing is synced and nothing flushed).
+    func withAgent(_ body: (PolicyAgent) async throws -> Void) async throws {
+        let name = "wt-\(String(UUID().uuidString.prefix(8)).lowercased())-unread"
+        let created = try run(["/usr/sbin/ip", "netns", "add", name])
+        #expect(created.status == 0)
+        defer { _ = try? run(["/usr/sbin/ip", "netns", "delete", name]) }
+        let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
+        let agent = try NetworkNamespace(path: "/var/run/netns/\(name)").run {
+            try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: 0.1)
+        }
+        try await body(agent)
+        try await client.shutdown()
+    }
+
+    @Test func aPolicyWhoseRulesCannotBeReadIsolatesThePodsItSelects() async throws {
+        try await withAgent { agent in
+            let bad = Self.policy("bad-peer", spec: ["podSelector": ["matchLabels": ["app": "web"]],
+                                                     "ingress": [["from": [["ipBlock": ["cidr": "not-a-cidr"]]]]]])
+            let good = Self.policy("good", spec: ["podSelector": ["matchLabels": ["app": "other"]], "ingress": [[String: Any]]()])
+            await agent.received(.policies, .listed([bad, good]))
+            let kept = try #require(await agent.policies["prod/bad-peer"], "the unreadable policy is kept, not dropped")
+            #expect(kept.ingress.isEmpty && kept.egress.isEmpty && kept.policyTypes == [.ingress, .egress])
+            #expect(await agent.policies["prod/good"] != nil, "the control: a readable policy is read")
+            let compiled = PolicyCompiler.compile(policies: Array(await agent.policies.values), pods: [try PolicyPod(json: Self.web)],
+                                                  namespaces: [PolicyNamespace(name: "prod")], node: "n1")
+            let address = try #require(IPAddress("10.9.0.2"))
+            for direction in [Direction.ingress, .egress] {
+                let chain = try #require(compiled.verdicts[direction]?[address], "web is isolated for \(direction)")
+                #expect(compiled.chains[chain]?.isEmpty == true, "and allowed nothing")
+            }
+            #expect(await agent.unreadable.isEmpty, "an isolating policy leaves weftd healthy")
+        }
+    }
+
+    @Test func aPolicyWhoseSelectorCannotBeReadMakesWeftdUnhealthyUntilItChanges() async throws {
+        try await withAgent { agent in
+            agent.health.synced = true
+            #expect(agent.health.current.healthy, "the control: synced and nothing unreadable")
+            let bad = Self.policy("bad-selector", spec: ["podSelector": ["matchExpressions": [["key": "app", "operator": "Sideways"]]]])
+            await agent.received(.policies, .upserted(bad))
+            #expect(await agent.policies["prod/bad-selector"] == nil)
+            let health = agent.health.current
+            #expect(!health.healthy && health.reason.contains("policies prod/bad-selector"), "\(health.reason)")
+            let refused = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"]))
+            #expect(!refused.ok && refused.error?.contains("cannot read") == true, "\(refused.error ?? "")")
+            // Fixed in the API: readable again, healthy again.
+            await agent.received(.policies, .upserted(Self.policy("bad-selector", spec: ["podSelector": [String: Any]()])))
+            #expect(agent.health.current.healthy)
+        }
+    }
+
+    @Test func aWatchBrokenPastTheBoundIsUnhealthy() {
+        let health = PolicyHealth()
+        health.synced = true
+        let start = ContinuousClock.now
+        health.watchBroke("pods", at: start)
+        #expect(health.current(at: start + .seconds(30)).healthy, "a break within the bound")
+        let late = health.current(at: start + PolicyHealth.brokenBound + .seconds(1))
+        #expect(!late.healthy && late.reason.contains("pods watch"), "\(late.reason)")
+        health.watchListed("pods")
+        #expect(health.current(at: start + .seconds(600)).healthy, "listed again")
+    }
+}
