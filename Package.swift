@@ -55,13 +55,14 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "weftd", dependencies: [
-            "WeftAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "WeftAgent", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.

@@ -485,6 +485,10 @@ class Bench:
         self.api.create("/api/v1/namespaces", {"metadata": {"name": PROBE_NS, "labels": {"purpose": "probe"}}})
 
     def start_weftd(self):
+        # weftd refuses to start for a node the API does not have.
+        if not getattr(self, "node_created", False):
+            self.api.create("/api/v1/nodes", {"metadata": {"name": NODE}})
+            self.node_created = True
         self.spawn("weftd", [self.weftd, "run", "--backend", "none", "--network-policy", "--kubeconfig", f"{self.work}/kubeconfig",
                              "--node-name", NODE, "--policy-socket", self.sock, "--metrics-address", self.metrics_address,
                              "--state-file", f"{self.work}/state.json"])

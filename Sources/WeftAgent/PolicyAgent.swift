@@ -30,8 +30,10 @@ public actor PolicyAgent {
     var pods: [String: PolicyPod] = [:]
     var namespaces: [String: PolicyNamespace] = [:]
     var policies: [String: NetworkPolicy] = [:]
-    /// Addresses announced by ADD, per pod key, until the API reports the same.
-    var announced: [String: [IPAddress]] = [:]
+    /// Addresses announced by ADD, per pod key, until the API reports the same (PodClaim).
+    var claims: [String: PodClaim] = [:]
+    /// Numbers attaches in arrival order, so an older one never replaces a newer one's claim.
+    var attachSequence: UInt64 = 0
     var synced: Set<Kind> = []
     /// Objects weftd cannot read at all, by "kind namespace/name": while any is known, weftd is not
     /// healthy and refuses attaches (the plugin isolates or refuses the pod): it cannot know what they say.
@@ -56,18 +58,15 @@ public actor PolicyAgent {
         self.syncWait = syncWait
         self.announcedFile = announcedFile
         nft = try NftClient()
-        if let announcedFile, let data = FileManager.default.contents(atPath: announcedFile),
-           let saved = try? JSONDecoder().decode([String: [String]].self, from: data) {
-            announced = saved.mapValues { $0.compactMap(IPAddress.init) }
+        // Kept until the first list of pods, which prunes every claim it shows stale.
+        if let announcedFile, let data = FileManager.default.contents(atPath: announcedFile) {
+            claims = ClaimsFile.decode(data)
         }
     }
 
-    /// Saves the announced addresses (write to a temporary file, then rename: never half a file).
-    func saveAnnounced() {
-        guard let announcedFile else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(announced.mapValues { $0.map(\.description) }) else { return }
+    /// Saves the claims (write to a temporary file, then rename: never half a file).
+    func saveClaims() {
+        guard let announcedFile, let data = ClaimsFile.encode(claims) else { return }
         let temporary = announcedFile + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
               rename(temporary, announcedFile) == 0 else {
@@ -119,11 +118,13 @@ public actor PolicyAgent {
             }
             unreadable = unreadable.filter { !$0.key.hasPrefix(kind.rawValue + " ") }
             objects.forEach { store(kind, $0) }
+            if kind == .pods { pruneClaims(complete: true) }
             synced.insert(kind)
             health.watchListed(kind.rawValue)
         case .upserted(let object):
             let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
             store(kind, object)
+            if kind == .pods { pruneClaims(complete: false) }
             if kind == .pods && !changesTable(before, objectKey(object).flatMap { pods[$0] }) { return }
         case .deleted(let object):
             let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
@@ -148,7 +149,7 @@ public actor PolicyAgent {
     func changesTable(_ before: PolicyPod?, _ after: PolicyPod?) -> Bool {
         func effective(_ pod: PolicyPod?) -> PolicyPod? {
             guard let pod else { return nil }
-            return announced[pod.key].map { pod.with(addresses: $0) } ?? pod
+            return claims[pod.key].map { pod.with(addresses: $0.addresses) } ?? pod
         }
         let old = effective(before), new = effective(after)
         if old == new { return false }
@@ -203,7 +204,7 @@ public actor PolicyAgent {
         case .pods:
             guard let key = objectKey(object) else { return }
             pods[key] = nil
-            if announced.removeValue(forKey: key) != nil { saveAnnounced() }
+            if claims.removeValue(forKey: key) != nil { saveClaims() }
         case .namespaces: namespaces[metadata["name"] as? String ?? ""] = nil
         case .policies: policies[objectKey(object) ?? ""] = nil
         }
@@ -253,17 +254,44 @@ public actor PolicyAgent {
         releaseIsolated(known: Set(effective.flatMap(\.addresses)))
     }
 
-    /// The pods as the compiler sees them: an announced address stands for its pod (and is no other
-    /// pod's any more) until the API reports the pod with exactly those addresses.
+    /// The pods as the compiler sees them: a claimed address stands for its pod (and is no other pod's
+    /// any more) until the API reports the pod with exactly those addresses. A claim never takes an
+    /// address from a live pod of this node as the API reports it: such a claim is stale and goes.
     func effectivePods() -> [PolicyPod] {
-        let before = announced.count
-        for (key, addresses) in announced where pods[key]?.addresses.sorted() == addresses.sorted() { announced[key] = nil }
-        if announced.count != before { saveAnnounced() }
-        let claimed = Set(announced.values.flatMap { $0 })
+        pruneClaims(complete: false)
+        let claimed = Set(claims.values.flatMap(\.addresses))
         return pods.values.map { pod in
-            if let addresses = announced[pod.key] { return pod.with(addresses: addresses) }
+            if let claim = claims[pod.key] { return pod.with(addresses: claim.addresses) }
             return claimed.isEmpty ? pod : pod.with(addresses: pod.addresses.filter { !claimed.contains($0) })
         }
+    }
+
+    /// The addresses the API reports for this node's live pods (running, not being deleted), by owner.
+    func liveOwners() -> [IPAddress: String] {
+        var owners: [IPAddress: String] = [:]
+        for pod in pods.values where pod.nodeName == node && !pod.ending && !pod.hostNetwork {
+            for address in pod.addresses { owners[address] = pod.key }
+        }
+        return owners
+    }
+
+    /// Drops the claims the API now reports (done) or shows stale (PodClaim.staleReason). `complete`:
+    /// after a full list of pods, when a claim for a pod the API lacks is stale too.
+    func pruneClaims(complete: Bool) {
+        guard !claims.isEmpty else { return }
+        let owners = liveOwners()
+        var changed = false
+        for (key, claim) in claims {
+            if let pod = pods[key], pod.addresses.sorted() == claim.addresses.sorted(), pod.uid == claim.uid || claim.uid == nil {
+                claims[key] = nil
+                changed = true
+            } else if let reason = claim.staleReason(key: key, pod: pods[key], node: node, liveOwners: owners, complete: complete) {
+                claims[key] = nil
+                changed = true
+                logger.notice("a stale address claim goes", metadata: ["pod": "\(key)", "addresses": "\(claim.addresses)", "reason": "\(reason)"])
+            }
+        }
+        if changed { saveClaims() }
     }
 
     func releaseIsolated(known: Set<IPAddress>) {

@@ -15,6 +15,8 @@ extension PolicyAgent {
     /// The pod's verdicts in the kernel for `addresses`, before its ADD creates the interface.
     func attach(_ request: PolicyRequest) async -> PolicyReply {
         let started = ContinuousClock.now
+        attachSequence += 1
+        let sequence = attachSequence
         guard let namespace = request.namespace, let name = request.name, !namespace.isEmpty, !name.isEmpty else {
             return .failure("attach needs the pod's namespace and name")
         }
@@ -46,8 +48,24 @@ extension PolicyAgent {
                 return .failure("pod \(key) is not known yet and the API could not be asked: \(error)")
             }
         }
-        announced[key] = addresses
-        saveAnnounced()
+        guard let pod = pods[key] else { return .failure("the API has no pod \(key)") }
+        if pod.nodeName != node {
+            return .failure("pod \(key) is \(pod.nodeName.map { "scheduled to node \($0)" } ?? "not scheduled"); this weftd enforces for node \(node)")
+        }
+        if let uid = request.uid, let current = pod.uid, uid != current {
+            return .failure("pod \(key) is another pod now (uid \(current), the ADD's \(uid))")
+        }
+        let owners = liveOwners()
+        if let (address, owner) = addresses.lazy.compactMap({ address in owners[address].map { (address, $0) } }).first(where: { $0.1 != key }) {
+            return .failure("\(address) is reported for live pod \(owner) of this node")
+        }
+        // An attach that waited (for the sync, for the API) behind a newer one of the same pod, say the
+        // retry of an ADD whose client gave up on this one, never replaces the newer claim.
+        if let current = claims[key], current.sequence > sequence {
+            return .failure("a newer attach of \(key) (sandbox \(current.sandbox ?? "?")) came first")
+        }
+        claims[key] = PodClaim(addresses: addresses, sandbox: request.sandbox, uid: request.uid ?? pod.uid, sequence: sequence)
+        saveClaims()
         if !attachQuickly(key, addresses: addresses) {
             if pendingSince == nil { pendingSince = started }
             apply()
@@ -70,7 +88,7 @@ extension PolicyAgent {
         guard let applied else { return whole("no table written yet") }
         guard pendingSince == nil else { return whole("API changes pending") }
         guard let pod = pods[key], pod.addresses.isEmpty, compiled.selections[key] == nil else { return whole("the pod has addresses already") }
-        let taken = Set(pods.values.flatMap(\.addresses) + announced.filter { $0.key != key }.values.flatMap { $0 })
+        let taken = Set(pods.values.flatMap(\.addresses) + claims.filter { $0.key != key }.values.flatMap(\.addresses))
         guard !addresses.contains(where: taken.contains) else { return whole("an address is another pod's") }
         guard let delta = PolicyCompiler.delta(adding: pod.with(addresses: addresses), policies: Array(policies.values),
                                                namespaces: Array(namespaces.values), node: node, to: compiled) else {
@@ -89,17 +107,36 @@ extension PolicyAgent {
         return true
     }
 
-    /// The plugin's DEL: these addresses are no longer the pod's.
+    /// The plugin's DEL: the sandbox's addresses are no longer the pod's. Only that sandbox's claim goes
+    /// (a stale DEL of an earlier sandbox leaves the current one's); a plugin that names no sandbox
+    /// releases by address.
     func release(_ request: PolicyRequest) -> PolicyReply {
         let addresses = Set((request.addresses ?? []).compactMap(IPAddress.init))
-        let owners = announced.filter { $0.value.contains(where: addresses.contains) }.keys
-        // Addresses only the API reported go with the Pod's deletion; nothing announced, nothing to compile.
+        let owners = claims.filter { _, claim in
+            if let sandbox = request.sandbox, let holder = claim.sandbox { return sandbox == holder }
+            return claim.addresses.contains(where: addresses.contains)
+        }.keys
+        // Addresses only the API reported go with the Pod's deletion; nothing claimed, nothing to compile.
         guard !owners.isEmpty else { return PolicyReply(ok: true) }
-        for key in owners { announced[key] = nil }
-        saveAnnounced()
+        for key in owners { claims[key] = nil }
+        saveClaims()
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
         return PolicyReply(ok: true)
+    }
+
+    /// An attach whose client gave up before the answer (the plugin then isolated or refused the pod and,
+    /// refusing, gave its addresses back): its claim, if still this sandbox's, goes.
+    func abandon(_ request: PolicyRequest) {
+        guard request.op == .attach, let namespace = request.namespace, let name = request.name else { return }
+        let key = "\(namespace)/\(name)"
+        guard let claim = claims[key], claim.sandbox == request.sandbox,
+              claim.addresses.map(\.description).sorted() == (request.addresses ?? []).sorted() else { return }
+        claims[key] = nil
+        saveClaims()
+        logger.notice("an attach whose client gave up is undone", metadata: ["pod": "\(key)", "sandbox": "\(claim.sandbox ?? "?")"])
+        if pendingSince == nil { pendingSince = .now }
+        scheduleFlush()
     }
 
     /// What applies to one pod ("namespace/name") or to every pod of this node, in words.

@@ -68,7 +68,8 @@ struct BridgeCommands: PluginCommands {
             FaultInjection.point("add-after-reserve")
             // Before the pod has an interface: no packet passes before its policies are in force.
             if let setting = plan.networkPolicy {
-                try PodPolicy.attach(setting, args: environment.args, addresses: reservation.addresses, gate: node.policy()) { rollback.append($0) }
+                try PodPolicy.attach(setting, args: environment.args, sandbox: environment.containerID, addresses: reservation.addresses,
+                                     gate: node.policy()) { rollback.append($0) }
             }
             let result: CNIResult
             if let bridge {
@@ -133,7 +134,7 @@ struct BridgeCommands: PluginCommands {
         // Best effort: a DEL must not fail on it, and the next ADD of these addresses flushes them again.
         try? node.firewall().forgetFlows(of: recorded?.addresses ?? [])
         if let setting = try? NetworkPolicySetting.resolve(config.networkPolicy) {
-            PodPolicy.detach(setting, addresses: recorded?.addresses ?? [], gate: node.policy())
+            PodPolicy.detach(setting, sandbox: environment.containerID, addresses: recorded?.addresses ?? [], gate: node.policy())
         }
         try store.release(id)
     }

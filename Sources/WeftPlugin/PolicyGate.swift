@@ -7,15 +7,25 @@ import WeftPolicy
 /// isolation table when weftd cannot answer.
 protocol PolicyGate {
     /// weftd's answer to an attach: nil when the verdicts are installed, else why not.
-    func attach(socket: String, namespace: String, name: String, addresses: [IPAddress]) -> String?
-    func release(socket: String, addresses: [IPAddress])
+    func attach(socket: String, pod: PolicyPodIdentity, addresses: [IPAddress]) -> String?
+    /// The sandbox's addresses are no longer the pod's.
+    func release(socket: String, sandbox: String, addresses: [IPAddress])
     func isolate(_ addresses: [IPAddress]) throws
     func unisolate(_ addresses: [IPAddress])
 }
 
+/// Who an attach is for: the pod (namespace, name, UID when the runtime sends it) and its sandbox.
+struct PolicyPodIdentity: Equatable {
+    let namespace: String
+    let name: String
+    let uid: String?
+    let sandbox: String
+}
+
 struct LivePolicyGate: PolicyGate {
-    func attach(socket: String, namespace: String, name: String, addresses: [IPAddress]) -> String? {
-        let request = PolicyRequest(op: .attach, namespace: namespace, name: name, addresses: addresses.map(\.description))
+    func attach(socket: String, pod: PolicyPodIdentity, addresses: [IPAddress]) -> String? {
+        let request = PolicyRequest(op: .attach, namespace: pod.namespace, name: pod.name, addresses: addresses.map(\.description),
+                                    sandbox: pod.sandbox, uid: pod.uid)
         do {
             let reply = try PolicyClient(path: socket).send(request)
             return reply.ok ? nil : reply.error ?? "weftd refused without a reason"
@@ -24,8 +34,9 @@ struct LivePolicyGate: PolicyGate {
         }
     }
 
-    func release(socket: String, addresses: [IPAddress]) {
-        _ = try? PolicyClient(path: socket, timeoutSeconds: 2).send(PolicyRequest(op: .release, addresses: addresses.map(\.description)))
+    func release(socket: String, sandbox: String, addresses: [IPAddress]) {
+        _ = try? PolicyClient(path: socket, timeoutSeconds: 2)
+            .send(PolicyRequest(op: .release, addresses: addresses.map(\.description), sandbox: sandbox))
     }
 
     func isolate(_ addresses: [IPAddress]) throws {
@@ -42,11 +53,12 @@ enum PodPolicy {
     /// Before the pod's interface exists: its verdicts installed by weftd, or (weftd unable to) the pod
     /// isolated, or with `failClosed` the ADD refused with code 11 so kubelet tries again. A pod without
     /// a Kubernetes identity in CNI_ARGS (cnitool, podman) is selected by no policy: nothing to do.
-    static func attach(_ setting: NetworkPolicySetting, args: CNIArgs, addresses: [IPAddress], gate: PolicyGate,
+    static func attach(_ setting: NetworkPolicySetting, args: CNIArgs, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
                        undo: (@escaping () -> Void) -> Void) throws {
         guard let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"], !namespace.isEmpty, !name.isEmpty else { return }
-        guard let problem = gate.attach(socket: setting.socket, namespace: namespace, name: name, addresses: addresses) else {
-            undo { gate.release(socket: setting.socket, addresses: addresses) }
+        let pod = PolicyPodIdentity(namespace: namespace, name: name, uid: args["K8S_POD_UID"].flatMap { $0.isEmpty ? nil : $0 }, sandbox: sandbox)
+        guard let problem = gate.attach(socket: setting.socket, pod: pod, addresses: addresses) else {
+            undo { gate.release(socket: setting.socket, sandbox: sandbox, addresses: addresses) }
             return
         }
         if setting.failClosed {
@@ -62,9 +74,9 @@ enum PodPolicy {
     }
 
     /// DEL: best effort, never failing: weftd forgets the addresses, the isolation table lets them go.
-    static func detach(_ setting: NetworkPolicySetting, addresses: [IPAddress], gate: PolicyGate) {
+    static func detach(_ setting: NetworkPolicySetting, sandbox: String, addresses: [IPAddress], gate: PolicyGate) {
         guard !addresses.isEmpty else { return }
-        gate.release(socket: setting.socket, addresses: addresses)
+        gate.release(socket: setting.socket, sandbox: sandbox, addresses: addresses)
         gate.unisolate(addresses)
     }
 }

@@ -40,6 +40,11 @@ public struct PolicyPod: Equatable, Sendable {
     public let hostNetwork: Bool
     /// `spec.nodeName`: a node enforces policies for its own pods (others' are only peers).
     public let nodeName: String?
+    /// `metadata.uid`: a pod deleted and created again under its name is another pod.
+    public var uid: String? = nil
+    /// Being deleted (`metadata.deletionTimestamp`) or finished (phase Succeeded or Failed): its sandbox
+    /// is going or gone, so the addresses the API still reports for it may already be another pod's.
+    public var ending = false
 
     public init(namespace: String, name: String, labels: [String: String] = [:], addresses: [IPAddress] = [],
                 namedPorts: [NamedPort] = [], hostNetwork: Bool = false, nodeName: String? = nil) {
@@ -51,8 +56,11 @@ public struct PolicyPod: Equatable, Sendable {
 
     /// The same pod with other addresses (the ones its ADD announced before the API has them).
     public func with(addresses: [IPAddress]) -> PolicyPod {
-        PolicyPod(namespace: namespace, name: name, labels: labels, addresses: addresses, namedPorts: namedPorts,
-                  hostNetwork: hostNetwork, nodeName: nodeName)
+        var pod = PolicyPod(namespace: namespace, name: name, labels: labels, addresses: addresses, namedPorts: namedPorts,
+                            hostNetwork: hostNetwork, nodeName: nodeName)
+        pod.uid = uid
+        pod.ending = ending
+        return pod
     }
 
     public init(json: Any) throws {
@@ -63,7 +71,8 @@ public struct PolicyPod: Equatable, Sendable {
         var addresses = (status["podIPs"] as? [Any] ?? []).compactMap { (($0 as? [String: Any])?["ip"] as? String).flatMap(IPAddress.init) }
         if addresses.isEmpty, let single = (status["podIP"] as? String).flatMap(IPAddress.init) { addresses = [single] }
         // A finished pod's address may already be another pod's.
-        if let phase = status["phase"] as? String, phase == "Succeeded" || phase == "Failed" { addresses = [] }
+        let finished = (status["phase"] as? String).map { $0 == "Succeeded" || $0 == "Failed" } ?? false
+        if finished { addresses = [] }
         var ports: [NamedPort] = []
         for container in spec["containers"] as? [Any] ?? [] {
             for raw in (container as? [String: Any])?["ports"] as? [Any] ?? [] {
@@ -75,6 +84,9 @@ public struct PolicyPod: Equatable, Sendable {
         }
         self.init(namespace: metadata.namespace, name: metadata.name, labels: metadata.labels, addresses: addresses,
                   namedPorts: ports, hostNetwork: spec["hostNetwork"] as? Bool ?? false, nodeName: spec["nodeName"] as? String)
+        let objectMetadata = object["metadata"] as? [String: Any] ?? [:]
+        uid = objectMetadata["uid"] as? String
+        ending = finished || objectMetadata["deletionTimestamp"] != nil
     }
 }
 

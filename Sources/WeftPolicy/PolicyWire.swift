@@ -3,7 +3,7 @@ import FoundationEssentials
 /// What travels on weftd's policy socket: one JSON object a line each way, one request per connection.
 /// - `attach`: the plugin's ADD, after the pod's addresses are reserved and before its interface exists:
 ///   "install namespace/name's verdicts for these addresses". weftd answers once they are in the kernel.
-/// - `release`: the plugin's DEL: the addresses no longer belong to the pod.
+/// - `release`: the plugin's DEL: the sandbox's addresses no longer belong to the pod.
 /// - `explain`: `weftctl policy ls`: what applies, in words (one pod, or every pod of the node).
 public struct PolicyRequest: Codable, Equatable, Sendable {
     public enum Operation: String, Codable, Sendable { case attach, release, explain }
@@ -12,9 +12,25 @@ public struct PolicyRequest: Codable, Equatable, Sendable {
     public var namespace: String?
     public var name: String?
     public var addresses: [String]?
+    /// The sandbox (CNI_CONTAINERID) the addresses belong to: a claim is its sandbox's, so a retried or
+    /// stale ADD or DEL of another sandbox of the same pod never takes it over or away.
+    public var sandbox: String?
+    /// The pod's UID (K8S_POD_UID, when the runtime sends it): a pod created again under its name is another.
+    public var uid: String?
 
-    public init(op: Operation, namespace: String? = nil, name: String? = nil, addresses: [String]? = nil) {
+    public init(op: Operation, namespace: String? = nil, name: String? = nil, addresses: [String]? = nil,
+                sandbox: String? = nil, uid: String? = nil) {
         self.op = op; self.namespace = namespace; self.name = name; self.addresses = addresses
+        self.sandbox = sandbox; self.uid = uid
+    }
+}
+
+extension PolicyRequest {
+    /// One request line as the socket reads it (at most 64 KiB), or nil when it is not one: the parser
+    /// the fuzzer drives.
+    public static func parse(_ line: Data) -> PolicyRequest? {
+        guard line.count <= 1 << 16 else { return nil }
+        return try? JSONDecoder().decode(PolicyRequest.self, from: line)
     }
 }
 

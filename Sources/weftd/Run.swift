@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import WeftAddress
 import WeftAgent
+import WeftCNI
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Lease this node's subnet and connect the nodes (the default).")
@@ -128,6 +129,15 @@ extension Run {
         let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
         let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
         let client = try KubeClient(credentials: credentials)
+        // A weftd whose --node-name (or NODE_NAME) names no Node would enforce nothing and say ok.
+        guard Validation.isDNSSubdomain(name) else {
+            await client.shutdown()
+            throw AgentError(.invalidConfig, "node name \"\(Validation.printable(name))\" is not a Kubernetes node name")
+        }
+        guard try await client.object("/api/v1/nodes/\(name)") != nil else {
+            await client.shutdown()
+            throw AgentError(.invalidConfig, "node \(name) does not exist in the API (\(credentials.server)): check --node-name or NODE_NAME")
+        }
         let announced = (policySocket as NSString).deletingLastPathComponent + "/announced.json"
         let agent = try PolicyAgent(client: client, node: name, logger: logger, metrics: metrics, announcedFile: announced)
         let server = try await PolicySocketServer.start(path: policySocket, agent: agent)

@@ -87,6 +87,23 @@ struct PolicyAgentTests {
         #expect(metrics.contains("weftd_policies 0") && metrics.contains("weftd_policy_event_to_kernel_seconds"), "\(metrics)")
     }
 
+    /// weftd started for a node the API does not have (a wrong --node-name) enforced nothing and said ok.
+    @Test func weftdRefusesToStartForANodeTheAPIDoesNotHave() throws {
+        let lab = try PolicyLab()
+        defer { lab.cleanup() }
+        let arguments = { (node: String) in
+            ["/usr/bin/timeout", "-s", "KILL", "30", binary("weftd"), "run", "--backend", "none", "--network-policy",
+             "--kubeconfig", "\(lab.directory)/kubeconfig", "--node-name", node, "--policy-socket", lab.socket,
+             "--metrics-address", "127.0.0.1:9412", "--state-file", "\(lab.directory)/state-\(node).json"]
+        }
+        let refused = try lab.inNode(arguments("n9"))
+        #expect(refused.status != 0 && refused.status != 137, "\(refused.stderr)")
+        #expect(refused.stderr.contains("node n9 does not exist in the API"), "\(refused.stderr)")
+        // The control: the lab's own node starts (and is stopped by its PID).
+        try lab.startWeftd()
+        #expect(try lab.metrics().contains("weftd_policies"))
+    }
+
     @Test func anAPIServerOutageEndsInAFreshListAndNothingIsMissed() throws {
         let lab = try PolicyLab()
         defer { lab.cleanup() }

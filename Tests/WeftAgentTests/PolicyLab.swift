@@ -97,6 +97,8 @@ final class PolicyLab {
 
     /// weftd --network-policy for node n1, its socket and state in the lab's directory.
     func startWeftd() throws {
+        // weftd refuses to start for a node the API does not have: the lab's node exists.
+        try apply("apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n")
         try start("weftd", [binary("weftd"), "run", "--backend", "none", "--network-policy", "--kubeconfig", "\(directory)/kubeconfig",
                             "--node-name", "n1", "--policy-socket", socket, "--metrics-address", "127.0.0.1:9411",
                             "--state-file", "\(directory)/state.json"])

@@ -30,8 +30,13 @@ struct UnreadablePolicyTests {
         let agent = try NetworkNamespace(path: "/var/run/netns/\(name)").run {
             try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: 0.1)
         }
-        try await body(agent)
-        try await client.shutdown()
+        do {
+            try await body(agent)
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
     }
 
     @Test func aPolicyWhoseRulesCannotBeReadIsolatesThePodsItSelects() async throws {

@@ -68,18 +68,21 @@ final class InProcessNode {
     var dataDir: String { "\(directory)/ipam" }
     /// What weftd answers an attach: nil when the verdicts are installed, else why not.
     var weftdProblem: String?
+    /// Who each attach was for.
+    var attachedPods: [PolicyPodIdentity] = []
 }
 
 /// weftd's socket and the isolation table, as log lines.
 struct FakePolicyGate: PolicyGate {
     let owner: InProcessNode
 
-    func attach(socket: String, namespace: String, name: String, addresses: [IPAddress]) -> String? {
-        owner.log.append("policy: attach \(namespace)/\(name) \(addresses.map(\.description).joined(separator: ",")) at \(socket)")
+    func attach(socket: String, pod: PolicyPodIdentity, addresses: [IPAddress]) -> String? {
+        owner.log.append("policy: attach \(pod.namespace)/\(pod.name) \(addresses.map(\.description).joined(separator: ",")) at \(socket)")
+        owner.attachedPods.append(pod)
         return owner.weftdProblem
     }
 
-    func release(socket: String, addresses: [IPAddress]) {
+    func release(socket: String, sandbox: String, addresses: [IPAddress]) {
         owner.log.append("policy: release \(addresses.map(\.description).joined(separator: ","))")
     }
 

@@ -23,6 +23,7 @@ import Testing
         #expect(try #require(index(node, "store: reserve")) < attach)
         #expect(attach < (try #require(index(node, "node: create veth"))))
         #expect(index(node, "policy: isolate") == nil)
+        #expect(node.attachedPods == [PolicyPodIdentity(namespace: "prod", name: "web", uid: nil, sandbox: "c1")], "the claim names its sandbox")
         // Same-bridge traffic handed to the forward hook, where policies are enforced.
         #expect(node.log.contains("sysctl net/bridge/bridge-nf-call-iptables") && node.log.contains("sysctl net/bridge/bridge-nf-call-ip6tables"))
     }

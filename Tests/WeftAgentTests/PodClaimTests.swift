@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import Testing
+import WeftAddress
+import WeftNetlink
+@testable import WeftAgent
+@testable import WeftPolicy
+
+/// The addresses ADDs announce (claims), against restarts, IP reuse, retries and stale DELs. The agent
+/// runs in a throwaway network namespace where it writes its table; events are handed to it as the
+/// watches would deliver them.
+@Suite(.serialized, .enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root for a network namespace"))
+struct PodClaimTests {
+    static let namespace: [String: Any] = ["metadata": ["name": "prod"]]
+    static let denyAll: [String: Any] = ["metadata": ["name": "deny-all", "namespace": "prod"], "spec": ["podSelector": [String: Any]()]]
+
+    static func pod(_ name: String, uid: String, node: String = "n1", address: String? = nil) -> [String: Any] {
+        var object: [String: Any] = ["metadata": ["name": name, "namespace": "prod", "uid": uid],
+                                     "spec": ["nodeName": node, "containers": [["name": "c"]]]]
+        if let address { object["status"] = ["phase": "Running", "podIPs": [["ip": address]]] }
+        return object
+    }
+
+    final class Lab {
+        let name = "wt-\(String(UUID().uuidString.prefix(8)).lowercased())-claim"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-claims-\(UUID().uuidString)").path
+        var claimsFile: String { "\(directory)/announced.json" }
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            guard try run(["/usr/sbin/ip", "netns", "add", name]).status == 0 else { throw TestFailure("ip netns add \(name)") }
+        }
+
+        /// Its API client (never reached: events are handed over) is shut down by `finish`.
+        var clients: [KubeClient] = []
+
+        func agent() throws -> PolicyAgent {
+            let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
+            clients.append(client)
+            return try NetworkNamespace(path: "/var/run/netns/\(name)").run {
+                try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: 2,
+                                announcedFile: claimsFile)
+            }
+        }
+
+        func finish() async {
+            for client in clients { await client.shutdown() }
+            _ = try? run(["/usr/sbin/ip", "netns", "delete", name])
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    func withLab(_ body: (Lab) async throws -> Void) async throws {
+        let lab = try Lab()
+        do {
+            try await body(lab)
+        } catch {
+            await lab.finish()
+            throw error
+        }
+        await lab.finish()
+    }
+
+    /// Everything listed, then the table written.
+    func sync(_ agent: PolicyAgent, pods: [[String: Any]]) async {
+        await agent.received(.namespaces, .listed([Self.namespace]))
+        await agent.received(.policies, .listed([Self.denyAll]))
+        await agent.received(.pods, .listed(pods))
+        await agent.apply()
+    }
+
+    func isolated(_ agent: PolicyAgent, _ address: String) async -> Bool {
+        guard let address = IPAddress(address) else { return false }
+        return await agent.compiled.verdicts[.ingress]?[address] != nil
+    }
+
+    /// weftd missed a pod's DEL and deletion (it was down); a later pod got the address. The old claim,
+    /// read back from the file, stripped the new pod's address: every verdict gone, the pod open.
+    @Test func aClaimThatOutlivedItsPodNeverOpensTheNextOne() async throws {
+        try await withLab { lab in
+            try #"{"prod/gone":["10.9.0.5"]}"#.write(toFile: lab.claimsFile, atomically: true, encoding: .utf8)  // an earlier version's file
+            let agent = try lab.agent()
+            #expect(await agent.claims["prod/gone"]?.addresses == [IPAddress("10.9.0.5")!], "the earlier format is read")
+            await sync(agent, pods: [Self.pod("next", uid: "u2", address: "10.9.0.5")])
+            #expect(await agent.claims.isEmpty, "the first list of pods prunes the claim of a pod the API lacks")
+            #expect(await isolated(agent, "10.9.0.5"), "the new pod keeps its address and the deny-all policy's verdict")
+            let saved = try String(contentsOfFile: lab.claimsFile, encoding: .utf8)
+            #expect(saved == #"{"claims":{},"version":2}"#, "\(saved)")
+        }
+    }
+
+    /// Even between lists: a claim never takes an address the API reports for a live pod of this node.
+    @Test func aClaimNeverStripsALivePodOfThisNode() async throws {
+        try await withLab { lab in
+            let agent = try lab.agent()
+            await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("other", uid: "u3")])
+            let attached = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.7"], sandbox: "s1"))
+            #expect(attached.ok, "\(attached.error ?? "")")
+            #expect(await isolated(agent, "10.9.0.7"), "the control: the claim stands for web")
+            // web's sandbox went without a DEL weftd saw; other now reports the address.
+            await agent.received(.pods, .upserted(Self.pod("other", uid: "u3", address: "10.9.0.7")))
+            await agent.apply()
+            #expect(await agent.claims["prod/web"] == nil, "the stale claim went")
+            let pods = await agent.effectivePods()
+            #expect(pods.first { $0.name == "other" }?.addresses == [IPAddress("10.9.0.7")!])
+            // And an attach claiming a live pod's address is refused (the plugin isolates or refuses that pod).
+            let refused = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.7"], sandbox: "s2"))
+            #expect(!refused.ok && refused.error?.contains("live pod prod/other") == true, "\(refused.error ?? "")")
+        }
+    }
+
+    /// A retried ADD (new sandbox) and the first one, still waiting, committing last: the newer claim stays.
+    @Test func anOlderAttachNeverOverwritesANewerOne() async throws {
+        try await withLab { lab in
+            let agent = try lab.agent()
+            // Not synced yet: both attaches wait, the first one polling 10 ms ahead of the second.
+            let first = Task { await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")) }
+            try await Task.sleep(nanoseconds: 10_000_000)
+            let second = Task { await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.3"], sandbox: "s2")) }
+            try await Task.sleep(nanoseconds: 15_000_000)
+            await sync(agent, pods: [Self.pod("web", uid: "u1")])
+            let (older, newer) = (await first.value, await second.value)
+            #expect(newer.ok, "\(newer.error ?? "")")
+            let claim = try #require(await agent.claims["prod/web"])
+            #expect(claim.sandbox == "s2" && claim.addresses == [IPAddress("10.9.0.3")!], "\(claim) (older: \(older))")
+        }
+    }
+
+    /// The plugin gave up waiting (and isolated or refused the pod): the attach is undone; a stale DEL of
+    /// an earlier sandbox never takes the current sandbox's claim.
+    @Test func abandonedAttachesAndStaleReleasesLeaveTheRightClaim() async throws {
+        try await withLab { lab in
+            let agent = try lab.agent()
+            await sync(agent, pods: [Self.pod("web", uid: "u1")])
+            let request = PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")
+            #expect(await agent.attach(request).ok)
+            await agent.abandon(request)
+            #expect(await agent.claims["prod/web"] == nil, "the abandoned attach is undone")
+            #expect(await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s2")).ok)
+            _ = await agent.release(PolicyRequest(op: .release, addresses: ["10.9.0.2"], sandbox: "s1"))
+            #expect(await agent.claims["prod/web"]?.sandbox == "s2", "s1's late DEL leaves s2's claim")
+            _ = await agent.release(PolicyRequest(op: .release, addresses: ["10.9.0.2"], sandbox: "s2"))
+            #expect(await agent.claims["prod/web"] == nil, "the control: s2's own DEL releases it")
+        }
+    }
+
+    /// weftd is n1's: a pod scheduled elsewhere (a wrong --node-name, a stale ADD) is refused.
+    @Test func anAttachForAnotherNodesPodIsRefused() async throws {
+        try await withLab { lab in
+            let agent = try lab.agent()
+            await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("far", uid: "u2", node: "n2")])
+            #expect(await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")).ok,
+                    "the control: this node's pod")
+            let refused = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "far", addresses: ["10.9.0.3"], sandbox: "s2"))
+            #expect(!refused.ok && refused.error?.contains("scheduled to node n2") == true, "\(refused.error ?? "")")
+            let recreated = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.4"], sandbox: "s3", uid: "u0"))
+            #expect(!recreated.ok && recreated.error?.contains("another pod now") == true, "an ADD for an earlier pod of the name")
+        }
+    }
+}
