@@ -39,7 +39,7 @@ let package = Package(
             "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
-        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI"]),
+        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire"]),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
@@ -66,7 +66,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
-        .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables"]),
+        .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
+        // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
+        .target(name: "WeftPolicyWire"),
         .testTarget(name: "WeftPolicyTests", dependencies: ["WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),

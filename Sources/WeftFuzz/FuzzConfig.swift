@@ -1,8 +1,9 @@
 import FoundationEssentials
 import WeftCNI
+import WeftPolicyWire
 
-/// libFuzzer entry point (`make fuzz`): one input is a network config on stdin and, after the first NUL
-/// byte if any, a CNI_ARGS string. Every path a runtime can feed must end in a value or a CNIError:
+/// libFuzzer entry point (`make fuzz`): one input is a network config on stdin (and a policy-socket
+/// request line) and, after the first NUL byte if any, a CNI_ARGS string. Every path a runtime can feed must end in a value or a CNIError:
 /// a crash, a trap or a hang here is a bug.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -12,6 +13,8 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let config = Data(bytes[0..<split])
     let args = split < bytes.count ? String(decoding: bytes[(split + 1)...], as: UTF8.self) : ""
 
+    // weftd's policy socket reads one request line of these bytes.
+    _ = PolicyRequest.parse(config)
     _ = try? CNIArgs(args)
     _ = try? CNIEnvironment(["CNI_COMMAND": "ADD", "CNI_CONTAINERID": args, "CNI_NETNS": "/" + args, "CNI_IFNAME": args, "CNI_ARGS": args])
     _ = try? SubnetEnv.parse(String(decoding: config, as: UTF8.self))

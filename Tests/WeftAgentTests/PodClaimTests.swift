@@ -157,4 +157,31 @@ struct PodClaimTests {
             #expect(!recreated.ok && recreated.error?.contains("another pod now") == true, "an ADD for an earlier pod of the name")
         }
     }
+
+    /// The policy socket holds up whatever a client does: bytes after the request line are dropped unread
+    /// (the reply still comes), a client that sends nothing is answered and closed after 5 s, and
+    /// connections past 64 at once are closed at once.
+    @Test func thePolicySocketIsBoundedWhateverAClientDoes() async throws {
+        try await withLab { lab in
+            let agent = try lab.agent()
+            await sync(agent, pods: [Self.pod("web", uid: "u1")])
+            let socket = "\(lab.directory)/run/policy.sock"
+            let server = try await PolicySocketServer.start(path: socket, agent: agent)
+            let script = """
+                set -u
+                d=\(lab.directory)
+                (printf '{"op":"explain","namespace":"prod","name":"web"}\\n'; head -c 20000000 /dev/zero) | timeout 20 socat -t 5 - UNIX-CONNECT:\(socket) > $d/junk.out 2>&1
+                for i in $(seq 70); do (sleep 8 | timeout 20 socat -t 1 - UNIX-CONNECT:\(socket) > $d/idle.$i 2>/dev/null) & done
+                wait
+                echo "junk: $(head -c 200 $d/junk.out)"
+                echo "answered: $(grep -l 'no request within the deadline' $d/idle.* | wc -l)"
+                echo "closed at once: $(find $d -name 'idle.*' -empty | wc -l)"
+                """
+            let result = try run(["/bin/sh", "-c", script])
+            await server.close()
+            #expect(result.stdout.contains(#"junk: {"ok":true"#) && result.stdout.contains("web (no address yet)"), "the control: a request line is answered\n\(result.stdout)")
+            #expect(result.stdout.contains("answered: 64"), "\(result.stdout) \(result.stderr)")
+            #expect(result.stdout.contains("closed at once: 6"), "\(result.stdout)")
+        }
+    }
 }
