@@ -5,7 +5,8 @@ The sets (SETS; `make e2e E2E_SETS=a,b` picks some, the default runs every set m
   and UDP);
 - hostport: the scheduler's hostPort spec that starts pods, in 1.20 `[sig-scheduling]
   SchedulerPredicates [Serial] validates that there is no conflict between pods with same hostPort but
-  different hostIP and protocol` (two pods on one hostPort, reached through Weft's port mappings);
+  different hostIP and protocol` (three pods on one hostPort with different hostIPs and protocols,
+  each reached through Weft's port mappings);
 - hostport-hostip (not run by default): `... validates that there exists conflict between pods with
   same hostPort and protocol but one using 0.0.0.0 hostIP`: the scheduler refuses the second pod and
   the spec waits out a 300 s timeout to see it stay Pending; no packet of Weft's is involved;
@@ -18,7 +19,8 @@ the specs the focus selects; those its skip pattern leaves out are reported as S
 from EXCLUDED; every other one must have exactly one result in this run's junit report (the report
 directory is wiped first) and have passed. A selected spec without a result, one that failed or
 skipped itself at run time (unless ALLOWED_RUNTIME_SKIPS names it), a failed BeforeSuite or
-AfterSuite (ginkgo 1.x records them as testcases named so, and then runs no spec), a spec that ran
+AfterSuite (ginkgo 1.x records them as testcases named so; after a failed BeforeSuite it runs no
+spec), a spec that ran
 but was not selected, a set that selects nothing, and a non-zero exit of ginkgo or e2e.test each
 fail the run.
 """
