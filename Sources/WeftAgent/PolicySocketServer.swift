@@ -28,6 +28,11 @@ public final class PolicySocketServer: Sendable {
         } catch {
             throw AgentError(.invalidConfig, "--policy-socket \(path): \(error)")
         }
+        // Whoever made it (kubelet's hostPath DirectoryOrCreate makes 0755): root's, and root's alone.
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_uid == 0 || info.st_uid == geteuid(), chmod(directory, 0o700) == 0 else {
+            throw AgentError(.invalidConfig, "--policy-socket \(path): \(directory) is not weftd's to keep private (owner \(info.st_uid))")
+        }
         let connections = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in channel.pipeline.addHandler(PolicyRequestHandler(agent: agent, connections: connections)) }

@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The local HTTP endpoint: GET /healthz (200 "ok" or 503 with the reason) and GET /metrics
+/// The local HTTP endpoint: GET /healthz (200 "ok" or 503 with the reason), GET /livez and GET /metrics
 /// (Prometheus text). Everything else is 404. Meant for 127.0.0.1: it serves no secrets but
 /// needs no one else.
 public final class StatusServer: Sendable {
@@ -74,6 +74,10 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
             return (healthy ? .ok : .serviceUnavailable, "text/plain", reason + "\n")
         case "/metrics":
             return (.ok, "text/plain; version=0.0.4", metrics.exposition())
+        case "/livez":
+            // The process answers: what a liveness probe asks. /healthz says whether it knows the
+            // cluster, which restarting it would not change (an API server outage).
+            return (.ok, "text/plain", "ok\n")
         default:
             return (.notFound, "text/plain", "not found\n")
         }

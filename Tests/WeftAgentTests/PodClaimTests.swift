@@ -158,7 +158,7 @@ struct PodClaimTests {
         }
     }
 
-    /// The policy socket holds up whatever a client does: bytes after the request line are dropped unread
+    /// The policy socket's directory is made 0700 whatever made it; the socket holds up whatever a client does: bytes after the request line are dropped unread
     /// (the reply still comes), a client that sends nothing is answered and closed after 5 s, and
     /// connections past 64 at once are closed at once.
     @Test func thePolicySocketIsBoundedWhateverAClientDoes() async throws {
@@ -166,7 +166,12 @@ struct PodClaimTests {
             let agent = try lab.agent()
             await sync(agent, pods: [Self.pod("web", uid: "u1")])
             let socket = "\(lab.directory)/run/policy.sock"
+            // As kubelet's hostPath DirectoryOrCreate leaves it: 0755.
+            try FileManager.default.createDirectory(atPath: "\(lab.directory)/run", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
             let server = try await PolicySocketServer.start(path: socket, agent: agent)
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(lab.directory)/run")[.posixPermissions] as? Int
+            #expect(mode == 0o700, "the socket's directory is root's alone whoever made it")
             let script = """
                 set -u
                 d=\(lab.directory)
