@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// etcd v3 through its JSON gateway (POST /v3/...), over AsyncHTTPClient. Requests (and watches) go
 /// to the first endpoint that answers; a connection failure moves on to the next one. With
