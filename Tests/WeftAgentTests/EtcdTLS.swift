@@ -11,7 +11,9 @@ enum EtcdTLS {
         let d = directory
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try run(["/usr/bin/openssl", "req", "-x509"] + ec + ["-keyout", "\(d)/ca.key", "-out", "\(d)/ca.crt", "-days", "2", "-subj", "/CN=wt-etcd-ca"])
-        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        // etcd's JSON gateway dials etcd's own gRPC port with the server certificate as its client
+        // certificate, so under --client-cert-auth that certificate must also allow clientAuth.
+        for (name, usage) in [("server", "serverAuth,clientAuth"), ("client", "clientAuth")] {
             let request = try run(["/usr/bin/openssl", "req"] + ec + ["-keyout", "\(d)/\(name).key", "-out", "\(d)/\(name).csr", "-subj", "/CN=wt-\(name)"])
             guard request.status == 0 else { throw TestFailure("openssl req \(name): \(request.stderr)") }
             let san = name == "server" ? "subjectAltName=IP:\(serverIP)\n" : ""
