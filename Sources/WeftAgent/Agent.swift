@@ -25,6 +25,9 @@ public actor Agent {
     var mtu = 0
     var peers: [IPNetwork: SubnetLease] = [:]
     var unreachable: Set<IPNetwork> = []
+    /// Leases PeerTrust refused, and lease destinations held by routes weftd did not make (each logged once).
+    var refused: Set<IPNetwork> = []
+    var foreignKept: Set<IPNetwork> = []
     var watching = false
     /// The last keep-alive's failure, nil once one succeeds again: a watch can hang on a half-dead
     /// connection without an error, the keep-alive cannot.
@@ -34,6 +37,8 @@ public actor Agent {
     var reconcileErrors = 0
     var lastError: String?
     var announcedReady = false
+    /// Why this node's subnet is no longer its own (loseLease); nil while it holds it.
+    var leaseLost: String?
 
     public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics()) throws {
         self.options = options
@@ -59,6 +64,10 @@ public actor Agent {
             attributes.vni = vni
             attributes.vtepMAC = NodeFabric.vtepMAC(publicIP: underlay.publicIP)
             attributes.ipv6VtepMAC = underlay.publicIPv6.map { NodeFabric.ipv6VtepMAC(publicIPv6: $0) }
+        }
+        if FileManager.default.fileExists(atPath: options.lostSubnetFile) {
+            throw AgentError(.leaseLost, "this node's subnet went to another node (\(options.lostSubnetFile)); "
+                             + "drain the node's pods, then remove that file to lease a new subnet")
         }
         let written = (try? SubnetEnv.load(path: options.subnetFile))?.subnets
         let previous = written?.first { $0.family == .v4 }?.canonical
@@ -137,45 +146,84 @@ public actor Agent {
         writeStatus()
     }
 
-    /// Renews the lease every third of its TTL. A lease etcd no longer knows (it expired while etcd
-    /// was out of reach) is taken again, the same subnet when it is still free.
+    /// Renews the lease every third of its TTL (AgentOptions.keepAliveSeconds), each attempt bounded
+    /// by renewalTimeoutSeconds and a failed one retried every renewalRetrySeconds, so a short TTL
+    /// survives a slow or briefly unreachable etcd. A lease etcd no longer knows (it expired while etcd
+    /// was out of reach) is taken back, the same subnet only: if another node holds it now, weftd gives
+    /// it up (loseLease) rather than move the node to another subnet under its running pods.
     func keepAliveLoop() async throws {
+        var wait = options.keepAliveSeconds
         while !Task.isCancelled {
-            try await Task.sleep(nanoseconds: UInt64(options.keepAliveSeconds * 1e9))
-            guard let acquired, let config else { continue }
+            try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            guard let acquired, let config, leaseLost == nil else { continue }
             do {
-                if try await engine.keepAlive(acquired.grant) {
+                let engine = self.engine
+                if try await Self.within(options.renewalTimeoutSeconds, { try await engine.keepAlive(acquired.grant) }) {
                     metrics.leaseRenewals.increment()
                     if renewalFailure != nil {
                         renewalFailure = nil
                         writeStatus()
                     }
                     leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
+                    wait = options.keepAliveSeconds
                     continue
                 }
-                logger.error("lease expired: leasing again", metadata: ["subnet": "\(acquired.lease.subnet)"])
+                logger.error("lease expired: taking the subnet back", metadata: ["subnet": "\(acquired.lease.subnet)"])
                 metrics.leaseHeld.set(Int64(0))
-                let again = try await engine.acquire(config: config, ttl: options.leaseTTL, attributes: acquired.lease.attributes,
-                                                     previous: acquired.lease.subnet, previousIPv6: acquired.lease.ipv6Subnet)
+                guard let again = try await engine.reclaim(acquired.lease, config: config, ttl: options.leaseTTL) else {
+                    loseLease("subnet \(acquired.lease.subnet) was leased by another node while this one could not renew")
+                    continue
+                }
                 self.acquired = again
                 leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
                 metrics.leaseHeld.set(Int64(1))
-                if again.lease.subnet != acquired.lease.subnet || again.lease.ipv6Subnet != acquired.lease.ipv6Subnet {
-                    logger.critical("subnet changed: pods started before keep their old addresses and lose their routes",
-                                    metadata: ["old": "\(acquired.lease.subnet)", "new": "\(again.lease.subnet)"])
-                    try await prepareNode(lease: again.lease)
-                    await reconcile()
-                }
-            } catch let error as AgentError where error.kind == .networkFull {
-                throw error
+                renewalFailure = nil
+                wait = options.keepAliveSeconds
+                writeStatus()
             } catch {
                 if Task.isCancelled { return }
                 metrics.leaseRenewalErrors.increment()
                 renewalFailure = "\(error)"
                 writeStatus()
                 lastError = "\(error)"
-                logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+                wait = options.renewalRetrySeconds
+                logger.warning("lease renewal failed", metadata: ["error": "\(error)", "retryIn": "\(wait)s"])
             }
+        }
+    }
+
+    /// Another node holds this node's subnet. Serving it on would give pods addresses another node
+    /// routes, and leasing another would move the node under its pods, so weftd stops both: subnet.env
+    /// is moved to `<file>.lost` (the plugin's ADD and STATUS then refuse), /healthz fails, and a
+    /// restarted weftd refuses to start while the .lost file is there (an operator drains the node,
+    /// then removes it). Routes to the other nodes stay for the pods still running.
+    func loseLease(_ reason: String) {
+        guard leaseLost == nil else { return }
+        leaseLost = reason
+        metrics.leaseHeld.set(Int64(0))
+        if rename(options.subnetFile, options.lostSubnetFile) != 0 && errno != ENOENT {
+            // Without the rename the plugin would keep handing out the lost subnet: remove it instead.
+            unlink(options.subnetFile)
+        }
+        logger.critical("lease lost: no more pods get addresses on this node", metadata: [
+            "reason": "\(reason)", "subnetFile": "\(options.lostSubnetFile)",
+            "action": "drain the node, remove \(options.lostSubnetFile), restart weftd"])
+        writeStatus()
+    }
+
+    /// `body`'s result, or an engine error once `seconds` pass (the body is cancelled).
+    static func within<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw AgentError(.engine, "no answer from the engine within \(seconds) s")
+            }
+            return result
         }
     }
 }

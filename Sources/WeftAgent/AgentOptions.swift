@@ -5,6 +5,8 @@ public struct AgentOptions: Sendable {
     public var etcdEndpoints: [String]
     /// flannel's default etcd prefix.
     public var etcdPrefix = "/coreos.com/network"
+    /// TLS, client certificate, user and password for etcd, and whether plain HTTP may leave this machine.
+    public var etcdSecurity = EtcdSecurity()
     /// Lease TTL in whole seconds (flannel's default is 24h).
     public var leaseTTL = 24 * 3600
     /// The underlay link; nil picks the default route's.
@@ -24,6 +26,14 @@ public struct AgentOptions: Sendable {
     /// How often the lease is renewed: a third of its TTL, so two renewals may fail before it
     /// expires; at most hourly for long TTLs, and at least every second.
     public var keepAliveSeconds: Double { min(max(Double(leaseTTL) / 3, 1), 3600) }
+    /// How long one renewal may take: half the interval (so a hung request leaves time to retry),
+    /// at least 1 s, at most 10 s.
+    public var renewalTimeoutSeconds: Double { min(max(keepAliveSeconds / 2, 1), 10) }
+    /// After a failed renewal the next try comes after a fifteenth of the TTL (0.2 s to 30 s): with
+    /// the TTL/3 interval, several attempts fit before the lease can expire.
+    public var renewalRetrySeconds: Double { min(max(Double(leaseTTL) / 15, 0.2), 30) }
+    /// Where subnet.env goes when the lease is lost (Agent.loseLease).
+    public var lostSubnetFile: String { subnetFile + ".lost" }
 
     /// Parses `--metrics-address`: "host:port", ":port", or "" / "off" for none.
     public static func address(_ text: String) throws -> (host: String, port: Int)? {

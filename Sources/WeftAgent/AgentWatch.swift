@@ -43,9 +43,10 @@ extension Agent {
     }
 
     /// This node's own record deleted (by hand, or expired while etcd was out of reach) is written
-    /// again under the current grant; taken by another node, the agent stops, as flanneld does.
+    /// again under the current grant; taken by another node, the agent gives the subnet up (loseLease):
+    /// never a new subnet under running pods.
     func guardOwnRecord(_ event: LeaseEvent) async throws {
-        guard let acquired else { return }
+        guard let acquired, leaseLost == nil else { return }
         let own = acquired.lease
         switch event {
         case .removed(let subnet) where subnet == own.subnet:
@@ -54,8 +55,7 @@ extension Agent {
                 peers[own.subnet] = own
             }
         case .upsert(let lease) where lease.subnet == own.subnet && lease.attributes.publicIP != own.attributes.publicIP:
-            metrics.leaseHeld.set(Int64(0))
-            throw AgentError(.leaseLost, "subnet \(own.subnet) is now leased by \(lease.attributes.publicIP); restart weftd to lease another one")
+            loseLease("subnet \(own.subnet) is now leased by \(lease.attributes.publicIP)")
         default:
             break
         }
@@ -66,8 +66,14 @@ extension Agent {
         guard let config, let acquired, let links, let underlay else { return }
         let began = Date()
         let own = acquired.lease.subnet
-        let remote = peers.values.filter { $0.subnet != own }.sorted { $0.subnet.description < $1.subnet.description }
-        let (reachable, unreachableNow) = FabricPlan.reachable(remote, backend: config.backend, underlayNetworks: underlay.networks)
+        let remote = peers.values.filter { $0.subnet != own || $0.attributes.publicIP != acquired.lease.attributes.publicIP }
+            .sorted { $0.subnet.description < $1.subnet.description }
+        let (trusted, refused) = PeerTrust.check(remote, own: acquired.lease, config: config)
+        for lease in refused where !self.refused.contains(lease.subnet) {
+            logger.error("lease refused: no route to it", metadata: ["subnet": "\(lease.subnet)", "reason": "\(lease.reason)"])
+        }
+        self.refused = Set(refused.map(\.subnet))
+        let (reachable, unreachableNow) = FabricPlan.reachable(trusted, backend: config.backend, underlayNetworks: underlay.networks)
         for subnet in unreachableNow.subtracting(unreachable) {
             logger.error("host-gw peer is not on this node's L2 segment: no route to its subnet",
                          metadata: ["subnet": "\(subnet)", "publicIP": "\(peers[subnet]?.attributes.publicIP.description ?? "")",
@@ -77,10 +83,18 @@ extension Agent {
         let desired = FabricPlan.desired(peers: reachable, own: (own, acquired.lease.ipv6Subnet != nil), backend: config.backend, links: links)
         let fabric = self.fabric
         do {
-            let (diff, failures) = try await kernel.run { () -> (FabricDiff, [Error]) in
-                let diff = FabricDiff(desired: desired, present: try fabric.present(links: links))
-                return (diff, fabric.apply(diff))
+            let (diff, failures, foreign) = try await kernel.run { () -> (FabricDiff, [Error], Set<IPNetwork>) in
+                // A route weftd did not make is never replaced, whatever a lease says.
+                let foreign = try fabric.foreignRouteDestinations()
+                var wanted = desired
+                wanted.routes = wanted.routes.filter { !foreign.contains($0.destination) }
+                let diff = FabricDiff(desired: wanted, present: try fabric.present(links: links))
+                return (diff, fabric.apply(diff), foreign.intersection(desired.routes.map(\.destination)))
             }
+            for destination in foreign.subtracting(foreignKept) {
+                logger.error("a route weftd did not make is in the way of a lease: left alone", metadata: ["destination": "\(destination)"])
+            }
+            foreignKept = foreign
             log(diff)
             for failure in failures {
                 logger.error("kernel refused a fabric change", metadata: ["error": "\(failure)"])
@@ -140,7 +154,8 @@ extension Agent {
         let peerList = peers.values.filter { $0.subnet != acquired.lease.subnet }.map { lease in
             AgentStatus.Peer(subnet: "\(lease.subnet)", publicIP: "\(lease.attributes.publicIP)", backendType: lease.attributes.backendType,
                              vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
-                             connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet))
+                             connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet)
+                                && !refused.contains(lease.subnet))
         }
         var status = AgentStatus(pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
                                  subnet: "\(acquired.lease.subnet)", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
@@ -148,6 +163,7 @@ extension Agent {
                                  leaseTTLSeconds: options.leaseTTL, leaseID: String(acquired.grant), leaseExpiresAt: leaseExpiresAt,
                                  peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
                                  reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
+        status.leaseLost = leaseLost
         status.ipv6Subnet = acquired.lease.ipv6Subnet.map { "\($0)" }
         status.publicIPv6 = underlay.publicIPv6.map { "\($0)" }
         return status

@@ -1,35 +1,61 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// etcd v3 through its JSON gateway (POST /v3/...), over AsyncHTTPClient. Requests (and watches) go
-/// to the first endpoint that answers; a connection failure moves on to the next one.
+/// to the first endpoint that answers; a connection failure moves on to the next one. With
+/// EtcdSecurity: TLS with a CA and a client certificate, and etcd's user/password auth.
 public final class EtcdClient: Sendable {
     private let http: HTTPClient
     private let endpoints: [String]
     private let requestTimeout: TimeAmount
+    private let security: EtcdSecurity
+    private let token = EtcdToken()
 
-    public init(endpoints: [String], requestTimeout: TimeAmount = .seconds(10)) throws {
+    public init(endpoints: [String], security: EtcdSecurity = EtcdSecurity(), requestTimeout: TimeAmount = .seconds(10)) throws {
         let cleaned = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
         guard !cleaned.isEmpty, cleaned.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
             throw AgentError(.invalidConfig, "--etcd-endpoints needs http:// or https:// URLs (got \(endpoints.joined(separator: ",")))")
         }
+        try security.validate(endpoints: cleaned)
         self.endpoints = cleaned
         self.requestTimeout = requestTimeout
+        self.security = security
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(3))
+        configuration.tlsConfiguration = try security.tlsConfiguration()
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public func shutdown() async { try? await http.shutdown() }
 
+    /// A request etcd refused for its token (expired, or etcd restarted): asked again with a new one.
+    private struct TokenRefused: Error { let token: String }
+
     /// POSTs `body` to `path` and returns the decoded JSON reply; etcd's errors come back as AgentError.
-    public func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+    /// `timeout` bounds the whole request (default: the client's), so a slow etcd cannot hold a
+    /// renewal past its lease's expiry.
+    public func call(_ path: String, _ body: [String: Any], timeout: TimeAmount? = nil) async throws -> [String: Any] {
+        do {
+            return try await callOnce(path, body, timeout: timeout ?? requestTimeout)
+        } catch let refused as TokenRefused {
+            token.forget(refused.token)
+            return try await callOnce(path, body, timeout: timeout ?? requestTimeout)
+        }
+    }
+
+    private func callOnce(_ path: String, _ body: [String: Any], timeout: TimeAmount) async throws -> [String: Any] {
         var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
         for endpoint in endpoints {
             let response: HTTPClientResponse
+            let sent: String?
             do {
-                response = try await http.execute(try request(endpoint + path, body), timeout: requestTimeout)
+                sent = try await authorization(endpoint)
+                response = try await http.execute(try request(endpoint + path, body, token: sent), timeout: timeout)
+            } catch let error as AgentError {
+                lastFailure = error
+                continue
             } catch {
                 lastFailure = AgentError(.engine, "\(endpoint)\(path): \(error)")
                 continue
@@ -38,6 +64,7 @@ public final class EtcdClient: Sendable {
             let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
             guard response.status == .ok else {
                 let message = object["message"] as? String ?? object["error"] as? String ?? "\(response.status)"
+                if let sent, Self.refusesToken(status: response.status, message: message) { throw TokenRefused(token: sent) }
                 throw AgentError(.engine, "etcd \(path): \(message)")
             }
             return object
@@ -45,10 +72,38 @@ public final class EtcdClient: Sendable {
         throw lastFailure
     }
 
-    func request(_ url: String, _ body: [String: Any]) throws -> HTTPClientRequest {
+    /// etcd's answer to a token it no longer accepts (gRPC Unauthenticated, HTTP 401).
+    static func refusesToken(status: HTTPResponseStatus, message: String) -> Bool {
+        status == .unauthorized || message.contains("invalid auth token")
+    }
+
+    /// The token to send, asking `endpoint` for one when there is none yet; nil without a user.
+    private func authorization(_ endpoint: String) async throws -> String? {
+        guard let username = security.username, let password = security.password else { return nil }
+        if let current = token.current { return current }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(try request(endpoint + "/v3/auth/authenticate", ["name": username, "password": password], token: nil),
+                                              timeout: requestTimeout)
+        } catch {
+            throw AgentError(.engine, "\(endpoint)/v3/auth/authenticate: \(error)")
+        }
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        guard response.status == .ok, let fresh = object["token"] as? String, !fresh.isEmpty else {
+            let message = object["message"] as? String ?? object["error"] as? String ?? "\(response.status)"
+            throw AgentError(.engine, "etcd refused user \(username): \(message)")
+        }
+        token.store(fresh)
+        return fresh
+    }
+
+    func request(_ url: String, _ body: [String: Any], token: String?) throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        // etcd's gateway passes the Authorization header on as the gRPC "token" metadata.
+        if let token { request.headers.add(name: "Authorization", value: token) }
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         return request
     }
@@ -81,9 +136,9 @@ public final class EtcdClient: Sendable {
     }
 
     /// Renews `lease` once; returns its new TTL, 0 when etcd no longer knows it (it expired).
-    public func keepAlive(_ lease: Int64) async throws -> Int64 {
+    public func keepAlive(_ lease: Int64, timeout: TimeAmount? = nil) async throws -> Int64 {
         // The gateway maps the bidirectional stream onto one POST: one request, one reply line.
-        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)])
+        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)], timeout: timeout)
         let result = reply["result"] as? [String: Any] ?? reply
         return EtcdMessages.int64(result["TTL"]) ?? 0
     }
@@ -115,16 +170,24 @@ public final class EtcdClient: Sendable {
         let body = EtcdMessages.watch(prefix: prefix, fromRevision: revision)
         var opened: HTTPClientResponse?
         var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
+        var sent: String?
         for endpoint in endpoints where opened == nil {
             do {
+                sent = try await authorization(endpoint)
                 // No deadline: a watch lasts as long as the agent; cancellation ends it.
-                opened = try await http.execute(try request(endpoint + "/v3/watch", body), timeout: .hours(24 * 365))
+                opened = try await http.execute(try request(endpoint + "/v3/watch", body, token: sent), timeout: .hours(24 * 365))
+            } catch let error as AgentError {
+                lastFailure = error
             } catch {
                 lastFailure = AgentError(.engine, "\(endpoint)/v3/watch: \(error)")
             }
         }
         guard let response = opened else { throw lastFailure }
-        guard response.status == .ok else { throw AgentError(.engine, "etcd watch: \(response.status)") }
+        guard response.status == .ok else {
+            // A refused token is dropped, so the list that follows the broken watch asks for a new one.
+            if let sent, Self.refusesToken(status: response.status, message: "") { token.forget(sent) }
+            throw AgentError(.engine, "etcd watch: \(response.status)")
+        }
         // The gateway writes one JSON object per reply, each followed by a newline.
         var lines = JSONLines()
         for try await chunk in response.body {

@@ -100,10 +100,14 @@ public enum EtcdMessages {
             // PUT is the enum's zero value, which the gateway leaves out.
             return (event["type"] as? String) == "DELETE" ? .delete(key: kv.key) : .put(kv)
         }
-        let canceled = (result["canceled"] as? Bool) ?? false
-        if canceled, let reason = result["cancel_reason"] as? String, !reason.isEmpty {
-            throw AgentError(.engine, "etcd canceled the watch: \(reason)")
+        // A canceled watch sends nothing more, though the gateway keeps the connection open: etcd
+        // cancels it on compaction (compact_revision, often without a reason) or on its own errors. Any
+        // cancellation ends the stream, so the caller lists again instead of waiting forever.
+        if (result["canceled"] as? Bool) == true || (int64(result["compact_revision"]) ?? 0) != 0 {
+            let reason = (result["cancel_reason"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            let compacted = int64(result["compact_revision"]).map { "compacted at revision \($0)" }
+            throw AgentError(.engine, "etcd canceled the watch: \(reason ?? compacted ?? "no reason given")")
         }
-        return (events, revision, canceled)
+        return (events, revision, false)
     }
 }

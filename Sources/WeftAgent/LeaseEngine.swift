@@ -24,8 +24,19 @@ public protocol LeaseEngine: Sendable {
     func keepAlive(_ grant: Int64) async throws -> Bool
     /// Writes this node's record again after it was deleted; false when another record took its place.
     func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool
+    /// Takes `lease`'s subnets again under a new grant after the old one expired; nil when another
+    /// node holds either of them now. Never another subnet.
+    func reclaim(_ lease: SubnetLease, config: NetConf, ttl: Int) async throws -> SubnetLeaser.Acquired?
     /// Changes after `cursor`, batch by batch; ends with an error when the stream breaks.
     func changes(after cursor: String) -> AsyncThrowingStream<[LeaseEvent], Error>
+}
+
+extension LeaseEngine {
+    /// Engines whose records do not expire (the kube backend's podCIDR) lease the same subnet again.
+    public func reclaim(_ lease: SubnetLease, config: NetConf, ttl: Int) async throws -> SubnetLeaser.Acquired? {
+        let again = try await acquire(config: config, ttl: ttl, attributes: lease.attributes, previous: lease.subnet, previousIPv6: lease.ipv6Subnet)
+        return again.lease.subnet == lease.subnet && again.lease.ipv6Subnet == lease.ipv6Subnet ? again : nil
+    }
 }
 
 /// A store of lease records with expiring grants and conditional writes (etcd's model), which
@@ -85,6 +96,10 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     }
 
     public func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool { try await create(lease, grant: grant) }
+
+    public func reclaim(_ lease: SubnetLease, config: NetConf, ttl: Int) async throws -> SubnetLeaser.Acquired? {
+        try await SubnetLeaser(store: self, config: config, ttl: ttl).reclaim(lease)
+    }
 
     public func create(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
         try await client.transaction(EtcdMessages.createIfAbsent(key: key(lease), value: lease.attributes.json, lease: grant))

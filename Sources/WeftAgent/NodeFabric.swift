@@ -106,6 +106,12 @@ public final class NodeFabric: @unchecked Sendable {
         return state
     }
 
+    /// Routes weftd must leave alone: any main-table route to the same destination made by someone else.
+    public func foreignRouteDestinations() throws -> Set<IPNetwork> {
+        try netlink.foreignRouteDestinations(family: .v4, protocolID: Self.routeProtocol)
+            .union(netlink.foreignRouteDestinations(family: .v6, protocolID: Self.routeProtocol))
+    }
+
     /// Applies `diff`, deletions first; keeps going after a failure and returns every failure, so
     /// one refused entry does not hold back the rest.
     public func apply(_ diff: FabricDiff) -> [Error] {

@@ -39,6 +39,36 @@ public struct SubnetLeaser: Sendable {
         throw AgentError(.engine, "could not lease a subnet after \(attempts) attempts: other nodes kept taking the ones chosen")
     }
 
+    /// The same subnets again under a new grant, after the old grant expired: this node's record if it
+    /// is still there, else a new one; nil when another node's record holds either subnet.
+    public func reclaim(_ lease: SubnetLease) async throws -> Acquired? {
+        for _ in 0..<attempts {
+            let (stored, _) = try await store.records()
+            let own = stored.first { $0.lease.keyName == lease.keyName && $0.lease.attributes.publicIP == lease.attributes.publicIP }
+            let taken = stored.contains { record in
+                record != own && (record.lease.subnet.overlaps(lease.subnet)
+                    || (record.lease.ipv6Subnet.flatMap { theirs in lease.ipv6Subnet.map { theirs.overlaps($0) } } ?? false))
+            }
+            if taken { return nil }
+            let grant = try await store.grant(ttl: ttl)
+            let written: Bool
+            do {
+                if let own {
+                    written = try await store.replace(lease, grant: grant, modRevision: own.modRevision)
+                } else {
+                    written = try await store.create(lease, grant: grant)
+                }
+            } catch {
+                try? await store.revoke(grant)
+                throw error
+            }
+            if written { return Acquired(lease: lease, grant: grant, renewed: true) }
+            // Someone wrote the key between list and write: look again.
+            try? await store.revoke(grant)
+        }
+        throw AgentError(.engine, "could not take back \(lease.subnet) after \(attempts) attempts: its record kept changing")
+    }
+
     private func attempt(_ stored: [StoredLease], attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?,
                          grant: Int64) async throws -> Acquired? {
         if let own = stored.first(where: { $0.lease.attributes.publicIP == attributes.publicIP }),

@@ -41,6 +41,9 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var watching: Bool
     /// Why the last lease renewal failed; absent once one succeeds.
     public var renewalFailure: String?
+    /// Set when another node took this node's subnet: weftd no longer serves that subnet (no
+    /// subnet.env) and stays unhealthy until an operator drains the node.
+    public var leaseLost: String?
     public var lastReconcileAt: Date?
     public var reconcileErrors: Int
     public var lastError: String?
@@ -79,6 +82,7 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     /// Healthy while the lease is held (not expired), renewals succeed and the watch runs: the node's
     /// routes follow the cluster.
     public func health(now: Date = Date()) -> (healthy: Bool, reason: String) {
+        if let leaseLost { return (false, "lease lost: \(leaseLost)") }
         if let expiry = leaseExpiresAt, expiry < now { return (false, "lease expired at \(expiry)") }
         if !watching { return (false, "not watching the subnet engine" + (lastError.map { ": \($0)" } ?? "")) }
         if let renewalFailure { return (false, "lease renewal failing: \(renewalFailure)") }

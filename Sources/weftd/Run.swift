@@ -14,6 +14,13 @@ struct Run: AsyncParsableCommand {
     @Option(help: "--network-policy: the Unix socket the plugin's ADD asks (root only).") var policySocket = "/run/weft/policy.sock"
     @Option(help: "etcd endpoints, comma-separated URLs.") var etcdEndpoints = "http://127.0.0.1:2379"
     @Option(help: "flannel's etcd prefix: <prefix>/config and <prefix>/subnets/.") var etcdPrefix = "/coreos.com/network"
+    @Option(name: .customLong("etcd-cafile"), help: "etcd: the CA that signed etcd's server certificate (PEM).") var etcdCAFile: String?
+    @Option(name: .customLong("etcd-certfile"), help: "etcd: this node's client certificate (PEM), with --etcd-keyfile.") var etcdCertFile: String?
+    @Option(name: .customLong("etcd-keyfile"), help: "etcd: the client certificate's private key (PEM).") var etcdKeyFile: String?
+    @Option(help: "etcd: a user of etcd's auth, with --etcd-password.") var etcdUsername: String?
+    @Option(help: "etcd: the user's password (prefer $ETCD_PASSWORD: arguments are visible in ps).") var etcdPassword: String?
+    @Flag(help: "etcd: allow plain http:// to an endpoint off this machine (anyone on the way could read and forge leases).")
+    var etcdAllowInsecure = false
     @Option(help: "kube: a kubeconfig file (default: the pod's service account).") var kubeconfig: String?
     @Option(help: "kube: this node's Node name (default: $NODE_NAME, else the host name).") var nodeName: String?
     @Option(help: "kube: flannel's net-conf.json.") var netConf = "/etc/kube-flannel/net-conf.json"
@@ -56,6 +63,9 @@ struct Run: AsyncParsableCommand {
         }
         var options = AgentOptions(etcdEndpoints: etcdEndpoints.split(separator: ",").map { String($0) })
         options.etcdPrefix = etcdPrefix
+        options.etcdSecurity = EtcdSecurity(caFile: etcdCAFile, certFile: etcdCertFile, keyFile: etcdKeyFile, username: etcdUsername,
+                                            password: etcdPassword ?? (etcdUsername == nil ? nil : ProcessInfo.processInfo.environment["ETCD_PASSWORD"]),
+                                            allowInsecure: etcdAllowInsecure)
         guard let ttl = GoDuration.seconds(leaseTTL), ttl >= 1 else {
             throw AgentError(.invalidConfig, "--lease-ttl \(leaseTTL) is not a duration of at least 1s (etcd counts whole seconds)")
         }
@@ -155,7 +165,7 @@ extension Run {
             return (KubeLeaseEngine(client: client, nodeName: name, netConfPath: netConf), "kube \(credentials.server) node \(name)",
                     { await client.shutdown() })
         }
-        let client = try EtcdClient(endpoints: options.etcdEndpoints)
+        let client = try EtcdClient(endpoints: options.etcdEndpoints, security: options.etcdSecurity)
         return (EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
                 { await client.shutdown() })
     }

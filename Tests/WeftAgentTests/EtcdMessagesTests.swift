@@ -43,4 +43,16 @@ import Testing
         #expect(EtcdLeaseEngine.leaseEvent(reply.events[1]) == .removed(.init("10.244.3.0/24")!))
         #expect(throws: AgentError.self) { try EtcdMessages.watchReply(["error": ["message": "mvcc: required revision has been compacted"]]) }
     }
+
+    /// etcd cancels a watch whose start revision was compacted with compact_revision and often no
+    /// reason; the gateway keeps the connection open, so a reply that is not an error would leave the
+    /// agent waiting on a dead watch forever.
+    @Test func aCanceledWatchEndsTheStreamWithOrWithoutAReason() {
+        #expect(throws: AgentError.self) { try EtcdMessages.watchReply(["result": ["header": ["revision": "9"], "canceled": true]]) }
+        #expect(throws: AgentError.self) {
+            try EtcdMessages.watchReply(["result": ["header": ["revision": "9"], "canceled": true, "compact_revision": "5"]])
+        }
+        #expect(throws: AgentError.self) { try EtcdMessages.watchReply(["result": ["compact_revision": "5"]]) }
+        #expect((try? EtcdMessages.watchReply(["result": ["header": ["revision": "9"], "created": true]])) != nil)
+    }
 }

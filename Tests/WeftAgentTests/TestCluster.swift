@@ -17,14 +17,17 @@ final class TestCluster {
     private(set) var namespaces: [String] = []
     private(set) var daemons: [Daemon] = []
     let engine: Engine
-    var etcdEndpoint: String { "http://\(Self.etcdAddress):2379" }
+    /// etcd over TLS with client-certificate auth (EtcdTLS): certificates in the cluster's directory.
+    let tls: Bool
+    var etcdEndpoint: String { "\(tls ? "https" : "http")://\(Self.etcdAddress):2379" }
     var apiServer: String { "http://\(Self.apiAddress):6443" }
     var netConfFile: String { "\(directory)/net-conf.json" }
     var kubeconfigFile: String { "\(directory)/kubeconfig" }
     var underlay: String { "wt-\(id)-ul" }
 
-    init(netConf: String, engine: Engine = .etcd) throws {
+    init(netConf: String, engine: Engine = .etcd, tls: Bool = false) throws {
         self.engine = engine
+        self.tls = tls
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-test-\(id)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
@@ -36,6 +39,7 @@ final class TestCluster {
                 return
             }
             try attach("etcd", address: "\(Self.etcdAddress)/24")
+            if tls { try EtcdTLS.makeCertificates(in: directory, serverIP: Self.etcdAddress) }
             try startEtcd()
             let put = try etcdctl("put", "\(Self.prefix)/config", netConf)
             guard put.status == 0 else { throw TestFailure("etcdctl put config: \(put.stderr)") }
@@ -52,7 +56,8 @@ final class TestCluster {
         let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcd", "--name", "wt",
                                  "--data-dir", "\(directory)/etcd", "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
                                  "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                                 "--initial-cluster", "wt=http://127.0.0.1:2380"], logPath: "\(directory)/etcd.log")
+                                 "--initial-cluster", "wt=http://127.0.0.1:2380"] + (tls ? EtcdTLS.serverFlags(directory) : []),
+                                logPath: "\(directory)/etcd.log")
         daemons.append(daemon)
         etcd = daemon
         guard waitUntil(timeout: 30, { (try? etcdctl("endpoint", "health").status) == 0 }) != nil else {
@@ -113,7 +118,7 @@ final class TestCluster {
     @discardableResult
     func etcdctl(_ arguments: String...) throws -> Output {
         try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
-                 "--dial-timeout", "2s"] + arguments, environment: ["ETCDCTL_API": "3"])
+                 "--dial-timeout", "2s"] + (tls ? EtcdTLS.clientFlags(directory) : []) + arguments, environment: ["ETCDCTL_API": "3"])
     }
 
     /// Every lease record: key → value, as etcd holds them.

@@ -33,10 +33,11 @@ final class TestNodeAgent {
     }
 
     /// Starts weftd in the node's namespace with a short TTL.
-    func start(ttl: String = "5s") throws {
+    /// `etcd` replaces the default etcd flags (plain HTTP to the cluster's etcd).
+    func start(ttl: String = "5s", etcd: [String]? = nil) throws {
         startedAt = Date()
         let engine = cluster.engine == .etcd
-            ? ["--etcd-endpoints", cluster.etcdEndpoint]
+            ? etcd ?? ["--etcd-endpoints", cluster.etcdEndpoint, "--etcd-allow-insecure"]
             : ["--backend", "kube", "--kubeconfig", cluster.kubeconfigFile, "--node-name", label, "--net-conf", cluster.netConfFile]
         let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weftd"), "run"] + engine
                                 + ["--iface", "eth0", "--lease-ttl", ttl, "--subnet-file", subnetFile, "--state-file", stateFile,

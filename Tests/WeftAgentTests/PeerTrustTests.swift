@@ -1,0 +1,34 @@
+import Testing
+import WeftAddress
+@testable import WeftAgent
+
+@Suite struct PeerTrustTests {
+    let config = NetConf(network: IPNetwork("10.244.0.0/16")!, subnetLength: 24, subnetMin: IPAddress("10.244.1.0")!,
+                         subnetMax: IPAddress("10.244.255.0")!, backend: .hostGateway)
+
+    func lease(_ subnet: String, _ ip: String) -> SubnetLease {
+        SubnetLease(subnet: IPNetwork(subnet)!, attributes: LeaseAttributes(publicIP: IPAddress(ip)!, backendType: "host-gw"))
+    }
+
+    @Test func misshapenAndOverlappingLeasesAreRefusedAndWellFormedOnesKept() {
+        let own = lease("10.244.1.0/24", "10.0.0.1")
+        let peers = [lease("10.244.2.0/24", "10.0.0.2"), lease("192.168.0.0/24", "10.0.0.3"), lease("10.244.0.0/16", "10.0.0.4"),
+                     lease("10.244.1.0/24", "10.0.0.5")]
+        let (trusted, rejected) = PeerTrust.check(peers, own: own, config: config)
+        #expect(trusted == [peers[0]])
+        #expect(Set(rejected.map(\.subnet)) == [IPNetwork("192.168.0.0/24")!, IPNetwork("10.244.0.0/16")!, IPNetwork("10.244.1.0/24")!])
+    }
+
+    /// A reclaim after expiry takes the same subnet back when it is free, and gives nil (never another
+    /// subnet) when another node's record holds it.
+    @Test func reclaimTakesOnlyTheSameSubnet() async throws {
+        let engine = FakeEngine(config: "")
+        let leaser = SubnetLeaser(store: engine, config: config, ttl: 5)
+        let mine = lease("10.244.3.0/24", "10.0.0.1")
+        #expect(try await leaser.reclaim(mine)?.lease == mine)
+        let other = FakeEngine(config: "")
+        other.seed(lease("10.244.3.0/24", "10.0.0.9"))
+        #expect(try await SubnetLeaser(store: other, config: config, ttl: 5).reclaim(mine) == nil)
+        #expect(other.all == [lease("10.244.3.0/24", "10.0.0.9")])
+    }
+}
