@@ -21,46 +21,6 @@ struct PodClaimTests {
         return object
     }
 
-    final class Lab {
-        let name = "wt-\(String(UUID().uuidString.prefix(8)).lowercased())-claim"
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-claims-\(UUID().uuidString)").path
-        var claimsFile: String { "\(directory)/announced.json" }
-
-        init() throws {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            guard try run(["/usr/sbin/ip", "netns", "add", name]).status == 0 else { throw TestFailure("ip netns add \(name)") }
-        }
-
-        /// Its API client (never reached: events are handed over) is shut down by `finish`.
-        var clients: [KubeClient] = []
-
-        func agent() throws -> PolicyAgent {
-            let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
-            clients.append(client)
-            return try NetworkNamespace(path: "/var/run/netns/\(name)").run {
-                try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: 2,
-                                announcedFile: claimsFile)
-            }
-        }
-
-        func finish() async {
-            for client in clients { await client.shutdown() }
-            _ = try? run(["/usr/sbin/ip", "netns", "delete", name])
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-    }
-
-    func withLab(_ body: (Lab) async throws -> Void) async throws {
-        let lab = try Lab()
-        do {
-            try await body(lab)
-        } catch {
-            await lab.finish()
-            throw error
-        }
-        await lab.finish()
-    }
-
     /// Everything listed, then the table written.
     func sync(_ agent: PolicyAgent, pods: [[String: Any]]) async {
         await agent.received(.namespaces, .listed([Self.namespace]))
@@ -77,9 +37,9 @@ struct PodClaimTests {
     /// weftd missed a pod's DEL and deletion (it was down); a later pod got the address. The old claim,
     /// read back from the file, stripped the new pod's address: every verdict gone, the pod open.
     @Test func aClaimThatOutlivedItsPodNeverOpensTheNextOne() async throws {
-        try await withLab { lab in
+        try await withAgentLab { lab in
             try #"{"prod/gone":["10.9.0.5"]}"#.write(toFile: lab.claimsFile, atomically: true, encoding: .utf8)  // an earlier version's file
-            let agent = try lab.agent()
+            let agent = try lab.agent(syncWait: 2)
             #expect(await agent.claims["prod/gone"]?.addresses == [IPAddress("10.9.0.5")!], "the earlier format is read")
             await sync(agent, pods: [Self.pod("next", uid: "u2", address: "10.9.0.5")])
             #expect(await agent.claims.isEmpty, "the first list of pods prunes the claim of a pod the API lacks")
@@ -91,8 +51,8 @@ struct PodClaimTests {
 
     /// Even between lists: a claim never takes an address the API reports for a live pod of this node.
     @Test func aClaimNeverStripsALivePodOfThisNode() async throws {
-        try await withLab { lab in
-            let agent = try lab.agent()
+        try await withAgentLab { lab in
+            let agent = try lab.agent(syncWait: 2)
             await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("other", uid: "u3")])
             let attached = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.7"], sandbox: "s1"))
             #expect(attached.ok, "\(attached.error ?? "")")
@@ -111,8 +71,8 @@ struct PodClaimTests {
 
     /// A retried ADD (new sandbox) and the first one, still waiting, committing last: the newer claim stays.
     @Test func anOlderAttachNeverOverwritesANewerOne() async throws {
-        try await withLab { lab in
-            let agent = try lab.agent()
+        try await withAgentLab { lab in
+            let agent = try lab.agent(syncWait: 2)
             // Not synced yet: both attaches wait, the first one polling 10 ms ahead of the second.
             let first = Task { await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")) }
             try await Task.sleep(nanoseconds: 10_000_000)
@@ -129,8 +89,8 @@ struct PodClaimTests {
     /// The plugin gave up waiting (and isolated or refused the pod): the attach is undone; a stale DEL of
     /// an earlier sandbox never takes the current sandbox's claim.
     @Test func abandonedAttachesAndStaleReleasesLeaveTheRightClaim() async throws {
-        try await withLab { lab in
-            let agent = try lab.agent()
+        try await withAgentLab { lab in
+            let agent = try lab.agent(syncWait: 2)
             await sync(agent, pods: [Self.pod("web", uid: "u1")])
             let request = PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")
             #expect(await agent.attach(request).ok)
@@ -146,8 +106,8 @@ struct PodClaimTests {
 
     /// weftd is n1's: a pod scheduled elsewhere (a wrong --node-name, a stale ADD) is refused.
     @Test func anAttachForAnotherNodesPodIsRefused() async throws {
-        try await withLab { lab in
-            let agent = try lab.agent()
+        try await withAgentLab { lab in
+            let agent = try lab.agent(syncWait: 2)
             await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("far", uid: "u2", node: "n2")])
             #expect(await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")).ok,
                     "the control: this node's pod")
@@ -162,8 +122,8 @@ struct PodClaimTests {
     /// (the reply still comes), a client that sends nothing is answered and closed after 5 s, and
     /// connections past 64 at once are closed at once.
     @Test func thePolicySocketIsBoundedWhateverAClientDoes() async throws {
-        try await withLab { lab in
-            let agent = try lab.agent()
+        try await withAgentLab { lab in
+            let agent = try lab.agent(syncWait: 2)
             await sync(agent, pods: [Self.pod("web", uid: "u1")])
             let socket = "\(lab.directory)/run/policy.sock"
             // As kubelet's hostPath DirectoryOrCreate leaves it: 0755.
@@ -175,7 +135,21 @@ struct PodClaimTests {
             let script = """
                 set -u
                 d=\(lab.directory)
-                (printf '{"op":"explain","namespace":"prod","name":"web"}\\n'; head -c 20000000 /dev/zero) | timeout 20 socat -t 5 - UNIX-CONNECT:\(socket) > $d/junk.out 2>&1
+                timeout 20 /usr/bin/python3 -c '
+                import socket, sys
+                s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+                s.sendall(b"{\\"op\\":\\"explain\\",\\"namespace\\":\\"prod\\",\\"name\\":\\"web\\"}\\n")
+                try:
+                    for _ in range(320): s.sendall(bytes(65536))  # 20 MiB more: dropped unread, or refused once answered
+                except OSError:
+                    pass
+                reply = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    reply += chunk
+                sys.stdout.write(reply.decode())
+                ' \(socket) > $d/junk.out 2>&1
                 for i in $(seq 70); do (sleep 8 | timeout 20 socat -t 1 - UNIX-CONNECT:\(socket) > $d/idle.$i 2>/dev/null) & done
                 wait
                 echo "junk: $(head -c 200 $d/junk.out)"

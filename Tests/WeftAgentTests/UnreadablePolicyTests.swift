@@ -19,24 +19,9 @@ struct UnreadablePolicyTests {
         ["metadata": ["name": name, "namespace": "prod"], "spec": spec]
     }
 
-    /// The agent's state machine alone, in a throwaway namespace (its nftables client binds there; no
-    /// table is written: only the policies kind is delivered, so nothing is synced and nothing flushed).
+    /// The agent alone (AgentLab): only the policies kind is delivered, so nothing is synced or flushed.
     func withAgent(_ body: (PolicyAgent) async throws -> Void) async throws {
-        let name = "wt-\(String(UUID().uuidString.prefix(8)).lowercased())-unread"
-        let created = try run(["/usr/sbin/ip", "netns", "add", name])
-        #expect(created.status == 0)
-        defer { _ = try? run(["/usr/sbin/ip", "netns", "delete", name]) }
-        let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
-        let agent = try NetworkNamespace(path: "/var/run/netns/\(name)").run {
-            try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: 0.1)
-        }
-        do {
-            try await body(agent)
-        } catch {
-            await client.shutdown()
-            throw error
-        }
-        await client.shutdown()
+        try await withAgentLab { lab in try await body(try lab.agent(syncWait: 0.1)) }
     }
 
     @Test func aPolicyWhoseRulesCannotBeReadIsolatesThePodsItSelects() async throws {

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import WeftNetlink
+@testable import WeftAgent
+
+/// A PolicyAgent alone, in a throwaway network namespace where its nftables client writes, with a
+/// directory for its claims file. Events are handed to it as the watches would deliver them; its API
+/// client is never reached (and is shut down by `withAgentLab`, as AsyncHTTPClient demands).
+final class AgentLab {
+    let name = "wt-\(String(UUID().uuidString.prefix(8)).lowercased())-agent"
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-agent-\(UUID().uuidString)").path
+    var claimsFile: String { "\(directory)/announced.json" }
+    private var clients: [KubeClient] = []
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard try run(["/usr/sbin/ip", "netns", "add", name]).status == 0 else { throw TestFailure("ip netns add \(name)") }
+    }
+
+    func agent(syncWait: Double) throws -> PolicyAgent {
+        let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
+        clients.append(client)
+        return try NetworkNamespace(path: "/var/run/netns/\(name)").run {
+            try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: syncWait,
+                            announcedFile: claimsFile)
+        }
+    }
+
+    func finish() async {
+        for client in clients { await client.shutdown() }
+        _ = try? run(["/usr/sbin/ip", "netns", "delete", name])
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Runs `body` with a new lab, finished whether it throws or not.
+func withAgentLab(_ body: (AgentLab) async throws -> Void) async throws {
+    let lab = try AgentLab()
+    do {
+        try await body(lab)
+    } catch {
+        await lab.finish()
+        throw error
+    }
+    await lab.finish()
+}
