@@ -14,7 +14,7 @@ DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-pin
 	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk \
 	etcd-server etcd-client curl
 
-.PHONY: all deps build cnitool test unit-test demo bench fuzz install clean
+.PHONY: all deps build cnitool test test-measured unit-test demo bench fuzz install install-files clean
 
 all: build
 
@@ -39,22 +39,34 @@ cnitool: deps $(CNITOOL)
 # Every test: unit tests without root, privileged tests in throwaway network namespaces,
 # against the release binary that `make install` ships.
 # Tests run the binaries as `make install` lays them out, from a scratch DESTDIR.
-# Each test removes its namespaces itself; the sweep after the run catches a test process that crashed.
+# Each test removes its namespaces itself; the sweep after the run catches a test process that crashed
+# (never an e2e cluster's `wt-<id>-k8s…` namespaces: CI runs make e2e beside make test).
 # Tests named `measured…` measure rates (iperf3): they run after the others, one at a time, so no other
-# suite shares the machine while they measure.
+# suite shares the machine while they measure (TEST_MEASURED=no leaves them to `make test-measured`,
+# which CI runs once make test and make e2e are both done).
 TEST_DESTDIR := $(CURDIR)/.build/test-install
+TEST_MEASURED ?= yes
+# PREBUILT=yes: the release build (and the image) are made already; make test and make e2e then run no
+# SwiftPM step on the release build, so one can run while the other holds .build (CI runs them so).
+PREBUILT ?=
+RELEASE_BUILD := $(if $(filter yes,$(PREBUILT)),,build)
+TEST_ENV = WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
+	WEFTD_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftd KUBE_BIN=$$(bash -c '. scripts/k8s/common.sh && apt_private_update >/dev/null && k8s_cache_dir')/bin \
+	WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL)
 # PolicyAgentTests run weftd against Kubernetes' own kube-apiserver, from the e2e tier's cache (k8s-build).
-test: deps build cnitool k8s-build
-	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install DESTDIR=$(TEST_DESTDIR)
-	@status=0; export WEFT_BIN=$(TEST_DESTDIR)$(PREFIX_BIN)/weft WEFTCTL_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftctl \
-	  WEFTD_BIN=$(TEST_DESTDIR)$(PREFIX_SBIN)/weftd KUBE_BIN=$$(bash -c '. scripts/k8s/common.sh && apt_private_update >/dev/null && k8s_cache_dir')/bin \
-	  WEFT_CONF_DIR=$(TEST_DESTDIR)$(PREFIX_CONF) CNITOOL=$(CNITOOL); \
+test: deps $(RELEASE_BUILD) cnitool k8s-build
+	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install-files DESTDIR=$(TEST_DESTDIR)
+	@status=0; export $(TEST_ENV); \
 	swift test --skip '/measured' || status=$$?; \
-	swift test --skip-build --no-parallel --filter '/measured' || status=$$?; \
 	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
-	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ {print $$1}'); do ip netns delete $$ns; done; \
+	for ns in $$(ip netns list | awk '/^wt-[0-9a-f]{8}-/ && !/^wt-[0-9a-f]{8}-k8s/ {print $$1}'); do ip netns delete $$ns; done; \
 	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \
+	if [ "$(TEST_MEASURED)" = yes ]; then $(MAKE) --no-print-directory test-measured || status=$$?; fi; \
 	exit $$status
+
+# The rate-measuring tests alone (after `make test`, whose install they use).
+test-measured:
+	@export $(TEST_ENV); swift test --no-parallel --filter '/measured'
 
 unit-test:
 	swift test --skip WeftPluginTests
@@ -78,7 +90,9 @@ fuzz: deps
 	$(FUZZ_SCRATCH)/release/weft-fuzz $(FUZZ_SCRATCH)/corpus fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=4096 -timeout=10 -seed=$(FUZZ_SEED) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
 
-install: build
+install: build install-files
+
+install-files:
 	install -d $(DESTDIR)$(PREFIX_BIN) $(DESTDIR)$(PREFIX_CONF)
 	install -m 0755 $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(DESTDIR)$(PREFIX_BIN)/
 	install -d $(DESTDIR)$(PREFIX_SBIN)
@@ -147,7 +161,7 @@ image: e2e-deps build
 	CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags=-s -o .build/image/weft-node-cidr deploy/image/weft-node-cidr.go
 	/usr/bin/python3 -B scripts/k8s/images.py weft $(WEFT_IMAGE) $(WEFT_VERSION) $(RELEASE_BIN) .build/image/weft-node-cidr
 
-e2e: e2e-deps k8s-build image
+e2e: e2e-deps k8s-build $(if $(filter yes,$(PREBUILT)),,image)
 	@mkdir -p $(E2E_OUT)
 	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) --weftd $(RELEASE_BIN)/weftd \
 	  --parts '$(E2E_PARTS)' --sets '$(E2E_SETS)' --focus '$(E2E_FOCUS)' --nodes '$(E2E_NODES)' || status=$$?; \
