@@ -110,24 +110,29 @@ struct InformerTests {
             credentials.token = "token-a"
             credentials.tokenFile = file
             let client = try KubeClient(credentials: credentials)
-            _ = try await client.call("/api/v1/pods")
+            // Shut down on every path: a 401 thrown must fail the test, not crash it.
+            do {
+                _ = try await client.call("/api/v1/pods")
 
-            // kubelet's way: a new file swapped in. The next request carries it.
-            try "token-b\n".write(toFile: file, atomically: true, encoding: .utf8)
-            try server.control("accept?token=token-b")
-            _ = try await client.call("/api/v1/pods")
+                // kubelet's way: a new file swapped in. The next request carries it.
+                try "token-b\n".write(toFile: file, atomically: true, encoding: .utf8)
+                try server.control("accept?token=token-b")
+                _ = try await client.call("/api/v1/pods")
 
-            // Rewritten in place with the same size and mtime: unseen until the 401, then read once.
-            var before = stat()
-            stat(file, &before)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-            try handle.write(contentsOf: Data("token-c\n".utf8))
-            try handle.close()
-            var times = [before.st_atim, before.st_mtim]
-            utimensat(AT_FDCWD, file, &times, 0)
-            try server.control("accept?token=token-c")
-            _ = try await client.call("/api/v1/pods")
-
+                // Rewritten in place with the same size and mtime: unseen until the 401, then read once.
+                var before = stat()
+                stat(file, &before)
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+                try handle.write(contentsOf: Data("token-c\n".utf8))
+                try handle.close()
+                var times = [before.st_atim, before.st_mtim]
+                utimensat(AT_FDCWD, file, &times, 0)
+                try server.control("accept?token=token-c")
+                _ = try await client.call("/api/v1/pods")
+            } catch {
+                await client.shutdown()
+                throw error
+            }
             await client.shutdown()
             let seen = try server.requests().map(\.authorization)
             #expect(seen == ["Bearer token-a", "Bearer token-b", "Bearer token-b", "Bearer token-c"])
