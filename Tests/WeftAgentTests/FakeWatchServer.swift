@@ -5,7 +5,8 @@ import Foundation
 /// test needs to provoke: `POST /control/add?count=N` (N pods), `POST /control/compact` (versions bumped,
 /// every older one gone: 410), `POST /control/gone-http` (the next watch refused with HTTP 410), `POST
 /// /control/bigline?bytes=N` (the next watch and every later one sends one line of N bytes), `POST /control/accept?token=T`
-/// (only that bearer token passes; 401 otherwise). `GET /control/requests` is every request: path
+/// (only that bearer token passes; 401 otherwise), `POST /control/hang` (every later
+/// watch sends its headers, then nothing, ever). `GET /control/requests` is every request: path
 /// and Authorization header. Python, run on 127.0.0.1 at a free port it prints.
 final class FakeWatchServer {
     static let script = #"""
@@ -14,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
 lock = threading.Condition()
-state = {"rv": 100, "compacted": 0, "gone_http": False, "bigline": 0, "accept": None}
+state = {"rv": 100, "compacted": 0, "gone_http": False, "bigline": 0, "accept": None, "hang": False}
 pods, events, requests = {}, [], []
 
 def add(count):
@@ -50,6 +51,7 @@ class Handler(BaseHTTPRequestHandler):
             elif url.path == "/control/gone-http": state["gone_http"] = True
             elif url.path == "/control/bigline": state["bigline"] = int(query["bytes"][0])
             elif url.path == "/control/accept": state["accept"] = query["token"][0]
+            elif url.path == "/control/hang": state["hang"] = True
         self.reply(200, {})
     def do_GET(self):
         url = urlparse(self.path)
@@ -81,6 +83,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        with lock:
+            hang = state["hang"]
+        while hang:  # a dead connection: no byte, never closed
+            time.sleep(1)
         with lock:
             big = state["bigline"]  # every watch meets it again, as a resumed watch would
             gone = since < state["compacted"]

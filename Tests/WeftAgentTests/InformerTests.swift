@@ -102,6 +102,22 @@ struct InformerTests {
         }
     }
 
+    @Test func aSilentWatchIsEndedByTheIdleDeadlineAndResumed() async throws {
+        try await withServer { server, client in
+            var informer = Informer(client: client, path: "/api/v1/pods")
+            informer.watchSeconds = 1...1
+            informer.idleMargin = .seconds(1)
+            let delivered = Delivered()
+            let task = start(informer, delivered)
+            defer { task.cancel() }
+            try await eventually("the list") { delivered.listed == [0] }
+            try server.control("hang")
+            // timeoutSeconds (1) + the margin (1) without a byte: cancelled, and watched again.
+            try await eventually("two idle deadlines") { delivered.failures.filter { $0.contains("idle deadline") }.count >= 2 }
+            #expect(informer.counters.lists == 1)
+        }
+    }
+
     @Test func aRewrittenTokenIsSentAndA401ReadsTheFileAgainOnce() async throws {
         try await withServer { server, _ in
             let file = "\(server.directory)/token"
