@@ -154,4 +154,19 @@ struct InformerTests {
             #expect(seen == ["Bearer token-a", "Bearer token-b", "Bearer token-b", "Bearer token-c"])
         }
     }
+
+    @Test func aKubeconfigTokenFileIsKeptToBeReadAgain() throws {
+        let directory = "/tmp/weft-test-tokenfile-\(String(UUID().uuidString.prefix(8)).lowercased())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "secret\n".write(toFile: "\(directory)/token", atomically: true, encoding: .utf8)
+        let yaml = """
+            current-context: x
+            clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"}}]
+            users: [{name: u, user: {tokenFile: token}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            """
+        let credentials = try KubeCredentials.parse(kubeconfig: yaml, directory: directory)
+        #expect(credentials.token == "secret" && credentials.tokenFile == "\(directory)/token")
+    }
 }
