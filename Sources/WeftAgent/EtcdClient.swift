@@ -191,7 +191,7 @@ public final class EtcdClient: Sendable {
         // The gateway writes one JSON object per reply, each followed by a newline.
         var lines = JSONLines()
         for try await chunk in response.body {
-            for object in lines.feed(chunk.readableBytesView) {
+            for object in try lines.feed(chunk.readableBytesView) {
                 let reply = try EtcdMessages.watchReply(object)
                 continuation.yield((reply.events, reply.revision))
             }

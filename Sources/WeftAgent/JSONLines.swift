@@ -1,18 +1,38 @@
 import Foundation
 
 /// A stream of newline-separated JSON objects (an etcd gateway watch, a Kubernetes watch) cut into
-/// objects as chunks arrive; a line that is not a JSON object is skipped.
+/// lines as chunks arrive. Bounded: a line longer than `maxLine` throws instead of growing the buffer,
+/// and each byte is scanned for the newline once (a long line in small chunks stays linear).
 struct JSONLines {
+    let maxLine: Int
     private var pending: [UInt8] = []
+    /// How much of `pending` is known to hold no newline.
+    private var scanned = 0
 
-    mutating func feed<Bytes: Sequence>(_ chunk: Bytes) -> [[String: Any]] where Bytes.Element == UInt8 {
+    init(maxLine: Int = KubeClient.maxBody) { self.maxLine = maxLine }
+
+    /// The complete lines so far (without their newline).
+    mutating func lines<Bytes: Sequence>(_ chunk: Bytes) throws -> [Data] where Bytes.Element == UInt8 {
         pending += chunk
-        var objects: [[String: Any]] = []
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = Array(pending[..<newline])
-            pending.removeSubrange(...newline)
-            if let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] { objects.append(object) }
+        var lines: [Data] = []
+        var start = 0
+        while let newline = pending[scanned...].firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(Data(pending[start..<newline]))
+            start = newline + 1
+            scanned = start
         }
-        return objects
+        if start > 0 {
+            pending.removeSubrange(..<start)
+        }
+        scanned = pending.count
+        guard pending.count <= maxLine else {
+            throw AgentError(.engine, "a watch line passes weftd's \(maxLine >> 20) MiB cap (\(pending.count) bytes without a newline)")
+        }
+        return lines
+    }
+
+    /// The lines that are JSON objects; a line that is not one is skipped (etcd's gateway).
+    mutating func feed<Bytes: Sequence>(_ chunk: Bytes) throws -> [[String: Any]] where Bytes.Element == UInt8 {
+        try lines(chunk).compactMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] }
     }
 }

@@ -4,13 +4,20 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// The Kubernetes API's JSON over AsyncHTTPClient: GET, merge PATCH, and watches read line by line.
+/// The Kubernetes API's JSON over AsyncHTTPClient: GET, merge PATCH, and the watch streams Informer reads.
 public final class KubeClient: Sendable {
     private let http: HTTPClient
     private let credentials: KubeCredentials
+    private let token: KubeToken
+    /// The most weftd reads of one reply or one watch line: 16 MiB. etcd refuses an object over
+    /// 1.5 MiB (--max-request-bytes), so one object never comes near; a list is read in pages of
+    /// `Informer.pageSize`, and a page past the cap is asked again smaller. Past it, the request fails
+    /// with an error naming the cap instead of growing a buffer without bound.
+    static let maxBody = 16 << 20
 
     public init(credentials: KubeCredentials) throws {
         self.credentials = credentials
+        token = KubeToken(token: credentials.token, path: credentials.tokenFile)
         var tls = TLSConfiguration.makeClientConfiguration()
         do {
             if let ca = credentials.caPEM {
@@ -35,7 +42,7 @@ public final class KubeClient: Sendable {
         var request = HTTPClientRequest(url: credentials.server + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
-        if let token = credentials.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token = token.current { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
@@ -56,38 +63,65 @@ public final class KubeClient: Sendable {
 
     private func send(_ path: String, method: HTTPMethod, body: [String: Any]?, contentType: String,
                       missingIsNil: Bool) async throws -> [String: Any]? {
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(try request(path, method: method, body: body, contentType: contentType), timeout: .seconds(15))
-        } catch {
-            throw AgentError(.engine, "\(method) \(credentials.server)\(path): \(error)")
+        let response = try await execute(path, method: method, deadline: .seconds(15)) {
+            try self.request(path, method: method, body: body, contentType: contentType)
         }
-        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let bytes = try await Self.collect(response, "\(method) \(path)")
         if missingIsNil && response.status == .notFound { return nil }
         let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        guard (200..<300).contains(response.status.code) else {
-            throw AgentError(.engine, "\(method) \(path): \(object["message"] as? String ?? "\(response.status)")")
-        }
+        guard (200..<300).contains(response.status.code) else { throw KubeAPIError(status: Int(response.status.code), "\(method) \(path)", object) }
         return object
     }
 
-    /// A watch (`?watch=true…`): one JSON object per line, as the API server streams them.
-    public func watchLines(_ path: String) -> AsyncThrowingStream<[String: Any], Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let response = try await self.http.execute(try self.request(path, method: .GET), timeout: .hours(24 * 365))
-                    guard response.status == .ok else { throw AgentError(.engine, "watch \(path): \(response.status)") }
-                    var lines = JSONLines()
-                    for try await chunk in response.body {
-                        for object in lines.feed(chunk.readableBytesView) { continuation.yield(object) }
-                    }
-                    continuation.finish(throwing: AgentError(.engine, "the API server closed the watch"))
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
+    /// A watch's response once the API server accepted it (200); its body is read by the caller (Informer).
+    /// `deadline` bounds the whole stream, a last resort behind the watch's own timeoutSeconds.
+    func stream(_ path: String, deadline: TimeAmount) async throws -> HTTPClientResponse {
+        let response = try await execute(path, method: .GET, deadline: deadline) { try self.request(path, method: .GET) }
+        guard response.status == .ok else {
+            let bytes = try await Self.collect(response, "watch \(path)")
+            let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+            throw KubeAPIError(status: Int(response.status.code), "watch \(path)", object)
+        }
+        return response
+    }
+
+    /// One request; a 401 reads the token file again and tries once more (kubelet rotated the token
+    /// between our check and the server's).
+    private func execute(_ path: String, method: HTTPMethod, deadline: TimeAmount,
+                         _ make: () throws -> HTTPClientRequest) async throws -> HTTPClientResponse {
+        do {
+            let response = try await http.execute(try make(), timeout: deadline)
+            guard response.status == .unauthorized, token.reload() else { return response }
+            _ = try? await response.body.collect(upTo: Self.maxBody)
+            return try await http.execute(try make(), timeout: deadline)
+        } catch {
+            throw AgentError(.engine, "\(method) \(credentials.server)\(path): \(error)")
         }
     }
+
+    /// A reply body, refused past `maxBody` with an error that says so.
+    static func collect(_ response: HTTPClientResponse, _ what: String) async throws -> ByteBuffer {
+        do {
+            return try await response.body.collect(upTo: maxBody)
+        } catch is NIOTooManyBytesError {
+            throw KubeReplyTooLarge(description: "\(what): the reply passes weftd's \(maxBody >> 20) MiB cap")
+        }
+    }
+}
+
+/// The API server's refusal: its HTTP status (410 Gone: the resourceVersion asked for is compacted)
+/// and its Status message.
+struct KubeAPIError: Error, CustomStringConvertible {
+    let status: Int
+    let description: String
+
+    init(status: Int, _ what: String, _ object: [String: Any]) {
+        self.status = status
+        description = "\(what): HTTP \(status): \(object["message"] as? String ?? "no message")"
+    }
+}
+
+/// A reply past `KubeClient.maxBody`: a list page is asked again smaller; anything else fails.
+struct KubeReplyTooLarge: Error, CustomStringConvertible {
+    let description: String
 }

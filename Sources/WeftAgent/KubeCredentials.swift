@@ -6,6 +6,9 @@ import Yams
 public struct KubeCredentials: Equatable, Sendable {
     public var server: String
     public var token: String?
+    /// Where the token came from: kubelet rewrites a projected service-account token (it expires), so
+    /// KubeClient reads the file again when it changes and once after a 401.
+    public var tokenFile: String?
     public var caPEM: [UInt8]?
     public var clientCertificatePEM: [UInt8]?
     public var clientKeyPEM: [UInt8]?
@@ -21,6 +24,7 @@ public struct KubeCredentials: Equatable, Sendable {
             throw AgentError(.invalidConfig, "not in a pod (KUBERNETES_SERVICE_HOST/PORT unset): give --kubeconfig")
         }
         var credentials = KubeCredentials(server: "https://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+        credentials.tokenFile = "\(serviceAccount)/token"
         credentials.token = try String(contentsOfFile: "\(serviceAccount)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         credentials.caPEM = FileManager.default.contents(atPath: "\(serviceAccount)/ca.crt").map { Array($0) }
         return credentials
@@ -65,6 +69,9 @@ public struct KubeCredentials: Equatable, Sendable {
         let tokenFile = try bytes(user, data: "", file: "tokenFile")
         credentials.token = (user["token"] as? String)
             ?? tokenFile.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+        if user["token"] == nil, let path = user["tokenFile"] as? String {
+            credentials.tokenFile = path.hasPrefix("/") ? path : "\(directory)/\(path)"
+        }
         return credentials
     }
 }

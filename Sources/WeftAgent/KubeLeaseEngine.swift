@@ -25,9 +25,8 @@ public struct KubeLeaseEngine: LeaseEngine {
     }
 
     public func leases() async throws -> (leases: [StoredLease], cursor: String) {
-        let list = try await client.call("/api/v1/nodes")
-        let nodes = (list["items"] as? [Any] ?? []).compactMap { KubeNode(json: $0) }
-        let cursor = (list["metadata"] as? [String: Any])?["resourceVersion"] as? String ?? ""
+        let (items, cursor) = try await Informer(client: client, path: Self.nodesPath).list()
+        let nodes = items.compactMap { KubeNode(json: $0) }
         return (nodes.compactMap { $0.lease.map { StoredLease(lease: $0, modRevision: 0) } }, cursor)
     }
 
@@ -65,18 +64,25 @@ public struct KubeLeaseEngine: LeaseEngine {
         return true
     }
 
+    /// The Nodes' changes after `cursor`, watched by the Informer: a closed or failed watch resumes
+    /// from the last resourceVersion; the stream ends with an error only when that version is gone
+    /// (410), and the agent lists again (`leases()`, paginated).
     public func changes(after cursor: String) -> AsyncThrowingStream<[LeaseEvent], Error> {
-        let encoded = cursor.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? cursor
-        let lines = client.watchLines("/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=\(encoded)")
+        let informer = Informer(client: client, path: Self.nodesPath)
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    for try await line in lines {
-                        let (type, node) = try KubeNode.watchEvent(line)
-                        guard let node, let subnet = node.podCIDR, type != "BOOKMARK" else { continue }
+                    try await informer.follow(from: cursor) { event in
+                        let change: (object: [String: Any], deleted: Bool)
+                        switch event {
+                        case .upserted(let object): change = (object, false)
+                        case .deleted(let object): change = (object, true)
+                        case .listed: return  // follow never lists
+                        }
+                        let deleted = change.deleted
+                        guard let node = KubeNode(json: change.object), let subnet = node.podCIDR else { return }
                         // A node without (or no longer with) published data is no peer.
-                        let event: LeaseEvent = type == "DELETED" ? .removed(subnet) : node.lease.map(LeaseEvent.upsert) ?? .removed(subnet)
-                        continuation.yield([event])
+                        continuation.yield([deleted ? .removed(subnet) : node.lease.map(LeaseEvent.upsert) ?? .removed(subnet)])
                     }
                     continuation.finish()
                 } catch {
@@ -86,4 +92,6 @@ public struct KubeLeaseEngine: LeaseEngine {
             continuation.onTermination = { _ in task.cancel() }
         }
     }
+
+    static let nodesPath = "/api/v1/nodes"
 }

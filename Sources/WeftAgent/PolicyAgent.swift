@@ -6,7 +6,7 @@ import WeftPolicy
 
 /// `weftd --network-policy`: keeps the node's `inet weft-policy` table equal to what the cluster's
 /// NetworkPolicies say about this node's pods.
-/// - Pods, Namespaces and NetworkPolicies are followed by list + watch (PolicyWatch); each change is
+/// - Pods, Namespaces and NetworkPolicies are followed by list + watch (Informer); each change is
 ///   compiled whole (PolicyCompiler, pure) and written as a diff against the last table (one transaction).
 /// - A pod's ADD announces the addresses it reserved before the pod has an interface (`attach`): they
 ///   stand for the pod until the API reports its own, and the answer waits until its verdicts are in
@@ -88,14 +88,11 @@ public actor PolicyAgent {
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             for kind in Kind.allCases {
-                let watch = PolicyWatch(client: client, path: Self.path(kind), logger: logger)
-                let metrics = metrics
-                let health = health
-                group.addTask {
-                    await watch.run(restarts: { metrics.policyWatchRestarts.increment(); health.watchBroke(kind.rawValue) }) {
-                        await self.received(kind, $0)
-                    }
-                }
+                var watch = Informer(client: client, path: Self.path(kind))
+                watch.logger = logger
+                let hooks = Informer.Hooks(broke: { [metrics, health] in metrics.policyWatchRestarts.increment(); health.watchBroke(kind.rawValue, $0) },
+                                           recovered: { [health] in health.watchListed(kind.rawValue) })
+                group.addTask { [watch] in await watch.run(hooks) { await self.received(kind, $0) } }
             }
         }
     }
@@ -108,7 +105,7 @@ public actor PolicyAgent {
         }
     }
 
-    func received(_ kind: Kind, _ event: PolicyWatch.Event) {
+    func received(_ kind: Kind, _ event: Informer.Event) {
         switch event {
         case .listed(let objects):
             switch kind {

@@ -14,6 +14,7 @@ public final class PolicyHealth: @unchecked Sendable {  // every field behind `l
     private var unreadableText: String?
     private var applyErrorText: String?
     private var brokenSince: [String: ContinuousClock.Instant] = [:]
+    private var brokenBy: [String: String] = [:]
 
     public init() {}
 
@@ -31,13 +32,22 @@ public final class PolicyHealth: @unchecked Sendable {  // every field behind `l
         set { lock.withLock { applyErrorText = newValue } }
     }
 
-    /// A watch broke (it lists again after a backoff): broken from now, unless it already was.
-    func watchBroke(_ kind: String, at now: ContinuousClock.Instant = .now) {
-        lock.withLock { if brokenSince[kind] == nil { brokenSince[kind] = now } }
+    /// A list or watch failed (it is retried after a backoff): broken from now, unless it already was;
+    /// the latest error is what /healthz reports once the bound passes.
+    func watchBroke(_ kind: String, _ error: Error? = nil, at now: ContinuousClock.Instant = .now) {
+        lock.withLock {
+            if brokenSince[kind] == nil { brokenSince[kind] = now }
+            if let error { brokenBy[kind] = "\(error)" }
+        }
     }
 
-    /// A watch listed again: it knows every object of its kind.
-    func watchListed(_ kind: String) { lock.withLock { brokenSince[kind] = nil } }
+    /// A watch listed again, or resumed and delivered: it knows every object of its kind.
+    func watchListed(_ kind: String) {
+        lock.withLock {
+            brokenSince[kind] = nil
+            brokenBy[kind] = nil
+        }
+    }
 
     public func current(at now: ContinuousClock.Instant = .now) -> (healthy: Bool, reason: String) {
         lock.withLock {
@@ -45,7 +55,8 @@ public final class PolicyHealth: @unchecked Sendable {  // every field behind `l
             if let unreadableText { return (false, "NetworkPolicy: an object weftd cannot read: \(unreadableText)") }
             if let applyErrorText { return (false, "NetworkPolicy: the policy table was not written: \(applyErrorText)") }
             if let (kind, since) = brokenSince.min(by: { $0.value < $1.value }), now - since > Self.brokenBound {
-                return (false, "NetworkPolicy: the \(kind) watch has been broken for \(Int((now - since).seconds)) s (bound \(Int(Self.brokenBound.seconds)) s)")
+                return (false, "NetworkPolicy: the \(kind) watch has been broken for \(Int((now - since).seconds)) s "
+                        + "(bound \(Int(Self.brokenBound.seconds)) s)\(brokenBy[kind].map { ": \($0)" } ?? "")")
             }
             return (true, "ok")
         }

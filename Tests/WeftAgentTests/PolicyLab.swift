@@ -48,6 +48,23 @@ final class PolicyLab {
         daemons[name] = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(node)"] + arguments, logPath: "\(directory)/\(name).log")
     }
 
+    /// A daemon's PID (nsenter execs the program, so it is the program's).
+    func pid(_ name: String) -> pid_t? { daemons[name]?.pid }
+
+    /// The lab's API server reached from the test process (outside the node's namespace): a socat
+    /// on 127.0.0.1 at a free port, one nsenter'd socat per connection. Its https URL.
+    func forwardAPIServer() throws -> String {
+        let port = Int.random(in: 20000..<40000)
+        daemons["forward"] = try Daemon(["/usr/bin/socat", "TCP4-LISTEN:\(port),bind=127.0.0.1,fork,reuseaddr",
+                                         "EXEC:/usr/bin/nsenter --net=/var/run/netns/\(node) /usr/bin/socat STDIO TCP4\\:127.0.0.1\\:6443"],
+                                        logPath: "\(directory)/forward.log")
+        guard waitUntil(timeout: 10, { (try? run(["/usr/bin/curl", "-sk", "-H", "Authorization: Bearer weft-test-token",
+                                                   "https://127.0.0.1:\(port)/readyz"]).stdout) == "ok" }) != nil else {
+            throw TestFailure("no forward to the API server: \(log("forward"))")
+        }
+        return "https://127.0.0.1:\(port)"
+    }
+
     func stop(_ name: String, _ signal: Int32 = SIGTERM) { daemons.removeValue(forKey: name)?.stop(signal) }
 
     func log(_ name: String) -> String { (try? String(contentsOfFile: "\(directory)/\(name).log", encoding: .utf8)) ?? "" }
@@ -96,13 +113,13 @@ final class PolicyLab {
     }
 
     /// weftd --network-policy for node n1, its socket and state in the lab's directory.
-    func startWeftd() throws {
+    func startWeftd(timeout: Double = 30) throws {
         // weftd refuses to start for a node the API does not have: the lab's node exists.
         try apply("apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n")
         try start("weftd", [binary("weftd"), "run", "--backend", "none", "--network-policy", "--kubeconfig", "\(directory)/kubeconfig",
                             "--node-name", "n1", "--policy-socket", socket, "--metrics-address", "127.0.0.1:9411",
                             "--state-file", "\(directory)/state.json"])
-        guard waitUntil(timeout: 30, { (try? inNode(["/usr/bin/curl", "-sf", "http://127.0.0.1:9411/healthz"]).status) == 0 }) != nil else {
+        guard waitUntil(timeout: timeout, { (try? inNode(["/usr/bin/curl", "-sf", "http://127.0.0.1:9411/healthz"]).status) == 0 }) != nil else {
             throw TestFailure("weftd not healthy: \(log("weftd").suffix(2000))")
         }
     }

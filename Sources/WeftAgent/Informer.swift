@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+
+/// One kind of API object followed as client-go's reflector does, the one list-and-watch of weftd
+/// (Pods, Namespaces, NetworkPolicies for PolicyAgent; Nodes for the kube lease engine):
+/// - list in pages (`limit` + `continue`: one unpaginated reply grows with the cluster), keeping the
+///   list's resourceVersion;
+/// - watch from it with `timeoutSeconds` (5–10 minutes, random, so watches do not all end together)
+///   and bookmarks, and after a normal close or a transient failure watch again from the last
+///   resourceVersion seen (an object's or a BOOKMARK's): nothing is listed again;
+/// - list again only when the API says the version is gone (410, as the reply or an ERROR event);
+/// - a stream silent past timeoutSeconds + `idleMargin` is dead (a dropped connection): watch again;
+/// - bounded: a reply or a line past KubeClient.maxBody fails with an error naming the cap;
+/// - failures are retried after a backoff of 0.2 s doubling to 5 s.
+struct Informer: Sendable {
+    // JSONSerialization's objects, handed over once and never mutated.
+    enum Event: @unchecked Sendable {
+        /// Every object, replacing what was known (the first list and every relist).
+        case listed([[String: Any]])
+        case upserted([String: Any])
+        case deleted([String: Any])
+    }
+
+    /// What the owner hears about the informer's state (PolicyHealth, metrics).
+    struct Hooks: Sendable {
+        /// A list or watch failed (it is retried): the owner no longer knows it is current.
+        var broke: @Sendable (Error) -> Void = { _ in }
+        /// Current again: listed, or a watch resumed and delivered (or stayed open and quiet).
+        var recovered: @Sendable () -> Void = {}
+    }
+
+    let client: KubeClient
+    /// The collection's path, as "/api/v1/pods".
+    let path: String
+    var logger = Logger(label: "weft.informer")
+    var pageSize = 500
+    var watchSeconds: ClosedRange<Int> = 300...600
+    var idleMargin: Duration = .seconds(30)
+    /// Requests made, for tests and metrics: lists (whole lists, each of `pages` pages) and watches.
+    let counters = InformerCounters()
+
+    init(client: KubeClient, path: String) {
+        self.client = client
+        self.path = path
+    }
+
+    /// Lists, then follows until cancelled, listing again when the version is gone.
+    func run(_ hooks: Hooks = Hooks(), deliver: @escaping @Sendable (Event) async -> Void) async {
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            do {
+                let (items, version) = try await list()
+                await deliver(.listed(items))
+                hooks.recovered()
+                backoff = Backoff()
+                try await follow(from: version, hooks, deliver: deliver)
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("list failed or the version is gone: listing again", metadata: ["path": "\(path)", "error": "\(error)"])
+                hooks.broke(error)
+                await backoff.wait()
+            }
+        }
+    }
+
+    /// Every object and the list's resourceVersion, read `pageSize` at a time. A page past the reply
+    /// cap is asked again with half the limit; an expired continue token (410) throws InformerGone.
+    func list() async throws -> (items: [[String: Any]], version: String) {
+        counters.add(lists: 1)
+        var items: [[String: Any]] = []
+        var next: String?
+        var limit = pageSize
+        repeat {
+            var query = "\(path)?limit=\(limit)"
+            if let next { query += "&continue=\(Self.encoded(next))" }
+            let page: [String: Any]
+            do {
+                counters.add(pages: 1)
+                page = try await client.call(query)
+            } catch let error as KubeReplyTooLarge {
+                guard limit > 1 else { throw error }
+                limit /= 2
+                continue
+            } catch let error as KubeAPIError where error.status == 410 {
+                throw InformerGone(description: "\(error)")
+            }
+            items += (page["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
+            let metadata = page["metadata"] as? [String: Any] ?? [:]
+            next = (metadata["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            if next == nil {
+                guard let version = metadata["resourceVersion"] as? String, !version.isEmpty else {
+                    throw AgentError(.engine, "list \(path): no resourceVersion to watch from")
+                }
+                return (items, version)
+            }
+        } while !Task.isCancelled
+        throw CancellationError()
+    }
+
+    /// Watches from `version` until cancelled, resuming after every close or transient failure;
+    /// throws InformerGone when the version is gone (the caller lists again).
+    func follow(from version: String, _ hooks: Hooks = Hooks(), deliver: @escaping @Sendable (Event) async -> Void) async throws {
+        var version = version
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            let watch = InformerWatch(informer: self, hooks: hooks, deliver: deliver)
+            do {
+                let outcome = try await watch.run(from: version)
+                version = outcome.version
+                // A close right away with nothing said is a failure in disguise: no tight loop.
+                if outcome.quick { await backoff.wait() } else { backoff = Backoff() }
+            } catch let error as InformerGone {
+                throw error
+            } catch {
+                if Task.isCancelled { return }
+                version = watch.version ?? version
+                logger.warning("watch broke: resuming", metadata: ["path": "\(path)", "error": "\(error)", "resourceVersion": "\(version)"])
+                hooks.broke(error)
+                await backoff.wait()
+            }
+        }
+    }
+
+    static func encoded(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
+    }
+}
+
+/// The API no longer has the resourceVersion asked for (410 Gone): only a new list can go on.
+struct InformerGone: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// 0.2 s doubling to 5 s.
+struct Backoff {
+    private(set) var seconds = 0.2
+
+    mutating func wait() async {
+        try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+        seconds = min(seconds * 2, 5)
+    }
+}
+
+final class InformerCounters: @unchecked Sendable {  // every field behind `lock`
+    private let lock = NSLock()
+    private var counts = (lists: 0, pages: 0, watches: 0)
+
+    var lists: Int { lock.withLock { counts.lists } }
+    var pages: Int { lock.withLock { counts.pages } }
+    var watches: Int { lock.withLock { counts.watches } }
+
+    func add(lists: Int = 0, pages: Int = 0, watches: Int = 0) {
+        lock.withLock { counts = (counts.lists + lists, counts.pages + pages, counts.watches + watches) }
+    }
+}
