@@ -15,8 +15,13 @@ import Logging
 struct Informer: Sendable {
     // JSONSerialization's objects, handed over once and never mutated.
     enum Event: @unchecked Sendable {
-        /// Every object, replacing what was known (the first list and every relist).
-        case listed([[String: Any]])
+        /// A list begins: the pages that follow are, once `listEnded` comes, every object there is.
+        case listStarted
+        /// One page of the list, handed over as it arrives: a cluster's worth of JSON objects is never
+        /// held at once (at 20,000 pods that alone was hundreds of MiB).
+        case listedPage([[String: Any]])
+        /// The list is whole: what it did not name is gone.
+        case listEnded
         case upserted([String: Any])
         case deleted([String: Any])
     }
@@ -49,8 +54,9 @@ struct Informer: Sendable {
         var backoff = Backoff()
         while !Task.isCancelled {
             do {
-                let (items, version) = try await list()
-                await deliver(.listed(items))
+                await deliver(.listStarted)
+                let version = try await list { page in await deliver(.listedPage(page)) }
+                await deliver(.listEnded)
                 hooks.recovered()
                 backoff = Backoff()
                 try await follow(from: version, hooks, deliver: deliver)
@@ -64,11 +70,17 @@ struct Informer: Sendable {
         }
     }
 
-    /// Every object and the list's resourceVersion, read `pageSize` at a time. A page past the reply
-    /// cap is asked again with half the limit; an expired continue token (410) throws InformerGone.
+    /// Every object and the list's resourceVersion, collected (for small collections: Nodes).
     func list() async throws -> (items: [[String: Any]], version: String) {
-        counters.add(lists: 1)
         var items: [[String: Any]] = []
+        let version = try await list { items += $0 }
+        return (items, version)
+    }
+
+    /// The list's resourceVersion; its objects handed to `onPage`, `pageSize` at a time. A page past the
+    /// reply cap is asked again with half the limit; an expired continue token (410) throws InformerGone.
+    func list(onPage: ([[String: Any]]) async -> Void) async throws -> String {
+        counters.add(lists: 1)
         var next: String?
         var limit = pageSize
         repeat {
@@ -85,14 +97,14 @@ struct Informer: Sendable {
             } catch let error as KubeAPIError where error.status == 410 {
                 throw InformerGone(description: "\(error)")
             }
-            items += (page["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
+            await onPage((page["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] })
             let metadata = page["metadata"] as? [String: Any] ?? [:]
             next = (metadata["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             if next == nil {
                 guard let version = metadata["resourceVersion"] as? String, !version.isEmpty else {
                     throw AgentError(.engine, "list \(path): no resourceVersion to watch from")
                 }
-                return (items, version)
+                return version
             }
         } while !Task.isCancelled
         throw CancellationError()

@@ -77,7 +77,7 @@ public struct KubeLeaseEngine: LeaseEngine {
                         switch event {
                         case .upserted(let object): change = (object, false)
                         case .deleted(let object): change = (object, true)
-                        case .listed: return  // follow never lists
+                        case .listStarted, .listedPage, .listEnded: return  // follow never lists
                         }
                         let deleted = change.deleted
                         guard let node = KubeNode(json: change.object), let subnet = node.podCIDR else { return }

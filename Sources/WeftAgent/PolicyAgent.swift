@@ -35,6 +35,8 @@ public actor PolicyAgent {
     /// Numbers attaches in arrival order, so an older one never replaces a newer one's claim.
     var attachSequence: UInt64 = 0
     var synced: Set<Kind> = []
+    /// The keys ("kind namespace/name") a list in progress has named so far, per kind.
+    var listing: [Kind: Set<String>] = [:]
     /// Objects weftd cannot read at all, by "kind namespace/name": while any is known, weftd is not
     /// healthy and refuses attaches (the plugin isolates or refuses the pod): it cannot know what they say.
     var unreadable: [String: String] = [:] {
@@ -107,14 +109,26 @@ public actor PolicyAgent {
 
     func received(_ kind: Kind, _ event: Informer.Event) {
         switch event {
-        case .listed(let objects):
-            switch kind {
-            case .pods: pods = [:]
-            case .namespaces: namespaces = [:]
-            case .policies: policies = [:]
+        case .listStarted:
+            listing[kind] = []
+            return
+        case .listedPage(let objects):
+            // Stored as they come, over what was known: until the list ends nothing is dropped (a
+            // policy that still exists is never missing from a table written meanwhile).
+            for object in objects {
+                store(kind, object)
+                listing[kind]?.insert(unreadableKey(kind, object))
             }
-            unreadable = unreadable.filter { !$0.key.hasPrefix(kind.rawValue + " ") }
-            objects.forEach { store(kind, $0) }
+            return
+        case .listEnded:
+            let named = listing.removeValue(forKey: kind) ?? []
+            func listed(_ key: String) -> Bool { named.contains("\(kind.rawValue) \(key)") }
+            switch kind {
+            case .pods: pods = pods.filter { listed($0.key) }
+            case .namespaces: namespaces = namespaces.filter { listed($0.key) }
+            case .policies: policies = policies.filter { listed($0.key) }
+            }
+            unreadable = unreadable.filter { !$0.key.hasPrefix(kind.rawValue + " ") || named.contains($0.key) }
             if kind == .pods { pruneClaims(complete: true) }
             synced.insert(kind)
             health.watchListed(kind.rawValue)

@@ -44,3 +44,12 @@ func withAgentLab(_ body: (AgentLab) async throws -> Void) async throws {
     }
     await lab.finish()
 }
+
+extension PolicyAgent {
+    /// A whole list as the informer hands it over: started, one page, ended.
+    func received(_ kind: Kind, listed objects: [[String: Any]]) {
+        received(kind, .listStarted)
+        received(kind, .listedPage(objects))
+        received(kind, .listEnded)
+    }
+}

@@ -39,6 +39,7 @@ struct InformerScaleTests {
         #expect(items.count == Self.pods)
         try await eventually("the informer's list") { delivered.listed == [Self.pods] }
         #expect(informer.counters.pages >= Self.pods / 500)
+        #expect(delivered.largestPage <= 500, "pages handed over one at a time, not the whole list")
         _ = try await client.call("/api/v1/namespaces/default/pods", method: .POST, body: Self.pod("late"))
         try await eventually("three watches and the late pod") { informer.counters.watches >= 3 && delivered.count == Self.pods + 1 }
         #expect(informer.counters.lists == 1 && delivered.listed == [Self.pods], "\(delivered.failures)")
@@ -53,7 +54,9 @@ struct InformerScaleTests {
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
         }
         print("weftd holding \(Self.pods + 1) pods: VmRSS \(kib("VmRSS")) KiB, VmHWM \(kib("VmHWM")) KiB")
-        #expect(kib("VmHWM") > 0 && kib("VmHWM") < 1 << 20, "weftd's peak RSS past 1 GiB")
+        // Measured: about 85 MiB resident, 106 MiB at the peak (620 MiB when a list was held whole).
+        // Half the DaemonSet's 512 MiB limit, so a cluster this size never OOM-kills it.
+        #expect(kib("VmHWM") > 0 && kib("VmHWM") < 256 << 10, "weftd's peak RSS past 256 MiB")
     }
 
     static func pod(_ name: String) -> [String: Any] {

@@ -8,13 +8,21 @@ final class Delivered: @unchecked Sendable {  // behind `lock`
     private var lists: [Int] = []
     private var names = Set<String>()
     private var errors: [String] = []
+    private var listing: [String]?
+    private var biggestPage = 0
 
     func take(_ event: Informer.Event) {
         lock.withLock {
             switch event {
-            case .listed(let items):
-                lists.append(items.count)
-                names = Set(items.compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String })
+            case .listStarted:
+                listing = []
+            case .listedPage(let items):
+                biggestPage = max(biggestPage, items.count)
+                listing? += items.compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
+            case .listEnded:
+                lists.append(listing?.count ?? -1)
+                names = Set(listing ?? [])
+                listing = nil
             case .upserted(let object):
                 if let name = (object["metadata"] as? [String: Any])?["name"] as? String { names.insert(name) }
             case .deleted: break
@@ -23,6 +31,8 @@ final class Delivered: @unchecked Sendable {  // behind `lock`
     }
     func broke(_ error: Error) { lock.withLock { errors.append("\(error)") } }
     var listed: [Int] { lock.withLock { lists } }
+    /// The most objects handed over at once.
+    var largestPage: Int { lock.withLock { biggestPage } }
     var count: Int { lock.withLock { names.count } }
     var failures: [String] { lock.withLock { errors } }
 }
@@ -45,7 +55,8 @@ struct InformerTests {
         return Task { await informer.run(hooks) { delivered.take($0) } }
     }
 
-    func eventually(_ what: String, timeout: Double = 20, _ condition: () throws -> Bool) async throws {
+    /// Generous: it returns as soon as the condition holds, and CI runs this beside make e2e.
+    func eventually(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) async throws {
         let start = Date()
         while Date().timeIntervalSince(start) < timeout {
             if try condition() { return }

@@ -29,7 +29,7 @@ struct UnreadablePolicyTests {
             let bad = Self.policy("bad-peer", spec: ["podSelector": ["matchLabels": ["app": "web"]],
                                                      "ingress": [["from": [["ipBlock": ["cidr": "not-a-cidr"]]]]]])
             let good = Self.policy("good", spec: ["podSelector": ["matchLabels": ["app": "other"]], "ingress": [[String: Any]]()])
-            await agent.received(.policies, .listed([bad, good]))
+            await agent.received(.policies, listed: [bad, good])
             let kept = try #require(await agent.policies["prod/bad-peer"], "the unreadable policy is kept, not dropped")
             #expect(kept.ingress.isEmpty && kept.egress.isEmpty && kept.policyTypes == [.ingress, .egress])
             #expect(await agent.policies["prod/good"] != nil, "the control: a readable policy is read")
