@@ -3,7 +3,7 @@ public struct CNIEnvironment: Sendable, Equatable {
     public enum Command: String, Sendable, CaseIterable {
         case add = "ADD", del = "DEL", check = "CHECK", version = "VERSION", status = "STATUS", gc = "GC"
 
-        /// The variables the spec requires for this command (GUIDE §1).
+        /// The variables the CNI spec requires for this command.
         var requiredVariables: [String] {
             switch self {
             case .add, .check: return ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"]

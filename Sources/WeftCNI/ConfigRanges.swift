@@ -1,6 +1,6 @@
 import WeftAddress
 
-/// Builds and validates address ranges from config keys or a flannel lease (GUIDE §7 items 13–14).
+/// Builds and validates address ranges from config keys or a flannel lease (Tests/CHECKLIST.md items 13–14).
 enum ConfigRanges {
     /// The ranges a config names itself (`subnet`, `ipam.subnet` or `ipam.ranges`), or nil when it names none.
     static func explicit(_ config: NetworkConfig) throws -> [AddressRange]? {

@@ -81,7 +81,7 @@ import WeftCNI
     }
 }
 
-/// GUIDE §7 item 3: duplicate keys and keys differing only in case.
+/// Tests/CHECKLIST.md item 3: duplicate keys and keys differing only in case.
 @Suite struct DuplicateKeyTests {
     @Test func aRepeatedKeyIsRefusedByName() {
         let error = cniError { _ = try decode(#"{"name":"n","type":"weft","delegate":{"ipMasq":false,"mtu":1400,"ipMasq":true}}"#) }

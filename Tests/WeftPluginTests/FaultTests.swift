@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// GUIDE §7 faults: kills, concurrency, races, held locks, unwritable stores, kube-proxy precedence.
+/// The faults of Tests/CHECKLIST.md (items 18–33): kills, concurrency, races, held locks, unwritable stores, kube-proxy precedence.
 @Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
 struct FaultTests {
     /// Item 18: kill -9 at each step of ADD (debug build), then DEL, then a fresh ADD: nothing leaks.
