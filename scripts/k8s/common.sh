@@ -21,6 +21,15 @@ apt_cache_private() {
 # when the lists are fresh; CI runs right after a session on the same machine).
 apt_private_update() {
 	mkdir -p "$APT_PRIVATE/lists/partial" "$APT_PRIVATE/archives/partial"
+	# One at a time: make test and make e2e both ask (CI runs them side by side), and two writers of
+	# sources.list.new or two apt-get updates on the same lists would trip over each other.
+	(
+		flock 8
+		apt_private_update_locked
+	) 8>"$APT_PRIVATE/.update.lock"
+}
+
+apt_private_update_locked() {
 	# The host's own archives (its mirror), each with a deb-src line (scripts/k8s/apt_sources.py), or
 	# the lines given in WEFT_E2E_APT_SOURCES.
 	if [ -n "${WEFT_E2E_APT_SOURCES:-}" ]; then
