@@ -78,7 +78,7 @@ struct InformerScaleTests {
         }
     }
 
-    func eventually(_ what: String, timeout: Double = 120, _ condition: () throws -> Bool) async throws {
+    func eventually(_ what: String, timeout: Double = 300, _ condition: () throws -> Bool) async throws {
         let start = Date()
         while Date().timeIntervalSince(start) < timeout {
             if try condition() { return }

@@ -39,7 +39,7 @@ struct PodClaimTests {
     @Test func aClaimThatOutlivedItsPodNeverOpensTheNextOne() async throws {
         try await withAgentLab { lab in
             try #"{"prod/gone":["10.9.0.5"]}"#.write(toFile: lab.claimsFile, atomically: true, encoding: .utf8)  // an earlier version's file
-            let agent = try lab.agent(syncWait: 2)
+            let agent = try lab.agent(syncWait: 60)
             #expect(await agent.claims["prod/gone"]?.addresses == [IPAddress("10.9.0.5")!], "the earlier format is read")
             await sync(agent, pods: [Self.pod("next", uid: "u2", address: "10.9.0.5")])
             #expect(await agent.claims.isEmpty, "the first list of pods prunes the claim of a pod the API lacks")
@@ -52,7 +52,7 @@ struct PodClaimTests {
     /// Even between lists: a claim never takes an address the API reports for a live pod of this node.
     @Test func aClaimNeverStripsALivePodOfThisNode() async throws {
         try await withAgentLab { lab in
-            let agent = try lab.agent(syncWait: 2)
+            let agent = try lab.agent(syncWait: 60)
             await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("other", uid: "u3")])
             let attached = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.7"], sandbox: "s1"))
             #expect(attached.ok, "\(attached.error ?? "")")
@@ -72,7 +72,7 @@ struct PodClaimTests {
     /// A retried ADD (new sandbox) and the first one, still waiting, committing last: the newer claim stays.
     @Test func anOlderAttachNeverOverwritesANewerOne() async throws {
         try await withAgentLab { lab in
-            let agent = try lab.agent(syncWait: 2)
+            let agent = try lab.agent(syncWait: 60)
             // Not synced yet: both attaches wait, the first one polling 10 ms ahead of the second.
             let first = Task { await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")) }
             try await Task.sleep(nanoseconds: 10_000_000)
@@ -90,7 +90,7 @@ struct PodClaimTests {
     /// an earlier sandbox never takes the current sandbox's claim.
     @Test func abandonedAttachesAndStaleReleasesLeaveTheRightClaim() async throws {
         try await withAgentLab { lab in
-            let agent = try lab.agent(syncWait: 2)
+            let agent = try lab.agent(syncWait: 60)
             await sync(agent, pods: [Self.pod("web", uid: "u1")])
             let request = PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")
             #expect(await agent.attach(request).ok)
@@ -107,7 +107,7 @@ struct PodClaimTests {
     /// weftd is n1's: a pod scheduled elsewhere (a wrong --node-name, a stale ADD) is refused.
     @Test func anAttachForAnotherNodesPodIsRefused() async throws {
         try await withAgentLab { lab in
-            let agent = try lab.agent(syncWait: 2)
+            let agent = try lab.agent(syncWait: 60)
             await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("far", uid: "u2", node: "n2")])
             #expect(await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")).ok,
                     "the control: this node's pod")
@@ -123,7 +123,7 @@ struct PodClaimTests {
     /// connections past 64 at once are closed at once.
     @Test func thePolicySocketIsBoundedWhateverAClientDoes() async throws {
         try await withAgentLab { lab in
-            let agent = try lab.agent(syncWait: 2)
+            let agent = try lab.agent(syncWait: 60)
             await sync(agent, pods: [Self.pod("web", uid: "u1")])
             let socket = "\(lab.directory)/run/policy.sock"
             // As kubelet's hostPath DirectoryOrCreate leaves it: 0755.

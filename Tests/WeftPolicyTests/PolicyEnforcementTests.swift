@@ -86,11 +86,12 @@ struct PolicyEnforcementTests {
         }
 
         /// The server's answer, or "" when the connection was refused, dropped or timed out.
-        func request(from pod: String?, to address: String, port: Int, udp: Bool = false) throws -> String {
+        /// `timeout`: seconds socat waits (a denial waits it out; an expected answer may be slow on a loaded machine).
+        func request(from pod: String?, to address: String, port: Int, udp: Bool = false, timeout: Int = 1) throws -> String {
             let target = address.contains(":") ? "[\(address)]" : address
             let ns = pod.map(namespace) ?? node
-            let connect = udp ? "UDP:\(target):\(port)" : "TCP:\(target):\(port),connect-timeout=1"
-            return try sh("ip netns exec \(ns) timeout -s KILL 4 socat -T1 - \(connect)", input: udp ? "ping\n" : "", check: false)
+            let connect = udp ? "UDP:\(target):\(port)" : "TCP:\(target):\(port),connect-timeout=\(timeout)"
+            return try sh("ip netns exec \(ns) timeout -s KILL \(timeout + 3) socat -T\(timeout) - \(connect)", input: udp ? "ping\n" : "", check: false)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
@@ -98,10 +99,10 @@ struct PolicyEnforcementTests {
         /// the first neighbour solicitation past the one-second connect timeout.
         func answer(from pod: String?, to address: String, port: Int, udp: Bool = false) throws -> String {
             for _ in 1..<3 {
-                let reply = try request(from: pod, to: address, port: port, udp: udp)
+                let reply = try request(from: pod, to: address, port: port, udp: udp, timeout: 3)
                 if !reply.isEmpty { return reply }
             }
-            return try request(from: pod, to: address, port: port, udp: udp)
+            return try request(from: pod, to: address, port: port, udp: udp, timeout: 3)
         }
 
         func install(_ image: NftTableImage) throws {
