@@ -77,13 +77,4 @@ struct InformerScaleTests {
             try await group.waitForAll()
         }
     }
-
-    func eventually(_ what: String, timeout: Double = 300, _ condition: () throws -> Bool) async throws {
-        let start = Date()
-        while Date().timeIntervalSince(start) < timeout {
-            if try condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestFailure("timed out waiting for \(what)")
-    }
 }

@@ -37,6 +37,18 @@ final class Delivered: @unchecked Sendable {  // behind `lock`
     var failures: [String] { lock.withLock { errors } }
 }
 
+/// Waits until `condition` holds. Generous: it returns as soon as it holds, and on a loaded machine
+/// synchronous tests running beside these can hold both of the concurrency pool's threads for minutes
+/// (CI runs make test beside make e2e).
+func eventually(_ what: String, timeout: Double = 300, _ condition: () throws -> Bool) async throws {
+    let start = Date()
+    while Date().timeIntervalSince(start) < timeout {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestFailure("timed out waiting for \(what)")
+}
+
 /// The one list-and-watch of weftd against a fake API: pages, resume without relist after a close,
 /// relist on 410 only, a line over the cap refused and reported, a rotated token followed.
 @Suite(.serialized)
@@ -53,18 +65,6 @@ struct InformerTests {
         let hooks = Informer.Hooks(broke: { delivered.broke($0); health?.watchBroke("pods", $0) },
                                    recovered: { health?.watchListed("pods") })
         return Task { await informer.run(hooks) { delivered.take($0) } }
-    }
-
-    /// Generous: it returns as soon as the condition holds, and on a loaded machine synchronous tests
-    /// running beside these can hold both of the concurrency pool's threads for minutes (CI runs make
-    /// test beside make e2e).
-    func eventually(_ what: String, timeout: Double = 300, _ condition: () throws -> Bool) async throws {
-        let start = Date()
-        while Date().timeIntervalSince(start) < timeout {
-            if try condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestFailure("timed out waiting for \(what)")
     }
 
     @Test func aClosedWatchResumesFromTheLastVersionAndOnlyA410ListsAgain() async throws {
