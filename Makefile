@@ -114,10 +114,10 @@ E2E_DEB_PACKAGES := golang-go golang-github-modern-go-reflect2-dev dpkg-dev etcd
 WEFT_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 WEFT_IMAGE := $(CURDIR)/.build/weft-image.tar
 E2E_OUT ?= $(CURDIR)/.build/e2e
-# Which parts run (any of smoke, k8s, policy, agent, leak), which of the k8s part's sets (granular,
+# Which parts run (any of smoke, multinode, k8s, policy, leak), which of the k8s part's sets (granular,
 # hostport, services, netpol, and hostport-hostip, which only runs when named; empty: the default
 # sets) and extra ginkgo focus for a quick look.
-E2E_ALL_PARTS := smoke,k8s,policy,agent,leak
+E2E_ALL_PARTS := smoke,multinode,k8s,policy,leak
 E2E_PARTS ?= $(E2E_ALL_PARTS)
 E2E_SETS ?=
 E2E_FOCUS ?=
@@ -164,7 +164,7 @@ image: e2e-deps build
 
 e2e: e2e-deps k8s-build $(if $(filter yes,$(PREBUILT)),,image)
 	@mkdir -p $(E2E_OUT)
-	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) --weftd $(RELEASE_BIN)/weftd \
+	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) \
 	  --parts '$(E2E_PARTS)' --sets '$(E2E_SETS)' --focus '$(E2E_FOCUS)' --nodes '$(E2E_NODES)' || status=$$?; \
 	echo "==== $(E2E_OUT)/results.txt"; cat $(E2E_OUT)/results.txt 2>/dev/null; \
 	for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^wt-[0-9a-f]{8}-k8s'); do ip netns delete $$ns; done; \

@@ -178,7 +178,7 @@ def run_e2e(cluster, out_dir, name, focus, skip=None, timeout=3600, nodes=1):
     shutil.rmtree(report_dir, ignore_errors=True)   # an old run's junit is never read again
     os.makedirs(report_dir)
     e2e_args = [
-        f"--kubeconfig={cluster.kubeconfig}", "--provider=local", "--num-nodes=1",
+        f"--kubeconfig={cluster.kubeconfig}", "--provider=local", f"--num-nodes={len(cluster.nodes)}",
         f"--report-dir={report_dir}", "--ginkgo.noColor", "--ginkgo.v", "--ginkgo.trace",
         f"--ginkgo.focus={focus}", "--dump-logs-on-failure=false", "--disable-log-dump",
         "--allowed-not-ready-nodes=0", "--node-os-distro=debian", "--container-runtime=remote",

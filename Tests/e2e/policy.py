@@ -35,7 +35,7 @@ import sys
 import time
 
 from harness import AGNHOST, HERE, apply, delete_namespace, node_pod_cidr, pods, say
-from cluster import CGROUP_ROOT, wait_until
+from cluster import CGROUP_ROOT, NODE_NAME, wait_until
 
 PROBE_NS, DENY_NS, OPEN_NS, ALLOW_NS, LS_NS = "policy-probe", "policy-deny", "policy-open", "policy-allow", "policy-ls"
 PROBE_LABEL = "weft-e2e-role: prober"
@@ -102,7 +102,8 @@ ALLOW_FROM_PROBER = f"""  podSelector: {{matchLabels: {{app: allowed}}}}
 # ---- the node's side ------------------------------------------------------------------------------
 
 def weftd_pod(cluster):
-    items = pods(cluster, "kube-system", "app=weft")
+    """The DaemonSet's pod on node 1 (where the policy tests' pods run)."""
+    items = [p for p in pods(cluster, "kube-system", "app=weft") if p["spec"].get("nodeName") == NODE_NAME]
     return items[0] if items else None
 
 

@@ -2,11 +2,12 @@
 """`make e2e`: Weft under a real kubelet.
 
 1. The images the cluster needs (pause, agnhost, busybox), built offline into the Kubernetes cache.
-2. Cluster A (podCIDR /24): Weft installed only by `kubectl apply -f deploy/weft.yaml`; the node must be
-   NotReady before and Ready after. Smoke tests, then Kubernetes' own e2e (kube_e2e.SETS, among them
-   the NetworkPolicy suite), then NetworkPolicy from a pod's first packet (policy.py), then weftd's kube
-   backend against the API server (agent.py).
-3. Cluster B (podCIDR /26): leak recovery (leak.py).
+2. Cluster A (three nodes, podCIDRs /24): Weft installed only by `kubectl apply -f deploy/weft.yaml`;
+   every node must be NotReady before and Ready after. Smoke tests (nodes 2 and 3 cordoned: their pods
+   stay on node 1), then the multi-node part (multinode.py: cross-node traffic over weftd's vxlan and
+   the disruptions), then Kubernetes' own e2e on all three nodes (kube_e2e.SETS, among them the
+   NetworkPolicy suite), then NetworkPolicy from a pod's first packet on node 1 (policy.py).
+3. Cluster B (one node, podCIDR /26): leak recovery (leak.py).
 Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt; the exit
 status is 1 if any check failed.
 
@@ -23,9 +24,9 @@ import time
 import traceback
 
 from harness import NODE_NAME, REPO, Results
-import agent
 import kube_e2e
 import leak
+import multinode
 import policy
 import smoke
 
@@ -34,7 +35,8 @@ import images  # noqa: E402
 from cluster import Cluster, default_paths, run  # noqa: E402
 
 
-PARTS = ["smoke", "k8s", "policy", "agent", "leak"]
+PARTS = ["smoke", "multinode", "k8s", "policy", "leak"]
+NODES = 3   # cluster A
 
 
 def refuse_narrowing(environ, parts, sets, focus):
@@ -79,26 +81,30 @@ def build_images(kube_bin):
 
 
 def install_check(cluster, results):
-    """The node is NotReady until Weft's DaemonSet has installed the plugin and its conflist."""
+    """Every node is NotReady until Weft's DaemonSet has installed the plugin and its conflist there."""
     t = time.monotonic()
-    ready = cluster.kubectl_json("get", "node", NODE_NAME)["status"]["conditions"]
-    before = next((c for c in ready if c["type"] == "Ready"), {})
-    assert before.get("status") != "True", f"node Ready before Weft was installed: {before}"
-    conf_dir = cluster.path("cni-net.d")
-    assert not os.listdir(conf_dir), f"CNI conf dir not empty before install: {os.listdir(conf_dir)}"
+    before = {}
+    for node in cluster.nodes:
+        conditions = cluster.kubectl_json("get", "node", node.name)["status"]["conditions"]
+        before[node.name] = next((c for c in conditions if c["type"] == "Ready"), {})
+        assert before[node.name].get("status") != "True", f"{node.name} Ready before Weft was installed: {before}"
+        conf_dir = node.path("cni-net.d")
+        assert not os.listdir(conf_dir), f"{node.name}'s CNI conf dir not empty before install: {os.listdir(conf_dir)}"
     cluster.install_weft()
-    installed = sorted(os.listdir(cluster.path("cni-bin")))
-    for name in ("weft", "weft-ipam", "weftctl"):
-        assert name in installed, f"{name} not installed: {installed}"
-    assert "weftd" not in installed, f"weftd (the DaemonSet's container) in the CNI bin dir: {installed}"
-    with open(os.path.join(conf_dir, "10-weft.conflist")) as f:
-        conf = json.load(f)
-    pod_cidr = cluster.kubectl_json("get", "node", NODE_NAME)["spec"]["podCIDR"]
-    assert conf["plugins"][0].get("subnet") == pod_cidr, f"conflist subnet {conf['plugins'][0]} != podCIDR {pod_cidr}"
+    for node in cluster.nodes:
+        installed = sorted(os.listdir(node.path("cni-bin")))
+        for name in ("weft", "weft-ipam", "weftctl"):
+            assert name in installed, f"{name} not installed on {node.name}: {installed}"
+        assert "weftd" not in installed, f"weftd (the DaemonSet's container) in {node.name}'s CNI bin dir: {installed}"
+        with open(os.path.join(node.path("cni-net.d"), "10-weft.conflist")) as f:
+            conf = json.load(f)
+        assert conf["plugins"][0]["type"] == "weft", f"{node.name}'s conflist: {conf}"
     pod = cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app=weft")["items"][0]
     image = pod["status"]["initContainerStatuses"][0]["imageID"]
-    return (f"NotReady before ({before.get('message', '')[:120]}); Ready {time.monotonic() - t:.1f} s after "
-            f"kubectl apply -f deploy/weft.yaml; bin dir {installed}; conflist subnet {pod_cidr}; image {image}")
+    cidrs = {n.name: cluster.kubectl_json("get", "node", n.name)["spec"]["podCIDR"] for n in cluster.nodes}
+    message = before[NODE_NAME].get("message", "")[:120]
+    return (f"{len(cluster.nodes)} nodes NotReady before ({message}); all Ready {time.monotonic() - t:.1f} s after "
+            f"kubectl apply -f deploy/weft.yaml; podCIDRs {cidrs}; image {image}")
 
 
 def teardown_check(cluster, results, section):
@@ -117,7 +123,6 @@ def main():
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--focus", default="")
     parser.add_argument("--sets", default="", help="the k8s part's sets (kube_e2e.SETS), comma-separated; default: kube_e2e.DEFAULT_SETS")
-    parser.add_argument("--weftd", default="", help="weftd binary for the agent part")
     parser.add_argument("--nodes", default="", help="ginkgo nodes per set, e.g. netpol=4 (kube_e2e.parse_nodes)")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
@@ -147,33 +152,40 @@ def main():
     results.note(f"{version} from Debian's source package ({os.path.dirname(kube_bin)}); "
                  f"Weft image {args.weft_image}")
 
-    if parts & {"smoke", "k8s", "policy", "agent"} or args.focus:
-        cluster = Cluster(kube_bin, archives, args.weft_image, mask=24)
+    if parts & {"smoke", "multinode", "k8s", "policy"} or args.focus:
+        cluster = Cluster(kube_bin, archives, args.weft_image, mask=24, nodes=NODES)
+        others = [node.name for node in cluster.nodes[1:]]
         try:
             cluster.up(install_weft=False)
-            results.timing("cluster A: control plane ready", cluster.timings["control plane"])
+            results.timing(f"cluster A ({NODES} nodes): control plane ready", cluster.timings["control plane"])
             results.timing("cluster A: node components up (images imported)", cluster.timings["node components"])
-            ok = results.run("install", "node turns Ready because Weft's DaemonSet installed it", install_check,
+            ok = results.run("install", f"{NODES} nodes turn Ready because Weft's DaemonSet installed it", install_check,
                              cluster, results)
             if "node Ready" in cluster.timings:
-                results.timing("cluster A: start to Node Ready (Weft installed by its DaemonSet)",
+                results.timing("cluster A: start to every Node Ready (Weft installed by its DaemonSet)",
                                cluster.timings["node Ready"])
             if ok:
                 if "smoke" in parts:
+                    # Written for one node: nodes 2 and 3 cordoned, so its pods run on node 1.
                     t = time.monotonic()
+                    cluster.cordon(*others)
                     smoke.run_all(cluster, results)
+                    cluster.uncordon(*others)
                     results.timing("smoke tests", time.monotonic() - t)
+                if "multinode" in parts:
+                    t = time.monotonic()
+                    multinode.run_all(cluster, results)
+                    results.timing("multi-node (cross-node traffic, disruptions)", time.monotonic() - t)
                 if "k8s" in parts or args.focus:
                     t = time.monotonic()
                     kube_e2e.run_all(cluster, results, args.out, args.focus, sets, nodes)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
                 if "policy" in parts:
                     t = time.monotonic()
+                    cluster.cordon(*others)
                     policy.run_all(cluster, results)
+                    cluster.uncordon(*others)
                     results.timing("policy (start-up window, first probe, weftctl)", time.monotonic() - t)
-                if "agent" in parts:
-                    results.run("agent", "weftd --backend kube: podCIDR lease, annotations, host-gw routes follow Node "
-                                "objects, SIGTERM keeps routes", agent.test_kube_backend, cluster, results, args.weftd)
         except Exception:
             results.add("cluster A", "cluster", "FAIL", 0, traceback.format_exc()[-2000:])
         finally:

@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
-"""A throwaway single-node Kubernetes 1.20 cluster inside network namespaces, for Weft's e2e tier.
+"""A throwaway Kubernetes 1.20 cluster of one or more nodes inside network namespaces, for Weft's e2e
+tier (GUIDE §11: several nodes on one machine).
 
-Everything runs inside:
-- a node network namespace `wt-<id>-k8snode` (the node's address NODE_IP on a veth to
-  `wt-<id>-k8sout`, the "outside" that reaches hostPorts the way another machine would): etcd,
-  kube-apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy (its iptables rules
-  land there) and the DNS stand-in;
-- a private mount namespace held by a `sleep` (like Tests/cri's CriNode): a tmpfs /run (containerd's
-  state and pod netns mounts, Weft's default store /run/weft/ipam: a node's tmpfs, emptied by the
-  simulated reboot), private /etc/cni/net.d, /opt/cni/bin, /var/lib/cni and /var/log bound from the run
-  directory, etcd's data on a tmpfs; and, so kubelet leaves the host's sysctls alone, files holding the
-  values kubelet wants bound over /proc/sys/vm/overcommit_memory, kernel/panic, kernel/panic_on_oops
-  (kubelet only writes a tunable that differs);
-- a cgroup subtree `/weft-e2e-<id>` in every v1 hierarchy (kubelet's --cgroup-root).
+- The underlay: `wt-<id>-k8sout`, the "outside", holds a bridge with OUTSIDE_IP (it reaches hostPorts
+  the way another machine would); every node's `eth0` is a veth whose peer is a port of that bridge, so
+  the nodes reach each other (and vxlan's UDP 8472 crosses) as machines on one L2 segment do.
+- Node 1 (`wt-<id>-k8snode`, NODE_IP, NODE_NAME) runs the control plane too: etcd, kube-apiserver,
+  controller-manager (it gives every Node a podCIDR), scheduler and the DNS stand-in. Every node runs its
+  own containerd, kubelet and kube-proxy (its iptables rules land in the node's namespace).
+- Each node has a private mount namespace held by a `sleep` (like Tests/cri's CriNode): a tmpfs /run
+  (containerd's state and pod netns mounts, Weft's store /run/weft/ipam and flannel's /run/flannel: a
+  node's tmpfs, emptied by the simulated reboot), its own /etc/cni/net.d, /opt/cni/bin, /var/lib/cni,
+  /var/log and /var/lib/kubelet/device-plugins (kubelet's hard-coded socket) bound from its run
+  directory, so a DaemonSet's hostPaths land on that node; and, so kubelet leaves the host's sysctls
+  alone, files holding the values kubelet wants bound over /proc/sys/vm/overcommit_memory, kernel/panic,
+  kernel/panic_on_oops (kubelet only writes a tunable that differs). The host's /run/netns mounts copied
+  into it are unmounted there first: a copy would keep other namespaces alive.
+- Each node a cgroup subtree (`/weft-e2e-<id>`, `/weft-e2e-<id>-n2`, ...) in every v1 hierarchy
+  (kubelet's --cgroup-root).
 
-`down()` stops every process by PID (pods found through the cgroup subtree, shims through their
-containerd address), removes the cgroups, the namespaces and the run directory; nothing is mounted in
-the host's mount namespace and nothing is added to its network namespace.
+`down()` stops every process by PID (pods found through the cgroup subtrees, shims through their mount
+namespace), removes the cgroups, the namespaces and the run directory; nothing is mounted in the host's
+mount namespace and nothing is added to its network namespace.
 
-CLI: cluster.py up [--mask 24] (prints the run dir, leaves it running) | cluster.py down RUN_DIR
+CLI: cluster.py up [--mask 24] [--nodes 3] (prints the run dir, leaves it running) | cluster.py down RUN_DIR
 """
 
 import argparse
@@ -30,14 +35,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PATH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
-NODE_NAME = "weft-node"
-NODE_IP, OUTSIDE_IP = "192.0.2.1", "192.0.2.2"
+# Node 1 (the control plane's too), then the others; OUTSIDE_IP is the underlay bridge's own address.
+NODE_NAMES = ["weft-node", "weft-node-2", "weft-node-3", "weft-node-4"]
+NODE_IPS = ["192.0.2.1", "192.0.2.3", "192.0.2.4", "192.0.2.5"]
+NODE_NAME, NODE_IP, OUTSIDE_IP = NODE_NAMES[0], NODE_IPS[0], "192.0.2.2"
 UPLINK = "eth0"
+UNDERLAY_BRIDGE = "underlay"
 SERVICE_CIDR, API_SERVICE_IP, DNS_SERVICE_IP = "10.96.0.0/16", "10.96.0.1", "10.96.0.10"
 CLUSTER_CIDR = "10.244.0.0/16"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -119,37 +128,28 @@ def cgroup_hierarchies(v2=True):
     return sorted(set(names))
 
 
-class Cluster:
-    def __init__(self, kube_bin, images, weft_image=None, mask=24, run_dir=None):
-        """kube_bin: the cache's bin dir (build.sh); images: OCI archives to import (pause, agnhost,
-        busybox); weft_image: .build/weft-image.tar (imported, then installed by deploy/weft.yaml)."""
-        self.kube_bin = kube_bin
-        self.images = list(images)
-        self.weft_image = weft_image
-        self.mask = mask
-        self.id = secrets.token_hex(4)
-        self.dir = run_dir or f"/tmp/weft-e2e-{self.id}"
-        self.node_ns = f"wt-{self.id}-k8snode"
-        self.out_ns = f"wt-{self.id}-k8sout"
-        self.cgroup = f"weft-e2e-{self.id}"
-        self.holder = None           # pid of the mount namespace holder
-        self.procs = {}              # name -> [pid, starttime, argv]
-        self.made_dirs = []          # host mount points created for the private mounts
-        self.timings = {}
-        self.started_at = None
+class NodeHost:
+    """One node's side: its network and mount namespaces, cgroup subtree, containerd, kubelet and
+    kube-proxy. Node 1's paths are the cluster's run dir itself (the layout the single-node tier had);
+    the others' are `nodes/<name>/` below it, their daemons named `<name>/<component>`."""
 
-    # ---- paths --------------------------------------------------------------------------------
+    def __init__(self, cluster, index):
+        self.cluster = cluster
+        self.index = index
+        self.name, self.ip = NODE_NAMES[index], NODE_IPS[index]
+        suffix = "" if index == 0 else str(index + 1)
+        self.ns = f"wt-{cluster.id}-k8snode{suffix}"
+        self.cgroup = f"weft-e2e-{cluster.id}" + ("" if index == 0 else f"-n{index + 1}")
+        self.dir = cluster.dir if index == 0 else os.path.join(cluster.dir, "nodes", self.name)
+        self.prefix = "" if index == 0 else f"{self.name}/"
+        self.holder = None
+        self._holder_process = None
+
+    def __repr__(self):
+        return f"<node {self.name} {self.ip}>"
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
-
-    @property
-    def kubeconfig(self):
-        return self.path("pki", "admin.kubeconfig")
-
-    @property
-    def state_file(self):
-        return self.path("state.json")
 
     @property
     def node_net(self):
@@ -157,13 +157,11 @@ class Cluster:
         that deletes the `ip netns` name while the cluster runs."""
         if self.holder:
             return f"/proc/{self.holder}/ns/net"
-        return f"/var/run/netns/{self.node_ns}"
+        return f"/var/run/netns/{self.ns}"
 
     def node_view(self, path):
         """A path inside the node's mount namespace, as the host sees it."""
         return f"/proc/{self.holder}/root{path}"
-
-    # ---- running things -------------------------------------------------------------------------
 
     def in_node(self, *args, check=False, timeout=60, input=None, mount=True):
         """Runs a command in the node: its network namespace and (mount=True) its mount namespace."""
@@ -172,198 +170,48 @@ class Cluster:
             prefix.insert(1, f"--mount=/proc/{self.holder}/ns/mnt")
         return run(prefix + list(args), check=check, timeout=timeout, input=input)
 
-    def in_outside(self, *args, check=False, timeout=60):
-        return run(["nsenter", f"--net=/var/run/netns/{self.out_ns}"] + list(args), check=check, timeout=timeout)
+    def start(self, component, args, env=None):
+        return self.cluster.start(self.prefix + component, args, env=env, node=self)
 
-    def kubectl(self, *args, check=True, timeout=120, input=None):
-        return run(["nsenter", f"--net={self.node_net}", os.path.join(self.kube_bin, "kubectl"),
-                    "--kubeconfig", self.kubeconfig] + list(args), check=check, timeout=timeout, input=input)
+    def stop(self, component, sig=signal.SIGTERM, grace=10.0):
+        self.cluster.stop(self.prefix + component, sig=sig, grace=grace)
 
-    def kubectl_json(self, *args, timeout=60):
-        return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
+    def alive(self, component):
+        return self.cluster.alive(self.prefix + component)
 
-    def start(self, name, args, env=None):
-        """Starts a daemon in the node (both namespaces), output to logs/<name>.log, in its own session."""
-        log_path = self.path("logs", f"{name}.log")
-        with open(log_path, "ab") as out:
-            process = subprocess.Popen(
-                ["nsenter", f"--mount=/proc/{self.holder}/ns/mnt", f"--net={self.node_net}"] + args,
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env or PATH_ENV,
-                start_new_session=True)
-        self.procs[name] = [process.pid, start_time(process.pid), args[0]]
-        self._children = getattr(self, "_children", {})
-        self._children[name] = process
-        self.save()
-        return process.pid
-
-    def alive(self, name):
-        entry = self.procs.get(name)
-        if not entry:
-            return False
-        child = getattr(self, "_children", {}).get(name)
-        if child is not None:
-            return child.poll() is None
-        return start_time(entry[0]) == entry[1]
-
-    def stop(self, name, sig=signal.SIGTERM, grace=10.0):
-        """Stops one daemon by PID (checked against its start time), SIGKILL after `grace`."""
-        entry = self.procs.get(name)
-        if not entry:
-            return
-        pid, started = entry[0], entry[1]
-        child = getattr(self, "_children", {}).pop(name, None)
-        if start_time(pid) == started:
-            kill_pid(pid, sig)
-            deadline = time.monotonic() + grace
-            while start_time(pid) == started and time.monotonic() < deadline:
-                if child is not None and child.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if start_time(pid) == started:
-                kill_pid(pid, signal.SIGKILL)
-        if child is not None:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        self.procs.pop(name, None)
-        self.save()
-
-    def log_tail(self, name, lines=30):
-        try:
-            with open(self.path("logs", f"{name}.log"), errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def save(self):
-        state = {"id": self.id, "dir": self.dir, "node_ns": self.node_ns, "out_ns": self.out_ns,
-                 "cgroup": self.cgroup, "holder": self.holder, "holder_start": start_time(self.holder) if self.holder else None,
-                 "procs": self.procs, "made_dirs": self.made_dirs, "kube_bin": self.kube_bin}
-        if os.path.isdir(self.dir):
-            with open(self.state_file + ".tmp", "w") as out:
-                json.dump(state, out)
-            os.replace(self.state_file + ".tmp", self.state_file)
-
-    @classmethod
-    def load(cls, run_dir):
-        with open(os.path.join(run_dir, "state.json")) as f:
-            state = json.load(f)
-        cluster = cls(state["kube_bin"], [], run_dir=state["dir"])
-        cluster.id, cluster.node_ns, cluster.out_ns = state["id"], state["node_ns"], state["out_ns"]
-        cluster.cgroup, cluster.procs, cluster.made_dirs = state["cgroup"], state["procs"], state["made_dirs"]
-        if state["holder"] and start_time(state["holder"]) == state["holder_start"]:
-            cluster.holder = state["holder"]
-        return cluster
+    def log_tail(self, component, lines=30):
+        return self.cluster.log_tail(self.prefix + component, lines)
 
     # ---- bring-up -------------------------------------------------------------------------------
 
-    def up(self, install_weft=True):
-        t0 = self.started_at = time.monotonic()
-        for sub in ("pki", "logs", "etcd", "kubelet", "kubelet-plugins", "containerd-root", "cni-bin", "cni-net.d",
-                    "cni-cache", "var-log", "tunables", "manifests"):
+    def make_dirs(self):
+        for sub in ("logs", "kubelet", "kubelet-plugins", "device-plugins", "containerd-root", "cni-bin",
+                    "cni-net.d", "cni-cache", "var-log", "tunables"):
             os.makedirs(self.path(sub), exist_ok=True)
-        self.save()
-        self._certificates()
-        self._network()
-        self._cgroups()
-        self._mount_namespace()
-        self._configs()
-        self._control_plane()
-        self.timings["control plane"] = time.monotonic() - t0
-        self._node()
-        self._dns()
-        self.timings["node components"] = time.monotonic() - t0
-        if install_weft:
-            self.install_weft()
-            log(f"cluster up, node Ready in {self.timings['node Ready']:.1f} s (control plane "
-                f"{self.timings['control plane']:.1f} s); run dir {self.dir}")
-        else:
-            log(f"cluster up in {time.monotonic() - t0:.1f} s, node waiting for a network; run dir {self.dir}")
-        return self
 
-    def _certificates(self):
-        pki = self.path("pki")
-
-        def openssl(*args):
-            run(["openssl"] + list(args))
-
-        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        openssl("req", "-x509", *ec, "-keyout", f"{pki}/ca.key", "-out", f"{pki}/ca.crt", "-days", "7",
-                "-subj", f"/CN=weft-e2e-{self.id}-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
-
-        def leaf(name, subject, usage, sans=None):
-            openssl("req", "-new", *ec, "-keyout", f"{pki}/{name}.key", "-out", f"{pki}/{name}.csr", "-subj", subject)
-            ext = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
-                   f"extendedKeyUsage={usage}"]
-            if sans:
-                ext.append("subjectAltName=" + ",".join(sans))
-            with open(f"{pki}/{name}.ext", "w") as f:
-                f.write("\n".join(ext) + "\n")
-            openssl("x509", "-req", "-in", f"{pki}/{name}.csr", "-CA", f"{pki}/ca.crt", "-CAkey", f"{pki}/ca.key",
-                    "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "7",
-                    "-extfile", f"{pki}/{name}.ext", "-out", f"{pki}/{name}.crt")
-
-        leaf("apiserver", "/CN=kube-apiserver", "serverAuth",
-             [f"IP:{API_SERVICE_IP}", f"IP:{NODE_IP}", "IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes",
-              "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
-              f"DNS:{NODE_NAME}"])
-        leaf("admin", "/O=system:masters/CN=weft-e2e-admin", "clientAuth")
-        leaf("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", "clientAuth")
-        leaf("kubelet", f"/O=system:nodes/CN=system:node:{NODE_NAME}", "clientAuth")
-        leaf("kubelet-serving", f"/CN={NODE_NAME}", "serverAuth", [f"IP:{NODE_IP}", f"DNS:{NODE_NAME}", "IP:127.0.0.1"])
-        # The service-account signing key.
-        openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", f"{pki}/sa.key")
-        openssl("pkey", "-in", f"{pki}/sa.key", "-pubout", "-out", f"{pki}/sa.pub")
-        for name, cert in (("admin", "admin"), ("kubelet", "kubelet")):
-            self._kubeconfig(f"{pki}/{name}.kubeconfig", f"{pki}/{cert}.crt", f"{pki}/{cert}.key")
-
-    def _kubeconfig(self, path, cert, key, server=f"https://{NODE_IP}:6443"):
-        pki = self.path("pki")
-        with open(path, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: weft-e2e
-  cluster:
-    certificate-authority: {pki}/ca.crt
-    server: {server}
-users:
-- name: user
-  user:
-    client-certificate: {cert}
-    client-key: {key}
-contexts:
-- name: weft-e2e
-  context: {{cluster: weft-e2e, user: user}}
-current-context: weft-e2e
-""")
-
-    def _network(self):
-        run(["ip", "netns", "add", self.node_ns])
-        run(["ip", "netns", "add", self.out_ns])
-        self.save()
-        for ns in (self.node_ns, self.out_ns):
-            run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        # Both ends are born inside their namespaces: nothing appears in the host's root namespace.
-        run(["ip", "-n", self.node_ns, "link", "add", UPLINK, "type", "veth", "peer", "name", UPLINK,
-             "netns", self.out_ns])
-        run(["ip", "-n", self.node_ns, "addr", "add", f"{NODE_IP}/24", "dev", UPLINK])
-        run(["ip", "-n", self.out_ns, "addr", "add", f"{OUTSIDE_IP}/24", "dev", UPLINK])
-        for ns in (self.node_ns, self.out_ns):
-            run(["ip", "-n", ns, "link", "set", UPLINK, "up"])
-        # A default route (kube-apiserver, kubelet and kube-proxy pick the node's address from it);
-        # the outside namespace routes nowhere further, so nothing leaves the pair.
-        run(["ip", "-n", self.node_ns, "route", "add", "default", "via", OUTSIDE_IP])
+    def network(self):
+        """The node's namespace, its eth0 a port of the underlay bridge, a default route through the
+        outside; both veth ends are born inside their namespaces (nothing appears in the host's)."""
+        out_ns = self.cluster.out_ns
+        run(["ip", "netns", "add", self.ns])
+        self.cluster.save()
+        run(["ip", "-n", self.ns, "link", "set", "lo", "up"])
+        port = f"n{self.index + 1}"
+        run(["ip", "-n", self.ns, "link", "add", UPLINK, "type", "veth", "peer", "name", port, "netns", out_ns])
+        run(["ip", "-n", out_ns, "link", "set", port, "master", UNDERLAY_BRIDGE])
+        run(["ip", "-n", self.ns, "addr", "add", f"{self.ip}/24", "dev", UPLINK])
+        run(["ip", "-n", out_ns, "link", "set", port, "up"])
+        run(["ip", "-n", self.ns, "link", "set", UPLINK, "up"])
+        # A default route (kube-apiserver, kubelet, kube-proxy and weftd pick the node's address from it).
+        run(["ip", "-n", self.ns, "route", "add", "default", "via", OUTSIDE_IP])
         # As a node's OS is set up for Kubernetes (kubeadm's preflight checks these): forwarding, and
         # bridged pod-to-pod traffic through iptables so a Service's DNAT is undone on the reply.
         sysctls = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1",
                    "net/bridge/bridge-nf-call-ip6tables": "1"}
         for key, value in sysctls.items():
-            run(["nsenter", f"--net=/var/run/netns/{self.node_ns}", "sh", "-c", f"echo {value} > /proc/sys/{key}"])
+            run(["nsenter", f"--net=/var/run/netns/{self.ns}", "sh", "-c", f"echo {value} > /proc/sys/{key}"])
 
-    def _cgroups(self):
+    def cgroups(self):
         for hierarchy in cgroup_hierarchies(v2=False):
             path = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup)
             os.makedirs(path, exist_ok=True)
@@ -373,11 +221,12 @@ current-context: weft-e2e
                         value = parent.read().strip()
                     with open(os.path.join(path, knob), "w") as child:
                         child.write(value)
-        self.save()
+        self.cluster.save()
 
-    def _mount_namespace(self):
+    def mount_namespace(self, extra_script=()):
         mounts = {"/etc/cni/net.d": self.path("cni-net.d"), "/opt/cni/bin": self.path("cni-bin"),
-                  "/var/lib/cni": self.path("cni-cache"), "/var/log": self.path("var-log")}
+                  "/var/lib/cni": self.path("cni-cache"), "/var/log": self.path("var-log"),
+                  "/var/lib/kubelet/device-plugins": self.path("device-plugins")}
         for target in mounts:
             if not os.path.isdir(target):
                 # An empty mount point (removed again by down()); the bind lives only in the private namespace.
@@ -387,9 +236,12 @@ current-context: weft-e2e
                     missing.append(probe)
                     probe = os.path.dirname(probe)
                 os.makedirs(target)
-                self.made_dirs.extend(missing)
-        self.save()
-        script = ["set -e", f"mount -t tmpfs -o size=1g,mode=0700 tmpfs {self.path('etcd')}",
+                self.cluster.made_dirs.extend(missing)
+        self.cluster.save()
+        # The copies of the host's `ip netns` mounts would pin those namespaces (other nodes', other
+        # tests') for as long as this node lives: unmounted here first (private propagation: the host
+        # keeps its own).
+        script = ["set -e", "if mountpoint -q /run/netns; then umount -l /run/netns; fi", *extra_script,
                   "mount -t tmpfs -o mode=0755 tmpfs /run", "mkdir -p /run/weft /run/containerd"]
         for target, source in mounts.items():
             script.append(f"mount --bind {source} {target}")
@@ -402,21 +254,21 @@ current-context: weft-e2e
                 f.write(f"{wanted}\n")
             script.append(f"mount --bind -o ro {fake} /proc/sys/{key}")
         script += ["echo ready", "exec sleep infinity"]
-        holder = subprocess.Popen(["nsenter", f"--net=/var/run/netns/{self.node_ns}",
+        holder = subprocess.Popen(["nsenter", f"--net=/var/run/netns/{self.ns}",
                                    "unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=PATH_ENV,
                                   start_new_session=True)
         line = holder.stdout.readline()
         if line.strip() != "ready":
             holder.kill()
-            raise RuntimeError(f"mount namespace setup failed: {line} {holder.stderr.read()}")
+            raise RuntimeError(f"mount namespace setup of {self.name} failed: {line} {holder.stderr.read()}")
         holder.stdout.close()
         holder.stderr.close()
         self.holder = holder.pid
         self._holder_process = holder
-        self.save()
+        self.cluster.save()
 
-    def _configs(self):
+    def write_containerd_config(self):
         containerd = f'''version = 2
 root = "{self.path('containerd-root')}"
 state = "/run/containerd"
@@ -448,8 +300,487 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
 '''
         with open(self.path("containerd.toml"), "w") as f:
             f.write(containerd)
+
+    def start_containerd(self, timeout=60):
+        self.start("containerd", ["containerd", "--config", self.path("containerd.toml")])
+        sock = self.node_view("/run/containerd/containerd.sock")
+
+        def answering():
+            if not self.alive("containerd"):
+                raise RuntimeError(f"containerd of {self.name} exited:\n{self.log_tail('containerd')}")
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(sock)
+                return True
+            except OSError:
+                return False
+            finally:
+                probe.close()
+        wait_until(answering, timeout, what=f"the containerd socket of {self.name}")
+
+    def ctr(self, *args, check=True, timeout=120):
+        return self.in_node("ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", *args,
+                            check=check, timeout=timeout)
+
+    def import_image(self, archive):
+        self.ctr("images", "import", "--snapshotter", "overlayfs", archive, timeout=300)
+
+    def start_kubelet(self):
+        bin_, pki = self.cluster.kube_bin, self.cluster.path("pki")
+        self.start("kubelet", [
+            f"{bin_}/kubelet", f"--kubeconfig={pki}/kubelet-{self.name}.kubeconfig", "--container-runtime=remote",
+            "--container-runtime-endpoint=unix:///run/containerd/containerd.sock",
+            "--runtime-request-timeout=4m",
+            f"--root-dir={self.path('kubelet')}", f"--cert-dir={self.path('kubelet', 'pki')}",
+            f"--hostname-override={self.name}", f"--node-ip={self.ip}",
+            "--cgroup-driver=cgroupfs", f"--cgroup-root=/{self.cgroup}", "--fail-swap-on=false",
+            "--oom-score-adj=0", f"--cluster-dns={DNS_SERVICE_IP}", "--cluster-domain=cluster.local",
+            f"--resolv-conf={self.cluster.path('resolv.conf')}", "--pod-infra-container-image=k8s.gcr.io/pause:3.2",
+            f"--volume-plugin-dir={self.path('kubelet-plugins')}",
+            "--anonymous-auth=false", f"--client-ca-file={pki}/ca.crt", "--authorization-mode=AlwaysAllow",
+            f"--tls-cert-file={pki}/kubelet-serving-{self.name}.crt",
+            f"--tls-private-key-file={pki}/kubelet-serving-{self.name}.key",
+            "--read-only-port=0", "--healthz-bind-address=127.0.0.1", "--node-status-update-frequency=4s",
+            # A deleted pod's API object goes once kubelet's next sync of it finds it reclaimed: every 10 s
+            # instead of every minute keeps namespace deletion in the tests short.
+            "--sync-frequency=10s",
+            "--image-gc-high-threshold=100", "--image-gc-low-threshold=99",
+            "--eviction-hard=memory.available<100Mi,nodefs.available<1%,nodefs.inodesFree<1%,imagefs.available<1%",
+            "--max-pods=110", "--serialize-image-pulls=false", "--v=2"])
+
+    def start_kube_proxy(self):
+        pki = self.cluster.path("pki")
+        self.start("kube-proxy", [
+            f"{self.cluster.kube_bin}/kube-proxy", f"--kubeconfig={pki}/admin.kubeconfig", "--proxy-mode=iptables",
+            f"--cluster-cidr={CLUSTER_CIDR}", f"--hostname-override={self.name}", f"--bind-address={self.ip}",
+            "--conntrack-max-per-core=0", "--oom-score-adj=0", "--metrics-bind-address=127.0.0.1:10249",
+            "--healthz-bind-address=127.0.0.1:10256", "--v=1"])
+
+    def start_node_side(self, images=()):
+        """containerd (images imported), kubelet, kube-proxy. The node's CNI bin dir holds the reference
+        loopback plugin (containerd sets up every pod's lo through it), as a node provisioned for
+        Kubernetes does; Weft comes from the DaemonSet."""
+        shutil.copy2("/usr/lib/cni/loopback", self.path("cni-bin", "loopback"))
+        self.start_containerd()
+        for archive in images:
+            self.import_image(archive)
+        self.start_kubelet()
+        self.start_kube_proxy()
+
+    # ---- lifecycle: crashes, reboots, removal -----------------------------------------------------
+
+    def pod_pids(self):
+        """Every process in the node's cgroup subtree (pods' containers and pause processes)."""
+        pids = set()
+        for hierarchy in ("pids", "memory", "cpu", "freezer", "devices"):
+            base = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup)
+            if not os.path.isdir(base):
+                continue
+            for root, _dirs, files in os.walk(base):
+                if "cgroup.procs" in files:
+                    try:
+                        with open(os.path.join(root, "cgroup.procs")) as procs:
+                            pids.update(int(p) for p in procs.read().split())
+                    except OSError:
+                        pass
+        return pids
+
+    def shim_pids(self):
+        table = process_table()
+        return [pid for pid, (_, argv) in table.items()
+                if argv and os.path.basename(argv[0]).startswith("containerd-shim")
+                and self._in_holder_mount_ns(pid)]
+
+    def _in_holder_mount_ns(self, pid):
+        try:
+            return self.holder and os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{self.holder}/ns/mnt")
+        except OSError:
+            return False
+
+    def kill_pods_and_shims(self):
+        for _ in range(50):
+            pids = self.pod_pids() | set(self.shim_pids())
+            if not pids:
+                return
+            for pid in pids:
+                kill_pid(pid)
+            time.sleep(0.2)
+
+    def stop_node_side(self, sig=signal.SIGKILL):
+        """kubelet, kube-proxy, containerd and every pod process of this node die."""
+        for component in ("kubelet", "kube-proxy"):
+            self.stop(component, sig)
+        self.stop("containerd", sig)
+        self.kill_pods_and_shims()
+
+    def simulate_reboot(self):
+        """What a node reboot does to the node's side (the control plane, on node 1 here, stays):
+        kubelet, kube-proxy, containerd and every pod process die; /run (a tmpfs: containerd's state, the
+        pods' netns mounts, Weft's store, flannel's subnet.env) is emptied; the pods' network namespaces
+        vanish with their veths, and so do the bridge, the vxlan device, every route and neighbour of
+        another node, Weft's nft tables and kube-proxy's iptables rules."""
+        self.stop_node_side()
+        # A lazy unmount detaches the tmpfs with everything mounted below it (the pods' netns files).
+        script = "set -e; umount -l /run; mount -t tmpfs -o mode=0755 tmpfs /run; mkdir -p /run/weft /run/containerd"
+        self.in_node("sh", "-c", script, check=True)
+        # A fresh boot has no cgroups below the root either (kubelet's cadvisor would otherwise spend
+        # seconds on each dead container's cgroup before kubelet syncs a pod).
+        self.remove_cgroups(keep_root=True)
+        for args in (["nft", "flush", "ruleset"], ["conntrack", "-F"], ["ip", "neigh", "flush", "all"]):
+            self.in_node(*args, mount=False)
+        links = self.in_node("ip", "-o", "link", "show", mount=False).stdout
+        for line in links.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name not in (UPLINK, "lo"):
+                self.in_node("ip", "link", "delete", name, mount=False)
+        # Routes of the pod network (host-gw's via other nodes) went with the links or are flushed here.
+        self.in_node("ip", "route", "flush", "root", CLUSTER_CIDR, mount=False)
+
+    def replace(self):
+        """This node's machine replaced by a new one of the same name and address: the old one's
+        processes, mounts, namespaces, cgroups and disks gone; a fresh one provisioned (the images
+        imported, the loopback plugin in place) and its containerd, kubelet and kube-proxy started."""
+        if self.index == 0:
+            raise ValueError("node 1 runs the control plane: it cannot be replaced")
+        self.stop_node_side()
+        self.stop_holder()
+        self.remove_cgroups()
+        run(["ip", "netns", "delete", self.ns], check=False)
+        shutil.rmtree(self.dir)
+        self.make_dirs()
+        self.network()
+        self.cgroups()
+        self.mount_namespace()
+        self.write_containerd_config()
+        self.start_node_side(self.cluster.images + ([self.cluster.weft_image] if self.cluster.weft_image else []))
+
+    def remove_cgroups(self, keep_root=False):
+        """rmdir the node's cgroup subtree, deepest first, in every hierarchy (processes must be gone)."""
+        for hierarchy in cgroup_hierarchies():
+            base = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup)
+            if not os.path.isdir(base):
+                continue
+            for root, _dirs, _files in sorted(os.walk(base), key=lambda item: -item[0].count("/")):
+                if keep_root and root == base:
+                    continue
+                for _ in range(50):
+                    try:
+                        os.rmdir(root)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+
+    def stop_holder(self):
+        if self.holder and start_time(self.holder):
+            kill_pid(self.holder)
+            if self._holder_process is not None:
+                self._holder_process.wait(timeout=10)
+            else:
+                wait_until(lambda: start_time(self.holder) is None, 10, what=f"the mount holder of {self.name} to exit")
+        self.holder = None
+
+    def state(self):
+        return {"holder": self.holder, "holder_start": start_time(self.holder) if self.holder else None}
+
+
+class Cluster:
+    def __init__(self, kube_bin, images, weft_image=None, mask=24, run_dir=None, nodes=1, cluster_id=None):
+        """kube_bin: the cache's bin dir (build.sh); images: OCI archives to import (pause, agnhost,
+        busybox); weft_image: .build/weft-image.tar (imported, then installed by deploy/weft.yaml);
+        nodes: how many nodes (node 1 runs the control plane too)."""
+        if not 1 <= nodes <= len(NODE_NAMES):
+            raise ValueError(f"nodes must be 1..{len(NODE_NAMES)}")
+        self.kube_bin = kube_bin
+        self.images = list(images)
+        self.weft_image = weft_image
+        self.mask = mask
+        self.id = cluster_id or secrets.token_hex(4)
+        self.dir = run_dir or f"/tmp/weft-e2e-{self.id}"
+        self.out_ns = f"wt-{self.id}-k8sout"
+        self.procs = {}              # name -> [pid, starttime, argv]
+        self.made_dirs = []          # host mount points created for the private mounts
+        self.timings = {}
+        self.started_at = None
+        self._children = {}
+        self._state_lock = threading.Lock()   # nodes start side by side, each saving the state
+        self.nodes = [NodeHost(self, index) for index in range(nodes)]
+
+    # ---- node 1, as the single-node tier knew the cluster ----------------------------------------
+
+    @property
+    def first(self):
+        return self.nodes[0]
+
+    @property
+    def node_ns(self):
+        return self.first.ns
+
+    @property
+    def cgroup(self):
+        return self.first.cgroup
+
+    @property
+    def holder(self):
+        return self.first.holder
+
+    @property
+    def node_net(self):
+        return self.first.node_net
+
+    def node_view(self, path):
+        return self.first.node_view(path)
+
+    def in_node(self, *args, **kwargs):
+        return self.first.in_node(*args, **kwargs)
+
+    def node(self, name):
+        """The NodeHost of a Node name."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name} in this cluster")
+
+    # ---- paths --------------------------------------------------------------------------------
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    @property
+    def kubeconfig(self):
+        return self.path("pki", "admin.kubeconfig")
+
+    @property
+    def state_file(self):
+        return self.path("state.json")
+
+    # ---- running things -------------------------------------------------------------------------
+
+    def in_outside(self, *args, check=False, timeout=60):
+        return run(["nsenter", f"--net=/var/run/netns/{self.out_ns}"] + list(args), check=check, timeout=timeout)
+
+    def kubectl(self, *args, check=True, timeout=120, input=None):
+        return run(["nsenter", f"--net={self.node_net}", os.path.join(self.kube_bin, "kubectl"),
+                    "--kubeconfig", self.kubeconfig] + list(args), check=check, timeout=timeout, input=input)
+
+    def kubectl_json(self, *args, timeout=60):
+        return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
+
+    def start(self, name, args, env=None, node=None):
+        """Starts a daemon in a node (both namespaces; node 1 by default), output to logs/<name>.log, in
+        its own session."""
+        node = node or self.first
+        log_path = self.path("logs", f"{name}.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "ab") as out:
+            process = subprocess.Popen(
+                ["nsenter", f"--mount=/proc/{node.holder}/ns/mnt", f"--net={node.node_net}"] + args,
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env or PATH_ENV,
+                start_new_session=True)
+        self.procs[name] = [process.pid, start_time(process.pid), args[0]]
+        self._children[name] = process
+        self.save()
+        return process.pid
+
+    def alive(self, name):
+        entry = self.procs.get(name)
+        if not entry:
+            return False
+        child = self._children.get(name)
+        if child is not None:
+            return child.poll() is None
+        return start_time(entry[0]) == entry[1]
+
+    def stop(self, name, sig=signal.SIGTERM, grace=10.0):
+        """Stops one daemon by PID (checked against its start time), SIGKILL after `grace`."""
+        entry = self.procs.get(name)
+        if not entry:
+            return
+        pid, started = entry[0], entry[1]
+        child = self._children.pop(name, None)
+        if start_time(pid) == started:
+            kill_pid(pid, sig)
+            deadline = time.monotonic() + grace
+            while start_time(pid) == started and time.monotonic() < deadline:
+                if child is not None and child.poll() is not None:
+                    break
+                time.sleep(0.1)
+            if start_time(pid) == started:
+                kill_pid(pid, signal.SIGKILL)
+        if child is not None:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs.pop(name, None)
+        self.save()
+
+    def log_tail(self, name, lines=30):
+        try:
+            with open(self.path("logs", f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def save(self):
+        with self._state_lock:
+            state = {"id": self.id, "dir": self.dir, "out_ns": self.out_ns, "nodes": [n.state() for n in self.nodes],
+                     "procs": dict(self.procs), "made_dirs": list(self.made_dirs), "kube_bin": self.kube_bin}
+            if os.path.isdir(self.dir):
+                with open(self.state_file + ".tmp", "w") as out:
+                    json.dump(state, out)
+                os.replace(self.state_file + ".tmp", self.state_file)
+
+    @classmethod
+    def load(cls, run_dir):
+        with open(os.path.join(run_dir, "state.json")) as f:
+            state = json.load(f)
+        cluster = cls(state["kube_bin"], [], run_dir=state["dir"], nodes=len(state["nodes"]), cluster_id=state["id"])
+        cluster.procs, cluster.made_dirs = state["procs"], state["made_dirs"]
+        for node, saved in zip(cluster.nodes, state["nodes"]):
+            if saved["holder"] and start_time(saved["holder"]) == saved["holder_start"]:
+                node.holder = saved["holder"]
+        return cluster
+
+    # ---- bring-up -------------------------------------------------------------------------------
+
+    def up(self, install_weft=True):
+        t0 = self.started_at = time.monotonic()
+        for sub in ("pki", "logs", "etcd", "manifests"):
+            os.makedirs(self.path(sub), exist_ok=True)
+        for node in self.nodes:
+            node.make_dirs()
+        self.save()
+        self._certificates()
+        self._underlay()
+        for node in self.nodes:
+            node.network()
+            node.cgroups()
+        # etcd's data on a tmpfs in node 1's mount namespace.
+        self.first.mount_namespace([f"mount -t tmpfs -o size=1g,mode=0700 tmpfs {self.path('etcd')}"])
+        for node in self.nodes[1:]:
+            node.mount_namespace()
+        self._configs()
+        self._control_plane()
+        self.timings["control plane"] = time.monotonic() - t0
+        self._start_nodes(self.nodes)
+        self._dns()
+        self.timings["node components"] = time.monotonic() - t0
+        if install_weft:
+            self.install_weft()
+            log(f"cluster of {len(self.nodes)} up, nodes Ready in {self.timings['node Ready']:.1f} s (control plane "
+                f"{self.timings['control plane']:.1f} s); run dir {self.dir}")
+        else:
+            log(f"cluster of {len(self.nodes)} up in {time.monotonic() - t0:.1f} s, nodes waiting for a network; "
+                f"run dir {self.dir}")
+        return self
+
+    def _certificates(self):
+        pki = self.path("pki")
+
+        def openssl(*args):
+            run(["openssl"] + list(args))
+
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl("req", "-x509", *ec, "-keyout", f"{pki}/ca.key", "-out", f"{pki}/ca.crt", "-days", "7",
+                "-subj", f"/CN=weft-e2e-{self.id}-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
+
+        def leaf(name, subject, usage, sans=None):
+            openssl("req", "-new", *ec, "-keyout", f"{pki}/{name}.key", "-out", f"{pki}/{name}.csr", "-subj", subject)
+            ext = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
+                   f"extendedKeyUsage={usage}"]
+            if sans:
+                ext.append("subjectAltName=" + ",".join(sans))
+            with open(f"{pki}/{name}.ext", "w") as f:
+                f.write("\n".join(ext) + "\n")
+            openssl("x509", "-req", "-in", f"{pki}/{name}.csr", "-CA", f"{pki}/ca.crt", "-CAkey", f"{pki}/ca.key",
+                    "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "7",
+                    "-extfile", f"{pki}/{name}.ext", "-out", f"{pki}/{name}.crt")
+
+        leaf("apiserver", "/CN=kube-apiserver", "serverAuth",
+             [f"IP:{API_SERVICE_IP}", f"IP:{NODE_IP}", "IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes",
+              "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
+              f"DNS:{NODE_NAME}"])
+        leaf("admin", "/O=system:masters/CN=weft-e2e-admin", "clientAuth")
+        leaf("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", "clientAuth")
+        # The service-account signing key.
+        openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", f"{pki}/sa.key")
+        openssl("pkey", "-in", f"{pki}/sa.key", "-pubout", "-out", f"{pki}/sa.pub")
+        self._kubeconfig(f"{pki}/admin.kubeconfig", f"{pki}/admin.crt", f"{pki}/admin.key")
+        self._leaf = leaf
+        for node in self.nodes:
+            self.node_certificates(node)
+
+    def node_certificates(self, node):
+        """kubelet's client certificate (system:node:<name>, what NodeRestriction checks), its serving
+        certificate and kubeconfig."""
+        pki = self.path("pki")
+        self._leaf(f"kubelet-{node.name}", f"/O=system:nodes/CN=system:node:{node.name}", "clientAuth")
+        self._leaf(f"kubelet-serving-{node.name}", f"/CN={node.name}", "serverAuth",
+                   [f"IP:{node.ip}", f"DNS:{node.name}", "IP:127.0.0.1"])
+        self._kubeconfig(f"{pki}/kubelet-{node.name}.kubeconfig", f"{pki}/kubelet-{node.name}.crt",
+                         f"{pki}/kubelet-{node.name}.key")
+
+    def _kubeconfig(self, path, cert, key, server=f"https://{NODE_IP}:6443"):
+        pki = self.path("pki")
+        with open(path, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: weft-e2e
+  cluster:
+    certificate-authority: {pki}/ca.crt
+    server: {server}
+users:
+- name: user
+  user:
+    client-certificate: {cert}
+    client-key: {key}
+contexts:
+- name: weft-e2e
+  context: {{cluster: weft-e2e, user: user}}
+current-context: weft-e2e
+""")
+
+    def _underlay(self):
+        """The outside namespace and its bridge, the L2 segment every node's eth0 is plugged into."""
+        run(["ip", "netns", "add", self.out_ns])
+        self.save()
+        run(["ip", "-n", self.out_ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", self.out_ns, "link", "add", UNDERLAY_BRIDGE, "type", "bridge"])
+        run(["ip", "-n", self.out_ns, "addr", "add", f"{OUTSIDE_IP}/24", "dev", UNDERLAY_BRIDGE])
+        run(["ip", "-n", self.out_ns, "link", "set", UNDERLAY_BRIDGE, "up"])
+
+    def _configs(self):
+        for node in self.nodes:
+            node.write_containerd_config()
         with open(self.path("resolv.conf"), "w") as f:
             f.write(f"nameserver {NODE_IP}\n")
+
+    def _start_nodes(self, nodes):
+        """Each node's containerd, the images imported, kubelet and kube-proxy; waits for the Node objects."""
+        t = time.monotonic()
+        archives = self.images + ([self.weft_image] if self.weft_image else [])
+        errors = []
+
+        def bring_up(node):
+            try:
+                node.start_node_side(archives)
+            except Exception as error:  # reported below, with the node's name
+                errors.append(f"{node.name}: {error}")
+        threads = [threading.Thread(target=bring_up, args=(node,)) for node in nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        self.timings["image import and node start"] = time.monotonic() - t
+        for node in nodes:
+            wait_until(lambda: self.kubectl("get", "node", node.name, check=False).returncode == 0, 90, interval=0.5,
+                       what=f"the Node object {node.name}")
 
     def _wait_http(self, url, what, timeout=90, process=None):
         pki = self.path("pki")
@@ -497,74 +828,6 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
             f"{bin_}/kube-scheduler", f"--kubeconfig={pki}/admin.kubeconfig", "--leader-elect=false",
             "--port=0", "--secure-port=0", "--v=1"])
 
-    def start_containerd(self, timeout=60):
-        self.start("containerd", ["containerd", "--config", self.path("containerd.toml")])
-        sock = self.node_view("/run/containerd/containerd.sock")
-
-        def answering():
-            if not self.alive("containerd"):
-                raise RuntimeError(f"containerd exited:\n{self.log_tail('containerd')}")
-            probe = socket.socket(socket.AF_UNIX)
-            try:
-                probe.connect(sock)
-                return True
-            except OSError:
-                return False
-            finally:
-                probe.close()
-        wait_until(answering, timeout, what="the containerd socket")
-
-    def ctr(self, *args, check=True, timeout=120):
-        return self.in_node("ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", *args,
-                            check=check, timeout=timeout)
-
-    def import_image(self, archive):
-        self.ctr("images", "import", "--snapshotter", "overlayfs", archive, timeout=300)
-
-    def start_kubelet(self):
-        bin_, pki = self.kube_bin, self.path("pki")
-        self.start("kubelet", [
-            f"{bin_}/kubelet", f"--kubeconfig={pki}/kubelet.kubeconfig", "--container-runtime=remote",
-            "--container-runtime-endpoint=unix:///run/containerd/containerd.sock",
-            "--runtime-request-timeout=4m",
-            f"--root-dir={self.path('kubelet')}", f"--cert-dir={self.path('kubelet', 'pki')}",
-            f"--hostname-override={NODE_NAME}", f"--node-ip={NODE_IP}",
-            "--cgroup-driver=cgroupfs", f"--cgroup-root=/{self.cgroup}", "--fail-swap-on=false",
-            "--oom-score-adj=0", f"--cluster-dns={DNS_SERVICE_IP}", "--cluster-domain=cluster.local",
-            f"--resolv-conf={self.path('resolv.conf')}", "--pod-infra-container-image=k8s.gcr.io/pause:3.2",
-            f"--volume-plugin-dir={self.path('kubelet-plugins')}",
-            "--anonymous-auth=false", f"--client-ca-file={pki}/ca.crt", "--authorization-mode=AlwaysAllow",
-            f"--tls-cert-file={pki}/kubelet-serving.crt", f"--tls-private-key-file={pki}/kubelet-serving.key",
-            "--read-only-port=0", "--healthz-bind-address=127.0.0.1", "--node-status-update-frequency=4s",
-            # A deleted pod's API object goes once kubelet's next sync of it finds it reclaimed: every 10 s
-            # instead of every minute keeps namespace deletion in the tests short.
-            "--sync-frequency=10s",
-            "--image-gc-high-threshold=100", "--image-gc-low-threshold=99",
-            "--eviction-hard=memory.available<100Mi,nodefs.available<1%,nodefs.inodesFree<1%,imagefs.available<1%",
-            "--max-pods=110", "--serialize-image-pulls=false", "--v=2"])
-
-    def start_kube_proxy(self):
-        pki = self.path("pki")
-        self.start("kube-proxy", [
-            f"{self.kube_bin}/kube-proxy", f"--kubeconfig={pki}/admin.kubeconfig", "--proxy-mode=iptables",
-            f"--cluster-cidr={CLUSTER_CIDR}", f"--hostname-override={NODE_NAME}", f"--bind-address={NODE_IP}",
-            "--conntrack-max-per-core=0", "--oom-score-adj=0", "--metrics-bind-address=127.0.0.1:10249",
-            "--healthz-bind-address=127.0.0.1:10256", "--v=1"])
-
-    def _node(self):
-        # The node's CNI bin dir holds the reference loopback plugin (containerd sets up every pod's lo
-        # through it), as a node provisioned for Kubernetes does; Weft comes from the DaemonSet.
-        shutil.copy2("/usr/lib/cni/loopback", self.path("cni-bin", "loopback"))
-        self.start_containerd()
-        t = time.monotonic()
-        for archive in self.images + ([self.weft_image] if self.weft_image else []):
-            self.import_image(archive)
-        self.timings["image import"] = time.monotonic() - t
-        self.start_kubelet()
-        self.start_kube_proxy()
-        wait_until(lambda: self.kubectl("get", "node", NODE_NAME, check=False).returncode == 0, 90, interval=0.5,
-                   what="the Node object")
-
     def _dns(self):
         pki = self.path("pki")
         self.start("dns", [sys.executable if os.path.exists(sys.executable) else "/usr/bin/python3", "-u",
@@ -597,8 +860,8 @@ subsets:
         wait_until(lambda: self.kubectl("apply", "-f", "-", input=manifest, check=False).returncode == 0, 60,
                    interval=1, what="the kube-dns Service")
 
-    def install_weft(self, manifest=os.path.join(REPO, "deploy", "weft.yaml"), timeout=180):
-        """kubectl apply -f deploy/weft.yaml, then waits for the Node to turn Ready."""
+    def install_weft(self, manifest=os.path.join(REPO, "deploy", "weft.yaml"), timeout=240):
+        """kubectl apply -f deploy/weft.yaml, then waits for every Node to turn Ready."""
         t = time.monotonic()
         self.kubectl("apply", "-f", manifest)
         self.wait_node_ready(timeout)
@@ -606,126 +869,91 @@ subsets:
         if self.started_at is not None:
             self.timings["node Ready"] = time.monotonic() - self.started_at
 
-    def node_ready(self):
-        result = self.kubectl("get", "node", NODE_NAME, "-o",
+    def node_ready(self, name=NODE_NAME):
+        result = self.kubectl("get", "node", name, "-o",
                               "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False)
         return result.returncode == 0 and result.stdout.strip() == "True"
 
-    def wait_node_ready(self, timeout=180):
+    def wait_node_ready(self, timeout=240, nodes=None):
+        """Waits until the nodes (default: all) are Ready."""
+        names = [n.name for n in (nodes or self.nodes)]
         try:
-            wait_until(self.node_ready, timeout, interval=0.5, what="Node Ready")
+            wait_until(lambda: all(self.node_ready(name) for name in names), timeout, interval=0.5,
+                       what=f"Node Ready ({', '.join(names)})")
         except TimeoutError:
             pods = self.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
-            describe = self.kubectl("describe", "node", NODE_NAME, check=False).stdout
-            raise RuntimeError(f"node not Ready:\n{pods}\n{describe[-3000:]}\n{self.log_tail('kubelet', 40)}")
+            describe = "".join(self.kubectl("describe", "node", name, check=False).stdout[-2000:] for name in names
+                               if not self.node_ready(name))
+            tails = "".join(self.node(name).log_tail("kubelet", 20) for name in names if not self.node_ready(name))
+            raise RuntimeError(f"node not Ready:\n{pods}\n{describe}\n{tails}")
 
-    # ---- node lifecycle, for the leak-recovery test --------------------------------------------
+    def cordon(self, *names):
+        """Marks nodes unschedulable (their DaemonSet pods stay): the tests written for one node keep
+        their pods on node 1."""
+        for name in names:
+            self.kubectl("cordon", name)
+
+    def uncordon(self, *names):
+        for name in names:
+            self.kubectl("uncordon", name)
+
+    # ---- node 1's side, as the single-node tests call it --------------------------------------
+
+    def start_containerd(self, timeout=60):
+        self.first.start_containerd(timeout)
+
+    def start_kubelet(self):
+        self.first.start_kubelet()
+
+    def start_kube_proxy(self):
+        self.first.start_kube_proxy()
+
+    def ctr(self, *args, **kwargs):
+        return self.first.ctr(*args, **kwargs)
+
+    def import_image(self, archive):
+        self.first.import_image(archive)
 
     def pod_pids(self):
-        """Every process in the cluster's cgroup subtree (pods' containers and pause processes)."""
-        pids = set()
-        for hierarchy in ("pids", "memory", "cpu", "freezer", "devices"):
-            base = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup)
-            if not os.path.isdir(base):
-                continue
-            for root, _dirs, files in os.walk(base):
-                if "cgroup.procs" in files:
-                    try:
-                        with open(os.path.join(root, "cgroup.procs")) as procs:
-                            pids.update(int(p) for p in procs.read().split())
-                    except OSError:
-                        pass
-        return pids
-
-    def shim_pids(self):
-        table = process_table()
-        return [pid for pid, (_, argv) in table.items()
-                if argv and os.path.basename(argv[0]).startswith("containerd-shim")
-                and self._in_holder_mount_ns(pid)]
-
-    def _in_holder_mount_ns(self, pid):
-        try:
-            return self.holder and os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{self.holder}/ns/mnt")
-        except OSError:
-            return False
+        return set().union(*(node.pod_pids() for node in self.nodes))
 
     def kill_pods_and_shims(self):
-        for _ in range(50):
-            pids = self.pod_pids() | set(self.shim_pids())
-            if not pids:
-                return
-            for pid in pids:
-                kill_pid(pid)
-            time.sleep(0.2)
+        for node in self.nodes:
+            node.kill_pods_and_shims()
 
     def simulate_reboot(self):
-        """What a node reboot does to the node's side (the control plane, on the same machine here,
-        stays): kubelet, kube-proxy, containerd and every pod process die; /run (a tmpfs: containerd's
-        state, the pods' netns mounts, Weft's store) is emptied; the pods' network namespaces vanish with
-        their veths, and so do the bridge, Weft's nft table and kube-proxy's iptables rules."""
-        for name in ("kubelet", "kube-proxy"):
-            self.stop(name, signal.SIGKILL)
-        self.stop("containerd", signal.SIGKILL)
-        self.kill_pods_and_shims()
-        # A lazy unmount detaches the tmpfs with everything mounted below it (the pods' netns files).
-        script = "set -e; umount -l /run; mount -t tmpfs -o mode=0755 tmpfs /run; mkdir -p /run/weft /run/containerd"
-        self.in_node("sh", "-c", script, check=True)
-        # A fresh boot has no cgroups below the root either (kubelet's cadvisor would otherwise spend
-        # seconds on each dead container's cgroup before kubelet syncs a pod).
-        self.remove_cgroups(keep_root=True)
-        for args in (["ip", "link", "delete", "cni0"], ["nft", "flush", "ruleset"], ["conntrack", "-F"]):
-            self.in_node(*args, mount=False)
-        links = self.in_node("ip", "-o", "link", "show", "type", "veth", mount=False).stdout
-        for line in links.splitlines():
-            name = line.split(":")[1].strip().split("@")[0]
-            if name != UPLINK:
-                self.in_node("ip", "link", "delete", name, mount=False)
+        self.first.simulate_reboot()
 
     def start_node_side(self):
-        self.start_containerd()
-        self.start_kubelet()
-        self.start_kube_proxy()
+        self.first.start_containerd()
+        self.first.start_kubelet()
+        self.first.start_kube_proxy()
 
     def remove_cgroups(self, keep_root=False):
-        """rmdir the cluster's cgroup subtree, deepest first, in every hierarchy (processes must be gone)."""
-        for hierarchy in cgroup_hierarchies():
-            base = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup)
-            if not os.path.isdir(base):
-                continue
-            for root, _dirs, _files in sorted(os.walk(base), key=lambda item: -item[0].count("/")):
-                if keep_root and root == base:
-                    continue
-                for _ in range(50):
-                    try:
-                        os.rmdir(root)
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        time.sleep(0.1)
+        for node in self.nodes:
+            node.remove_cgroups(keep_root)
 
     # ---- teardown -------------------------------------------------------------------------------
 
     def down(self):
         t = time.monotonic()
-        for name in ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager", "dns"):
+        for node in self.nodes:
+            for component in ("kubelet", "kube-proxy"):
+                node.stop(component, grace=5)
+        for name in ("kube-scheduler", "kube-controller-manager", "dns"):
             self.stop(name, grace=5)
         self.kill_pods_and_shims()
-        for name in ("containerd", "kube-apiserver", "etcd"):
+        for node in self.nodes:
+            node.stop("containerd", grace=10)
+        for name in ("kube-apiserver", "etcd"):
             self.stop(name, grace=10)
         for name in list(self.procs):
             self.stop(name, grace=5)
         self.kill_pods_and_shims()
-        if self.holder and start_time(self.holder):
-            kill_pid(self.holder)
-            holder = getattr(self, "_holder_process", None)
-            if holder is not None:
-                holder.wait(timeout=10)
-            else:
-                wait_until(lambda: start_time(self.holder) is None, 10, what="the mount holder to exit")
-        self.holder = None
+        for node in self.nodes:
+            node.stop_holder()
         self.remove_cgroups()
-        for ns in (self.node_ns, self.out_ns):
+        for ns in [node.ns for node in self.nodes] + [self.out_ns]:
             run(["ip", "netns", "delete", ns], check=False)
         with open("/proc/self/mounts") as mounts:
             stray = [line.split()[1] for line in mounts if line.split()[1].startswith(self.dir)]
@@ -742,9 +970,10 @@ subsets:
     def leftovers(self):
         """Anything of this cluster still on the host after down(); empty when clean."""
         found = {}
-        netns = run(["ip", "netns", "list"], check=False).stdout
-        found["netns"] = [ns for ns in (self.node_ns, self.out_ns) if ns in netns]
-        found["cgroups"] = [h for h in cgroup_hierarchies() if os.path.exists(os.path.join(CGROUP_ROOT, h, self.cgroup))]
+        netns = run(["ip", "netns", "list"], check=False).stdout.split()
+        found["netns"] = [ns for ns in [n.ns for n in self.nodes] + [self.out_ns] if ns in netns]
+        found["cgroups"] = [f"{h}/{n.cgroup}" for h in cgroup_hierarchies() for n in self.nodes
+                            if os.path.exists(os.path.join(CGROUP_ROOT, h, n.cgroup))]
         with open("/proc/self/mounts") as mounts:
             found["mounts"] = [line.split()[1] for line in mounts if self.id in line]
         mine = {os.getpid(), os.getppid()}
@@ -767,6 +996,7 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--mask", type=int, default=24)
+    up.add_argument("--nodes", type=int, default=1)
     up.add_argument("--weft-image", default=os.path.join(REPO, ".build", "weft-image.tar"))
     up.add_argument("--no-weft", action="store_true")
     down = sub.add_parser("down")
@@ -774,7 +1004,8 @@ def main():
     args = parser.parse_args()
     if args.command == "up":
         kube_bin, images = default_paths()
-        cluster = Cluster(kube_bin, images, None if args.no_weft else args.weft_image, mask=args.mask)
+        cluster = Cluster(kube_bin, images, None if args.no_weft else args.weft_image, mask=args.mask,
+                          nodes=args.nodes)
         try:
             cluster.up(install_weft=not args.no_weft)
         except BaseException:
