@@ -72,8 +72,11 @@ test-measured:
 unit-test:
 	swift test --skip WeftPluginTests
 
-demo: build
-	WEFT_BIN=$(RELEASE_BIN)/weft scripts/demo
+# Two nodes (network namespaces on an underlay bridge), each with weftd (kube backend, vxlan) and the plugin,
+# against etcd and kube-apiserver started by the demo: kube-apiserver from make k8s-build (a cache hit once
+# built), etcd from e2e-deps (k8s-build's prerequisite). Under a minute; leaves nothing behind.
+demo: build k8s-build
+	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd WEFTCTL_BIN=$(RELEASE_BIN)/weftctl scripts/demo
 
 # The policy scenario runs kube-apiserver (make k8s-build) and etcd (e2e-deps).
 bench: build cnitool e2e-deps k8s-build

@@ -1,0 +1,411 @@
+"""scripts/bench-nodes.py: nodes in network namespaces with Weft as a Kubernetes node runs it, for
+`make demo` (scripts/demo) and the bench's cross-node scenario (scripts/bench-crossnode.py). Imported, not run.
+
+Layout (every namespace named `wt-<8 hex>-<role>-…`):
+- `<prefix>u`, the underlay: a bridge `br0` (10.78.0.1/24) joining the nodes, and the control plane on it:
+  etcd (127.0.0.1:2379) and Kubernetes' own kube-apiserver (https://10.78.0.1:6443; token auth,
+  AlwaysAllow; no scheduler, controller-manager or kubelet). The driver process lives here (setns), so it
+  talks to the API directly; the host's network namespace is never changed.
+- `<prefix>n1`, `<prefix>n2`, …: a node each, `eth0` = 10.78.0.1N/24 on the bridge, default route via
+  the underlay. weftd runs there as the DaemonSet runs it (`--backend kube --net-conf … --network-policy`),
+  for the Node object the driver created with `spec.podCIDR` set (what controller-manager's
+  `--allocate-node-cidrs` would do), with its own subnet.env, state file, policy socket and /metrics on
+  `eth0`'s address.
+- `<prefix>n1-<pod>`: a pod: its Pod object first (spec.nodeName, labels), then the plugin's ADD in the
+  node's namespace with the DaemonSet's conflist entry (subnet.env from weftd, `networkPolicy`; the ADD
+  asks weftd over the policy socket), then `status.podIPs` patched as kubelet would.
+
+Cleanup (`Nodes.cleanup`, also on failure, SIGTERM and Ctrl-C): every process stopped by its PID in reverse
+order, every namespace of the prefix deleted, the work directory removed.
+"""
+
+import ctypes
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLONE_NEWNET = 0x40000000
+LIBC = ctypes.CDLL(None, use_errno=True)
+TOKEN = "weft-nodes-token"
+UNDERLAY = "10.78.0"
+API = f"{UNDERLAY}.1"
+NETWORK = "10.244.0.0/16"
+PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def setns(fd):
+    if LIBC.setns(fd, CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"setns: {os.strerror(error)}")
+
+
+def run(args, check=True, **kwargs):
+    return subprocess.run(args, check=check, capture_output=True, text=True, **kwargs)
+
+
+def default_kube_bin():
+    sys.path.insert(0, os.path.join(HERE, "k8s"))
+    import cluster  # scripts/k8s/cluster.py: the cache of the current source package version (make k8s-build)
+    return cluster.default_paths()[0]
+
+
+class Api:
+    """The API over HTTPS with the token (the server's certificate is its own self-signed one)."""
+
+    def __init__(self, host=API, port=6443):
+        self.host, self.port = host, port
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+        self.connection = None
+
+    def call(self, method, path, body=None, content_type="application/json", ok=(200, 201)):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        for attempt in range(3):
+            try:
+                if self.connection is None:
+                    self.connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
+                self.connection.request(method, path, body=data, headers=headers)
+                response = self.connection.getresponse()
+                text = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.connection = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+        if response.status not in ok:
+            raise RuntimeError(f"{method} {path}: {response.status} {text[:400]!r}")
+        return json.loads(text) if text else None
+
+    def ready(self):
+        try:
+            connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=2)
+            connection.request("GET", "/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
+            response = connection.getresponse()
+            ok = response.status == 200 and response.read().strip() == b"ok"
+            connection.close()
+            return ok
+        except (OSError, http.client.HTTPException):
+            return False
+
+
+def route_key(cidr):
+    """10.244.3.0/24 → ('0003F40A', 'FFFFFF00'): /proc/net/route's little-endian hex."""
+    address, length = cidr.split("/")
+    value = int.from_bytes(socket.inet_aton(address), "little")
+    mask = int.from_bytes(((0xFFFFFFFF << (32 - int(length))) & 0xFFFFFFFF).to_bytes(4, "big"), "little")
+    return f"{value:08X}", f"{mask:08X}"
+
+
+def has_route(pid, cidr, key=None):
+    """Whether the network namespace of process `pid` routes `cidr` (read from /proc/PID/net/route:
+    no fork, so it can be polled every fraction of a millisecond)."""
+    destination, mask = key or route_key(cidr)
+    try:
+        with open(f"/proc/{pid}/net/route") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == destination and fields[7] == mask:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+class Node:
+    def __init__(self, nodes, number, backend):
+        self.number = number
+        self.name = f"node-{number}"
+        self.ns = f"{nodes.prefix}n{number}"
+        self.address = f"{UNDERLAY}.{10 + number}"
+        self.pod_cidr = f"10.244.{number}.0/24"
+        self.dir = os.path.join(nodes.work, self.name)
+        self.subnet_file = os.path.join(self.dir, "subnet.env")
+        self.socket = os.path.join(self.dir, "run", "policy.sock")
+        self.backend = backend
+        self.weftd = None
+        self.pods = {}
+
+    def exec(self, *args, check=True):
+        return run(["ip", "netns", "exec", self.ns] + list(args), check=check)
+
+    def conf(self):
+        """The DaemonSet's conflist entry, pointed at this node's files."""
+        return {"cniVersion": "1.0.0", "name": "weft", "type": "weft", "subnetFile": self.subnet_file,
+                "dataDir": os.path.join(self.dir, "ipam"), "isDefaultGateway": True, "hairpinMode": True,
+                "networkPolicy": {"socket": self.socket, "failClosed": False}}
+
+
+class Nodes:
+    """The underlay, the control plane and the nodes. `start()`, then `add_node()` per node, `pod()` per pod;
+    `cleanup()` in a finally."""
+
+    def __init__(self, role, log=None):
+        self.weft = os.path.abspath(os.environ.get("WEFT_BIN", os.path.join(REPO, ".build", "release", "weft")))
+        bindir = os.path.dirname(self.weft)
+        self.weftd = os.path.abspath(os.environ.get("WEFTD_BIN", os.path.join(bindir, "weftd")))
+        self.weftctl = os.path.abspath(os.environ.get("WEFTCTL_BIN", os.path.join(bindir, "weftctl")))
+        self.etcd = os.environ.get("ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
+        self.kube_bin = os.environ.get("KUBE_BIN") or default_kube_bin()
+        self.apiserver = os.path.join(self.kube_bin, "kube-apiserver")
+        for binary in (self.weft, self.weftd, self.weftctl, self.etcd, self.apiserver):
+            if not os.access(binary, os.X_OK):
+                raise SystemExit(f"needs {binary} (make build k8s-build e2e-deps)")
+        self.id = secrets.token_hex(4)
+        self.prefix = f"wt-{self.id}-{role}-"
+        self.underlay = f"{self.prefix}u"
+        self.work = tempfile.mkdtemp(prefix=f"weft-{role}.")
+        self.log = log or (lambda message: None)
+        self.processes = []  # (name, Popen), stopped by PID in reverse order
+        self.host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        self.underlay_fd = None
+        self.nodes = []
+        self.api = Api()
+        self.cleaned = False
+
+    # -- processes --
+
+    def spawn(self, name, args, ns=None, stdout=None, stdin=None):
+        """A process (in node namespace `ns`, else the underlay's), its stderr in <work>/<name>.log.
+        nsenter execs the program, so the PID kept is the program's."""
+        log_file = open(os.path.join(self.work, f"{name}.log"), "ab")
+        if ns:
+            args = ["nsenter", f"--net=/var/run/netns/{ns}"] + list(args)
+        process = subprocess.Popen(args, stdout=stdout or log_file, stderr=log_file, stdin=stdin or subprocess.DEVNULL,
+                                   env={"PATH": PATH, "HOME": "/root"}, start_new_session=True)
+        log_file.close()
+        self.processes.append((name, process))
+        return process
+
+    def stop(self, process, name=""):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes = [(n, p) for n, p in self.processes if p is not process]
+
+    def tail(self, name, lines=20):
+        try:
+            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_until(self, predicate, timeout, what, interval=0.05):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            for name, process in self.processes:
+                if name in ("etcd", "kube-apiserver") or name.startswith("weftd"):
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{name} exited ({process.returncode}) while waiting for {what}:\n{self.tail(name)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(interval)
+
+    def cleanup(self):
+        if self.cleaned:
+            return
+        self.cleaned = True
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
+        try:
+            for name, process in reversed(list(self.processes)):
+                try:
+                    self.stop(process)
+                except Exception as error:  # keep cleaning
+                    print(f"stopping {name} (pid {process.pid}): {error}", file=sys.stderr)
+            try:
+                setns(self.host_fd)
+            except OSError as error:
+                print(f"back to the host's namespace: {error}", file=sys.stderr)
+            if self.underlay_fd is not None:
+                os.close(self.underlay_fd)
+            listed = run(["ip", "netns", "list"], check=False).stdout.splitlines()
+            for name in sorted((line.split(" ")[0] for line in listed), reverse=True):
+                if name.startswith(self.prefix):
+                    run(["ip", "netns", "delete", name], check=False)
+            if os.environ.get("KEEP_WORK"):
+                print(f"work directory kept: {self.work}", file=sys.stderr)
+            else:
+                shutil.rmtree(self.work, ignore_errors=True)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- the underlay and the control plane --
+
+    def start(self):
+        run(["ip", "netns", "add", self.underlay])
+        u = ["ip", "-n", self.underlay]
+        run(u + ["link", "set", "lo", "up"])
+        run(u + ["link", "add", "br0", "type", "bridge"])
+        run(u + ["addr", "add", f"{API}/24", "dev", "br0"])
+        run(u + ["link", "set", "br0", "up"])
+        self.underlay_fd = os.open(f"/var/run/netns/{self.underlay}", os.O_RDONLY)
+        setns(self.underlay_fd)  # from here on this process and its children live in the underlay
+        w = self.work
+        run(["openssl", "genrsa", "-out", f"{w}/sa.key", "2048"])
+        run(["openssl", "rsa", "-in", f"{w}/sa.key", "-pubout", "-out", f"{w}/sa.pub"])
+        with open(f"{w}/tokens.csv", "w") as f:
+            f.write(f"{TOKEN},weft-nodes,weft-nodes,system:masters\n")
+        self.kubeconfig = f"{w}/kubeconfig"
+        with open(self.kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config",
+                       "clusters": [{"name": "c", "cluster": {"server": f"https://{API}:6443", "insecure-skip-tls-verify": True}}],
+                       "users": [{"name": "u", "user": {"token": TOKEN}}],
+                       "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}, f)
+        self.spawn("etcd", [self.etcd, "--name", "n", "--data-dir", f"{w}/etcd",
+                            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
+                            "--listen-peer-urls", "http://127.0.0.1:2380", "--log-level", "warn", "--logger", "zap"])
+        self.spawn("kube-apiserver", [self.apiserver, "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443",
+                                      f"--bind-address={API}", f"--advertise-address={API}", f"--cert-dir={w}/certs",
+                                      "--service-cluster-ip-range=10.96.0.0/16", f"--service-account-key-file={w}/sa.pub",
+                                      f"--service-account-signing-key-file={w}/sa.key",
+                                      "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
+                                      f"--token-auth-file={w}/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0"])
+        started = time.monotonic()
+        self.wait_until(self.api.ready, 120, "kube-apiserver /readyz", interval=0.2)
+        return time.monotonic() - started
+
+    # -- nodes --
+
+    def net_conf(self, backend):
+        path = os.path.join(self.work, f"net-conf-{backend}.json")
+        backend_conf = {"Type": "vxlan", "VNI": 1} if backend == "vxlan" else {"Type": backend}
+        with open(path, "w") as f:
+            json.dump({"Network": NETWORK, "Backend": backend_conf}, f)
+        return path
+
+    def add_node(self, number, backend="vxlan"):
+        """The node's namespace on the underlay and its Node object (podCIDR set); weftd not yet."""
+        node = Node(self, number, backend)
+        os.makedirs(os.path.join(node.dir, "run"), mode=0o700)
+        run(["ip", "netns", "add", node.ns])
+        run(["ip", "-n", node.ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", self.underlay, "link", "add", f"n{number}", "type", "veth", "peer", "name", "eth0", "netns", node.ns])
+        run(["ip", "-n", self.underlay, "link", "set", f"n{number}", "master", "br0", "up"])
+        run(["ip", "-n", node.ns, "addr", "add", f"{node.address}/24", "dev", "eth0"])
+        run(["ip", "-n", node.ns, "link", "set", "eth0", "up"])
+        run(["ip", "-n", node.ns, "route", "add", "default", "via", API])
+        self.api.call("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node.name},
+                                                "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]}})
+        self.nodes.append(node)
+        return node
+
+    def start_weftd(self, node):
+        """weftd as the DaemonSet runs it, in the node's namespace."""
+        node.weftd = self.spawn(f"weftd-{node.name}", [
+            self.weftd, "run", "--backend", "kube", "--net-conf", self.net_conf(node.backend), "--network-policy",
+            "--kubeconfig", self.kubeconfig, "--node-name", node.name, "--iface", "eth0",
+            "--subnet-file", node.subnet_file, "--state-file", os.path.join(node.dir, "agent.json"),
+            "--policy-socket", node.socket, "--metrics-address", f"{node.address}:9410"], ns=node.ns)
+        return node.weftd
+
+    def metrics(self, node):
+        try:
+            connection = http.client.HTTPConnection(node.address, 9410, timeout=2)
+            connection.request("GET", "/metrics")
+            text = connection.getresponse().read().decode()
+            connection.close()
+        except (OSError, http.client.HTTPException):
+            return {}
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("#") or " " not in line:
+                continue
+            name, value = line.rsplit(" ", 1)
+            try:
+                values[name] = float(value)
+            except ValueError:
+                pass
+        return values
+
+    def healthy(self, node):
+        try:
+            connection = http.client.HTTPConnection(node.address, 9410, timeout=2)
+            connection.request("GET", "/healthz")
+            ok = connection.getresponse().status == 200
+            connection.close()
+            return ok
+        except (OSError, http.client.HTTPException):
+            return False
+
+    def wait_ready(self, nodes, timeout=60):
+        """Every node's weftd healthy, its subnet.env written, its policy table in, and a route to every
+        other node's podCIDR."""
+        def ready():
+            for node in nodes:
+                if not (os.path.exists(node.subnet_file) and os.path.exists(node.socket) and self.healthy(node)):
+                    return False
+                if self.metrics(node).get("weftd_policy_applies_total", 0) < 1:
+                    return False
+                if not all(has_route(node.weftd.pid, other.pod_cidr) for other in nodes if other is not node):
+                    return False
+            return True
+        self.wait_until(ready, timeout, "weftd ready on every node (subnet.env, policy table, routes to the peers)")
+
+    def stop_node(self, node):
+        """weftd stopped, the Node object deleted, the node's namespaces (its pods') deleted."""
+        for name, process in list(self.processes):
+            if name.startswith(f"weftd-{node.name}") or name.startswith(f"{node.name}-"):
+                self.stop(process)
+        self.api.call("DELETE", f"/api/v1/nodes/{node.name}")
+        for pod in node.pods.values():
+            run(["ip", "netns", "delete", pod["ns"]], check=False)
+        run(["ip", "netns", "delete", node.ns], check=False)
+        self.nodes.remove(node)
+
+    # -- pods --
+
+    def namespace(self, name, labels=None):
+        self.api.call("POST", "/api/v1/namespaces", {"metadata": {"name": name, "labels": labels or {}}})
+
+    def pod(self, node, namespace, name, labels):
+        """A pod on `node`: Pod object, ADD through the plugin (which asks weftd), status.podIPs.
+        Returns its record (ns, address, add_ms, result)."""
+        self.api.call("POST", f"/api/v1/namespaces/{namespace}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"nodeName": node.name, "automountServiceAccountToken": False,
+                     "containers": [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080}]}]}})
+        pod_ns = f"{node.ns}-{name}"
+        run(["ip", "netns", "add", pod_ns])
+        env = {"PATH": PATH, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"{self.id}-{node.name}-{name}",
+               "CNI_NETNS": f"/var/run/netns/{pod_ns}", "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(self.weft),
+               "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name}"}
+        start = time.monotonic()
+        result = subprocess.run(["nsenter", f"--net=/var/run/netns/{node.ns}", self.weft], input=json.dumps(node.conf()).encode(),
+                                env=env, capture_output=True)
+        took = (time.monotonic() - start) * 1000
+        if result.returncode != 0:
+            raise RuntimeError(f"ADD {namespace}/{name} on {node.name} failed ({result.returncode}): "
+                               f"{result.stdout[:600]!r} {result.stderr[:600]!r}")
+        answer = json.loads(result.stdout)
+        addresses = [ip["address"].split("/")[0] for ip in answer.get("ips", [])]
+        self.api.call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status",
+                      {"status": {"phase": "Running", "podIP": addresses[0], "podIPs": [{"ip": a} for a in addresses]}},
+                      content_type="application/merge-patch+json")
+        record = {"ns": pod_ns, "address": addresses[0], "add_ms": took, "result": answer, "name": name, "namespace": namespace}
+        node.pods[name] = record
+        return record
+
+    def in_pod(self, pod, args):
+        return ["nsenter", f"--net=/var/run/netns/{pod['ns']}"] + list(args)
