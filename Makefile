@@ -78,9 +78,10 @@ unit-test:
 demo: build k8s-build
 	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd WEFTCTL_BIN=$(RELEASE_BIN)/weftctl scripts/demo
 
-# The policy scenario runs kube-apiserver (make k8s-build) and etcd (e2e-deps).
+# The policy and crossnode scenarios run kube-apiserver (make k8s-build) and etcd (e2e-deps); crossnode
+# also iperf3 (deps).
 bench: build cnitool e2e-deps k8s-build
-	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd CNITOOL=$(CNITOOL) scripts/bench
+	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd WEFTCTL_BIN=$(RELEASE_BIN)/weftctl CNITOOL=$(CNITOOL) scripts/bench
 
 # libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers, seeded from fuzz/corpus; crashes land in
 # fuzz/crashes/ and become regression inputs (the replay test runs every file there).

@@ -364,14 +364,17 @@ class Nodes:
         self.wait_until(ready, timeout, "weftd ready on every node (subnet.env, policy table, routes to the peers)")
 
     def stop_node(self, node):
-        """weftd stopped, the Node object deleted, the node's namespaces (its pods') deleted."""
+        """weftd stopped, the Node object deleted, the node's namespaces (its pods') and its files deleted."""
         for name, process in list(self.processes):
             if name.startswith(f"weftd-{node.name}") or name.startswith(f"{node.name}-"):
                 self.stop(process)
         self.api.call("DELETE", f"/api/v1/nodes/{node.name}")
+        # The veth first: a deleted namespace's devices go when the kernel gets to it, not at once.
+        run(["ip", "-n", self.underlay, "link", "delete", f"n{node.number}"], check=False)
         for pod in node.pods.values():
             run(["ip", "netns", "delete", pod["ns"]], check=False)
         run(["ip", "netns", "delete", node.ns], check=False)
+        shutil.rmtree(node.dir, ignore_errors=True)
         self.nodes.remove(node)
 
     # -- pods --
