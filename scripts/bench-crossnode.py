@@ -37,6 +37,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the clone
 spec = importlib.util.spec_from_file_location("bench_nodes", os.path.join(HERE, "bench-nodes.py"))
 nodes_module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(nodes_module)
