@@ -10,7 +10,7 @@ Layout (every namespace named `wt-<8 hex>-<role>-…`):
   the underlay. weftd runs there as the DaemonSet runs it (`--backend kube --net-conf … --network-policy`),
   for the Node object the driver created with `spec.podCIDR` set (what controller-manager's
   `--allocate-node-cidrs` would do), with its own subnet.env, state file, policy socket and /metrics on
-  `eth0`'s address.
+  `eth0`'s address; no `--iface`: weftd takes the default route's link, as in the DaemonSet.
 - `<prefix>n1-<pod>`: a pod: its Pod object first (spec.nodeName, labels), then the plugin's ADD in the
   node's namespace with the DaemonSet's conflist entry (subnet.env from weftd, `networkPolicy`; the ADD
   asks weftd over the policy socket), then `status.podIPs` patched as kubelet would.
@@ -315,7 +315,7 @@ class Nodes:
         """weftd as the DaemonSet runs it, in the node's namespace."""
         node.weftd = self.spawn(f"weftd-{node.name}", [
             self.weftd, "run", "--backend", "kube", "--net-conf", self.net_conf(node.backend), "--network-policy",
-            "--kubeconfig", self.kubeconfig, "--node-name", node.name, "--iface", "eth0",
+            "--kubeconfig", self.kubeconfig, "--node-name", node.name,
             "--subnet-file", node.subnet_file, "--state-file", os.path.join(node.dir, "agent.json"),
             "--policy-socket", node.socket, "--metrics-address", f"{node.address}:9410"], ns=node.ns)
         return node.weftd
