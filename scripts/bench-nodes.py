@@ -145,10 +145,11 @@ class Node:
         return run(["ip", "netns", "exec", self.ns] + list(args), check=check)
 
     def conf(self):
-        """The DaemonSet's conflist entry, pointed at this node's files."""
-        return {"cniVersion": "1.0.0", "name": "weft", "type": "weft", "subnetFile": self.subnet_file,
-                "dataDir": os.path.join(self.dir, "ipam"), "isDefaultGateway": True, "hairpinMode": True,
-                "networkPolicy": {"socket": self.socket, "failClosed": False}}
+        """The DaemonSet's conflist entry (no subnet: the plugin reads weftd's subnet.env), pointed at this
+        node's files: subnet.env, the IPAM store and the policy socket."""
+        return {"cniVersion": "1.0.0", "name": "weft", "type": "weft", "bridge": "cni0", "ipMasq": True,
+                "isDefaultGateway": True, "hairpinMode": True, "subnetFile": self.subnet_file,
+                "dataDir": os.path.join(self.dir, "ipam"), "networkPolicy": {"socket": self.socket, "failClosed": False}}
 
 
 class Nodes:
