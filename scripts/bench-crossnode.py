@@ -272,8 +272,8 @@ class Bench:
                     values = [r[key] for r in rows]
                     return f"{statistics.median(values):.1f} / {quantile(values, 0.9):.1f} / {max(values):.1f}"
                 print(f"| {backend}: {words} | {col('api')} | {col('node-1')} | {col('node-2')} | {col('all')} | {col('after')} |")
-        print(f"(routes read from each node's /proc/PID/net/route every 0.2 ms; the Node is POSTed whole, as when the last of "
-              f"its podCIDR and its weftd's annotations arrives)")
+        print("(routes read from each node's /proc/PID/net/route every 0.2 ms; the Node is POSTed whole, as when the last of "
+              "its podCIDR and its weftd's annotations arrives)")
         print()
         print(f"cross-node scenario took {elapsed:.0f} s; load average {open('/proc/loadavg').read().split()[0]} at its end on "
               f"{os.cpu_count()} cores")
