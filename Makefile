@@ -118,10 +118,10 @@ E2E_DEB_PACKAGES := golang-go golang-github-modern-go-reflect2-dev dpkg-dev etcd
 WEFT_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 WEFT_IMAGE := $(CURDIR)/.build/weft-image.tar
 E2E_OUT ?= $(CURDIR)/.build/e2e
-# Which parts run (any of smoke, multinode, k8s, policy, leak), which of the k8s part's sets (granular,
+# Which parts run (any of smoke, multinode, k8s, policy, hostgw, leak), which of the k8s part's sets (granular,
 # hostport, services, netpol, and hostport-hostip, which only runs when named; empty: the default
 # sets) and extra ginkgo focus for a quick look.
-E2E_ALL_PARTS := smoke,multinode,k8s,policy,leak
+E2E_ALL_PARTS := smoke,multinode,k8s,policy,hostgw,leak
 E2E_PARTS ?= $(E2E_ALL_PARTS)
 E2E_SETS ?=
 E2E_FOCUS ?=

@@ -242,17 +242,62 @@ def sets_to_run(only, extra_focus="", nodes=None):
             if (name in only if only else spec.default)}
 
 
-def run_all(cluster, results, out_dir, extra_focus="", only=None, nodes=None):
-    """Runs the default sets (or the sets named in `only`), or just `extra_focus` when given."""
-    for name, spec in sets_to_run(only, extra_focus, nodes).items():
+# Sets whose pods must land on several nodes of a multi-node cluster (what makes them cross-node tests).
+SPREAD_SETS = ("granular", "services", "netpol")
+SANDBOX_LINE = re.compile(r"RunPodSandbox for &PodSandboxMetadata\{Name:[^,]*,Uid:([0-9a-f-]+),")
+
+
+def _containerd_log(cluster, node):
+    return cluster.path("logs", f"{node.prefix}containerd.log")
+
+
+def sandbox_log_offsets(cluster):
+    """Where each node's containerd log ends now."""
+    offsets = {}
+    for node in cluster.nodes:
+        try:
+            offsets[node.name] = os.path.getsize(_containerd_log(cluster, node))
+        except OSError:
+            offsets[node.name] = 0
+    return offsets
+
+
+def pods_started_since(cluster, offsets):
+    """{node: pods (UIDs) whose sandbox containerd was asked to start since `offsets`}: where a set's pods ran."""
+    spread = {}
+    for node in cluster.nodes:
+        uids = set()
+        try:
+            with open(_containerd_log(cluster, node), errors="replace") as log:
+                log.seek(offsets.get(node.name, 0))
+                uids = set(SANDBOX_LINE.findall(log.read()))
+        except OSError:
+            pass
+        spread[node.name] = len(uids)
+    return spread
+
+
+def run_all(cluster, results, out_dir, extra_focus="", only=None, nodes=None, tag="", section="kubernetes e2e"):
+    """Runs the default sets (or the sets named in `only`), or just `extra_focus` when given. `tag`
+    prefixes the sets' file names (a second cluster's run keeps the first's reports)."""
+    for set_name, spec in sets_to_run(only, extra_focus, nodes).items():
+        name = tag + set_name
         try:
             selected, left_out = partition(list_specs(cluster.kube_bin, spec.focus), spec.skip)
         except Exception as error:
-            results.add("kubernetes e2e", f"{name}: dry run", "FAIL", 0, f"{type(error).__name__}: {error}")
+            results.add(section, f"{name}: dry run", "FAIL", 0, f"{type(error).__name__}: {error}")
             continue
         for spec_name, reason in left_out:
-            results.add("kubernetes e2e", spec_name, "SKIP", 0, f"not selected: {reason}")
+            results.add(section, spec_name, "SKIP", 0, f"not selected: {reason}")
+        offsets = sandbox_log_offsets(cluster)
         cases, code, log_tail, elapsed = run_e2e(cluster, out_dir, name, spec.focus, spec.skip, nodes=spec.nodes)
         for row in judge(selected, cases, code, log_tail=log_tail):
-            results.add("kubernetes e2e", *row)
-        results.timing(f"kubernetes e2e {name}" + (f" ({spec.nodes} ginkgo nodes)" if spec.nodes > 1 else ""), elapsed)
+            results.add(section, *row)
+        if len(cluster.nodes) > 1:
+            spread = pods_started_since(cluster, offsets)
+            results.note(f"{section} {name}: pod sandboxes started per node {spread}")
+            if set_name in SPREAD_SETS:
+                used = [node for node, count in spread.items() if count]
+                results.add(section, f"{name}: its pods ran on more than one node", "PASS" if len(used) > 1 else "FAIL",
+                            0, f"pod sandboxes per node {spread}")
+        results.timing(f"{section} {name}" + (f" ({spec.nodes} ginkgo nodes)" if spec.nodes > 1 else ""), elapsed)

@@ -450,6 +450,35 @@ def test_node_join(cluster, state):
             f"its pod reachable from and reaching every node at {reachable:.1f} s (podCIDR {_pod_cidr(cluster, node3)})")
 
 
+def test_host_gw(cluster):
+    """With host-gw in the ConfigMap: each node routes each peer's podCIDR via the peer's underlay
+    address (no vxlan device anywhere), and pods on different nodes reach each other over TCP."""
+    cidrs = {node.name: _pod_cidr(cluster, node) for node in cluster.nodes}
+    for node in cluster.nodes:
+        links = node.in_node("ip", "-o", "link", "show", "type", "vxlan", mount=False).stdout
+        assert not links.strip(), f"{node.name} has a vxlan device under host-gw: {links}"
+        for peer in cluster.nodes:
+            if peer is node:
+                continue
+            route = wait_until(lambda: node.in_node("ip", "-4", "route", "show", cidrs[peer.name], mount=False).stdout.strip(),
+                               30, interval=0.5, what=f"{node.name}'s route to {peer.name}'s podCIDR")
+            assert f"via {peer.ip} dev eth0" in route, f"{node.name} for {peer.name}: {route!r}"
+    apply(cluster, f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
+    try:
+        by_node = _place(cluster, cluster.nodes)
+        pairs = 0
+        for source_node, source in by_node.items():
+            for target_node, target in by_node.items():
+                if source_node != target_node:
+                    ip, name = target["status"]["podIP"], target["metadata"]["name"]
+                    _answer(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
+                            f"{source_node} pod -> {target_node} pod TCP (host-gw)")
+                    pairs += 1
+    finally:
+        delete_namespace(cluster, NS)
+    return f"host-gw: every node routes each peer's podCIDR via the peer ({cidrs}); {pairs} cross-node pod pairs answered"
+
+
 TESTS = [
     ("pods on three nodes reach each other over vxlan (TCP, UDP, node->pod, a Service with endpoints on every node)",
      test_cross_node),

@@ -7,7 +7,8 @@
    stay on node 1), then the multi-node part (multinode.py: cross-node traffic over weftd's vxlan and
    the disruptions), then Kubernetes' own e2e on all three nodes (kube_e2e.SETS, among them the
    NetworkPolicy suite), then NetworkPolicy from a pod's first packet on node 1 (policy.py).
-3. Cluster B (one node, podCIDR /26): leak recovery (leak.py).
+3. Cluster B (three nodes, podCIDRs /26, host-gw in the DaemonSet's ConfigMap): direct routes, the
+   granular checks and Services on them (part hostgw), then leak recovery on node 1 (leak.py).
 Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt; the exit
 status is 1 if any check failed.
 
@@ -19,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -35,7 +37,7 @@ import images  # noqa: E402
 from cluster import Cluster, default_paths, run  # noqa: E402
 
 
-PARTS = ["smoke", "multinode", "k8s", "policy", "leak"]
+PARTS = ["smoke", "multinode", "k8s", "policy", "hostgw", "leak"]
 NODES = 3   # cluster A
 
 
@@ -105,6 +107,19 @@ def install_check(cluster, results):
     message = before[NODE_NAME].get("message", "")[:120]
     return (f"{len(cluster.nodes)} nodes NotReady before ({message}); all Ready {time.monotonic() - t:.1f} s after "
             f"kubectl apply -f deploy/weft.yaml; podCIDRs {cidrs}; image {image}")
+
+
+def host_gw_manifest(out_dir):
+    """deploy/weft.yaml with host-gw instead of vxlan in its net-conf (the one edit an operator makes)."""
+    with open(os.path.join(REPO, "deploy", "weft.yaml")) as f:
+        text = f.read()
+    edited, count = re.subn(r'"Type":\s*"vxlan"', '"Type": "host-gw"', text)
+    if count != 1:
+        raise AssertionError(f"deploy/weft.yaml: expected one vxlan backend in the net-conf, found {count}")
+    path = os.path.join(out_dir, "weft-host-gw.yaml")
+    with open(path, "w") as f:
+        f.write(edited)
+    return path
 
 
 def teardown_check(cluster, results, section):
@@ -192,14 +207,27 @@ def main():
             save_logs(cluster, args.out, "cluster-a")
             teardown_check(cluster, results, "cluster A")
 
-    if "leak" in parts:
-        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26)
+    if parts & {"hostgw", "leak"}:
+        # Three nodes again, host-gw in the ConfigMap: the granular checks and Services on direct routes;
+        # then the leak test on node 1 (the others cordoned), where a /26 is 61 addresses.
+        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26, nodes=NODES)
+        others = [node.name for node in cluster.nodes[1:]]
         try:
-            cluster.up(install_weft=True)
-            results.timing("cluster B (/26): start to Node Ready (Weft installed by its DaemonSet)",
-                           cluster.timings["node Ready"])
-            results.run("leak", "0<->60 pods on a /26 with kubelet and containerd killed, then a reboot: "
-                        "every pod Running, reservations == running pods", leak.test_leak_recovery, cluster, results)
+            cluster.up(install_weft=False)
+            cluster.install_weft(manifest=host_gw_manifest(args.out))
+            results.timing(f"cluster B ({NODES} nodes, host-gw, /26): start to every Node Ready (Weft installed by "
+                           "its DaemonSet)", cluster.timings["node Ready"])
+            if "hostgw" in parts:
+                t = time.monotonic()
+                if results.run("host-gw", "host-gw: direct routes between the nodes, pods reach each other",
+                               multinode.test_host_gw, cluster):
+                    kube_e2e.run_all(cluster, results, args.out, only={"granular", "services"}, nodes=nodes,
+                                     tag="hostgw-", section="host-gw e2e")
+                results.timing("host-gw (routes, granular checks, Services)", time.monotonic() - t)
+            if "leak" in parts:
+                cluster.cordon(*others)
+                results.run("leak", "0<->60 pods on a /26 with kubelet and containerd killed, then a reboot: "
+                            "every pod Running, reservations == running pods", leak.test_leak_recovery, cluster, results)
         except Exception:
             results.add("cluster B", "cluster", "FAIL", 0, traceback.format_exc()[-2000:])
         finally:
