@@ -148,6 +148,7 @@ e2e-ci-check:
 # sources derivation, the narrowing refusal.
 e2e-unit:
 	python3 -B -m unittest discover -s Tests/e2e -p 'test_*.py'
+	python3 -B -m unittest discover -s deploy -p 'test_*.py'
 
 e2e-deps:
 	@missing=$$(for p in $(E2E_DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -162,9 +163,7 @@ k8s-build: e2e-deps
 
 # The DaemonSet's image, offline: an OCI archive named localhost/weft:$(WEFT_VERSION) (and :latest).
 image: e2e-deps build
-	@mkdir -p .build/image
-	CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags=-s -o .build/image/weft-node-cidr deploy/image/weft-node-cidr.go
-	/usr/bin/python3 -B scripts/k8s/images.py weft $(WEFT_IMAGE) $(WEFT_VERSION) $(RELEASE_BIN) .build/image/weft-node-cidr
+	/usr/bin/python3 -B scripts/k8s/images.py weft $(WEFT_IMAGE) $(WEFT_VERSION) $(RELEASE_BIN)
 
 e2e: e2e-deps k8s-build $(if $(filter yes,$(PREBUILT)),,image)
 	@mkdir -p $(E2E_OUT)

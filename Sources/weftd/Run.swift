@@ -25,11 +25,19 @@ struct Run: AsyncParsableCommand {
     @Option(help: "kube: this node's Node name (default: $NODE_NAME, else the host name).") var nodeName: String?
     @Option(help: "kube: flannel's net-conf.json.") var netConf = "/etc/kube-flannel/net-conf.json"
     @Option(help: "Lease TTL, a Go duration (10s, 24h).") var leaseTTL = "24h"
-    @Option(help: "The underlay link (default: the default route's).") var iface: String?
-    @Option(help: "The address other nodes reach this one by (default: --iface's first IPv4 address).") var publicIP: String?
+    @Option(help: "The underlay link (default: $WEFT_IFACE, else the default route's).") var iface: String?
+    @Option(name: .customLong("iface-regex"), parsing: .singleValue,
+            help: "flanneld's --iface-regex, repeatable (default: $WEFT_IFACE_REGEX): the first link whose IPv4 address, else whose name, matches (unanchored); ignored with --iface.")
+    var ifaceRegex: [String] = []
+    @Option(help: "The address other nodes reach this one by (default: $WEFT_PUBLIC_IP, else the one --iface-regex matched, else the link's first IPv4 address).") var publicIP: String?
     @Option(name: .customLong("public-ipv6"), help: "Dual-stack: the IPv6 address other nodes reach this one by (default: --iface's first global IPv6 address).")
     var publicIPv6: String?
     @Option(help: "The subnet.env to write.") var subnetFile = "/run/flannel/subnet.env"
+    @Option(name: .customLong("cni-conf-source"),
+            help: "A conflist to install once the node's network is ready (subnet.env, fabric, and with --network-policy the first policy sync), with --cni-conf-dest.")
+    var cniConfSource: String?
+    @Option(name: .customLong("cni-conf-dest"), help: "Where --cni-conf-source goes (e.g. /etc/cni/net.d/10-weft.conflist): its appearance makes the runtime report the network ready.")
+    var cniConfDest: String?
     @Option(help: "The agent's state file, read by `weftd status`.") var stateFile = AgentStatus.defaultPath
     @Option(help: "host:port for /healthz and /metrics; \"off\" for none.") var metricsAddress = "127.0.0.1:9410"
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
@@ -70,7 +78,22 @@ struct Run: AsyncParsableCommand {
             throw AgentError(.invalidConfig, "--lease-ttl \(leaseTTL) is not a duration of at least 1s (etcd counts whole seconds)")
         }
         options.leaseTTL = Int(ttl.rounded(.up))
+        // The DaemonSet passes the ConfigMap's iface, iface-regex and public-ip keys as these variables
+        // (an empty value is no value): a ConfigMap key cannot add or leave out an argument.
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ variable: String) -> String? {
+            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let iface = setting(self.iface, "WEFT_IFACE")
+        let ifaceRegex = self.ifaceRegex.isEmpty ? setting(nil, "WEFT_IFACE_REGEX").map { [$0] } ?? [] : self.ifaceRegex
+        let publicIP = setting(self.publicIP, "WEFT_PUBLIC_IP")
         options.interface = iface
+        if iface == nil && !ifaceRegex.isEmpty {
+            // Chosen once, at start, as flanneld does: a link renamed or readdressed later needs a restart.
+            let choice = try InterfaceChoice.choose(patterns: ifaceRegex, candidates: try InterfaceChoice.candidates())
+            options.interface = choice.name
+            if publicIP == nil { options.publicIP = choice.address }
+        }
         if let publicIP {
             guard let address = IPAddress(publicIP), address.isIPv4 else { throw AgentError(.invalidConfig, "--public-ip \(publicIP) is not an IPv4 address") }
             options.publicIP = address
@@ -89,15 +112,21 @@ struct Run: AsyncParsableCommand {
 
     func runAgent(logger: Logger) async throws {
         let options = try options()
+        guard (cniConfSource == nil) == (cniConfDest == nil) else {
+            throw AgentError(.invalidConfig, "--cni-conf-source and --cni-conf-dest go together")
+        }
         let metrics = AgentMetrics()
         var agent: Agent?
         var shutdown: @Sendable () async -> Void = {}
+        var kube: (client: KubeClient, node: String)?
         if backend != "none" {
-            let (engine, engineName, close) = try makeEngine(options)
+            let (engine, engineName, close, kubeNode) = try makeEngine(options)
             agent = try Agent(options: options, engine: engine, engineName: engineName, logger: logger, metrics: metrics)
             shutdown = close
+            kube = kubeNode
         }
         let policy = networkPolicy ? try await startPolicy(logger: logger, metrics: metrics) : nil
+        let readiness = makeReadiness(agent: agent, policy: policy?.agent, kube: kube, logger: logger)
         var server: StatusServer?
         if let host = options.metricsHost {
             let box = agent?.healthBox
@@ -105,7 +134,9 @@ struct Run: AsyncParsableCommand {
             server = try await StatusServer.start(host: host, port: options.metricsPort, metrics: metrics) {
                 let lease: (healthy: Bool, reason: String) = box?.check() ?? (true, "ok")
                 guard lease.healthy else { return lease }
-                return policyHealth?() ?? lease
+                let enforcing = policyHealth?() ?? lease
+                guard enforcing.healthy else { return enforcing }
+                return readiness?.health ?? enforcing
             }
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])
         }
@@ -113,6 +144,7 @@ struct Run: AsyncParsableCommand {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let agent { group.addTask { try await agent.run() } }
                 if let policy { group.addTask { await policy.agent.run() } }
+                if let readiness { group.addTask { await readiness.run() } }
                 try await group.next()
                 group.cancelAll()
             }
@@ -132,6 +164,29 @@ struct Run: AsyncParsableCommand {
 }
 
 extension Run {
+    /// The node's "network ready" switch (NodeReadiness): the conflist and, with the kube backend, the
+    /// Node's NetworkUnavailable=False, once subnet.env, the fabric and the policy sync are in place.
+    /// nil when weftd has neither to do (no --cni-conf-source, no kube backend).
+    func makeReadiness(agent: Agent?, policy: PolicyAgent?, kube: (client: KubeClient, node: String)?, logger: Logger) -> NodeReadiness? {
+        var installer: CNIConfInstaller?
+        if let source = cniConfSource, let destination = cniConfDest { installer = CNIConfInstaller(source: source, destination: destination) }
+        guard installer != nil || kube != nil else { return nil }
+        let fabric: NodeReadiness.Fabric
+        if let agent {
+            fabric = {
+                guard let status = await agent.status() else { return .waiting("no subnet leased yet") }
+                if let lost = status.leaseLost { return .lost(lost) }
+                // lastReconcileAt is set by the first reconcile, which follows subnet.env and the vxlan device.
+                return status.lastReconcileAt == nil ? .waiting("fabric not reconciled yet") : .ready
+            }
+        } else {
+            // --backend none: the routes are the cloud's and subnet.env another agent's; nothing of weftd's to wait for.
+            fabric = { .ready }
+        }
+        let synced: NodeReadiness.PolicySynced? = policy.map { policy in { @Sendable in await policy.isSynced } }
+        return NodeReadiness(fabric: fabric, policySynced: synced, installer: installer, condition: kube, logger: logger)
+    }
+
     /// The NetworkPolicy agent, its socket, and its health (PolicyHealth): healthy once the first sync is in
     /// the kernel, while every object can be read, the table was written and no watch is broken too long.
     func startPolicy(logger: Logger, metrics: AgentMetrics) async throws
@@ -156,18 +211,20 @@ extension Run {
         return (agent, server, client, { health.current })
     }
 
-    /// The engine, its name for logs and status, and how to close its connections.
-    func makeEngine(_ options: AgentOptions) throws -> (LeaseEngine, String, @Sendable () async -> Void) {
+    /// The engine, its name for logs and status, how to close its connections, and for the kube backend
+    /// its client and Node (NodeReadiness sets the Node's NetworkUnavailable condition through them).
+    func makeEngine(_ options: AgentOptions) throws
+        -> (LeaseEngine, String, @Sendable () async -> Void, (client: KubeClient, node: String)?) {
         if backend == "kube" {
             let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
             let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
             let client = try KubeClient(credentials: credentials)
             return (KubeLeaseEngine(client: client, nodeName: name, netConfPath: netConf), "kube \(credentials.server) node \(name)",
-                    { await client.shutdown() })
+                    { await client.shutdown() }, (client, name))
         }
         let client = try EtcdClient(endpoints: options.etcdEndpoints, security: options.etcdSecurity)
         return (EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
-                { await client.shutdown() })
+                { await client.shutdown() }, nil)
     }
 }
 

@@ -1,8 +1,9 @@
 import Foundation
 
 /// A stand-in for the Kubernetes API, enough for weftd's kube backend: Nodes listed, fetched,
-/// merge-patched, deleted and watched from a resourceVersion (line-delimited JSON, chunked), plus
-/// `POST /control/nodes` to create one. Python from the test machine, run in a test namespace.
+/// merge-patched (metadata.annotations and spec; status.conditions by strategic merge), deleted and
+/// watched from a resourceVersion (line-delimited JSON, chunked), plus `POST /control/nodes` to create
+/// one. Python from the test machine, run in a test namespace.
 enum FakeAPIServer {
     static let script = #"""
 import json, sys, threading
@@ -63,13 +64,25 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 sent = number
     def do_PATCH(self):
-        name = self.path.strip("/").split("/")[-1]
+        parts = self.path.strip("/").split("/")
+        status = parts[-1] == "status"
+        name = parts[-2] if status else parts[-1]
         patch = self.body()
         with lock:
             if name not in nodes:
                 return self.reply(404, {"kind": "Status", "code": 404, "message": "node not found"})
-            annotations = nodes[name]["metadata"].setdefault("annotations", {})
-            annotations.update(patch.get("metadata", {}).get("annotations", {}))
+            if status:
+                # The status subresource, strategic merge: conditions merge by their "type" (the real API
+                # server's patchMergeKey); a JSON merge patch would replace the list, so it is refused here.
+                if self.headers.get("Content-Type") != "application/strategic-merge-patch+json":
+                    return self.reply(415, {"kind": "Status", "code": 415, "message": "status: strategic merge only here"})
+                conditions = nodes[name].setdefault("status", {}).setdefault("conditions", [])
+                for condition in patch.get("status", {}).get("conditions", []):
+                    conditions[:] = [c for c in conditions if c.get("type") != condition.get("type")] + [condition]
+            else:
+                annotations = nodes[name]["metadata"].setdefault("annotations", {})
+                annotations.update(patch.get("metadata", {}).get("annotations", {}))
+                nodes[name].setdefault("spec", {}).update(patch.get("spec", {}))
             record("MODIFIED", nodes[name])
             self.reply(200, nodes[name])
     def do_POST(self):

@@ -20,7 +20,13 @@ final class PolicyLab {
         return versions.map { "\(cache)/\($0)/bin" }.first { FileManager.default.fileExists(atPath: "\($0)/.complete") }
     }
 
-    init() throws {
+    /// RBAC on: the API server authorizes by RBAC instead of allowing everything; the admin token stays
+    /// in system:masters, `weftd-token` is the weft ServiceAccount of deploy/weft.yaml and `nobody-token`
+    /// a user nothing is granted to.
+    let rbac: Bool
+
+    init(rbac: Bool = false) throws {
+        self.rbac = rbac
         guard let kubeBin = Self.kubeBin() else { throw TestFailure("no kube-apiserver: run `make k8s-build` (or set KUBE_BIN)") }
         self.kubeBin = kubeBin
         directory = "/tmp/weft-test-\(id)"
@@ -73,7 +79,12 @@ final class PolicyLab {
         let pki = directory
         _ = try run(["/usr/bin/openssl", "genrsa", "-out", "\(pki)/sa.key", "2048"])
         _ = try run(["/usr/bin/openssl", "rsa", "-in", "\(pki)/sa.key", "-pubout", "-out", "\(pki)/sa.pub"])
-        try "weft-test-token,weft,weft,system:masters\n".write(toFile: "\(pki)/tokens.csv", atomically: true, encoding: .utf8)
+        try """
+            weft-test-token,weft,weft,system:masters
+            weftd-token,system:serviceaccount:kube-system:weft,weft-sa,"system:serviceaccounts,system:serviceaccounts:kube-system"
+            nobody-token,nobody,nobody
+
+            """.write(toFile: "\(pki)/tokens.csv", atomically: true, encoding: .utf8)
         try """
             apiVersion: v1
             kind: Config
@@ -94,7 +105,7 @@ final class PolicyLab {
             "\(kubeBin)/kube-apiserver", "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443", "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1", "--cert-dir=\(directory)/certs", "--service-cluster-ip-range=10.96.0.0/16",
             "--service-account-key-file=\(directory)/sa.pub", "--service-account-signing-key-file=\(directory)/sa.key",
-            "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
+            "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=\(rbac ? "RBAC" : "AlwaysAllow")",
             "--token-auth-file=\(directory)/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0",
         ])
         guard waitUntil(timeout: 90, { (try? kubectl("get", "--raw", "/readyz").stdout) == "ok" }) != nil else {

@@ -33,16 +33,18 @@ final class TestNodeAgent {
     }
 
     /// Starts weftd in the node's namespace with a short TTL.
-    /// `etcd` replaces the default etcd flags (plain HTTP to the cluster's etcd).
-    func start(ttl: String = "5s", etcd: [String]? = nil) throws {
+    /// `etcd` replaces the default etcd flags (plain HTTP to the cluster's etcd), `iface` the underlay
+    /// flags; `extra` is appended; `environment` is added to weftd's.
+    func start(ttl: String = "5s", etcd: [String]? = nil, iface: [String] = ["--iface", "eth0"], extra: [String] = [],
+               environment: [String: String] = [:]) throws {
         startedAt = Date()
         let engine = cluster.engine == .etcd
             ? etcd ?? ["--etcd-endpoints", cluster.etcdEndpoint, "--etcd-allow-insecure"]
             : ["--backend", "kube", "--kubeconfig", cluster.kubeconfigFile, "--node-name", label, "--net-conf", cluster.netConfFile]
         let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weftd"), "run"] + engine
-                                + ["--iface", "eth0", "--lease-ttl", ttl, "--subnet-file", subnetFile, "--state-file", stateFile,
-                                   "--metrics-address", "127.0.0.1:9410"],
-                                logPath: "\(directory)/weftd.log")
+                                + iface + ["--lease-ttl", ttl, "--subnet-file", subnetFile, "--state-file", stateFile,
+                                           "--metrics-address", "127.0.0.1:9410"] + extra,
+                                logPath: "\(directory)/weftd.log", environment: environment)
         weftd = daemon
         cluster.track(daemon)
     }

@@ -14,11 +14,10 @@ files already on the machine:
 - weft    (localhost/weft:<version> and localhost/weft:latest): the release binaries weft,
           weft-ipam, weftctl and weftd (stripped) in /opt/weft/bin (the install script copies the
           first three into the node's CNI bin dir; weftd runs in the DaemonSet's container, with the
-          shared libraries ldd names),
-          weft-node-cidr (reads the Node's podCIDR from the API) and busybox for the install script.
+          shared libraries ldd names), and busybox for the install script (which only copies files).
 
 Usage: images.py k8s OUT_DIR KUBE_BIN_DIR KUBE_TREE   -> OUT_DIR/{pause,agnhost,busybox}.tar
-       images.py weft OUT_TAR VERSION BIN_DIR HELPER   -> the Weft image
+       images.py weft OUT_TAR VERSION BIN_DIR          -> the Weft image
 """
 
 import hashlib
@@ -205,9 +204,9 @@ def k8s_images(out_dir, kube_bin, tree):
     return [os.path.join(out_dir, name) for name in ("pause.tar", "agnhost.tar", "busybox.tar")]
 
 
-def weft_image(out_tar, version, bin_dir, helper):
+def weft_image(out_tar, version, bin_dir):
     """bin_dir holds weft, weft-ipam, weftctl and weftd (stripped copies go into the image: the node
-    needs no debug info); helper is the static weft-node-cidr (deploy/image/weft-node-cidr.go)."""
+    needs no debug info)."""
     layer = Layer()
     layer.busybox()
     for name in ("weft", "weft-ipam", "weftctl", "weftd"):
@@ -220,7 +219,6 @@ def weft_image(out_tar, version, bin_dir, helper):
                 layer.glibc_binary(f"opt/weft/bin/{name}", stripped)
             else:
                 layer.file(f"opt/weft/bin/{name}", stripped, 0o755)
-    layer.file("usr/local/bin/weft-node-cidr", helper, 0o755)
     refs = [f"localhost/weft:{version}", "localhost/weft:latest"]
     digest = write_archive(out_tar, refs, layer, cmd=["sh"],
                            created_by=f"make image: weft {version}, weft-ipam, weftctl, weftd, busybox-static")
@@ -231,8 +229,8 @@ def main(argv):
     if len(argv) == 5 and argv[1] == "k8s":
         for path in k8s_images(argv[2], argv[3], argv[4]):
             print(path)
-    elif len(argv) == 6 and argv[1] == "weft":
-        refs, digest = weft_image(argv[2], argv[3], argv[4], argv[5])
+    elif len(argv) == 5 and argv[1] == "weft":
+        refs, digest = weft_image(argv[2], argv[3], argv[4])
         print(f"{argv[2]}: {' '.join(refs)} {digest}")
     else:
         print(__doc__, file=sys.stderr)

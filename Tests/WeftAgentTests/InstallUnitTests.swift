@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import WeftAddress
+@testable import WeftAgent
+
+/// The pieces of the DaemonSet's install that need no kernel: flanneld's --iface-regex choice, the
+/// conflist copy, and the NetworkUnavailable patch.
+@Suite struct InstallUnitTests {
+    static let links = [
+        InterfaceChoice.Candidate(name: "eth0", addresses: [IPAddress("192.168.1.10"), IPAddress("10.0.5.7")].compactMap { $0 }),
+        InterfaceChoice.Candidate(name: "ens5", addresses: [IPAddress("10.1.2.3")].compactMap { $0 }),
+        InterfaceChoice.Candidate(name: "docker0", addresses: [IPAddress("172.17.0.1")].compactMap { $0 }),
+    ]
+
+    @Test func aPatternMatchingAnAddressPicksThatLinkAndAddress() throws {
+        // Not the link's first address: the one that matched becomes the PublicIP (flanneld's ifaceAddr).
+        #expect(try InterfaceChoice.choose(patterns: [#"^10\.0\."#], candidates: Self.links)
+                == .init(name: "eth0", address: IPAddress("10.0.5.7")))
+        #expect(try InterfaceChoice.choose(patterns: [#"^10\.1\."#], candidates: Self.links)
+                == .init(name: "ens5", address: IPAddress("10.1.2.3")))
+    }
+
+    @Test func aPatternMatchingANamePicksTheFirstSuchLink() throws {
+        #expect(try InterfaceChoice.choose(patterns: ["^ens"], candidates: Self.links) == .init(name: "ens5", address: nil))
+        // Unanchored, as Go's regexp.MatchString: "docker" matches "docker0".
+        #expect(try InterfaceChoice.choose(patterns: ["ocker"], candidates: Self.links) == .init(name: "docker0", address: nil))
+    }
+
+    @Test func addressesAreTriedBeforeNamesAndPatternsInOrder() throws {
+        // "1" is in eth0's address 192.168.1.10 and in ens5's 10.1.2.3: addresses are tried link by link,
+        // so eth0's.
+        #expect(try InterfaceChoice.choose(patterns: ["1"], candidates: Self.links) == .init(name: "eth0", address: IPAddress("192.168.1.10")))
+        // "5" matches ens5's name and eth0's address 10.0.5.7: the address wins.
+        #expect(try InterfaceChoice.choose(patterns: ["5"], candidates: Self.links) == .init(name: "eth0", address: IPAddress("10.0.5.7")))
+        // A first pattern that matches nothing gives way to the second.
+        #expect(try InterfaceChoice.choose(patterns: ["^wlan", "^docker"], candidates: Self.links) == .init(name: "docker0", address: nil))
+    }
+
+    @Test func noMatchAndABadPatternAreErrors() throws {
+        #expect(throws: AgentError.self) { try InterfaceChoice.choose(patterns: ["^wlan"], candidates: Self.links) }
+        #expect(throws: AgentError.self) { try InterfaceChoice.choose(patterns: [#"^10\.9\."#], candidates: Self.links) }
+        #expect(throws: AgentError.self) { try InterfaceChoice.choose(patterns: ["(unclosed"], candidates: Self.links) }
+        do {
+            _ = try InterfaceChoice.choose(patterns: ["^wlan"], candidates: Self.links)
+        } catch let error as AgentError {
+            // The error lists the links, so the operator sees what could have matched.
+            #expect(error.message.contains("eth0 (192.168.1.10, 10.0.5.7)"))
+        }
+    }
+
+    @Test func theConflistIsCopiedWhenItDiffersOnly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-install-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = "\(directory)/cni-conf.json", destination = "\(directory)/net.d/10-weft.conflist"
+        let installer = CNIConfInstaller(source: source, destination: destination)
+        let first = #"{"name":"weft","cniVersion":"1.0.0","plugins":[{"type":"weft"}]}"#
+        try first.write(toFile: source, atomically: true, encoding: .utf8)
+
+        #expect(try installer.install() == true)
+        #expect(try String(contentsOfFile: destination, encoding: .utf8) == first)
+        let inode = try FileManager.default.attributesOfItem(atPath: destination)[.systemFileNumber] as? UInt64
+        // The same bytes: nothing written (the same inode; a rewrite renames a new file into place).
+        #expect(try installer.install() == false)
+        #expect(try FileManager.default.attributesOfItem(atPath: destination)[.systemFileNumber] as? UInt64 == inode)
+
+        let second = #"{"name":"weft","cniVersion":"1.0.0","plugins":[{"type":"weft","mtu":1400}]}"#
+        try second.write(toFile: source, atomically: true, encoding: .utf8)
+        #expect(try installer.install() == true)
+        #expect(try String(contentsOfFile: destination, encoding: .utf8) == second)
+        #expect(try FileManager.default.attributesOfItem(atPath: destination)[.systemFileNumber] as? UInt64 != inode)
+        let permissions = try FileManager.default.attributesOfItem(atPath: destination)[.posixPermissions] as? Int
+        #expect(permissions.map { $0 & 0o077 == 0o044 } == true, "world-readable, as the runtime reads it")
+
+        // A source that is not a JSON object is refused and the installed conflist left as it was.
+        for broken in ["{\"name\": ", "[1, 2]", ""] {
+            try broken.write(toFile: source, atomically: true, encoding: .utf8)
+            #expect(throws: AgentError.self) { try installer.install() }
+            #expect(try String(contentsOfFile: destination, encoding: .utf8) == second)
+        }
+        // No temp file left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/net.d") == ["10-weft.conflist"])
+        try FileManager.default.removeItem(atPath: source)
+        #expect(throws: AgentError.self) { try installer.install() }
+    }
+
+    @Test func theConditionPatchIsFlannelsShape() throws {
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        let patch = NodeNetworkCondition.patch(unavailable: false, reason: "WeftIsUp", message: "weftd is running on this node", now: now)
+        let conditions = (patch["status"] as? [String: Any])?["conditions"] as? [[String: String]]
+        #expect(conditions == [[
+            "type": "NetworkUnavailable", "status": "False", "reason": "WeftIsUp", "message": "weftd is running on this node",
+            "lastTransitionTime": "2023-11-14T22:13:20Z", "lastHeartbeatTime": "2023-11-14T22:13:20Z",
+        ]])
+        let lost = NodeNetworkCondition.patch(unavailable: true, reason: "WeftLeaseLost", message: "x", now: now)
+        #expect(((lost["status"] as? [String: Any])?["conditions"] as? [[String: String]])?.first?["status"] == "True")
+    }
+}
