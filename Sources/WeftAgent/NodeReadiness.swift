@@ -51,10 +51,10 @@ public enum FabricGate: Equatable, Sendable {
 /// conflist every few seconds and rewrites it only when its bytes differ from the source (a
 /// ConfigMap edit, a deleted file).
 ///
-/// A lost lease (another node holds this node's subnet) leaves the conflist in place: containerd and
-/// CRI-O tear a sandbox's network down through the loaded config, and without one they fail every
-/// StopPodSandbox ("cni config not initialized"), leaking the running pods' addresses and stalling the
-/// drain the operator must do. New pods are stopped twice instead: the plugin refuses ADD (subnet.env
+/// A lost lease (another node holds this node's subnet) leaves the conflist in place: containerd tears
+/// a sandbox's network down through the loaded config, and go-cni refuses that while no config is
+/// loaded ("cni config not initialized"), so every StopPodSandbox would fail, leaking the running pods'
+/// addresses and stalling the drain the operator must do. New pods are stopped twice instead: the plugin refuses ADD (subnet.env
 /// was moved to subnet.env.lost), and NetworkUnavailable turns True (reason WeftLeaseLost), which taints
 /// the node NoSchedule.
 public final class NodeReadiness: @unchecked Sendable {  // mutable state behind `lock`

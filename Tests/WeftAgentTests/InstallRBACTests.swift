@@ -16,17 +16,9 @@ struct InstallRBACTests {
                         "--data", body, "https://127.0.0.1:6443/api/v1/nodes/n1/status"]).stdout
     }
 
-    @Test func theManifestsClusterRoleIsEnoughForWeftd() throws {
-        let lab = try PolicyLab(rbac: true)
-        defer { lab.cleanup() }
-        try lab.apply(try String(contentsOfFile: Self.manifest, encoding: .utf8))
-        try lab.apply("apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.7.0/24}\n")
-        // A condition the kubelet keeps: weftd's patch must leave it.
-        let kubelet = #"{"status":{"conditions":[{"type":"MemoryPressure","status":"False","reason":"KubeletHasSufficientMemory","message":"m","lastHeartbeatTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
-        #expect(try Self.patchStatus(lab, token: "weft-test-token", kubelet) == "200")
-        // RBAC is on (negative control): a user with no binding may not patch a Node's status.
-        #expect(try Self.patchStatus(lab, token: "nobody-token", kubelet) == "403")
-
+    /// weftd as the DaemonSet runs it (kube backend, --network-policy, the conflist), as the weft
+    /// ServiceAccount, with a veth `under0` (10.99.0.1/24) as its underlay; the conflist's source and destination.
+    static func startWeftd(_ lab: PolicyLab) throws -> (source: String, destination: String) {
         try """
             apiVersion: v1
             kind: Config
@@ -48,7 +40,21 @@ struct InstallRBACTests {
                                 "--subnet-file", "\(lab.directory)/subnet.env", "--state-file", "\(lab.directory)/agent.json",
                                 "--policy-socket", lab.socket, "--metrics-address", "127.0.0.1:9411",
                                 "--cni-conf-source", source, "--cni-conf-dest", destination])
+        return (source, destination)
+    }
 
+    @Test func theManifestsClusterRoleIsEnoughForWeftd() throws {
+        let lab = try PolicyLab(rbac: true)
+        defer { lab.cleanup() }
+        try lab.apply(try String(contentsOfFile: Self.manifest, encoding: .utf8))
+        try lab.apply("apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.7.0/24}\n")
+        // A condition the kubelet keeps: weftd's patch must leave it.
+        let kubelet = #"{"status":{"conditions":[{"type":"MemoryPressure","status":"False","reason":"KubeletHasSufficientMemory","message":"m","lastHeartbeatTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
+        #expect(try Self.patchStatus(lab, token: "weft-test-token", kubelet) == "200")
+        // RBAC is on (negative control): a user with no binding may not patch a Node's status.
+        #expect(try Self.patchStatus(lab, token: "nobody-token", kubelet) == "403")
+
+        let (_, destination) = try Self.startWeftd(lab)
         let installed = waitUntil(timeout: 60) { FileManager.default.fileExists(atPath: destination) }
         #expect(installed != nil, "\(lab.log("weftd").suffix(3000))")
         var conditions: [[String: Any]] = []
@@ -68,5 +74,42 @@ struct InstallRBACTests {
         }
         #expect(health != nil, "\((try? lab.inNode(["/usr/bin/curl", "-s", "http://127.0.0.1:9411/healthz"]).stdout) ?? "")")
         #expect(!lab.log("weftd").contains("forbidden"), "\(lab.log("weftd").suffix(3000))")
+    }
+
+    /// The conflist waits for the first policy sync: with NetworkPolicies unreadable (the role without
+    /// them) the subnet and fabric come, the conflist does not; granted, it follows.
+    @Test func theConflistWaitsForTheFirstPolicySync() throws {
+        let lab = try PolicyLab(rbac: true)
+        defer { lab.cleanup() }
+        let manifest = try String(contentsOfFile: Self.manifest, encoding: .utf8)
+        let rule = """
+              - apiGroups: ["networking.k8s.io"]
+                resources: ["networkpolicies"]
+                verbs: ["get", "list", "watch"]
+
+            """
+        #expect(manifest.contains(rule), "the manifest's networkpolicies rule moved: update this test")
+        try lab.apply(manifest.replacingOccurrences(of: rule, with: ""))
+        try lab.apply("apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.7.0/24}\n")
+        let (_, destination) = try Self.startWeftd(lab)
+
+        // Positive: the subnet and the fabric are there.
+        let subnet = waitUntil(timeout: 60) {
+            ((try? String(contentsOfFile: "\(lab.directory)/subnet.env", encoding: .utf8)) ?? "").contains("FLANNEL_SUBNET=10.244.7.1/24")
+        }
+        #expect(subnet != nil, "\(lab.log("weftd").suffix(3000))")
+        #expect(waitUntil(timeout: 30) { (try? lab.inNode(["/usr/sbin/ip", "link", "show", "weft.1"]).status) == 0 } != nil)
+        // Negative: the policy lists are refused, so no conflist and no condition; /healthz says why.
+        let refused = waitUntil(timeout: 60) { lab.log("weftd").contains("networkpolicies") && lab.log("weftd").contains("403") }
+        #expect(refused != nil, "\(lab.log("weftd").suffix(3000))")
+        #expect(!FileManager.default.fileExists(atPath: destination))
+        #expect(try !lab.kubectl("get", "node", "n1", "-o", "json").stdout.contains("NetworkUnavailable"))
+        #expect(try lab.inNode(["/usr/bin/curl", "-s", "http://127.0.0.1:9411/healthz"]).stdout.contains("NetworkPolicy"))
+
+        // Granted: the next list succeeds, the conflist and the condition follow.
+        try lab.apply(manifest)
+        let installed = waitUntil(timeout: 60) { FileManager.default.fileExists(atPath: destination) }
+        #expect(installed != nil, "\(lab.log("weftd").suffix(3000))")
+        #expect(waitUntil(timeout: 60) { (try? lab.kubectl("get", "node", "n1", "-o", "json").stdout)?.contains("WeftIsUp") == true } != nil)
     }
 }
