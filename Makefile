@@ -40,7 +40,8 @@ cnitool: deps $(CNITOOL)
 # against the release binary that `make install` ships.
 # Tests run the binaries as `make install` lays them out, from a scratch DESTDIR.
 # Each test removes its namespaces itself; the sweep after the run catches a test process that crashed
-# (never an e2e cluster's `wt-<id>-k8s…` namespaces: CI runs make e2e beside make test). grep -E, not
+# (never an e2e cluster's `wt-<id>-k8s…` namespaces: CI runs make e2e beside make test; never a namespace
+# a process still lives in: a demo, a bench or another run's). grep -E, not
 # awk: Debian's mawk has no {n} in its regular expressions, and an awk sweep matched nothing.
 # Tests named `measured…` measure rates (iperf3): they run after the others, one at a time, so no other
 # suite shares the machine while they measure (TEST_MEASURED=no leaves them to `make test-measured`,
@@ -60,7 +61,7 @@ test: deps $(RELEASE_BUILD) cnitool k8s-build
 	@status=0; export $(TEST_ENV); \
 	swift test --skip '/measured' || status=$$?; \
 	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
-	for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^wt-[0-9a-f]{8}-' | grep -Ev '^wt-[0-9a-f]{8}-k8s'); do ip netns delete $$ns; done; \
+	for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^wt-[0-9a-f]{8}-' | grep -Ev '^wt-[0-9a-f]{8}-k8s'); do [ -n "$$(ip netns pids $$ns)" ] || ip netns delete $$ns; done; \
 	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \
 	if [ "$(TEST_MEASURED)" = yes ]; then $(MAKE) --no-print-directory test-measured || status=$$?; fi; \
 	exit $$status
@@ -170,5 +171,5 @@ e2e: e2e-deps k8s-build $(if $(filter yes,$(PREBUILT)),,image)
 	@status=0; /usr/bin/python3 -B Tests/e2e/run.py --out $(E2E_OUT) --weft-image $(WEFT_IMAGE) \
 	  --parts '$(E2E_PARTS)' --sets '$(E2E_SETS)' --focus '$(E2E_FOCUS)' --nodes '$(E2E_NODES)' || status=$$?; \
 	echo "==== $(E2E_OUT)/results.txt"; cat $(E2E_OUT)/results.txt 2>/dev/null; \
-	for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^wt-[0-9a-f]{8}-k8s'); do ip netns delete $$ns; done; \
+	for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^wt-[0-9a-f]{8}-k8s'); do [ -n "$$(ip netns pids $$ns)" ] || ip netns delete $$ns; done; \
 	exit $$status

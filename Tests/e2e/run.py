@@ -18,6 +18,7 @@ refused before anything starts (refuse_narrowing).
 
 import argparse
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import smoke
 
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
 import images  # noqa: E402
-from cluster import Cluster, default_paths, run  # noqa: E402
+from cluster import Cluster, default_paths, run, wait_until  # noqa: E402
 
 
 PARTS = ["smoke", "multinode", "k8s", "policy", "hostgw", "leak"]
@@ -101,12 +102,27 @@ def install_check(cluster, results):
         with open(os.path.join(node.path("cni-net.d"), "10-weft.conflist")) as f:
             conf = json.load(f)
         assert conf["plugins"][0]["type"] == "weft", f"{node.name}'s conflist: {conf}"
+        # The conflist names no subnet: weftd's subnet.env gives the Node's podCIDR (its gateway address).
+        assert "subnet" not in conf["plugins"][0], f"{node.name}'s conflist names a subnet: {conf}"
+        with open(node.node_view("/run/flannel/subnet.env")) as f:
+            env = dict(line.strip().split("=", 1) for line in f if "=" in line)
+        node_object = cluster.kubectl_json("get", "node", node.name)
+        cidr = ipaddress.ip_network(node_object["spec"]["podCIDR"])
+        assert env.get("FLANNEL_SUBNET") == f"{cidr.network_address + 1}/{cidr.prefixlen}", \
+            f"{node.name}: subnet.env {env} for podCIDR {cidr}"
+
+        def network_available(name=node.name):
+            conditions = cluster.kubectl_json("get", "node", name)["status"]["conditions"]
+            condition = next((c for c in conditions if c["type"] == "NetworkUnavailable"), {})
+            return condition.get("status") == "False" and condition.get("reason") == "WeftIsUp"
+        wait_until(network_available, 30, interval=0.5, what=f"NetworkUnavailable=False (WeftIsUp) on {node.name}")
     pod = cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app=weft")["items"][0]
     image = pod["status"]["initContainerStatuses"][0]["imageID"]
     cidrs = {n.name: cluster.kubectl_json("get", "node", n.name)["spec"]["podCIDR"] for n in cluster.nodes}
     message = before[NODE_NAME].get("message", "")[:120]
     return (f"{len(cluster.nodes)} nodes NotReady before ({message}); all Ready {time.monotonic() - t:.1f} s after "
-            f"kubectl apply -f deploy/weft.yaml; podCIDRs {cidrs}; image {image}")
+            f"kubectl apply -f deploy/weft.yaml; subnet.env = podCIDR and NetworkUnavailable=False (WeftIsUp) on "
+            f"each; podCIDRs {cidrs}; image {image}")
 
 
 def host_gw_manifest(out_dir):

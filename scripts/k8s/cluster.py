@@ -557,8 +557,15 @@ class Cluster:
 
     # ---- running things -------------------------------------------------------------------------
 
+    @property
+    def outside_net(self):
+        holder = self.procs.get("outside-holder")
+        if holder and start_time(holder[0]) == holder[1]:
+            return f"/proc/{holder[0]}/ns/net"
+        return f"/var/run/netns/{self.out_ns}"
+
     def in_outside(self, *args, check=False, timeout=60):
-        return run(["nsenter", f"--net=/var/run/netns/{self.out_ns}"] + list(args), check=check, timeout=timeout)
+        return run(["nsenter", f"--net={self.outside_net}"] + list(args), check=check, timeout=timeout)
 
     def kubectl(self, *args, check=True, timeout=120, input=None):
         return run(["nsenter", f"--net={self.node_net}", os.path.join(self.kube_bin, "kubectl"),
@@ -745,8 +752,16 @@ current-context: weft-e2e
 """)
 
     def _underlay(self):
-        """The outside namespace and its bridge, the L2 segment every node's eth0 is plugged into."""
+        """The outside namespace and its bridge, the L2 segment every node's eth0 is plugged into. A
+        `sleep` lives in it, as a holder lives in each node's: a sweep that deletes the `ip netns` name
+        while the cluster runs must not take the underlay (and every node's eth0) with it."""
         run(["ip", "netns", "add", self.out_ns])
+        self.save()
+        holder = subprocess.Popen(["nsenter", f"--net=/var/run/netns/{self.out_ns}", "sleep", "infinity"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=PATH_ENV, start_new_session=True)
+        self.procs["outside-holder"] = [holder.pid, start_time(holder.pid), "sleep"]
+        self._children["outside-holder"] = holder
         self.save()
         run(["ip", "-n", self.out_ns, "link", "set", "lo", "up"])
         run(["ip", "-n", self.out_ns, "link", "add", UNDERLAY_BRIDGE, "type", "bridge"])
