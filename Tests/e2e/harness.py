@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
 
-from cluster import NODE_NAME, UPLINK, wait_until  # noqa: E402
+from cluster import CGROUP_ROOT, NODE_NAME, UPLINK, wait_until  # noqa: E402
 
 AGNHOST = "k8s.gcr.io/e2e-test-images/agnhost:2.21"
 PAUSE = "k8s.gcr.io/pause:3.2"
@@ -130,6 +130,39 @@ def exec_in(cluster, namespace, pod, *command, check=True, timeout=60):
     if check and result.returncode != 0:
         raise AssertionError(f"exec {pod}: {' '.join(command)} -> {result.returncode}: {result.stdout}{result.stderr}")
     return result.stdout
+
+
+def retry(function, what, timeout=30, interval=1):
+    """The value of `function` once it stops failing an assertion: a path right after a pod turns ready
+    can lag by a second or two (kube-proxy's sync, neighbour resolution)."""
+    last = [None]
+
+    def attempt():
+        try:
+            return function()
+        except AssertionError as error:
+            last[0] = error
+            return None
+    t = time.monotonic()
+    try:
+        value = wait_until(attempt, timeout, interval=interval, what=what)
+        say(f"  {what}: {time.monotonic() - t:.1f} s")
+        return value
+    except TimeoutError:
+        raise AssertionError(f"{what}: {last[0]}")
+
+
+def pod_pid(node, uid):
+    """A process of the pod (its cgroup under the node's kubelet --cgroup-root): the way into its netns."""
+    for hierarchy in ("pids", "memory", "cpu"):
+        for root, _dirs, files in os.walk(os.path.join(CGROUP_ROOT, hierarchy, node.cgroup)):
+            if f"pod{uid}" not in root.split("/") or "cgroup.procs" not in files:
+                continue
+            with open(os.path.join(root, "cgroup.procs")) as procs:
+                pids = procs.read().split()
+            if pids:
+                return int(pids[0])
+    raise AssertionError(f"no process of pod {uid} under {node.cgroup}")
 
 
 def delete_namespace(cluster, namespace, timeout=180):

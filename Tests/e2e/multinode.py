@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-from harness import AGNHOST, HERE, apply, delete_namespace, exec_in, pods, running_ready, say
-from cluster import CGROUP_ROOT, CLUSTER_CIDR, wait_until
+from harness import AGNHOST, HERE, apply, delete_namespace, exec_in, pod_pid, pods, retry, running_ready, say
+from cluster import CLUSTER_CIDR, wait_until
 
 NS = "multinode"
 VXLAN = "weft.1"             # weftd's vxlan device for VNI 1 (flanneld's is flannel.1; the same wire format)
@@ -77,23 +77,6 @@ def _place(cluster, nodes, timeout=240):
         raise AssertionError(f"{error}\n{listing}")
 
 
-def _answer(function, what, timeout=30):
-    """The answer of `function` once it is right (a fresh path can take a second: neighbour resolution,
-    kube-proxy's sync)."""
-    last = [None]
-
-    def attempt():
-        try:
-            return function()
-        except AssertionError as error:
-            last[0] = error
-            return None
-    try:
-        return wait_until(attempt, timeout, interval=0.5, what=what)
-    except TimeoutError:
-        raise AssertionError(f"{what}: {last[0]}")
-
-
 def _expect(got, wanted):
     if got != wanted:
         raise AssertionError(f"answered {got!r}, wanted {wanted!r}")
@@ -107,19 +90,6 @@ def _http(cluster, pod, url):
 def _udp(cluster, pod, address):
     return exec_in(cluster, NS, pod["metadata"]["name"], "sh", "-c",
                    f"echo hostname | nc -u -w 1 {address} 8081", check=False).strip()
-
-
-def pod_pid(node, uid):
-    """A process of the pod (its cgroup under the node's kubelet --cgroup-root): the way into its netns."""
-    for hierarchy in ("pids", "memory", "cpu"):
-        for root, _dirs, files in os.walk(os.path.join(CGROUP_ROOT, hierarchy, node.cgroup)):
-            if f"pod{uid}" not in root.split("/") or "cgroup.procs" not in files:
-                continue
-            with open(os.path.join(root, "cgroup.procs")) as procs:
-                pids = procs.read().split()
-            if pids:
-                return int(pids[0])
-    raise AssertionError(f"no process of pod {uid} under {node.cgroup}")
 
 
 # ---- the fabric as each node's kernel has it ------------------------------------------------------
@@ -255,11 +225,11 @@ def test_cross_node(cluster, state):
                 continue
             name = target["metadata"]["name"]
             ip = target["status"]["podIP"]
-            _answer(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
+            retry(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
                     f"{source_node} pod -> {target_node} pod TCP")
-            _answer(lambda: _expect(_udp(cluster, source, ip), name), f"{source_node} pod -> {target_node} pod UDP")
+            retry(lambda: _expect(_udp(cluster, source, ip), name), f"{source_node} pod -> {target_node} pod UDP")
             node = cluster.node(source_node)
-            _answer(lambda: _expect(node.in_node("curl", "-sS", "-m", "3", f"http://{ip}:8080/hostname",
+            retry(lambda: _expect(node.in_node("curl", "-sS", "-m", "3", f"http://{ip}:8080/hostname",
                                                  mount=False).stdout.strip(), name),
                     f"node {source_node} -> {target_node} pod")
             pairs += 1
@@ -268,7 +238,7 @@ def test_cross_node(cluster, state):
     wanted = {p["metadata"]["name"] for p in by_node.values()}
     seen = set()
     for _ in range(40):
-        seen.add(_answer(lambda: _expect_in(_http(cluster, source, f"http://{service}/hostname"), wanted),
+        seen.add(retry(lambda: _expect_in(_http(cluster, source, f"http://{service}/hostname"), wanted),
                          "pod -> Service"))
         if seen == wanted:
             break
@@ -369,10 +339,10 @@ def test_node_reboot(cluster, state):
     for source_name, source in state["pods"].items():
         if source_name == node2.name:
             continue
-        _answer(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
+        retry(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
                 f"{source_name} pod -> rebooted {node2.name} pod", timeout=60)
         target = source
-        _answer(lambda: _expect(_http(cluster, pod, f"http://{target['status']['podIP']}:8080/hostname"),
+        retry(lambda: _expect(_http(cluster, pod, f"http://{target['status']['podIP']}:8080/hostname"),
                                 target["metadata"]["name"]), f"rebooted {node2.name} pod -> {source_name} pod")
     assert _pod_cidr(cluster, node2) == cidr, "the rebooted node's podCIDR changed"
     for node in cluster.nodes:
@@ -440,9 +410,9 @@ def test_node_join(cluster, state):
     pod = _place(cluster, [node3])[node3.name]
     ip = pod["status"]["podIP"]
     for source_name, source in state["pods"].items():
-        _answer(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), pod["metadata"]["name"]),
+        retry(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), pod["metadata"]["name"]),
                 f"{source_name} pod -> joined {node3.name} pod", timeout=60)
-        _answer(lambda: _expect(_http(cluster, pod, f"http://{source['status']['podIP']}:8080/hostname"),
+        retry(lambda: _expect(_http(cluster, pod, f"http://{source['status']['podIP']}:8080/hostname"),
                                 source["metadata"]["name"]), f"joined {node3.name} pod -> {source_name} pod")
     reachable = time.monotonic() - t
     state["pods"][node3.name] = pod
@@ -471,7 +441,7 @@ def test_host_gw(cluster):
             for target_node, target in by_node.items():
                 if source_node != target_node:
                     ip, name = target["status"]["podIP"], target["metadata"]["name"]
-                    _answer(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
+                    retry(lambda: _expect(_http(cluster, source, f"http://{ip}:8080/hostname"), name),
                             f"{source_node} pod -> {target_node} pod TCP (host-gw)")
                     pairs += 1
     finally:

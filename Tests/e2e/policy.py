@@ -34,8 +34,8 @@ import subprocess
 import sys
 import time
 
-from harness import AGNHOST, HERE, apply, delete_namespace, node_pod_cidr, pods, say
-from cluster import CGROUP_ROOT, NODE_NAME, wait_until
+from harness import AGNHOST, HERE, apply, delete_namespace, node_pod_cidr, pod_pid, pods, say
+from cluster import NODE_NAME, wait_until
 
 PROBE_NS, DENY_NS, OPEN_NS, ALLOW_NS, LS_NS = "policy-probe", "policy-deny", "policy-open", "policy-allow", "policy-ls"
 PROBE_LABEL = "weft-e2e-role: prober"
@@ -171,19 +171,6 @@ def containerd_times(cluster, pod):
     return times["requested"], times["returned"], times["started"]
 
 
-def pod_pid(cluster, uid):
-    """A process of the pod (its cgroup under kubelet's --cgroup-root): the way into its netns."""
-    for hierarchy in ("pids", "memory", "cpu"):
-        for root, dirs, files in os.walk(os.path.join(CGROUP_ROOT, hierarchy, cluster.cgroup)):
-            if f"pod{uid}" not in root.split("/") or "cgroup.procs" not in files:
-                continue
-            with open(os.path.join(root, "cgroup.procs")) as procs:
-                pids = procs.read().split()
-            if pids:
-                return int(pids[0])
-    raise AssertionError(f"no process of pod {uid} under {cluster.cgroup}")
-
-
 # ---- the prober -----------------------------------------------------------------------------------
 
 class Probe:
@@ -196,7 +183,7 @@ class Probe:
         gateway = str(network.network_address + 1)
         self.addresses = [str(a) for a in network.hosts() if str(a) not in used and str(a) != gateway]
         self.out = out
-        pid = pod_pid(cluster, prober_pod["metadata"]["uid"])
+        pid = pod_pid(cluster.first, prober_pod["metadata"]["uid"])
         neighbours = "".join(f"neigh replace {a} lladdr 0a:58:{':'.join(f'{b:02x}' for b in ipaddress.ip_address(a).packed)} "
                              f"dev eth0 nud permanent\n" for a in self.addresses)
         subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-batch", "-"], input=neighbours.encode(),
@@ -279,7 +266,7 @@ def assert_dense(report, address, since, what):
 def from_prober(cluster, prober_pod, address, timeout):
     """An HTTP request to `address`:8080 from the prober pod's network namespace (the prober's own
     source address), retried until answered or `timeout`; returns the body."""
-    pid = pod_pid(cluster, prober_pod["metadata"]["uid"])
+    pid = pod_pid(cluster.first, prober_pod["metadata"]["uid"])
     url = f"http://{address}:8080/echo?msg={CONTROL_MARK}"
     last = [""]
 

@@ -3,11 +3,10 @@ that the node is clean afterwards (no veth, IFB, reservation, nft element or ipt
 
 import ipaddress
 import re
-import time
 
 from harness import (AGNHOST, apply, assert_node_clean, delete_namespace, exec_in, node_links,
-                     node_pod_cidr, say, wait_pods)
-from cluster import NODE_IP, wait_until
+                     node_pod_cidr, retry, say, wait_pods)
+from cluster import NODE_IP
 
 HOST_PORT = 18080
 
@@ -78,25 +77,6 @@ def _udp(cluster, ns, pod, host, port):
     return exec_in(cluster, ns, pod, "sh", "-c", f"echo hostname | nc -u -w 1 {host} {port}").strip()
 
 
-def _retry(function, what, timeout=30):
-    """Connectivity right after a pod turns ready can lag kube-proxy's sync by a second or two."""
-    last = [None]
-
-    def attempt():
-        try:
-            return function()
-        except AssertionError as error:
-            last[0] = error
-            return None
-    t = time.monotonic()
-    try:
-        value = wait_until(attempt, timeout, interval=1, what=what)
-        say(f"  {what}: {time.monotonic() - t:.1f} s")
-        return value
-    except TimeoutError:
-        raise AssertionError(f"{what}: {last[0]}")
-
-
 def test_pods_and_services(cluster):
     """A Deployment's pods get addresses from the podCIDR; pod->pod TCP and UDP; pod->Service TCP and
     UDP (by ClusterIP and by DNS name); a pod reaching itself through its own Service (hairpin)."""
@@ -113,29 +93,29 @@ def test_pods_and_services(cluster):
         assert len(set(ips.values())) == 3, f"duplicate pod addresses: {ips}"
         names = sorted(ips)
         a, b = names[0], names[1]
-        got = _retry(lambda: _check_equal(_http(cluster, ns, a, f"http://{ips[b]}:8080/hostname"), b), "pod->pod TCP")
-        _retry(lambda: _check_equal(_udp(cluster, ns, a, ips[b], 8081), b), "pod->pod UDP")
+        got = retry(lambda: _check_equal(_http(cluster, ns, a, f"http://{ips[b]}:8080/hostname"), b), "pod->pod TCP")
+        retry(lambda: _check_equal(_udp(cluster, ns, a, ips[b], 8081), b), "pod->pod UDP")
         service = cluster.kubectl_json("get", "service", "-n", ns, "web")["spec"]["clusterIP"]
         # Every backend must answer through the Service: kube-proxy picks one at random per connection,
         # so ask until all three have (a backend missed in 40 tries: odds about 3 x (2/3)^40, 3e-7).
         seen_tcp, seen_udp = set(), set()
         for _ in range(40):
             if len(seen_tcp) < 3:
-                seen_tcp.add(_retry(lambda: _check_in(_http(cluster, ns, a, f"http://{service}/hostname"), names),
+                seen_tcp.add(retry(lambda: _check_in(_http(cluster, ns, a, f"http://{service}/hostname"), names),
                                     "pod->Service TCP"))
             if len(seen_udp) < 3:
-                seen_udp.add(_retry(lambda: _check_in(_udp(cluster, ns, a, service, 90), names), "pod->Service UDP"))
+                seen_udp.add(retry(lambda: _check_in(_udp(cluster, ns, a, service, 90), names), "pod->Service UDP"))
         assert seen_tcp == set(names), f"Service {service} over TCP reached {sorted(seen_tcp)} of {names}"
         assert seen_udp == set(names), f"Service {service} over UDP reached {sorted(seen_udp)} of {names}"
-        by_name = _retry(lambda: _check_in(_http(cluster, ns, a, f"http://web.{ns}.svc.cluster.local/hostname"), names),
+        by_name = retry(lambda: _check_in(_http(cluster, ns, a, f"http://web.{ns}.svc.cluster.local/hostname"), names),
                          "pod->Service by DNS name")
-        short = _retry(lambda: _check_in(_http(cluster, ns, a, "http://web/hostname"), names), "pod->Service by short name")
+        short = retry(lambda: _check_in(_http(cluster, ns, a, "http://web/hostname"), names), "pod->Service by short name")
         # Hairpin: a Service whose only endpoint is the client itself.
         cluster.kubectl("label", "pod", "-n", ns, a, "solo=yes")
         apply(cluster, _service(ns, "solo", "solo: \"yes\""))
         solo = cluster.kubectl_json("get", "service", "-n", ns, "solo")["spec"]["clusterIP"]
-        _retry(lambda: _check_equal(_http(cluster, ns, a, f"http://{solo}/hostname"), a), "pod->own Service TCP (hairpin)")
-        _retry(lambda: _check_equal(_udp(cluster, ns, a, solo, 90), a), "pod->own Service UDP (hairpin)")
+        retry(lambda: _check_equal(_http(cluster, ns, a, f"http://{solo}/hostname"), a), "pod->own Service TCP (hairpin)")
+        retry(lambda: _check_equal(_udp(cluster, ns, a, solo, 90), a), "pod->own Service UDP (hairpin)")
         detail = (f"pods {sorted(ips.values())} in {cidr}; pod->pod {got}; Service {service} reached "
                   f"{len(seen_tcp)}/3 backends over TCP, {len(seen_udp)}/3 over UDP; DNS {by_name}, {short}; hairpin ok")
     finally:
@@ -173,21 +153,21 @@ def test_host_port(cluster):
             if result.returncode != 0:
                 raise AssertionError(result.stderr.strip())
             return _check_equal(result.stdout.strip(), target)
-        _retry(outside, "hostPort from outside the node")
-        _retry(lambda: _check_equal(_http(cluster, ns, client, url), target), "hostPort from another pod")
-        _retry(lambda: _check_equal(_http(cluster, ns, target, url), target), "hostPort from the pod itself")
+        retry(outside, "hostPort from outside the node")
+        retry(lambda: _check_equal(_http(cluster, ns, client, url), target), "hostPort from another pod")
+        retry(lambda: _check_equal(_http(cluster, ns, target, url), target), "hostPort from the pod itself")
         for address in (NODE_IP, "127.0.0.1"):
             def from_node(address=address):
                 result = cluster.in_node("curl", "-sS", "-m", "5", f"http://{address}:{HOST_PORT}/hostname", mount=False)
                 if result.returncode != 0:
                     raise AssertionError(result.stderr.strip())
                 return _check_equal(result.stdout.strip(), target)
-            _retry(from_node, f"hostPort from the node via {address}")
+            retry(from_node, f"hostPort from the node via {address}")
 
         def udp_outside():
             result = cluster.in_outside("sh", "-c", f"echo hostname | nc -u -w 2 {NODE_IP} {HOST_PORT}")
             return _check_equal(result.stdout.strip(), target)
-        _retry(udp_outside, "UDP hostPort from outside the node")
+        retry(udp_outside, "UDP hostPort from outside the node")
         detail = f"{url} -> {target} from outside (TCP, UDP), from a pod, from itself, from the node (node IP, 127.0.0.1)"
     finally:
         delete_namespace(cluster, ns)
