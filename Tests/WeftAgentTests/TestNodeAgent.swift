@@ -34,14 +34,14 @@ final class TestNodeAgent {
 
     /// Starts weftd in the node's namespace with a short TTL.
     /// `etcd` replaces the default etcd flags (plain HTTP to the cluster's etcd).
-    func start(ttl: String = "5s", etcd: [String]? = nil) throws {
+    func start(ttl: String = "5s", etcd: [String]? = nil, extra: [String] = []) throws {
         startedAt = Date()
         let engine = cluster.engine == .etcd
             ? etcd ?? ["--etcd-endpoints", cluster.etcdEndpoint, "--etcd-allow-insecure"]
             : ["--backend", "kube", "--kubeconfig", cluster.kubeconfigFile, "--node-name", label, "--net-conf", cluster.netConfFile]
         let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weftd"), "run"] + engine
                                 + ["--iface", "eth0", "--lease-ttl", ttl, "--subnet-file", subnetFile, "--state-file", stateFile,
-                                   "--metrics-address", "127.0.0.1:9410"],
+                                   "--metrics-address", "127.0.0.1:9410"] + extra,
                                 logPath: "\(directory)/weftd.log")
         weftd = daemon
         cluster.track(daemon)
@@ -93,6 +93,16 @@ final class TestNodeAgent {
     func healthz() throws -> String {
         try exec("curl", "-s", "-m", "2", "-w", " %{http_code}", "http://127.0.0.1:9410/healthz").stdout
     }
+
+    /// A counter or gauge from /metrics (0 when absent).
+    func metric(_ name: String) throws -> Double {
+        let text = try exec("curl", "-s", "-m", "2", "http://127.0.0.1:9410/metrics").stdout
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    /// `weftd status` against the node's state file: its exit code (3 when unhealthy) and summary.
+    func status() throws -> Output { try run([binary("weftd"), "status", "--state-file", stateFile]) }
 
     func exec(_ arguments: String...) throws -> Output {
         try run(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)"] + arguments)
