@@ -39,6 +39,11 @@ public actor Agent {
     var announcedReady = false
     /// Why this node's subnet is no longer its own (loseLease); nil while it holds it.
     var leaseLost: String?
+    /// Since when the lease watch has been broken (failed, not yet listed or resumed again), and why.
+    var watchBrokenSince: Date?
+    var watchBrokenBy: String?
+    /// The subnet lost before this start (standDown), shown in the status instead of a lease.
+    var lostSubnet: IPNetwork?
 
     public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics()) throws {
         self.options = options
@@ -66,15 +71,24 @@ public actor Agent {
             attributes.ipv6VtepMAC = underlay.publicIPv6.map { NodeFabric.ipv6VtepMAC(publicIPv6: $0) }
         }
         if FileManager.default.fileExists(atPath: options.lostSubnetFile) {
-            throw AgentError(.leaseLost, "this node's subnet went to another node (\(options.lostSubnetFile)); "
-                             + "drain the node's pods, then remove that file to lease a new subnet")
+            let lost = (try? SubnetEnv.load(path: options.lostSubnetFile))?.subnets.first { $0.family == .v4 }?.canonical
+            try await standDown(lost: lost, "this node's subnet went to another node before this start (\(options.lostSubnetFile) exists)")
+            return
         }
         let written = (try? SubnetEnv.load(path: options.subnetFile))?.subnets
         let previous = written?.first { $0.family == .v4 }?.canonical
         let previousIPv6 = written?.first { $0.family == .v6 }?.canonical
-        let acquired = try await untilReachable("lease a subnet") {
-            try await self.engine.acquire(config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous,
-                                          previousIPv6: previousIPv6)
+        let acquired: SubnetLeaser.Acquired
+        do {
+            acquired = try await untilReachable("lease a subnet") {
+                try await self.engine.acquire(config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous,
+                                              previousIPv6: previousIPv6)
+            }
+        } catch let error as AgentError where error.kind == .leaseLost {
+            // weftd was down past its lease's TTL and another node took the subnet meanwhile: the
+            // same answer as when that happens while it runs (loseLease), never a new subnet.
+            try await standDown(lost: previous, error.message)
+            return
         }
         self.acquired = acquired
         leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
@@ -98,7 +112,7 @@ public actor Agent {
         while true {
             do {
                 return try await body()
-            } catch let error as AgentError where error.kind == .engine {
+            } catch let error as AgentError where error.kind == .engine || error.kind == .kubeAPI {
                 lastError = "\(error)"
                 logger.warning("cannot \(what) yet: retrying", metadata: ["error": "\(error.message)", "retryIn": "\(delay)s"])
                 try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
@@ -160,11 +174,11 @@ public actor Agent {
                 let engine = self.engine
                 if try await Self.within(options.renewalTimeoutSeconds, { try await engine.keepAlive(acquired.grant) }) {
                     metrics.leaseRenewals.increment()
-                    if renewalFailure != nil {
-                        renewalFailure = nil
-                        writeStatus()
-                    }
+                    renewalFailure = nil
                     leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
+                    // Every renewal is written: /healthz judges the expiry it last read, and a quiet
+                    // cluster writes nothing else, so it would call a renewed lease expired after one TTL.
+                    writeStatus()
                     wait = options.keepAliveSeconds
                     continue
                 }
@@ -201,6 +215,7 @@ public actor Agent {
         guard leaseLost == nil else { return }
         leaseLost = reason
         metrics.leaseHeld.set(Int64(0))
+        // rename(2) replaces an older .lost file: the newest subnet.env is the one pods were given.
         if rename(options.subnetFile, options.lostSubnetFile) != 0 && errno != ENOENT {
             // Without the rename the plugin would keep handing out the lost subnet: remove it instead.
             unlink(options.subnetFile)
@@ -209,6 +224,17 @@ public actor Agent {
             "reason": "\(reason)", "subnetFile": "\(options.lostSubnetFile)",
             "action": "drain the node, remove \(options.lostSubnetFile), restart weftd"])
         writeStatus()
+    }
+
+    /// The lease was lost before this start (the subnet in subnet.env is another node's, or an earlier
+    /// run left subnet.env.lost): weftd leases nothing and stays up, unhealthy, as loseLease leaves a
+    /// running one: subnet.env moved to `.lost` (the plugin's ADD and STATUS refuse), /healthz 503
+    /// `lease lost`, `weftd status` saying why, until an operator drains the node, removes the .lost
+    /// file and restarts weftd (a reboot empties /run, a tmpfs, and with it both files).
+    func standDown(lost subnet: IPNetwork?, _ reason: String) async throws {
+        lostSubnet = subnet
+        loseLease(reason)
+        while !Task.isCancelled { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
     }
 
     /// `body`'s result, or an engine error once `seconds` pass (the body is cancelled).

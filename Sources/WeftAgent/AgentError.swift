@@ -9,6 +9,11 @@ public struct AgentError: Error, Equatable, CustomStringConvertible {
         case networkFull = "network full"
         /// etcd (or the API server) answered with an error or could not be reached.
         case engine = "subnet engine"
+        /// etcd refused the user and password (wrong password, unknown user, auth not enabled): asking
+        /// again would be refused again, so weftd stops with this instead of retrying.
+        case credentials = "etcd refused the credentials"
+        /// The Kubernetes API's list and watch (Informer): a reply or event weftd cannot use.
+        case kubeAPI = "Kubernetes API"
         /// This node's subnet is held by another node now: continuing would route its pods twice.
         case leaseLost = "lease lost"
         /// The node cannot carry the fabric: the underlay interface, a peer off-link for host-gw.

@@ -21,6 +21,11 @@ public struct AgentOptions: Sendable {
     public var metricsHost: String? = "127.0.0.1"
     public var metricsPort = 9410
 
+    /// How long the lease watch may stay broken (etcd or the API unreachable, every list or resumed
+    /// watch failing) before /healthz fails: 60 s, NetworkPolicy's bound (PolicyHealth.brokenBound).
+    /// Routes stay meanwhile; a node that joined or left in that time is missed until the watch is back.
+    public var watchBrokenBound: Double = 60
+
     public init(etcdEndpoints: [String]) { self.etcdEndpoints = etcdEndpoints }
 
     /// How often the lease is renewed: a third of its TTL, so two renewals may fail before it

@@ -5,15 +5,20 @@ import WeftNetlink
 
 extension Agent {
     /// Lists the leases, reconciles, then follows the engine's changes, reconciling after each batch.
-    /// A broken stream is followed by a fresh list (changes missed meanwhile are in it) after a backoff.
-    /// Throws only when this node's subnet went to another node.
+    /// A broken stream is followed by a fresh list (changes missed meanwhile are in it) after a backoff;
+    /// an engine that resumes its watch itself (kube) says so with watchBroke/watchCurrent. Either way a
+    /// watch broken longer than `options.watchBrokenBound` turns /healthz red (AgentStatus.health):
+    /// the routes may miss nodes that came or went. Throws only when this node's subnet went to another node.
     func watchLoop() async throws {
         var backoff = 0.2
+        var listed = false
         while !Task.isCancelled {
             do {
                 let (stored, cursor) = try await engine.leases()
                 peers = Dictionary(stored.map { ($0.lease.subnet, $0.lease) }, uniquingKeysWith: { _, last in last })
                 watching = true
+                listed = true
+                watchRecovered()
                 await reconcile()
                 backoff = 0.2
                 for try await batch in engine.changes(after: cursor) {
@@ -21,16 +26,20 @@ extension Agent {
                         switch event {
                         case .upsert(let lease): peers[lease.subnet] = lease
                         case .removed(let subnet): peers[subnet] = nil
+                        case .watchBroke(let reason): watchBroke(reason)
+                        case .watchCurrent: watchRecovered()
                         }
                         try await guardOwnRecord(event)
                     }
-                    if !batch.isEmpty { await reconcile() }
+                    if batch.contains(where: \.changesLeases) { await reconcile() }
                 }
             } catch let error as AgentError where error.kind == .leaseLost {
                 throw error
             } catch {
                 if Task.isCancelled { return }
                 lastError = "\(error)"
+                // Before the first list there is no watch to call broken: /healthz says "not watching yet".
+                if listed { watchBroke("\(error)") }
                 logger.warning("lease watch broke: listing again", metadata: ["error": "\(error)", "retryIn": "\(backoff)s"])
             }
             if Task.isCancelled { return }
@@ -40,6 +49,27 @@ extension Agent {
             try? await Task.sleep(nanoseconds: UInt64(backoff * 1e9))
             backoff = min(backoff * 2, 5)
         }
+    }
+
+    /// The lease watch failed (listing again, or the engine resuming it): broken from now unless it
+    /// already was; the latest failure is what /healthz reports once the bound passes.
+    func watchBroke(_ reason: String) {
+        if watchBrokenSince == nil {
+            watchBrokenSince = Date()
+            logger.warning("lease watch broken: /healthz fails if it stays so", metadata: [
+                "error": "\(reason)", "bound": "\(options.watchBrokenBound)s"])
+        }
+        watchBrokenBy = reason
+        writeStatus()
+    }
+
+    /// Listed again, or the resumed watch delivers: the leases are current.
+    func watchRecovered() {
+        guard let since = watchBrokenSince else { return }
+        logger.notice("lease watch current again", metadata: ["brokenFor": "\(String(format: "%.1f", Date().timeIntervalSince(since)))s"])
+        watchBrokenSince = nil
+        watchBrokenBy = nil
+        writeStatus()
     }
 
     /// This node's own record deleted (by hand, or expired while etcd was out of reach) is written
@@ -150,21 +180,29 @@ extension Agent {
     }
 
     public func status() -> AgentStatus? {
-        guard let config, let underlay, let acquired else { return nil }
-        let peerList = peers.values.filter { $0.subnet != acquired.lease.subnet }.map { lease in
+        // Without a lease there is nothing to say yet, unless it was lost before this start (standDown).
+        guard let config, let underlay, acquired != nil || leaseLost != nil else { return nil }
+        let ownSubnet = acquired?.lease.subnet ?? lostSubnet
+        let peerList = peers.values.filter { $0.subnet != ownSubnet }.map { lease in
             AgentStatus.Peer(subnet: "\(lease.subnet)", publicIP: "\(lease.attributes.publicIP)", backendType: lease.attributes.backendType,
                              vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
                              connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet)
                                 && !refused.contains(lease.subnet))
         }
         var status = AgentStatus(pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
-                                 subnet: "\(acquired.lease.subnet)", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
-                                 device: vxlanName, vtepMAC: acquired.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
-                                 leaseTTLSeconds: options.leaseTTL, leaseID: String(acquired.grant), leaseExpiresAt: leaseExpiresAt,
+                                 subnet: ownSubnet.map { "\($0)" } ?? "none", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
+                                 device: vxlanName, vtepMAC: acquired?.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
+                                 leaseTTLSeconds: options.leaseTTL, leaseID: acquired.map { String($0.grant) } ?? "none",
+                                 leaseExpiresAt: acquired == nil ? nil : leaseExpiresAt,
                                  peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
                                  reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
         status.leaseLost = leaseLost
-        status.ipv6Subnet = acquired.lease.ipv6Subnet.map { "\($0)" }
+        if let watchBrokenSince {
+            status.watchBrokenSince = watchBrokenSince
+            status.watchBrokenBy = watchBrokenBy
+        }
+        status.watchBrokenBoundSeconds = options.watchBrokenBound
+        status.ipv6Subnet = acquired?.lease.ipv6Subnet.map { "\($0)" }
         status.publicIPv6 = underlay.publicIPv6.map { "\($0)" }
         return status
     }

@@ -92,7 +92,11 @@ public final class EtcdClient: Sendable {
         let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
         guard response.status == .ok, let fresh = object["token"] as? String, !fresh.isEmpty else {
             let message = object["message"] as? String ?? object["error"] as? String ?? "\(response.status)"
-            throw AgentError(.engine, "etcd refused user \(username): \(message)")
+            // etcd answers a wrong password, an unknown user or auth not enabled with a 4xx (gRPC
+            // InvalidArgument, FailedPrecondition): final, asking again is refused again. A 5xx (no
+            // leader, etcd starting) passes, so it is retried as an unreachable engine.
+            let kind: AgentError.Kind = (400..<500).contains(Int(response.status.code)) ? .credentials : .engine
+            throw AgentError(kind, "\(endpoint): user \(username): \(message)")
         }
         token.store(fresh)
         return fresh

@@ -102,7 +102,7 @@ struct Informer: Sendable {
             next = (metadata["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             if next == nil {
                 guard let version = metadata["resourceVersion"] as? String, !version.isEmpty else {
-                    throw AgentError(.engine, "list \(path): no resourceVersion to watch from")
+                    throw AgentError(.kubeAPI, "list \(path): no resourceVersion to watch from")
                 }
                 return version
             }

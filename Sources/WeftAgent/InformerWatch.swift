@@ -51,7 +51,7 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
     }
 
     private func read(_ response: HTTPClientResponse) async throws {
-        var lines = JSONLines(maxLine: KubeClient.maxBody)
+        var lines = JSONLines(maxLine: KubeClient.maxBody, source: .kubeAPI)
         for try await chunk in response.body {
             let complete = try lines.lines(chunk.readableBytesView)
             lock.withLock {
@@ -66,7 +66,7 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
         guard let event = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
               let type = event["type"] as? String, let object = event["object"] as? [String: Any] else {
             // Not skipped: an event weftd cannot read is a change it would miss.
-            throw AgentError(.engine, "watch \(informer.path): a line that is not a watch event (\(line.count) bytes)")
+            throw AgentError(.kubeAPI, "watch \(informer.path): a line that is not a watch event (\(line.count) bytes)")
         }
         switch type {
         case "ADDED", "MODIFIED": await deliver(.upserted(object))
@@ -75,9 +75,9 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
         case "ERROR":
             let message = "watch \(informer.path): \(object["message"] as? String ?? "error") (code \(object["code"] as? Int ?? 0))"
             if object["code"] as? Int == 410 { throw InformerGone(description: message) }
-            throw AgentError(.engine, message)
+            throw AgentError(.kubeAPI, message)
         default:
-            throw AgentError(.engine, "watch \(informer.path): an event of unknown type \(type)")
+            throw AgentError(.kubeAPI, "watch \(informer.path): an event of unknown type \(type)")
         }
         if let version = (object["metadata"] as? [String: Any])?["resourceVersion"] as? String, !version.isEmpty {
             lock.withLock { lastVersion = version }
@@ -102,7 +102,7 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
             try await Task.sleep(for: .milliseconds(250))
             let (silent, partial) = lock.withLock { (ContinuousClock.now - lastByte, partialLine) }
             if silent > idle {
-                throw AgentError(.engine, "watch \(informer.path): no byte for \(Int(silent.components.seconds)) s (idle deadline)")
+                throw AgentError(.kubeAPI, "watch \(informer.path): no byte for \(Int(silent.components.seconds)) s (idle deadline)")
             }
             if !partial && ContinuousClock.now - opened > .seconds(1) && silent > .milliseconds(500) { markRecovered() }
         }

@@ -5,11 +5,16 @@ import Foundation
 /// and each byte is scanned for the newline once (a long line in small chunks stays linear).
 struct JSONLines {
     let maxLine: Int
+    /// Whose stream it is, for the error: `.engine` (etcd) or `.kubeAPI` (an Informer's watch).
+    let source: AgentError.Kind
     private var pending: [UInt8] = []
     /// How much of `pending` is known to hold no newline.
     private var scanned = 0
 
-    init(maxLine: Int = KubeClient.maxBody) { self.maxLine = maxLine }
+    init(maxLine: Int = KubeClient.maxBody, source: AgentError.Kind = .engine) {
+        self.maxLine = maxLine
+        self.source = source
+    }
 
     /// The complete lines so far (without their newline).
     mutating func lines<Bytes: Sequence>(_ chunk: Bytes) throws -> [Data] where Bytes.Element == UInt8 {
@@ -26,7 +31,7 @@ struct JSONLines {
         }
         scanned = pending.count
         guard pending.count <= maxLine else {
-            throw AgentError(.engine, "a watch line passes weftd's \(maxLine >> 20) MiB cap (\(pending.count) bytes without a newline)")
+            throw AgentError(source, "a watch line passes weftd's \(maxLine >> 20) MiB cap (\(pending.count) bytes without a newline)")
         }
         return lines
     }

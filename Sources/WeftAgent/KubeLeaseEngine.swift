@@ -66,13 +66,16 @@ public struct KubeLeaseEngine: LeaseEngine {
 
     /// The Nodes' changes after `cursor`, watched by the Informer: a closed or failed watch resumes
     /// from the last resourceVersion; the stream ends with an error only when that version is gone
-    /// (410), and the agent lists again (`leases()`, paginated).
+    /// (410), and the agent lists again (`leases()`, paginated). A failed watch, and its recovery, come
+    /// as watchBroke/watchCurrent: the agent judges how long the leases may be stale.
     public func changes(after cursor: String) -> AsyncThrowingStream<[LeaseEvent], Error> {
         let informer = Informer(client: client, path: Self.nodesPath)
         return AsyncThrowingStream { continuation in
+            let hooks = Informer.Hooks(broke: { error in continuation.yield([.watchBroke("\(error)")]) },
+                                       recovered: { continuation.yield([.watchCurrent]) })
             let task = Task {
                 do {
-                    try await informer.follow(from: cursor) { event in
+                    try await informer.follow(from: cursor, hooks) { event in
                         let change: (object: [String: Any], deleted: Bool)
                         switch event {
                         case .upserted(let object): change = (object, false)

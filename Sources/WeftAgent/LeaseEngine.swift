@@ -10,6 +10,19 @@ public struct StoredLease: Equatable, Sendable {
 public enum LeaseEvent: Equatable, Sendable {
     case upsert(SubnetLease)
     case removed(IPNetwork)
+    /// The engine's watch failed and the engine resumes it itself (the kube backend's Informer), so the
+    /// stream goes on: changes may be missing meanwhile. The text is the failure.
+    case watchBroke(String)
+    /// The resumed watch delivers again (or stayed open and quiet): the leases are current.
+    case watchCurrent
+
+    /// Whether the event changes a lease (and so the routes).
+    var changesLeases: Bool {
+        switch self {
+        case .upsert, .removed: return true
+        case .watchBroke, .watchCurrent: return false
+        }
+    }
 }
 
 /// The subnet engine weftd leases from (etcd, or the Kubernetes API), as the agent uses it.

@@ -77,6 +77,14 @@ public struct SubnetLeaser: Sendable {
             guard try await store.replace(lease, grant: grant, modRevision: own.modRevision) else { return nil }
             return Acquired(lease: lease, grant: grant, renewed: true)
         }
+        // The node's previous subnets (its subnet.env outlived the lease: weftd was down past the TTL)
+        // held by another node now: its running pods have addresses there, so leasing another subnet
+        // would move the node under them. The caller gives the lease up instead (Agent.standDown).
+        if let holder = stored.first(where: { $0.lease.attributes.publicIP != attributes.publicIP
+                                                && Self.overlaps($0.lease, previous, previousIPv6) }) {
+            let held = [previous, previousIPv6].compactMap { $0.map { "\($0.canonical)" } }.joined(separator: " and ")
+            throw AgentError(.leaseLost, "subnet \(held) of this node's subnet.env is leased by \(holder.lease.attributes.publicIP) now")
+        }
         let taken = Set(stored.map(\.lease.subnet))
         guard let subnet = SubnetChoice.choose(config, taken: taken, preferred: previous) else {
             let total = SubnetChoice.all(config).count
@@ -103,6 +111,12 @@ public struct SubnetLeaser: Sendable {
             }
         }
         return Acquired(lease: lease, grant: grant, renewed: subnet == previous?.canonical)
+    }
+
+    /// Whether `lease` (another node's) holds any of `previous`, `previousIPv6`.
+    static func overlaps(_ lease: SubnetLease, _ previous: IPNetwork?, _ previousIPv6: IPNetwork?) -> Bool {
+        (previous.map(lease.subnet.overlaps) ?? false)
+            || (lease.ipv6Subnet.flatMap { theirs in previousIPv6.map(theirs.overlaps) } ?? false)
     }
 
     /// A record of this node's fits the network when it has an IPv6 subnet exactly when the network does.

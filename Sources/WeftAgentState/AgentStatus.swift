@@ -44,6 +44,11 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     /// Set when another node took this node's subnet: weftd no longer serves that subnet (no
     /// subnet.env) and stays unhealthy until an operator drains the node.
     public var leaseLost: String?
+    /// Since when the lease watch has been broken, and the latest failure; absent while it works.
+    public var watchBrokenSince: Date?
+    public var watchBrokenBy: String?
+    /// How long it may stay broken before the node is unhealthy (weftd's bound, 60 s by default).
+    public var watchBrokenBoundSeconds: Double?
     public var lastReconcileAt: Date?
     public var reconcileErrors: Int
     public var lastError: String?
@@ -79,14 +84,28 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         }
     }
 
-    /// Healthy while the lease is held (not expired), renewals succeed and the watch runs: the node's
-    /// routes follow the cluster.
+    /// Healthy while the lease is held (not expired), renewals succeed and the watch runs (or has been
+    /// broken no longer than its bound): the node's routes follow the cluster. Judged when read, so a
+    /// watch that stays broken turns it unhealthy without a new state, and healthy again once it works.
     public func health(now: Date = Date()) -> (healthy: Bool, reason: String) {
         if let leaseLost { return (false, "lease lost: \(leaseLost)") }
         if let expiry = leaseExpiresAt, expiry < now { return (false, "lease expired at \(expiry)") }
-        if !watching { return (false, "not watching the subnet engine" + (lastError.map { ": \($0)" } ?? "")) }
+        if let since = watchBrokenSince {
+            let broken = now.timeIntervalSince(since), bound = watchBrokenBoundSeconds ?? 60
+            if broken > bound {
+                return (false, "the lease watch has been broken for \(Int(broken)) s (bound \(Self.seconds(bound)) s)"
+                        + (watchBrokenBy.map { ": \($0)" } ?? ""))
+            }
+        } else if !watching {
+            return (false, "not watching the subnet engine yet" + (lastError.map { ": \($0)" } ?? ""))
+        }
         if let renewalFailure { return (false, "lease renewal failing: \(renewalFailure)") }
         return (true, "ok")
+    }
+
+    /// "60" for 60.0, "0.5" for 0.5.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
     }
 
     /// The human-readable form `weftd status` prints.
@@ -99,6 +118,15 @@ public struct AgentStatus: Codable, Equatable, Sendable {
             "health:   \(health().reason); reconcile errors \(reconcileErrors)",
             "peers:    \(peers.count)",
         ]
+        if let since = watchBrokenSince {
+            lines.insert("watch:    broken since \(ISO8601DateFormatter().string(from: since)) (\(Int(Date().timeIntervalSince(since))) s, "
+                         + "bound \(Self.seconds(watchBrokenBoundSeconds ?? 60)) s)" + (watchBrokenBy.map { ": \($0)" } ?? ""), at: 4)
+        }
+        if let leaseLost {
+            // Said on its own line: a node that gives no pod an address is what an operator must see first.
+            lines.insert("LEASE LOST: \(leaseLost); subnet.env moved aside, no pod gets an address on this node "
+                         + "(drain it, remove the .lost file, restart weftd)", at: 0)
+        }
         for peer in peers.sorted(by: { $0.subnet < $1.subnet }) {
             lines.append("  \(peer.subnet)  \(peer.publicIP)  \(peer.backendType)" + (peer.vtepMAC.map { "  \($0)" } ?? "")
                          + (peer.connected ? "" : "  (not connected)"))

@@ -3,7 +3,8 @@ import Foundation
 /// A stand-in for the Kubernetes API, enough for weftd's kube backend: Nodes listed, fetched,
 /// merge-patched (metadata.annotations and spec; status.conditions by strategic merge), deleted and
 /// watched from a resourceVersion (line-delimited JSON, chunked), plus `POST /control/nodes` to create
-/// one. Python from the test machine, run in a test namespace.
+/// one and `POST /control/outage` to drop every other request and cut the watches (and to end that
+/// again). Python from the test machine, run in a test namespace.
 enum FakeAPIServer {
     static let script = #"""
 import json, sys, threading
@@ -12,6 +13,9 @@ from urllib.parse import urlparse, parse_qs
 
 lock = threading.Condition()
 nodes, events, rv = {}, [], [0]
+# POST /control/outage {"down": true}: every request but /control is dropped without an answer and
+# open watches are cut mid-stream, as when the API server goes away behind its address.
+down = [False]
 
 def record(kind, node):
     rv[0] += 1
@@ -31,7 +35,13 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
     def body(self):
         return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+    def dropped(self):
+        if down[0] and not self.path.startswith("/control/"):
+            self.close_connection = True
+            return True
+        return False
     def do_GET(self):
+        if self.dropped(): return
         url = urlparse(self.path)
         query = parse_qs(url.query)
         parts = url.path.strip("/").split("/")
@@ -50,6 +60,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         sent = since
         while True:
+            if down[0]:
+                self.close_connection = True
+                return
             with lock:
                 pending = [e for e in events if e[0] > sent]
                 if not pending:
@@ -64,6 +77,7 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 sent = number
     def do_PATCH(self):
+        if self.dropped(): return
         parts = self.path.strip("/").split("/")
         status = parts[-1] == "status"
         name = parts[-2] if status else parts[-1]
@@ -86,12 +100,17 @@ class Handler(BaseHTTPRequestHandler):
             record("MODIFIED", nodes[name])
             self.reply(200, nodes[name])
     def do_POST(self):
+        if self.path == "/control/outage":
+            down[0] = bool(self.body().get("down"))
+            return self.reply(200, {"down": down[0]})
+        if self.dropped(): return
         node = self.body()
         with lock:
             nodes[node["metadata"]["name"]] = node
             record("ADDED", node)
             self.reply(201, node)
     def do_DELETE(self):
+        if self.dropped(): return
         name = self.path.strip("/").split("/")[-1]
         with lock:
             node = nodes.pop(name, None)

@@ -112,6 +112,8 @@ struct InformerTests {
             try await eventually("the watch refused the line") { delivered.failures.contains { $0.contains("16 MiB cap") } }
             let verdict = health.current(at: .now + .seconds(61))
             #expect(!verdict.healthy && verdict.reason.contains("16 MiB cap"), "\(verdict.reason)")
+            // The API's error, named so: not the subnet engine's (etcd's) wording.
+            #expect(verdict.reason.contains("Kubernetes API: a watch line") && !verdict.reason.contains("subnet engine"), "\(verdict.reason)")
         }
     }
 
@@ -127,6 +129,7 @@ struct InformerTests {
             try server.control("hang")
             // timeoutSeconds (1) + the margin (1) without a byte: cancelled, and watched again.
             try await eventually("two idle deadlines") { delivered.failures.filter { $0.contains("idle deadline") }.count >= 2 }
+            #expect(delivered.failures.allSatisfy { !$0.contains("subnet engine") }, "\(delivered.failures)")
             #expect(informer.counters.lists == 1)
         }
     }

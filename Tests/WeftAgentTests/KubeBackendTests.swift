@@ -38,4 +38,44 @@ struct KubeBackendTests {
         print("[weftd kube] Node n3 deleted → its route gone on node 1: \(forgotten.map { String(format: "%.2f", $0) } ?? "never") s")
         #expect(forgotten != nil)
     }
+
+    /// The API server goes away (every request dropped, the Node watch cut): weftd's Informer resumes
+    /// the watch again and again, and the routes stay. Once it has been broken longer than the bound
+    /// (lowered to 3 s here; 60 s by default) /healthz fails and `weftd status` says since when and why.
+    /// Healthy before the outage (the control) and again once the API answers, and the resumed watch
+    /// then brings a node that joined afterwards.
+    @Test func aNodeWatchBrokenPastItsBoundMakesTheNodeUnhealthyUntilItResumes() throws {
+        let cluster = try TestCluster(netConf: #"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#, engine: .fakeKube)
+        defer { cluster.cleanup() }
+        let node = try TestNodeAgent(cluster, number: 1)
+        #expect(try cluster.kube("POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"n1"},"spec":{"podCIDR":"10.244.21.0/24"}}"#).status == 0)
+        try node.start(extra: ["--lease-watch-bound", "3s"])
+        #expect(try node.leasedSubnet() == "10.244.21.1/24")
+        #expect(waitUntil(timeout: 60) { (try? node.healthz()) == "ok\n 200" } != nil, "\((try? node.healthz()) ?? "no answer")")
+        #expect(try node.status().status == 0)
+
+        #expect(try cluster.kube("POST", "/control/outage", body: #"{"down":true}"#).status == 0)
+        let broken = waitUntil(timeout: 120) {
+            let health = (try? node.healthz()) ?? ""
+            return health.contains("the lease watch has been broken") && health.hasSuffix(" 503")
+        }
+        #expect(broken != nil, "healthz: \((try? node.healthz()) ?? "no answer")\n\(node.weftd?.log.suffix(3000) ?? "")")
+        let status = try node.status()
+        #expect(status.status == 3 && status.stdout.contains("watch:    broken since") && status.stdout.contains("bound 3 s"),
+                "weftd status (\(status.status)): \(status.stdout)")
+
+        let restored = Date()
+        #expect(try cluster.kube("POST", "/control/outage", body: #"{"down":false}"#).status == 0)
+        let healthy = waitUntil(timeout: 120) { (try? node.healthz()) == "ok\n 200" }
+        print("[weftd kube watch] API gone → /healthz 503 after \(broken.map { String(format: "%.2f", $0) } ?? "never") s (bound 3 s); "
+              + "API back → healthy after \(healthy.map { _ in String(format: "%.2f", Date().timeIntervalSince(restored)) } ?? "never") s")
+        #expect(healthy != nil, "healthz: \((try? node.healthz()) ?? "no answer")\n\(node.weftd?.log.suffix(3000) ?? "")")
+        let after = try node.status()
+        #expect(after.status == 0 && !after.stdout.contains("broken"), "\(after.stdout)")
+        // The resumed watch delivers: a node published after the outage gets its route.
+        let joined = #"{"kind":"Node","metadata":{"name":"n2","annotations":{"flannel.alpha.coreos.com/kube-subnet-manager":"true","flannel.alpha.coreos.com/backend-type":"host-gw","flannel.alpha.coreos.com/backend-data":"null","flannel.alpha.coreos.com/public-ip":"10.77.0.12"}},"spec":{"podCIDR":"10.244.22.0/24"}}"#
+        #expect(try cluster.kube("POST", "/api/v1/nodes", body: joined).status == 0)
+        #expect(waitUntil(timeout: 60) { (try? node.exec("ip", "route", "show", "10.244.22.0/24").stdout.contains("via 10.77.0.12")) == true } != nil,
+                "\(node.weftd?.log.suffix(2000) ?? "")")
+    }
 }

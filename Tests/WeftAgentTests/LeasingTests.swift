@@ -55,9 +55,14 @@ import WeftAddress
         let acquired = try await leaser.acquire(attributes: attributes(2), previous: IPNetwork("10.5.5.1/24"))
         #expect(acquired.lease.subnet == IPNetwork("10.5.5.0/24"))
         #expect(acquired.renewed)
-        // Its previous subnet taken by another node: it gets another one and never the other's.
-        let other = try await leaser.acquire(attributes: attributes(3), previous: IPNetwork("10.5.1.1/24"))
-        #expect(other.lease.subnet != IPNetwork("10.5.1.0/24"))
-        #expect(!other.renewed)
+        // Its previous subnet taken by another node: not another subnet under its pods (the caller
+        // gives the lease up), and the other's record untouched. The previous subnet free, above, is the control.
+        await #expect(throws: AgentError(.leaseLost, "subnet 10.5.1.0/24 of this node's subnet.env is leased by 192.168.0.1 now")) {
+            try await leaser.acquire(attributes: attributes(3), previous: IPNetwork("10.5.1.1/24"))
+        }
+        #expect(engine.all.count == 2)
+        // A node with no subnet.env (rebooted: /run is a tmpfs) takes a free one.
+        let fresh = try await leaser.acquire(attributes: attributes(3), previous: nil)
+        #expect(fresh.lease.subnet != IPNetwork("10.5.1.0/24") && !fresh.renewed)
     }
 }

@@ -104,7 +104,10 @@ struct PolicyAgentTests {
         #expect(try lab.metrics().contains("weftd_policies"))
     }
 
-    @Test func anAPIServerOutageEndsInAFreshListAndNothingIsMissed() throws {
+    /// The API server killed and started again: the table stays in the kernel meanwhile, and the
+    /// resumed watches (weftd resumes from the last resourceVersion, it does not list again) bring the
+    /// policy created after the restart.
+    @Test func anAPIServerOutageKeepsTheTableAndTheResumedWatchesMissNothing() throws {
         let lab = try PolicyLab()
         defer { lab.cleanup() }
         try lab.apply(Self.objects)

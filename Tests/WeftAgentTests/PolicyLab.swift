@@ -149,7 +149,7 @@ final class PolicyLab {
     }
 
     /// The plugin's ADD (or DEL) for pod `name` of namespace prod, in its own netns; the exit status and output.
-    func cni(_ command: String, _ name: String, failClosed: Bool = false) throws -> Output {
+    func cni(_ command: String, _ name: String, failClosed: Bool = false, config: String? = nil) throws -> Output {
         let netns = "wt-\(id)-p\(name)"
         if !pods.contains(netns) {
             try addNamespace(netns)
@@ -157,12 +157,12 @@ final class PolicyLab {
         }
         return try inNode(["/usr/bin/env", "CNI_COMMAND=\(command)", "CNI_CONTAINERID=c-\(name)", "CNI_NETNS=/var/run/netns/\(netns)",
                            "CNI_IFNAME=eth0", "CNI_PATH=/nonexistent", "CNI_ARGS=K8S_POD_NAMESPACE=prod;K8S_POD_NAME=\(name)",
-                           binary("weft")], input: config(failClosed: failClosed))
+                           binary("weft")], input: config ?? self.config(failClosed: failClosed))
     }
 
-    /// ADD for pod `name`; its address.
-    func add(_ name: String) throws -> String {
-        let added = try cni("ADD", name)
+    /// ADD for pod `name` (with `config`, else the lab's); its address.
+    func add(_ name: String, config: String? = nil) throws -> String {
+        let added = try cni("ADD", name, config: config)
         guard added.status == 0, let range = added.stdout.range(of: #"10\.62\.0\.[0-9]+"#, options: .regularExpression) else {
             throw TestFailure("ADD \(name): \(added.stdout) \(added.stderr)")
         }

@@ -25,9 +25,15 @@ final class TestCluster {
     var kubeconfigFile: String { "\(directory)/kubeconfig" }
     var underlay: String { "wt-\(id)-ul" }
 
-    init(netConf: String, engine: Engine = .etcd, tls: Bool = false) throws {
+    /// More etcd flags (as `--auth-token-ttl 1`).
+    let etcdFlags: [String]
+    /// etcdctl's `--user name:password` once etcd's auth is on (enableAuth).
+    private(set) var etcdUser: String?
+
+    init(netConf: String, engine: Engine = .etcd, tls: Bool = false, etcdFlags: [String] = []) throws {
         self.engine = engine
         self.tls = tls
+        self.etcdFlags = etcdFlags
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-test-\(id)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
@@ -56,7 +62,7 @@ final class TestCluster {
         let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcd", "--name", "wt",
                                  "--data-dir", "\(directory)/etcd", "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
                                  "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                                 "--initial-cluster", "wt=http://127.0.0.1:2380"] + (tls ? EtcdTLS.serverFlags(directory) : []),
+                                 "--initial-cluster", "wt=http://127.0.0.1:2380"] + (tls ? EtcdTLS.serverFlags(directory) : []) + etcdFlags,
                                 logPath: "\(directory)/etcd.log")
         daemons.append(daemon)
         etcd = daemon
@@ -66,6 +72,26 @@ final class TestCluster {
     }
 
     func killEtcd() { etcd?.stop(SIGKILL) }
+
+    /// etcd's auth on: `root` (auth needs it), and `user` whose role may read and write only flannel's
+    /// prefix. etcdctl goes on as root.
+    func enableAuth(rootPassword: String, user: String, password: String) throws {
+        let steps: [[String]] = [
+            ["user", "add", "root:\(rootPassword)"],
+            ["role", "add", "weft"],
+            ["role", "grant-permission", "weft", "--prefix=true", "readwrite", "\(Self.prefix)/"],
+            ["user", "add", "\(user):\(password)"],
+            ["user", "grant-role", user, "weft"],
+            ["auth", "enable"],
+        ]
+        for step in steps {
+            // `user add name:password` asks for nothing with --interactive=false (a flag of user add only).
+            let result = try run(etcdctlCommand + step + (step[0] == "user" && step[1] == "add" ? ["--interactive=false"] : []),
+                                 environment: ["ETCDCTL_API": "3"])
+            guard result.status == 0 else { throw TestFailure("etcdctl \(step.joined(separator: " ")): \(result.stderr)") }
+        }
+        etcdUser = "root:\(rootPassword)"
+    }
 
     private func startFakeAPI(netConf: String) throws {
         let namespace = try attach("api", address: "\(Self.apiAddress)/24")
@@ -115,10 +141,14 @@ final class TestCluster {
 
     func track(_ daemon: Daemon) { daemons.append(daemon) }
 
+    private var etcdctlCommand: [String] {
+        ["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
+         "--dial-timeout", "2s"] + (tls ? EtcdTLS.clientFlags(directory) : []) + (etcdUser.map { ["--user", $0] } ?? [])
+    }
+
     @discardableResult
     func etcdctl(_ arguments: String...) throws -> Output {
-        try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
-                 "--dial-timeout", "2s"] + (tls ? EtcdTLS.clientFlags(directory) : []) + arguments, environment: ["ETCDCTL_API": "3"])
+        try run(etcdctlCommand + arguments, environment: ["ETCDCTL_API": "3"])
     }
 
     /// Every lease record: key → value, as etcd holds them.

@@ -96,6 +96,16 @@ final class TestNodeAgent {
         try exec("curl", "-s", "-m", "2", "-w", " %{http_code}", "http://127.0.0.1:9410/healthz").stdout
     }
 
+    /// A counter or gauge from /metrics (0 when absent).
+    func metric(_ name: String) throws -> Double {
+        let text = try exec("curl", "-s", "-m", "2", "http://127.0.0.1:9410/metrics").stdout
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    /// `weftd status` against the node's state file: its exit code (3 when unhealthy) and summary.
+    func status() throws -> Output { try run([binary("weftd"), "status", "--state-file", stateFile]) }
+
     func exec(_ arguments: String...) throws -> Output {
         try run(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)"] + arguments)
     }

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+/// The loopback guard (CVE-2020-8558 class) beside Kubernetes' own kube-proxy in iptables mode, as a
+/// node runs it: kube-proxy sets route_localnet on every interface of its namespace (for NodePorts on
+/// 127.0.0.1) and listens on 127.0.0.1:10249 (its metrics) for the node alone. Everything runs in the
+/// lab's node namespace, kube-proxy against the lab's real kube-apiserver; its conntrack settings, the
+/// only host-wide ones it writes, are left alone (0).
+@Suite(.serialized, .enabled(if: Privileged.available))
+struct KubeProxyLoopbackTests {
+    /// A pod's hand-made SYN to kube-proxy's loopback-only metrics port is dropped by Weft's
+    /// `localnet-input` chain (the drop counter rises); the control, the same SYN to kube-proxy's
+    /// healthz port on the node's bridge address, is answered.
+    @Test func aPodReachesNoLoopbackListenerOfARealKubeProxy() throws {
+        let lab = try PolicyLab()
+        defer { lab.cleanup() }
+        try lab.start("kube-proxy", [
+            "\(lab.kubeBin)/kube-proxy", "--kubeconfig", "\(lab.directory)/kubeconfig", "--proxy-mode", "iptables",
+            "--hostname-override", "n1", "--cluster-cidr", "10.62.0.0/24", "--metrics-bind-address", "127.0.0.1:10249",
+            "--healthz-bind-address", "0.0.0.0:10256", "--oom-score-adj", "0", "--conntrack-max-per-core", "0",
+            "--conntrack-tcp-timeout-established", "0", "--conntrack-tcp-timeout-close-wait", "0", "--v", "2",
+        ])
+        let ready = waitUntil(timeout: 120) {
+            (try? lab.inNode(["/usr/sbin/sysctl", "-n", "net.ipv4.conf.all.route_localnet"]).stdout.hasPrefix("1")) == true
+                && (try? lab.inNode(["/usr/bin/ss", "-ltn"]).stdout).map { $0.contains("127.0.0.1:10249") && $0.contains(":10256") } == true
+                && (try? lab.inNode(["/usr/sbin/iptables", "-t", "nat", "-S", "KUBE-SERVICES"]).status) == 0
+        }
+        #expect(ready != nil, "kube-proxy did not set route_localnet, listen and write its chains: \(lab.log("kube-proxy").suffix(3000))")
+
+        let config = #"{"cniVersion":"1.0.0","name":"kp","type":"weft","subnet":"10.62.0.0/24","dataDir":"\#(lab.directory)/ipam","#
+            + #""delegate":{"hairpinMode":true,"isDefaultGateway":true,"ipMasq":false},"#
+            + #""runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}}"#
+        let address = try lab.add("web", config: config)
+        let bridge = "cni0"
+        // `ip netns exec` mounts the namespace's own /sys (nsenter alone would show the host's links).
+        let gateway = try run(["/usr/sbin/ip", "netns", "exec", lab.node, "cat", "/sys/class/net/\(bridge)/address"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(gateway.split(separator: ":").count == 6, "no MAC for \(bridge): \(gateway)")
+        #expect(try lab.inNode(["/usr/sbin/sysctl", "-n", "net.ipv4.conf.\(bridge).route_localnet"]).stdout.hasPrefix("1"))
+
+        func synAnswered(_ destination: String, _ port: Int) throws -> Bool {
+            let result = try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(lab.id)-pweb", "/usr/bin/python3", "-c", RawSYN.script,
+                                  "eth0", address, destination, String(port), gateway])
+            let answer = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard ["SYNACK", "NONE"].contains(answer) else { throw TestFailure("raw SYN sender failed: \(result.stdout) \(result.stderr)") }
+            return answer == "SYNACK"
+        }
+        let debug = { () -> String in
+            let node = (try? lab.inNode(["/usr/sbin/ip", "-br", "addr"]).stdout) ?? ""
+            let rules = (try? lab.inNode(["/usr/sbin/iptables-save"]).stdout) ?? ""
+            let nft = (try? lab.inNode(["/usr/sbin/nft", "list", "ruleset"]).stdout) ?? ""
+            let ss = (try? lab.inNode(["/usr/bin/ss", "-ltn"]).stdout) ?? ""
+            return "addr \(address) gw \(gateway)\n\(node)\n\(ss)\n\(rules)\n\(nft.prefix(6000))"
+        }
+        #expect(try synAnswered("10.62.0.1", 10256), "the control: a raw SYN to kube-proxy's healthz on the node's address is answered\n\(debug())")
+        #expect(try !synAnswered("127.0.0.1", 10249), "a raw SYN to kube-proxy's loopback-only metrics is not")
+        let chain = try lab.inNode(["/usr/sbin/nft", "list", "chain", "inet", "weft", "localnet-input"]).stdout
+        #expect(chain.range(of: "counter packets [1-9][0-9]* ", options: .regularExpression) != nil, "the drop counted: \(chain)")
+    }
+}
+
+/// A hand-made TCP SYN from a pod's interface, framed for the gateway's MAC (what a pod with
+/// CAP_NET_RAW can send whatever its routes say); prints SYNACK when one came back within 2 s, else
+/// NONE. Arguments: interface, source, destination, port, gateway MAC. (WeftPluginTests' FirewallSupport
+/// sends the same frame.)
+enum RawSYN {
+    static let script = #"""
+        import socket, struct, sys, time, random
+        iface, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+        dmac = bytes.fromhex(sys.argv[5].replace(':', ''))
+        def csum(b):
+            if len(b) % 2: b += b'\0'
+            s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+            while s >> 16: s = (s & 0xffff) + (s >> 16)
+            return ~s & 0xffff
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+        s.bind((iface, 0))
+        smac = s.getsockname()[4]
+        sport = random.randint(20000, 60000)
+        tcp = struct.pack('!HHIIBBHHH', sport, port, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
+        pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(tcp))
+        tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
+        ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+        s.send(dmac + smac + b'\x08\x00' + ip + tcp)
+        s.settimeout(0.2)
+        deadline = time.time() + 2
+        while time.time() < deadline:
+            try:
+                frame = s.recv(2048)
+            except socket.timeout:
+                continue
+            h = frame[14:]
+            if len(h) < 40 or h[9] != 6 or h[12:16] != socket.inet_aton(dst): continue
+            ihl = (h[0] & 15) * 4
+            sp, dp = struct.unpack('!HH', h[ihl:ihl + 4])
+            if sp == port and dp == sport and h[ihl + 13] & 0x12 == 0x12:
+                print('SYNACK'); sys.exit(0)
+        print('NONE')
+        """#
+}
