@@ -29,7 +29,6 @@ WEFT_BIN, WEFTD_BIN, WEFTCTL_BIN, KUBE_BIN, ETCD_BIN as for scripts/demo.
 import importlib.util
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the clone
 spec = importlib.util.spec_from_file_location("bench_nodes", os.path.join(HERE, "bench-nodes.py"))
 nodes_module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(nodes_module)
+kube_lab = nodes_module.kube_lab  # scripts/kube_lab.py, which bench-nodes.py loads
 setns = nodes_module.setns
 has_route = nodes_module.has_route
 route_key = nodes_module.route_key
@@ -280,23 +280,7 @@ class Bench:
 
 
 def main():
-    if os.geteuid() != 0:
-        print("bench-crossnode: needs root", file=sys.stderr)
-        return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    bench = Bench()
-    try:
-        bench.run()
-    except BaseException:
-        for name, _ in bench.c.processes:
-            if name.startswith("weftd"):
-                text = bench.c.tail(name, 15)
-                if text:
-                    log(f"last lines of {name}:\n{text}")
-        raise
-    finally:
-        bench.c.cleanup()
-    return 0
+    return kube_lab.bench_main("bench-crossnode", Bench, log, lab=lambda bench: bench.c)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ Layout (every namespace named `wt-<8 hex>-<role>-…`):
 
 Cleanup (`Nodes.cleanup`, also on failure, SIGTERM and Ctrl-C): every process stopped by its PID in reverse
 order, every namespace of the prefix deleted, the work directory removed.
+
+The control plane, the API client, the processes and the cleanup are scripts/kube_lab.py's, which the policy
+bench (scripts/bench-policy.py) uses too.
 """
 
-import ctypes
 import http.client
 import json
 import os
@@ -27,81 +29,20 @@ import secrets
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-CLONE_NEWNET = 0x40000000
-LIBC = ctypes.CDLL(None, use_errno=True)
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the clone
+sys.path.insert(0, HERE)
+import kube_lab  # noqa: E402  scripts/kube_lab.py: the control plane, the API client, processes and cleanup
+from kube_lab import PATH, Api, run, setns  # noqa: E402,F401  (setns: scripts/demo and bench-crossnode.py use it from here)
+
 TOKEN = "weft-nodes-token"
 UNDERLAY = "10.78.0"
 API = f"{UNDERLAY}.1"
 NETWORK = "10.244.0.0/16"
-PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def setns(fd):
-    if LIBC.setns(fd, CLONE_NEWNET) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f"setns: {os.strerror(error)}")
-
-
-def run(args, check=True, **kwargs):
-    return subprocess.run(args, check=check, capture_output=True, text=True, **kwargs)
-
-
-def default_kube_bin():
-    sys.path.insert(0, os.path.join(HERE, "k8s"))
-    import cluster  # scripts/k8s/cluster.py: the cache of the current source package version (make k8s-build)
-    return cluster.default_paths()[0]
-
-
-class Api:
-    """The API over HTTPS with the token (the server's certificate is its own self-signed one)."""
-
-    def __init__(self, host=API, port=6443):
-        self.host, self.port = host, port
-        self.context = ssl.create_default_context()
-        self.context.check_hostname = False
-        self.context.verify_mode = ssl.CERT_NONE
-        self.connection = None
-
-    def call(self, method, path, body=None, content_type="application/json", ok=(200, 201)):
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = content_type
-        for attempt in range(3):
-            try:
-                if self.connection is None:
-                    self.connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
-                self.connection.request(method, path, body=data, headers=headers)
-                response = self.connection.getresponse()
-                text = response.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.connection = None
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)
-        if response.status not in ok:
-            raise RuntimeError(f"{method} {path}: {response.status} {text[:400]!r}")
-        return json.loads(text) if text else None
-
-    def ready(self):
-        try:
-            connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=2)
-            connection.request("GET", "/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
-            response = connection.getresponse()
-            ok = response.status == 200 and response.read().strip() == b"ok"
-            connection.close()
-            return ok
-        except (OSError, http.client.HTTPException):
-            return False
 
 
 def route_key(cidr):
@@ -152,77 +93,19 @@ class Node:
                 "dataDir": os.path.join(self.dir, "ipam"), "networkPolicy": {"socket": self.socket, "failClosed": False}}
 
 
-class Nodes:
+class Nodes(kube_lab.Lab):
     """The underlay, the control plane and the nodes. `start()`, then `add_node()` per node, `pod()` per pod;
     `cleanup()` in a finally."""
 
     def __init__(self, role, log=None):
-        self.weft = os.path.abspath(os.environ.get("WEFT_BIN", os.path.join(REPO, ".build", "release", "weft")))
-        bindir = os.path.dirname(self.weft)
-        self.weftd = os.path.abspath(os.environ.get("WEFTD_BIN", os.path.join(bindir, "weftd")))
-        self.weftctl = os.path.abspath(os.environ.get("WEFTCTL_BIN", os.path.join(bindir, "weftctl")))
-        self.etcd = os.environ.get("ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
-        self.kube_bin = os.environ.get("KUBE_BIN") or default_kube_bin()
-        self.apiserver = os.path.join(self.kube_bin, "kube-apiserver")
-        for binary in (self.weft, self.weftd, self.weftctl, self.etcd, self.apiserver):
-            if not os.access(binary, os.X_OK):
-                raise SystemExit(f"needs {binary} (make build k8s-build e2e-deps)")
         self.id = secrets.token_hex(4)
-        self.prefix = f"wt-{self.id}-{role}-"
+        super().__init__(f"wt-{self.id}-{role}-", f"weft-{role}.", weftctl=True)
         self.underlay = f"{self.prefix}u"
-        self.work = tempfile.mkdtemp(prefix=f"weft-{role}.")
         self.log = log or (lambda message: None)
-        self.processes = []  # (name, Popen), stopped by PID in reverse order
-        self.host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
         self.underlay_fd = None
         self.nodes = []
-        self.api = Api()
+        self.api = Api(API, TOKEN)
         self.cleaned = False
-
-    # -- processes --
-
-    def spawn(self, name, args, ns=None, stdout=None, stdin=None):
-        """A process (in node namespace `ns`, else the underlay's), its stderr in <work>/<name>.log.
-        nsenter execs the program, so the PID kept is the program's."""
-        log_file = open(os.path.join(self.work, f"{name}.log"), "ab")
-        if ns:
-            args = ["nsenter", f"--net=/var/run/netns/{ns}"] + list(args)
-        process = subprocess.Popen(args, stdout=stdout or log_file, stderr=log_file, stdin=stdin or subprocess.DEVNULL,
-                                   env={"PATH": PATH, "HOME": "/root"}, start_new_session=True)
-        log_file.close()
-        self.processes.append((name, process))
-        return process
-
-    def stop(self, process, name=""):
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.processes = [(n, p) for n, p in self.processes if p is not process]
-
-    def tail(self, name, lines=20):
-        try:
-            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def wait_until(self, predicate, timeout, what, interval=0.05):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            for name, process in self.processes:
-                if name in ("etcd", "kube-apiserver") or name.startswith("weftd"):
-                    if process.poll() is not None:
-                        raise RuntimeError(f"{name} exited ({process.returncode}) while waiting for {what}:\n{self.tail(name)}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(interval)
 
     def cleanup(self):
         if self.cleaned:
@@ -230,62 +113,20 @@ class Nodes:
         self.cleaned = True
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
         try:
-            for name, process in reversed(list(self.processes)):
-                try:
-                    self.stop(process)
-                except Exception as error:  # keep cleaning
-                    print(f"stopping {name} (pid {process.pid}): {error}", file=sys.stderr)
-            try:
-                setns(self.host_fd)
-            except OSError as error:
-                print(f"back to the host's namespace: {error}", file=sys.stderr)
-            if self.underlay_fd is not None:
-                os.close(self.underlay_fd)
-            listed = run(["ip", "netns", "list"], check=False).stdout.splitlines()
-            for name in sorted((line.split(" ")[0] for line in listed), reverse=True):
-                if name.startswith(self.prefix):
-                    run(["ip", "netns", "delete", name], check=False)
-            if os.environ.get("KEEP_WORK"):
-                print(f"work directory kept: {self.work}", file=sys.stderr)
-            else:
-                shutil.rmtree(self.work, ignore_errors=True)
+            super().cleanup()
         finally:
             signal.signal(signal.SIGINT, previous)
 
     # -- the underlay and the control plane --
 
     def start(self):
-        run(["ip", "netns", "add", self.underlay])
+        self.underlay_fd = self.add_netns(self.underlay)
         u = ["ip", "-n", self.underlay]
-        run(u + ["link", "set", "lo", "up"])
         run(u + ["link", "add", "br0", "type", "bridge"])
         run(u + ["addr", "add", f"{API}/24", "dev", "br0"])
         run(u + ["link", "set", "br0", "up"])
-        self.underlay_fd = os.open(f"/var/run/netns/{self.underlay}", os.O_RDONLY)
         setns(self.underlay_fd)  # from here on this process and its children live in the underlay
-        w = self.work
-        run(["openssl", "genrsa", "-out", f"{w}/sa.key", "2048"])
-        run(["openssl", "rsa", "-in", f"{w}/sa.key", "-pubout", "-out", f"{w}/sa.pub"])
-        with open(f"{w}/tokens.csv", "w") as f:
-            f.write(f"{TOKEN},weft-nodes,weft-nodes,system:masters\n")
-        self.kubeconfig = f"{w}/kubeconfig"
-        with open(self.kubeconfig, "w") as f:
-            json.dump({"apiVersion": "v1", "kind": "Config",
-                       "clusters": [{"name": "c", "cluster": {"server": f"https://{API}:6443", "insecure-skip-tls-verify": True}}],
-                       "users": [{"name": "u", "user": {"token": TOKEN}}],
-                       "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}, f)
-        self.spawn("etcd", [self.etcd, "--name", "n", "--data-dir", f"{w}/etcd",
-                            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
-                            "--listen-peer-urls", "http://127.0.0.1:2380", "--log-level", "warn", "--logger", "zap"])
-        self.spawn("kube-apiserver", [self.apiserver, "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443",
-                                      f"--bind-address={API}", f"--advertise-address={API}", f"--cert-dir={w}/certs",
-                                      "--service-cluster-ip-range=10.96.0.0/16", f"--service-account-key-file={w}/sa.pub",
-                                      f"--service-account-signing-key-file={w}/sa.key",
-                                      "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
-                                      f"--token-auth-file={w}/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0"])
-        started = time.monotonic()
-        self.wait_until(self.api.ready, 120, "kube-apiserver /readyz", interval=0.2)
-        return time.monotonic() - started
+        return self.start_control_plane("weft-nodes", interval=0.2)
 
     # -- nodes --
 
@@ -322,23 +163,7 @@ class Nodes:
         return node.weftd
 
     def metrics(self, node):
-        try:
-            connection = http.client.HTTPConnection(node.address, 9410, timeout=2)
-            connection.request("GET", "/metrics")
-            text = connection.getresponse().read().decode()
-            connection.close()
-        except (OSError, http.client.HTTPException):
-            return {}
-        values = {}
-        for line in text.splitlines():
-            if line.startswith("#") or " " not in line:
-                continue
-            name, value = line.rsplit(" ", 1)
-            try:
-                values[name] = float(value)
-            except ValueError:
-                pass
-        return values
+        return kube_lab.metrics(node.address, 9410)
 
     def healthy(self, node):
         try:
@@ -404,9 +229,7 @@ class Nodes:
                                f"{result.stdout[:600]!r} {result.stderr[:600]!r}")
         answer = json.loads(result.stdout)
         addresses = [ip["address"].split("/")[0] for ip in answer.get("ips", [])]
-        self.api.call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status",
-                      {"status": {"phase": "Running", "podIP": addresses[0], "podIPs": [{"ip": a} for a in addresses]}},
-                      content_type="application/merge-patch+json")
+        self.api.pod_ips(namespace, name, addresses)
         record = {"ns": pod_ns, "address": addresses[0], "add_ms": took, "result": answer, "name": name, "namespace": namespace}
         node.pods[name] = record
         return record

@@ -7,7 +7,8 @@ kube-apiserver (token auth, AlwaysAllow; no scheduler, controller-manager or kub
 (`--backend none --network-policy`) and the `weft` plugin, which wires pods (namespaces `<prefix>p…`) onto
 one bridge. This process joins the node namespace with setns(2), so every child it starts is there;
 the host's namespace is never changed. Daemons are stopped by PID, the namespaces and the work
-directory removed, on success and on failure.
+directory removed, on success and on failure. The control plane, the API client, the processes and the
+cleanup are scripts/kube_lab.py's, shared with the demo's nodes (scripts/bench-nodes.py).
 
 Pods on this node are network namespaces wired by the plugin's ADD (their Pod objects created first,
 `spec.nodeName` this node, `status.podIPs` patched afterwards as kubelet would); pods on other nodes are
@@ -30,27 +31,23 @@ POLICIES=100, PODS=200, REAL_PODS=20 (of PODS, wired by ADD on this node), PROBE
 WEFT_BIN, WEFTD_BIN, KUBE_BIN (kube-apiserver's directory; default: scripts/k8s's cache), ETCD_BIN.
 """
 
-import ctypes
-import http.client
 import json
 import os
 import random
 import secrets
 import select
-import shutil
-import signal
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-CLONE_NEWNET = 0x40000000
-LIBC = ctypes.CDLL(None, use_errno=True)
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the clone
+sys.path.insert(0, HERE)
+import kube_lab  # noqa: E402  scripts/kube_lab.py: the control plane, the API client, processes and cleanup
+from kube_lab import PATH, Api, setns  # noqa: E402
+
 TOKEN = "benchtoken"
 NODE = "n1"
 PORT = 8080
@@ -64,12 +61,6 @@ def log(message):
 
 def env_int(name, default):
     return int(os.environ.get(name, default))
-
-
-def setns(fd):
-    if LIBC.setns(fd, CLONE_NEWNET) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f"setns: {os.strerror(error)}")
 
 
 def now_ns():
@@ -184,49 +175,7 @@ while True:
 """
 
 
-# ---- the API ---------------------------------------------------------------------------------------------
-
-class Api:
-    def __init__(self, host="127.0.0.1", port=6443):
-        self.host, self.port = host, port
-        self.context = ssl.create_default_context()
-        self.context.check_hostname = False
-        self.context.verify_mode = ssl.CERT_NONE
-        self.connection = None
-
-    def call(self, method, path, body=None, content_type="application/json", ok=(200, 201)):
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = content_type
-        for attempt in range(3):
-            try:
-                if self.connection is None:
-                    self.connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
-                self.connection.request(method, path, body=data, headers=headers)
-                response = self.connection.getresponse()
-                text = response.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.connection = None
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)
-        if response.status not in ok:
-            raise RuntimeError(f"{method} {path}: {response.status} {text[:400]!r}")
-        return json.loads(text) if text else None
-
-    def create(self, path, body):
-        return self.call("POST", path, body)
-
-    def delete(self, path):
-        return self.call("DELETE", path)
-
-    def pod_ips(self, namespace, name, addresses):
-        self.call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status",
-                  {"status": {"phase": "Running", "podIP": addresses[0], "podIPs": [{"ip": a} for a in addresses]}},
-                  content_type="application/merge-patch+json")
-
+# ---- the API objects -------------------------------------------------------------------------------------
 
 def pod_object(namespace, name, labels, node):
     return {"apiVersion": "v1", "kind": "Pod",
@@ -333,22 +282,14 @@ def summary(values):
 
 # ---- the bench -------------------------------------------------------------------------------------------
 
-class Bench:
+class Bench(kube_lab.Lab):
+    stop_timeout = 15
+    new_sessions = False  # the daemons, listeners and the prober share this process's session
+
     def __init__(self):
-        self.weft = os.path.abspath(os.environ.get("WEFT_BIN", os.path.join(REPO, ".build", "release", "weft")))
-        self.weftd = os.path.abspath(os.environ.get("WEFTD_BIN", os.path.join(os.path.dirname(self.weft), "weftd")))
-        self.etcd = os.environ.get("ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
-        self.kube_bin = os.environ.get("KUBE_BIN") or self.default_kube_bin()
-        self.apiserver = os.path.join(self.kube_bin, "kube-apiserver")
-        for binary in (self.weft, self.weftd, self.etcd, self.apiserver):
-            if not os.access(binary, os.X_OK):
-                raise SystemExit(f"bench-policy: needs {binary} (make build k8s-build e2e-deps)")
-        self.prefix = os.environ.get("BENCH_PREFIX") or f"weft-bench-{secrets.token_hex(4)}"
-        self.prefix += "-"
+        prefix = (os.environ.get("BENCH_PREFIX") or f"weft-bench-{secrets.token_hex(4)}") + "-"
+        super().__init__(prefix, "weft-bench-policy.", program="bench-policy", warn=log)
         self.node_ns = f"{self.prefix}node"
-        self.work = tempfile.mkdtemp(prefix="weft-bench-policy.")
-        self.processes = []  # (name, Popen), stopped by PID in reverse order
-        self.host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
         self.node_fd = None
         self.pod_fds = {}
         self.pod_count = 0
@@ -360,127 +301,20 @@ class Bench:
         self.interval_ms = float(os.environ.get("PROBE_INTERVAL_MS", "1"))
         self.sock = os.path.join(self.work, "run", "policy.sock")
         self.metrics_address = "127.0.0.1:9410"
-        self.api = Api()
+        self.api = Api("127.0.0.1", TOKEN)
         self.rng = random.Random(17)
-
-    @staticmethod
-    def default_kube_bin():
-        sys.path.insert(0, os.path.join(HERE, "k8s"))
-        import cluster  # scripts/k8s/cluster.py: the cache of the current source package version
-        return cluster.default_paths()[0]
-
-    # -- processes and namespaces --
-
-    def spawn(self, name, args, stdout=None, stdin=None, env=None):
-        log_file = open(os.path.join(self.work, f"{name}.log"), "ab")
-        process = subprocess.Popen(args, stdout=stdout or log_file, stderr=log_file, stdin=stdin or subprocess.DEVNULL,
-                                   env=env or {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"})
-        log_file.close()
-        self.processes.append((name, process))
-        return process
-
-    def stop(self, process):
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def add_netns(self, name):
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        return os.open(f"/var/run/netns/{name}", os.O_RDONLY)
 
     def in_pod(self, pod_ns, args):
         return ["nsenter", f"--net=/var/run/netns/{pod_ns}"] + args
-
-    def cleanup(self):
-        for name, process in reversed(self.processes):
-            try:
-                self.stop(process)
-            except Exception as error:  # keep cleaning
-                log(f"stopping {name} (pid {process.pid}): {error}")
-        try:
-            setns(self.host_fd)
-        except OSError as error:
-            log(f"back to the host namespace: {error}")
-        for fd in list(self.pod_fds.values()) + ([self.node_fd] if self.node_fd is not None else []):
-            os.close(fd)
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
-        for line in listed:
-            name = line.split(" ")[0]
-            if name.startswith(self.prefix):
-                subprocess.run(["ip", "netns", "delete", name])
-        if os.environ.get("KEEP_WORK"):
-            log(f"work directory kept: {self.work}")
-        else:
-            shutil.rmtree(self.work, ignore_errors=True)
-
-    def wait_until(self, predicate, timeout, what, interval=0.1):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            for name, process in self.processes:
-                if name in ("etcd", "kube-apiserver", "weftd") and process.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({process.returncode}) waiting for {what}: see {self.work}/{name}.log\n"
-                                       + self.tail(name))
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(interval)
-
-    def tail(self, name, lines=30):
-        try:
-            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
 
     # -- the control plane --
 
     def start_cluster(self):
         self.node_fd = self.add_netns(self.node_ns)
         setns(self.node_fd)  # from here on, this process and its children live in the node namespace
-        w = self.work
-        os.makedirs(f"{w}/run", mode=0o700)
-        subprocess.run(["openssl", "genrsa", "-out", f"{w}/sa.key", "2048"], check=True, capture_output=True)
-        subprocess.run(["openssl", "rsa", "-in", f"{w}/sa.key", "-pubout", "-out", f"{w}/sa.pub"], check=True, capture_output=True)
-        with open(f"{w}/tokens.csv", "w") as f:
-            f.write(f"{TOKEN},bench,bench,system:masters\n")
-        with open(f"{w}/kubeconfig", "w") as f:
-            json.dump({"apiVersion": "v1", "kind": "Config",
-                       "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": True}}],
-                       "users": [{"name": "u", "user": {"token": TOKEN}}],
-                       "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}, f)
-        self.spawn("etcd", [self.etcd, "--name", "n", "--data-dir", f"{w}/etcd",
-                            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
-                            "--listen-peer-urls", "http://127.0.0.1:2380", "--log-level", "warn", "--logger", "zap"])
-        self.spawn("kube-apiserver", [self.apiserver, "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443",
-                                      "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--cert-dir={w}/certs",
-                                      "--service-cluster-ip-range=10.96.0.0/16", f"--service-account-key-file={w}/sa.pub",
-                                      f"--service-account-signing-key-file={w}/sa.key",
-                                      "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
-                                      f"--token-auth-file={w}/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0"])
-
-        def ready():
-            try:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                connection = http.client.HTTPSConnection("127.0.0.1", 6443, context=context, timeout=2)
-                connection.request("GET", "/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
-                response = connection.getresponse()
-                ok = response.status == 200 and response.read().strip() == b"ok"
-                connection.close()
-                return ok
-            except (OSError, http.client.HTTPException):
-                return False
-        started = time.monotonic()
-        self.wait_until(ready, 120, "kube-apiserver /readyz", interval=0.5)
-        log(f"kube-apiserver ready in {time.monotonic() - started:.1f} s")
+        os.makedirs(f"{self.work}/run", mode=0o700)
+        took = self.start_control_plane("bench", interval=0.5)
+        log(f"kube-apiserver ready in {took:.1f} s")
         # The namespace the probe pods live in: no generated policy selects its pods.
         self.api.create("/api/v1/namespaces", {"metadata": {"name": PROBE_NS, "labels": {"purpose": "probe"}}})
 
@@ -489,11 +323,11 @@ class Bench:
         if not getattr(self, "node_created", False):
             self.api.create("/api/v1/nodes", {"metadata": {"name": NODE}})
             self.node_created = True
-        self.spawn("weftd", [self.weftd, "run", "--backend", "none", "--network-policy", "--kubeconfig", f"{self.work}/kubeconfig",
+        self.spawn("weftd", [self.weftd, "run", "--backend", "none", "--network-policy", "--kubeconfig", self.kubeconfig,
                              "--node-name", NODE, "--policy-socket", self.sock, "--metrics-address", self.metrics_address,
                              "--state-file", f"{self.work}/state.json"])
         self.wait_until(lambda: os.path.exists(self.sock) and self.metrics().get("weftd_policy_applies_total", 0) >= 1,
-                        60, "weftd's first policy table")
+                        60, "weftd's first policy table", interval=0.1)
 
     def weftd_knows(self, namespace, name):
         """Whether weftd has the Pod (`weftctl policy ls --pod`'s request on the policy socket)."""
@@ -509,23 +343,7 @@ class Bench:
         return "no such pod" not in json.loads(reply or b"{}").get("text", "no such pod")
 
     def metrics(self):
-        try:
-            connection = http.client.HTTPConnection(*self.metrics_address.split(":"), timeout=2)
-            connection.request("GET", "/metrics")
-            text = connection.getresponse().read().decode()
-            connection.close()
-        except (OSError, http.client.HTTPException):
-            return {}
-        values = {}
-        for line in text.splitlines():
-            if line.startswith("#") or " " not in line:
-                continue
-            name, value = line.rsplit(" ", 1)
-            try:
-                values[name] = float(value)
-            except ValueError:
-                pass
-        return values
+        return kube_lab.metrics(*self.metrics_address.split(":"))
 
     def settle(self, quiet=1.0, timeout=120):
         """Waits until weftd has committed nothing new for `quiet` seconds."""
@@ -557,7 +375,7 @@ class Bench:
 
     def cni_add(self, pod_ns, namespace, name, policy=True):
         """Runs ADD; returns (seconds, [addresses]). Timed around the plugin process as a runtime sees it."""
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"bench-{pod_ns}",
+        env = {"PATH": PATH, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"bench-{pod_ns}",
                "CNI_NETNS": f"/var/run/netns/{pod_ns}", "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(self.weft),
                "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name}"}
         conf = self.conf(policy)
@@ -812,22 +630,7 @@ def main():
         except (KeyboardInterrupt, BrokenPipeError):
             pass
         return 0
-    if os.geteuid() != 0:
-        print("bench-policy: needs root", file=sys.stderr)
-        return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    bench = Bench()
-    try:
-        bench.run()
-    except BaseException:
-        for name in ("weftd", "kube-apiserver"):
-            text = bench.tail(name, 15)
-            if text:
-                log(f"last lines of {name}:\n{text}")
-        raise
-    finally:
-        bench.cleanup()
-    return 0
+    return kube_lab.bench_main("bench-policy", Bench, log, tails=("weftd", "kube-apiserver"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,285 @@
+"""scripts/kube_lab.py: what the policy bench (scripts/bench-policy.py) and the nodes of the demo and the
+cross-node bench (scripts/bench-nodes.py) share. Imported, not run.
+
+- A control plane in the network namespace the caller has joined: etcd (127.0.0.1:2379) and Kubernetes'
+  own kube-apiserver (https://ADDRESS:6443; token auth, AlwaysAllow; no scheduler, controller-manager or
+  kubelet), with the service-account keys, the token file and a kubeconfig for weftd in the work directory.
+- `Api`: a client for it over HTTPS with the bearer token; `metrics`: weftd's /metrics.
+- `Lab`: the binaries (WEFT_BIN, WEFTD_BIN, WEFTCTL_BIN, ETCD_BIN, KUBE_BIN), the work directory, processes
+  with their logs there, and the cleanup: every process stopped by its PID in reverse order, every
+  namespace of the prefix deleted, the work directory removed (kept with KEEP_WORK).
+- `bench_main`: a bench's main(): root, SIGTERM, the daemons' last lines on failure, the cleanup always.
+"""
+
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLONE_NEWNET = 0x40000000
+LIBC = ctypes.CDLL(None, use_errno=True)
+PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def setns(fd):
+    if LIBC.setns(fd, CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"setns: {os.strerror(error)}")
+
+
+def run(args, check=True, **kwargs):
+    return subprocess.run(args, check=check, capture_output=True, text=True, **kwargs)
+
+
+def default_kube_bin():
+    sys.path.insert(0, os.path.join(HERE, "k8s"))
+    import cluster  # scripts/k8s/cluster.py: the cache of the current source package version (make k8s-build)
+    return cluster.default_paths()[0]
+
+
+class Api:
+    """The API over HTTPS with the token (the server's certificate is its own self-signed one)."""
+
+    def __init__(self, host, token, port=6443):
+        self.host, self.port, self.token = host, port, token
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+        self.connection = None
+
+    def call(self, method, path, body=None, content_type="application/json", ok=(200, 201)):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        for attempt in range(3):
+            try:
+                if self.connection is None:
+                    self.connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
+                self.connection.request(method, path, body=data, headers=headers)
+                response = self.connection.getresponse()
+                text = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.connection = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+        if response.status not in ok:
+            raise RuntimeError(f"{method} {path}: {response.status} {text[:400]!r}")
+        return json.loads(text) if text else None
+
+    def create(self, path, body):
+        return self.call("POST", path, body)
+
+    def delete(self, path):
+        return self.call("DELETE", path)
+
+    def pod_ips(self, namespace, name, addresses):
+        """status.podIPs (and podIP, phase Running) as kubelet reports them."""
+        self.call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status",
+                  {"status": {"phase": "Running", "podIP": addresses[0], "podIPs": [{"ip": a} for a in addresses]}},
+                  content_type="application/merge-patch+json")
+
+    def ready(self):
+        try:
+            connection = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=2)
+            connection.request("GET", "/readyz", headers={"Authorization": f"Bearer {self.token}"})
+            response = connection.getresponse()
+            ok = response.status == 200 and response.read().strip() == b"ok"
+            connection.close()
+            return ok
+        except (OSError, http.client.HTTPException):
+            return False
+
+
+def metrics(host, port):
+    """weftd's /metrics as {series: value}; {} when it does not answer."""
+    try:
+        connection = http.client.HTTPConnection(host, port, timeout=2)
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+        connection.close()
+    except (OSError, http.client.HTTPException):
+        return {}
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        try:
+            values[name] = float(value)
+        except ValueError:
+            pass
+    return values
+
+
+class Lab:
+    """The binaries, a work directory, the processes and the cleanup. A subclass sets `self.api` (an Api)
+    before `start_control_plane`, and joins the namespace the control plane is to live in."""
+
+    stop_timeout = 10  # seconds from SIGTERM to SIGKILL
+    new_sessions = True  # children in sessions of their own: a Ctrl-C reaches this process, which stops them
+
+    def __init__(self, prefix, work_prefix, program="", weftctl=False, warn=None):
+        """`prefix`: the namespaces' (cleanup deletes every one that starts with it); `work_prefix`: the
+        work directory's under the temp directory; `weftctl`: whether weftctl must be there too."""
+        self.weft = os.path.abspath(os.environ.get("WEFT_BIN", os.path.join(REPO, ".build", "release", "weft")))
+        bindir = os.path.dirname(self.weft)
+        self.weftd = os.path.abspath(os.environ.get("WEFTD_BIN", os.path.join(bindir, "weftd")))
+        self.weftctl = os.path.abspath(os.environ.get("WEFTCTL_BIN", os.path.join(bindir, "weftctl")))
+        self.etcd = os.environ.get("ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
+        self.kube_bin = os.environ.get("KUBE_BIN") or default_kube_bin()
+        self.apiserver = os.path.join(self.kube_bin, "kube-apiserver")
+        for binary in (self.weft, self.weftd) + ((self.weftctl,) if weftctl else ()) + (self.etcd, self.apiserver):
+            if not os.access(binary, os.X_OK):
+                raise SystemExit(f"{program + ': ' if program else ''}needs {binary} (make build k8s-build e2e-deps)")
+        self.prefix = prefix
+        self.work = tempfile.mkdtemp(prefix=work_prefix)
+        self.warn = warn or (lambda message: print(message, file=sys.stderr))
+        self.processes = []  # (name, Popen), stopped by PID in reverse order
+        self.host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        self.fds = []  # the namespaces add_netns opened, closed by cleanup
+        self.api = None
+        self.kubeconfig = None
+
+    # -- processes --
+
+    def spawn(self, name, args, ns=None, stdout=None, stdin=None):
+        """A process (in network namespace `ns` if given, else this process's), its stderr in <work>/<name>.log.
+        nsenter execs the program, so the PID kept is the program's."""
+        log_file = open(os.path.join(self.work, f"{name}.log"), "ab")
+        if ns:
+            args = ["nsenter", f"--net=/var/run/netns/{ns}"] + list(args)
+        process = subprocess.Popen(args, stdout=stdout or log_file, stderr=log_file, stdin=stdin or subprocess.DEVNULL,
+                                   env={"PATH": PATH, "HOME": "/root"}, start_new_session=self.new_sessions)
+        log_file.close()
+        self.processes.append((name, process))
+        return process
+
+    def stop(self, process):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes = [(n, p) for n, p in self.processes if p is not process]
+
+    def tail(self, name, lines=20):
+        try:
+            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_until(self, predicate, timeout, what, interval=0.05):
+        """Polls `predicate` until it is true (returns its value); fails at once when etcd, kube-apiserver
+        or a weftd exits meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            for name, process in self.processes:
+                if name in ("etcd", "kube-apiserver") or name.startswith("weftd"):
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{name} exited ({process.returncode}) while waiting for {what}:\n{self.tail(name)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(interval)
+
+    # -- namespaces --
+
+    def add_netns(self, name):
+        """A network namespace with lo up; returns an fd on it (for setns), closed by cleanup."""
+        run(["ip", "netns", "add", name])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+        self.fds.append(fd)
+        return fd
+
+    def cleanup(self):
+        for name, process in reversed(list(self.processes)):
+            try:
+                self.stop(process)
+            except Exception as error:  # keep cleaning
+                self.warn(f"stopping {name} (pid {process.pid}): {error}")
+        try:
+            setns(self.host_fd)
+        except OSError as error:
+            self.warn(f"back to the host's namespace: {error}")
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        listed = run(["ip", "netns", "list"], check=False).stdout.splitlines()
+        for name in sorted((line.split(" ")[0] for line in listed), reverse=True):
+            if name.startswith(self.prefix):
+                run(["ip", "netns", "delete", name], check=False)
+        if os.environ.get("KEEP_WORK"):
+            self.warn(f"work directory kept: {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- the control plane --
+
+    def start_control_plane(self, user, interval):
+        """etcd and kube-apiserver on `self.api.host`, in the namespace this process is in; returns the seconds
+        from their start to /readyz answering `ok` (polled every `interval` s)."""
+        w, address, token = self.work, self.api.host, self.api.token
+        run(["openssl", "genrsa", "-out", f"{w}/sa.key", "2048"])
+        run(["openssl", "rsa", "-in", f"{w}/sa.key", "-pubout", "-out", f"{w}/sa.pub"])
+        with open(f"{w}/tokens.csv", "w") as f:
+            f.write(f"{token},{user},{user},system:masters\n")
+        self.kubeconfig = f"{w}/kubeconfig"
+        with open(self.kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config",
+                       "clusters": [{"name": "c", "cluster": {"server": f"https://{address}:6443", "insecure-skip-tls-verify": True}}],
+                       "users": [{"name": "u", "user": {"token": token}}],
+                       "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}, f)
+        self.spawn("etcd", [self.etcd, "--name", "n", "--data-dir", f"{w}/etcd",
+                            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
+                            "--listen-peer-urls", "http://127.0.0.1:2380", "--log-level", "warn", "--logger", "zap"])
+        self.spawn("kube-apiserver", [self.apiserver, "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443",
+                                      f"--bind-address={address}", f"--advertise-address={address}", f"--cert-dir={w}/certs",
+                                      "--service-cluster-ip-range=10.96.0.0/16", f"--service-account-key-file={w}/sa.pub",
+                                      f"--service-account-signing-key-file={w}/sa.key",
+                                      "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
+                                      f"--token-auth-file={w}/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0"])
+        started = time.monotonic()
+        self.wait_until(self.api.ready, 120, "kube-apiserver /readyz", interval=interval)
+        return time.monotonic() - started
+
+
+def bench_main(program, make, log, tails=("weftd",), lab=lambda bench: bench):
+    """A bench's main(): needs root; SIGTERM exits 143 (so the cleanup runs); `make()` builds the bench and
+    its `run()` runs; on a failure the last 15 lines of the log of every process whose name starts with one of
+    `tails` (in that order); the cleanup of `lab(bench)` whatever happens."""
+    if os.geteuid() != 0:
+        print(f"{program}: needs root", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    bench = make()
+    try:
+        bench.run()
+    except BaseException:
+        for prefix in tails:
+            for name, _ in lab(bench).processes:
+                if name.startswith(prefix):
+                    text = lab(bench).tail(name, 15)
+                    if text:
+                        log(f"last lines of {name}:\n{text}")
+        raise
+    finally:
+        lab(bench).cleanup()
+    return 0
