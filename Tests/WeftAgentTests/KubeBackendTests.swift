@@ -51,7 +51,7 @@ struct KubeBackendTests {
         #expect(try cluster.kube("POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"n1"},"spec":{"podCIDR":"10.244.21.0/24"}}"#).status == 0)
         try node.start(extra: ["--lease-watch-bound", "3s"])
         #expect(try node.leasedSubnet() == "10.244.21.1/24")
-        #expect(waitUntil(timeout: 60) { (try? node.healthz()) == "ok\n 200" } != nil, "\((try? node.healthz()) ?? "no answer")")
+        #expect(waitUntil(timeout: 60) { node.healthy() } != nil, "\((try? node.healthz()) ?? "no answer")")
         #expect(try node.status().status == 0)
 
         #expect(try cluster.kube("POST", "/control/outage", body: #"{"down":true}"#).status == 0)
@@ -66,7 +66,7 @@ struct KubeBackendTests {
 
         let restored = Date()
         #expect(try cluster.kube("POST", "/control/outage", body: #"{"down":false}"#).status == 0)
-        let healthy = waitUntil(timeout: 120) { (try? node.healthz()) == "ok\n 200" }
+        let healthy = waitUntil(timeout: 120) { node.healthy() }
         print("[weftd kube watch] API gone → /healthz 503 after \(broken.map { String(format: "%.2f", $0) } ?? "never") s (bound 3 s); "
               + "API back → healthy after \(healthy.map { _ in String(format: "%.2f", Date().timeIntervalSince(restored)) } ?? "never") s")
         #expect(healthy != nil, "healthz: \((try? node.healthz()) ?? "no answer")\n\(node.weftd?.log.suffix(3000) ?? "")")

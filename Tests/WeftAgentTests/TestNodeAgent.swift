@@ -96,6 +96,12 @@ final class TestNodeAgent {
         try exec("curl", "-s", "-m", "2", "-w", " %{http_code}", "http://127.0.0.1:9410/healthz").stdout
     }
 
+    /// /healthz answers 200 "ok…" (the kube backend adds what the node's readiness did: "ok: conflist …").
+    func healthy() -> Bool {
+        guard let health = try? healthz() else { return false }
+        return health.hasPrefix("ok") && health.hasSuffix(" 200")
+    }
+
     /// A counter or gauge from /metrics (0 when absent).
     func metric(_ name: String) throws -> Double {
         let text = try exec("curl", "-s", "-m", "2", "http://127.0.0.1:9410/metrics").stdout
