@@ -104,16 +104,17 @@ struct BridgeCommands: PluginCommands {
                 }
                 FaultInjection.point("add-after-shaping")
             }
-            if plan.needsFirewall {
-                let firewall = node.firewall()
-                // Recorded before the commit, so DEL finds every element this ADD may have made by its key
-                // (and a flushed or lost table gets this pod's hostPorts back from the next ADD).
-                if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
-                try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
-                let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
-                rollback.append { _ = try? firewall.remove(id, recorded: committed) }
-                try firewall.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName)
-            }
+            // Every network writes the table, even with neither ipMasq nor hostPorts: it carries the loopback
+            // guard (`localnet-input`), and kube-proxy turns route_localnet on for every interface, which
+            // without the guard lets a pod's packet to 127.0.0.1 reach the node's loopback-only services.
+            let firewall = node.firewall()
+            // Recorded before the commit, so DEL finds every element this ADD may have made by its key
+            // (and a flushed or lost table gets this pod's hostPorts back from the next ADD).
+            if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
+            try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
+            let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
+            rollback.append { _ = try? firewall.remove(id, recorded: committed) }
+            try firewall.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName)
             FaultInjection.point("add-after-firewall")
             return result
         } catch {

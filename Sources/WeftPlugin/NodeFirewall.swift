@@ -28,10 +28,6 @@ protocol Firewall {
     func forgetFlows(of addresses: [IPAddress]) throws
 }
 
-extension NetworkPlan {
-    var needsFirewall: Bool { ipMasq || !portMappings.isEmpty }
-}
-
 /// An attachment's hostPorts as its store record holds them.
 struct RecordedHostPorts {
     let addresses: [IPAddress]
@@ -100,7 +96,6 @@ struct NodeFirewall: Firewall {
     }
 
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] {
-        guard plan.needsFirewall else { return [] }
         let client = try NftClient()
         var problems: [String] = []
         let expectedRules = rules(plan).count
