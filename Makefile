@@ -84,14 +84,15 @@ demo: build k8s-build
 bench: build cnitool e2e-deps k8s-build
 	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd WEFTCTL_BIN=$(RELEASE_BIN)/weftctl CNITOOL=$(CNITOOL) scripts/bench
 
-# libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers, seeded from fuzz/corpus; crashes land in
+# libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers,
+# and NftBatch's buffer under AddressSanitizer (-enable-testing: the harness reaches the internal encoder), seeded from fuzz/corpus; crashes land in
 # fuzz/crashes/ and become regression inputs (the replay test runs every file there).
 FUZZ_SECONDS ?= 600
 FUZZ_SEED ?= 0
 FUZZ_SCRATCH := $(CURDIR)/.build-fuzz
 fuzz: deps
 	swift build --scratch-path $(FUZZ_SCRATCH) -c release --product weft-fuzz \
-	  -Xswiftc -DWEFT_FUZZ -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	  -Xswiftc -DWEFT_FUZZ -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
 	mkdir -p $(FUZZ_SCRATCH)/corpus fuzz/crashes
 	$(FUZZ_SCRATCH)/release/weft-fuzz $(FUZZ_SCRATCH)/corpus fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=4096 -timeout=10 -seed=$(FUZZ_SEED) -artifact_prefix=fuzz/crashes/ -print_final_stats=1

@@ -39,7 +39,7 @@ let package = Package(
             "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
-        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire"]),
+        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire", "WeftNftables", "WeftNetlink", "WeftAddress"]),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),

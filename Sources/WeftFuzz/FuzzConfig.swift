@@ -3,7 +3,8 @@ import WeftCNI
 import WeftPolicyWire
 
 /// libFuzzer entry point (`make fuzz`): one input is a network config on stdin (and a policy-socket
-/// request line) and, after the first NUL byte if any, a CNI_ARGS string. Every path a runtime can feed must end in a value or a CNIError:
+/// request line) and, after the first NUL byte if any, a CNI_ARGS string; an input whose first byte has
+/// its top bit set also sizes a hostPort transaction (FuzzNftBatch). Every path a runtime can feed must end in a value or a CNIError:
 /// a crash, a trap or a hang here is a bug.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -13,6 +14,7 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let config = Data(bytes[0..<split])
     let args = split < bytes.count ? String(decoding: bytes[(split + 1)...], as: UTF8.self) : ""
 
+    fuzzNftBatch(bytes)
     // weftd's policy socket reads one request line of these bytes.
     _ = PolicyRequest.parse(config)
     _ = try? CNIArgs(args)

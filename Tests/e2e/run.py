@@ -129,7 +129,8 @@ def host_gw_manifest(out_dir):
     """deploy/weft.yaml with host-gw instead of vxlan in its net-conf (the one edit an operator makes)."""
     with open(os.path.join(REPO, "deploy", "weft.yaml")) as f:
         text = f.read()
-    edited, count = re.subn(r'"Type":\s*"vxlan"', '"Type": "host-gw"', text)
+    # The net-conf's own line (indented JSON), not the comments above it that name the backends.
+    edited, count = re.subn(r'^(\s+)"Type":\s*"vxlan"$', r'\1"Type": "host-gw"', text, flags=re.M)
     if count != 1:
         raise AssertionError(f"deploy/weft.yaml: expected one vxlan backend in the net-conf, found {count}")
     path = os.path.join(out_dir, "weft-host-gw.yaml")
