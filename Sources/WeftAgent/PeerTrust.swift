@@ -10,14 +10,16 @@ public enum PeerTrust {
     }
 
     /// The peers to connect and the leases refused, with why. A lease's IPv4 subnet must lie inside
-    /// `Network` with `SubnetLen` (its IPv6 subnet, on a dual-stack network, inside `IPv6Network` with
-    /// `IPv6SubnetLen`), and overlap neither this node's subnets nor another lease's: of two leases that
-    /// overlap, neither is connected (which one is genuine cannot be told from the records).
+    /// `Network` with this node's own subnet's length (its IPv6 subnet, on a dual-stack network, inside
+    /// `IPv6Network` with this node's IPv6 length), and overlap neither this node's subnets nor another
+    /// lease's: of two leases that overlap, neither is connected (which one is genuine cannot be told
+    /// from the records). The length is `SubnetLen` under etcd (every lease is one) and the
+    /// controller-manager's `--node-cidr-mask-size` under the kube backend, which leaves SubnetLen unread.
     public static func check(_ peers: [SubnetLease], own: SubnetLease, config: NetConf) -> (trusted: [SubnetLease], rejected: [Rejected]) {
         var rejected: [Rejected] = []
         var shaped: [SubnetLease] = []
         for peer in peers {
-            if let reason = shapeProblem(peer, config: config) ?? overlapsOwn(peer, own: own, config: config) {
+            if let reason = shapeProblem(peer, own: own, config: config) ?? overlapsOwn(peer, own: own, config: config) {
                 rejected.append(Rejected(subnet: peer.subnet, reason: reason))
             } else {
                 shaped.append(peer)
@@ -37,14 +39,16 @@ public enum PeerTrust {
         return (trusted, rejected)
     }
 
-    static func shapeProblem(_ peer: SubnetLease, config: NetConf) -> String? {
-        let subnet = peer.subnet
-        guard subnet.family == .v4, subnet.prefixLength == config.subnetLength, config.network.contains(subnet.networkAddress) else {
-            return "\(subnet) is not a /\(config.subnetLength) of Network \(config.network)"
+    static func shapeProblem(_ peer: SubnetLease, own: SubnetLease, config: NetConf) -> String? {
+        let subnet = peer.subnet, length = own.subnet.prefixLength
+        guard subnet.family == .v4, subnet.prefixLength == length, config.network.contains(subnet.networkAddress) else {
+            return "\(subnet) is not a /\(length) of Network \(config.network)"
         }
-        if let ipv6 = config.ipv6, let subnet6 = peer.ipv6Subnet,
-           subnet6.family != .v6 || subnet6.prefixLength != ipv6.subnetLength || !ipv6.network.contains(subnet6.networkAddress) {
-            return "\(subnet6) is not a /\(ipv6.subnetLength) of IPv6Network \(ipv6.network)"
+        if let ipv6 = config.ipv6, let subnet6 = peer.ipv6Subnet {
+            let length6 = own.ipv6Subnet?.prefixLength ?? ipv6.subnetLength
+            if subnet6.family != .v6 || subnet6.prefixLength != length6 || !ipv6.network.contains(subnet6.networkAddress) {
+                return "\(subnet6) is not a /\(length6) of IPv6Network \(ipv6.network)"
+            }
         }
         return nil
     }

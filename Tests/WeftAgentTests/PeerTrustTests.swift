@@ -19,6 +19,18 @@ import WeftAddress
         #expect(Set(rejected.map(\.subnet)) == [IPNetwork("192.168.0.0/24")!, IPNetwork("10.244.0.0/16")!, IPNetwork("10.244.1.0/24")!])
     }
 
+    /// The kube backend: podCIDRs have the controller-manager's --node-cidr-mask-size (here /26) and
+    /// SubnetLen (24) is not read. Peers of this node's own length are connected (a host-gw cluster of
+    /// /26 podCIDRs got no route between its nodes while SubnetLen was the rule); other lengths are not.
+    @Test func peersOfTheNodesOwnLengthAreKeptWhateverSubnetLenSays() {
+        let own = lease("10.244.0.0/26", "10.0.0.1")
+        let peers = [lease("10.244.0.64/26", "10.0.0.2"), lease("10.244.0.128/26", "10.0.0.3"), lease("10.244.1.0/24", "10.0.0.4")]
+        let (trusted, rejected) = PeerTrust.check(peers, own: own, config: config)
+        #expect(trusted == [peers[0], peers[1]])
+        #expect(rejected.map(\.subnet) == [IPNetwork("10.244.1.0/24")!])
+        #expect(rejected.first?.reason == "10.244.1.0/24 is not a /26 of Network 10.244.0.0/16")
+    }
+
     /// A reclaim after expiry takes the same subnet back when it is free, and gives nil (never another
     /// subnet) when another node's record holds it.
     @Test func reclaimTakesOnlyTheSameSubnet() async throws {
