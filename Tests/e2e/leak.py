@@ -1,5 +1,5 @@
 """Leak recovery, Kubernetes' "should recover from ip leak" scenario on a /26 podCIDR (61 usable
-addresses): a Deployment scaled 0 <-> 60 several times while kubelet or containerd is killed (-9) and
+addresses): a Deployment scaled 0 <-> 60 twice while kubelet or containerd is killed (-9) and
 restarted in the middle of the churn, then a simulated node reboot. Every pod must end Running and the
 reservations in Weft's store (dataDir/<network>/owners and ips/) must be exactly the running pods."""
 
@@ -100,7 +100,9 @@ def _sandbox_errors(cluster):
     return counts
 
 
-def test_leak_recovery(cluster, results, cycles=3):
+def test_leak_recovery(cluster, results, cycles=2):
+    # Two cycles cover both orders of the crashes (kubelet then containerd, containerd then kubelet); a
+    # third repeated the first and cost CI two minutes.
     t0 = time.monotonic()
     apply(cluster, _deployment(0))
     crashes = [("kubelet", "containerd"), ("containerd", "kubelet"), ("kubelet", "containerd")]
