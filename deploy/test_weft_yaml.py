@@ -84,6 +84,9 @@ class ManifestTest(unittest.TestCase):
         self.assertEqual(flag(command, "--subnet-file"), "/run/flannel/subnet.env")
         self.assertEqual(flag(command, "--cni-conf-source"), "/etc/weft/cni-conf.json")
         self.assertEqual(flag(command, "--cni-conf-dest"), "/etc/cni/net.d/10-weft.conflist")
+        # The link's target is on the host's /run (a tmpfs a reboot empties), mounted at the same path
+        # (test_mounts_match_the_paths_weftd_writes), so it resolves alike for weftd and the runtime.
+        self.assertEqual(flag(command, "--cni-conf-volatile"), "/run/weft/10-weft.conflist")
         # Negative control: the expansion is real, another backend in the ConfigMap shows through.
         edited = json.loads(json.dumps(self.configmap))
         edited["data"]["backend"] = "none"

@@ -585,7 +585,7 @@ class Bench(kube_lab.Lab):
         print(f"| NetworkPolicy → kernel, {self.rounds} rounds (ms: median / p90 / max) | API call | "
               f"enforced, from the call's return | from the call's start | probe resolution | weftd event → kernel | weftd compile |")
         print("|---|---|---|---|---|---|---|")
-        for label, rows in ((f"quiet node (3 pods, 1 policy)", quiet),
+        for label, rows in (("quiet node (3 pods, 1 policy)", quiet),
                             (f"{self.policy_count} policies, {self.pod_total} pods", loaded)):
             for action, words in (("create", "create → drop"), ("delete", "delete → allow")):
                 r = rows[action]

@@ -23,9 +23,15 @@ public struct SubnetEnv: Sendable, Equatable {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            // The usual case after a reboot or on a new node: /run is empty until the agent holds a subnet.
+            throw CNIError(.ioFailure, "subnetFile \"\(path)\" does not exist: this node's subnet is not known yet "
+                           + "(weftd, or flanneld, writes it once the node holds its subnet)")
+        } catch let error as CocoaError {
+            let reason = (error.underlying as? POSIXError).map { "\($0.code)" } ?? "\(error.code.rawValue)"
+            throw CNIError(.ioFailure, "subnetFile \"\(path)\" cannot be read", details: reason)
         } catch {
-            throw CNIError(.ioFailure, "subnetFile \"\(path)\" cannot be read (is flanneld running?)",
-                           details: "\(error)")
+            throw CNIError(.ioFailure, "subnetFile \"\(path)\" cannot be read", details: "\(error)")
         }
         return try parse(String(decoding: data, as: UTF8.self), path: path)
     }

@@ -40,6 +40,9 @@ struct Run: AsyncParsableCommand {
     var cniConfSource: String?
     @Option(name: .customLong("cni-conf-dest"), help: "Where --cni-conf-source goes (e.g. /etc/cni/net.d/10-weft.conflist): its appearance makes the runtime report the network ready.")
     var cniConfDest: String?
+    @Option(name: .customLong("cni-conf-volatile"),
+            help: "Write the conflist here, on a tmpfs a reboot empties (e.g. /run/weft/10-weft.conflist), and make --cni-conf-dest a symlink to it: after a reboot the runtime reports the network not ready until weftd has the node's subnet again. An absolute path, mounted at the same path for weftd as on the host.")
+    var cniConfVolatile: String?
     @Option(help: "The agent's state file, read by `weftd status`.") var stateFile = AgentStatus.defaultPath
     @Option(help: "host:port for /healthz and /metrics; \"off\" for none.") var metricsAddress = "127.0.0.1:9410"
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
@@ -121,6 +124,11 @@ struct Run: AsyncParsableCommand {
         guard (cniConfSource == nil) == (cniConfDest == nil) else {
             throw AgentError(.invalidConfig, "--cni-conf-source and --cni-conf-dest go together")
         }
+        if let volatile = cniConfVolatile {
+            guard cniConfDest != nil, volatile.hasPrefix("/"), volatile != cniConfDest else {
+                throw AgentError(.invalidConfig, "--cni-conf-volatile needs --cni-conf-dest and an absolute path other than it (the link's target)")
+            }
+        }
         let metrics = AgentMetrics()
         var agent: Agent?
         var shutdown: @Sendable () async -> Void = {}
@@ -175,7 +183,9 @@ extension Run {
     /// nil when weftd has neither to do (no --cni-conf-source, no kube backend).
     func makeReadiness(agent: Agent?, policy: PolicyAgent?, kube: (client: KubeClient, node: String)?, logger: Logger) -> NodeReadiness? {
         var installer: CNIConfInstaller?
-        if let source = cniConfSource, let destination = cniConfDest { installer = CNIConfInstaller(source: source, destination: destination) }
+        if let source = cniConfSource, let destination = cniConfDest {
+            installer = CNIConfInstaller(source: source, destination: destination, volatile: cniConfVolatile)
+        }
         guard installer != nil || kube != nil else { return nil }
         let fabric: NodeReadiness.Fabric
         if let agent {

@@ -84,6 +84,58 @@ import WeftAddress
         #expect(throws: AgentError.self) { try installer.install() }
     }
 
+    /// --cni-conf-volatile: the conf dir holds a symlink to the conflist on the tmpfs. A reboot (the tmpfs
+    /// emptied) leaves the link dangling, which the runtime cannot load (network not ready) until the
+    /// file is written again; the link is then replaced too (a rename in the conf dir, the event the
+    /// runtime's inotify watch reloads on). A plain file from an earlier weftd becomes the link.
+    @Test func aVolatileConflistIsLinkedFromTheConfDirAndALinkDanglingAfterARebootIsRenewed() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-install-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(directory)/net.d", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = "\(directory)/cni-conf.json", destination = "\(directory)/net.d/10-weft.conflist"
+        let volatile = "\(directory)/run/10-weft.conflist"
+        let conflist = #"{"name":"weft","cniVersion":"1.0.0","plugins":[{"type":"weft"}]}"#
+        try conflist.write(toFile: source, atomically: true, encoding: .utf8)
+        // An earlier weftd's plain file.
+        try conflist.write(toFile: destination, atomically: true, encoding: .utf8)
+        let installer = CNIConfInstaller(source: source, destination: destination, volatile: volatile)
+        func linkInode() throws -> UInt64? {
+            var status = stat()
+            guard lstat(destination, &status) == 0, (status.st_mode & S_IFMT) == S_IFLNK else { return nil }
+            return UInt64(status.st_ino)
+        }
+
+        #expect(try installer.install() == true)
+        #expect(installer.linkTarget() == volatile)
+        #expect(try String(contentsOfFile: destination, encoding: .utf8) == conflist)
+        let link = try #require(try linkInode(), "the plain file became a symlink")
+        // In place: nothing written, the same link.
+        #expect(try installer.install() == false)
+        #expect(try linkInode() == link)
+
+        // The reboot: the tmpfs is empty, the link dangles (the runtime cannot read it).
+        try FileManager.default.removeItem(atPath: "\(directory)/run")
+        #expect(FileManager.default.contents(atPath: destination) == nil)
+        #expect(try installer.install() == true)
+        #expect(try String(contentsOfFile: volatile, encoding: .utf8) == conflist)
+        #expect(try String(contentsOfFile: destination, encoding: .utf8) == conflist)
+        let renewed = try #require(try linkInode())
+        #expect(renewed != link, "the link is renamed into place again, so the runtime reloads")
+
+        // An edited source: the file rewritten and the link renewed; a link pointing elsewhere is put back.
+        let edited = conflist.replacingOccurrences(of: #""type":"weft""#, with: #""type":"weft","mtu":1400"#)
+        try edited.write(toFile: source, atomically: true, encoding: .utf8)
+        #expect(try installer.install() == true)
+        #expect(try String(contentsOfFile: destination, encoding: .utf8) == edited)
+        #expect(try linkInode() != renewed)
+        try FileManager.default.removeItem(atPath: destination)
+        try FileManager.default.createSymbolicLink(atPath: destination, withDestinationPath: source)
+        #expect(try installer.install() == true)
+        #expect(installer.linkTarget() == volatile)
+        // No temp file left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/net.d") == ["10-weft.conflist"])
+    }
+
     @Test func theConditionPatchIsFlannelsShape() throws {
         let now = Date(timeIntervalSince1970: 1_700_000_000)
         let patch = NodeNetworkCondition.patch(unavailable: false, reason: "WeftIsUp", message: "weftd is running on this node", now: now)

@@ -148,7 +148,7 @@ struct InstalledLayoutTests {
             let add = try CnitoolTests().cnitool("add", node: node, pod: pod, confDir: confDir, hiding: ["/run/flannel"])
             #expect(add.status != 99, "/run/flannel could not be hidden: \(add.stderr)")
             #expect(add.status != 0)
-            #expect(add.stderr.contains(#"subnetFile "/run/flannel/subnet.env" cannot be read (is flanneld running?)"#), "\(add.stderr)")
+            #expect(add.stderr.contains(#"subnetFile "/run/flannel/subnet.env" does not exist: this node's subnet is not known yet"#), "\(add.stderr)")
             #expect(try node.snapshot() == before)
         }
     }

@@ -310,14 +310,26 @@ def test_rollout(cluster, state):
     return f"rolled to {tagged[0]} on {len(before)} nodes in {rolled:.1f} s; {_summary(report)}"
 
 
+def _pod_events(cluster, name):
+    """The summed counts of the kubelet events about pod NAME (in NS), by reason."""
+    counts = {}
+    for event in cluster.kubectl_json("get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}")["items"]:
+        counts[event.get("reason", "")] = counts.get(event.get("reason", ""), 0) + event.get("count", 1)
+    return counts
+
+
 def test_node_reboot(cluster, state):
     """Node 2 rebooted (its namespace's links, routes and nft tables gone, /run emptied, containerd and
     kubelet restarted): its pod runs again with working cross-node traffic both ways, and nodes 1 and 3
-    still hold exactly one route, neighbour and FDB entry for it."""
+    still hold exactly one route, neighbour and FDB entry for it. No sandbox of it failed to start on the
+    way: the conflist on disk is a link into /run (--cni-conf-volatile), dangling until weftd has the
+    node's subnet again, so kubelet waits for the network instead of ADDs failing on a missing
+    subnet.env."""
     node2 = cluster.nodes[1]
     cidr = _pod_cidr(cluster, node2)
     name = _pod_name(node2)
     before = {"pod": _container_id(state["pods"][node2.name]), "weftd": _container_id(weft_pods(cluster)[node2.name])}
+    events_before = _pod_events(cluster, name)
     t = time.monotonic()
     node2.simulate_reboot()
     node2.start_containerd()
@@ -345,6 +357,11 @@ def test_node_reboot(cluster, state):
         retry(lambda: _expect(_http(cluster, pod, f"http://{target['status']['podIP']}:8080/hostname"),
                                 target["metadata"]["name"]), f"rebooted {node2.name} pod -> {source_name} pod")
     assert _pod_cidr(cluster, node2) == cidr, "the rebooted node's podCIDR changed"
+    # Positive control: the rebooted kubelet's events about this pod are seen (it re-creates the sandbox).
+    events = retry(lambda: _expect_more(_pod_events(cluster, name), events_before, "SandboxChanged"),
+                   f"kubelet's SandboxChanged event for {name} after the reboot", timeout=30)
+    failed = events.get("FailedCreatePodSandBox", 0) - events_before.get("FailedCreatePodSandBox", 0)
+    assert failed == 0, f"{failed} failed sandbox creation(s) for {name} after the reboot: {events}"
     for node in cluster.nodes:
         if node is node2:
             continue
@@ -352,7 +369,16 @@ def test_node_reboot(cluster, state):
         assert entries["route"] and entries["neighbours"] == 1 and entries["fdb"] == 1, \
             f"{node.name} for the rebooted {node2.name}: {entries}"
     return (f"{node2.name} rebooted: weftd and its pod running again in new containers {back_after:.1f} s after the "
-            f"reboot, cross-node traffic both ways; nodes 1 and 3 hold one route, neighbour and FDB entry for it")
+            f"reboot, cross-node traffic both ways, no sandbox failed to start (SandboxChanged "
+            f"{events['SandboxChanged'] - events_before.get('SandboxChanged', 0)}, FailedCreatePodSandBox 0); "
+            f"nodes 1 and 3 hold one route, neighbour and FDB entry for it")
+
+
+def _expect_more(counts, before, reason):
+    """COUNTS when REASON rose above BEFORE's count; raises otherwise (for retry)."""
+    if counts.get(reason, 0) <= before.get(reason, 0):
+        raise AssertionError(f"no new {reason} event yet: {counts}")
+    return counts
 
 
 def test_node_loss(cluster, state):
