@@ -41,9 +41,8 @@ public struct BandwidthLimits: Equatable, Sendable {
     /// from TCA_TBF_BURST and keeps it as 64-bit nanoseconds. Refusing would fail every such pod.
     public static let maximumBurstBits: UInt64 = UInt64(UInt32.max) * 8 + 7
 
-    /// The rate has no kernel bound below UInt64's: TCA_TBF_RATE64 holds bytes per second in 64 bits,
-    /// and the configuration's bits per second divided by 8 always fit.
-    public static let maximumRateBitsPerSecond = UInt64.max
+    // The rate has no kernel bound below UInt64's: TCA_TBF_RATE64 holds bytes per second in 64 bits,
+    // and the configuration's bits per second divided by 8 always fit.
 
     /// Validates the four keys; nil when neither direction is shaped. `keyPrefix` is where the keys sit,
     /// for messages: "runtimeConfig.bandwidth" gives "runtimeConfig.bandwidth.ingressRate", "" gives "ingressRate".

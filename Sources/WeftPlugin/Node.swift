@@ -23,8 +23,6 @@ public struct Node {
     var firewall: () -> Firewall
     /// Per-pod bandwidth (traffic control).
     var shaper: () -> Shaper
-    /// Seconds since the epoch.
-    var clock: () -> Int
     /// weftd's policy socket and the isolation table (`networkPolicy`).
     var policy: () -> PolicyGate = { LivePolicyGate() }
     /// The plugin's own namespace (the node's), for moving a device back into it.
@@ -36,8 +34,7 @@ public struct Node {
         sysctl: LiveSysctl(),
         store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
         firewall: { NodeFirewall() },
-        shaper: { NodeShaper() },
-        clock: { Int(Date().timeIntervalSince1970) })
+        shaper: { NodeShaper() })
 }
 
 /// rtnetlink in one namespace, as the commands use it.

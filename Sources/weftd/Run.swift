@@ -45,7 +45,7 @@ struct Run: AsyncParsableCommand {
     var cniConfVolatile: String?
     @Option(help: "The agent's state file, read by `weftd status`.") var stateFile = AgentStatus.defaultPath
     @Option(help: "host:port for /healthz and /metrics; \"off\" for none.") var metricsAddress = "127.0.0.1:9410"
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
 
     func run() async throws {
         let logger = makeLogger()
@@ -61,7 +61,7 @@ struct Run: AsyncParsableCommand {
     func makeLogger() -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            handler.logLevel = logLevel
             return handler
         }
         return Logger(label: "weftd")

@@ -61,7 +61,6 @@ final class InProcessNode {
              store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
              firewall: { FakeFirewall(owner: self) },
              shaper: { FakeShaper(owner: self) },
-             clock: { 1_700_000_000 },
              policy: { FakePolicyGate(owner: self) })
     }
 

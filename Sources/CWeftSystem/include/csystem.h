@@ -7,7 +7,6 @@
 #include <sys/mount.h>
 
 extern int setns(int fd, int nstype);
-extern int unshare(int flags);
 
 static const int weft_clone_newnet = 0x40000000;
 static const unsigned int weft_nsfs_magic = 0x6e736673;
