@@ -99,7 +99,11 @@ def install_check(cluster, results):
         for name in ("weft", "weft-ipam", "weftctl"):
             assert name in installed, f"{name} not installed on {node.name}: {installed}"
         assert "weftd" not in installed, f"weftd (the DaemonSet's container) in {node.name}'s CNI bin dir: {installed}"
-        with open(os.path.join(node.path("cni-net.d"), "10-weft.conflist")) as f:
+        # The conf dir holds a link to the conflist on the node's /run (--cni-conf-volatile): after a
+        # reboot it dangles until weftd has the subnet again. It resolves inside the node's mounts.
+        link = os.readlink(os.path.join(node.path("cni-net.d"), "10-weft.conflist"))
+        assert link == "/run/weft/10-weft.conflist", f"{node.name}'s conf dir entry points at {link}"
+        with open(node.node_view(link)) as f:
             conf = json.load(f)
         assert conf["plugins"][0]["type"] == "weft", f"{node.name}'s conflist: {conf}"
         # The conflist names no subnet: weftd's subnet.env gives the Node's podCIDR (its gateway address).
