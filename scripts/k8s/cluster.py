@@ -27,6 +27,8 @@ CLI: cluster.py up [--mask 24] [--nodes 3] (prints the run dir, leaves it runnin
 """
 
 import argparse
+import fcntl
+import glob
 import json
 import os
 import secrets
@@ -78,6 +80,33 @@ def wait_until(predicate, timeout, interval=0.2, what="condition"):
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def mount_points_lock():
+    """An exclusive flock held while a cluster makes or removes host mount points. Every e2e cluster on
+    this machine takes it, whichever tree it runs from (the lock is on /tmp itself)."""
+    fd = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def mount_points_of_other_clusters(own_dir):
+    """The host mount points (made_dirs) of every other live e2e cluster. Removing a directory that is
+    a mount point in another mount namespace detaches that mount there (Linux >= 3.18): a cluster
+    tearing down must leave alone the empty /opt/cni/bin another cluster's nodes have their own bin
+    directory bound on, or their kubelets lose the loopback plugin mid-run."""
+    dirs = set()
+    for state_file in glob.glob("/tmp/weft-e2e-*/state.json"):
+        if os.path.dirname(state_file) == own_dir:
+            continue
+        try:
+            with open(state_file) as f:
+                state = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if any(n.get("holder") and start_time(n["holder"]) == n.get("holder_start") for n in state.get("nodes", [])):
+            dirs.update(state.get("made_dirs", []))
+    return dirs
 
 
 def start_time(pid):
@@ -227,17 +256,25 @@ class NodeHost:
         mounts = {"/etc/cni/net.d": self.path("cni-net.d"), "/opt/cni/bin": self.path("cni-bin"),
                   "/var/lib/cni": self.path("cni-cache"), "/var/log": self.path("var-log"),
                   "/var/lib/kubelet/device-plugins": self.path("device-plugins")}
-        for target in mounts:
-            if not os.path.isdir(target):
-                # An empty mount point (removed again by down()); the bind lives only in the private namespace.
-                missing = []
-                probe = target
-                while not os.path.exists(probe):
-                    missing.append(probe)
-                    probe = os.path.dirname(probe)
-                os.makedirs(target)
-                self.cluster.made_dirs.extend(missing)
-        self.cluster.save()
+        lock = mount_points_lock()
+        try:
+            shared = mount_points_of_other_clusters(self.cluster.dir)
+            for target in mounts:
+                if not os.path.isdir(target):
+                    # An empty mount point (removed again by down()); the bind lives only in the private namespace.
+                    missing = []
+                    probe = target
+                    while not os.path.exists(probe):
+                        missing.append(probe)
+                        probe = os.path.dirname(probe)
+                    os.makedirs(target)
+                    self.cluster.made_dirs.extend(missing)
+                # One another live cluster made: this one uses it too, and the last one down removes it.
+                self.cluster.made_dirs.extend(d for d in shared if (target + "/").startswith(d + "/")
+                                              and d not in self.cluster.made_dirs)
+            self.cluster.save()
+        finally:
+            os.close(lock)
         # The copies of the host's `ip netns` mounts would pin those namespaces (other nodes', other
         # tests') for as long as this node lives: unmounted here first (private propagation: the host
         # keeps its own).
@@ -974,11 +1011,16 @@ subsets:
             stray = [line.split()[1] for line in mounts if line.split()[1].startswith(self.dir)]
         for mount in sorted(stray, reverse=True):
             run(["umount", "-l", mount], check=False)
-        for path in sorted(self.made_dirs, key=len, reverse=True):
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+        lock = mount_points_lock()
+        try:
+            in_use = mount_points_of_other_clusters(self.dir)
+            for path in sorted(set(self.made_dirs) - in_use, key=len, reverse=True):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+        finally:
+            os.close(lock)
         shutil.rmtree(self.dir, ignore_errors=True)
         log(f"cluster {self.id} down in {time.monotonic() - t:.1f} s")
 
