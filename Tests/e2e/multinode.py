@@ -353,11 +353,13 @@ def test_service_across_nodes(cluster, state):
         errors_before = {node.name: _udp_checksum_errors(node) for node in (node1, node2)}
 
         def ready(netns):
-            """kube-proxy has the Service on node 1: one request through it answered (any time)."""
+            """kube-proxy has the Service on node 1: one request through it answered (any time). True, as
+            retry waits for a true value."""
             report = _fresh_connections(netns, service, 80, 81, 1)
             failures, _ = _fresh_verdict("ready", report, name)
             if failures:
                 raise AssertionError("; ".join(failures))
+            return True
         for client, netns in clients.items():
             retry(lambda: ready(netns), f"{client} -> Service {service} (kube-proxy synced)")
 
