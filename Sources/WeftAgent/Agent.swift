@@ -138,16 +138,22 @@ public actor Agent {
             mtu = Int(underlay.mtu) - Int(overhead)
             let spec = VxlanSpec(name: vxlanName ?? "weft.\(vni)", vni: vni, port: port, local: underlay.publicIP, underlayIndex: underlay.index,
                                  mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: UInt32(mtu))
-            let index = try await kernel.run { try fabric.ensureVxlan(spec, vtep: lease.vtepAddress) }
+            let release = KernelVersion.runningRelease()
+            let offload = options.vxlanTxChecksumOffload.decide(kernelRelease: release)
+            let index = try await kernel.run { try fabric.ensureVxlan(spec, vtep: lease.vtepAddress, txChecksumOffload: offload.enabled) }
             var ipv6Index: Int32?
             if let publicIPv6 = underlay.publicIPv6, let vtep = lease.ipv6VtepAddress {
                 // flannel's second device for IPv6 (flannel-v6.N), the same VNI and port over the IPv6 underlay.
                 let spec6 = VxlanSpec(name: "weft-v6.\(vni)", vni: vni, port: port, local: publicIPv6, underlayIndex: underlay.index,
                                       mac: NodeFabric.ipv6VtepMAC(publicIPv6: publicIPv6), mtu: UInt32(mtu))
-                ipv6Index = try await kernel.run { try fabric.ensureVxlan(spec6, vtep: vtep) }
+                ipv6Index = try await kernel.run { try fabric.ensureVxlan(spec6, vtep: vtep, txChecksumOffload: offload.enabled) }
                 logger.info("vxlan device ready", metadata: ["device": "\(spec6.name)", "vtep": "\(vtep)/128", "mtu": "\(mtu)"])
             }
             links = FabricLinks(vxlanIndex: index, underlayIndex: underlay.index, ipv6VxlanIndex: ipv6Index)
+            let devices = [spec.name] + (ipv6Index == nil ? [] : ["weft-v6.\(vni)"])
+            logger.log(level: offload.releaseUnreadable ? .warning : .info, "vxlan tx checksum offload \(offload.enabled ? "on" : "off")",
+                       metadata: ["devices": "\(devices.joined(separator: ","))", "mode": "\(options.vxlanTxChecksumOffload.rawValue)",
+                                  "kernel": "\(release)", "reason": "\(offload.reason)"])
             logger.info("vxlan device ready", metadata: ["device": "\(spec.name)", "vni": "\(vni)", "port": "\(port)",
                                                          "vtep": "\(lease.vtepAddress)/32", "mtu": "\(mtu)"])
         case .hostGateway:

@@ -15,6 +15,8 @@ public struct AgentOptions: Sendable {
     public var publicIP: IPAddress?
     /// On a dual-stack network, the IPv6 address other nodes reach this one by; nil takes the link's first global one.
     public var publicIPv6: IPAddress?
+    /// The vxlan devices' transmit checksum offload (`--vxlan-tx-checksum-offload`): off before Linux 5.7 by default.
+    public var vxlanTxChecksumOffload = TxChecksumOffload.auto
     public var subnetFile = "/run/flannel/subnet.env"
     public var stateFile = AgentStatus.defaultPath
     /// Where /healthz and /metrics are served; nil serves nothing.

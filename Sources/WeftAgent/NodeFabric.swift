@@ -1,5 +1,6 @@
 import WeftAddress
 import WeftNetlink
+import WeftSystem
 
 /// The underlay link the fabric runs over: the node's address other nodes reach it by.
 public struct Underlay: Equatable, Sendable {
@@ -26,10 +27,21 @@ public final class NodeFabric: @unchecked Sendable {
     public static let ipv6VxlanOverhead: UInt32 = 70
 
     private let netlink: OverlayNetlink
+    /// The vxlan devices' checksum offload (ethtool's ioctl): opened with the netlink socket, in the
+    /// same namespace, which is where its requests act.
+    private let ethtool: EthtoolSocket
 
-    public init() throws { netlink = try OverlayNetlink() }
+    /// Sockets in the calling thread's namespace: weftd's own (it runs in the node's namespace and never
+    /// calls setns), or a test's throwaway namespace entered for the call.
+    public init() throws {
+        netlink = try OverlayNetlink()
+        ethtool = try EthtoolSocket()
+    }
 
-    public init(netlink: OverlayNetlink) { self.netlink = netlink }
+    public init(netlink: OverlayNetlink, ethtool: EthtoolSocket) {
+        self.netlink = netlink
+        self.ethtool = ethtool
+    }
 
     /// The link named `name` (or the default route's link) and its first IPv4 address, unless `publicIP` says which.
     public func underlay(name: String?, publicIP: IPAddress?, publicIPv6: IPAddress? = nil, ipv6: Bool = false) throws -> Underlay {
@@ -68,8 +80,10 @@ public final class NodeFabric: @unchecked Sendable {
     public static func ipv6VtepMAC(publicIPv6: IPAddress) -> [UInt8] { [0x0e, 0x36] + publicIPv6.bytes.suffix(4) }
 
     /// Makes the vxlan device what `spec` says with `vtep`/32 (/128) its only address of that family, up; reuses a
-    /// matching device (its MAC, hence peers' entries, survive), replaces one that differs.
-    public func ensureVxlan(_ spec: VxlanSpec, vtep: IPAddress) throws -> Int32 {
+    /// matching device (its MAC, hence peers' entries, survive), replaces one that differs. Its transmit
+    /// checksum offload is set to `txChecksumOffload` whether the device is new or adopted from an
+    /// earlier run (TxChecksumOffload says why it may have to be off).
+    public func ensureVxlan(_ spec: VxlanSpec, vtep: IPAddress, txChecksumOffload: Bool) throws -> Int32 {
         if let existing = try netlink.linkWithVxlanInfo(named: spec.name),
            existing.vxlan?.matches(spec) != true || existing.link.mac != spec.mac {
             try netlink.deleteLink(index: existing.link.index)
@@ -81,6 +95,7 @@ public final class NodeFabric: @unchecked Sendable {
             throw AgentError(.node, "vxlan device \(spec.name) vanished after its creation")
         }
         if link.mtu != spec.mtu { try netlink.setMTU(index: link.index, mtu: spec.mtu) }
+        try setTxChecksumOffload(device: spec.name, enabled: txChecksumOffload)
         let wanted = IPNetwork(address: vtep, prefixLength: vtep.bitWidth)
         // The kernel's own IPv6 link-local address stays.
         let present = try netlink.addresses(index: link.index).filter { $0.family == vtep.family && !$0.address.isIPv6LinkLocal }
@@ -92,6 +107,21 @@ public final class NodeFabric: @unchecked Sendable {
         }
         if !link.isUp { try netlink.setLinkUp(index: link.index) }
         return link.index
+    }
+
+    /// Sets `device`'s transmit checksum offload when it differs, then reads it back: the kernel may
+    /// refuse a feature silently (it recomputes the features from what the device can do).
+    func setTxChecksumOffload(device: String, enabled: Bool) throws {
+        let state = enabled ? "on" : "off"
+        do {
+            if try ethtool.txChecksumOffload(device: device) == enabled { return }
+            try ethtool.setTxChecksumOffload(device: device, enabled: enabled)
+            guard try ethtool.txChecksumOffload(device: device) == enabled else {
+                throw AgentError(.node, "vxlan device \(device): tx checksum offload is still \(enabled ? "off" : "on") after asking for \(state)")
+            }
+        } catch let error as SystemError {
+            throw AgentError(.node, "vxlan device \(device): cannot turn tx checksum offload \(state): \(error)")
+        }
     }
 
     /// What the agent owns in the kernel now: its routes (by protocol) and the vxlan device's entries.

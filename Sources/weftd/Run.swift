@@ -34,6 +34,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The address other nodes reach this one by (default: $WEFT_PUBLIC_IP, else the one --iface-regex matched, else the link's first IPv4 address).") var publicIP: String?
     @Option(name: .customLong("public-ipv6"), help: "Dual-stack: the IPv6 address other nodes reach this one by (default: --iface's first global IPv6 address).")
     var publicIPv6: String?
+    @Option(name: .customLong("vxlan-tx-checksum-offload"),
+            help: "vxlan: the devices' transmit checksum offload: auto (off on kernels before 5.7, where masquerading vxlan packets broke their checksums: flannel#1282), on or off.")
+    var vxlanTxChecksumOffload = "auto"
     @Option(help: "The subnet.env to write.") var subnetFile = "/run/flannel/subnet.env"
     @Option(name: .customLong("cni-conf-source"),
             help: "A conflist to install once the node's network is ready (subnet.env, fabric, and with --network-policy the first policy sync), with --cni-conf-dest.")
@@ -111,6 +114,10 @@ struct Run: AsyncParsableCommand {
             guard let address = IPAddress(publicIPv6), !address.isIPv4 else { throw AgentError(.invalidConfig, "--public-ipv6 \(publicIPv6) is not an IPv6 address") }
             options.publicIPv6 = address
         }
+        guard let offload = TxChecksumOffload(rawValue: vxlanTxChecksumOffload) else {
+            throw AgentError(.invalidConfig, "--vxlan-tx-checksum-offload \(vxlanTxChecksumOffload): auto, on or off")
+        }
+        options.vxlanTxChecksumOffload = offload
         options.subnetFile = subnetFile
         options.stateFile = stateFile
         let metrics = try AgentOptions.address(metricsAddress)

@@ -5,6 +5,12 @@
 #include <sys/vfs.h>
 #include <sys/statfs.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
+#include <errno.h>
+#include <string.h>
+#include <net/if.h>
+#include <linux/sockios.h>
+#include <linux/ethtool.h>
 
 extern int setns(int fd, int nstype);
 
@@ -26,6 +32,29 @@ static inline int weft_fstatfs_type(int fd, unsigned long *type) {
     struct statfs fs;
     int rc = fstatfs(fd, &fs);
     if (rc == 0) *type = (unsigned long)fs.f_type;
+    return rc;
+}
+
+static const unsigned int weft_ethtool_gtxcsum = ETHTOOL_GTXCSUM;
+static const unsigned int weft_ethtool_stxcsum = ETHTOOL_STXCSUM;
+
+/* One ethtool_value command (ETHTOOL_G…/ETHTOOL_S…) through SIOCETHTOOL on `fd`, for the device
+ * `name` in the socket's network namespace: struct ifreq's union and ifr_data do not import into
+ * Swift. `*data` is sent and, on success, holds the kernel's answer. Returns ioctl(2)'s result. */
+static inline int weft_ethtool_value(int fd, const char *name, unsigned int cmd, unsigned int *data) {
+    struct ethtool_value value;
+    struct ifreq request;
+    if (strlen(name) >= IFNAMSIZ) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    value.cmd = cmd;
+    value.data = *data;
+    request.ifr_data = (char *)&value;
+    int rc = ioctl(fd, SIOCETHTOOL, &request);
+    if (rc == 0) *data = value.data;
     return rc;
 }
 #endif
