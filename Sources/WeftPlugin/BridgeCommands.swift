@@ -56,10 +56,10 @@ struct BridgeCommands: PluginCommands {
         }
         try StoreRecovery.recoverIfEmpty(store, network: plan.name, links: links)
         // Everything ADD makes registers its undo as soon as it exists; a failure undoes it all in reverse.
-        var rollback: [() -> Void] = []
+        var rollback: [Undo] = []
         do {
             let reservation = try store.reserve(id, netns: pod.path, ranges: plan.ranges, requested: requested)
-            if !heldBefore { rollback.append { _ = try? store.release(id) } }
+            if !heldBefore { rollback.append { try store.release(id) } }
             // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
             try Teardown(node: node).removeReclaimed(reservation.reclaimed)
             // Flows an earlier holder of the addresses left (a DEL that never came, or failed to flush):
@@ -76,7 +76,7 @@ struct BridgeCommands: PluginCommands {
                 result = try VethAttachment(plan: plan, id: id).create(
                     bridge: bridge, links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
                 ) {
-                    rollback.append { _ = try? links.deleteLink(named: id.hostVethName) }
+                    rollback.append { _ = try links.deleteLink(named: id.hostVethName) }
                 }
             } else if case .device(let pool) = plan.datapath {
                 // Claimed under the store's lock: concurrent ADDs never share a device. Released with the reservation.
@@ -100,7 +100,7 @@ struct BridgeCommands: PluginCommands {
                 let shaper = node.shaper()
                 try shaper.apply(limits, hostVethIndex: host.index, attachment: id,
                                  alias: id.alias(addresses: reservation.addresses.map(\.description)), mtu: plan.mtu.map(UInt32.init)) {
-                    rollback.append { _ = try? shaper.remove(id) }
+                    rollback.append { try shaper.remove(id) }
                 }
                 FaultInjection.point("add-after-shaping")
             }
@@ -113,12 +113,12 @@ struct BridgeCommands: PluginCommands {
             if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
             try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
             let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
-            rollback.append { _ = try? firewall.remove(id, recorded: committed) }
+            rollback.append { try firewall.remove(id, recorded: committed) }
             try firewall.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName)
             FaultInjection.point("add-after-firewall")
             return result
         } catch {
-            for undo in rollback.reversed() { undo() }
+            Rollback.run(rollback, after: error, report: node.report)
             throw error
         }
     }
@@ -133,7 +133,11 @@ struct BridgeCommands: PluginCommands {
         let recorded = try store.recorded(id)
         try Teardown(node: node).removeFromNode(id, netns: environment.netns, recorded: recorded)
         // Best effort: a DEL must not fail on it, and the next ADD of these addresses flushes them again.
-        try? node.firewall().forgetFlows(of: recorded?.addresses ?? [])
+        do {
+            try node.firewall().forgetFlows(of: recorded?.addresses ?? [])
+        } catch {
+            node.report("DEL \(id): the pod's conntrack flows were not flushed (the next ADD of its addresses flushes them): \(error)")
+        }
         if let setting = try? NetworkPolicySetting.resolve(config.networkPolicy) {
             PodPolicy.detach(setting, sandbox: environment.containerID, addresses: recorded?.addresses ?? [], gate: node.policy())
         }

@@ -34,14 +34,14 @@ struct DeviceAttachment {
     /// Moves the claimed device into the pod and configures it. Every step that changed something hands
     /// its undo to `undo` at once; the caller rolls back on error.
     func create(_ claim: DeviceClaim, node: Node, links: LinkControl, pod: PodSandbox, addresses: [IPAddress],
-                undo: (@escaping () -> Void) -> Void) throws -> CNIResult {
+                undo: (@escaping Undo) -> Void) throws -> CNIResult {
         guard let device = try links.link(named: claim.name) else {
             throw CNIError(.datapathFailure, "device \(claim.name) vanished from the node after it was claimed")
         }
         try links.setAlias(index: device.index, alias: Self.alias(id, original: claim.name))
-        undo { if let device = try? links.link(named: claim.name) { _ = try? links.setAlias(index: device.index, alias: "") } }
+        undo { if let device = try links.link(named: claim.name) { _ = try links.setAlias(index: device.index, alias: "") } }
         try links.changeLink(index: device.index, name: id.ifname, mtu: plan.mtu.map(UInt32.init), namespaceFD: pod.namespaceFD, up: nil)
-        undo { _ = try? Self.giveBack(id, original: claim.name, mtu: claim.mtu, netns: pod.path, node: node, links: links) }
+        undo { _ = try Self.giveBack(id, original: claim.name, mtu: claim.mtu, netns: pod.path, node: node, links: links) }
         FaultInjection.point("add-after-device-move")
         guard let podLink = try pod.links.link(named: id.ifname) else {
             throw CNIError(.datapathFailure, "device \(claim.name) is not \(id.ifname) in \(pod.path) after the move")

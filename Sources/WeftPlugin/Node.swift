@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import WeftAddress
 import WeftCNI
 import WeftIdentity
@@ -8,7 +11,7 @@ import WeftNftables
 import WeftSystem
 
 /// Everything the commands change on the node, in one injected bundle: rtnetlink in the node's and the
-/// pod's namespaces, sysctls, the IPAM store, the firewall, traffic shaping and the clock. `Node.live` is the kernel's;
+/// pod's namespaces, sysctls, the IPAM store, the firewall, traffic shaping, the policy gate and the report of what failed without failing the command. `Node.live` is the kernel's;
 /// tests build their own to run the dispatcher, version negotiation, rollback order and error mapping
 /// in-process, without root. Privileged tests keep what only the kernel can show.
 public struct Node {
@@ -27,6 +30,9 @@ public struct Node {
     var policy: () -> PolicyGate = { LivePolicyGate() }
     /// The plugin's own namespace (the node's), for moving a device back into it.
     var nodeNamespace: () throws -> NetworkNamespace = { try NetworkNamespace(path: "/proc/thread-self/ns/net") }
+    /// What went wrong without failing the command (an undo step of a failed ADD, DEL's best-effort
+    /// conntrack flush): the plugin's stderr, which containerd keeps in its log.
+    var report: (String) -> Void = { message in fputs("weft: \(message)\n", stderr) }
 
     public static let live = Node(
         links: { try RouteNetlink() },

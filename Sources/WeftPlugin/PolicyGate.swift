@@ -54,7 +54,7 @@ enum PodPolicy {
     /// isolated, or with `failClosed` the ADD refused with code 11 so kubelet tries again. A pod without
     /// a Kubernetes identity in CNI_ARGS (cnitool, podman) is selected by no policy: nothing to do.
     static func attach(_ setting: NetworkPolicySetting, args: CNIArgs, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
-                       undo: (@escaping () -> Void) -> Void) throws {
+                       undo: (@escaping Undo) -> Void) throws {
         guard let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"], !namespace.isEmpty, !name.isEmpty else { return }
         let pod = PolicyPodIdentity(namespace: namespace, name: name, uid: args["K8S_POD_UID"].flatMap { $0.isEmpty ? nil : $0 }, sandbox: sandbox)
         guard let problem = gate.attach(socket: setting.socket, pod: pod, addresses: addresses) else {

@@ -56,7 +56,7 @@ struct RoutedAttachment {
     }
 
     func create(links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
-                undo: (@escaping () -> Void) -> Void) throws -> CNIResult {
+                undo: (@escaping Undo) -> Void) throws -> CNIResult {
         let hostName = id.hostVethName
         do {
             try links.createVeth(hostName: hostName, master: nil, mtu: plan.mtu.map(UInt32.init), peerName: id.ifname,
@@ -65,7 +65,7 @@ struct RoutedAttachment {
             throw CNIError(.nodeConflict, "host interface \(hostName) for \(id) already exists",
                            details: "an earlier ADD of this container was not followed by DEL; run DEL first")
         }
-        undo { _ = try? links.deleteLink(named: hostName) }
+        undo { _ = try links.deleteLink(named: hostName) }
         FaultInjection.point("add-after-veth")
         guard let host = try links.link(named: hostName) else {
             throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
@@ -108,7 +108,7 @@ struct RoutedAttachment {
             ips: ips, routes: routes, dns: plan.dns)
     }
 
-    private func attachToUplink(_ uplink: Uplink, addresses: [IPAddress], links: LinkControl, undo: (@escaping () -> Void) -> Void) throws {
+    private func attachToUplink(_ uplink: Uplink, addresses: [IPAddress], links: LinkControl, undo: (@escaping Undo) -> Void) throws {
         guard let device = try links.link(named: uplink.device) else {
             throw CNIError(.invalidConfig, "uplink.device \(uplink.device) does not exist on the node")
         }
@@ -116,11 +116,11 @@ struct RoutedAttachment {
         for address in addresses where address.family == uplink.gateway.family {
             guard let single = IPNetwork(address: address, prefixLength: address.bitWidth) else { continue }
             try links.rule(add: true, from: nil, to: single, table: Self.mainTable, priority: Self.toPodPriority)
-            undo { _ = try? links.rule(add: false, from: nil, to: single, table: Self.mainTable, priority: Self.toPodPriority) }
+            undo { _ = try links.rule(add: false, from: nil, to: single, table: Self.mainTable, priority: Self.toPodPriority) }
             try links.rule(add: true, from: single, to: nil, table: table, priority: Self.fromPodPriority)
-            undo { _ = try? links.rule(add: false, from: single, to: nil, table: table, priority: Self.fromPodPriority) }
+            undo { _ = try links.rule(add: false, from: single, to: nil, table: table, priority: Self.fromPodPriority) }
             try links.proxyNeighbour(add: true, address, index: device.index)
-            undo { _ = try? links.proxyNeighbour(add: false, address, index: device.index) }
+            undo { _ = try links.proxyNeighbour(add: false, address, index: device.index) }
         }
     }
 

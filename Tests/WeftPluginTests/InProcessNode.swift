@@ -15,6 +15,10 @@ final class InProcessNode {
 
     var log: [String] = []
     var failAt: String?
+    /// A second step that fails, for an undo failing after `failAt` made ADD roll back.
+    var failAlso: String?
+    /// What the plugin reported without failing (its stderr in the field).
+    var reports: [String] = []
     /// What the failing step throws: by default a system call refused, as /proc/sys or the disk would.
     var failure: Error?
     let directory: String
@@ -44,7 +48,7 @@ final class InProcessNode {
     func step(_ step: String) throws {
         lock.lock()
         defer { lock.unlock() }
-        if let failAt, step.hasPrefix(failAt) {
+        if [failAt, failAlso].contains(where: { $0.map(step.hasPrefix) == true }) {
             log.append("FAILED " + step)
             throw failure ?? SystemError("write", step, errno: EACCES)
         }
@@ -61,7 +65,8 @@ final class InProcessNode {
              store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
              firewall: { FakeFirewall(owner: self) },
              shaper: { FakeShaper(owner: self) },
-             policy: { FakePolicyGate(owner: self) })
+             policy: { FakePolicyGate(owner: self) },
+             report: { self.reports.append($0) })
     }
 
     var dataDir: String { "\(directory)/ipam" }

@@ -66,6 +66,29 @@ import WeftNetlink
         #expect((try? FileManager.default.contentsOfDirectory(atPath: "\(node.dataDir)/net/owners")) ?? [] == [])
     }
 
+    /// An undo step that fails neither stops the ones after it nor hides the ADD's own error; it is
+    /// reported (stderr in the field), naming both.
+    @Test func aFailingUndoStepIsReportedAndTheRestStillRun() throws {
+        let node = InProcessNode()
+        node.failAt = "firewall: settle"
+        node.failAlso = "node: delete link veth"
+        let add = run(node, "ADD")
+        #expect(add.status == 1)
+        #expect((add.json?["msg"] as? String)?.contains("write firewall: settle") == true, "the ADD's own error: \(add.json ?? [:])")
+        let undone = Array(node.log.drop { !$0.hasPrefix("FAILED firewall: settle") }.dropFirst())
+        let expected = ["firewall: remove", "shaper: remove ifb", "FAILED node: delete link veth", "store: release"]
+        #expect(undone.count == expected.count, "\(node.log)")
+        for (step, prefix) in zip(undone, expected) { #expect(step.hasPrefix(prefix), "\(node.log)") }
+        #expect(node.reports.count == 1, "\(node.reports)")
+        #expect(node.reports.first.map { $0.contains("write firewall: settle") && $0.contains("write node: delete link veth") } == true,
+                "\(node.reports)")
+        // Control: a rollback whose steps all succeed reports nothing.
+        let clean = InProcessNode()
+        clean.failAt = "firewall: settle"
+        #expect(run(clean, "ADD").status == 1)
+        #expect(clean.reports.isEmpty, "\(clean.reports)")
+    }
+
     @Test func delUndoesAddWhateverItsConfigSays() throws {
         let node = InProcessNode()
         #expect(run(node, "ADD").status == 0)
