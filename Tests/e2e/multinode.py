@@ -3,7 +3,7 @@
 Pods are pinned to nodes (spec.nodeName), so every check names the path it crosses. Then the
 disruptions of issue #25, each measured while long-lived TCP streams (streams.py, one keep-alive HTTP
 connection per target) and a 10 ms ping cross the nodes: weftd restarted, the DaemonSet rolled to
-another image, a node rebooted, a node lost (its Node deleted) and a node joining.
+a new image, a node rebooted, a node lost (its Node deleted) and a node joining.
 """
 
 import ipaddress
@@ -418,25 +418,51 @@ def test_weftd_restart(cluster, state):
     return f"weftd on {node2} replaced and ready in {restarted:.1f} s; {_summary(report)}"
 
 
-def test_rollout(cluster, state):
-    """The DaemonSet rolled to another image reference (the same build, tagged with its version) under
-    the same traffic: every node's weftd and install container replaced one node at a time; no
-    connection breaks; ping loss is reported."""
+def _next_image(cluster):
+    """A new Weft image for the rolling update: the build's binaries with /opt/weft/RELEASE added, so a
+    different image (layer, config, digest) under its own tag, imported on every node as a release
+    would be pulled. Returns (ref, the release note)."""
     images = cluster.ctr("images", "ls", "-q").stdout.split()
     tagged = sorted(i for i in images if i.startswith("localhost/weft:") and not i.endswith(":latest"))
     assert tagged, f"no versioned Weft image on the node: {images}"
+    ref = f"{tagged[0]}-next"
+    note = f"{ref}: the e2e rolling update's image"
+    archive = os.path.join(cluster.dir, "weft-next.tar")
+    import images as image_builder
+    image_builder.weft_image(archive, tagged[0].split(":", 1)[1], os.path.join(REPO, ".build", "release"),
+                             refs=[ref], release_note=note + "\n")
+    for node in cluster.nodes:
+        node.import_image(archive)
+    return ref, note
+
+
+def test_rollout(cluster, state):
+    """The DaemonSet rolled to a new image (the same binaries with a release note added: another
+    layer, config and digest, imported on every node) under the same traffic: every node's weftd and
+    install container replaced one node at a time, each running the new image; no connection breaks;
+    ping loss is reported."""
+    ref, note = _next_image(cluster)
     before = {name: pod["metadata"]["uid"] for name, pod in weft_pods(cluster).items()}
+    old_images = {pod["status"]["containerStatuses"][0]["imageID"] for pod in weft_pods(cluster).values()}
     traffic = _traffic(cluster, state)
     time.sleep(3)
     t = time.monotonic()
-    cluster.kubectl("set", "image", "-n", "kube-system", "daemonset/weft", f"weftd={tagged[0]}", f"install={tagged[0]}")
+    cluster.kubectl("set", "image", "-n", "kube-system", "daemonset/weft", f"weftd={ref}", f"install={ref}")
     cluster.kubectl("rollout", "status", "-n", "kube-system", "daemonset/weft", "--timeout=300s", timeout=330)
     _wait_weft_ready(cluster, replaced=before)
     rolled = time.monotonic() - t
     time.sleep(5)
     report = traffic.stop()
     _assert_streams_lived(report)
-    return f"rolled to {tagged[0]} on {len(before)} nodes in {rolled:.1f} s; {_summary(report)}"
+    current = weft_pods(cluster)
+    new_images = {pod["status"]["containerStatuses"][0]["imageID"] for pod in current.values()}
+    assert len(new_images) == 1 and not new_images & old_images, f"image IDs before {old_images}, after {new_images}"
+    for name, pod in current.items():
+        # The new image's own file, read from the running weftd container of each node.
+        release = exec_in(cluster, "kube-system", pod["metadata"]["name"], "cat", "/opt/weft/RELEASE").strip()
+        assert release == note, f"{name}'s weftd runs an image without the new release note: {release!r}"
+    return (f"rolled to {ref} (a new image: {sorted(old_images)[0][-64:][:12]}… → {sorted(new_images)[0][-64:][:12]}…, "
+            f"its release note read in every node's weftd) on {len(before)} nodes in {rolled:.1f} s; {_summary(report)}")
 
 
 def _pod_events(cluster, name):
@@ -611,7 +637,7 @@ TESTS = [
      f"{FRESH_BOUND:.0f} s from node 1's host and pod (flannel#1282's 63 s), vxlan checksum offload as auto wants",
      test_service_across_nodes),
     ("weftd restarted on node 2 under cross-node streams and a 10 ms ping: no reset, no lost ping", test_weftd_restart),
-    ("the DaemonSet rolled to another image under cross-node streams: no reset", test_rollout),
+    ("the DaemonSet rolled to a new image under cross-node streams: no reset", test_rollout),
     ("node 2 rebooted: its pod back with cross-node traffic, nothing duplicated on the others", test_node_reboot),
     (f"node 3 lost (Node deleted): its routes, neighbours and FDB entries gone from the others within {LOSS_BOUND:.0f} s",
      test_node_loss),

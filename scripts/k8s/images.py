@@ -204,10 +204,14 @@ def k8s_images(out_dir, kube_bin, tree):
     return [os.path.join(out_dir, name) for name in ("pause.tar", "agnhost.tar", "busybox.tar")]
 
 
-def weft_image(out_tar, version, bin_dir):
+def weft_image(out_tar, version, bin_dir, refs=None, release_note=None):
     """bin_dir holds weft, weft-ipam, weftctl and weftd (stripped copies go into the image: the node
-    needs no debug info)."""
+    needs no debug info). `refs` replaces the default tags; `release_note` adds /opt/weft/RELEASE, which
+    makes the image a different one (another layer, config and digest) around the same binaries: the
+    e2e's rolling update goes to it, so the nodes pull, unpack and run a new image."""
     layer = Layer()
+    if release_note is not None:
+        layer.data("opt/weft/RELEASE", release_note.encode())
     layer.busybox()
     for name in ("weft", "weft-ipam", "weftctl", "weftd"):
         with tempfile.TemporaryDirectory() as scratch:
@@ -219,7 +223,7 @@ def weft_image(out_tar, version, bin_dir):
                 layer.glibc_binary(f"opt/weft/bin/{name}", stripped)
             else:
                 layer.file(f"opt/weft/bin/{name}", stripped, 0o755)
-    refs = [f"localhost/weft:{version}", "localhost/weft:latest"]
+    refs = refs or [f"localhost/weft:{version}", "localhost/weft:latest"]
     digest = write_archive(out_tar, refs, layer, cmd=["sh"],
                            created_by=f"make image: weft {version}, weft-ipam, weftctl, weftd, busybox-static")
     return refs, digest
