@@ -1,9 +1,10 @@
 """Dual-stack on host-gw (cluster B, part hostgw): IPv6 across the nodes as weftd routes it.
 
 Each node routes each peer's IPv6 podCIDR via the peer's IPv6 underlay address on eth0 (flannel's
-host-gw for IPv6, from the peer's public-ipv6 annotation), and a pod on node 1 and a pod on node 2
-reach each other over IPv6 (HTTP to agnhost netexec), the server seeing the client's own pod address.
-The same pair over IPv4 first is the control: when it answers and IPv6 does not, the fault is IPv6's.
+host-gw for IPv6, from the peer's public-ipv6 annotation), and the pods on every pair of nodes (one
+pinned to each) reach each other over IPv6 (HTTP to agnhost netexec), the server seeing the client's
+own pod address. The same pair over IPv4 first is the control: when it answers and IPv6 does not, the
+fault is IPv6's.
 """
 
 import ipaddress
@@ -80,24 +81,23 @@ def test_ipv6_host_gw(cluster):
             route = wait_until(lambda: node.in_node("ip", "-6", "route", "show", peer6, mount=False).stdout.strip(),
                                30, interval=0.5, what=f"{node.name}'s IPv6 route to {peer.name}'s podCIDR {peer6}")
             assert f"via {peer.ip6} dev {UPLINK}" in route, f"{node.name} for {peer.name} ({peer6}): {route!r}"
-    pair = nodes[:2]
     apply(cluster, f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
     try:
-        for node in pair:
+        for node in nodes:
             apply(cluster, _pod(f"on-{node.name}", node.name))
 
         def ready():
             items = {p["spec"]["nodeName"]: p for p in pods(cluster, NS, "app=dualstack")}
-            return items if len(items) == len(pair) and all(running_ready(p) for p in items.values()) else None
-        by_node = wait_until(ready, 180, interval=1, what=f"netexec pods on {[n.name for n in pair]}")
+            return items if len(items) == len(nodes) and all(running_ready(p) for p in items.values()) else None
+        by_node = wait_until(ready, 180, interval=1, what=f"netexec pods on {[n.name for n in nodes]}")
         addresses = {}
-        for node in pair:
+        for node in nodes:
             v4, v6 = pod_addresses(by_node[node.name])
             assert v4 in cidrs[node.name][0] and v6 in cidrs[node.name][1], \
                 f"{node.name}'s pod has {v4}, {v6}; the Node's podCIDRs are {cidrs[node.name]}"
             addresses[node.name] = (v4, v6)
         details = []
-        for source_node, target_node in (pair, pair[::-1]):
+        for source_node, target_node in ((a, b) for a in nodes for b in nodes if a is not b):
             source, target = by_node[source_node.name], by_node[target_node.name]
             name = target["metadata"]["name"]
             (source4, source6), (target4, target6) = addresses[source_node.name], addresses[target_node.name]

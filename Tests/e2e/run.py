@@ -280,8 +280,8 @@ def main():
                 routes4 = results.run("host-gw", "host-gw: direct routes between the nodes, pods reach each other",
                                       multinode.test_host_gw, cluster)
                 routes6 = results.run("host-gw", "host-gw over IPv6: each node routes each peer's IPv6 podCIDR via "
-                                      "its IPv6 address; pods on nodes 1 and 2 reach each other over IPv6 (IPv4 the "
-                                      "control)", dualstack.test_ipv6_host_gw, cluster)
+                                      "its IPv6 address; the pods of every pair of nodes reach each other over IPv6 "
+                                      "(IPv4 the control)", dualstack.test_ipv6_host_gw, cluster)
                 if routes4 and routes6 and hostgw_sets:
                     kube_e2e.run_all(cluster, results, args.out, only=hostgw_sets, nodes=nodes,
                                      tag="hostgw-", section="host-gw e2e")
