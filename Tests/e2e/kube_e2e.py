@@ -48,7 +48,9 @@ from harness import say
 # granular and services on 4 nodes, measured on this harness's cluster networked by the reference
 # plugins on a loaded 2-core machine: granular 63.6 s -> 29.1 s (4/4), services 356.2 s -> 213.5 s
 # (16/16). netpol on 4 nodes, measured with Weft's DaemonSet (weftd not privileged) on a loaded machine:
-# 1248 s on 2 nodes in the last full run -> 640 s on 4 (30/30).
+# 1248 s on 2 nodes in the last full run -> 640 s on 4 (30/30). dualstack on 6, measured on cluster B
+# (Weft's DaemonSet, host-gw) on the loaded 2-core machine: 20 specs in 171 s, most of them waiting on
+# dials (the two "update endpoints" specs, about 115 s each, are its floor).
 # excluded: ((pattern, reason), ...) of a set that names what it leaves out itself (its skip is their
 # union); the reasons come before EXCLUDED's.
 Set = collections.namedtuple("Set", "focus skip nodes default excluded", defaults=((),))

@@ -215,6 +215,7 @@ class DualStackSetTests(unittest.TestCase):
         # The granular checks of the secondary family run, but for SCTP.
         granular = [n for n in selected if n.startswith(DS_GRANULAR)]
         self.assertEqual(len(granular), 12)
+        self.assertEqual(len(selected), 20)
         self.assertFalse(any("sctp" in n for n in selected))
 
     def test_a_sets_own_reason_comes_before_the_general_ones(self):
