@@ -12,7 +12,13 @@ The sets (SETS; `make e2e E2E_SETS=a,b` picks some, the default runs every set m
   the spec waits out a 300 s timeout to see it stay Pending; no packet of Weft's is involved;
 - services: every `[sig-network] Services ... [Conformance]` test a single node can run;
 - netpol: the whole `[sig-network] NetworkPolicy` suite of 1.20 (enforced by weftd): every one of its
-  specs is tagged `[Feature:NetworkPolicy]`, so this set skips only the SCTP connectivity specs.
+  specs is tagged `[Feature:NetworkPolicy]`, so this set skips only the SCTP connectivity specs;
+- dualstack (cluster B's, not a default set: it needs a dual-stack cluster): the 1.20 e2e's
+  `[Feature:IPv6DualStackAlphaFeature]` specs, among them the "Granular Checks: Services Secondary IP
+  Family" (pod, node and endpoint to a Service's IPv6 ClusterIP and the nodes' IPv6 NodePort, HTTP and
+  UDP, endpoints updated, session affinity, large requests), the pods' and Nodes' addresses and podCIDRs
+  of both families, and pods reached on both; what it leaves out is in DUALSTACK_EXCLUDED, each with
+  its reason.
 
 The truth of a set's run (judge(), a pure function, tested by test_kube_e2e.py): a ginkgo dry run lists
 the specs the focus selects; those its skip pattern leaves out are reported as SKIP with the reason
@@ -42,9 +48,23 @@ from harness import say
 # granular and services on 4 nodes, measured on this harness's cluster networked by the reference
 # plugins on a loaded 2-core machine: granular 63.6 s -> 29.1 s (4/4), services 356.2 s -> 213.5 s
 # (16/16). netpol on 4 nodes, measured with Weft's DaemonSet (weftd not privileged) on a loaded machine:
-# 1248 s on 2 nodes in the last full run -> 640 s on 4 (30/30).
-Set = collections.namedtuple("Set", "focus skip nodes default")
+# 1248 s on 2 nodes in the last full run -> 640 s on 4 (30/30). dualstack on 6, measured on cluster B
+# (Weft's DaemonSet, host-gw) on the loaded 2-core machine: 20 specs in 171 s, most of them waiting on
+# dials (the two "update endpoints" specs, about 115 s each, are its floor).
+# excluded: ((pattern, reason), ...) of a set that names what it leaves out itself (its skip is their
+# union); the reasons come before EXCLUDED's.
+Set = collections.namedtuple("Set", "focus skip nodes default excluded", defaults=((),))
 SKIP_DEFAULT = r"\[Feature:|\[Disruptive\]"
+DUALSTACK_EXCLUDED = (
+    (r"\[Feature:SCTPConnectivity\]", "SCTP to a Service's IPv6 ClusterIP: needs the sctp kernel module loaded on the "
+                                       "node ([Feature:SCTPConnectivity], [Disruptive])"),
+    (r"should be able to reach pod on ipv4 and ipv6 ip", "covered, and not worth its 184 s (the set's longest spec, "
+                                                        "18 ten-second Consistently polls of curl from a client on each "
+                                                        "node to each server's two addresses): part hostgw's 'host-gw "
+                                                        "over IPv6' check has a pod on each node reach every other over "
+                                                        "both families, and the Secondary IP Family checks reach "
+                                                        "endpoints on every node over IPv6"),
+)
 SETS = {
     "granular": Set(r"\[sig-network\] Networking Granular Checks: Pods", SKIP_DEFAULT, 4, True),
     "hostport": Set(r"\[sig-scheduling\] SchedulerPredicates \[Serial\] validates that there is no conflict "
@@ -54,6 +74,8 @@ SETS = {
                            SKIP_DEFAULT, 1, False),
     "services": Set(r"\[sig-network\] Services .*\[Conformance\]", SKIP_DEFAULT, 4, True),
     "netpol": Set(r"\[sig-network\] NetworkPolicy", r"\[Feature:SCTPConnectivity\]|\[Disruptive\]", 4, True),
+    "dualstack": Set(r"\[sig-network\] \[Feature:IPv6DualStackAlphaFeature\] ",
+                     "|".join(pattern for pattern, _ in DUALSTACK_EXCLUDED), 6, False, DUALSTACK_EXCLUDED),
 }
 DEFAULT_SETS = [name for name, spec in SETS.items() if spec.default]
 
@@ -93,12 +115,14 @@ def list_specs(kube_bin, focus):
     return sorted(names)
 
 
-def partition(names, skip):
-    """(selected, [(name, reason)] left out by `skip`) of the names a focus matches."""
+def partition(names, skip, excluded=()):
+    """(selected, [(name, reason)] left out by `skip`) of the names a focus matches; the reason is the
+    first of `excluded` (the set's own) and EXCLUDED whose pattern matches."""
     selected, left_out = [], []
     for name in names:
         if skip and re.search(skip, name):
-            reason = next((why for pattern, why in EXCLUDED if re.search(pattern, name)), f"matches skip {skip!r}")
+            reason = next((why for pattern, why in list(excluded) + EXCLUDED if re.search(pattern, name)),
+                          f"matches skip {skip!r}")
             left_out.append((name, reason))
         else:
             selected.append(name)
@@ -243,7 +267,7 @@ def sets_to_run(only, extra_focus="", nodes=None):
 
 
 # Sets whose pods must land on several nodes of a multi-node cluster (what makes them cross-node tests).
-SPREAD_SETS = ("granular", "services", "netpol")
+SPREAD_SETS = ("granular", "services", "netpol", "dualstack")
 SANDBOX_LINE = re.compile(r"RunPodSandbox for &PodSandboxMetadata\{Name:[^,]*,Uid:([0-9a-f-]+),")
 
 
@@ -283,7 +307,7 @@ def run_all(cluster, results, out_dir, extra_focus="", only=None, nodes=None, ta
     for set_name, spec in sets_to_run(only, extra_focus, nodes).items():
         name = tag + set_name
         try:
-            selected, left_out = partition(list_specs(cluster.kube_bin, spec.focus), spec.skip)
+            selected, left_out = partition(list_specs(cluster.kube_bin, spec.focus), spec.skip, spec.excluded)
         except Exception as error:
             results.add(section, f"{name}: dry run", "FAIL", 0, f"{type(error).__name__}: {error}")
             continue

@@ -53,6 +53,11 @@ def _state(cluster):
     return items, running
 
 
+def _addresses(items):
+    """Every address of the running pods (both families' on a dual-stack node): what the store holds."""
+    return {entry["ip"] for p in items if running_ready(p) for entry in p["status"].get("podIPs") or []}
+
+
 def _wait_settled(cluster, replicas, timeout):
     """All `replicas` pods Running (and no others), and the store holding exactly their addresses."""
     def settled():
@@ -61,17 +66,18 @@ def _wait_settled(cluster, replicas, timeout):
             return None
         reserved = set(store_files(cluster, "ips"))
         owners = store_files(cluster, "owners")
-        if reserved == running and len(owners) == replicas:
+        if reserved == _addresses(items) and len(owners) == replicas:
             return {"items": items}
         return None
     try:
         return wait_until(settled, timeout, interval=2, what=f"{replicas} running pods matching the store")["items"]
     except TimeoutError:
-        items, running = _state(cluster)
+        items, running_ips = _state(cluster)
+        running = _addresses(items)
         phases = collections.Counter(p["status"].get("phase") for p in items)
         reserved = set(store_files(cluster, "ips"))
         raise AssertionError(
-            f"after {timeout}s: {len(items)} pods ({dict(phases)}), {len(running)} running; store holds "
+            f"after {timeout}s: {len(items)} pods ({dict(phases)}), {len(running_ips)} running; store holds "
             f"{len(reserved)} addresses, {len(store_files(cluster, 'owners'))} owner records; reserved but not "
             f"running: {sorted(reserved - running)[:10]}; running but not reserved: {sorted(running - reserved)[:10]}")
 

@@ -7,8 +7,12 @@
    stay on node 1), then the multi-node part (multinode.py: cross-node traffic over weftd's vxlan and
    the disruptions), then Kubernetes' own e2e on all three nodes (kube_e2e.SETS, among them the
    NetworkPolicy suite), then NetworkPolicy from a pod's first packet on node 1 (policy.py).
-3. Cluster B (three nodes, podCIDRs /26, host-gw in the DaemonSet's ConfigMap): direct routes, the
-   granular checks and Services on them (part hostgw), then leak recovery on node 1 (leak.py).
+3. Cluster B (three dual-stack nodes: cluster and service CIDRs of both families, podCIDRs /26 and
+   /64; host-gw and IPv6 in the DaemonSet's ConfigMap, host_gw_manifest): installed as cluster A is,
+   subnet.env holding both podCIDRs; the direct routes of both families with pods reaching each other
+   over each (multinode.test_host_gw, dualstack.py), the granular checks, Services and the dual-stack
+   specs (kube_e2e's dualstack set: the Granular Checks of the secondary IP family among them) on them
+   (part hostgw), then leak recovery on node 1 (leak.py; every pod holds an address of each family).
 Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt; the exit
 status is 1 if any check failed.
 
@@ -27,6 +31,7 @@ import time
 import traceback
 
 from harness import NODE_NAME, REPO, Results
+import dualstack
 import kube_e2e
 import leak
 import multinode
@@ -35,11 +40,14 @@ import smoke
 
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
 import images  # noqa: E402
-from cluster import Cluster, default_paths, run, wait_until  # noqa: E402
+from cluster import CLUSTER_CIDR6, Cluster, default_paths, run, wait_until  # noqa: E402
 
 
 PARTS = ["smoke", "multinode", "k8s", "policy", "hostgw", "leak"]
 NODES = 3   # cluster A
+# Cluster B's Kubernetes e2e sets (part hostgw), on its direct routes; dualstack needs its IPv6 half.
+HOSTGW_SETS = ("granular", "services", "dualstack")
+CLUSTER_B_ONLY = {"dualstack"}
 
 
 def refuse_narrowing(environ, parts, sets, focus):
@@ -83,8 +91,9 @@ def build_images(kube_bin):
     return archives
 
 
-def install_check(cluster, results):
-    """Every node is NotReady until Weft's DaemonSet has installed the plugin and its conflist there."""
+def install_check(cluster, results, manifest=None):
+    """Every node is NotReady until Weft's DaemonSet has installed the plugin and its conflist there
+    (`manifest`: deploy/weft.yaml, or an edited copy of it); subnet.env holds the Node's podCIDRs."""
     t = time.monotonic()
     before = {}
     for node in cluster.nodes:
@@ -93,7 +102,10 @@ def install_check(cluster, results):
         assert before[node.name].get("status") != "True", f"{node.name} Ready before Weft was installed: {before}"
         conf_dir = node.path("cni-net.d")
         assert not os.listdir(conf_dir), f"{node.name}'s CNI conf dir not empty before install: {os.listdir(conf_dir)}"
-    cluster.install_weft()
+    if manifest:
+        cluster.install_weft(manifest=manifest)
+    else:
+        cluster.install_weft()
     for node in cluster.nodes:
         installed = sorted(os.listdir(node.path("cni-bin")))
         for name in ("weft", "weft-ipam", "weftctl"):
@@ -114,6 +126,14 @@ def install_check(cluster, results):
         cidr = ipaddress.ip_network(node_object["spec"]["podCIDR"])
         assert env.get("FLANNEL_SUBNET") == f"{cidr.network_address + 1}/{cidr.prefixlen}", \
             f"{node.name}: subnet.env {env} for podCIDR {cidr}"
+        # A dual-stack Node's second podCIDR is the IPv6 one: FLANNEL_IPV6_SUBNET, likewise its gateway.
+        cidrs6 = [ipaddress.ip_network(c) for c in node_object["spec"].get("podCIDRs", []) if ":" in c]
+        if cluster.dual_stack:
+            assert len(cidrs6) == 1, f"{node.name}: podCIDRs {node_object['spec'].get('podCIDRs')} on a dual-stack cluster"
+            assert env.get("FLANNEL_IPV6_SUBNET") == f"{cidrs6[0].network_address + 1}/{cidrs6[0].prefixlen}", \
+                f"{node.name}: subnet.env {env} for IPv6 podCIDR {cidrs6[0]}"
+        else:
+            assert not cidrs6 and "FLANNEL_IPV6_SUBNET" not in env, f"{node.name}: IPv6 on an IPv4 cluster: {env}"
 
         def network_available(name=node.name):
             conditions = cluster.kubectl_json("get", "node", name)["status"]["conditions"]
@@ -122,22 +142,33 @@ def install_check(cluster, results):
         wait_until(network_available, 30, interval=0.5, what=f"NetworkUnavailable=False (WeftIsUp) on {node.name}")
     pod = cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app=weft")["items"][0]
     image = pod["status"]["initContainerStatuses"][0]["imageID"]
-    cidrs = {n.name: cluster.kubectl_json("get", "node", n.name)["spec"]["podCIDR"] for n in cluster.nodes}
+    cidrs = {n.name: ",".join(cluster.kubectl_json("get", "node", n.name)["spec"]["podCIDRs"]) for n in cluster.nodes}
     message = before[NODE_NAME].get("message", "")[:120]
+    applied = os.path.basename(manifest) if manifest else "deploy/weft.yaml"
     return (f"{len(cluster.nodes)} nodes NotReady before ({message}); all Ready {time.monotonic() - t:.1f} s after "
-            f"kubectl apply -f deploy/weft.yaml; subnet.env = podCIDR and NetworkUnavailable=False (WeftIsUp) on "
-            f"each; podCIDRs {cidrs}; image {image}")
+            f"kubectl apply -f {applied}; subnet.env = podCIDR{'s (both families)' if cluster.dual_stack else ''} "
+            f"and NetworkUnavailable=False (WeftIsUp) on each; podCIDRs {cidrs}; image {image}")
 
 
-def host_gw_manifest(out_dir):
-    """deploy/weft.yaml with host-gw instead of vxlan in its net-conf (the one edit an operator makes)."""
+def host_gw_manifest(out_dir, ipv6_network=None):
+    """deploy/weft.yaml with host-gw instead of vxlan in its net-conf (the one edit an operator makes)
+    and, given `ipv6_network`, dual-stack: "EnableIPv6": true and "IPv6Network" added after its
+    "Network" (what the ConfigMap's comment tells an operator of a dual-stack cluster to add)."""
     with open(os.path.join(REPO, "deploy", "weft.yaml")) as f:
         text = f.read()
     # The net-conf's own line (indented JSON), not the comments above it that name the backends.
     edited, count = re.subn(r'^(\s+)"Type":\s*"vxlan"$', r'\1"Type": "host-gw"', text, flags=re.M)
     if count != 1:
         raise AssertionError(f"deploy/weft.yaml: expected one vxlan backend in the net-conf, found {count}")
-    path = os.path.join(out_dir, "weft-host-gw.yaml")
+    name = "weft-host-gw.yaml"
+    if ipv6_network:
+        edited, count = re.subn(r'^(\s+)("Network":\s*"[^"]+",)$',
+                                lambda m: f'{m.group(1)}{m.group(2)}\n{m.group(1)}"EnableIPv6": true,\n'
+                                          f'{m.group(1)}"IPv6Network": "{ipv6_network}",', edited, flags=re.M)
+        if count != 1:
+            raise AssertionError(f"deploy/weft.yaml: expected one \"Network\" line in the net-conf, found {count}")
+        name = "weft-host-gw-dual-stack.yaml"
+    path = os.path.join(out_dir, name)
     with open(path, "w") as f:
         f.write(edited)
     return path
@@ -212,9 +243,10 @@ def main():
                     t = time.monotonic()
                     multinode.run_all(cluster, results)
                     results.timing("multi-node (cross-node traffic, disruptions)", time.monotonic() - t)
-                if "k8s" in parts or args.focus:
+                # E2E_SETS naming only cluster B's sets leaves cluster A's k8s part nothing to run.
+                if ("k8s" in parts and (not sets or sets - CLUSTER_B_ONLY)) or args.focus:
                     t = time.monotonic()
-                    kube_e2e.run_all(cluster, results, args.out, args.focus, sets, nodes)
+                    kube_e2e.run_all(cluster, results, args.out, args.focus, sets - CLUSTER_B_ONLY, nodes)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
                 if "policy" in parts:
                     t = time.monotonic()
@@ -229,23 +261,33 @@ def main():
             teardown_check(cluster, results, "cluster A")
 
     if parts & {"hostgw", "leak"}:
-        # Three nodes again, host-gw in the ConfigMap: the granular checks and Services on direct routes;
-        # then the leak test on node 1 (the others cordoned), where a /26 is 61 addresses.
-        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26, nodes=NODES)
+        # Three dual-stack nodes, host-gw in the ConfigMap (and IPv6 in its net-conf): the direct routes
+        # of both families, the granular checks, Services and the dual-stack specs on them; then the leak
+        # test on node 1 (the others cordoned), where a /26 is 61 IPv4 addresses.
+        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26, nodes=NODES, dual_stack=True, mask6=64)
         others = [node.name for node in cluster.nodes[1:]]
+        hostgw_sets = set(HOSTGW_SETS) & sets if sets else set(HOSTGW_SETS)
         try:
             cluster.up(install_weft=False)
-            cluster.install_weft(manifest=host_gw_manifest(args.out))
-            results.timing(f"cluster B ({NODES} nodes, host-gw, /26): start to every Node Ready (Weft installed by "
-                           "its DaemonSet)", cluster.timings["node Ready"])
-            if "hostgw" in parts:
+            ok = results.run("install (cluster B)", f"{NODES} dual-stack nodes turn Ready because Weft's DaemonSet "
+                             "(host-gw, IPv6 in its net-conf) installed it", install_check, cluster, results,
+                             host_gw_manifest(args.out, ipv6_network=CLUSTER_CIDR6))
+            if "node Ready" in cluster.timings:
+                results.timing(f"cluster B ({NODES} nodes, dual-stack, host-gw, /26 and /64): start to every Node "
+                               "Ready (Weft installed by its DaemonSet)", cluster.timings["node Ready"])
+            if ok and "hostgw" in parts:
                 t = time.monotonic()
-                if results.run("host-gw", "host-gw: direct routes between the nodes, pods reach each other",
-                               multinode.test_host_gw, cluster):
-                    kube_e2e.run_all(cluster, results, args.out, only={"granular", "services"}, nodes=nodes,
+                routes4 = results.run("host-gw", "host-gw: direct routes between the nodes, pods reach each other",
+                                      multinode.test_host_gw, cluster)
+                routes6 = results.run("host-gw", "host-gw over IPv6: each node routes each peer's IPv6 podCIDR via "
+                                      "its IPv6 address; the pods of every pair of nodes reach each other over IPv6 "
+                                      "(IPv4 the control)", dualstack.test_ipv6_host_gw, cluster)
+                if routes4 and routes6 and hostgw_sets:
+                    kube_e2e.run_all(cluster, results, args.out, only=hostgw_sets, nodes=nodes,
                                      tag="hostgw-", section="host-gw e2e")
-                results.timing("host-gw (routes, granular checks, Services)", time.monotonic() - t)
-            if "leak" in parts:
+                results.timing("host-gw (routes of both families, granular checks, Services, dual-stack specs)",
+                               time.monotonic() - t)
+            if ok and "leak" in parts:
                 cluster.cordon(*others)
                 results.run("leak", "0<->60 pods on a /26 with kubelet and containerd killed, then a reboot: "
                             "every pod Running, reservations == running pods", leak.test_leak_recovery, cluster, results)

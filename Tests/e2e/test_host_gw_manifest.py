@@ -26,6 +26,26 @@ class HostGwManifestTests(unittest.TestCase):
         changed = [(a, b) for a, b in zip(original.splitlines(), edited.splitlines()) if a != b]
         self.assertEqual(len(changed), 1, changed)
 
+    def test_dual_stack_adds_ipv6_to_the_net_conf_only(self):
+        with open(os.path.join(run.REPO, "deploy", "weft.yaml")) as f:
+            original = f.read()
+        with tempfile.TemporaryDirectory() as out:
+            with open(run.host_gw_manifest(out, ipv6_network="fd00:10:244::/56")) as f:
+                edited = f.read()
+        block = re.search(r"net-conf\.json: \|\n((?:    .*\n)+)", edited).group(1)
+        conf = json.loads(block)
+        self.assertEqual(conf["Backend"]["Type"], "host-gw")
+        self.assertIs(conf["EnableIPv6"], True)
+        self.assertEqual(conf["IPv6Network"], "fd00:10:244::/56")
+        self.assertEqual(conf["Network"], json.loads(re.search(r"net-conf\.json: \|\n((?:    .*\n)+)",
+                                                               original).group(1))["Network"])
+        # The type line changed, two lines added after "Network"; every other line as it was.
+        self.assertEqual(len(edited.splitlines()), len(original.splitlines()) + 2)
+        kept = [line for line in edited.splitlines() if "EnableIPv6" not in line and "IPv6Network" not in line
+                or line.lstrip().startswith("#")]
+        changed = [(a, b) for a, b in zip(original.splitlines(), kept) if a != b]
+        self.assertEqual(len(changed), 1, changed)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -174,5 +174,54 @@ class SetTests(unittest.TestCase):
                 kube_e2e.parse_nodes(bad)
 
 
+# The 22 specs of `--ginkgo.focus=IPv6DualStack` in 1.20's e2e.test (its dry run).
+DS = "[sig-network] [Feature:IPv6DualStackAlphaFeature] [LinuxOnly] "
+DS_GRANULAR = DS + "Granular Checks: Services Secondary IP Family "
+DUALSTACK_SPECS = [DS_GRANULAR + rest for rest in (
+    "should be able to handle large requests: http", "should be able to handle large requests: udp",
+    "should function for client IP based session affinity: http [LinuxOnly]",
+    "should function for client IP based session affinity: udp [LinuxOnly]",
+    "should function for endpoint-Service: http", "should function for endpoint-Service: udp",
+    "should function for node-Service: http", "should function for node-Service: udp",
+    "should function for pod-Service: http", "should function for pod-Service: sctp [Feature:SCTPConnectivity][Disruptive]",
+    "should function for pod-Service: udp", "should update endpoints: http", "should update endpoints: udp")] + [DS + rest for rest in (
+    "should be able to reach pod on ipv4 and ipv6 ip [Feature:IPv6DualStackAlphaFeature:Phase2]",
+    "should create a single stack service with cluster ip from primary service range [Feature:IPv6DualStackAlphaFeature:Phase2]",
+    "should create pod, add ipv6 and ipv4 ip to pod ips",
+    "should create service with ipv4 cluster ip [Feature:IPv6DualStackAlphaFeature:Phase2]",
+    "should create service with ipv4,v6 cluster ip [Feature:IPv6DualStackAlphaFeature:Phase2]",
+    "should create service with ipv6 cluster ip [Feature:IPv6DualStackAlphaFeature:Phase2]",
+    "should create service with ipv6,v4 cluster ip [Feature:IPv6DualStackAlphaFeature:Phase2]",
+    "should have ipv4 and ipv6 internal node ip", "should have ipv4 and ipv6 node podCIDRs")]
+
+
+class DualStackSetTests(unittest.TestCase):
+    def test_not_a_default_set(self):
+        self.assertNotIn("dualstack", kube_e2e.DEFAULT_SETS)
+
+    def test_focus_matches_every_dual_stack_spec_and_no_other(self):
+        spec = kube_e2e.SETS["dualstack"]
+        self.assertTrue(all(re.search(spec.focus, name) for name in DUALSTACK_SPECS))
+        self.assertFalse(re.search(spec.focus, A) or re.search(spec.focus, OTHER))
+
+    def test_every_spec_left_out_has_the_sets_own_reason(self):
+        spec = kube_e2e.SETS["dualstack"]
+        selected, left_out = partition(DUALSTACK_SPECS, spec.skip, spec.excluded)
+        own = [why for _, why in spec.excluded]
+        self.assertTrue(left_out)
+        for name, reason in left_out:
+            self.assertIn(reason, own, name)
+        self.assertEqual(sorted(selected + [n for n, _ in left_out]), sorted(DUALSTACK_SPECS))
+        # The granular checks of the secondary family run, but for SCTP.
+        granular = [n for n in selected if n.startswith(DS_GRANULAR)]
+        self.assertEqual(len(granular), 12)
+        self.assertEqual(len(selected), 20)
+        self.assertFalse(any("sctp" in n for n in selected))
+
+    def test_a_sets_own_reason_comes_before_the_general_ones(self):
+        _, left_out = partition([SCTP_CONN], SKIP, excluded=((r"SCTP", "the set's own reason"),))
+        self.assertEqual(left_out, [(SCTP_CONN, "the set's own reason")])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -16,6 +16,10 @@ tier (GUIDE §11: several nodes on one machine).
   alone, files holding the values kubelet wants bound over /proc/sys/vm/overcommit_memory, kernel/panic,
   kernel/panic_on_oops (kubelet only writes a tunable that differs). The host's /run/netns mounts copied
   into it are unmounted there first: a copy would keep other namespaces alive.
+- Dual-stack (`Cluster(dual_stack=True)`, `up --dual-stack`): every eth0 also has an IPv6 address on
+  the underlay's 2001:db8::/64 and an IPv6 default route via the bridge's; the IPv6DualStack feature
+  gate on apiserver, controller-manager, kubelet (`--node-ip` of both families) and kube-proxy; cluster
+  and service CIDRs of both families, each Node an IPv4 /MASK and an IPv6 /MASK6 podCIDR.
 - Each node a cgroup subtree (`/weft-e2e-<id>`, `/weft-e2e-<id>-n2`, ...) in every v1 hierarchy
   (kubelet's --cgroup-root).
 
@@ -23,7 +27,7 @@ tier (GUIDE §11: several nodes on one machine).
 namespace), removes the cgroups, the namespaces and the run directory; nothing is mounted in the host's
 mount namespace and nothing is added to its network namespace.
 
-CLI: cluster.py up [--mask 24] [--nodes 3] (prints the run dir, leaves it running) | cluster.py down RUN_DIR
+CLI: cluster.py up [--mask 24] [--nodes 3] [--dual-stack] (prints the run dir, leaves it running) | cluster.py down RUN_DIR
 """
 
 import argparse
@@ -51,6 +55,16 @@ UPLINK = "eth0"
 UNDERLAY_BRIDGE = "underlay"
 SERVICE_CIDR, API_SERVICE_IP, DNS_SERVICE_IP = "10.96.0.0/16", "10.96.0.1", "10.96.0.10"
 CLUSTER_CIDR = "10.244.0.0/16"
+# A dual-stack cluster (Cluster(dual_stack=True)) adds the IPv6 half of each: every node's eth0 an
+# IPv6 address on the underlay's /64 (the bridge's own ::2 its default route), an IPv6 pod network
+# (each Node a /MASK6 of it as its second podCIDR) and an IPv6 service range. Kubernetes 1.20 has
+# dual-stack behind the IPv6DualStack feature gate (alpha): apiserver, controller-manager, kubelet and
+# kube-proxy each get it.
+NODE_IPS6 = ["2001:db8::1", "2001:db8::3", "2001:db8::4", "2001:db8::5"]
+OUTSIDE_IP6 = "2001:db8::2"
+SERVICE_CIDR6 = "fd00:10:96::/112"
+CLUSTER_CIDR6 = "fd00:10:244::/56"
+DUAL_STACK_GATE = "--feature-gates=IPv6DualStack=true"
 CGROUP_ROOT = "/sys/fs/cgroup"
 # What kubelet's setupKernelTunables wants: bound read-only in the private mount namespace where the
 # host's value differs, so kubelet finds them set and writes nothing.
@@ -166,6 +180,7 @@ class NodeHost:
         self.cluster = cluster
         self.index = index
         self.name, self.ip = NODE_NAMES[index], NODE_IPS[index]
+        self.ip6 = NODE_IPS6[index] if cluster.dual_stack else None   # its IPv6 underlay address
         suffix = "" if index == 0 else str(index + 1)
         self.ns = f"wt-{cluster.id}-k8snode{suffix}"
         self.cgroup = f"weft-e2e-{cluster.id}" + ("" if index == 0 else f"-n{index + 1}")
@@ -229,14 +244,23 @@ class NodeHost:
         run(["ip", "-n", self.ns, "link", "add", UPLINK, "type", "veth", "peer", "name", port, "netns", out_ns])
         run(["ip", "-n", out_ns, "link", "set", port, "master", UNDERLAY_BRIDGE])
         run(["ip", "-n", self.ns, "addr", "add", f"{self.ip}/24", "dev", UPLINK])
+        if self.ip6:
+            # nodad: usable at once (no other machine on this segment can hold it).
+            run(["ip", "-n", self.ns, "addr", "add", f"{self.ip6}/64", "dev", UPLINK, "nodad"])
         run(["ip", "-n", out_ns, "link", "set", port, "up"])
         run(["ip", "-n", self.ns, "link", "set", UPLINK, "up"])
         # A default route (kube-apiserver, kubelet, kube-proxy and weftd pick the node's address from it).
         run(["ip", "-n", self.ns, "route", "add", "default", "via", OUTSIDE_IP])
+        if self.ip6:
+            # And one for IPv6: the node's own connections to IPv6 ClusterIPs are routed before
+            # kube-proxy's DNAT (OUTPUT), as a dual-stack machine's are.
+            run(["ip", "-n", self.ns, "-6", "route", "add", "default", "via", OUTSIDE_IP6, "dev", UPLINK])
         # As a node's OS is set up for Kubernetes (kubeadm's preflight checks these): forwarding, and
         # bridged pod-to-pod traffic through iptables so a Service's DNAT is undone on the reply.
         sysctls = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1",
                    "net/bridge/bridge-nf-call-ip6tables": "1"}
+        if self.ip6:
+            sysctls["net/ipv6/conf/all/forwarding"] = "1"
         for key, value in sysctls.items():
             run(["nsenter", f"--net=/var/run/netns/{self.ns}", "sh", "-c", f"echo {value} > /proc/sys/{key}"])
 
@@ -369,7 +393,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
             "--container-runtime-endpoint=unix:///run/containerd/containerd.sock",
             "--runtime-request-timeout=4m",
             f"--root-dir={self.path('kubelet')}", f"--cert-dir={self.path('kubelet', 'pki')}",
-            f"--hostname-override={self.name}", f"--node-ip={self.ip}",
+            f"--hostname-override={self.name}", f"--node-ip={self.ip}" + (f",{self.ip6}" if self.ip6 else ""),
             "--cgroup-driver=cgroupfs", f"--cgroup-root=/{self.cgroup}", "--fail-swap-on=false",
             "--oom-score-adj=0", f"--cluster-dns={DNS_SERVICE_IP}", "--cluster-domain=cluster.local",
             f"--resolv-conf={self.cluster.path('resolv.conf')}", "--pod-infra-container-image=k8s.gcr.io/pause:3.2",
@@ -383,15 +407,15 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
             "--sync-frequency=10s",
             "--image-gc-high-threshold=100", "--image-gc-low-threshold=99",
             "--eviction-hard=memory.available<100Mi,nodefs.available<1%,nodefs.inodesFree<1%,imagefs.available<1%",
-            "--max-pods=110", "--serialize-image-pulls=false", "--v=2"])
+            "--max-pods=110", "--serialize-image-pulls=false", "--v=2"] + self.cluster.gates)
 
     def start_kube_proxy(self):
         pki = self.cluster.path("pki")
         self.start("kube-proxy", [
             f"{self.cluster.kube_bin}/kube-proxy", f"--kubeconfig={pki}/admin.kubeconfig", "--proxy-mode=iptables",
-            f"--cluster-cidr={CLUSTER_CIDR}", f"--hostname-override={self.name}", f"--bind-address={self.ip}",
+            f"--cluster-cidr={self.cluster.cluster_cidrs}", f"--hostname-override={self.name}", f"--bind-address={self.ip}",
             "--conntrack-max-per-core=0", "--oom-score-adj=0", "--metrics-bind-address=127.0.0.1:10249",
-            "--healthz-bind-address=127.0.0.1:10256", "--v=1"])
+            "--healthz-bind-address=127.0.0.1:10256", "--v=1"] + self.cluster.gates)
 
     def start_node_side(self, images=()):
         """containerd (images imported), kubelet, kube-proxy. The node's CNI bin dir holds the reference
@@ -472,6 +496,8 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
                 self.in_node("ip", "link", "delete", name, mount=False)
         # Routes of the pod network (host-gw's via other nodes) went with the links or are flushed here.
         self.in_node("ip", "route", "flush", "root", CLUSTER_CIDR, mount=False)
+        if self.ip6:
+            self.in_node("ip", "-6", "route", "flush", "root", CLUSTER_CIDR6, mount=False)
 
     def replace(self):
         """This node's machine replaced by a new one of the same name and address: the old one's
@@ -523,16 +549,20 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
 
 
 class Cluster:
-    def __init__(self, kube_bin, images, weft_image=None, mask=24, run_dir=None, nodes=1, cluster_id=None):
+    def __init__(self, kube_bin, images, weft_image=None, mask=24, run_dir=None, nodes=1, cluster_id=None,
+                 dual_stack=False, mask6=64):
         """kube_bin: the cache's bin dir (build.sh); images: OCI archives to import (pause, agnhost,
         busybox); weft_image: .build/weft-image.tar (imported, then installed by deploy/weft.yaml);
-        nodes: how many nodes (node 1 runs the control plane too)."""
+        nodes: how many nodes (node 1 runs the control plane too); mask: the IPv4 podCIDRs' length;
+        dual_stack: IPv6 too (underlay, pod network with podCIDRs of length mask6, services)."""
         if not 1 <= nodes <= len(NODE_NAMES):
             raise ValueError(f"nodes must be 1..{len(NODE_NAMES)}")
         self.kube_bin = kube_bin
         self.images = list(images)
         self.weft_image = weft_image
         self.mask = mask
+        self.dual_stack = dual_stack
+        self.mask6 = mask6
         self.id = cluster_id or secrets.token_hex(4)
         self.dir = run_dir or f"/tmp/weft-e2e-{self.id}"
         self.out_ns = f"wt-{self.id}-k8sout"
@@ -571,6 +601,21 @@ class Cluster:
 
     def in_node(self, *args, **kwargs):
         return self.first.in_node(*args, **kwargs)
+
+    @property
+    def cluster_cidrs(self):
+        """The pod network(s), as --cluster-cidr takes them."""
+        return CLUSTER_CIDR + (f",{CLUSTER_CIDR6}" if self.dual_stack else "")
+
+    @property
+    def service_cidrs(self):
+        """The service range(s), as --service-cluster-ip-range takes them."""
+        return SERVICE_CIDR + (f",{SERVICE_CIDR6}" if self.dual_stack else "")
+
+    @property
+    def gates(self):
+        """The feature gates every Kubernetes component of this cluster gets."""
+        return [DUAL_STACK_GATE] if self.dual_stack else []
 
     def node(self, name):
         """The NodeHost of a Node name."""
@@ -670,7 +715,8 @@ class Cluster:
     def save(self):
         with self._state_lock:
             state = {"id": self.id, "dir": self.dir, "out_ns": self.out_ns, "nodes": [n.state() for n in self.nodes],
-                     "procs": dict(self.procs), "made_dirs": list(self.made_dirs), "kube_bin": self.kube_bin}
+                     "procs": dict(self.procs), "made_dirs": list(self.made_dirs), "kube_bin": self.kube_bin,
+                     "dual_stack": self.dual_stack}
             if os.path.isdir(self.dir):
                 with open(self.state_file + ".tmp", "w") as out:
                     json.dump(state, out)
@@ -680,7 +726,8 @@ class Cluster:
     def load(cls, run_dir):
         with open(os.path.join(run_dir, "state.json")) as f:
             state = json.load(f)
-        cluster = cls(state["kube_bin"], [], run_dir=state["dir"], nodes=len(state["nodes"]), cluster_id=state["id"])
+        cluster = cls(state["kube_bin"], [], run_dir=state["dir"], nodes=len(state["nodes"]), cluster_id=state["id"],
+                      dual_stack=state.get("dual_stack", False))
         cluster.procs, cluster.made_dirs = state["procs"], state["made_dirs"]
         for node, saved in zip(cluster.nodes, state["nodes"]):
             if saved["holder"] and start_time(saved["holder"]) == saved["holder_start"]:
@@ -763,7 +810,7 @@ class Cluster:
         pki = self.path("pki")
         self._leaf(f"kubelet-{node.name}", f"/O=system:nodes/CN=system:node:{node.name}", "clientAuth")
         self._leaf(f"kubelet-serving-{node.name}", f"/CN={node.name}", "serverAuth",
-                   [f"IP:{node.ip}", f"DNS:{node.name}", "IP:127.0.0.1"])
+                   [f"IP:{node.ip}", f"DNS:{node.name}", "IP:127.0.0.1"] + ([f"IP:{node.ip6}"] if node.ip6 else []))
         self._kubeconfig(f"{pki}/kubelet-{node.name}.kubeconfig", f"{pki}/kubelet-{node.name}.crt",
                          f"{pki}/kubelet-{node.name}.key")
 
@@ -803,6 +850,8 @@ current-context: weft-e2e
         run(["ip", "-n", self.out_ns, "link", "set", "lo", "up"])
         run(["ip", "-n", self.out_ns, "link", "add", UNDERLAY_BRIDGE, "type", "bridge"])
         run(["ip", "-n", self.out_ns, "addr", "add", f"{OUTSIDE_IP}/24", "dev", UNDERLAY_BRIDGE])
+        if self.dual_stack:
+            run(["ip", "-n", self.out_ns, "addr", "add", f"{OUTSIDE_IP6}/64", "dev", UNDERLAY_BRIDGE, "nodad"])
         run(["ip", "-n", self.out_ns, "link", "set", UNDERLAY_BRIDGE, "up"])
 
     def _configs(self):
@@ -857,7 +906,7 @@ current-context: weft-e2e
         self.start("kube-apiserver", [
             f"{bin_}/kube-apiserver", "--etcd-servers=http://127.0.0.1:2379", "--bind-address=0.0.0.0",
             "--secure-port=6443", "--insecure-port=0", f"--advertise-address={NODE_IP}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--service-node-port-range=30000-32767",
+            f"--service-cluster-ip-range={self.service_cidrs}", "--service-node-port-range=30000-32767",
             f"--client-ca-file={pki}/ca.crt", f"--tls-cert-file={pki}/apiserver.crt",
             f"--tls-private-key-file={pki}/apiserver.key",
             f"--kubelet-client-certificate={pki}/apiserver-kubelet-client.crt",
@@ -867,15 +916,18 @@ current-context: weft-e2e
             f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true", "--profiling=false", "--event-ttl=1h", "--v=1"])
+            "--allow-privileged=true", "--profiling=false", "--event-ttl=1h", "--v=1"] + self.gates)
         self._wait_http("https://127.0.0.1:6443/readyz", "kube-apiserver /readyz", process="kube-apiserver")
         self.start("kube-controller-manager", [
             f"{bin_}/kube-controller-manager", f"--kubeconfig={pki}/admin.kubeconfig", "--leader-elect=false",
-            "--port=0", "--secure-port=0", "--allocate-node-cidrs=true", f"--cluster-cidr={CLUSTER_CIDR}",
-            f"--node-cidr-mask-size={self.mask}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--port=0", "--secure-port=0", "--allocate-node-cidrs=true", f"--cluster-cidr={self.cluster_cidrs}",
+            # A dual-stack cluster refuses --node-cidr-mask-size: one length per family.
+            *([f"--node-cidr-mask-size-ipv4={self.mask}", f"--node-cidr-mask-size-ipv6={self.mask6}"]
+              if self.dual_stack else [f"--node-cidr-mask-size={self.mask}"]),
+            f"--service-cluster-ip-range={self.service_cidrs}",
             f"--service-account-private-key-file={pki}/sa.key", f"--root-ca-file={pki}/ca.crt",
             "--use-service-account-credentials=true", f"--cluster-signing-cert-file={pki}/ca.crt",
-            f"--cluster-signing-key-file={pki}/ca.key", "--configure-cloud-routes=false", "--v=1"])
+            f"--cluster-signing-key-file={pki}/ca.key", "--configure-cloud-routes=false", "--v=1"] + self.gates)
         self.start("kube-scheduler", [
             f"{bin_}/kube-scheduler", f"--kubeconfig={pki}/admin.kubeconfig", "--leader-elect=false",
             "--port=0", "--secure-port=0", "--v=1"])
@@ -1054,6 +1106,7 @@ def main():
     up = sub.add_parser("up")
     up.add_argument("--mask", type=int, default=24)
     up.add_argument("--nodes", type=int, default=1)
+    up.add_argument("--dual-stack", action="store_true", help="IPv6 too (IPv6DualStack feature gate)")
     up.add_argument("--weft-image", default=os.path.join(REPO, ".build", "weft-image.tar"))
     up.add_argument("--no-weft", action="store_true")
     down = sub.add_parser("down")
@@ -1062,7 +1115,7 @@ def main():
     if args.command == "up":
         kube_bin, images = default_paths()
         cluster = Cluster(kube_bin, images, None if args.no_weft else args.weft_image, mask=args.mask,
-                          nodes=args.nodes)
+                          nodes=args.nodes, dual_stack=args.dual_stack)
         try:
             cluster.up(install_weft=not args.no_weft)
         except BaseException:
