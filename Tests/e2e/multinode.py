@@ -433,6 +433,8 @@ def _next_image(cluster):
                              refs=[ref], release_note=note + "\n")
     for node in cluster.nodes:
         node.import_image(archive)
+    # A machine that joins later gets it too, as it would pull it (the join test follows).
+    cluster.images.append(archive)
     return ref, note
 
 
