@@ -12,8 +12,10 @@ import WeftSystem
 /// disk and outlives a reboot; subnet.env (in /run) does not. A plain file there would let the
 /// runtime report the network ready the moment it starts after a reboot, before weftd has written
 /// subnet.env again, and every pod ADD would fail until then (kubelet backs off between retries).
-/// With the link dangling, libcni cannot read the config, containerd reports the network not ready,
-/// and kubelet starts no pod sandbox until weftd writes the file again. The link must resolve to the
+/// With the link dangling, libcni cannot read the config, containerd reports the network not ready
+/// (go-cni stops at a file it cannot load; CRI-O's ocicni skips it and takes the next file, so there
+/// the conf dir must hold no other network), and kubelet starts no pod sandbox until weftd writes the
+/// file again. The link must resolve to the
 /// same file for the runtime as for weftd: the directory is mounted at the same path in weftd's
 /// container as on the host.
 public struct CNIConfInstaller: Sendable {
@@ -36,7 +38,7 @@ public struct CNIConfInstaller: Sendable {
     /// runtime skip the network or report it not ready, so it is refused and the old file left as is.
     /// The write is atomic (temp file in the same directory, fsync, rename): the runtime, which
     /// re-reads the directory on every change, never sees a half-written conflist. The temp file's
-    /// name ends in `.tmp.<pid>`, an extension libcni's ConfFiles does not load (it takes .conf,
+    /// name ends in `.tmp.<pid>.<random>`, an extension libcni's ConfFiles does not load (it takes .conf,
     /// .conflist and .json only).
     @discardableResult
     public func install() throws -> Bool {
@@ -83,8 +85,7 @@ public struct CNIConfInstaller: Sendable {
         } catch {
             throw AgentError(.file, "cannot create \(directory): \(error)")
         }
-        let temporary = "\(destination).tmp.\(getpid())"
-        unlink(temporary)
+        let temporary = SubnetFile.temporaryName(for: destination)
         guard symlink(volatile, temporary) == 0 else {
             throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
         }

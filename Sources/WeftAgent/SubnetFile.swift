@@ -41,8 +41,10 @@ public struct SubnetFile: Equatable, Sendable {
         } catch {
             throw AgentError(.file, "cannot create \(directory): \(error)")
         }
-        let temporary = "\(path).tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        // Unique per write, not per process: weftd is PID 1 in every container, and two of them (a
+        // replacement starting while the old one stops, one run by hand) must not share a temp file.
+        let temporary = Self.temporaryName(for: path)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw AgentError(.file, SystemError.last("open", temporary).description) }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -61,4 +63,10 @@ public struct SubnetFile: Equatable, Sendable {
     }
 
     public func write(to path: String) throws { try Self.writeAtomically(text, to: path) }
+
+    /// A name beside `path` for a file or link to rename over it: `.tmp.<pid>.<random>`, an extension
+    /// libcni's ConfFiles does not load.
+    static func temporaryName(for path: String) -> String {
+        "\(path).tmp.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+    }
 }

@@ -139,7 +139,8 @@ struct BridgeCommands: PluginCommands {
             node.report("DEL \(id): the pod's conntrack flows were not flushed (the next ADD of its addresses flushes them): \(error)")
         }
         if let setting = try? NetworkPolicySetting.resolve(config.networkPolicy) {
-            PodPolicy.detach(setting, sandbox: environment.containerID, addresses: recorded?.addresses ?? [], gate: node.policy())
+            PodPolicy.detach(setting, sandbox: environment.containerID, addresses: recorded?.addresses ?? [], gate: node.policy(),
+                             report: node.report)
         }
         try store.release(id)
     }

@@ -9,9 +9,9 @@ protocol PolicyGate {
     /// weftd's answer to an attach: nil when the verdicts are installed, else why not.
     func attach(socket: String, pod: PolicyPodIdentity, addresses: [IPAddress]) -> String?
     /// The sandbox's addresses are no longer the pod's.
-    func release(socket: String, sandbox: String, addresses: [IPAddress])
+    func release(socket: String, sandbox: String, addresses: [IPAddress]) throws
     func isolate(_ addresses: [IPAddress]) throws
-    func unisolate(_ addresses: [IPAddress])
+    func unisolate(_ addresses: [IPAddress]) throws
 }
 
 /// Who an attach is for: the pod (namespace, name, UID when the runtime sends it) and its sandbox.
@@ -34,8 +34,8 @@ struct LivePolicyGate: PolicyGate {
         }
     }
 
-    func release(socket: String, sandbox: String, addresses: [IPAddress]) {
-        _ = try? PolicyClient(path: socket, timeoutSeconds: 2)
+    func release(socket: String, sandbox: String, addresses: [IPAddress]) throws {
+        _ = try PolicyClient(path: socket, timeoutSeconds: 2)
             .send(PolicyRequest(op: .release, addresses: addresses.map(\.description), sandbox: sandbox))
     }
 
@@ -43,8 +43,8 @@ struct LivePolicyGate: PolicyGate {
         try PodIsolation.isolate(addresses, client: try NftClient())
     }
 
-    func unisolate(_ addresses: [IPAddress]) {
-        if let client = try? NftClient() { try? PodIsolation.release(addresses, client: client) }
+    func unisolate(_ addresses: [IPAddress]) throws {
+        try PodIsolation.release(addresses, client: try NftClient())
     }
 }
 
@@ -58,7 +58,7 @@ enum PodPolicy {
         guard let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"], !namespace.isEmpty, !name.isEmpty else { return }
         let pod = PolicyPodIdentity(namespace: namespace, name: name, uid: args["K8S_POD_UID"].flatMap { $0.isEmpty ? nil : $0 }, sandbox: sandbox)
         guard let problem = gate.attach(socket: setting.socket, pod: pod, addresses: addresses) else {
-            undo { gate.release(socket: setting.socket, sandbox: sandbox, addresses: addresses) }
+            undo { try gate.release(socket: setting.socket, sandbox: sandbox, addresses: addresses) }
             return
         }
         if setting.failClosed {
@@ -70,13 +70,23 @@ enum PodPolicy {
         } catch {
             throw CNIError(.datapathFailure, "NetworkPolicy for \(namespace)/\(name) could not be installed (\(problem)) and the pod could not be isolated: \(error)")
         }
-        undo { gate.unisolate(addresses) }
+        undo { try gate.unisolate(addresses) }
     }
 
     /// DEL: best effort, never failing: weftd forgets the addresses, the isolation table lets them go.
-    static func detach(_ setting: NetworkPolicySetting, sandbox: String, addresses: [IPAddress], gate: PolicyGate) {
+    static func detach(_ setting: NetworkPolicySetting, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
+                       report: (String) -> Void) {
         guard !addresses.isEmpty else { return }
-        gate.release(socket: setting.socket, sandbox: sandbox, addresses: addresses)
-        gate.unisolate(addresses)
+        let pod = addresses.map(\.description).joined(separator: ",")
+        do {
+            try gate.release(socket: setting.socket, sandbox: sandbox, addresses: addresses)
+        } catch {
+            report("DEL: weftd was not told that \(pod) left (it prunes the claim at its next list of pods): \(error)")
+        }
+        do {
+            try gate.unisolate(addresses)
+        } catch {
+            report("DEL: \(pod) could not be let out of the isolation table (the next ADD of the address tries again): \(error)")
+        }
     }
 }

@@ -86,16 +86,16 @@ struct FakePolicyGate: PolicyGate {
         return owner.weftdProblem
     }
 
-    func release(socket: String, sandbox: String, addresses: [IPAddress]) {
-        owner.log.append("policy: release \(addresses.map(\.description).joined(separator: ","))")
+    func release(socket: String, sandbox: String, addresses: [IPAddress]) throws {
+        try owner.step("policy: release \(addresses.map(\.description).joined(separator: ","))")
     }
 
     func isolate(_ addresses: [IPAddress]) throws {
         try owner.step("policy: isolate \(addresses.map(\.description).joined(separator: ","))")
     }
 
-    func unisolate(_ addresses: [IPAddress]) {
-        owner.log.append("policy: unisolate \(addresses.map(\.description).joined(separator: ","))")
+    func unisolate(_ addresses: [IPAddress]) throws {
+        try owner.step("policy: unisolate \(addresses.map(\.description).joined(separator: ","))")
     }
 }
 
@@ -249,8 +249,11 @@ struct FakeFirewall: Firewall {
         owner.firewallElements[attachment.elementTag] = nil
     }
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] { [] }
-    /// Flows are kernel state the in-process node does not model; nothing to undo either.
-    func forgetFlows(of addresses: [IPAddress]) throws {}
+    /// Flows are kernel state the in-process node does not model; nothing to undo either. Not logged;
+    /// it fails only when a test names it in `failAlso`.
+    func forgetFlows(of addresses: [IPAddress]) throws {
+        if owner.failAlso == "firewall: forget flows" { try owner.step("firewall: forget flows") }
+    }
     func collectGarbage(network: String, keep: Set<String>) throws {
         try owner.step("firewall: collect garbage")
         owner.firewallElements = owner.firewallElements.filter { keep.contains($0.key) }

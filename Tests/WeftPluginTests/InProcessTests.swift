@@ -89,6 +89,18 @@ import WeftNetlink
         #expect(clean.reports.isEmpty, "\(clean.reports)")
     }
 
+    /// DEL's conntrack flush is best effort: a failure is reported and DEL still removes everything.
+    @Test func aDelWhoseFlowFlushFailsReportsItAndSucceeds() throws {
+        let node = InProcessNode()
+        #expect(run(node, "ADD").status == 0)
+        node.failAlso = "firewall: forget flows"
+        let del = run(node, "DEL")
+        #expect(del.status == 0, "\(del.json ?? [:])")
+        #expect(node.reports.count == 1 && node.reports[0].contains("conntrack"), "\(node.reports)")
+        #expect(node.log.last == "store: release", "\(node.log)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: "\(node.dataDir)/net/owners")) ?? [] == [])
+    }
+
     @Test func delUndoesAddWhateverItsConfigSays() throws {
         let node = InProcessNode()
         #expect(run(node, "ADD").status == 0)

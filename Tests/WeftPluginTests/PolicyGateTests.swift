@@ -74,6 +74,34 @@ import Testing
         }
     }
 
+    /// The policy steps' own failures are reported, not swallowed: an isolation the rollback could not
+    /// lift (the address would start its next pod isolated until weftd knows it), and on DEL weftd not
+    /// told and the isolation not lifted; DEL still succeeds and releases the address.
+    @Test func policyStepsThatFailAreReportedAndDelStillSucceeds() throws {
+        let node = InProcessNode()
+        node.weftdProblem = "weftd did not answer within 10 s"
+        node.failAt = "node: create veth"
+        node.failAlso = "policy: unisolate"
+        #expect(run(node, "ADD").status == 1)
+        #expect(node.log.last == "store: release", "the steps after the failing undo ran: \(node.log)")
+        #expect(node.reports.count == 1 && node.reports[0].contains("write policy: unisolate 10.9.0.2"), "\(node.reports)")
+
+        let clean = InProcessNode()
+        #expect(run(clean, "ADD").status == 0)
+        clean.failAt = "policy: release"
+        clean.failAlso = "policy: unisolate"
+        #expect(run(clean, "DEL").status == 0)
+        #expect(clean.log.last == "store: release", "\(clean.log)")
+        #expect(clean.reports.count == 2, "\(clean.reports)")
+        #expect(clean.reports.first { $0.contains("weftd was not told") } != nil, "\(clean.reports)")
+        #expect(clean.reports.first { $0.contains("isolation table") } != nil, "\(clean.reports)")
+        // Control: the same DEL with nothing failing reports nothing.
+        let quiet = InProcessNode()
+        #expect(run(quiet, "ADD").status == 0)
+        #expect(run(quiet, "DEL").status == 0)
+        #expect(quiet.reports.isEmpty, "\(quiet.reports)")
+    }
+
     @Test func isolationRefusedFailsTheAddAndChangesNothing() throws {
         let node = InProcessNode()
         node.weftdProblem = "refused"

@@ -277,28 +277,33 @@ class NodeHost:
         self.cluster.save()
 
     def mount_namespace(self, extra_script=()):
+        # Held until the holder is saved: before that, this cluster is not live to the others'
+        # down() (mount_points_of_other_clusters), which could remove a mount point it is binding.
+        lock = mount_points_lock()
+        try:
+            self._mount_namespace(extra_script)
+        finally:
+            os.close(lock)
+
+    def _mount_namespace(self, extra_script):
         mounts = {"/etc/cni/net.d": self.path("cni-net.d"), "/opt/cni/bin": self.path("cni-bin"),
                   "/var/lib/cni": self.path("cni-cache"), "/var/log": self.path("var-log"),
                   "/var/lib/kubelet/device-plugins": self.path("device-plugins")}
-        lock = mount_points_lock()
-        try:
-            shared = mount_points_of_other_clusters(self.cluster.dir)
-            for target in mounts:
-                if not os.path.isdir(target):
-                    # An empty mount point (removed again by down()); the bind lives only in the private namespace.
-                    missing = []
-                    probe = target
-                    while not os.path.exists(probe):
-                        missing.append(probe)
-                        probe = os.path.dirname(probe)
-                    os.makedirs(target)
-                    self.cluster.made_dirs.extend(missing)
-                # One another live cluster made: this one uses it too, and the last one down removes it.
-                self.cluster.made_dirs.extend(d for d in shared if (target + "/").startswith(d + "/")
-                                              and d not in self.cluster.made_dirs)
-            self.cluster.save()
-        finally:
-            os.close(lock)
+        shared = mount_points_of_other_clusters(self.cluster.dir)
+        for target in mounts:
+            if not os.path.isdir(target):
+                # An empty mount point (removed again by down()); the bind lives only in the private namespace.
+                missing = []
+                probe = target
+                while not os.path.exists(probe):
+                    missing.append(probe)
+                    probe = os.path.dirname(probe)
+                os.makedirs(target)
+                self.cluster.made_dirs.extend(missing)
+            # One another live cluster made: this one uses it too, and the last one down removes it.
+            self.cluster.made_dirs.extend(d for d in shared if (target + "/").startswith(d + "/")
+                                          and d not in self.cluster.made_dirs)
+        self.cluster.save()
         # The copies of the host's `ip netns` mounts would pin those namespaces (other nodes', other
         # tests') for as long as this node lives: unmounted here first (private propagation: the host
         # keeps its own).
