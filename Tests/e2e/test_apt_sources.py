@@ -2,6 +2,7 @@
 either format (`python3 -m unittest discover -s Tests/e2e -p 'test_*.py'`; no root, no network)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,8 +53,17 @@ deb https://packages.vendor.example/apt cloud-sdk-bookworm main
 """
 
 
+ROOTS = []
+
+
+def tearDownModule():
+    for root in ROOTS:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def tree(files):
     root = tempfile.mkdtemp(prefix="weft-apt-test-")
+    ROOTS.append(root)
     for path, text in files.items():
         full = os.path.join(root, path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
