@@ -79,20 +79,10 @@ public struct CNIConfInstaller: Sendable {
     /// destination: the runtime sees the old entry or the new one, never none.
     func replaceLink() throws {
         guard let volatile else { return }
-        let directory = (destination as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true)
-        } catch {
-            throw AgentError(.file, "cannot create \(directory): \(error)")
-        }
-        let temporary = SubnetFile.temporaryName(for: destination)
-        guard symlink(volatile, temporary) == 0 else {
-            throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
-        }
-        guard rename(temporary, destination) == 0 else {
-            let failure = SystemError.last("rename", "\(temporary) to \(destination)")
-            unlink(temporary)
-            throw AgentError(.file, failure.description)
+        try SubnetFile.replace(destination) { temporary in
+            guard symlink(volatile, temporary) == 0 else {
+                throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
+            }
         }
     }
 }

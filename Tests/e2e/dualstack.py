@@ -10,7 +10,7 @@ fault is IPv6's.
 import ipaddress
 import time
 
-from harness import AGNHOST, apply, delete_namespace, exec_in, pods, retry, running_ready
+from harness import apply, delete_namespace, exec_in, pinned_netexec_pod, pods, retry, running_ready
 from cluster import UPLINK, wait_until
 
 NS = "dualstack"
@@ -47,23 +47,7 @@ def client_address(answer):
 
 
 def _pod(name, node):
-    return f"""apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  namespace: {NS}
-  labels: {{app: dualstack}}
-spec:
-  nodeName: {node}
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: netexec
-    image: {AGNHOST}
-    args: ["netexec", "--http-port=8080"]
-    readinessProbe:
-      httpGet: {{path: /healthz, port: 8080}}
-      periodSeconds: 1
-"""
+    return pinned_netexec_pod(name, NS, node, "dualstack")
 
 
 def _curl(cluster, pod, target):

@@ -94,6 +94,28 @@ def apply(cluster, manifest):
     cluster.kubectl("apply", "-f", "-", input=manifest)
 
 
+def pinned_netexec_pod(name, namespace, node, app):
+    """A Pod running agnhost netexec (HTTP 8080, UDP 8081) pinned to NODE by spec.nodeName, ready once
+    it answers /healthz."""
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: {namespace}
+  labels: {{app: {app}}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: netexec
+    image: {AGNHOST}
+    args: ["netexec", "--http-port=8080", "--udp-port=8081"]
+    readinessProbe:
+      httpGet: {{path: /healthz, port: 8080}}
+      periodSeconds: 1
+"""
+
+
 def pods(cluster, namespace, selector=None):
     args = ["get", "pods", "-n", namespace]
     if selector:

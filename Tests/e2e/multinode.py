@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from harness import AGNHOST, HERE, REPO, apply, delete_namespace, exec_in, pod_pid, pods, retry, running_ready, say
+from harness import HERE, REPO, apply, delete_namespace, exec_in, pinned_netexec_pod, pod_pid, pods, retry, running_ready, say
 from cluster import CLUSTER_CIDR, wait_until
 
 NS = "multinode"
@@ -27,23 +27,7 @@ FRESH_BOUND = 3.0            # seconds each may take: see test_service_across_no
 
 
 def _pod(name, node):
-    return f"""apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  namespace: {NS}
-  labels: {{app: multi}}
-spec:
-  nodeName: {node}
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: netexec
-    image: {AGNHOST}
-    args: ["netexec", "--http-port=8080", "--udp-port=8081"]
-    readinessProbe:
-      httpGet: {{path: /healthz, port: 8080}}
-      periodSeconds: 1
-"""
+    return pinned_netexec_pod(name, NS, node, "multi")
 
 
 SERVICE = f"""apiVersion: v1
