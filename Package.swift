@@ -40,12 +40,14 @@ let package = Package(
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
         .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire", "WeftNftables", "WeftNetlink", "WeftAddress"]),
+        // What the test targets share: the privileged condition, program runners, daemons.
+        .target(name: "WeftTestSupport", path: "Tests/WeftTestSupport"),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
-        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "CMnl"]),
-        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress"]),
+        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftTestSupport", "WeftNetlink", "WeftAddress", "CMnl"]),
+        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftTestSupport", "WeftNftables", "WeftNetlink", "WeftAddress"]),
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
         // What weftd writes to its state file and weftctl reads: no networking stack.
         .target(name: "WeftAgentState"),
@@ -69,10 +71,10 @@ let package = Package(
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),
-        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
+        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
-        .testTarget(name: "WeftPluginTests", dependencies: ["WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
+        .testTarget(name: "WeftAgentTests", dependencies: ["WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
+        .testTarget(name: "WeftPluginTests", dependencies: ["WeftTestSupport", "WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WeftNetlink
+import WeftTestSupport
 @testable import WeftAgent
 
 /// A PolicyAgent alone, in a throwaway network namespace where its nftables client writes, with a

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftTestSupport
 @testable import WeftAgent
 
 /// `--vxlan-tx-checksum-offload auto`: which kernels need the vxlan devices' checksum offload off (before
@@ -55,7 +56,7 @@ struct KernelVersionTests {
 /// The vxlan devices' transmit checksum offload as NodeFabric leaves it, in a throwaway namespace,
 /// observed with scripts/netdev-features.py (the ethtool ioctl's feature names, as `ethtool -k` prints
 /// them; nothing shared with the code under test).
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct VxlanChecksumOffloadTests {
     static let observer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/netdev-features.py").path

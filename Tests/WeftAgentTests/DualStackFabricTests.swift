@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Three dual-stack nodes (EnableIPv6) on one etcd: IPv4 and IPv6 subnets leased together under
 /// flannel's dual-stack keys, pods reaching each other over both families, a dead node's IPv6
 /// routes gone with its IPv4 ones.
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct DualStackFabricTests {
     static func netConf(_ backend: String) -> String {
         #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:244::/56","Backend":{"Type":"\#(backend)"}}"#

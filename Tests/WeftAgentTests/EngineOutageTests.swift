@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct EngineOutageTests {
     /// etcd dies: the agents report it on /healthz and keep the routes; etcd comes back: they list and
     /// watch again, so a node that joins afterwards is connected.

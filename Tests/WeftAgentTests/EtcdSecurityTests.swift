@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct EtcdSecurityTests {
     /// etcd with TLS and --client-cert-auth: weftd with the CA and a client certificate leases a
     /// subnet; the same weftd without the certificate is refused and writes no subnet.env.

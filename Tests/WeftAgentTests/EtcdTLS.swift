@@ -1,4 +1,5 @@
 import Foundation
+import WeftTestSupport
 
 /// A throwaway CA, etcd's server certificate (for its address) and a client certificate, made with
 /// openssl in a test's directory, and the flags that use them.

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Three nodes, each running weftd against one etcd, with pods attached by the weft plugin.
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct FabricTests {
     static func netConf(_ backend: String) -> String {
         #"{"Network":"10.244.0.0/16","Backend":{"Type":"\#(backend)"}}"#

@@ -1,4 +1,5 @@
 import Foundation
+import WeftTestSupport
 
 /// A stand-in for one Kubernetes collection (/api/v1/pods) as the Informer sees it: lists paginated
 /// by `limit`/`continue`, watches from a resourceVersion that end after `timeoutSeconds`, and what a

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct FullNetworkTests {
     /// Three nodes race for a network with room for two: two distinct leases, and the third weftd
     /// exits with a clear error and writes no subnet.env.

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct HostileLeaseTests {
     /// Records anyone with write access to etcd can make: a subnet outside Network, one of another
     /// SubnetLen (a /16 over the whole cluster), and a well-formed lease whose route an operator

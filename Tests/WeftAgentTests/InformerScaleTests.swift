@@ -5,7 +5,7 @@ import Testing
 /// The Informer against a real kube-apiserver holding 20,000 pods: listed in pages of 500, watches
 /// that end resumed without a list; and weftd's memory holding them. (410 is provoked with the fake API:
 /// a watch from resourceVersion 1 after 20,000 creations was accepted by Kubernetes 1.20's watch cache.)
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct InformerScaleTests {
     static let pods = 20_000
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 @testable import WeftAgent
 
 /// What an Informer delivered, collected for assertions.

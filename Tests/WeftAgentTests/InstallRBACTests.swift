@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// weftd as the DaemonSet runs it, against Kubernetes' own kube-apiserver with RBAC on and only what
 /// deploy/weft.yaml grants its ServiceAccount: the kube backend, the policy agent, the conflist and the

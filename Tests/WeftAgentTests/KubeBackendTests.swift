@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The kube backend against a fake API server: the API's JSON as the real one speaks it (list, watch
 /// from a resourceVersion, merge patch), not a real cluster. The real API server's tests come later.
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct KubeBackendTests {
     @Test func podCIDRsAreTheLeasesAnnotationsArePublishedAndDeletedNodesForgotten() throws {
         let cluster = try TestCluster(netConf: #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#, engine: .fakeKube)

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The loopback guard (CVE-2020-8558 class) beside Kubernetes' own kube-proxy in iptables mode, as a
 /// node runs it: kube-proxy sets route_localnet on every interface of its namespace (for NodePorts on
 /// 127.0.0.1) and listens on 127.0.0.1:10249 (its metrics) for the node alone. Everything runs in the
 /// lab's node namespace, kube-proxy against the lab's real kube-apiserver; its conntrack settings, the
 /// only host-wide ones it writes, are left alone (0).
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct KubeProxyLoopbackTests {
     /// A pod's hand-made SYN to kube-proxy's loopback-only metrics port is dropped by Weft's
     /// `localnet-input` chain (the drop counter rises); the control, the same SYN to kube-proxy's

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct LostLeaseTests {
     /// The node cannot reach etcd until its lease expires, and another node takes its subnet meanwhile.
     /// When etcd is back, weftd does not move the node to another subnet: subnet.env goes aside (the

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// What the DaemonSet relies on, with weftd's kube backend against the fake API server in throwaway
 /// namespaces: the conflist appears only once subnet.env and the fabric are in place, the Node's
 /// NetworkUnavailable turns False then, a lost lease turns it True and leaves the conflist, and
 /// --iface-regex picks the link flanneld would.
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct NodeReadinessTests {
     static let conflist = #"{"name":"weft","cniVersion":"1.0.0","plugins":[{"type":"weft","bridge":"cni0","ipMasq":true,"isDefaultGateway":true}]}"#
 

@@ -3,13 +3,14 @@ import Logging
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftTestSupport
 @testable import WeftAgent
 @testable import WeftPolicy
 
 /// The addresses ADDs announce (claims), against restarts, IP reuse, retries and stale DELs. The agent
 /// runs in a throwaway network namespace where it writes its table; events are handed to it as the
 /// watches would deliver them.
-@Suite(.serialized, .enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root for a network namespace"))
+@Suite(.serialized, .privileged)
 struct PodClaimTests {
     static let namespace: [String: Any] = ["metadata": ["name": "prod"]]
     static let denyAll: [String: Any] = ["metadata": ["name": "deny-all", "namespace": "prod"], "spec": ["podSelector": [String: Any]()]]

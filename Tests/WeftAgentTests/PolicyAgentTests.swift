@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// weftd --network-policy against a real kube-apiserver, pods wired by the real plugin: the table
 /// follows the API, a pod's verdicts are in the kernel when its ADD returns, and when weftd cannot
 /// answer a pod is isolated or (failClosed) refused, never open.
-@Suite(.serialized, .enabled(if: Privileged.available))
+@Suite(.serialized, .privileged)
 struct PolicyAgentTests {
     static let objects = """
         apiVersion: v1

@@ -1,4 +1,5 @@
 import Foundation
+import WeftTestSupport
 
 /// One node for NetworkPolicy: a namespace running etcd, a real kube-apiserver (Kubernetes' own, from
 /// the e2e cache: `make k8s-build`), weftd --network-policy, and pods wired by the `weft` plugin on a
@@ -46,7 +47,7 @@ final class PolicyLab {
         try ip("-n", name, "link", "set", "lo", "up")
     }
 
-    func inNode(_ arguments: [String], input: String = "") throws -> Output {
+    func inNode(_ arguments: [String], input: String = "") throws -> ProgramResult {
         try run(["/usr/bin/nsenter", "--net=/var/run/netns/\(node)"] + arguments, input: input)
     }
 
@@ -114,7 +115,7 @@ final class PolicyLab {
     }
 
     @discardableResult
-    func kubectl(_ arguments: String..., input: String = "") throws -> Output {
+    func kubectl(_ arguments: String..., input: String = "") throws -> ProgramResult {
         try inNode(["\(kubeBin)/kubectl", "--kubeconfig", "\(directory)/kubeconfig", "--cache-dir", "\(directory)/kube-cache"] + arguments, input: input)
     }
 
@@ -149,7 +150,7 @@ final class PolicyLab {
     }
 
     /// The plugin's ADD (or DEL) for pod `name` of namespace prod, in its own netns; the exit status and output.
-    func cni(_ command: String, _ name: String, failClosed: Bool = false, config: String? = nil) throws -> Output {
+    func cni(_ command: String, _ name: String, failClosed: Bool = false, config: String? = nil) throws -> ProgramResult {
         let netns = "wt-\(id)-p\(name)"
         if !pods.contains(netns) {
             try addNamespace(netns)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Throwaway machines for weftd: an underlay namespace with a bridge, etcd in its own namespace on
 /// it, and node namespaces (each with an `eth0` on the underlay). Names are `wt-<8 hex>-…` so the
@@ -108,7 +109,7 @@ final class TestCluster {
 
     /// A request to the fake API server from its own namespace.
     @discardableResult
-    func kube(_ method: String, _ path: String, body: String? = nil) throws -> Output {
+    func kube(_ method: String, _ path: String, body: String? = nil) throws -> ProgramResult {
         try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-api", "/usr/bin/curl", "-sf", "-X", method, apiServer + path]
                 + (body.map { ["-H", "Content-Type: application/json", "--data", $0] } ?? []))
     }
@@ -147,7 +148,7 @@ final class TestCluster {
     }
 
     @discardableResult
-    func etcdctl(_ arguments: String...) throws -> Output {
+    func etcdctl(_ arguments: String...) throws -> ProgramResult {
         try run(etcdctlCommand + arguments, environment: ["ETCDCTL_API": "3"])
     }
 
@@ -159,6 +160,3 @@ final class TestCluster {
         return records
     }
 }
-
-@discardableResult
-func ip(_ arguments: String...) throws -> Output { try run(["/usr/sbin/ip"] + arguments) }

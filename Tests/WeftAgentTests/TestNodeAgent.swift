@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// A node of a TestCluster running weftd, with pods attached by the `weft` plugin.
 final class TestNodeAgent {
@@ -110,9 +111,9 @@ final class TestNodeAgent {
     }
 
     /// `weftd status` against the node's state file: its exit code (3 when unhealthy) and summary.
-    func status() throws -> Output { try run([binary("weftd"), "status", "--state-file", stateFile]) }
+    func status() throws -> ProgramResult { try run([binary("weftd"), "status", "--state-file", stateFile]) }
 
-    func exec(_ arguments: String...) throws -> Output {
+    func exec(_ arguments: String...) throws -> ProgramResult {
         try run(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)"] + arguments)
     }
 }

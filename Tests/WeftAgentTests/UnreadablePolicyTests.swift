@@ -9,7 +9,7 @@ import WeftNetlink
 /// An object weftd cannot read never opens a pod: a NetworkPolicy whose rules it cannot read isolates
 /// the pods it selects; one whose podSelector it cannot read (or a pod or namespace it cannot read)
 /// makes weftd unhealthy and refuses attaches. And weftd reads what the API server accepts.
-@Suite(.enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root for a network namespace"))
+@Suite(.privileged)
 struct UnreadablePolicyTests {
     static let web: [String: Any] = ["metadata": ["name": "web", "namespace": "prod", "labels": ["app": "web"]],
                                      "spec": ["nodeName": "n1", "containers": [["name": "c"]]],

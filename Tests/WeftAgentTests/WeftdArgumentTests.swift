@@ -1,4 +1,5 @@
 import Testing
+import WeftTestSupport
 
 /// weftd's flags refused at start, before anything changes on the node.
 @Suite struct WeftdArgumentTests {

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import WeftTestSupport
 import WeftNetlink
 
 /// TrafficControl against the kernel, in throwaway namespaces; `tc` only observes what Weft installed.
-@Suite(.serialized, .enabled(if: TrafficControlPrivileges.available, "needs root for network namespaces"))
+@Suite(.serialized, .privileged)
 struct TrafficControlTests {
     /// A namespace with a veth pair va–vb, both up; runs `body` with the namespace's name and TrafficControl.
     func withVethPair(_ body: (ScratchNamespaces, String, TrafficControl) throws -> Void) throws {
@@ -128,15 +129,15 @@ struct TrafficControlTests {
         try scratch.start(in: server, "/usr/bin/iperf3", "-s", "-1", "-B", "192.0.2.2")
         let arguments = ["/usr/bin/iperf3", "-c", "192.0.2.2", "-t", "2", "-J"] + (reverse ? ["-R"] : [])
         for _ in 0..<200 {  // up to 20 s: a loaded machine starts the server late
-            let result = try tool("/usr/sbin/ip", ["netns", "exec", client] + arguments)
+            let result = try runProgram("/usr/sbin/ip", ["netns", "exec", client] + arguments)
             if result.status == 0,
-               let report = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+               let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
                let end = report["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
                let rate = sum["bits_per_second"] as? Double {
                 return rate
             }
             Thread.sleep(forTimeInterval: 0.1)  // the server is not listening yet
         }
-        throw ToolFailure(description: "iperf3 never measured")
+        throw TestFailure("iperf3 never measured")
     }
 }

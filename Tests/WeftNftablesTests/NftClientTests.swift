@@ -3,38 +3,23 @@ import Testing
 import WeftAddress
 import WeftNetlink
 import WeftNftables
+import WeftTestSupport
 
 /// libnftnl against the kernel, in a throwaway namespace.
-@Suite(.enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root"))
+@Suite(.privileged)
 struct NftClientTests {
     func withNamespace(_ body: (String, NftClient) throws -> Void) throws {
         let name = "wt-\(UUID().uuidString.prefix(8).lowercased())-nft"
-        let add = Process()
-        add.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        add.arguments = ["netns", "add", name]
-        try add.run(); add.waitUntilExit()
-        defer {
-            let del = Process()
-            del.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            del.arguments = ["netns", "delete", name]
-            try? del.run(); del.waitUntilExit()
-        }
+        try ip("netns", "add", name)
+        defer { _ = try? ip("netns", "delete", name) }
         let namespace = try NetworkNamespace(path: "/var/run/netns/\(name)")
         let client = try namespace.run { try NftClient() }
         try body(name, client)
     }
 
     func nft(_ namespace: String, _ arguments: String...) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace, "nft"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "nft"] + arguments)
+        return result.stdout + result.stderr
     }
 
     let subnet = IPNetwork("10.244.1.0/24")!

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Bad input: a CNI error JSON with the documented code, a non-zero exit, and the node exactly as before.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct BadInputTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let name: String

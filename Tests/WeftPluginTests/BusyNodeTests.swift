@@ -4,7 +4,7 @@ import Testing
 /// What keeps ADD and DEL from growing with the pods on a node: DEL removes a pod's hostPorts by the
 /// keys its store record names (asked for one by one, never a dump of every pod's), and only those
 /// tagged as its own; without a record it falls back to finding them by tag.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct BusyNodeTests {
     func table(_ node: TestNode) throws -> String { try node.exec("nft", "list", "table", "inet", "weft").stdout }
 

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The binary driven by libcni, the library inside containerd, CRI-O and podman, through cnitool.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct CnitoolTests {
     static var cnitool: String? {
         let path = ProcessInfo.processInfo.environment["CNITOOL"] ?? ".build/tools/cnitool"
@@ -12,7 +13,7 @@ struct CnitoolTests {
     /// cnitool `verb` in `node`. `hiding` directories are covered by an empty tmpfs in a private mount
     /// namespace first (the host's own files there stay as they are and unseen).
     func cnitool(_ verb: String, node: TestNode, pod: String, confDir: String, capabilityArgs: String? = nil,
-                 hiding: [String] = []) throws -> CommandResult {
+                 hiding: [String] = []) throws -> ProgramResult {
         guard let tool = Self.cnitool else {
             throw TestFailure("cnitool not built: run `make cnitool` or set CNITOOL (make test does both)")
         }
@@ -99,7 +100,7 @@ struct CnitoolTests {
 }
 
 /// The reference plugins chained after weft accept its prevResult, and DEL of the chain leaves nothing.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct ChainingTests {
     @Test func bandwidthTuningAndFirewallChainAfterWeft() throws {
         try withNode { node in
@@ -157,7 +158,7 @@ struct InstalledLayoutTests {
 /// kube-flannel's conflist byte for byte but for `"type": "weft"`, with flanneld's subnet.env where
 /// flannel keeps it. /run is replaced in a private mount namespace (keeping /run/netns), so the
 /// defaults (/run/flannel/subnet.env, /run/weft/ipam) are used without touching the host's /run.
-@Suite(.enabled(if: Privileged.available, "needs root for mount and network namespaces"))
+@Suite(.privileged)
 struct StockFlannelConflistTests {
     @Test func stockConflistWithTypeChangedWiresPods() throws {
         guard let tool = CnitoolTests.cnitool else { throw TestFailure("cnitool not built: run `make cnitool`") }

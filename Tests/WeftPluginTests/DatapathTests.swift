@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// ADD/DEL against real kernel objects, each test inside its own node namespace.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct DatapathTests {
     @Test func twoPodsOnOneBridgePingEachOther() throws {
         try withNode { node in
@@ -140,7 +141,7 @@ final class Outcomes: @unchecked Sendable {
     var all: [Result<[String: Any], Error>] { lock.lock(); defer { lock.unlock() }; return results.keys.sorted().compactMap { results[$0] } }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct StaleReclaimTests {
     /// A pod whose namespace was deleted without DEL holds its address only until the range runs out.
     @Test func aFullSubnetReclaimsTheAddressOfAPodDeletedWithoutDel() throws {

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The device datapath (Terway's exclusive ENI) against a stand-in for a cloud network: an underlay
 /// bridge with a gateway (192.168.70.1, an address behind it at 198.51.100.1), the node's own interface
 /// on it (mgmt0, 192.168.70.10), and two "ENIs" (eni0, eni1): veth pairs whose far ends are ports of the
 /// underlay bridge. A veth stand-in is a virtual device: it dies with a pod namespace deleted without
 /// DEL, where a physical one returns to the node (simulated by moving it back by hand).
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct DeviceTests {
     static let behindGateway = "198.51.100.1"
     static let nodeAddress = "192.168.70.10"
@@ -186,7 +187,7 @@ struct DeviceTests {
             let killed = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: deviceConfig(node),
                                         environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
                                                       "WEFT_TEST_KILL_AT": step])
-            #expect(killed.status == SIGKILL)
+            #expect(killed.signal == SIGKILL)
             #expect(try node.weft("DEL", containerID: "victim", netns: pod, config: deviceConfig(node)).status == 0)
             #expect(try nodeState(node) == before)
         }

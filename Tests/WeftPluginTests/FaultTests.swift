@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The faults of Tests/CHECKLIST.md (items 18–33): kills, concurrency, races, held locks, unwritable stores, kube-proxy precedence.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct FaultTests {
     /// Item 18: kill -9 at each step of ADD (debug build), then DEL, then a fresh ADD: nothing leaks.
     @Test(arguments: ["add-after-reserve", "add-after-veth", "add-after-pod", "add-after-firewall"])
@@ -11,14 +12,14 @@ struct FaultTests {
             let weft = TestNode.debugBinary("weft")
             let pod = try node.addPod()
             let config = node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#)
-            func run(_ command: String, _ extra: [String: String] = [:]) throws -> CommandResult {
+            func run(_ command: String, _ extra: [String: String] = [:]) throws -> ProgramResult {
                 var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": "victim",
                                    "CNI_NETNS": pod, "CNI_IFNAME": "eth0"]
                 environment.merge(extra) { $1 }
                 return try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", weft], input: config, environment: environment)
             }
             let killed = try run("ADD", ["WEFT_TEST_KILL_AT": step])
-            #expect(killed.status == SIGKILL, "killed at \(step): \(killed.stdout)")
+            #expect(killed.signal == SIGKILL, "killed at \(step): \(killed.stdout)")
             #expect(try run("DEL").status == 0)
             #expect(node.reservations().isEmpty, "no address left after DEL")
             #expect(try node.links().filter { $0.hasPrefix("veth") }.isEmpty, "no veth left after DEL")
@@ -160,7 +161,7 @@ struct FaultTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct WipedStoreTests {
     /// Item 20: the store wiped while pods run (a tmpfs remounted): the next ADD rebuilds it from the host
     /// veths' aliases and never hands out a live pod's address; the old pods' DEL still releases theirs.
@@ -180,7 +181,7 @@ struct WipedStoreTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct HostilePodTests {
     /// A router advertisement (default route, prefix fd99::/64) sent from inside a pod.
     static let sendRouterAdvertisement = """
@@ -219,7 +220,7 @@ struct HostilePodTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct RebootTests {
     /// Item 31: the store is empty (a tmpfs after reboot) while the bridge and the nft table of the old
     /// pods remain: DEL for the old IDs succeeds and removes their hostPorts, and new pods are wired.
@@ -238,7 +239,7 @@ struct RebootTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct GCConcurrencyTests {
     /// Item 29: GC running while listed attachments are being added: they survive, the unlisted go,
     /// and the store stays consistent (GC and ADD serialise on the store's lock).

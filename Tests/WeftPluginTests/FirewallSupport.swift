@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// An "internet" beside the node: a namespace joined to the node by a veth (node 192.0.2.1, outside
 /// 192.0.2.2) with no route back to the pods, so only masqueraded traffic gets an answer.

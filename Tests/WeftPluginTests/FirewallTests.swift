@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Masquerade, hostPorts and conntrack, each test in its own node namespace with its own "internet".
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct FirewallTests {
     let web = #"{"hostPort":8080,"containerPort":80,"protocol":"tcp"}"#
 
@@ -213,7 +214,7 @@ struct FirewallTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct WeftctlNftTests {
     @Test func listsHostPortsPerPodAndUninstallsTheTable() throws {
         try withNode { node in
@@ -229,7 +230,7 @@ struct WeftctlNftTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct FirewallIPv6Tests {
     static let env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_IPMASQ=false\n"
 

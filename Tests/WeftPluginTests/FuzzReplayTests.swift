@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Every seed and every crash `make fuzz` ever found goes through the parsers again on each run.
 @Suite struct FuzzReplayTests {

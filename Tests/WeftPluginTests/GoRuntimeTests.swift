@@ -4,7 +4,7 @@ import Testing
 /// What containerd's and CRI-O's go-cni send: capability arguments marshalled from Go structs without
 /// JSON tags, and the same runtimeConfig again on DEL. DEL and GC must succeed whatever config they
 /// cannot use; ADD and CHECK refuse it with the node untouched.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct GoRuntimeTests {
     /// Byte for byte the runtimeConfig libcni writes under containerd 1.6 for `hostPort: 18080`.
     static let goCNIHostPort = #"{"HostPort":18080,"ContainerPort":80,"Protocol":"tcp","HostIP":""}"#

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// weft-ipam as a separate process, the way the reference plugins call an IPAM plugin.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct IPAMPluginTests {
     /// An IPAM plugin's config: host-local's keys under `ipam`.
     static func config(dataDir: String, subnet: String = "10.22.0.0/16", version: String = "1.0.0", extra: String = "") -> String {
@@ -10,7 +11,7 @@ struct IPAMPluginTests {
     }
 
     func ipam(_ command: String, id: String, netns: String = "/var/run/netns/none", binary: String = TestNode.binary("weft-ipam"),
-              config: String, extra: [String: String] = [:]) throws -> CommandResult {
+              config: String, extra: [String: String] = [:]) throws -> ProgramResult {
         var environment = ["PATH": "/usr/bin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": netns, "CNI_IFNAME": "eth0"]
         environment.merge(extra) { $1 }
         return try runProgram(binary, [], input: config, environment: environment)
@@ -130,7 +131,7 @@ struct IPAMPluginTests {
             let killedCommand = step.hasPrefix("release") ? "DEL" : "ADD"
             if killedCommand == "DEL" { #expect(try ipam("ADD", id: "victim", binary: binary, config: config).status == 0) }
             let killed = try ipam(killedCommand, id: "victim", binary: binary, config: config, extra: ["WEFT_TEST_KILL_AT": step])
-            #expect(killed.status == SIGKILL && killed.stdout.isEmpty, "killed at \(step)")
+            #expect(killed.signal == SIGKILL && killed.stdout.isEmpty, "killed at \(step)")
 
             try expectEveryAddressOwned(dataDir: node.dataDir)
             #expect(try ipam("DEL", id: "victim", binary: binary, config: config).status == 0)

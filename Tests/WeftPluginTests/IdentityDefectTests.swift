@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 import WeftIdentity
+import WeftTestSupport
 
 /// Defects of the attachment's identity and of what DEL, GC and reclaim remove, each reproduced on a
 /// real node namespace.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct IdentityDefectTests {
     static let longID = String(repeating: "a1b2c3d4e5", count: 25) + "abc"  // 253 bytes, the most validation takes
 

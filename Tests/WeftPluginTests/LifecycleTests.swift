@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// CHECK, results per spec version, rollback, conflicts, STATUS and GC.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct LifecycleTests {
     /// The config with `prevResult` set, as a runtime sends it to CHECK and DEL.
     func withPrevResult(_ config: String, _ result: [String: Any]) throws -> String {
@@ -179,7 +179,7 @@ struct LifecycleTests {
     }
 }
 
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct GCWithoutStoreTests {
     /// GC finds an unlisted attachment's veth through its alias even when the store no longer knows it.
     @Test func gcRemovesVethsTheStoreForgot() throws {

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// podman with its CNI backend: a real container runtime calling Weft through libcni. Everything it
 /// uses lives in a temp directory (containers.conf via CONTAINERS_CONF, storage, CNI configs) and it
 /// runs inside the test's node namespace under `nsenter --net=…` (under `ip netns exec` podman fails:
 /// that command remounts /sys and hides the cgroup mounts).
-@Suite(.enabled(if: Privileged.available, "needs root for podman and network namespaces"))
+@Suite(.privileged)
 struct PodmanTests {
     final class Podman {
         let node: TestNode
@@ -51,7 +52,7 @@ struct PodmanTests {
         }
 
         @discardableResult
-        func run(_ arguments: String) throws -> CommandResult {
+        func run(_ arguments: String) throws -> ProgramResult {
             try runProgram("/bin/sh", ["-c", "\(commandLine) \(arguments)"])
         }
 

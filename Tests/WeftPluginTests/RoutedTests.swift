@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The routed datapath on a real node: no bridge, /32 addresses, a route per pod; with an uplink, a
 /// stand-in for a cloud's underlay (a bridge, a gateway with an address behind it, a host of the "VPC").
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct RoutedTests {
     func routedConfig(_ node: TestNode, extra: String = "") -> String {
         #"{"cniVersion":"1.0.0","name":"routed","type":"weft","datapath":"routed","subnet":"10.66.0.0/24","dataDir":"\#(node.dataDir)"\#(extra)}"#
@@ -98,7 +99,7 @@ struct RoutedTests {
             let killed = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: routedConfig(node),
                                         environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
                                                       "WEFT_TEST_KILL_AT": step])
-            #expect(killed.status == SIGKILL)
+            #expect(killed.signal == SIGKILL)
             #expect(try node.weft("DEL", containerID: "victim", netns: pod, config: routedConfig(node)).status == 0)
             #expect(try nodeState(node) == before)
             #expect(node.reservations(network: "routed").isEmpty)

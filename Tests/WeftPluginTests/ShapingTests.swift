@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// Per-pod bandwidth on a real node: rates measured with iperf3 against a host outside the node.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct ShapingTests {
     static let limits = #""bandwidth":{"IngressRate":16000000,"IngressBurst":1600000,"EgressRate":8000000,"EgressBurst":800000}"#
 

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The store on a real tmpfs (mounted in a private mount namespace, never the host's) and on a full one.
-@Suite(.enabled(if: Privileged.available, "needs root for mount namespaces"))
+@Suite(.privileged)
 struct StoreMediumTests {
     /// Runs `script` with bash in a private mount namespace where `$STORE` is a fresh tmpfs of `options`.
     func inPrivateTmpfs(_ options: String, _ script: String, node: TestNode) throws -> String {
@@ -60,9 +61,9 @@ struct StoreMediumTests {
 }
 
 /// weftctl against a live node.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct WeftctlTests {
-    func weftctl(_ arguments: String...) throws -> CommandResult {
+    func weftctl(_ arguments: String...) throws -> ProgramResult {
         try runProgram(TestNode.binary("weftctl"), arguments)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// A throwaway node: a network namespace standing for the Kubernetes node (bridge, veth host ends,
 /// sysctls), pod namespaces, and a temp directory with subnet.env and the IPAM store.
@@ -84,7 +85,7 @@ final class TestNode {
 
     /// Runs the weft binary inside the node namespace as a runtime would: CNI_* variables and the config on stdin.
     func weft(_ command: String, containerID: String = "", netns: String = "", ifname: String = "eth0",
-              config: String, extraEnvironment: [String: String] = [:]) throws -> CommandResult {
+              config: String, extraEnvironment: [String: String] = [:]) throws -> ProgramResult {
         var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_PATH": "/opt/cni/bin"]
         if !containerID.isEmpty { environment["CNI_CONTAINERID"] = containerID }
         if !netns.isEmpty { environment["CNI_NETNS"] = netns }
@@ -104,13 +105,13 @@ final class TestNode {
 
     /// A command inside the node namespace.
     @discardableResult
-    func exec(_ arguments: String...) throws -> CommandResult {
+    func exec(_ arguments: String...) throws -> ProgramResult {
         try runProgram("/usr/sbin/ip", ["netns", "exec", name] + arguments)
     }
 
     /// A command inside a pod namespace.
     @discardableResult
-    func execIn(_ podPath: String, _ arguments: String...) throws -> CommandResult {
+    func execIn(_ podPath: String, _ arguments: String...) throws -> ProgramResult {
         try runProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: podPath).lastPathComponent] + arguments)
     }
 
@@ -151,11 +152,6 @@ final class TestNode {
             line.split(separator: ":").dropFirst().first.map { $0.trimmingCharacters(in: .whitespaces).components(separatedBy: "@")[0] }
         }
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 func withNode(subnetEnv: String? = nil, _ body: (TestNode) throws -> Void) throws {

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import WeftTestSupport
 
 /// The routed datapath with an uplink (Terway's shared ENI), against a stand-in for a cloud network: an
 /// underlay bridge, a gateway with an address behind it (198.51.100.1), a host of the "VPC"
 /// (192.168.60.50), and the node's "ENI" (eni0, 192.168.60.10) on that underlay. The node's own default
 /// route leads nowhere (a decoy), so a pod that reaches 198.51.100.1 went through the uplink.
-@Suite(.enabled(if: Privileged.available, "needs root for network namespaces"))
+@Suite(.privileged)
 struct UplinkTests {
     static let behindGateway = "198.51.100.1"
     static let vpcHost = "192.168.60.50"
@@ -86,7 +87,7 @@ struct UplinkTests {
             let killed = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: uplinkConfig(node),
                                         environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
                                                       "WEFT_TEST_KILL_AT": "add-after-uplink"])
-            #expect(killed.status == SIGKILL)
+            #expect(killed.signal == SIGKILL)
             #expect(try node.weft("DEL", containerID: "victim", netns: pod, config: uplinkConfig(node)).status == 0)
             #expect(try node.exec("ip", "rule").stdout == rulesBefore)
             #expect(try node.exec("ip", "neigh", "show", "proxy").stdout.isEmpty)

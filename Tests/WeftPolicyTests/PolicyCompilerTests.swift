@@ -4,6 +4,7 @@ import WeftAddress
 import Yams
 @testable import WeftPolicy
 import WeftNftables
+import WeftTestSupport
 
 /// The compiler from Kubernetes objects (YAML fixtures, decoded as the API's JSON is) to the sets,
 /// chains and verdict maps nftables will hold. No root: pure values.

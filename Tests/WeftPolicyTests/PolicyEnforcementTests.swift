@@ -4,12 +4,13 @@ import WeftAddress
 import WeftNetlink
 import WeftNftables
 import Yams
+import WeftTestSupport
 @testable import WeftPolicy
 
 /// The compiled table in a real kernel: a node namespace routing between three pod namespaces (each
 /// on its own veth and subnet, so pod-to-pod traffic crosses the node's forward hook as it does on
 /// the routed datapath, and on the bridge with br_netfilter), real TCP and UDP through socat.
-@Suite(.serialized, .enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root"))
+@Suite(.serialized, .privileged)
 struct PolicyEnforcementTests {
     static let pods = """
         metadata: {name: web, namespace: prod, labels: {app: web}}
@@ -40,7 +41,7 @@ struct PolicyEnforcementTests {
     final class Lab {
         let id = String(UUID().uuidString.prefix(8)).lowercased()
         var node: String { "wt-\(id)-pnode" }
-        var servers: [Process] = []
+        var servers: [Daemon] = []
 
         init() throws {
             try sh("ip netns add \(node)")
@@ -66,14 +67,9 @@ struct PolicyEnforcementTests {
 
         func serve(_ pod: String, port: Int, udp: Bool = false) throws {
             for (listen, label) in [(udp ? "UDP4-RECVFROM" : "TCP4-LISTEN", "4"), (udp ? "UDP6-RECVFROM" : "TCP6-LISTEN", "6")] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-                process.arguments = ["netns", "exec", namespace(pod), "socat", "\(listen):\(port),fork,reuseaddr\(label == "6" ? ",ipv6only=1" : "")",
-                                     "SYSTEM:echo \(pod)"]
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                servers.append(process)
+                servers.append(try Daemon(["/usr/sbin/ip", "netns", "exec", namespace(pod), "socat",
+                                           "\(listen):\(port),fork,reuseaddr\(label == "6" ? ",ipv6only=1" : "")", "SYSTEM:echo \(pod)"],
+                                          logPath: "/dev/null"))
             }
             // Listening, both families (a loaded machine may take longer than any fixed pause).
             let deadline = Date().addingTimeInterval(10)
@@ -130,7 +126,7 @@ struct PolicyEnforcementTests {
         }
 
         func cleanup() {
-            for server in servers { server.terminate() }
+            for server in servers { server.stop(SIGTERM) }
             for name in ["web", "client", "other"].map(namespace) + [node] { _ = try? sh("ip netns delete \(name)", check: false) }
         }
     }
@@ -264,9 +260,9 @@ extension PolicyEnforcementTests {
     @Test func neighbourDiscoveryPassesOnABridgeWhereAPolicyAllows() throws {
         let id = String(UUID().uuidString.prefix(8)).lowercased()
         let node = "wt-\(id)-bnode", web = "wt-\(id)-bweb", other = "wt-\(id)-bother"
-        var servers: [Process] = []
+        var servers: [Daemon] = []
         defer {
-            for server in servers { server.terminate() }
+            for server in servers { server.stop(SIGTERM) }
             for name in [web, other, node] { _ = try? sh("ip netns delete \(name)", check: false) }
         }
         try sh("ip netns add \(node) && ip -n \(node) link set lo up && ip -n \(node) link add br0 type bridge && ip -n \(node) link set br0 up")
@@ -278,13 +274,8 @@ extension PolicyEnforcementTests {
             try sh("ip -n \(ns) addr add \(address)/64 dev eth0 nodad && ip -n \(ns) link set eth0 up")
         }
         for port in [8080, 9090] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", web, "socat", "TCP6-LISTEN:\(port),fork,reuseaddr,ipv6only=1", "SYSTEM:echo web"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            servers.append(process)
+            servers.append(try Daemon(["/usr/sbin/ip", "netns", "exec", web, "socat", "TCP6-LISTEN:\(port),fork,reuseaddr,ipv6only=1",
+                                       "SYSTEM:echo web"], logPath: "/dev/null"))
         }
         let deadline = Date().addingTimeInterval(10)
         while !((try? sh("ip netns exec \(web) ss -ltn", check: false)) ?? "").contains("[::]:9090") {
@@ -330,24 +321,3 @@ extension PolicyEnforcementTests {
 }
 
 struct LabFailure: Error, CustomStringConvertible { let description: String }
-
-@discardableResult
-func sh(_ command: String, input: String = "", check: Bool = true) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let out = Pipe(), err = Pipe(), inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = inPipe
-    try process.run()
-    inPipe.fileHandleForWriting.write(Data(input.utf8))
-    try inPipe.fileHandleForWriting.close()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    if check && process.terminationStatus != 0 {
-        throw PolicyError("test", command, String(decoding: errors, as: UTF8.self))
-    }
-    return String(decoding: data, as: UTF8.self)
-}
