@@ -9,6 +9,8 @@ cross-node bench (scripts/bench-nodes.py) share. Imported, not run.
   with their logs there, and the cleanup: every process stopped by its PID in reverse order, every
   namespace of the prefix deleted, the work directory removed (kept with KEEP_WORK).
 - `bench_main`: a bench's main(): root, SIGTERM, the daemons' last lines on failure, the cleanup always.
+
+The bring-up itself, the processes and the namespaces are scripts/lib's (the e2e cluster's too).
 """
 
 import http.client
