@@ -153,7 +153,7 @@ e2e-ci-check:
 	@echo "e2e: the whole run (parts $(E2E_PARTS), default sets)"
 
 # The e2e tier's own unit tests (no cluster, no root): the verdict of a Kubernetes e2e set, the apt
-# sources derivation, the narrowing refusal.
+# sources derivation, the narrowing refusal, scripts/lib (supervision, the apiserver and containerd configs).
 e2e-unit:
 	python3 -B -m unittest discover -s Tests/e2e -p 'test_*.py'
 	python3 -B -m unittest discover -s deploy -p 'test_*.py'

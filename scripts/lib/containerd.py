@@ -5,7 +5,8 @@ node's runtime, private to the node (own root, state, socket) and reading the no
   child's PID from pipe" (GUIDE §6).
 - netns_mounts_under_state_dir: the pods' netns files under the private state directory, not the host's
   /var/run/netns.
-- max_conf_num = 1: only the first conflist in conf_dir counts, as kubelet's runtimes read it."""
+- max_conf_num = 1: containerd loads only the first network config of conf_dir (by file name), the one
+  the node's pods get."""
 
 
 def config(root, state, socket, sandbox_image, bin_dir, conf_dir):

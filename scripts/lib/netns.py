@@ -44,8 +44,8 @@ def add_veth(ns, name, peer_ns, peer_name):
 
 
 def setns(fd):
-    """Moves this process (the calling thread) into the network namespace open at `fd`: the children it
-    starts from then on are born there."""
+    """Moves the calling thread (the whole process when it runs one thread, as the benches do) into the
+    network namespace open at `fd`: the sockets it opens and the children it starts from then on are there."""
     if _LIBC.setns(fd, CLONE_NEWNET) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"setns: {os.strerror(error)}")
