@@ -22,7 +22,6 @@ import ipaddress
 import json
 import os
 import secrets
-import select
 import shutil
 import signal
 import subprocess
@@ -37,7 +36,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 from lib import containerd, netns  # noqa: E402  scripts/lib: what the e2e cluster's nodes use too
 from lib.commands import PATH_ENV, run, wait_until  # noqa: E402
-from lib.processes import kill_pid, process_table, stop_process, unix_socket_answers  # noqa: E402
+from lib.mount_namespace import start_holder  # noqa: E402
+from lib.processes import kill_pid, log_tail, process_table, start, stop_process, wait_listening  # noqa: E402
 
 BUILD_DIR = os.path.join(REPO, ".build", "cri")
 REFERENCE_PLUGINS = "/usr/lib/cni"
@@ -66,7 +66,6 @@ class CriNode:
         self.dir = None
         self.holder = None
         self.containerd = None
-        self.containerd_log = None
         self.servers = []
         self.sandboxes = set()
         self.cri = None
@@ -118,7 +117,6 @@ class CriNode:
             self.made_var_lib_cni = True
         run_dir = os.path.join(self.dir, "run")
         script = [
-            "set -e",
             f"mkdir -p {run_dir}/netns {run_dir}/containerd {run_dir}/flannel {run_dir}/weft",
             f"mount --rbind /run/netns {run_dir}/netns",
             f"mount --rbind {run_dir} /run",
@@ -128,15 +126,7 @@ class CriNode:
             script += ["mount -t tmpfs -o mode=0755 tmpfs /run/flannel",
                        "mount -t tmpfs -o mode=0700 tmpfs /run/weft",
                        f"printf '%s' '{self.flannel_env}' > /run/flannel/subnet.env"]
-        script += ["echo ready", "exec sleep 86400"]
-        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=PATH_ENV,
-                                       start_new_session=True)
-        ready, _, _ = select.select([self.holder.stdout], [], [], 15)
-        line = self.holder.stdout.readline() if ready else "<no answer in 15 s>"
-        if line.strip() != "ready":
-            stop_process(self.holder)
-            raise RuntimeError(f"mount namespace setup failed: {line} {self.holder.stderr.read()}")
+        self.holder = start_holder(script, f"the CRI node {self.id}", timeout=15)
         self.mount_ns = f"/proc/{self.holder.pid}/ns/mnt"
         self.root_view = f"/proc/{self.holder.pid}/root"
 
@@ -160,18 +150,11 @@ class CriNode:
         if self.cri:
             self.cri.close()
             self.cri = None
-        if self.containerd_log:
-            self.containerd_log.close()
-        self.containerd_log = open(os.path.join(self.dir, "containerd.log"), "a")
-        self.containerd = subprocess.Popen(
-            netns.enter(netns.path(self.node_ns), mount=self.mount_ns) + ["containerd", "--config", self.config_path],
-            stdout=self.containerd_log, stderr=subprocess.STDOUT, env=PATH_ENV, start_new_session=True)
-
-        def answering():
-            if self.containerd.poll() is not None:
-                raise RuntimeError(f"containerd exited with {self.containerd.returncode}: {self.log_tail()}")
-            return os.path.exists(self.socket) and unix_socket_answers(self.socket)
-        wait_until(answering, timeout, interval=0.05, what="the containerd socket")
+        self.containerd = start(netns.enter(netns.path(self.node_ns), mount=self.mount_ns)
+                                + ["containerd", "--config", self.config_path], os.path.join(self.dir, "containerd.log"))
+        wait_listening(self.socket, timeout, "the containerd socket", interval=0.05,
+                       exited=lambda: None if self.containerd.poll() is None else
+                       f"containerd exited with {self.containerd.returncode}: {self.log_tail()}")
         self.cri = CriClient(self.socket)
         wait_until(lambda: self._network_ready(), timeout, interval=0.1, what="CRI NetworkReady")
 
@@ -199,16 +182,9 @@ class CriNode:
         if self.cri:
             self.cri.close()
             self.cri = None
-        if self.containerd_log:
-            self.containerd_log.close()
-            self.containerd_log = None
 
     def log_tail(self, lines=30):
-        try:
-            with open(os.path.join(self.dir, "containerd.log")) as log:
-                return "".join(log.readlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(os.path.join(self.dir, "containerd.log"), lines)
 
     # ---- pods -----------------------------------------------------------------------------------
 
@@ -363,8 +339,6 @@ class CriNode:
         if self.cri:
             self.cri.close()
         stop_process(self.containerd, grace=10)
-        if self.containerd_log:
-            self.containerd_log.close()
         # Shims this containerd started (found by their -address argument) and their pause processes.
         shims, table = self._shims()
         for shim in shims:
@@ -379,9 +353,6 @@ class CriNode:
         for server in self.servers:
             stop_process(server, grace=2)
         stop_process(self.holder, grace=2)
-        if self.holder:
-            self.holder.stdout.close()
-            self.holder.stderr.close()
         for namespace in (self.node_ns, self.outside_ns):
             netns.delete(namespace)
         # Nothing was mounted in the host's namespace; this is only a safety net.

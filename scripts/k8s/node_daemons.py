@@ -6,8 +6,7 @@ import signal
 
 from layout import DNS_SERVICE_IP
 from lib import containerd
-from lib.commands import wait_until
-from lib.processes import unix_socket_answers
+from lib.processes import wait_listening
 
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"   # in the node's private /run
 PAUSE_IMAGE = "k8s.gcr.io/pause:3.2"                   # the sandbox image (images.py builds it offline)
@@ -25,13 +24,9 @@ class NodeDaemons:
 
     def start_containerd(self, timeout=60):
         self.start("containerd", ["containerd", "--config", self.path("containerd.toml")])
-        sock = self.node_view(CONTAINERD_SOCKET)
-
-        def answering():
-            if not self.alive("containerd"):
-                raise RuntimeError(f"containerd of {self.name} exited:\n{self.log_tail('containerd')}")
-            return unix_socket_answers(sock)
-        wait_until(answering, timeout, what=f"the containerd socket of {self.name}")
+        wait_listening(self.node_view(CONTAINERD_SOCKET), timeout, f"the containerd socket of {self.name}",
+                       exited=lambda: None if self.alive("containerd") else
+                       f"containerd of {self.name} exited:\n{self.log_tail('containerd')}")
 
     def ctr(self, *args, check=True, timeout=120):
         return self.in_node("ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", *args,

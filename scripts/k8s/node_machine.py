@@ -2,14 +2,14 @@
 namespace (held by a `sleep`), made and removed."""
 
 import os
-import subprocess
 import time
 
 from cgroups import CGROUP_ROOT, cgroup_hierarchies
 from host_mounts import mount_points_lock, mount_points_of_other_clusters
 from layout import OUTSIDE_IP, OUTSIDE_IP6, UNDERLAY_BRIDGE, UPLINK
 from lib import netns
-from lib.commands import PATH_ENV, run, wait_until
+from lib.commands import run, wait_until
+from lib.mount_namespace import start_holder
 from lib.processes import kill_pid, start_time
 
 # What kubelet's setupKernelTunables wants: bound read-only in the private mount namespace where the
@@ -100,7 +100,7 @@ class NodeMachine:
         # The copies of the host's `ip netns` mounts would pin those namespaces (other nodes', other
         # tests') for as long as this node lives: unmounted here first (private propagation: the host
         # keeps its own).
-        script = ["set -e", "if mountpoint -q /run/netns; then umount -l /run/netns; fi", *extra_script,
+        script = ["if mountpoint -q /run/netns; then umount -l /run/netns; fi", *extra_script,
                   "mount -t tmpfs -o mode=0755 tmpfs /run", "mkdir -p /run/weft /run/containerd"]
         for target, source in mounts.items():
             script.append(f"mount --bind {source} {target}")
@@ -112,17 +112,7 @@ class NodeMachine:
             with open(fake, "w") as f:
                 f.write(f"{wanted}\n")
             script.append(f"mount --bind -o ro {fake} /proc/sys/{key}")
-        script += ["echo ready", "exec sleep infinity"]
-        holder = subprocess.Popen(netns.enter(netns.path(self.ns))
-                                  + ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=PATH_ENV,
-                                  start_new_session=True)
-        line = holder.stdout.readline()
-        if line.strip() != "ready":
-            holder.kill()
-            raise RuntimeError(f"mount namespace setup of {self.name} failed: {line} {holder.stderr.read()}")
-        holder.stdout.close()
-        holder.stderr.close()
+        holder = start_holder(script, self.name, net=netns.path(self.ns))
         self.holder = holder.pid
         self._holder_process = holder
         self.cluster.save()

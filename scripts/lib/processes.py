@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from .commands import PATH_ENV
+from .commands import PATH_ENV, wait_until
 
 
 def start(args, log_path, env=None, stdout=None, stdin=None, new_session=True):
@@ -88,6 +88,17 @@ def unix_socket_answers(path):
         return False
     finally:
         probe.close()
+
+
+def wait_listening(path, timeout, what, exited=lambda: None, interval=0.2):
+    """Waits until a daemon accepts connections on the Unix socket at `path`. `exited()` says why the daemon
+    is gone (its log's tail), or None while it runs: a daemon that died fails the wait at once."""
+    def listening():
+        reason = exited()
+        if reason is not None:
+            raise RuntimeError(reason)
+        return unix_socket_answers(path)
+    wait_until(listening, timeout, interval=interval, what=what)
 
 
 class Daemons:
