@@ -14,7 +14,7 @@ DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-pin
 	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk \
 	etcd-server etcd-client curl
 
-.PHONY: all deps build cnitool test test-measured unit-test demo bench fuzz install install-files clean
+.PHONY: all deps build cnitool test test-measured unit-test lint demo bench fuzz install install-files clean
 
 all: build
 
@@ -72,6 +72,12 @@ test-measured:
 
 unit-test:
 	swift test --skip WeftPluginTests
+
+# pyflakes over the Python tools and tests (Debian's python3-pyflakes, or pip's pyflakes), without generated
+# code: the files .gitattributes marks linguist-generated (Tests/cri's gRPC stubs).
+lint:
+	@files=$$(git ls-files '*.py' scripts/demo | git check-attr --stdin linguist-generated | awk -F': ' '$$3 != "true" {print $$1}'); \
+	python3 -m pyflakes $$files && echo "lint: $$(echo $$files | wc -w) Python files clean"
 
 # Two nodes (network namespaces on an underlay bridge), each with weftd (kube backend, vxlan) and the plugin,
 # against etcd and kube-apiserver started by the demo: kube-apiserver from make k8s-build (a cache hit once
@@ -147,7 +153,7 @@ e2e-ci-check:
 	@echo "e2e: the whole run (parts $(E2E_PARTS), default sets)"
 
 # The e2e tier's own unit tests (no cluster, no root): the verdict of a Kubernetes e2e set, the apt
-# sources derivation, the narrowing refusal.
+# sources derivation, the narrowing refusal, scripts/lib (supervision, the apiserver and containerd configs).
 e2e-unit:
 	python3 -B -m unittest discover -s Tests/e2e -p 'test_*.py'
 	python3 -B -m unittest discover -s deploy -p 'test_*.py'

@@ -42,6 +42,7 @@ nodes_module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(nodes_module)
 kube_lab = nodes_module.kube_lab  # scripts/kube_lab.py, which bench-nodes.py loads
 setns = nodes_module.setns
+netns = nodes_module.netns  # scripts/lib/netns.py, which bench-nodes.py imports
 has_route = nodes_module.has_route
 route_key = nodes_module.route_key
 
@@ -98,15 +99,15 @@ class Bench:
     def servers(self, node, ns, label):
         """iperf3 and the echo server in namespace `ns` (a node's or a pod's), stopped with the node."""
         c = self.c
-        c.spawn(f"{node.name}-iperf3-{label}", ["nsenter", f"--net=/var/run/netns/{ns}", "iperf3", "-s", "-p", str(IPERF_PORT)])
-        echo = c.spawn(f"{node.name}-echo-{label}", ["nsenter", f"--net=/var/run/netns/{ns}", sys.executable, "-B", "-c", ECHO,
-                                                     str(ECHO_PORT)], stdout=subprocess.PIPE)
+        c.spawn(f"{node.name}-iperf3-{label}", ["iperf3", "-s", "-p", str(IPERF_PORT)], ns=ns)
+        echo = c.spawn(f"{node.name}-echo-{label}", [sys.executable, "-B", "-c", ECHO, str(ECHO_PORT)], ns=ns,
+                       stdout=subprocess.PIPE)
         if echo.stdout.readline().strip() != b"listening":
             raise RuntimeError(f"the echo server in {ns} did not start")
         c.wait_until(lambda: self.listening(ns, IPERF_PORT), 20, f"iperf3 listening in {ns}")
 
     def iperf(self, source_ns, address):
-        result = subprocess.run(["nsenter", f"--net=/var/run/netns/{source_ns}", "iperf3", "-c", address, "-p", str(IPERF_PORT),
+        result = subprocess.run(netns.enter(netns.path(source_ns)) + ["iperf3", "-c", address, "-p", str(IPERF_PORT),
                                  "-t", str(self.seconds), "-O", "1", "-J"], capture_output=True, text=True, timeout=self.seconds + 60)
         data = json.loads(result.stdout or "{}")
         if result.returncode != 0 or "error" in data:
@@ -116,7 +117,7 @@ class Bench:
 
     def request_response(self, source_ns, address):
         """RR_COUNT 1-byte round trips on one connection made in `source_ns`: [µs]."""
-        fd = os.open(f"/var/run/netns/{source_ns}", os.O_RDONLY)
+        fd = os.open(netns.path(source_ns), os.O_RDONLY)
         try:
             setns(fd)
             s = socket.socket()

@@ -38,6 +38,7 @@ sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the clone
 sys.path.insert(0, HERE)
 import kube_lab  # noqa: E402  scripts/kube_lab.py: the control plane, the API client, processes and cleanup
 from kube_lab import PATH, Api, run, setns  # noqa: E402,F401  (setns: scripts/demo and bench-crossnode.py use it from here)
+from lib import netns  # noqa: E402  scripts/lib (kube_lab put scripts/ on sys.path)
 
 TOKEN = "weft-nodes-token"
 UNDERLAY = "10.78.0"
@@ -141,9 +142,8 @@ class Nodes(kube_lab.Lab):
         """The node's namespace on the underlay and its Node object (podCIDR set); weftd not yet."""
         node = Node(self, number, backend)
         os.makedirs(os.path.join(node.dir, "run"), mode=0o700)
-        run(["ip", "netns", "add", node.ns])
-        run(["ip", "-n", node.ns, "link", "set", "lo", "up"])
-        run(["ip", "-n", self.underlay, "link", "add", f"n{number}", "type", "veth", "peer", "name", "eth0", "netns", node.ns])
+        netns.add(node.ns)
+        netns.add_veth(self.underlay, f"n{number}", node.ns, "eth0")
         run(["ip", "-n", self.underlay, "link", "set", f"n{number}", "master", "br0", "up"])
         run(["ip", "-n", node.ns, "addr", "add", f"{node.address}/24", "dev", "eth0"])
         run(["ip", "-n", node.ns, "link", "set", "eth0", "up"])
@@ -198,8 +198,8 @@ class Nodes(kube_lab.Lab):
         # The veth first: a deleted namespace's devices go when the kernel gets to it, not at once.
         run(["ip", "-n", self.underlay, "link", "delete", f"n{node.number}"], check=False)
         for pod in node.pods.values():
-            run(["ip", "netns", "delete", pod["ns"]], check=False)
-        run(["ip", "netns", "delete", node.ns], check=False)
+            netns.delete(pod["ns"])
+        netns.delete(node.ns)
         shutil.rmtree(node.dir, ignore_errors=True)
         self.nodes.remove(node)
 
@@ -216,12 +216,12 @@ class Nodes(kube_lab.Lab):
             "spec": {"nodeName": node.name, "automountServiceAccountToken": False,
                      "containers": [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080}]}]}})
         pod_ns = f"{node.ns}-{name}"
-        run(["ip", "netns", "add", pod_ns])
+        netns.add(pod_ns, lo_up=False)
         env = {"PATH": PATH, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": f"{self.id}-{node.name}-{name}",
-               "CNI_NETNS": f"/var/run/netns/{pod_ns}", "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(self.weft),
+               "CNI_NETNS": netns.path(pod_ns), "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(self.weft),
                "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name}"}
         start = time.monotonic()
-        result = subprocess.run(["nsenter", f"--net=/var/run/netns/{node.ns}", self.weft], input=json.dumps(node.conf()).encode(),
+        result = subprocess.run(netns.enter(netns.path(node.ns)) + [self.weft], input=json.dumps(node.conf()).encode(),
                                 env=env, capture_output=True)
         took = (time.monotonic() - start) * 1000
         if result.returncode != 0:
@@ -235,4 +235,4 @@ class Nodes(kube_lab.Lab):
         return record
 
     def in_pod(self, pod, args):
-        return ["nsenter", f"--net=/var/run/netns/{pod['ns']}"] + list(args)
+        return netns.enter(netns.path(pod["ns"])) + list(args)

@@ -9,35 +9,28 @@ cross-node bench (scripts/bench-nodes.py) share. Imported, not run.
   with their logs there, and the cleanup: every process stopped by its PID in reverse order, every
   namespace of the prefix deleted, the work directory removed (kept with KEEP_WORK).
 - `bench_main`: a bench's main(): root, SIGTERM, the daemons' last lines on failure, the cleanup always.
+
+The bring-up itself, the processes and the namespaces are scripts/lib's (the e2e cluster's too).
 """
 
-import ctypes
 import http.client
 import json
 import os
 import shutil
 import signal
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-CLONE_NEWNET = 0x40000000
-LIBC = ctypes.CDLL(None, use_errno=True)
-PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+sys.path.insert(0, HERE)
+from lib import apiserver, netns, processes  # noqa: E402  scripts/lib
+from lib.commands import PATH, run  # noqa: E402  (PATH and run: the benches use them from here)
+from lib.netns import setns  # noqa: E402  (the benches and the demo use it from here)
 
-
-def setns(fd):
-    if LIBC.setns(fd, CLONE_NEWNET) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f"setns: {os.strerror(error)}")
-
-
-def run(args, check=True, **kwargs):
-    return subprocess.run(args, check=check, capture_output=True, text=True, **kwargs)
+__all__ = ["PATH", "Api", "Lab", "bench_main", "metrics", "run", "setns"]
 
 
 def default_kube_bin():
@@ -157,31 +150,19 @@ class Lab:
     def spawn(self, name, args, ns=None, stdout=None, stdin=None):
         """A process (in network namespace `ns` if given, else this process's), its stderr in <work>/<name>.log.
         nsenter execs the program, so the PID kept is the program's."""
-        log_file = open(os.path.join(self.work, f"{name}.log"), "ab")
         if ns:
-            args = ["nsenter", f"--net=/var/run/netns/{ns}"] + list(args)
-        process = subprocess.Popen(args, stdout=stdout or log_file, stderr=log_file, stdin=stdin or subprocess.DEVNULL,
-                                   env={"PATH": PATH, "HOME": "/root"}, start_new_session=self.new_sessions)
-        log_file.close()
+            args = netns.enter(netns.path(ns)) + list(args)
+        process = processes.start(args, os.path.join(self.work, f"{name}.log"), stdout=stdout, stdin=stdin,
+                                  new_session=self.new_sessions)
         self.processes.append((name, process))
         return process
 
     def stop(self, process):
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes.stop_process(process, grace=self.stop_timeout)
         self.processes = [(n, p) for n, p in self.processes if p is not process]
 
     def tail(self, name, lines=20):
-        try:
-            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
+        return processes.log_tail(os.path.join(self.work, f"{name}.log"), lines)
 
     def wait_until(self, predicate, timeout, what, interval=0.05):
         """Polls `predicate` until it is true (returns its value); fails at once when etcd, kube-apiserver
@@ -203,9 +184,8 @@ class Lab:
 
     def add_netns(self, name):
         """A network namespace with lo up; returns an fd on it (for setns), closed by cleanup."""
-        run(["ip", "netns", "add", name])
-        run(["ip", "-n", name, "link", "set", "lo", "up"])
-        fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+        netns.add(name)
+        fd = os.open(netns.path(name), os.O_RDONLY)
         self.fds.append(fd)
         return fd
 
@@ -222,10 +202,7 @@ class Lab:
         for fd in self.fds:
             os.close(fd)
         self.fds = []
-        listed = run(["ip", "netns", "list"], check=False).stdout.splitlines()
-        for name in sorted((line.split(" ")[0] for line in listed), reverse=True):
-            if name.startswith(self.prefix):
-                run(["ip", "netns", "delete", name], check=False)
+        netns.delete_with_prefix(self.prefix)
         if os.environ.get("KEEP_WORK"):
             self.warn(f"work directory kept: {self.work}")
         else:
@@ -234,31 +211,18 @@ class Lab:
     # -- the control plane --
 
     def start_control_plane(self, user, interval):
-        """etcd and kube-apiserver on `self.api.host`, in the namespace this process is in; returns the seconds
-        from their start to /readyz answering `ok` (polled every `interval` s)."""
+        """etcd and kube-apiserver on `self.api.host`, in the namespace this process is in (scripts/lib/apiserver.py's
+        bring-up, with a bearer token); returns the seconds from kube-apiserver's start to /readyz answering `ok`
+        (polled every `interval` s)."""
         w, address, token = self.work, self.api.host, self.api.token
-        run(["openssl", "genrsa", "-out", f"{w}/sa.key", "2048"])
-        run(["openssl", "rsa", "-in", f"{w}/sa.key", "-pubout", "-out", f"{w}/sa.pub"])
-        with open(f"{w}/tokens.csv", "w") as f:
-            f.write(f"{token},{user},{user},system:masters\n")
-        self.kubeconfig = f"{w}/kubeconfig"
-        with open(self.kubeconfig, "w") as f:
-            json.dump({"apiVersion": "v1", "kind": "Config",
-                       "clusters": [{"name": "c", "cluster": {"server": f"https://{address}:6443", "insecure-skip-tls-verify": True}}],
-                       "users": [{"name": "u", "user": {"token": token}}],
-                       "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}, f)
-        self.spawn("etcd", [self.etcd, "--name", "n", "--data-dir", f"{w}/etcd",
-                            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
-                            "--listen-peer-urls", "http://127.0.0.1:2380", "--log-level", "warn", "--logger", "zap"])
-        self.spawn("kube-apiserver", [self.apiserver, "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443",
-                                      f"--bind-address={address}", f"--advertise-address={address}", f"--cert-dir={w}/certs",
-                                      "--service-cluster-ip-range=10.96.0.0/16", f"--service-account-key-file={w}/sa.pub",
-                                      f"--service-account-signing-key-file={w}/sa.key",
-                                      "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=AlwaysAllow",
-                                      f"--token-auth-file={w}/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0"])
-        started = time.monotonic()
-        self.wait_until(self.api.ready, 120, "kube-apiserver /readyz", interval=interval)
-        return time.monotonic() - started
+        keys = apiserver.service_account_keys(w)
+        self.kubeconfig = apiserver.token_kubeconfig(f"{w}/kubeconfig", address, token)
+        return apiserver.bring_up(
+            self.spawn, lambda predicate, timeout, what: self.wait_until(predicate, timeout, what, interval=interval),
+            etcd=apiserver.etcd_command(self.etcd, f"{w}/etcd"),
+            apiserver=apiserver.apiserver_command(self.kube_bin, address, "10.96.0.0/16", keys, "https://kubernetes.default.svc",
+                                                  apiserver.token_access(w, token, user), verbosity=0),
+            apiserver_ready=self.api.ready)
 
 
 def bench_main(program, make, log, tails=("weftd",), lab=lambda bench: bench):

@@ -22,22 +22,25 @@ import ipaddress
 import json
 import os
 import secrets
-import select
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
-import time
 
 from cri_client import CriClient, READY
 import oci_image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from lib import containerd, netns  # noqa: E402  scripts/lib: what the e2e cluster's nodes use too
+from lib.commands import PATH_ENV, run, wait_until  # noqa: E402
+from lib.mount_namespace import start_holder  # noqa: E402
+from lib.processes import kill_pid, log_tail, process_table, start, stop_process, wait_listening  # noqa: E402
+
 BUILD_DIR = os.path.join(REPO, ".build", "cri")
 REFERENCE_PLUGINS = "/usr/lib/cni"
-PATH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 UPLINK = "up0"
 
 
@@ -46,53 +49,6 @@ def weft_bin():
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"weft binary not found at {path}: set WEFT_BIN (make test does)")
     return path
-
-
-def run(args, check=True, timeout=30, input=None):
-    result = subprocess.run(args, input=input, capture_output=True, text=True, timeout=timeout, env=PATH_ENV)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stdout} {result.stderr}")
-    return result
-
-
-def wait_until(predicate, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def stop_process(process, grace=5.0):
-    """SIGTERM, then SIGKILL after `grace` seconds; always reaps."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        process.terminate()
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def _proc_children():
-    """{pid: (ppid, argv)} for every process."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().split(b"\0")
-            table[int(entry)] = (ppid, [a.decode(errors="replace") for a in argv if a])
-        except (OSError, IndexError, ValueError):
-            continue
-    return table
 
 
 class CriNode:
@@ -110,7 +66,6 @@ class CriNode:
         self.dir = None
         self.holder = None
         self.containerd = None
-        self.containerd_log = None
         self.servers = []
         self.sandboxes = set()
         self.cri = None
@@ -146,13 +101,10 @@ class CriNode:
         return self
 
     def _make_network(self):
-        run(["ip", "netns", "add", self.node_ns])
-        run(["ip", "netns", "add", self.outside_ns])
-        run(["ip", "-n", self.node_ns, "link", "set", "lo", "up"])
-        run(["ip", "-n", self.outside_ns, "link", "set", "lo", "up"])
+        netns.add(self.node_ns)
+        netns.add(self.outside_ns)
         # Both ends are born inside their namespaces: nothing appears in the host's root namespace.
-        run(["ip", "-n", self.node_ns, "link", "add", UPLINK, "type", "veth", "peer", "name", UPLINK,
-             "netns", self.outside_ns])
+        netns.add_veth(self.node_ns, UPLINK, self.outside_ns, UPLINK)
         run(["ip", "-n", self.node_ns, "addr", "add", f"{self.node_ip}/24", "dev", UPLINK])
         run(["ip", "-n", self.outside_ns, "addr", "add", f"{self.outside_ip}/24", "dev", UPLINK])
         run(["ip", "-n", self.node_ns, "link", "set", UPLINK, "up"])
@@ -165,7 +117,6 @@ class CriNode:
             self.made_var_lib_cni = True
         run_dir = os.path.join(self.dir, "run")
         script = [
-            "set -e",
             f"mkdir -p {run_dir}/netns {run_dir}/containerd {run_dir}/flannel {run_dir}/weft",
             f"mount --rbind /run/netns {run_dir}/netns",
             f"mount --rbind {run_dir} /run",
@@ -175,15 +126,7 @@ class CriNode:
             script += ["mount -t tmpfs -o mode=0755 tmpfs /run/flannel",
                        "mount -t tmpfs -o mode=0700 tmpfs /run/weft",
                        f"printf '%s' '{self.flannel_env}' > /run/flannel/subnet.env"]
-        script += ["echo ready", "exec sleep 86400"]
-        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=PATH_ENV,
-                                       start_new_session=True)
-        ready, _, _ = select.select([self.holder.stdout], [], [], 15)
-        line = self.holder.stdout.readline() if ready else "<no answer in 15 s>"
-        if line.strip() != "ready":
-            stop_process(self.holder)
-            raise RuntimeError(f"mount namespace setup failed: {line} {self.holder.stderr.read()}")
+        self.holder = start_holder(script, f"the CRI node {self.id}", timeout=15)
         self.mount_ns = f"/proc/{self.holder.pid}/ns/mnt"
         self.root_view = f"/proc/{self.holder.pid}/root"
 
@@ -198,37 +141,8 @@ class CriNode:
 
     def _write_config(self):
         d = self.dir
-        config = f'''version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
-
-[grpc]
-  address = "{self.socket}"
-[ttrpc]
-  address = "{self.socket}.ttrpc"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{oci_image.IMAGE_NAME}"
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{self.bin_dir}"
-    conf_dir = "{d}/net.d"
-    max_conf_num = 1
-'''
-        with open(self.config_path, "w") as out:
-            out.write(config)
+        containerd.write_config(self.config_path, root=f"{d}/root", state=f"{d}/state", socket=self.socket,
+                                sandbox_image=oci_image.IMAGE_NAME, bin_dir=self.bin_dir, conf_dir=f"{d}/net.d")
 
     def start_containerd(self, timeout=30):
         """Starts (or restarts, on the same root, state and config) this node's containerd."""
@@ -236,28 +150,11 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
         if self.cri:
             self.cri.close()
             self.cri = None
-        if self.containerd_log:
-            self.containerd_log.close()
-        self.containerd_log = open(os.path.join(self.dir, "containerd.log"), "a")
-        self.containerd = subprocess.Popen(
-            ["nsenter", f"--mount={self.mount_ns}", f"--net=/var/run/netns/{self.node_ns}",
-             "containerd", "--config", self.config_path],
-            stdout=self.containerd_log, stderr=subprocess.STDOUT, env=PATH_ENV, start_new_session=True)
-
-        def answering():
-            if self.containerd.poll() is not None:
-                raise RuntimeError(f"containerd exited with {self.containerd.returncode}: {self.log_tail()}")
-            if not os.path.exists(self.socket):
-                return False
-            probe = socket.socket(socket.AF_UNIX)
-            try:
-                probe.connect(self.socket)
-                return True
-            except OSError:
-                return False
-            finally:
-                probe.close()
-        wait_until(answering, timeout, what="the containerd socket")
+        self.containerd = start(netns.enter(netns.path(self.node_ns), mount=self.mount_ns)
+                                + ["containerd", "--config", self.config_path], os.path.join(self.dir, "containerd.log"))
+        wait_listening(self.socket, timeout, "the containerd socket", interval=0.05,
+                       exited=lambda: None if self.containerd.poll() is None else
+                       f"containerd exited with {self.containerd.returncode}: {self.log_tail()}")
         self.cri = CriClient(self.socket)
         wait_until(lambda: self._network_ready(), timeout, interval=0.1, what="CRI NetworkReady")
 
@@ -285,16 +182,9 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
         if self.cri:
             self.cri.close()
             self.cri = None
-        if self.containerd_log:
-            self.containerd_log.close()
-            self.containerd_log = None
 
     def log_tail(self, lines=30):
-        try:
-            with open(os.path.join(self.dir, "containerd.log")) as log:
-                return "".join(log.readlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(os.path.join(self.dir, "containerd.log"), lines)
 
     # ---- pods -----------------------------------------------------------------------------------
 
@@ -316,14 +206,13 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
         return status.state, status.network.ip, (self.root_view + path) if path else ""
 
     def in_node(self, *args, check=False, timeout=20):
-        return run(["nsenter", f"--net=/var/run/netns/{self.node_ns}", *args], check=check, timeout=timeout)
+        return run(netns.enter(netns.path(self.node_ns)) + list(args), check=check, timeout=timeout)
 
     def in_outside(self, *args, check=False, timeout=20):
-        return run(["nsenter", f"--net=/var/run/netns/{self.outside_ns}", *args], check=check, timeout=timeout)
+        return run(netns.enter(netns.path(self.outside_ns)) + list(args), check=check, timeout=timeout)
 
     def in_pod(self, sandbox_id, *args, check=False, timeout=20):
-        netns = self.pod(sandbox_id)[2]
-        return run(["nsenter", f"--net={netns}", *args], check=check, timeout=timeout)
+        return run(netns.enter(self.pod(sandbox_id)[2]) + list(args), check=check, timeout=timeout)
 
     def serve(self, sandbox_id, port, text):
         """busybox httpd inside the pod's netns answering `text`; stopped by PID in destroy()."""
@@ -331,8 +220,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
         os.makedirs(docroot, exist_ok=True)
         with open(os.path.join(docroot, "index.html"), "w") as page:
             page.write(text)
-        netns = self.pod(sandbox_id)[2]
-        server = subprocess.Popen(["nsenter", f"--net={netns}", "busybox", "httpd", "-f", "-p", str(port), "-h", docroot],
+        server = subprocess.Popen(netns.enter(self.pod(sandbox_id)[2]) + ["busybox", "httpd", "-f", "-p", str(port), "-h", docroot],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=PATH_ENV,
                                   start_new_session=True)
         self.servers.append(server)
@@ -386,7 +274,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
 
     def netns_links(self, mount):
         """Interface names inside a pod netns mount (a path from netns_mounts())."""
-        links = run(["nsenter", f"--net={self.root_view}{mount}", "ip", "-o", "link", "show"], check=False).stdout
+        links = run(netns.enter(f"{self.root_view}{mount}") + ["ip", "-o", "link", "show"], check=False).stdout
         return [line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if line.strip()]
 
     def remove_corrupt_cni_cache(self, sandbox_id):
@@ -429,7 +317,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
     # ---- teardown -------------------------------------------------------------------------------
 
     def _shims(self):
-        table = _proc_children()
+        table = process_table()
         shims = [pid for pid, (_, argv) in table.items()
                  if argv and os.path.basename(argv[0]).startswith("containerd-shim") and self.socket in argv]
         return shims, table
@@ -451,27 +339,22 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
         if self.cri:
             self.cri.close()
         stop_process(self.containerd, grace=10)
-        if self.containerd_log:
-            self.containerd_log.close()
         # Shims this containerd started (found by their -address argument) and their pause processes.
         shims, table = self._shims()
         for shim in shims:
             for pid, (ppid, _) in table.items():
                 if ppid == shim:
-                    _kill(pid)
-            _kill(shim)
+                    kill_pid(pid)
+            kill_pid(shim)
         try:
-            wait_until(lambda: not self._shims()[0], 10, what="shims to exit")
+            wait_until(lambda: not self._shims()[0], 10, interval=0.05, what="shims to exit")
         except TimeoutError:
             pass
         for server in self.servers:
             stop_process(server, grace=2)
         stop_process(self.holder, grace=2)
-        if self.holder:
-            self.holder.stdout.close()
-            self.holder.stderr.close()
         for namespace in (self.node_ns, self.outside_ns):
-            run(["ip", "netns", "delete", namespace], check=False)
+            netns.delete(namespace)
         # Nothing was mounted in the host's namespace; this is only a safety net.
         with open("/proc/self/mounts") as mounts:
             stray = [line.split()[1] for line in mounts if line.split()[1].startswith(self.dir)]
@@ -484,13 +367,6 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.internal
             except OSError:
                 pass
         self.dir = None
-
-
-def _kill(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 __all__ = ["CriNode", "READY", "run", "wait_until", "weft_bin"]

@@ -1,0 +1,18 @@
+"""Summaries of measured values: median, p90 (nearest rank) and max."""
+
+import statistics
+
+
+def quantile(values, q):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, int(q * len(ordered) + 0.999999))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary(values):
+    """'median / p90 / max' (same unit as values)."""
+    if not values:
+        return "–"
+    return f"{statistics.median(values):.1f} / {quantile(values, 0.9):.1f} / {max(values):.1f}"
