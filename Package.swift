@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "weftd", dependencies: [
             "WeftAgent", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -73,8 +73,8 @@ let package = Package(
         .target(name: "WeftPolicyWire"),
         .testTarget(name: "WeftPolicyTests", dependencies: ["WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "WeftAgentTests", dependencies: ["WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
+        .testTarget(name: "WeftAgentTests", dependencies: ["WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftTestSupport", "WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -32,15 +32,21 @@ public struct Node {
     var nodeNamespace: () throws -> NetworkNamespace = { try NetworkNamespace(path: "/proc/thread-self/ns/net") }
     /// What went wrong without failing the command (an undo step of a failed ADD, DEL's best-effort
     /// conntrack flush): the plugin's stderr, which containerd keeps in its log.
-    var report: (String) -> Void = { message in fputs("weft: \(message)\n", stderr) }
+    var report: (String) -> Void = { message in
+        let line = Array("weft: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
 
-    public static let live = Node(
-        links: { try RouteNetlink() },
-        openPod: LivePod.open,
-        sysctl: LiveSysctl(),
-        store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
-        firewall: { NodeFirewall() },
-        shaper: { NodeShaper() })
+    /// The kernel's node; a new value each time (its parts open what they use when called).
+    public static var live: Node {
+        Node(
+            links: { try RouteNetlink() },
+            openPod: LivePod.open,
+            sysctl: LiveSysctl(),
+            store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
+            firewall: { NodeFirewall() },
+            shaper: { NodeShaper() })
+    }
 }
 
 /// rtnetlink in one namespace, as the commands use it.

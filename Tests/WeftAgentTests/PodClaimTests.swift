@@ -12,8 +12,8 @@ import WeftTestSupport
 /// watches would deliver them.
 @Suite(.serialized, .privileged)
 struct PodClaimTests {
-    static let namespace: [String: Any] = ["metadata": ["name": "prod"]]
-    static let denyAll: [String: Any] = ["metadata": ["name": "deny-all", "namespace": "prod"], "spec": ["podSelector": [String: Any]()]]
+    static var namespace: [String: Any] { ["metadata": ["name": "prod"]] }
+    static var denyAll: [String: Any] { ["metadata": ["name": "deny-all", "namespace": "prod"], "spec": ["podSelector": [String: Any]()]] }
 
     static func pod(_ name: String, uid: String, node: String = "n1", address: String? = nil) -> [String: Any] {
         var object: [String: Any] = ["metadata": ["name": name, "namespace": "prod", "uid": uid],

@@ -11,9 +11,9 @@ import WeftNetlink
 /// makes weftd unhealthy and refuses attaches. And weftd reads what the API server accepts.
 @Suite(.privileged)
 struct UnreadablePolicyTests {
-    static let web: [String: Any] = ["metadata": ["name": "web", "namespace": "prod", "labels": ["app": "web"]],
+    static var web: [String: Any] { ["metadata": ["name": "web", "namespace": "prod", "labels": ["app": "web"]],
                                      "spec": ["nodeName": "n1", "containers": [["name": "c"]]],
-                                     "status": ["podIPs": [["ip": "10.9.0.2"]]]]
+                                     "status": ["podIPs": [["ip": "10.9.0.2"]]]] }
 
     static func policy(_ name: String, spec: [String: Any]) -> [String: Any] {
         ["metadata": ["name": name, "namespace": "prod"], "spec": spec]

@@ -38,6 +38,9 @@ struct DeviceTests {
             try node.execIn(underlay, "ip", "link", "set", port, "master", "br0", "up")
         }
         try node.exec("ip", "addr", "add", "\(Self.nodeAddress)/24", "dev", "mgmt0")
+        // No IPv6 link-local address on mgmt0: the kernel adds it when the veth's carrier comes up, which
+        // linkwatch reports up to a second later, so a snapshot could miss it and the next one see it.
+        try node.exec("ip", "link", "set", "mgmt0", "addrgenmode", "none")
         try node.exec("ip", "link", "set", "mgmt0", "up")
         return gateway
     }
@@ -119,7 +122,8 @@ struct DeviceTests {
             try buildUnderlay(node)
             let pods = try (0..<4).map { _ in try node.addPod() }
             let config = deviceConfig(node)
-            let statuses = UnsafeMutableBufferPointer<Int32>.allocate(capacity: pods.count)
+            // Each concurrent ADD writes its own slot only.
+            nonisolated(unsafe) let statuses = UnsafeMutableBufferPointer<Int32>.allocate(capacity: pods.count)
             defer { statuses.deallocate() }
             DispatchQueue.concurrentPerform(iterations: pods.count) { index in
                 statuses[index] = (try? node.weft("ADD", containerID: "p\(index)", netns: pods[index], config: config).status) ?? -1

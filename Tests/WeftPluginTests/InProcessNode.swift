@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WeftAddress
 import WeftCNI
 import WeftIdentity
@@ -105,7 +106,8 @@ final class FakeLinks: LinkControl {
     var byIndex: [Int32: Link] = [:]
     var addressesByIndex: [Int32: [IPNetwork]] = [:]
     var routesAdded: [IPNetwork] = []
-    static var nextIndex: Int32 = 100
+    /// Link indexes unique across the tests that run in parallel, as the kernel's are per namespace.
+    static let lastIndex = Atomic<Int32>(100)
 
     init(label: String) { self.label = label }
 
@@ -122,15 +124,14 @@ final class FakeLinks: LinkControl {
 
     func createBridge(name: String, mac: [UInt8], mtu: UInt32?) throws {
         try step("create bridge \(name)")
-        FakeLinks.nextIndex += 1
-        try add(Link(index: FakeLinks.nextIndex, name: name, mac: mac, kind: "bridge"))
+        let index = FakeLinks.lastIndex.add(1, ordering: .relaxed).newValue
+        try add(Link(index: index, name: name, mac: mac, kind: "bridge"))
     }
 
     func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
         try step("create veth \(hostName)")
         guard let pod = peer as? FakePod else { throw Failure() }
-        FakeLinks.nextIndex += 2
-        let hostIndex = FakeLinks.nextIndex - 1, podIndex = FakeLinks.nextIndex
+        let podIndex = FakeLinks.lastIndex.add(2, ordering: .relaxed).newValue, hostIndex = podIndex - 1
         try add(Link(index: hostIndex, name: hostName, masterIndex: master, mac: [2, 0, 0, 0, 0, 1], kind: "veth", peerIndex: podIndex))
         try pod.fakeLinks.add(Link(index: podIndex, name: peerName, mac: peerMAC ?? [], kind: "veth", peerIndex: hostIndex))
     }

@@ -5,7 +5,9 @@ import WeftTestSupport
 /// A throwaway node: a network namespace standing for the Kubernetes node (bridge, veth host ends,
 /// sysctls), pod namespaces, and a temp directory with subnet.env and the IPAM store.
 /// Everything is removed by `cleanup()`, which `withNode` runs even when the test fails.
-final class TestNode {
+/// Unchecked Sendable: what changes (pods, servers) changes on the test's own thread; the work some
+/// tests run concurrently (`weft`, `execIn`) reads only names fixed at creation.
+final class TestNode: @unchecked Sendable {
     /// The binary under test: beside WEFT_BIN (the release build under `make test`), else the debug build.
     static func binary(_ name: String) -> String {
         if name == "weftctl", let weftctl = ProcessInfo.processInfo.environment["WEFTCTL_BIN"] { return weftctl }

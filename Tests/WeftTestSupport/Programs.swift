@@ -148,7 +148,7 @@ public final class Daemon {
 /// A one-way channel whose ends are close-on-exec from birth, so a child spawned concurrently by another
 /// test never inherits them (a stray copy of a write end would hold off EOF). A socketpair, because
 /// socketpair takes SOCK_CLOEXEC where Swift's Glibc does not show pipe2.
-public struct PipePair {
+public struct PipePair: Sendable {
     public let read: Int32, write: Int32
     public init() throws {
         var fds: [Int32] = [0, 0]
