@@ -25,6 +25,8 @@ final class PolicyLab {
     /// in system:masters, `weftd-token` is the weft ServiceAccount of deploy/weft.yaml and `nobody-token`
     /// a user nothing is granted to.
     let rbac: Bool
+    /// kube-apiserver's command line, kept to start it again (a test restarts it).
+    private var apiserverCommand: [String] = []
 
     init(rbac: Bool = false) throws {
         self.rbac = rbac
@@ -78,8 +80,6 @@ final class PolicyLab {
 
     private func startControlPlane() throws {
         let pki = directory
-        _ = try run(["/usr/bin/openssl", "genrsa", "-out", "\(pki)/sa.key", "2048"])
-        _ = try run(["/usr/bin/openssl", "rsa", "-in", "\(pki)/sa.key", "-pubout", "-out", "\(pki)/sa.pub"])
         try """
             weft-test-token,weft,weft,system:masters
             weftd-token,system:serviceaccount:kube-system:weft,weft-sa,"system:serviceaccounts,system:serviceaccounts:kube-system"
@@ -94,21 +94,24 @@ final class PolicyLab {
             contexts: [{name: x, context: {cluster: c, user: u}}]
             current-context: x
             """.write(toFile: "\(directory)/kubeconfig", atomically: true, encoding: .utf8)
-        try start("etcd", ["/usr/bin/etcd", "--name", "wt", "--data-dir", "\(directory)/etcd", "--listen-client-urls", "http://127.0.0.1:2379",
-                           "--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
-                           "--initial-advertise-peer-urls", "http://127.0.0.1:2380", "--initial-cluster", "wt=http://127.0.0.1:2380",
-                           "--log-level", "warn", "--logger", "zap"])
+        // etcd's and kube-apiserver's command lines come from the one bring-up the Python tools share
+        // (scripts/lib/apiserver.py); the lab starts them in its node and stops them by PID.
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let printed = try run(["/usr/bin/python3", "-m", "lib.apiserver", "commands", "--kube-bin", kubeBin, "--dir", directory,
+                               "--tokens", "\(pki)/tokens.csv", "--authorization", rbac ? "RBAC" : "AlwaysAllow"],
+                              environment: ["PYTHONPATH": "\(repository)/scripts"])
+        guard printed.status == 0,
+              let commands = try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)) as? [String: [String]],
+              let etcd = commands["etcd"], let apiserver = commands["apiserver"]
+        else { throw TestFailure("scripts/lib/apiserver.py commands: \(printed.stderr)") }
+        apiserverCommand = apiserver
+        try start("etcd", etcd)
         try startAPIServer()
     }
 
     func startAPIServer() throws {
-        try start("kube-apiserver", [
-            "\(kubeBin)/kube-apiserver", "--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443", "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1", "--cert-dir=\(directory)/certs", "--service-cluster-ip-range=10.96.0.0/16",
-            "--service-account-key-file=\(directory)/sa.pub", "--service-account-signing-key-file=\(directory)/sa.key",
-            "--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=\(rbac ? "RBAC" : "AlwaysAllow")",
-            "--token-auth-file=\(directory)/tokens.csv", "--disable-admission-plugins=ServiceAccount", "--v=0",
-        ])
+        try start("kube-apiserver", apiserverCommand)
         guard waitUntil(timeout: 90, { (try? kubectl("get", "--raw", "/readyz").stdout) == "ok" }) != nil else {
             throw TestFailure("kube-apiserver not ready: \(log("kube-apiserver").suffix(2000))")
         }

@@ -3,6 +3,9 @@ that ends in a timeout, the one containerd config and the one kube-apiserver com
 callers (the e2e cluster's client certificates, the benches' bearer token)."""
 
 import os
+import json
+import contextlib
+import io
 import shutil
 import signal
 import subprocess
@@ -139,6 +142,22 @@ class ApiserverCommandTests(unittest.TestCase):
         self.assertEqual(argv[:5], ["/usr/bin/etcd", "--name", "node", "--data-dir", "/d/etcd"])
         self.assertEqual(argv[argv.index("--listen-client-urls") + 1], "http://127.0.0.1:2379")
         self.assertEqual(argv[argv.index("--initial-cluster") + 1], "node=http://127.0.0.1:2380")
+
+    def test_the_command_line_the_swift_policy_lab_reads(self):
+        work = tempfile.mkdtemp(prefix="weft-test-lib-")
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        for name in ("sa.key", "sa.pub"):  # present: kept, not made again
+            open(os.path.join(work, name), "w").close()
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            apiserver.main(["commands", "--kube-bin", "/k/bin", "--dir", work, "--tokens", "/w/tokens.csv",
+                            "--authorization", "RBAC"])
+        commands = json.loads(printed.getvalue())
+        self.assertEqual(commands["etcd"][:5], ["/usr/bin/etcd", "--name", "node", "--data-dir", f"{work}/etcd"])
+        for flag in ("--authorization-mode=RBAC", "--token-auth-file=/w/tokens.csv", f"--service-account-key-file={work}/sa.pub",
+                     "--bind-address=127.0.0.1", "--disable-admission-plugins=ServiceAccount"):
+            self.assertIn(flag, commands["apiserver"])
+        self.assertEqual(os.path.getsize(os.path.join(work, "sa.key")), 0)
 
     def test_bring_up_waits_for_etcd_before_kube_apiserver_when_asked(self):
         calls = []

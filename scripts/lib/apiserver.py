@@ -63,7 +63,13 @@ def token_access(directory, token, user):
     tokens = os.path.join(directory, "tokens.csv")
     with open(tokens, "w") as f:
         f.write(f"{token},{user},{user},system:masters\n")
-    return [f"--cert-dir={directory}/certs", "--authorization-mode=AlwaysAllow", f"--token-auth-file={tokens}",
+    return token_file_access(directory, tokens)
+
+
+def token_file_access(directory, tokens, authorization="AlwaysAllow"):
+    """Flags for the bearer tokens of the file `tokens` (kube-apiserver's token,user,uid,"groups" lines),
+    `authorization` (AlwaysAllow or RBAC), the self-signed serving certificate in `directory`."""
+    return [f"--cert-dir={directory}/certs", f"--authorization-mode={authorization}", f"--token-auth-file={tokens}",
             "--disable-admission-plugins=ServiceAccount"]
 
 
@@ -102,3 +108,33 @@ def bring_up(start, wait, etcd, apiserver, apiserver_ready, etcd_healthy=None):
     start("kube-apiserver", apiserver)
     wait(apiserver_ready, 120, "kube-apiserver /readyz")
     return time.monotonic() - started
+
+
+def main(argv=None):
+    """`python3 -m lib.apiserver commands …` (PYTHONPATH=scripts): the service-account keys made in --dir
+    when missing, then etcd's and kube-apiserver's argv as JSON, for a caller that starts them itself
+    (the Swift tests' policy lab, which runs them in its node's namespace and stops them by PID)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="lib.apiserver")
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = sub.add_parser("commands", help="print etcd's and kube-apiserver's argv as JSON")
+    commands.add_argument("--kube-bin", required=True)
+    commands.add_argument("--dir", required=True, help="the keys, the serving certificate, etcd's data")
+    commands.add_argument("--tokens", required=True, help="kube-apiserver's --token-auth-file")
+    commands.add_argument("--authorization", default="AlwaysAllow", choices=["AlwaysAllow", "RBAC"])
+    commands.add_argument("--address", default="127.0.0.1")
+    commands.add_argument("--service-cidr", default="10.96.0.0/16")
+    commands.add_argument("--etcd", default="/usr/bin/etcd")
+    args = parser.parse_args(argv)
+    key, public = os.path.join(args.dir, "sa.key"), os.path.join(args.dir, "sa.pub")
+    keys = (key, public) if os.path.exists(key) and os.path.exists(public) else service_account_keys(args.dir)
+    print(json.dumps({
+        "etcd": etcd_command(args.etcd, os.path.join(args.dir, "etcd")),
+        "apiserver": apiserver_command(args.kube_bin, args.address, args.service_cidr, keys,
+                                       "https://kubernetes.default.svc",
+                                       token_file_access(args.dir, args.tokens, args.authorization), verbosity=0),
+    }))
+
+
+if __name__ == "__main__":
+    main()
