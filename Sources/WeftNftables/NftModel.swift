@@ -4,12 +4,14 @@ import WeftIdentity
 /// A plain-value model of the nftables objects Weft owns: tests compare these, and only
 /// NftEncoder turns them into libnftnl objects.
 
-/// The 32-bit registers (NFT_REG32_00 = 8 …). A value wider than 4 bytes fills consecutive ones.
+/// A data register as the kernel numbers it. Weft uses the 32-bit registers (NFT_REG32_00 = 8 …): a value
+/// wider than 4 bytes fills consecutive ones. nft uses the 16-byte NFT_REG_1 (1, the same storage as
+/// NFT_REG32_00 … 03) for any single value; `wide1` spells it, so a rule can be written exactly as nft writes it.
 public struct Register: Hashable, Sendable {
-    public let index: UInt32
-    public static func r(_ n: UInt32) -> Register { Register(index: n) }
-    public var raw: UInt32 { 8 + index }
-    public func advanced(by words: UInt32) -> Register { Register(index: index + words) }
+    public let raw: UInt32
+    public static func r(_ n: UInt32) -> Register { Register(raw: 8 + n) }
+    public static let wide1 = Register(raw: 1)
+    public func advanced(by words: UInt32) -> Register { Register(raw: raw + words) }
 }
 
 public enum NftExpression: Equatable, Sendable {
