@@ -39,7 +39,7 @@ let package = Package(
             "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
-        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire", "WeftNftables", "WeftNetlink", "WeftAddress"]),
+        .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire", "WeftNftables", "WeftPlugin", "WeftNetlink", "WeftAddress"]),
         // What the test targets share: the privileged condition, program runners, daemons.
         .target(name: "WeftTestSupport", path: "Tests/WeftTestSupport"),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),

@@ -4,9 +4,10 @@ import WeftNetlink
 // `make fuzz`'s -enable-testing); the plain release build of this target leaves it out.
 #if DEBUG || WEFT_FUZZ
 @testable import WeftNftables
+@testable import WeftPlugin
 #endif
 
-/// The hostPort transaction libnftnl writes into NftBatch's buffer (with memcpy, which AddressSanitizer
+/// The hostPort transaction (HostPortTable.add) libnftnl writes into NftBatch's buffer (with memcpy, which AddressSanitizer
 /// intercepts in the uninstrumented library too), for an input whose first byte has its top bit set (a
 /// config, JSON, never has). The input sizes it: the second byte gives up to 63 mappings, or up to
 /// 4,080 when the first byte is 0xff (a batch up to about 400 KiB, past the 64 KiB an element list holds
@@ -27,13 +28,11 @@ func fuzzNftBatch(_ bytes: [UInt8]) {
         return PortMapping(proto: proto, hostPort: UInt16(1 + index), containerPort: containerPort, hostIP: nil)
     }
     let elements = HostPortElements.elements(for: mappings, podAddresses: addresses, owner: owner)
-    let batch = NftBatch(firstSequence: 1)
-    for map in WeftRuleset.maps {
-        NftEncoder.elements(batch, table: "weft", map: map.name, elements.filter { $0.map == map.name }, delete: false)
-    }
-    let written = NetlinkMessage.split(batch.finish().bytes)
+    let transaction = NftTransaction(firstSequence: 1)
+    HostPortTable.add(elements, to: transaction, table: "weft")
+    let written = NetlinkMessage.split(transaction.batch.finish().bytes)
         .filter { $0.type == 0x0a0c }   // NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM
-        .flatMap { SetElementParser.elements(payload: $0.payload, map: "") }
+        .flatMap { SetElementParser.elements(payload: $0.payload) }
     if written.count != elements.count {
         fatalError("NftBatch: \(elements.count) elements encoded, \(written.count) in the batch")
     }

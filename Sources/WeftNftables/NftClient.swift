@@ -1,15 +1,14 @@
 import CMnl
 import CNftnl
-import WeftAddress
 import WeftNetlink
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Weft's table in the calling thread's network namespace, over a NETLINK_NETFILTER socket.
+/// nf_tables in the calling thread's network namespace, over a NETLINK_NETFILTER socket: transactions
+/// sent whole (commit), and what the tables hold read back.
 public final class NftClient {
     private let connection: NetlinkConnection
-    public let table = WeftRuleset.table
 
     public init() throws {
         connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
@@ -19,87 +18,19 @@ public final class NftClient {
         connection = NetlinkConnection(transport: transport)
     }
 
-    /// Makes the table hold the static chains and `network`'s chain with exactly `networkRules`, and adds
-    /// `elements`. When the table holds this network's generation (RulesetGeneration: one element read,
-    /// however many pods and rules there are) only the elements are added: rewriting rules costs the
-    /// kernel an RCU grace period (10-30 ms here), adding map elements does not.
-    /// Otherwise one transaction (re)creates the table, chains and maps and replaces the rules of those
-    /// chains, which is also how a flushed ruleset (`nft flush ruleset`) comes back. Either way the rule
-    /// count never grows with pods, and a key already in a map fails the whole transaction (EEXIST),
-    /// changing nothing.
-    /// `restore` gives the elements every attachment should have; it is called only when the table is
-    /// rewritten (missing, flushed or out of date), and those of them missing from the maps are added back.
-    public func install(network: String, networkRules: [NftRule], elements: [NftElement],
-                        restore: () throws -> [NftElement] = { [] }) throws {
-        let chains = WeftRuleset.staticChains + [WeftRuleset.networkChain(network)]
-        let rules = (WeftRuleset.staticRules + networkRules).fingerprinted()
-        let generation = RulesetGeneration.key(network: network, rules: rules)
-        let upToDate = try hasGeneration(generation)
-        let batch = NftBatch(firstSequence: connection.peekSequence)
-        if !upToDate {
-            NftEncoder.table(batch, name: table)
-            for chain in chains { NftEncoder.chain(batch, table: table, chain) }
-            for (index, map) in WeftRuleset.maps.enumerated() { NftEncoder.map(batch, table: table, map, id: UInt32(index + 1)) }
-            RulesetGeneration.createSet(batch, table: table, id: UInt32(WeftRuleset.maps.count + 1))
-            for chain in chains { NftEncoder.flushChain(batch, table: table, chain: chain.name) }
-            for rule in rules { NftEncoder.rule(batch, table: table, rule) }
-            RulesetGeneration.addElement(batch, table: table, key: generation)
-        }
-        var adding = elements
-        if !upToDate {
-            let present = try allElements()
-            let missing = try restore().filter { wanted in
-                !present.contains { $0.map == wanted.map && $0.key == wanted.key }
-                    && !elements.contains { $0.map == wanted.map && $0.key == wanted.key }
-            }
-            adding += missing
-        }
-        for map in WeftRuleset.maps {
-            NftEncoder.elements(batch, table: table, map: map.name, adding.filter { $0.map == map.name }, delete: false)
-        }
-        if batch.isEmpty { return }
-        try commit(batch)
-    }
-
-    /// Whether the generations set holds `key`: one element asked for, not a dump.
-    func hasGeneration(_ key: [UInt8]) throws -> Bool {
-        try !getElement(set: RulesetGeneration.set, key: key, operation: "get generation of table \(table)").isEmpty
-    }
-
-    /// The element of `map` with `key`, asked for alone (NFT_MSG_GETSETELEM without NLM_F_DUMP, so the
-    /// cost does not grow with the map), or nil when it, the map or the table is missing.
-    public func element(in map: String, key: [UInt8]) throws -> NftElement? {
-        try getElement(set: map, key: key, operation: "get element of \(map)")
-            .flatMap { SetElementParser.elements(payload: $0.payload, map: map) }.first
-    }
-
-    private func getElement(set: String, key: [UInt8], operation: String) throws -> [NetlinkMessage] {
-        try query(NFT_MSG_GETSETELEM, dump: false, operation: operation) { RulesetGeneration.build($0, table: table, set: set, key: key) }
-    }
-
-
-    /// Deletes `elements` in one transaction.
-    public func remove(_ elements: [NftElement]) throws {
-        guard !elements.isEmpty else { return }
-        let batch = NftBatch(firstSequence: connection.peekSequence)
-        for map in WeftRuleset.maps {
-            NftEncoder.elements(batch, table: table, map: map.name, elements.filter { $0.map == map.name }, delete: true)
-        }
-        try commit(batch)
-    }
-
-    /// Removes the whole table: everything Weft installed in this namespace. Returns false when there was none.
-    @discardableResult
-    public func uninstall() throws -> Bool { try deleteTable(table) }
-
     var peekSequence: UInt32 { connection.peekSequence }
+
+    /// A new transaction, numbered from the connection's next sequence number.
+    public func transaction() -> NftTransaction { NftTransaction(firstSequence: peekSequence) }
 
     /// The size of the last transaction sent: bytes of its one datagram, and object messages in it.
     private(set) var lastCommit: (bytes: Int, messages: Int)?
 
-    /// Sends the transaction in one datagram (see NftBatch) and reads its replies; a batch that refused
-    /// a message is thrown before anything is sent.
-    func commit(_ batch: NftBatch) throws {
+    /// Sends the transaction in one datagram (see NftBatch) and reads its replies: the one place a
+    /// finished transaction meets the socket. A batch that refused a message is thrown before anything
+    /// is sent; an empty one sends nothing.
+    public func commit(_ transaction: NftTransaction) throws {
+        let batch = transaction.batch
         let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
         if let refusal = batch.refusal { throw refusal }
         guard let acked = batch.ackedSequence else { return }
@@ -108,24 +39,62 @@ public final class NftClient {
         try connection.exchangeBatch(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
     }
 
-    /// Every element of every map, or none when the table does not exist.
-    public func allElements() throws -> [NftElement] {
-        try WeftRuleset.maps.flatMap { try elements(of: $0.name) }
+    /// Deletes the table `name`; false when there was none.
+    @discardableResult
+    public func deleteTable(_ name: String) throws -> Bool {
+        let transaction = transaction()
+        transaction.deleteTable(name)
+        do {
+            try commit(transaction)
+            return true
+        } catch let error as NetlinkError where error.errno == ENOENT {
+            return false
+        }
     }
 
-    public func elements(of map: String) throws -> [NftElement] {
-        try dump(NFT_MSG_GETSETELEM, operation: "list map \(map)") { header in
-            guard let set = nftnl_set_alloc() else { return }
-            defer { nftnl_set_free(set) }
-            nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(set, code(NFTNL_SET_NAME), map)
-            nftnl_set_elems_nlmsg_build_payload(header, set)
-        }.flatMap { SetElementParser.elements(payload: $0.payload, map: map) }
+    /// Every element of a set, or none when it or its table is missing.
+    public func elements(table: String, set: String) throws -> [NftSetElement] {
+        try dump(NFT_MSG_GETSETELEM, operation: "list set \(set) of \(table)") { header in
+            guard let object = NftElementEncoder.set(table: table, name: set) else { return }
+            defer { nftnl_set_free(object) }
+            nftnl_set_elems_nlmsg_build_payload(header, object)
+        }.flatMap { SetElementParser.elements(payload: $0.payload) }
+    }
+
+    /// The keys of a set (none when it or its table is missing).
+    public func keys(table: String, set: String) throws -> [[UInt8]] {
+        try elements(table: table, set: set).map(\.key)
+    }
+
+    /// The element of a set with `key`, asked for alone (NFT_MSG_GETSETELEM without NLM_F_DUMP, so the
+    /// cost does not grow with the set), or nil when it, the set or the table is missing.
+    public func element(table: String, set: String, key: [UInt8]) throws -> NftSetElement? {
+        try query(NFT_MSG_GETSETELEM, dump: false, operation: "get element of \(set)") { header in
+            guard let object = NftElementEncoder.set(table: table, name: set) else { return }
+            defer { nftnl_set_free(object) }
+            if let element = NftElementEncoder.encode(NftSetElement(key: key), withData: false) { nftnl_set_elem_add(object, element) }
+            nftnl_set_elems_nlmsg_build_payload(header, object)
+        }.flatMap { SetElementParser.elements(payload: $0.payload) }.first
+    }
+
+    /// Every rule of a table: its chain and comment.
+    public func rules(table: String) throws -> [(chain: String, comment: String)] {
+        try dump(NFT_MSG_GETRULE, operation: "list rules of table \(table)") { header in
+            guard let rule = nftnl_rule_alloc() else { return }
+            defer { nftnl_rule_free(rule) }
+            nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
+            nftnl_rule_nlmsg_build_payload(header, rule)
+        }.compactMap { message in
+            // nfgenmsg, then NFTA_RULE_TABLE (1), NFTA_RULE_CHAIN (2), …, NFTA_RULE_USERDATA (7).
+            let attributes = NetlinkAttribute.parse(message.payload, from: 4)
+            guard attributes.first(1)?.string == table, let chain = attributes.first(2)?.string else { return nil }
+            return (chain, attributes.first(7).flatMap { NftComment.decode($0.value) } ?? "")
+        }
     }
 
     /// A dump request laid out by libnftnl; a missing table or set (ENOENT) is an empty answer.
     func dump(_ type: nf_tables_msg_types, operation: String,
-                      payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
+              payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
         try query(type, dump: true, operation: operation, payload: payload)
     }
 
@@ -149,40 +118,21 @@ public final class NftClient {
             return []
         }
     }
-
-    /// The number of rules in `chain` (0 when it or the table is missing).
-    public func ruleCount(chain: String) throws -> Int {
-        try rules().filter { $0.chain == chain }.count
-    }
-
-    /// Every rule of the table: its chain and comment.
-    func rules() throws -> [(chain: String, comment: String)] {
-        try dump(NFT_MSG_GETRULE, operation: "list rules of table \(table)") { header in
-            guard let rule = nftnl_rule_alloc() else { return }
-            defer { nftnl_rule_free(rule) }
-            nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
-            nftnl_rule_nlmsg_build_payload(header, rule)
-        }.compactMap { message in
-            // nfgenmsg, then NFTA_RULE_TABLE (1), NFTA_RULE_CHAIN (2), …, NFTA_RULE_USERDATA (7).
-            let attributes = NetlinkAttribute.parse(message.payload, from: 4)
-            guard attributes.first(1)?.string == table, let chain = attributes.first(2)?.string else { return nil }
-            return (chain, attributes.first(7).flatMap { Comment.decode($0.value) } ?? "")
-        }
-    }
 }
 
-/// Reads NFT_MSG_NEWSETELEM dump replies: nfgenmsg, then NFTA_SET_ELEM_LIST_ELEMENTS holding one
-/// NFTA_LIST_ELEM per element with its key, data and user data.
+/// Reads NFT_MSG_NEWSETELEM replies: nfgenmsg, then NFTA_SET_ELEM_LIST_ELEMENTS (3) holding one
+/// NFTA_LIST_ELEM per element with its key (1), flags (3, big-endian), data (2) and user data (6).
 public enum SetElementParser {
-    public static func elements(payload: [UInt8], map: String) -> [NftElement] {
+    public static func elements(payload: [UInt8]) -> [NftSetElement] {
         let list = NetlinkAttribute.parse(payload, from: 4)
         guard let elements = list.first(3)?.nested else { return [] }
-        return elements.compactMap { item -> NftElement? in
+        return elements.compactMap { item -> NftSetElement? in
             let fields = item.nested
             guard let key = fields.first(1)?.nested.first(1)?.value else { return nil }
-            let value = fields.first(2)?.nested.first(1)?.value ?? []
-            let owner = fields.first(6).flatMap { Comment.decode($0.value) } ?? ""
-            return NftElement(map: map, key: key, value: value, owner: owner)
+            let flags = fields.first(3)?.u32.map { UInt32(bigEndian: $0) } ?? 0
+            let data = fields.first(2)?.nested.first(1)?.value ?? []
+            let comment = fields.first(6).flatMap { NftComment.decode($0.value) } ?? ""
+            return NftSetElement(key: key, intervalEnd: flags & code32(NFT_SET_ELEM_INTERVAL_END) != 0, data: data, comment: comment)
         }
     }
 }

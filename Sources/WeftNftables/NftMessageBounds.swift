@@ -13,33 +13,30 @@ enum NftSize {
     static func strings(_ texts: String...) -> Int { fixed + texts.reduce(0) { $0 + string($1) } }
 }
 
-extension NftEncoder {
+extension NftSize {
     /// A rule: its table and chain, comment, and each expression.
     static func bound(_ rule: NftRule, table: String) -> Int {
-        NftSize.strings(table, rule.chain) + NftSize.attribute(Comment.encode(rule.comment).count)
-            + NftSize.nest + rule.expressions.reduce(0) { $0 + bound($1) }
+        strings(table, rule.chain) + attribute(NftComment.encode(rule.comment).count) + nest + rule.expressions.reduce(0) { $0 + bound($1) }
     }
 
     /// One expression: list item, name and data nests, a few u32s (fixed), and its strings and data.
     static func bound(_ expression: NftExpression) -> Int {
         switch expression {
-        case let .cmp(_, _, data): return NftSize.fixed + NftSize.attribute(data.count)
-        case let .bitwise(_, mask, xor): return NftSize.fixed + NftSize.attribute(mask.count) + NftSize.attribute(xor.count)
-        case let .lookup(set, _, _), let .verdictMap(set, _): return NftSize.strings(set)
-        case let .verdict(.jump(chain)): return NftSize.strings(chain)
-        default: return NftSize.fixed
+        case let .cmp(_, _, data): return fixed + attribute(data.count)
+        case let .bitwise(_, mask, xor): return fixed + attribute(mask.count) + attribute(xor.count)
+        case let .lookup(set, _, _), let .verdictMap(set, _): return strings(set)
+        case let .verdict(.jump(chain)): return strings(chain)
+        default: return fixed
         }
     }
 
-    /// One element of a set: its nest, key, flags, and verdict with its chain.
+    /// One element: its nest, key, flags, verdict with its chain, data and comment (counted whether or
+    /// not the message carries them: a delete leaves data and comment out).
     static func bound(_ element: NftSetElement) -> Int {
-        var size = 64 + NftSize.attribute(element.key.count)
-        if case let .jump(chain)? = element.verdict { size += NftSize.string(chain) }
+        var size = 64 + attribute(element.key.count)
+        if case let .jump(chain)? = element.verdict { size += string(chain) }
+        if !element.data.isEmpty { size += attribute(element.data.count) }
+        if !element.comment.isEmpty { size += attribute(NftComment.encode(element.comment).count) }
         return size
-    }
-
-    /// One element of a map: its nest, key, data and comment (the comment only when added, but always counted).
-    static func bound(_ element: NftElement) -> Int {
-        64 + NftSize.attribute(element.key.count) + NftSize.attribute(element.value.count) + NftSize.attribute(Comment.encode(element.owner).count)
     }
 }

@@ -1,4 +1,3 @@
-import CNftnl
 import WeftNetlink
 #if canImport(Glibc)
 import Glibc
@@ -23,17 +22,17 @@ extension NftClient {
     /// Replaces the table `image.name` with `image` in one transaction: created if missing (the first
     /// "add table" is a no-op otherwise), deleted with everything in it, created again, filled.
     public func replace(_ image: NftTableImage) throws {
-        let batch = NftBatch(firstSequence: peekSequence)
-        NftEncoder.table(batch, name: image.name)
-        NftEncoder.deleteTable(batch, name: image.name)
-        NftEncoder.table(batch, name: image.name)
-        for (index, set) in image.sets.enumerated() { NftEncoder.set(batch, table: image.name, set, id: UInt32(index + 1)) }
+        let transaction = transaction(), table = image.name
+        transaction.addTable(table)
+        transaction.deleteTable(table)
+        transaction.addTable(table)
+        for set in image.sets { transaction.addSet(table: table, set) }
         // Regular chains first: map elements and rules jump to them.
-        for chain in image.regularChains { NftEncoder.regularChain(batch, table: image.name, name: chain) }
-        for chain in image.baseChains { NftEncoder.chain(batch, table: image.name, chain) }
-        for set in image.sets { NftEncoder.setElements(batch, table: image.name, set: set.name, image.elements[set.name] ?? []) }
-        for rule in image.rules { NftEncoder.rule(batch, table: image.name, rule) }
-        try commit(batch)
+        for chain in image.regularChains { transaction.addRegularChain(table: table, name: chain) }
+        for chain in image.baseChains { transaction.addChain(table: table, chain) }
+        for set in image.sets { transaction.addElements(table: table, set: set.name, image.elements[set.name] ?? []) }
+        for rule in image.rules { transaction.addRule(table: table, rule) }
+        try commit(transaction)
     }
 
     /// Changes the table from `old` (what the last call wrote) to `new` in one transaction that touches
@@ -43,13 +42,13 @@ extension NftClient {
     /// Returns whether it did.
     @discardableResult
     public func update(from old: NftTableImage?, to new: NftTableImage) throws -> Bool {
-        guard let old, let batch = diff(from: old, to: new) else {
+        guard let old, let transaction = diff(from: old, to: new) else {
             try replace(new)
             return true
         }
-        if batch.isEmpty { return false }
+        if transaction.isEmpty { return false }
         do {
-            try commit(batch)
+            try commit(transaction)
             return false
         } catch {
             try replace(new)
@@ -57,8 +56,8 @@ extension NftClient {
         }
     }
 
-    /// The diff batch, or nil when only a replacement will do.
-    func diff(from old: NftTableImage, to new: NftTableImage) -> NftBatch? {
+    /// The diff transaction, or nil when only a replacement will do.
+    func diff(from old: NftTableImage, to new: NftTableImage) -> NftTransaction? {
         let baseNames = Set(new.baseChains.map(\.name))
         guard old.name == new.name, old.baseChains == new.baseChains,
               old.rules.filter({ baseNames.contains($0.chain) }) == new.rules.filter({ baseNames.contains($0.chain) }) else { return nil }
@@ -66,18 +65,18 @@ extension NftClient {
         guard new.sets.allSatisfy({ oldSets[$0.name] == nil || oldSets[$0.name] == $0 }) else { return nil }
         let newSetNames = Set(new.sets.map(\.name)), oldChains = Set(old.regularChains), newChains = Set(new.regularChains)
         let table = new.name
-        let batch = NftBatch(firstSequence: peekSequence)
+        let transaction = transaction()
         // Sets and chains that are new, before anything refers to them.
-        for (index, set) in new.sets.enumerated() where oldSets[set.name] == nil {
-            NftEncoder.set(batch, table: table, set, id: UInt32(index + 1))
-            NftEncoder.setElements(batch, table: table, set: set.name, new.elements[set.name] ?? [])
+        for set in new.sets where oldSets[set.name] == nil {
+            transaction.addSet(table: table, set)
+            transaction.addElements(table: table, set: set.name, new.elements[set.name] ?? [])
         }
-        for chain in new.regularChains where !oldChains.contains(chain) { NftEncoder.regularChain(batch, table: table, name: chain) }
+        for chain in new.regularChains where !oldChains.contains(chain) { transaction.addRegularChain(table: table, name: chain) }
         for chain in new.regularChains {
             let rules = new.rules.filter { $0.chain == chain }
             guard !oldChains.contains(chain) || old.rules.filter({ $0.chain == chain }) != rules else { continue }
-            if oldChains.contains(chain) { NftEncoder.flushChain(batch, table: table, chain: chain) }
-            for rule in rules { NftEncoder.rule(batch, table: table, rule) }
+            if oldChains.contains(chain) { transaction.flushChain(table: table, chain: chain) }
+            for rule in rules { transaction.addRule(table: table, rule) }
         }
         for set in new.sets where oldSets[set.name] != nil {
             let before = old.elements[set.name] ?? [], after = new.elements[set.name] ?? []
@@ -86,16 +85,16 @@ extension NftClient {
             let old = set.interval ? Self.intervals(before) : before.map { [$0] }
             let new = set.interval ? Self.intervals(after) : after.map { [$0] }
             let kept = Set(new), gone = Set(old)
-            NftEncoder.setElements(batch, table: table, set: set.name, old.filter { !kept.contains($0) }.flatMap { $0 }, delete: true)
-            NftEncoder.setElements(batch, table: table, set: set.name, new.filter { !gone.contains($0) }.flatMap { $0 })
+            transaction.deleteElements(table: table, set: set.name, old.filter { !kept.contains($0) }.flatMap { $0 })
+            transaction.addElements(table: table, set: set.name, new.filter { !gone.contains($0) }.flatMap { $0 })
         }
         // What is gone, once nothing jumps to it or looks it up.
         for chain in old.regularChains where !newChains.contains(chain) {
-            NftEncoder.flushChain(batch, table: table, chain: chain)
-            NftEncoder.deleteChain(batch, table: table, name: chain)
+            transaction.flushChain(table: table, chain: chain)
+            transaction.deleteChain(table: table, name: chain)
         }
-        for set in old.sets where !newSetNames.contains(set.name) { NftEncoder.deleteSet(batch, table: table, name: set.name) }
-        return batch
+        for set in old.sets where !newSetNames.contains(set.name) { transaction.deleteSet(table: table, name: set.name) }
+        return transaction
     }
 
     /// An interval set's elements as intervals: each start with the end element after it, if any (an
@@ -112,19 +111,6 @@ extension NftClient {
         }
         return result
     }
-
-    /// Deletes the table `name`; false when there was none.
-    @discardableResult
-    public func deleteTable(_ name: String) throws -> Bool {
-        let batch = NftBatch(firstSequence: peekSequence)
-        NftEncoder.deleteTable(batch, name: name)
-        do {
-            try commit(batch)
-            return true
-        } catch let error as NetlinkError where error.errno == ENOENT {
-            return false
-        }
-    }
 }
 
 extension NftClient {
@@ -133,27 +119,27 @@ extension NftClient {
     /// and each base chain is flushed and refilled in the same transaction. Many processes may call it
     /// at once for different elements (the plugin's ADDs); none undoes another's.
     public func merge(_ image: NftTableImage) throws {
-        let batch = NftBatch(firstSequence: peekSequence)
-        NftEncoder.table(batch, name: image.name)
-        for (index, set) in image.sets.enumerated() { NftEncoder.set(batch, table: image.name, set, id: UInt32(index + 1)) }
-        for chain in image.regularChains { NftEncoder.regularChain(batch, table: image.name, name: chain) }
+        let transaction = transaction(), table = image.name
+        transaction.addTable(table)
+        for set in image.sets { transaction.addSet(table: table, set) }
+        for chain in image.regularChains { transaction.addRegularChain(table: table, name: chain) }
         for chain in image.baseChains {
-            NftEncoder.chain(batch, table: image.name, chain)
-            NftEncoder.flushChain(batch, table: image.name, chain: chain.name)
+            transaction.addChain(table: table, chain)
+            transaction.flushChain(table: table, chain: chain.name)
         }
-        for rule in image.rules { NftEncoder.rule(batch, table: image.name, rule) }
-        for set in image.sets { NftEncoder.setElements(batch, table: image.name, set: set.name, image.elements[set.name] ?? []) }
-        try commit(batch)
+        for rule in image.rules { transaction.addRule(table: table, rule) }
+        for set in image.sets { transaction.addElements(table: table, set: set.name, image.elements[set.name] ?? []) }
+        try commit(transaction)
     }
 
     /// Adds elements to sets of table `table` in one transaction; returns `image` with them, as the
     /// kernel now holds it (for the next `update`).
     public func add(_ elements: [String: [NftSetElement]], to image: NftTableImage) throws -> NftTableImage {
-        let batch = NftBatch(firstSequence: peekSequence)
-        for (set, members) in elements.sorted(by: { $0.key < $1.key }) { NftEncoder.setElements(batch, table: image.name, set: set, members) }
+        let transaction = transaction()
+        for (set, members) in elements.sorted(by: { $0.key < $1.key }) { transaction.addElements(table: image.name, set: set, members) }
         var result = image
-        guard !batch.isEmpty else { return result }
-        try commit(batch)
+        guard !transaction.isEmpty else { return result }
+        try commit(transaction)
         for (set, members) in elements { result.elements[set, default: []] += members }
         return result
     }
@@ -162,24 +148,13 @@ extension NftClient {
     /// does not keep the others. A missing table or set is nothing to delete.
     public func deleteElements(table: String, set: String, _ elements: [NftSetElement]) throws {
         for element in elements {
-            let batch = NftBatch(firstSequence: peekSequence)
-            NftEncoder.setElements(batch, table: table, set: set, [element], delete: true)
+            let transaction = transaction()
+            transaction.deleteElements(table: table, set: set, [element])
             do {
-                try commit(batch)
+                try commit(transaction)
             } catch let error as NetlinkError where error.errno == ENOENT {
                 continue
             }
         }
-    }
-
-    /// The keys of a set of table `table` (none when either is missing).
-    public func keys(table: String, set: String) throws -> [[UInt8]] {
-        try dump(NFT_MSG_GETSETELEM, operation: "list set \(set) of \(table)") { header in
-            guard let object = nftnl_set_alloc() else { return }
-            defer { nftnl_set_free(object) }
-            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(object, code(NFTNL_SET_NAME), set)
-            nftnl_set_elems_nlmsg_build_payload(header, object)
-        }.flatMap { SetElementParser.elements(payload: $0.payload, map: set).map(\.key) }
     }
 }

@@ -43,7 +43,7 @@ struct NodeFirewall: Firewall {
 
     func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
                 restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws {
-        let client = try NftClient()
+        let client = try HostPortTable()
         let elements = HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: attachment.elementTag)
         do {
             try client.install(network: plan.name, networkRules: rules(plan), elements: elements) {
@@ -76,8 +76,8 @@ struct NodeFirewall: Firewall {
 
     func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws {
         if let recorded, recorded.mappings.isEmpty { return }
-        let client = try NftClient()
-        let mine: [NftElement]
+        let client = try HostPortTable()
+        let mine: [HostPortElement]
         if let recorded {
             // Each recorded key asked for alone: removed only when present and tagged as this attachment's
             // (a failed ADD's record may name a port another pod holds).
@@ -96,7 +96,7 @@ struct NodeFirewall: Firewall {
     }
 
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] {
-        let client = try NftClient()
+        let client = try HostPortTable()
         var problems: [String] = []
         let expectedRules = rules(plan).count
         let present = try client.ruleCount(chain: WeftRuleset.networkChain(plan.name).name)
@@ -123,7 +123,7 @@ struct NodeFirewall: Firewall {
     }
 
     func collectGarbage(network: String, keep: Set<String>) throws {
-        let client = try NftClient()
+        let client = try HostPortTable()
         let prefix = AttachmentID.elementTagPrefix(network: network)
         let stale = try client.allElements().filter { $0.owner.hasPrefix(prefix) && !keep.contains($0.owner) }
         try client.remove(stale)

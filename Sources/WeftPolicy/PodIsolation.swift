@@ -20,13 +20,11 @@ public enum PodIsolation {
         var image = NftTableImage(name: table)
         image.baseChains = [NftChain(name: "forward", hook: .forward, priority: -10, type: "filter")]
         for family in [IPAddress.Family.v4, .v6] {
-            let width = PolicyRuleset.width(family)
-            image.sets.append(NftSet(name: set(family), keyLength: UInt32(width),
-                                     keyType: family == .v4 ? PolicyRuleset.ipv4Type : PolicyRuleset.ipv6Type))
+            image.sets.append(NftSet(name: set(family), keyLength: UInt32(NftMatch.addressLength(family)), keyType: NftDatatype.address(family)))
             image.elements[set(family)] = addresses.filter { $0.family == family }.map { NftSetElement(key: $0.bytes) }
             for source in [true, false] {
-                image.rules.append(NftRule(chain: "forward", expressions: PolicyRuleset.nfproto(family)
-                    + PolicyRuleset.address(family, source: source, into: .r(1))
+                image.rules.append(NftRule(chain: "forward", expressions: NftMatch.family(family, register: .r(1))
+                    + NftMatch.loadAddress(family, source: source, into: .r(1))
                     + [.lookup(set: set(family), key: .r(1), into: nil), .counter, .verdict(.drop)]))
             }
         }

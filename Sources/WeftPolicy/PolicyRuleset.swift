@@ -21,9 +21,6 @@ import WeftNftables
 public enum PolicyRuleset {
     public static let table = "weft-policy"
 
-    static let ipv4Type: UInt32 = 7, ipv6Type: UInt32 = 8, protoType: UInt32 = 12, serviceType: UInt32 = 13
-    static func concat(_ types: UInt32...) -> UInt32 { types.reduce(0) { ($0 << 6) | $1 } }
-
     public static func image(_ compiled: CompiledPolicies) -> NftTableImage {
         var image = NftTableImage(name: table)
         image.baseChains = [NftChain(name: "egress", hook: .forward, priority: 0, type: "filter"),
@@ -34,7 +31,7 @@ public enum PolicyRuleset {
             image.rules += neighbourDiscovery.map { NftRule(chain: chain, expressions: $0) }
             for family in [IPAddress.Family.v4, .v6] {
                 let map = "\(chain)\(family == .v4 ? 4 : 6)"
-                image.sets.append(NftSet(name: map, keyLength: UInt32(width(family)), keyType: family == .v4 ? ipv4Type : ipv6Type, verdictMap: true))
+                image.sets.append(NftSet(name: map, keyLength: UInt32(width(family)), keyType: NftDatatype.address(family), verdictMap: true))
                 image.elements[map] = (compiled.verdicts[direction] ?? [:]).filter { $0.key.family == family }
                     .sorted { $0.key < $1.key }.map { NftSetElement(key: $0.key.bytes, verdict: .jump($0.value)) }
                 image.rules.append(NftRule(chain: chain, expressions: nfproto(family) + address(family, source: source, into: .r(1))
@@ -46,7 +43,7 @@ public enum PolicyRuleset {
                 let members = intervals.filter { $0.first.family == family }
                 guard !members.isEmpty else { continue }
                 let set = setName(name, family)
-                image.sets.append(NftSet(name: set, keyLength: UInt32(width(family)), keyType: family == .v4 ? ipv4Type : ipv6Type, interval: true))
+                image.sets.append(NftSet(name: set, keyLength: UInt32(width(family)), keyType: NftDatatype.address(family), interval: true))
                 image.elements[set] = members.flatMap(intervalElements)
             }
         }
@@ -56,7 +53,7 @@ public enum PolicyRuleset {
                 guard !members.isEmpty else { continue }
                 let set = setName(name, family)
                 image.sets.append(NftSet(name: set, keyLength: UInt32(width(family) + 8),
-                                         keyType: concat(family == .v4 ? ipv4Type : ipv6Type, protoType, serviceType)))
+                                         keyType: NftDatatype.concat(NftDatatype.address(family), NftDatatype.inetProto, NftDatatype.inetService)))
                 image.elements[set] = members.map(portElement)
             }
         }
@@ -133,10 +130,7 @@ public enum PolicyRuleset {
         return rules
     }
 
-    static let established: [NftExpression] = [
-        // ct state bits: established 2, related 4 (u32 in host order).
-        .ctState(into: .r(1)), .bitwise(.r(1), mask: hostOrder(6), xor: [0, 0, 0, 0]), .cmp(.neq, .r(1), [0, 0, 0, 0]), .verdict(.accept),
-    ]
+    static let established: [NftExpression] = NftMatch.establishedOrRelated(register: .r(1)) + [.verdict(.accept)]
 
     /// ICMPv6 the link itself runs on: MLD (130–132, 143) and router and neighbour discovery (133–136).
     /// Conntrack leaves them untracked, so `established` does not pass them; on a bridge with
@@ -161,16 +155,11 @@ public enum PolicyRuleset {
         return expressions
     }
 
-    static func nfproto(_ family: IPAddress.Family) -> [NftExpression] {
-        [.meta(.nfproto, into: .r(1)), .cmp(.eq, .r(1), [nfprotoNumber(family)])]
-    }
-
-    static func nfprotoNumber(_ family: IPAddress.Family) -> UInt8 { family == .v4 ? 2 : 10 }
+    static func nfproto(_ family: IPAddress.Family) -> [NftExpression] { NftMatch.family(family, register: .r(1)) }
 
     /// The source or destination address into `register` (and the ones after it for IPv6).
     static func address(_ family: IPAddress.Family, source: Bool, into register: Register) -> [NftExpression] {
-        let offset: UInt32 = family == .v4 ? (source ? 12 : 16) : (source ? 8 : 24)
-        return [.payload(.network, offset: offset, length: UInt32(width(family)), into: register)]
+        NftMatch.loadAddress(family, source: source, into: register)
     }
 
     /// An interval as a set holds it: its first key, and the key after its last flagged as the end
@@ -182,8 +171,7 @@ public enum PolicyRuleset {
     }
 
     static func setName(_ name: String, _ family: IPAddress.Family) -> String { "\(name)-\(family == .v4 ? 4 : 6)" }
-    static func width(_ family: IPAddress.Family) -> Int { family == .v4 ? 4 : 16 }
+    static func width(_ family: IPAddress.Family) -> Int { NftMatch.addressLength(family) }
     static func number(_ proto: PortProtocol) -> UInt8 { proto == .tcp ? 6 : proto == .udp ? 17 : 132 }
-    static func port(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
-    static func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+    static func port(_ value: UInt16) -> [UInt8] { NftMatch.port(value) }
 }

@@ -72,31 +72,31 @@ import WeftNetlink
 /// elements, rules. Registers, lengths and element keys are nft's choices for that source.
 enum GoldenTable {
     static let name = "golden"
-    static let ipv4: UInt32 = 7, proto: UInt32 = 12, service: UInt32 = 13
+    static let ipv4 = NftDatatype.ipv4Address, proto = NftDatatype.inetProto, service = NftDatatype.inetService
     static func concat(_ types: UInt32...) -> UInt32 { types.reduce(0) { ($0 << 6) | $1 } }
 
     static func messages() -> [NftGolden.Message] {
-        let batch = NftBatch(firstSequence: 0)
-        NftEncoder.table(batch, name: name)
-        NftEncoder.regularChain(batch, table: name, name: "allow")
-        NftEncoder.chain(batch, table: name, NftChain(name: "forward", hook: .forward, priority: 0, type: "filter"))
-        NftEncoder.chain(batch, table: name, NftChain(name: "prerouting", hook: .prerouting, priority: -90))
-        NftEncoder.chain(batch, table: name, NftChain(name: "postrouting", hook: .postrouting, priority: 110))
+        let transaction = NftTransaction(firstSequence: 0)
+        transaction.addTable(name)
+        transaction.addRegularChain(table: name, name: "allow")
+        transaction.addChain(table: name, NftChain(name: "forward", hook: .forward, priority: 0, type: "filter"))
+        transaction.addChain(table: name, NftChain(name: "prerouting", hook: .prerouting, priority: -90))
+        transaction.addChain(table: name, NftChain(name: "postrouting", hook: .postrouting, priority: 110))
 
-        NftEncoder.set(batch, table: name, NftSet(name: "peers4", keyLength: 4, keyType: ipv4, interval: true), id: 1)
+        transaction.addSet(table: name, NftSet(name: "peers4", keyLength: 4, keyType: ipv4, interval: true))
         // nft opens an interval set with an end at 0.0.0.0 (the gap before the first interval).
-        NftEncoder.setElements(batch, table: name, set: "peers4", [
+        transaction.addElements(table: name, set: "peers4", [
             NftSetElement(key: [0, 0, 0, 0], intervalEnd: true),
             NftSetElement(key: [10, 0, 0, 0]), NftSetElement(key: [11, 0, 0, 0], intervalEnd: true),
             NftSetElement(key: [192, 168, 1, 0]), NftSetElement(key: [192, 168, 2, 0], intervalEnd: true),
         ])
-        NftEncoder.map(batch, table: name, NftMap(name: "hostports4", keyLength: 8, keyType: concat(proto, service),
-                                                  dataLength: 8, dataType: concat(ipv4, service)), id: 2)
-        NftEncoder.elements(batch, table: name, map: "hostports4", [
-            NftElement(map: "hostports4", key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], value: [10, 244, 1, 2, 0, 80, 0, 0], owner: "weft/cbr0/pod/eth0"),
-        ], delete: false)
-        NftEncoder.set(batch, table: name, NftSet(name: "pods4", keyLength: 12, keyType: concat(ipv4, proto, service), verdictMap: true), id: 3)
-        NftEncoder.setElements(batch, table: name, set: "pods4", [
+        transaction.addSet(table: name, NftSet(name: "hostports4", keyLength: 8, keyType: concat(proto, service),
+                                               data: .value(type: concat(ipv4, service), length: 8)))
+        transaction.addElements(table: name, set: "hostports4", [
+            NftSetElement(key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], data: [10, 244, 1, 2, 0, 80, 0, 0], comment: "weft/cbr0/pod/eth0"),
+        ], exclusive: true)
+        transaction.addSet(table: name, NftSet(name: "pods4", keyLength: 12, keyType: concat(ipv4, proto, service), data: .verdict))
+        transaction.addElements(table: name, set: "pods4", [
             NftSetElement(key: [10, 244, 1, 2, 6, 0, 0, 0, 0, 80, 0, 0], verdict: .jump("allow")),
         ])
 
@@ -117,8 +117,8 @@ enum GoldenTable {
             NftRule(chain: "postrouting", expressions: ipv4Only + [.payload(.network, offset: 12, length: 3, into: wide), .cmp(.eq, wide, [10, 244, 1]),
                                                                    .payload(.network, offset: 16, length: 2, into: wide), .cmp(.neq, wide, [10, 244]),
                                                                    .counter, .masquerade]),
-        ] { NftEncoder.rule(batch, table: name, rule) }
-        return NetlinkMessage.split(batch.finish().bytes).dropLast().map { NftGolden.Message(type: $0.type, sequence: $0.sequence, payload: $0.payload) }
+        ] { transaction.addRule(table: name, rule) }
+        return NetlinkMessage.split(transaction.batch.finish().bytes).dropLast().map { NftGolden.Message(type: $0.type, sequence: $0.sequence, payload: $0.payload) }
     }
 }
 

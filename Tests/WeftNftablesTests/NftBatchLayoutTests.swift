@@ -19,31 +19,36 @@ import WeftNetlink
     /// 1,000 hostPorts to a dual-stack pod: about 100 KiB of elements, past the 64 KiB a batch used to hold
     /// and past the 64 KiB one element list may hold (the IPv6 map alone).
     @Test func aHostPortTransactionPastSixtyFourKiBHoldsEveryElement() {
-        let mappings = (0..<1000).map { PortMapping(proto: .tcp, hostPort: UInt16(10000 + $0), containerPort: 80, hostIP: nil) }
-        let elements = HostPortElements.elements(for: mappings, podAddresses: [IPAddress("10.244.1.2")!, IPAddress("fd00::2")!],
-                                                 owner: "weft/cbr0/0123456789abcdef0123456789abcdef/eth0")
-        let batch = NftBatch(firstSequence: 1)
-        for map in WeftRuleset.maps {
-            NftEncoder.elements(batch, table: "weft", map: map.name, elements.filter { $0.map == map.name }, delete: false)
+        // The hostPort maps' elements for 1,000 ports: proto . port to address . port, with the owner's tag.
+        func elements(to address: [UInt8]) -> [NftSetElement] {
+            (0..<1000).map { index in
+                let port = UInt16(10000 + index)
+                return NftSetElement(key: [6, 0, 0, 0, UInt8(port >> 8), UInt8(port & 0xff), 0, 0], data: address + [0, 80, 0, 0],
+                                     comment: "weft/cbr0/0123456789abcdef0123456789abcdef/eth0")
+            }
         }
-        let bytes = batch.finish().bytes
+        let v4 = elements(to: IPAddress("10.244.1.2")!.bytes), v6 = elements(to: IPAddress("fd00::2")!.bytes)
+        let transaction = NftTransaction(firstSequence: 1)
+        transaction.addElements(table: "weft", set: "hostports4", v4, exclusive: true)
+        transaction.addElements(table: "weft", set: "hostports6", v6, exclusive: true)
+        let bytes = transaction.batch.finish().bytes
         let messages = Self.messages(bytes)
         #expect(bytes.count > 100_000)
         #expect(messages.first?.type == 0x10 && messages.last?.type == 0x11, "one batch begin, one batch end")
         #expect(messages.filter { $0.type == 0x10 || $0.type == 0x11 }.count == 2)
         let setElements = messages.filter { $0.type == Self.newSetElement }
         #expect(setElements.allSatisfy { $0.payload.count < 65_535 + 1024 })
-        let read = setElements.flatMap { SetElementParser.elements(payload: $0.payload, map: "") }
+        let read = setElements.flatMap { SetElementParser.elements(payload: $0.payload) }
         #expect(read.count == 2000, "every element in some message")
-        #expect(Set(read.map { $0.key + $0.value }) == Set(elements.map { $0.key + $0.value }))
+        #expect(Set(read) == Set(v4 + v6), "keys, values and comments")
     }
 
     /// One element larger than an element list can hold: refused before anything is written, and the
     /// transaction with it.
     @Test func anOversizeElementIsRefusedBeforeItIsWritten() {
-        let batch = NftBatch(firstSequence: 1)
-        NftEncoder.setElements(batch, table: "t", set: "s", [NftSetElement(key: [UInt8](repeating: 1, count: 70_000))])
-        let refusal = batch.refusal
+        let transaction = NftTransaction(firstSequence: 1)
+        transaction.addElements(table: "t", set: "s", [NftSetElement(key: [UInt8](repeating: 1, count: 70_000))])
+        let batch = transaction.batch, refusal = batch.refusal
         #expect(refusal?.limit == NftBatch.maximumAttribute, "\(String(describing: refusal))")
         #expect(refusal?.description.contains("add 1 elements to s") == true, "\(String(describing: refusal))")
         #expect(batch.isEmpty)
@@ -52,9 +57,10 @@ import WeftNetlink
 
     /// Only the last object message asks for an ack; the kernel answers failing ones all the same.
     @Test func onlyTheLastMessageAsksForAnAck() {
-        let batch = NftBatch(firstSequence: 7)
-        NftEncoder.table(batch, name: "t")
-        NftEncoder.setElements(batch, table: "t", set: "s", (0..<20_000).map { NftSetElement(key: [10, 0, UInt8($0 >> 8), UInt8($0 & 0xff)]) })
+        let transaction = NftTransaction(firstSequence: 7)
+        transaction.addTable("t")
+        transaction.addElements(table: "t", set: "s", (0..<20_000).map { NftSetElement(key: [10, 0, UInt8($0 >> 8), UInt8($0 & 0xff)]) })
+        let batch = transaction.batch
         let messages = Self.messages(batch.finish().bytes)
         let objects = messages.dropFirst().dropLast()
         #expect(objects.count > 2, "the elements split across messages")

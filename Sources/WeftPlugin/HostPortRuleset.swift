@@ -1,4 +1,5 @@
 import WeftAddress
+import WeftNftables
 
 /// Weft's nftables state: one `inet weft` table whose rules never change per pod.
 ///
@@ -16,16 +17,8 @@ public enum WeftRuleset {
     public static let output = NftChain(name: "hostports-output", hook: .output, priority: -90)
     public static let postrouting = NftChain(name: "hostports-postrouting", hook: .postrouting, priority: 110)
 
-    // nft's datatype numbers, so `nft list` prints the maps readably; concatenations shift by 6 bits.
-    static let ipv4Type: UInt32 = 7, ipv6Type: UInt32 = 8, protoType: UInt32 = 12, serviceType: UInt32 = 13
-    static func concat(_ types: UInt32...) -> UInt32 { types.reduce(0) { ($0 << 6) | $1 } }
-
-    public static let maps: [NftMap] = [
-        NftMap(name: "hostports4", keyLength: 8, keyType: concat(protoType, serviceType), dataLength: 8, dataType: concat(ipv4Type, serviceType)),
-        NftMap(name: "hostips4", keyLength: 12, keyType: concat(ipv4Type, protoType, serviceType), dataLength: 8, dataType: concat(ipv4Type, serviceType)),
-        NftMap(name: "hostports6", keyLength: 8, keyType: concat(protoType, serviceType), dataLength: 20, dataType: concat(ipv6Type, serviceType)),
-        NftMap(name: "hostips6", keyLength: 24, keyType: concat(ipv6Type, protoType, serviceType), dataLength: 20, dataType: concat(ipv6Type, serviceType)),
-    ]
+    /// The hostPort maps, HostPortMap's.
+    public static var maps: [NftSet] { HostPortMap.allCases.map(\.set) }
 
     /// Filters what reaches the node's own sockets: loopback-only services are not for pods.
     public static let localInput = NftChain(name: "localnet-input", hook: .input, priority: 0, type: "filter")
@@ -92,11 +85,9 @@ public enum WeftRuleset {
         return rules
     }
 
-    // MARK: building blocks
+    // MARK: building blocks (the generic ones are NftMatch's)
 
-    static func nfproto(_ family: IPAddress.Family) -> [NftExpression] {
-        [.meta(.nfproto, into: .r(0)), .cmp(.eq, .r(0), [family == .v4 ? 2 : 10])]
-    }
+    static func nfproto(_ family: IPAddress.Family) -> [NftExpression] { NftMatch.family(family, register: .r(0)) }
 
     static func markTest() -> [NftExpression] {
         [.meta(.mark, into: .r(0)), .bitwise(.r(0), mask: hostOrder(hostPortMark), xor: [0, 0, 0, 0]), .cmp(.eq, .r(0), hostOrder(hostPortMark))]
@@ -106,18 +97,8 @@ public enum WeftRuleset {
         [.meta(.mark, into: register), .bitwise(register, mask: hostOrder(~hostPortMark), xor: hostOrder(hostPortMark)), .setMeta(.mark, from: register)]
     }
 
-    /// `ip saddr/daddr [!=] network`: load, mask, compare.
     static func match(_ network: IPNetwork, source: Bool, register: Register, negate: Bool = false) -> [NftExpression] {
-        let isV4 = network.family == .v4
-        let offset: UInt32 = isV4 ? (source ? 12 : 16) : (source ? 8 : 24)
-        let length = UInt32(network.address.bytes.count)
-        let mask = (0..<Int(length)).map { index -> UInt8 in
-            let bits = Swift.max(0, Swift.min(8, network.prefixLength - index * 8))
-            return bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - bits))
-        }
-        return [.payload(.network, offset: offset, length: length, into: register),
-                .bitwise(register, mask: mask, xor: [UInt8](repeating: 0, count: Int(length))),
-                .cmp(negate ? .neq : .eq, register, network.networkAddress.bytes)]
+        NftMatch.network(network, source: source, register: register, negate: negate)
     }
 
     /// `fib daddr type local`, the key (daddr . l4proto . dport or l4proto . dport), the map lookup, the mark, the DNAT.
@@ -142,6 +123,6 @@ public enum WeftRuleset {
         return expressions
     }
 
-    static func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
-    static func hostOrder16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+    static func hostOrder(_ value: UInt32) -> [UInt8] { NftMatch.hostOrder(value) }
+    static func hostOrder16(_ value: UInt16) -> [UInt8] { NftMatch.hostOrder16(value) }
 }

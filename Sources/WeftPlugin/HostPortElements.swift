@@ -1,4 +1,5 @@
 import WeftAddress
+import WeftNftables
 
 /// The four maps that carry hostPorts: per family, one keyed by (proto, port) for every node address
 /// and one keyed by (hostIP, proto, port) for a mapping bound to one address.
@@ -19,6 +20,33 @@ public enum HostPortMap: String, CaseIterable, Sendable {
     var addressLength: Int { family == .v4 ? 4 : 16 }
     /// Where (proto, port) starts in a key: after the hostIP when there is one.
     var protoOffset: Int { isBoundToHostIP ? addressLength : 0 }
+
+    /// The map: [hostIP .] proto . port to pod address . port, every field padded to 32 bits.
+    var set: NftSet {
+        let address = NftDatatype.address(family), proto = NftDatatype.inetProto, service = NftDatatype.inetService
+        return NftSet(name: rawValue, keyLength: UInt32(protoOffset + 8),
+                      keyType: isBoundToHostIP ? NftDatatype.concat(address, proto, service) : NftDatatype.concat(proto, service),
+                      data: .value(type: NftDatatype.concat(address, service), length: UInt32(addressLength + 4)))
+    }
+}
+
+/// One hostPort: the element of `map` from its key to the pod's address and port, and the attachment
+/// that owns it (the element's comment).
+public struct HostPortElement: Equatable, Sendable {
+    public let map: String
+    public let key: [UInt8]
+    public let value: [UInt8]
+    public let owner: String
+
+    public init(map: String, key: [UInt8], value: [UInt8], owner: String) {
+        self.map = map; self.key = key; self.value = value; self.owner = owner
+    }
+
+    init(map: String, _ element: NftSetElement) {
+        self.init(map: map, key: element.key, value: element.data, owner: element.comment)
+    }
+
+    var setElement: NftSetElement { NftSetElement(key: key, data: value, comment: owner) }
 }
 
 /// The map elements that carry one pod's hostPorts. Each element carries its attachment's tag
@@ -26,8 +54,8 @@ public enum HostPortMap: String, CaseIterable, Sendable {
 public enum HostPortElements {
     /// Elements for `mappings` to a pod holding `podAddresses`. A mapping without a hostIP (or with
     /// 0.0.0.0 / ::) applies to every family the pod has; one with a hostIP only to that family.
-    public static func elements(for mappings: [PortMapping], podAddresses: [IPAddress], owner: String) -> [NftElement] {
-        var elements: [NftElement] = []
+    public static func elements(for mappings: [PortMapping], podAddresses: [IPAddress], owner: String) -> [HostPortElement] {
+        var elements: [HostPortElement] = []
         for mapping in mappings {
             for pod in podAddresses {
                 let value = pod.bytes + portWord(mapping.containerPort)
@@ -35,11 +63,11 @@ public enum HostPortElements {
                 if let hostIP = mapping.hostIP, hostIP != .unspecified(hostIP.family) {
                     guard hostIP.family == pod.family else { continue }
                     let map = HostPortMap(family: pod.family, boundToHostIP: true)
-                    elements.append(NftElement(map: map.rawValue, key: hostIP.bytes + protoPort, value: value, owner: owner))
+                    elements.append(HostPortElement(map: map.rawValue, key: hostIP.bytes + protoPort, value: value, owner: owner))
                 } else {
                     if let hostIP = mapping.hostIP, hostIP.family != pod.family { continue }
                     let map = HostPortMap(family: pod.family, boundToHostIP: false)
-                    elements.append(NftElement(map: map.rawValue, key: protoPort, value: value, owner: owner))
+                    elements.append(HostPortElement(map: map.rawValue, key: protoPort, value: value, owner: owner))
                 }
             }
         }
@@ -50,19 +78,19 @@ public enum HostPortElements {
     static func portWord(_ port: UInt16) -> [UInt8] { [UInt8(port >> 8), UInt8(port & 0xff), 0, 0] }
 
     /// The protocol an element's key names.
-    public static func proto(of element: NftElement) -> PortMapping.Proto? {
+    public static func proto(of element: HostPortElement) -> PortMapping.Proto? {
         guard let map = HostPortMap(rawValue: element.map), element.key.count > map.protoOffset else { return nil }
         return PortMapping.Proto(rawValue: element.key[map.protoOffset])
     }
 
     /// The pod address an element's value names.
-    public static func podAddress(of element: NftElement) -> IPAddress? {
+    public static func podAddress(of element: HostPortElement) -> IPAddress? {
         guard let map = HostPortMap(rawValue: element.map), element.value.count >= map.addressLength else { return nil }
         return IPAddress(bytes: Array(element.value.prefix(map.addressLength)))
     }
 
     /// Describes an element's key for messages: "8080/tcp" or "10.0.0.1:8080/tcp".
-    public static func describeKey(_ element: NftElement) -> String {
+    public static func describeKey(_ element: HostPortElement) -> String {
         let key = element.key
         guard let map = HostPortMap(rawValue: element.map), key.count >= map.protoOffset + 8 else { return "?" }
         let offset = map.protoOffset
@@ -73,7 +101,7 @@ public enum HostPortElements {
     }
 
     /// Describes an element's value: "10.244.1.2:80" or "[fd00::2]:80".
-    public static func describeValue(_ element: NftElement) -> String {
+    public static func describeValue(_ element: HostPortElement) -> String {
         guard let map = HostPortMap(rawValue: element.map), element.value.count >= map.addressLength + 2,
               let address = podAddress(of: element) else { return "?" }
         let port = UInt16(element.value[map.addressLength]) << 8 | UInt16(element.value[map.addressLength + 1])

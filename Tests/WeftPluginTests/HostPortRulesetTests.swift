@@ -1,6 +1,7 @@
 import Testing
 import WeftAddress
-@testable import WeftNftables
+import WeftNftables
+@testable import WeftPlugin
 
 @Suite struct RulesetModelTests {
     let subnet = IPNetwork("10.244.1.0/24")!
@@ -76,8 +77,8 @@ import WeftAddress
         let element = attribute(1, attribute(1, [6, 0, 0, 0, 0x1f, 0x90, 0, 0])) + attribute(2, attribute(1, [10, 0, 0, 2, 0, 80, 0, 0]))
             + attribute(6, comment)
         let payload: [UInt8] = [1, 0, 0, 0] + attribute(3, attribute(1, element))
-        let parsed = SetElementParser.elements(payload: payload, map: "hostports4")
-        #expect(parsed == [NftElement(map: "hostports4", key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], value: [10, 0, 0, 2, 0, 80, 0, 0], owner: "a/b")])
+        let parsed = SetElementParser.elements(payload: payload).map { HostPortElement(map: "hostports4", $0) }
+        #expect(parsed == [HostPortElement(map: "hostports4", key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], value: [10, 0, 0, 2, 0, 80, 0, 0], owner: "a/b")])
     }
 }
 
