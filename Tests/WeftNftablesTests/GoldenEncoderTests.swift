@@ -245,6 +245,11 @@ enum NftGolden {
         }
     }
 
+    /// What libnftnl printed into `buffer`, up to its NUL.
+    static func printed(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     static func hex(_ bytes: [UInt8]) -> String {
         stride(from: 0, to: bytes.count, by: 16).map { start in
             bytes[start..<min(start + 16, bytes.count)].map { String(format: "%02x", $0) }.joined(separator: " ")
@@ -265,14 +270,14 @@ enum NftGolden {
                 defer { nftnl_rule_free(rule) }
                 nftnl_rule_nlmsg_parse(header, rule)
                 nftnl_rule_snprintf(&buffer, buffer.count, rule, 0, 0)
-                return String(cString: buffer) + "\n"
+                return printed(buffer) + "\n"
             case Int(NFT_MSG_NEWSET.rawValue), Int(NFT_MSG_NEWSETELEM.rawValue):
                 guard let set = nftnl_set_alloc() else { return nil }
                 defer { nftnl_set_free(set) }
                 if message.type & 0xff == NFT_MSG_NEWSET.rawValue {
                     nftnl_set_nlmsg_parse(header, set)
                     nftnl_set_snprintf(&buffer, buffer.count, set, 0, 0)
-                    return String(cString: buffer) + "\n"
+                    return printed(buffer) + "\n"
                 }
                 // The set's line, then each element after a tab, as nftnl_set_snprintf prints them. libnftnl
                 // numbers a list's elements 1, 2, 3 … (nft's messages do the same; the kernel reads any type
@@ -280,14 +285,14 @@ enum NftGolden {
                 // is decoded from a list of its own.
                 nftnl_set_elems_nlmsg_parse(header, set)
                 nftnl_set_snprintf(&buffer, buffer.count, set, 0, 0)
-                let printed = String(cString: buffer), singles = singleElementPayloads(message.payload)
-                if singles.count <= 1 { return printed + "\n" }
-                var text = String(printed.prefix { $0 != "\n" }) + "\n"
+                let line = printed(buffer), singles = singleElementPayloads(message.payload)
+                if singles.count <= 1 { return line + "\n" }
+                var decoded = String(line.prefix { $0 != "\n" }) + "\n"
                 for single in singles {
-                    guard let line = decode(Message(type: message.type, sequence: message.sequence, payload: single)) else { continue }
-                    text += line.drop { $0 != "\n" }.dropFirst().dropLast()
+                    guard let element = decode(Message(type: message.type, sequence: message.sequence, payload: single)) else { continue }
+                    decoded += element.drop { $0 != "\n" }.dropFirst().dropLast()
                 }
-                return text + "\n"
+                return decoded + "\n"
             default:
                 return nil
             }
