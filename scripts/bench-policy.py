@@ -175,6 +175,14 @@ while True:
 """
 
 
+def histogram_mean(after, name, before=None):
+    """The mean of what weftd's histogram `name` recorded between two scrapes (since its start without
+    `before`), in seconds: its _sum's growth over its _count's; one record between them is that record."""
+    before = before or {}
+    count = after.get(name + "_count", 0) - before.get(name + "_count", 0)
+    return (after.get(name + "_sum", 0) - before.get(name + "_sum", 0)) / count if count else float("nan")
+
+
 # ---- the API objects -------------------------------------------------------------------------------------
 
 def pod_object(namespace, name, labels, node):
@@ -423,7 +431,7 @@ class Bench(kube_lab.Lab):
         self.settle()
         m = self.metrics()
         log(f"populated in {time.monotonic() - started:.1f} s: weftd_policies {m.get('weftd_policies')}, "
-            f"weftd_policy_pods {m.get('weftd_policy_pods')}, last compile {m.get('weftd_policy_compile_duration_seconds', 0) * 1000:.1f} ms")
+            f"weftd_policy_pods {m.get('weftd_policy_pods')}, mean compile {histogram_mean(m, 'weftd_policy_compile_duration_seconds') * 1000:.1f} ms")
         return m
 
     # -- 1. create → enforced, delete → lifted --
@@ -436,7 +444,8 @@ class Bench(kube_lab.Lab):
         rows = {"create": [], "delete": []}
         for _ in range(self.rounds):
             for action in ("create", "delete"):
-                applies = self.metrics().get("weftd_policy_applies_total", 0)
+                before_metrics = self.metrics()
+                applies = before_metrics.get("weftd_policy_applies_total", 0)
                 prober.stdin.write(b"drop\n" if action == "create" else b"ok\n")
                 prober.stdin.flush()
                 line = prober.stdout.readline().decode().strip()
@@ -457,8 +466,8 @@ class Bench(kube_lab.Lab):
                 rows[action].append({"api": (returned - before) / 1e6, "from_return": (first - returned) / 1e6,
                                      "from_call": (first - before) / 1e6,
                                      "resolution": (first - previous) / 1e6 if previous else float("nan"),
-                                     "weftd": m.get("weftd_policy_event_to_kernel_seconds", float("nan")) * 1000,
-                                     "compile": m.get("weftd_policy_compile_duration_seconds", float("nan")) * 1000,
+                                     "weftd": histogram_mean(m, "weftd_policy_event_to_kernel_seconds", before_metrics) * 1000,
+                                     "compile": histogram_mean(m, "weftd_policy_compile_duration_seconds", before_metrics) * 1000,
                                      "applies": m.get("weftd_policy_applies_total", 0) - applies, "attempts": attempts})
         return rows
 
@@ -516,7 +525,8 @@ class Bench(kube_lab.Lab):
                 self.wait_until(lambda: self.weftd_knows(PROBE_NS, name), 10, f"weftd's watch delivering {name}", interval=0.001)
                 pod_ns = self.new_pod_ns()
                 listener = self.listener(pod_ns)
-                applies = self.metrics().get("weftd_policy_applies_total", 0)
+                before_metrics = self.metrics()
+                applies = before_metrics.get("weftd_policy_applies_total", 0)
                 start = now_ns()
                 took, addresses = self.cni_add(pod_ns, PROBE_NS, name, policy)
                 stall = []
@@ -539,7 +549,7 @@ class Bench(kube_lab.Lab):
                         raise RuntimeError(f"the client pod never resolved {addresses[0]}: the isolation check proves nothing ({neigh!r})")
                 m = self.metrics()
                 rows[policy].append({"add": took * 1000, "first": (answer - start) / 1e6, "after_add": (answer - start) / 1e6 - took * 1000,
-                                     "attach": m.get("weftd_policy_attach_duration_seconds", float("nan")) * 1000 if policy else None,
+                                     "attach": histogram_mean(m, "weftd_policy_attach_duration_seconds", before_metrics) * 1000 if policy else None,
                                      "applies": m.get("weftd_policy_applies_total", 0) - applies, "stall": stall[0] if stall else None})
                 self.api.pod_ips(PROBE_NS, name, addresses)  # as kubelet reports it, after the sandbox
                 self.stop(listener)
@@ -619,7 +629,7 @@ class Bench(kube_lab.Lab):
               f"{self.interval_ms:g} ms from ADD's return)")
         print()
         print(f"weftd with {loaded_metrics.get('weftd_policies', 0):.0f} policies, {loaded_metrics.get('weftd_policy_pods', 0):.0f} of "
-              f"this node's pods selected; compile after populating {loaded_metrics.get('weftd_policy_compile_duration_seconds', 0) * 1000:.1f} ms; "
+              f"this node's pods selected; mean compile while populating {histogram_mean(loaded_metrics, 'weftd_policy_compile_duration_seconds') * 1000:.1f} ms; "
               f"{self.real_pods} pods wired by ADD, {self.pod_total - self.real_pods} on other nodes; run took {elapsed:.0f} s")
 
 

@@ -137,7 +137,7 @@ extension Agent {
         metrics.reconciles.increment()
         metrics.peers.set(Double(reachable.count))
         metrics.unreachablePeers.set(Double(unreachableNow.count))
-        metrics.lastReconcileSeconds.set(Date().timeIntervalSince(began))
+        metrics.reconcileSeconds.recordSeconds(Date().timeIntervalSince(began))
         lastReconcileAt = Date()
         if !announcedReady {
             announcedReady = true

@@ -259,8 +259,8 @@ public actor PolicyAgent {
         }
         metrics.policies.set(Int64(policies.count))
         metrics.policyPods.set(Int64(compiled.selections.count))
-        metrics.policyCompileSeconds.set(compileTime.seconds)
-        if let pendingSince { metrics.policyEventToKernelSeconds.set((ContinuousClock.now - pendingSince).seconds) }
+        metrics.policyCompileSeconds.record(compileTime)
+        if let pendingSince { metrics.policyEventToKernelSeconds.record(ContinuousClock.now - pendingSince) }
         pendingSince = nil
         releaseIsolated(known: Set(effective.flatMap(\.addresses)))
     }
