@@ -14,7 +14,7 @@ public actor Agent {
     let logger: Logger
     public let metrics: AgentMetrics
     public nonisolated let healthBox = HealthBox()
-    let kernel = KernelQueue()
+    let kernel: KernelQueue
     let fabric: NodeFabric
     let started = Date()
 
@@ -35,6 +35,9 @@ public actor Agent {
     var leaseExpiresAt: Date?
     var lastReconcileAt: Date?
     var reconcileErrors = 0
+    /// The last reconcile's kernel changes were not all made: the retry timer runs it again.
+    var reconcileFailing = false
+    let reconcileRetry = RetryTimer()
     var lastError: String?
     var announcedReady = false
     /// Why this node's subnet is no longer its own (loseLease); nil while it holds it.
@@ -45,8 +48,10 @@ public actor Agent {
     /// The subnet lost before this start (standDown), shown in the status instead of a lease.
     var lostSubnet: IPNetwork?
 
-    public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics()) throws {
+    public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics(),
+                kernel: KernelQueue = .shared) throws {
         self.options = options
+        self.kernel = kernel
         self.engine = engine
         self.engineName = engineName
         self.logger = logger
@@ -100,6 +105,7 @@ public actor Agent {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.keepAliveLoop() }
             group.addTask { try await self.watchLoop() }
+            group.addTask { await self.reconcileRetry.run(failing: { await self.reconcileFailing }, retry: { await self.retryReconcile() }) }
             try await group.next()
             group.cancelAll()
         }
@@ -240,7 +246,15 @@ public actor Agent {
     func standDown(lost subnet: IPNetwork?, _ reason: String) async throws {
         lostSubnet = subnet
         loseLease(reason)
-        while !Task.isCancelled { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+        await Self.untilCancelled()
+    }
+
+    /// Suspends until the task is cancelled, with no timer: an AsyncStream's iterator ends on
+    /// cancellation, and this one's continuation (kept alive here) never yields.
+    static func untilCancelled() async {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
+        for await _ in stream {}
+        continuation.finish()
     }
 
     /// `body`'s result, or an engine error once `seconds` pass (the body is cancelled).

@@ -11,13 +11,15 @@ public enum WeftdServiceGroup {
     /// How long the parts get to stop after a signal before the group cancels what is left.
     public static let shutdownBound: Duration = .seconds(10)
 
-    public static func make(_ services: [any Service], logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
+    /// `bound`: nil waits for the parts however long they take (tests, whose pool may be starved).
+    public static func make(_ services: [any Service], logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
+                            bound: Duration? = shutdownBound) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: services.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             },
             gracefulShutdownSignals: signals, logger: logger)
-        configuration.maximumGracefulShutdownDuration = shutdownBound
+        configuration.maximumGracefulShutdownDuration = bound
         return ServiceGroup(configuration: configuration)
     }
 }

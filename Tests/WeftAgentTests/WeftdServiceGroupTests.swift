@@ -5,6 +5,7 @@ import Testing
 import WeftAgent
 
 /// weftd's run loop (WeftdServiceGroup) with recording parts in place of the real ones.
+@Suite(.timeLimit(.minutes(2)))
 struct WeftdServiceGroupTests {
     final class Journal: @unchecked Sendable {  // `entries` behind `lock`
         private let lock = NSLock()
@@ -12,11 +13,11 @@ struct WeftdServiceGroupTests {
         func add(_ entry: String) { lock.withLock { entries.append(entry) } }
         var all: [String] { lock.withLock { entries } }
 
-        /// Until `entry` is recorded (parts start concurrently), at most `seconds`.
-        func wait(for entry: String, seconds: Double = 10) async throws {
-            let deadline = ContinuousClock.now + .seconds(seconds)
-            while !all.contains(entry) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-            guard all.contains(entry) else { throw TestFailure("never recorded \(entry): \(all)") }
+        /// Until `entry` is recorded (parts start concurrently). No deadline of its own: beside the
+        /// privileged suites' blocking waits the cooperative pool may not run the parts for many
+        /// seconds; the tests' time limit bounds it.
+        func wait(for entry: String) async throws {
+            while !all.contains(entry) { try await Task.sleep(for: .milliseconds(5)) }
         }
     }
 
@@ -45,7 +46,7 @@ struct WeftdServiceGroupTests {
     /// each after the one started after it, and the group ends without an error (weftd exits 0).
     @Test func gracefulShutdownStopsThePartsInReverseOrder() async throws {
         let journal = Journal()
-        let group = WeftdServiceGroup.make(Self.parts(journal), logger: Logger(label: "test"), signals: [])
+        let group = WeftdServiceGroup.make(Self.parts(journal), logger: Logger(label: "test"), signals: [], bound: nil)
         let running = Task { try await group.run() }
         for name in ["lease agent", "policy agent", "node readiness"] { try await journal.wait(for: "\(name) running") }
         #expect(!journal.all.contains { $0.hasSuffix("stopped") || $0.hasSuffix("closed") }, "\(journal.all)")
@@ -64,7 +65,7 @@ struct WeftdServiceGroupTests {
             try await journal.wait(for: "node readiness running")
             throw AgentError(.leaseLost, "subnet taken")
         }
-        let group = WeftdServiceGroup.make(Self.parts(journal, agent: failing), logger: Logger(label: "test"), signals: [])
+        let group = WeftdServiceGroup.make(Self.parts(journal, agent: failing), logger: Logger(label: "test"), signals: [], bound: nil)
         await #expect(throws: AgentError.self) { try await group.run() }
         let stops = journal.all.filter { !$0.hasSuffix("running") }
         #expect(stops == ["node readiness stopped", "policy socket closed", "policy agent stopped", "status server closed", "connections closed"])
