@@ -148,6 +148,10 @@ struct Run: AsyncParsableCommand {
         }
         let policy = networkPolicy ? try await startPolicy(logger: logger, metrics: metrics) : nil
         let readiness = makeReadiness(agent: agent, policy: policy?.agent, kube: kube, logger: logger)
+        if let readiness {
+            agent?.healthBox.onStore { readiness.changes.notify() }
+            policy?.agent.health.onSyncChange { readiness.changes.notify() }
+        }
         var server: StatusServer?
         if let host = options.metricsHost {
             let box = agent?.healthBox
