@@ -1,6 +1,6 @@
 import ServiceLifecycle
 
-/// A part of weftd that runs until cancelled (the lease agent, the policy watches, the readiness
+/// A part of weftd that runs until cancelled (the lease, the fabric, the policy watches, the readiness
 /// gate), as a ServiceGroup service: the group's graceful shutdown cancels it. What it throws once it
 /// is cancelled (a CancellationError out of a sleep, a request cut short) is the stop, not a failure.
 public struct CancelledOnShutdown: Service, CustomStringConvertible {

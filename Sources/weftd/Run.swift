@@ -166,8 +166,8 @@ struct Run: AsyncParsableCommand {
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])
         }
         // Start order; a signal stops them in reverse: the readiness gate first, then the policy
-        // socket (no attach arrives at a stopped agent), the watches, the lease agent, /healthz and
-        // /metrics, and last the connections to the engine and the API server the others used.
+        // socket (no attach arrives at a stopped agent), the policy watches, the fabric, the lease,
+        // /healthz and /metrics, and last the connections to the engine and the API server the others used.
         var services: [any Service] = []
         let closeEngine = shutdown
         services.append(ClosedOnShutdown("connections") {
@@ -175,7 +175,10 @@ struct Run: AsyncParsableCommand {
             await closeEngine()
         })
         if let server { services.append(ClosedOnShutdown("status server") { await server.close() }) }
-        if let agent { services.append(CancelledOnShutdown("lease agent") { try await agent.run() }) }
+        if let agent {
+            services.append(CancelledOnShutdown("lease") { try await agent.run() })
+            services.append(CancelledOnShutdown("fabric") { try await agent.runFabric() })
+        }
         if let policy {
             services.append(CancelledOnShutdown("policy agent") { await policy.agent.run() })
             services.append(ClosedOnShutdown("policy socket") { await policy.server.close() })
