@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // weftd's run loop: its parts as services, stopped in reverse order on SIGTERM or SIGINT.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // weftd's kube backend: TLS to the API server, kubeconfig files.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -62,12 +65,16 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "weftd", dependencies: [
             "WeftAgent", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
@@ -75,7 +82,11 @@ let package = Package(
         .target(name: "WeftPolicyWire"),
         .testTarget(name: "WeftPolicyTests", dependencies: ["WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "WeftAgentTests", dependencies: ["WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "WeftAgentTests", dependencies: [
+            "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "CMnl",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftTestSupport", "WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,9 +4,11 @@ import WeftAddress
 import WeftCNI
 import WeftNetlink
 
-/// One node's agent: leases the subnet, writes subnet.env, sets up the fabric device, then follows
-/// the engine (watch) and keeps the lease alive until cancelled. On cancellation (SIGTERM) it stops
-/// without touching the kernel: routes stay, so pods keep working while the agent restarts.
+/// One node's agent, two services of weftd's group: the lease (`run`: leases the subnet, writes
+/// subnet.env, sets up the fabric device, then keeps the lease alive) and the fabric (`runFabric`:
+/// once the node is prepared, follows the engine's leases and keeps the kernel matching them). On
+/// cancellation (SIGTERM) both stop without touching the kernel: routes stay, so pods keep working
+/// while the agent restarts.
 public actor Agent {
     let options: AgentOptions
     let engine: LeaseEngine
@@ -14,7 +16,7 @@ public actor Agent {
     let logger: Logger
     public let metrics: AgentMetrics
     public nonisolated let healthBox = HealthBox()
-    let kernel = KernelQueue()
+    let kernel: KernelQueue
     let fabric: NodeFabric
     let started = Date()
 
@@ -35,6 +37,12 @@ public actor Agent {
     var leaseExpiresAt: Date?
     var lastReconcileAt: Date?
     var reconcileErrors = 0
+    /// The last reconcile's kernel changes were not all made: the retry timer runs it again.
+    var reconcileFailing = false
+    let reconcileRetry = RetryTimer()
+    /// The lease is held, the device set up and subnet.env written: the fabric may start.
+    var nodePrepared = false
+    let prepared = ChangeSignal()
     var lastError: String?
     var announcedReady = false
     /// Why this node's subnet is no longer its own (loseLease); nil while it holds it.
@@ -45,8 +53,10 @@ public actor Agent {
     /// The subnet lost before this start (standDown), shown in the status instead of a lease.
     var lostSubnet: IPNetwork?
 
-    public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics()) throws {
+    public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics(),
+                kernel: KernelQueue = .shared) throws {
         self.options = options
+        self.kernel = kernel
         self.engine = engine
         self.engineName = engineName
         self.logger = logger
@@ -55,7 +65,7 @@ public actor Agent {
         fabric = try NodeFabric()
     }
 
-    /// Runs until cancelled; throws when the node cannot get or keep a lease.
+    /// The lease service: runs until cancelled; throws when the node cannot get or keep a lease.
     public func run() async throws {
         let config = try NetConf.parse(try await untilReachable("read the network config") { try await self.engine.networkConfig() })
         self.config = config
@@ -97,9 +107,21 @@ public actor Agent {
                                                 "ipv6Subnet": "\(acquired.lease.ipv6Subnet.map { "\($0)" } ?? "-")",
                                                 "renewed": "\(acquired.renewed)", "lease": "\(acquired.grant)", "engine": "\(engineName)"])
         try await prepareNode(lease: acquired.lease)
+        nodePrepared = true
+        prepared.notify()
+        try await keepAliveLoop()
+    }
+
+    /// The fabric service: waits until `run` has prepared the node (never, when it stood down), then
+    /// follows the leases and reconciles, retrying what the kernel refused, until cancelled.
+    public func runFabric() async throws {
+        while !nodePrepared {
+            if Task.isCancelled { return }
+            await prepared.wait(atMost: .seconds(60))
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.keepAliveLoop() }
             group.addTask { try await self.watchLoop() }
+            group.addTask { await self.reconcileRetry.run(failing: { await self.reconcileFailing }, retry: { await self.retryReconcile() }) }
             try await group.next()
             group.cancelAll()
         }
@@ -240,7 +262,15 @@ public actor Agent {
     func standDown(lost subnet: IPNetwork?, _ reason: String) async throws {
         lostSubnet = subnet
         loseLease(reason)
-        while !Task.isCancelled { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+        await Self.untilCancelled()
+    }
+
+    /// Suspends until the task is cancelled, with no timer: an AsyncStream's iterator ends on
+    /// cancellation, and this one's continuation (kept alive here) never yields.
+    static func untilCancelled() async {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
+        for await _ in stream {}
+        continuation.finish()
     }
 
     /// `body`'s result, or an engine error once `seconds` pass (the body is cancelled).

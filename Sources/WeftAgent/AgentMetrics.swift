@@ -1,64 +1,89 @@
+import CoreMetrics
 import Prometheus
 
-/// weftd's Prometheus metrics (swift-prometheus), served at /metrics; every name starts with `weftd_`.
+/// weftd's metrics, made through swift-metrics with swift-prometheus as the backend (one registry per
+/// agent, so tests may run several), served at /metrics as Prometheus text; every name starts with
+/// `weftd_`. Durations are histograms (`_bucket`, `_sum`, `_count`, in seconds): a quantile such as
+/// the p99 of pod attaches is `histogram_quantile(0.99, rate(weftd_policy_attach_duration_seconds_bucket[5m]))`.
 public final class AgentMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     /// 1 while this node holds its subnet lease.
-    public let leaseHeld: Gauge
+    public let leaseHeld: CoreMetrics.Meter
     /// Remote nodes the fabric currently connects to.
-    public let peers: Gauge
-    public let reconciles: Counter
+    public let peers: CoreMetrics.Meter
+    public let reconciles: CoreMetrics.Counter
     /// Kernel changes refused during reconciles (each failed route, neighbour or FDB entry counts).
-    public let reconcileErrors: Counter
-    public let leaseRenewals: Counter
-    public let leaseRenewalErrors: Counter
+    public let reconcileErrors: CoreMetrics.Counter
+    /// Reconciles run again by the retry timer after the kernel refused a change.
+    public let reconcileRetries: CoreMetrics.Counter
+    public let leaseRenewals: CoreMetrics.Counter
+    public let leaseRenewalErrors: CoreMetrics.Counter
     /// Watch streams that broke and were opened again after a fresh list.
-    public let watchRestarts: Counter
+    public let watchRestarts: CoreMetrics.Counter
     /// Peers left out because they cannot be reached (host-gw: not on the underlay's subnet).
-    public let unreachablePeers: Gauge
-    public let lastReconcileSeconds: Gauge
-    /// NetworkPolicy (--network-policy): objects known, this node's pods with verdicts, and timings of the last change.
-    public let policies: Gauge
-    public let policyPods: Gauge
-    public let policyCompileSeconds: Gauge
-    public let policyEventToKernelSeconds: Gauge
-    public let policyAttachSeconds: Gauge
-    public let policyApplies: Counter
-    public let policyQuickAttaches: Counter
-    public let policyApplyErrors: Counter
-    public let policyWatchRestarts: Counter
-    public let policyUnreadable: Counter
+    public let unreachablePeers: CoreMetrics.Meter
+    public let reconcileSeconds: CoreMetrics.Timer
+    /// NetworkPolicy (--network-policy): objects known, this node's pods with verdicts, and timings of each change.
+    public let policies: CoreMetrics.Meter
+    public let policyPods: CoreMetrics.Meter
+    public let policyCompileSeconds: CoreMetrics.Timer
+    public let policyEventToKernelSeconds: CoreMetrics.Timer
+    public let policyAttachSeconds: CoreMetrics.Timer
+    public let policyApplies: CoreMetrics.Counter
+    public let policyQuickAttaches: CoreMetrics.Counter
+    public let policyApplyErrors: CoreMetrics.Counter
+    /// Table writes run again by the retry timer after the kernel refused one.
+    public let policyApplyRetries: CoreMetrics.Counter
+    public let policyWatchRestarts: CoreMetrics.Counter
+    public let policyUnreadable: CoreMetrics.Counter
+
+    /// Histogram buckets for every duration: a quick attach takes about a millisecond, a compile of
+    /// thousands of pods a second or more, a reconcile waits on the kernel.
+    public static let durationBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
 
     public init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        func gauge(_ name: String, _ unit: String, _ help: String) -> Gauge {
-            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "weftd", metricName: name, unitName: unit, helpText: help))
-        }
-        func counter(_ name: String, _ help: String) -> Counter {
-            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "weftd", metricName: name, unitName: "total", helpText: help))
-        }
-        leaseHeld = gauge("lease_held", "", "1 while this node holds its subnet lease")
-        peers = gauge("peers", "", "Remote nodes connected by the fabric")
-        unreachablePeers = gauge("unreachable_peers", "", "Peers left out: not reachable with this backend")
-        lastReconcileSeconds = gauge("last_reconcile_duration", "seconds", "Duration of the last reconcile")
-        reconciles = counter("reconciles", "Reconciles of routes, neighbours and FDB entries")
-        reconcileErrors = counter("reconcile_errors", "Kernel changes refused during reconciles")
-        leaseRenewals = counter("lease_renewals", "Successful lease keep-alives")
-        leaseRenewalErrors = counter("lease_renewal_errors", "Failed lease keep-alives")
-        watchRestarts = counter("watch_restarts", "Lease watches opened again after a break")
-        policies = gauge("policies", "", "NetworkPolicies known from the API")
-        policyPods = gauge("policy_pods", "", "This node's pods selected by a NetworkPolicy (ingress or egress)")
-        policyCompileSeconds = gauge("policy_compile_duration", "seconds", "Compiling policies, pods and namespaces into the table, last change")
-        policyEventToKernelSeconds = gauge("policy_event_to_kernel", "seconds", "From the API event to its change committed to the kernel, last change")
-        policyAttachSeconds = gauge("policy_attach_duration", "seconds", "A pod's ADD asking for its verdicts until they were in the kernel, last pod")
-        policyApplies = counter("policy_applies", "Policy table changes committed (diffs or replacements)")
-        policyQuickAttaches = counter("policy_quick_attaches", "Pod ADDs served by adding their elements alone (no compile of the whole node)")
-        policyApplyErrors = counter("policy_apply_errors", "Policy table changes the kernel refused")
-        policyWatchRestarts = counter("policy_watch_restarts", "Pod, Namespace or NetworkPolicy watches opened again after a break")
-        policyUnreadable = counter("policy_unreadable_objects", "Objects weftd could not read (a policy isolating what it selects, or weftd unhealthy)")
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.durationBuckets
+        func meter(_ name: String) -> CoreMetrics.Meter { CoreMetrics.Meter(label: "weftd_" + name, factory: factory) }
+        func counter(_ name: String) -> CoreMetrics.Counter { CoreMetrics.Counter(label: "weftd_\(name)_total", factory: factory) }
+        func timer(_ name: String) -> CoreMetrics.Timer { CoreMetrics.Timer(label: "weftd_\(name)_seconds", factory: factory) }
+        leaseHeld = meter("lease_held")
+        peers = meter("peers")
+        unreachablePeers = meter("unreachable_peers")
+        reconcileSeconds = timer("reconcile_duration")
+        reconciles = counter("reconciles")
+        reconcileErrors = counter("reconcile_errors")
+        reconcileRetries = counter("reconcile_retries")
+        leaseRenewals = counter("lease_renewals")
+        leaseRenewalErrors = counter("lease_renewal_errors")
+        watchRestarts = counter("watch_restarts")
+        policies = meter("policies")
+        policyPods = meter("policy_pods")
+        policyCompileSeconds = timer("policy_compile_duration")
+        policyEventToKernelSeconds = timer("policy_event_to_kernel")
+        policyAttachSeconds = timer("policy_attach_duration")
+        policyApplies = counter("policy_applies")
+        policyQuickAttaches = counter("policy_quick_attaches")
+        policyApplyErrors = counter("policy_apply_errors")
+        policyApplyRetries = counter("policy_apply_retries")
+        policyWatchRestarts = counter("policy_watch_restarts")
+        policyUnreadable = counter("policy_unreadable_objects")
     }
 
     /// The text exposition format, as Prometheus scrapes it.
     public func exposition() -> String { registry.emitToString() }
+}
+
+extension CoreMetrics.Timer {
+    /// Records a Duration as measured by ContinuousClock.
+    func record(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
 }

@@ -130,14 +130,17 @@ extension Agent {
                 logger.error("kernel refused a fabric change", metadata: ["error": "\(failure)"])
             }
             record(errors: failures.count, lastError: failures.last.map { "\($0)" })
+            reconcileFailing = !failures.isEmpty
         } catch {
             logger.error("reconcile failed", metadata: ["error": "\(error)"])
             record(errors: 1, lastError: "\(error)")
+            reconcileFailing = true
         }
+        if reconcileFailing { reconcileRetry.failed() }
         metrics.reconciles.increment()
         metrics.peers.set(Double(reachable.count))
         metrics.unreachablePeers.set(Double(unreachableNow.count))
-        metrics.lastReconcileSeconds.set(Date().timeIntervalSince(began))
+        metrics.reconcileSeconds.recordSeconds(Date().timeIntervalSince(began))
         lastReconcileAt = Date()
         if !announcedReady {
             announcedReady = true
@@ -145,6 +148,13 @@ extension Agent {
                                                     "sinceStart": "\(String(format: "%.3f", Date().timeIntervalSince(started)))s"])
         }
         writeStatus()
+    }
+
+    /// The retry timer's reconcile (RetryTimer): the same leases, the kernel asked again.
+    func retryReconcile() async {
+        metrics.reconcileRetries.increment()
+        logger.info("reconciling again after the kernel refused a change")
+        await reconcile()
     }
 
     private func record(errors: Int, lastError error: String?) {

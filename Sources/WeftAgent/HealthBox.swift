@@ -5,12 +5,21 @@ import Foundation
 public final class HealthBox: @unchecked Sendable {
     private let lock = NSLock()
     private var latest: AgentStatus?
+    private var observers: [@Sendable () -> Void] = []
 
     public init() {}
 
     public func store(_ status: AgentStatus) {
-        lock.lock(); defer { lock.unlock() }
-        latest = status
+        let observers = lock.withLock {
+            latest = status
+            return self.observers
+        }
+        for observer in observers { observer() }
+    }
+
+    /// Called after each store (NodeReadiness asks its fabric gate again).
+    public func onStore(_ observer: @escaping @Sendable () -> Void) {
+        lock.withLock { observers.append(observer) }
     }
 
     public func check() -> (healthy: Bool, reason: String) {

@@ -1,9 +1,14 @@
 import Dispatch
 
-/// Runs kernel work one job at a time on a serial dispatch queue, off Swift's cooperative pool:
-/// netlink calls block in the kernel, and the sockets they use are not thread-safe. weftd runs in
+/// The one executor for weftd's kernel work: a serial dispatch queue, off Swift's cooperative pool
+/// (netlink calls block in the kernel, and the sockets they use are not thread-safe). The fabric
+/// sends its jobs with `run`; the policy agent, whose every step may write nftables, is an actor
+/// running on it (`unownedExecutor`), so fabric and policy changes never run at once. weftd runs in
 /// the node's namespace and opens its sockets once, there; no job ever calls setns.
-public final class KernelQueue: @unchecked Sendable {
+public final class KernelQueue: SerialExecutor, @unchecked Sendable {
+    /// weftd's: the agent and the policy agent share it.
+    public static let shared = KernelQueue()
+
     private let queue = DispatchQueue(label: "weftd.kernel")
 
     public init() {}
@@ -13,4 +18,12 @@ public final class KernelQueue: @unchecked Sendable {
             queue.async { continuation.resume(with: Result { try body() }) }
         }
     }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedSerialExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
 }

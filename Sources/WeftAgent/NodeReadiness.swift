@@ -66,22 +66,23 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
     let installer: CNIConfInstaller?
     let condition: (client: KubeClient, node: String)?
     let logger: Logger
-    /// How often the conflist is checked once the node is ready, and how often the gates are asked before.
+    /// How often the conflist is checked once the node is ready, and the gates at the latest before.
     let recheckSeconds: Double
-    let pollSeconds: Double
+    /// The agents say here when a gate may have opened (a status written, the first policy sync in the
+    /// kernel): the gates are asked again then, not on a timer.
+    public let changes = ChangeSignal()
 
     private let lock = NSLock()
     private var state: (healthy: Bool, reason: String) = (false, "node network not ready: starting")
 
     public init(fabric: @escaping Fabric, policySynced: PolicySynced?, installer: CNIConfInstaller?,
-                condition: (client: KubeClient, node: String)?, logger: Logger, recheckSeconds: Double = 5, pollSeconds: Double = 0.2) {
+                condition: (client: KubeClient, node: String)?, logger: Logger, recheckSeconds: Double = 5) {
         self.fabric = fabric
         self.policySynced = policySynced
         self.installer = installer
         self.condition = condition
         self.logger = logger
         self.recheckSeconds = recheckSeconds
-        self.pollSeconds = pollSeconds
     }
 
     /// /healthz's part: 503 with what is missing until the node network is ready, then "ok" followed by
@@ -91,6 +92,9 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
     private func report(_ healthy: Bool, _ reason: String) {
         lock.withLock { state = (healthy, reason) }
     }
+
+    /// The time left until `date` (the next patch attempt), at least a millisecond.
+    static func until(_ date: Date) -> Duration { .milliseconds(max(1, Int(date.timeIntervalSinceNow * 1000))) }
 
     /// Runs until cancelled (it never returns on its own: it is one task of weftd's group, whose first
     /// finished task stops the rest).
@@ -121,7 +125,7 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
                         patchDelay = min(patchDelay * 2, 30)
                     }
                 }
-                try? await Task.sleep(nanoseconds: UInt64((lostReported || condition == nil ? recheckSeconds : pollSeconds) * 1e9))
+                await changes.wait(atMost: lostReported || condition == nil ? .seconds(recheckSeconds) : Self.until(nextPatch))
                 continue
             case .waiting(let what):
                 missing = what
@@ -134,7 +138,7 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
                     logger.info("node network not ready yet: no conflist written", metadata: ["waitingFor": "\(missing)"])
                 }
                 report(false, "node network not ready: \(missing)")
-                try? await Task.sleep(nanoseconds: UInt64(pollSeconds * 1e9))
+                await changes.wait(atMost: .seconds(recheckSeconds))
                 continue
             }
             var done: [String] = []
@@ -173,7 +177,7 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
                 }
                 guard conditionSet else {
                     report(false, "node network in place but the Node's NetworkUnavailable condition is not set yet (see the log)")
-                    try? await Task.sleep(nanoseconds: UInt64(pollSeconds * 1e9))
+                    await changes.wait(atMost: Self.until(nextPatch))
                     continue
                 }
                 done.append("NetworkUnavailable=False (\(NodeNetworkCondition.upReason))")

@@ -21,6 +21,9 @@ public actor PolicyAgent {
     let logger: Logger
     let metrics: AgentMetrics
     let nft: NftClient
+    /// The kernel's executor: this actor runs on it, so its nftables writes never run beside the fabric's.
+    let kernel: KernelQueue
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { kernel.asUnownedSerialExecutor() }
     /// How long an ADD waits for the first list of every kind.
     let syncWait: Double
     /// Where the announced addresses are kept across restarts (tmpfs, beside the socket): a pod ADDed
@@ -50,10 +53,14 @@ public actor PolicyAgent {
     var pendingSince: ContinuousClock.Instant?
     var flushScheduled = false
     var lastError: String?
+    /// The last table write failed: the retry timer writes it again, without waiting for an API event.
+    var applyFailed = false
+    let applyRetry = RetryTimer()
 
     public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5,
-                announcedFile: String? = nil) throws {
+                announcedFile: String? = nil, kernel: KernelQueue = .shared) throws {
         self.client = client
+        self.kernel = kernel
         self.node = node
         self.logger = logger
         self.metrics = metrics
@@ -96,6 +103,7 @@ public actor PolicyAgent {
                                            recovered: { [health] in health.watchListed(kind.rawValue) })
                 group.addTask { [watch] in await watch.run(hooks) { await self.received(kind, $0) } }
             }
+            group.addTask { await self.applyRetry.run(failing: { await self.applyFailed }, retry: { await self.retryApply() }) }
         }
     }
 
@@ -234,6 +242,13 @@ public actor PolicyAgent {
         apply()
     }
 
+    /// The retry timer's write (RetryTimer): the same objects, the kernel asked again.
+    func retryApply() {
+        metrics.policyApplyRetries.increment()
+        logger.info("writing the policy table again after the kernel refused it")
+        apply()
+    }
+
     /// Compiles everything and commits the difference; then lets out isolated pods weftd now knows.
     func apply() {
         let started = ContinuousClock.now
@@ -244,6 +259,7 @@ public actor PolicyAgent {
         do {
             let replaced = try nft.update(from: applied, to: image)
             applied = image
+            applyFailed = false
             lastError = nil
             health.applyError = nil
             health.synced = isSynced
@@ -255,12 +271,14 @@ public actor PolicyAgent {
             health.applyError = lastError
             metrics.policyApplyErrors.increment()
             logger.error("policy table not written", metadata: ["error": "\(error)"])
+            applyFailed = true
+            applyRetry.failed()
             return
         }
         metrics.policies.set(Int64(policies.count))
         metrics.policyPods.set(Int64(compiled.selections.count))
-        metrics.policyCompileSeconds.set(compileTime.seconds)
-        if let pendingSince { metrics.policyEventToKernelSeconds.set((ContinuousClock.now - pendingSince).seconds) }
+        metrics.policyCompileSeconds.record(compileTime)
+        if let pendingSince { metrics.policyEventToKernelSeconds.record(ContinuousClock.now - pendingSince) }
         pendingSince = nil
         releaseIsolated(known: Set(effective.flatMap(\.addresses)))
     }

@@ -15,12 +15,24 @@ public final class PolicyHealth: @unchecked Sendable {  // every field behind `l
     private var applyErrorText: String?
     private var brokenSince: [String: ContinuousClock.Instant] = [:]
     private var brokenBy: [String: String] = [:]
+    private var syncObservers: [@Sendable () -> Void] = []
 
     public init() {}
 
     var synced: Bool {
         get { lock.withLock { isSynced } }
-        set { lock.withLock { isSynced = newValue } }
+        set {
+            let observers = lock.withLock { () -> [@Sendable () -> Void] in
+                defer { isSynced = newValue }
+                return isSynced == newValue ? [] : syncObservers
+            }
+            for observer in observers { observer() }
+        }
+    }
+
+    /// Called when the first sync is in the kernel (NodeReadiness asks its policy gate again).
+    public func onSyncChange(_ observer: @escaping @Sendable () -> Void) {
+        lock.withLock { syncObservers.append(observer) }
     }
     /// The first object weftd cannot read, described.
     var unreadable: String? {

@@ -71,7 +71,7 @@ extension PolicyAgent {
             apply()
             if let lastError { return .failure("the policy table was not written: \(lastError)") }
         }
-        metrics.policyAttachSeconds.set((ContinuousClock.now - started).seconds)
+        metrics.policyAttachSeconds.record(ContinuousClock.now - started)
         logger.debug("pod attached", metadata: ["pod": "\(key)", "addresses": "\(addresses)",
                                                 "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")"])
         return PolicyReply(ok: true)

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
 import WeftAddress
 import WeftAgent
 import WeftCNI
@@ -148,6 +148,10 @@ struct Run: AsyncParsableCommand {
         }
         let policy = networkPolicy ? try await startPolicy(logger: logger, metrics: metrics) : nil
         let readiness = makeReadiness(agent: agent, policy: policy?.agent, kube: kube, logger: logger)
+        if let readiness {
+            agent?.healthBox.onStore { readiness.changes.notify() }
+            policy?.agent.health.onSyncChange { readiness.changes.notify() }
+        }
         var server: StatusServer?
         if let host = options.metricsHost {
             let box = agent?.healthBox
@@ -161,26 +165,29 @@ struct Run: AsyncParsableCommand {
             }
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])
         }
-        let work = Task {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                if let agent { group.addTask { try await agent.run() } }
-                if let policy { group.addTask { await policy.agent.run() } }
-                if let readiness { group.addTask { await readiness.run() } }
-                try await group.next()
-                group.cancelAll()
-            }
+        // Start order; a signal stops them in reverse: the readiness gate first, then the policy
+        // socket (no attach arrives at a stopped agent), the policy watches, the fabric, the lease,
+        // /healthz and /metrics, and last the connections to the engine and the API server the others used.
+        var services: [any Service] = []
+        let closeEngine = shutdown
+        services.append(ClosedOnShutdown("connections") {
+            await policy?.client.shutdown()
+            await closeEngine()
+        })
+        if let server { services.append(ClosedOnShutdown("status server") { await server.close() }) }
+        if let agent {
+            services.append(CancelledOnShutdown("lease") { try await agent.run() })
+            services.append(CancelledOnShutdown("fabric") { try await agent.runFabric() })
         }
-        let signals = SignalWatch { signal in
-            logger.notice("stopping: routes, neighbours and the lease stay in place", metadata: ["signal": "\(signal)"])
-            work.cancel()
+        if let policy {
+            services.append(CancelledOnShutdown("policy agent") { await policy.agent.run() })
+            services.append(ClosedOnShutdown("policy socket") { await policy.server.close() })
         }
-        defer { signals.stop() }
-        let result = await work.result
-        await server?.close()
-        await policy?.server.close()
-        await policy?.client.shutdown()
-        await shutdown()
-        if case .failure(let error) = result, !work.isCancelled { throw error }
+        if let readiness { services.append(CancelledOnShutdown("node readiness") { await readiness.run() }) }
+        services.append(ClosedOnShutdown("shutdown notice") {
+            logger.notice("stopping: routes, neighbours and the lease stay in place")
+        })
+        try await WeftdServiceGroup.make(services, logger: logger).run()
     }
 }
 
@@ -249,22 +256,4 @@ extension Run {
         return (EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
                 { await client.shutdown() }, nil)
     }
-}
-
-/// SIGTERM and SIGINT, delivered through dispatch sources rather than signal handlers (which could
-/// call nothing but async-signal-safe functions).
-final class SignalWatch: @unchecked Sendable {
-    private let sources: [DispatchSourceSignal]
-
-    init(_ handler: @escaping @Sendable (Int32) -> Void) {
-        sources = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { handler(number) }
-            source.resume()
-            return source
-        }
-    }
-
-    func stop() { sources.forEach { $0.cancel() } }
 }

@@ -443,8 +443,8 @@ def test_weftctl(cluster, prober):
             f"`weftctl policy ls --pod {LS_NS}/other`:\n{other}"
         assert f"{LS_NS}/web" in everything, f"`weftctl policy ls` does not list {LS_NS}/web:\n{everything}"
         metrics = {name: metric(cluster, name) for name in (
-            "weftd_policies", "weftd_policy_pods", "weftd_policy_compile_duration_seconds",
-            "weftd_policy_event_to_kernel_seconds", "weftd_policy_attach_duration_seconds")}
+            "weftd_policies", "weftd_policy_pods", "weftd_policy_compile_duration_seconds_count",
+            "weftd_policy_event_to_kernel_seconds_count", "weftd_policy_attach_duration_seconds_count")}
         return f"--pod {LS_NS}/web: {' '.join(web.split())[:400]}; metrics {metrics}"
     finally:
         delete_namespace(cluster, LS_NS)

@@ -9,6 +9,7 @@ from kube_lab import setns
 
 from .settings import NODE, PORT, PROBE_NS, log, now_ns
 from .probe import answered, connect_nonblocking
+from .stats import histogram_mean
 from .workload import pod_object, policy_path
 
 
@@ -23,7 +24,8 @@ class Measurements:
         rows = {"create": [], "delete": []}
         for _ in range(self.rounds):
             for action in ("create", "delete"):
-                applies = self.metrics().get("weftd_policy_applies_total", 0)
+                before_metrics = self.metrics()
+                applies = before_metrics.get("weftd_policy_applies_total", 0)
                 prober.stdin.write(b"drop\n" if action == "create" else b"ok\n")
                 prober.stdin.flush()
                 line = prober.stdout.readline().decode().strip()
@@ -44,8 +46,8 @@ class Measurements:
                 rows[action].append({"api": (returned - before) / 1e6, "from_return": (first - returned) / 1e6,
                                      "from_call": (first - before) / 1e6,
                                      "resolution": (first - previous) / 1e6 if previous else float("nan"),
-                                     "weftd": m.get("weftd_policy_event_to_kernel_seconds", float("nan")) * 1000,
-                                     "compile": m.get("weftd_policy_compile_duration_seconds", float("nan")) * 1000,
+                                     "weftd": histogram_mean(m, "weftd_policy_event_to_kernel_seconds", before_metrics) * 1000,
+                                     "compile": histogram_mean(m, "weftd_policy_compile_duration_seconds", before_metrics) * 1000,
                                      "applies": m.get("weftd_policy_applies_total", 0) - applies, "attempts": attempts})
         return rows
 
@@ -101,7 +103,8 @@ class Measurements:
                 self.wait_until(lambda: self.weftd_knows(PROBE_NS, name), 10, f"weftd's watch delivering {name}", interval=0.001)
                 pod_ns = self.new_pod_ns()
                 listener = self.listener(pod_ns)
-                applies = self.metrics().get("weftd_policy_applies_total", 0)
+                before_metrics = self.metrics()
+                applies = before_metrics.get("weftd_policy_applies_total", 0)
                 start = now_ns()
                 took, addresses = self.cni_add(pod_ns, PROBE_NS, name, policy)
                 stall = []
@@ -124,7 +127,7 @@ class Measurements:
                         raise RuntimeError(f"the client pod never resolved {addresses[0]}: the isolation check proves nothing ({neigh!r})")
                 m = self.metrics()
                 rows[policy].append({"add": took * 1000, "first": (answer - start) / 1e6, "after_add": (answer - start) / 1e6 - took * 1000,
-                                     "attach": m.get("weftd_policy_attach_duration_seconds", float("nan")) * 1000 if policy else None,
+                                     "attach": histogram_mean(m, "weftd_policy_attach_duration_seconds", before_metrics) * 1000 if policy else None,
                                      "applies": m.get("weftd_policy_applies_total", 0) - applies, "stall": stall[0] if stall else None})
                 self.api.pod_ips(PROBE_NS, name, addresses)  # as kubelet reports it, after the sandbox
                 self.stop(listener)

@@ -17,6 +17,7 @@ from lib import netns
 
 from .settings import NODE, PORT, PROBE_NS, SUBNET, TOKEN, env_int, log, now_ns
 from .probe import LISTENER
+from .stats import histogram_mean
 from .workload import namespaces, pod_object, policy_path, random_labels, random_policies
 
 
@@ -157,5 +158,5 @@ class PolicyNode(kube_lab.Lab):
         self.settle()
         m = self.metrics()
         log(f"populated in {time.monotonic() - started:.1f} s: weftd_policies {m.get('weftd_policies')}, "
-            f"weftd_policy_pods {m.get('weftd_policy_pods')}, last compile {m.get('weftd_policy_compile_duration_seconds', 0) * 1000:.1f} ms")
+            f"weftd_policy_pods {m.get('weftd_policy_pods')}, mean compile {histogram_mean(m, 'weftd_policy_compile_duration_seconds') * 1000:.1f} ms")
         return m
