@@ -46,17 +46,15 @@ public struct ConntrackEntry: Equatable, Sendable {
     }
 }
 
-/// The conntrack table of the calling thread's namespace, through ctnetlink.
+/// The conntrack table of a handle's namespace, through ctnetlink: a view of its NETLINK_NETFILTER
+/// socket, shared with nftables.
 public final class Conntrack {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.netfilter } }
     static let udp: UInt8 = 17
 
-    public init() throws {
-        connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
-    }
-
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
     static func messageType(_ message: UInt32) -> Int { Int(NFNL_SUBSYS_CTNETLINK) << 8 | Int(message) }

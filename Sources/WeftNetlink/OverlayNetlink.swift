@@ -5,18 +5,19 @@ import Glibc
 #endif
 
 /// rtnetlink operations for the node-to-node fabric: the vxlan device, routes to remote subnets,
-/// neighbour and FDB entries. One socket, bound in the namespace where it was opened; not thread-safe
-/// (the agent calls it from one serial queue).
+/// neighbour and FDB entries. A view of its handle's NETLINK_ROUTE socket; not thread-safe (the agent
+/// calls it from one serial queue).
 public final class OverlayNetlink {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.route } }
 
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
-    /// A connection in the calling thread's namespace.
-    public convenience init() throws {
-        self.init(transport: try MnlTransport())
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport) {
+        self.init(handle: NetlinkHandle(route: transport))
     }
 
     // MARK: links and addresses

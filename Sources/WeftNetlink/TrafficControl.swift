@@ -9,28 +9,26 @@ import Glibc
 /// Per-pod bandwidth as the reference plugin lays it out: traffic into the pod leaves the host veth, so
 /// `shapeEgressOfLink(hostVeth)` shapes it; traffic out of the pod is received by the host veth, where no
 /// qdisc can delay it, so `redirectIngress(hostVeth → ifb)` sends it through an IFB whose root TBF shapes it.
+///
+/// A view of its handle's NETLINK_ROUTE socket, shared with the RouteNetlink of the same handle.
 public final class TrafficControl {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.route } }
     private let clock: PacketSchedulerClock
 
-    /// Sequence numbers from here on, so a transport shared with a RouteNetlink never sees two requests
-    /// with one number.
-    static let firstSequence: UInt32 = 0x4000_0000
-
-    public init(transport: NetlinkTransport, clock: PacketSchedulerClock) {
-        connection = NetlinkConnection(transport: transport, firstSequence: Self.firstSequence)
+    public init(handle: NetlinkHandle, clock: PacketSchedulerClock) {
+        self.handle = handle
         self.clock = clock
     }
 
-    /// A connection in the calling thread's namespace, with the kernel's scheduler clock.
-    public convenience init() throws {
-        self.init(transport: try MnlTransport(), clock: try PacketSchedulerClock.system())
+    /// Over `handle`, with the kernel's scheduler clock (read from /proc/net/psched).
+    public convenience init(handle: NetlinkHandle) throws {
+        self.init(handle: handle, clock: try PacketSchedulerClock.system())
     }
 
-    /// A connection bound in `namespace`: the socket is opened inside it and keeps working from here.
-    public convenience init(in namespace: NetworkNamespace) throws {
-        let transport = try namespace.run { try MnlTransport() }
-        self.init(transport: transport, clock: try PacketSchedulerClock.system())
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport, clock: PacketSchedulerClock) {
+        self.init(handle: NetlinkHandle(route: transport), clock: clock)
     }
 
     /// The bucket `shapeEgressOfLink` installs for these values, for comparing with `qdiscs(linkIndex:)`.

@@ -6,17 +6,20 @@ import WeftNetlink
 import Glibc
 #endif
 
-/// Weft's table in the calling thread's network namespace, over a NETLINK_NETFILTER socket.
+/// Weft's table in a handle's network namespace, over the handle's NETLINK_NETFILTER socket (shared
+/// with conntrack).
 public final class NftClient {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.netfilter } }
     public let table = WeftRuleset.table
 
-    public init() throws {
-        connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport) {
+        self.init(handle: NetlinkHandle { _ in transport })
     }
 
     /// Makes the table hold the static chains and `network`'s chain with exactly `networkRules`, and adds
@@ -35,7 +38,7 @@ public final class NftClient {
         let rules = (WeftRuleset.staticRules + networkRules).fingerprinted()
         let generation = RulesetGeneration.key(network: network, rules: rules)
         let upToDate = try hasGeneration(generation)
-        let batch = NftBatch(firstSequence: connection.peekSequence)
+        let batch = NftBatch(firstSequence: peekSequence)
         if !upToDate {
             NftEncoder.table(batch, name: table)
             for chain in chains { NftEncoder.chain(batch, table: table, chain) }
@@ -81,7 +84,7 @@ public final class NftClient {
     /// Deletes `elements` in one transaction.
     public func remove(_ elements: [NftElement]) throws {
         guard !elements.isEmpty else { return }
-        let batch = NftBatch(firstSequence: connection.peekSequence)
+        let batch = NftBatch(firstSequence: peekSequence)
         for map in WeftRuleset.maps {
             NftEncoder.elements(batch, table: table, map: map.name, elements.filter { $0.map == map.name }, delete: true)
         }
@@ -92,7 +95,8 @@ public final class NftClient {
     @discardableResult
     public func uninstall() throws -> Bool { try deleteTable(table) }
 
-    var peekSequence: UInt32 { connection.peekSequence }
+    /// Where a batch numbers its messages from: NetlinkSocket renumbers them from its own sequence when it sends.
+    var peekSequence: UInt32 { 1 }
 
     /// The size of the last transaction sent: bytes of its one datagram, and object messages in it.
     private(set) var lastCommit: (bytes: Int, messages: Int)?
@@ -100,12 +104,11 @@ public final class NftClient {
     /// Sends the transaction in one datagram (see NftBatch) and reads its replies; a batch that refused
     /// a message is thrown before anything is sent.
     func commit(_ batch: NftBatch) throws {
-        let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
+        let (bytes, _) = batch.finish()
         if let refusal = batch.refusal { throw refusal }
         guard let acked = batch.ackedSequence else { return }
-        connection.advance(to: used)
         lastCommit = (bytes.count, batch.messageCount)
-        try connection.exchangeBatch(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
+        try connection.exchangeTransaction(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
     }
 
     /// Every element of every map, or none when the table does not exist.
@@ -133,18 +136,19 @@ public final class NftClient {
     /// table, set or element (ENOENT) is an empty answer.
     private func query(_ type: nf_tables_msg_types, dump: Bool, operation: String,
                        payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let sequence = connection.reserveSequences(1)
         let flags = dump ? NLM_F_DUMP : NLM_F_ACK
-        let length: Int = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
-            else { return 0 }
-            payload(header)
-            return Int(header.pointee.nlmsg_len)
-        }
         do {
-            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: dump, ackRequested: !dump, operation: operation)
+            return try connection.execute(isDump: dump, ackRequested: !dump, operation: operation) { sequence in
+                var buffer = [UInt8](repeating: 0, count: 512)
+                let length: Int = buffer.withUnsafeMutableBytes { raw in
+                    guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                          let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
+                    else { return 0 }
+                    payload(header)
+                    return Int(header.pointee.nlmsg_len)
+                }
+                return Array(buffer[0..<length])
+            }
         } catch let error as NetlinkError where error.errno == ENOENT {
             return []
         }

@@ -27,20 +27,26 @@ public struct Node {
     /// Per-pod bandwidth (traffic control).
     var shaper: () -> Shaper
     /// weftd's policy socket and the isolation table (`networkPolicy`).
-    var policy: () -> PolicyGate = { LivePolicyGate() }
+    var policy: () -> PolicyGate = { LivePolicyGate(netlink: .current()) }
     /// The plugin's own namespace (the node's), for moving a device back into it.
     var nodeNamespace: () throws -> NetworkNamespace = { try NetworkNamespace(path: "/proc/thread-self/ns/net") }
     /// What went wrong without failing the command (an undo step of a failed ADD, DEL's best-effort
     /// conntrack flush): the plugin's stderr, which containerd keeps in its log.
     var report: (String) -> Void = { message in fputs("weft: \(message)\n", stderr) }
 
-    public static let live = Node(
-        links: { try RouteNetlink() },
-        openPod: LivePod.open,
-        sysctl: LiveSysctl(),
-        store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
-        firewall: { NodeFirewall() },
-        shaper: { NodeShaper() })
+    /// The kernel's, with one netlink handle for the node's namespace that every step of the command shares
+    /// (its sockets opened on first use): a fresh one for each command.
+    public static var live: Node {
+        let netlink = NetlinkHandle.current()
+        return Node(
+            links: { RouteNetlink(handle: netlink) },
+            openPod: LivePod.open,
+            sysctl: LiveSysctl(),
+            store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
+            firewall: { NodeFirewall(netlink: netlink) },
+            shaper: { NodeShaper(netlink: netlink) },
+            policy: { LivePolicyGate(netlink: netlink) })
+    }
 }
 
 /// rtnetlink in one namespace, as the commands use it.
@@ -137,21 +143,6 @@ extension RouteNetlink: LinkControl {
         try createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName, peerMAC: peerMAC,
                        peerNamespaceFD: peer.namespaceFD, peerDescription: peer.path)
     }
-
-    func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws {
-        let selector = [from.map { "from \($0)" }, to.map { "to \($0)" }].compactMap { $0 }.joined(separator: " ")
-        try send(PolicyRequests.rule(add: add, from: from, to: to, table: table, priority: priority),
-                 operation: "\(add ? "add" : "delete") rule \(selector) lookup \(table) priority \(priority)")
-    }
-
-    func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws {
-        try send(PolicyRequests.permanentNeighbour(address, mac: mac, index: index), operation: "add neighbour \(address) on link \(index)")
-    }
-
-    func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws {
-        try send(PolicyRequests.proxyNeighbour(add: add, address, index: index),
-                 operation: "\(add ? "add" : "delete") proxy neighbour \(address) on link \(index)")
-    }
 }
 
 /// A pod namespace of the kernel's.
@@ -164,7 +155,8 @@ final class LivePod: PodSandbox {
 
     private init(_ namespace: NetworkNamespace) throws {
         self.namespace = namespace
-        links = try RouteNetlink(in: namespace)
+        // The pod's own handle: its socket is opened inside the namespace on first use.
+        links = RouteNetlink(handle: NetlinkHandle(in: namespace))
     }
 
     /// CNI_NETNS, checked to be a namespace file other than the plugin's own before anything changes.

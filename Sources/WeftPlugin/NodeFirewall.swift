@@ -36,6 +36,9 @@ struct RecordedHostPorts {
 
 /// The kernel's: one `inet weft` table through libnftnl, stale UDP flows through ctnetlink.
 struct NodeFirewall: Firewall {
+    /// The node's netlink handle: nftables and conntrack share its NETLINK_NETFILTER socket.
+    let netlink: NetlinkHandle
+
     func rules(_ plan: NetworkPlan) -> [NftRule] {
         WeftRuleset.networkRules(network: plan.name, subnets: plan.ranges.map(\.subnet),
                                  clusterNetworks: plan.clusterNetworks, masquerade: plan.ipMasq)
@@ -43,7 +46,7 @@ struct NodeFirewall: Firewall {
 
     func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
                 restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws {
-        let client = try NftClient()
+        let client = NftClient(handle: netlink)
         let elements = HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: attachment.elementTag)
         do {
             try client.install(network: plan.name, networkRules: rules(plan), elements: elements) {
@@ -70,13 +73,13 @@ struct NodeFirewall: Firewall {
         }
         let udpPorts = Set(plan.portMappings.filter { $0.proto == .udp }.map(\.hostPort))
         if !udpPorts.isEmpty {
-            try Conntrack().deleteUDP(toPorts: udpPorts, addresses: [])
+            try Conntrack(handle: netlink).deleteUDP(toPorts: udpPorts, addresses: [])
         }
     }
 
     func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws {
         if let recorded, recorded.mappings.isEmpty { return }
-        let client = try NftClient()
+        let client = NftClient(handle: netlink)
         let mine: [NftElement]
         if let recorded {
             // Each recorded key asked for alone: removed only when present and tagged as this attachment's
@@ -92,11 +95,11 @@ struct NodeFirewall: Firewall {
         // kernel's whole table (6 ms here): skip it when the pod had no UDP hostPort.
         let addresses = Set(mine.filter { HostPortElements.proto(of: $0) == .udp }.compactMap(HostPortElements.podAddress(of:)))
         guard !addresses.isEmpty else { return }
-        try Conntrack().deleteUDP(toPorts: [], addresses: addresses)
+        try Conntrack(handle: netlink).deleteUDP(toPorts: [], addresses: addresses)
     }
 
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] {
-        let client = try NftClient()
+        let client = NftClient(handle: netlink)
         var problems: [String] = []
         let expectedRules = rules(plan).count
         let present = try client.ruleCount(chain: WeftRuleset.networkChain(plan.name).name)
@@ -119,11 +122,11 @@ struct NodeFirewall: Firewall {
 
     func forgetFlows(of addresses: [IPAddress]) throws {
         guard !addresses.isEmpty else { return }
-        try Conntrack().deleteFlows(naming: Set(addresses))
+        try Conntrack(handle: netlink).deleteFlows(naming: Set(addresses))
     }
 
     func collectGarbage(network: String, keep: Set<String>) throws {
-        let client = try NftClient()
+        let client = NftClient(handle: netlink)
         let prefix = AttachmentID.elementTagPrefix(network: network)
         let stale = try client.allElements().filter { $0.owner.hasPrefix(prefix) && !keep.contains($0.owner) }
         try client.remove(stale)

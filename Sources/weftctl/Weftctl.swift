@@ -141,7 +141,7 @@ struct Nft: ParsableCommand {
         }
 
         func run() throws {
-            let entries = try NftClient().allElements().map {
+            let entries = try NftClient(handle: .current()).allElements().map {
                 Entry(owner: $0.owner, hostPort: HostPortElements.describeKey($0), destination: HostPortElements.describeValue($0))
             }.sorted { ($0.owner, $0.hostPort) < ($1.owner, $1.hostPort) }
             if json {
@@ -159,7 +159,7 @@ struct Nft: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete the whole inet weft table (masquerade and every hostPort).")
 
         func run() throws {
-            print(try NftClient().uninstall() ? "removed table inet weft" : "no table inet weft: nothing to remove")
+            print(try NftClient(handle: .current()).uninstall() ? "removed table inet weft" : "no table inet weft: nothing to remove")
         }
     }
 }

@@ -76,7 +76,7 @@ final class ScratchNamespaces {
 
     /// The index of `link` in namespace `name`, through Weft's own netlink code.
     func linkIndex(_ link: String, in name: String) throws -> Int32 {
-        let netlink = try RouteNetlink(in: NetworkNamespace(path: path(name)))
+        let netlink = try RouteNetlink(handle: NetlinkHandle(in: NetworkNamespace(path: path(name))))
         guard let found = try netlink.link(named: link) else { throw ToolFailure(description: "no link \(link) in \(name)") }
         return found.index
     }

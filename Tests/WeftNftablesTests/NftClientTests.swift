@@ -20,7 +20,7 @@ struct NftClientTests {
             try? del.run(); del.waitUntilExit()
         }
         let namespace = try NetworkNamespace(path: "/var/run/netns/\(name)")
-        let client = try namespace.run { try NftClient() }
+        let client = NftClient(handle: NetlinkHandle(in: namespace))
         try body(name, client)
     }
 
