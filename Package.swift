@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CWeftSystem"),
         .target(name: "WeftAddress"),
         .target(name: "WeftIdentity"),
-        .target(name: "WeftSystem"),
+        .target(name: "WeftSystem", dependencies: ["CWeftSystem"]),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
         .target(name: "WeftIPAM", dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem"]),
         .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem"]),
@@ -44,8 +44,8 @@ let package = Package(
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
-        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "CMnl"]),
-        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress"]),
+        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "WeftSystem", "CMnl"]),
+        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress", "WeftSystem"]),
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
         // What weftd writes to its state file and weftctl reads: no networking stack.
         .target(name: "WeftAgentState"),
@@ -69,9 +69,9 @@ let package = Package(
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),
-        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
+        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "CMnl"]),
+        .testTarget(name: "WeftAgentTests", dependencies: ["WeftAgent", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl"]),
         .testTarget(name: "WeftPluginTests", dependencies: ["WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 import CMnl
+import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif

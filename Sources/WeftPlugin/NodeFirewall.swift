@@ -3,6 +3,7 @@ import WeftCNI
 import WeftIdentity
 import WeftNetlink
 import WeftNftables
+import WeftSystem
 
 /// Masquerade and hostPorts for attachments, as the commands use them (nftables on the node; a test
 /// injects its own). Nothing here touches the IPAM store: the caller records hostPorts.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftSystem
 @testable import WeftAgent
 
 /// `--vxlan-tx-checksum-offload auto`: which kernels need the vxlan devices' checksum offload off (before

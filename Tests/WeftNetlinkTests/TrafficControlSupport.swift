@@ -1,5 +1,6 @@
 import Foundation
 import WeftNetlink
+import WeftSystem
 
 /// Privileged tests need root (network namespaces). Outside CI a non-root run skips them; with CI=true
 /// they always run, so a missing privilege fails loudly instead of passing silently.

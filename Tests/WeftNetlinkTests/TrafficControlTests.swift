@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeftNetlink
+import WeftSystem
 
 /// TrafficControl against the kernel, in throwaway namespaces; `tc` only observes what Weft installed.
 @Suite(.serialized, .enabled(if: TrafficControlPrivileges.available, "needs root for network namespaces"))

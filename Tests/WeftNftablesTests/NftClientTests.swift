@@ -3,6 +3,7 @@ import Testing
 import WeftAddress
 import WeftNetlink
 import WeftNftables
+import WeftSystem
 
 /// libnftnl against the kernel, in a throwaway namespace.
 @Suite(.enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true", "needs root"))

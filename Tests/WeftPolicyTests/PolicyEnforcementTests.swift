@@ -3,6 +3,7 @@ import Testing
 import WeftAddress
 import WeftNetlink
 import WeftNftables
+import WeftSystem
 import Yams
 @testable import WeftPolicy
 
