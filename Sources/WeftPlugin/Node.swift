@@ -24,6 +24,8 @@ public struct Node {
     /// The IPAM store of one network: (dataDir, network).
     var store: (String, String) -> AddressStore
     var firewall: () -> Firewall
+    /// The node's conntrack table: flows an address's previous pod left, UDP flows to a hostPort.
+    var conntrack: () -> ConnectionTracking
     /// Per-pod bandwidth (traffic control).
     var shaper: () -> Shaper
     /// weftd's policy socket and the isolation table (`networkPolicy`).
@@ -44,6 +46,7 @@ public struct Node {
             sysctl: LiveSysctl(),
             store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
             firewall: { NodeFirewall(netlink: netlink) },
+            conntrack: { Conntrack(handle: netlink) },
             shaper: { NodeShaper(netlink: netlink) },
             policy: { LivePolicyGate(netlink: netlink) })
     }
@@ -133,6 +136,9 @@ protocol AddressStore: AnyObject {
     func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
     func isEmpty() throws -> Bool
     @discardableResult func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool
+    /// STATUS: the store takes writes, and how many addresses of a range are free.
+    func checkWritable() throws
+    func freeCount(in range: AddressRange) throws -> UInt64
 }
 
 extension FileStore: AddressStore {}
