@@ -20,6 +20,8 @@ let package = Package(
         // weftd's kube backend: TLS to the API server, kubeconfig files.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Errno with readable names, file descriptors and their EINTR retry.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
@@ -27,12 +29,13 @@ let package = Package(
         .target(name: "CWeftSystem"),
         .target(name: "WeftAddress"),
         .target(name: "WeftIdentity"),
-        .target(name: "WeftSystem", dependencies: ["CWeftSystem"]),
+        .target(name: "WeftSystem", dependencies: ["CWeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
         .target(name: "WeftIPAM", dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem"]),
-        .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem"]),
-        .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity"]),
-        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem"]),
+        .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem",
+                                           .product(name: "SystemPackage", package: "swift-system")]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
@@ -44,7 +47,8 @@ let package = Package(
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
-        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "WeftSystem", "CMnl"]),
+        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftNetlink", "WeftAddress", "WeftSystem", "CMnl",
+                                                         .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "WeftNftablesTests", dependencies: ["WeftNftables", "WeftNetlink", "WeftAddress", "WeftSystem"]),
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
         // What weftd writes to its state file and weftctl reads: no networking stack.

@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftAddress
 #if canImport(Glibc)
 import Glibc
@@ -80,7 +81,7 @@ public final class Conntrack {
         if let zone = entry.zone { request.put(Int(CTA_ZONE.rawValue), bytes: zone) }
         do {
             try connection.execute(request, operation: "delete conntrack entry to \(entry.originalDestination):\(entry.originalDestinationPort)")
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 
     /// Deletes every entry, of any protocol, whose original or reply tuple names one of `addresses`: an

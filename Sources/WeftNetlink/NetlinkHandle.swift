@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +55,7 @@ public final class NetlinkHandle {
     /// A handle with one transport for NETLINK_ROUTE (a test's replayed bytes); other families are refused.
     public convenience init(route transport: NetlinkTransport) {
         self.init { family in
-            guard family == NETLINK_ROUTE else { throw NetlinkError("open netlink family \(family)", errno: EPROTONOSUPPORT) }
+            guard family == NETLINK_ROUTE else { throw NetlinkError("open netlink family \(family)", code: .protocolNotSupported) }
             return transport
         }
     }

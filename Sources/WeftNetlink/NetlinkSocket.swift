@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +26,7 @@ public final class NetlinkSocket {
     @discardableResult
     public func execute(_ request: NetlinkRequest, operation: @autoclosure () -> String) throws -> [NetlinkMessage] {
         if let overflow = request.overflow {
-            throw NetlinkError(operation(), errno: EMSGSIZE, kernelMessage: "not sent: \(overflow)")
+            throw NetlinkError.invalid(operation(), "not sent: \(overflow)", code: .messageTooLong)
         }
         let flags = Int32(request.flags)
         return try execute(isDump: (flags & NLM_F_DUMP) == NLM_F_DUMP, ackRequested: (flags & NLM_F_ACK) != 0,
@@ -48,7 +49,7 @@ public final class NetlinkSocket {
         let (replies, interrupted) = try exchange(build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
                                                   operation: operation())
         guard !interrupted else {
-            throw NetlinkError(operation(), errno: EINTR,
+            throw NetlinkError(operation(), code: .interrupted,
                                kernelMessage: "the dump was interrupted by concurrent changes \(Self.dumpAttempts) times")
         }
         return replies
@@ -110,9 +111,9 @@ public final class NetlinkSocket {
             let datagram: [UInt8]
             do {
                 datagram = try transport.receive()
-            } catch let error as SystemError where error.errno == ENOBUFS {
+            } catch let error as SystemError where error.code == .noBufferSpace {
                 // Only error replies can fill the queue (one ack per batch), so the batch was refused.
-                throw failure ?? NetlinkError("netfilter batch (its error replies overflowed the socket)", errno: ENOBUFS)
+                throw failure ?? NetlinkError("netfilter batch (its error replies overflowed the socket)", code: .noBufferSpace)
             }
             for message in NetlinkMessage.split(datagram) where Int32(message.type) == weft_nlmsg_error {
                 guard message.sequence == begin || descriptions[message.sequence] != nil else { continue }

@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
@@ -97,7 +98,7 @@ public final class MnlTransport: NetlinkTransport {
                 receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
             }
             return Array(receiveBuffer[0..<count])
-        } catch let error as SystemError where error.errno == EAGAIN {
+        } catch let error as SystemError where error.code == .resourceTemporarilyUnavailable {
             throw SystemError("recvfrom", "netlink socket: no reply within \(receiveTimeoutSeconds) s", errno: ETIMEDOUT)
         }
     }

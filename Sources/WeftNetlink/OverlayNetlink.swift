@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftAddress
 #if canImport(Glibc)
 import Glibc
@@ -97,7 +98,7 @@ public final class OverlayNetlink {
         do {
             try connection.execute(OverlayRequests.deleteRoute(destination, protocolID: protocolID), operation: "delete route \(destination)")
             return true
-        } catch let error as NetlinkError where error.errno == ESRCH || error.errno == ENOENT {
+        } catch let error as NetlinkError where [.noSuchProcess, .noSuchFileOrDirectory].contains(error.code) {
             return false
         }
     }
@@ -120,7 +121,7 @@ public final class OverlayNetlink {
         do {
             try connection.execute(NeighbourRequests.deleteNeighbour(address: entry.address, index: entry.index),
                                    operation: "delete neighbour \(entry)")
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 
     /// Permanent forwarding entries of the vxlan device `index` that name a remote.
@@ -138,6 +139,6 @@ public final class OverlayNetlink {
     public func deleteForwarding(_ entry: FabricForwarding) throws {
         do {
             try connection.execute(NeighbourRequests.deleteForwarding(entry), operation: "delete forwarding entry \(entry)")
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 }

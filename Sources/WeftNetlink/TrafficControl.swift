@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,7 +87,7 @@ public final class TrafficControl {
             return try connection.execute(TrafficControlRequests.getRootQdisc(linkIndex: linkIndex),
                                           operation: "get root qdisc of link \(linkIndex)")
                 .lazy.compactMap { Qdisc(payload: $0.payload) }.first { $0.handle != 0 }
-        } catch let error as NetlinkError where error.errno == EINVAL || error.errno == ENOENT {
+        } catch let error as NetlinkError where [.invalidArgument, .noSuchFileOrDirectory].contains(error.code) {
             return nil
         }
     }
@@ -106,7 +107,7 @@ public final class TrafficControl {
         do {
             let replies = try connection.execute(RouteRequests.getLink(name: name), operation: "get link \(name)")
             guard let link = replies.lazy.compactMap({ Link(payload: $0.payload) }).first else {
-                throw NetlinkError("get link \(name)", errno: ENODEV)
+                throw NetlinkError("get link \(name)", code: .operationNotSupportedByDevice)
             }
             if let alias {
                 try connection.execute(RouteRequests.setAlias(index: link.index, alias: alias), operation: "set alias of ifb \(name)")
@@ -134,7 +135,7 @@ public final class TrafficControl {
         do {
             try body()
             return true
-        } catch let error as NetlinkError where error.errno == ENOENT || error.errno == EINVAL {
+        } catch let error as NetlinkError where [.noSuchFileOrDirectory, .invalidArgument].contains(error.code) {
             return false
         }
     }

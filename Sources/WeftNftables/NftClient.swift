@@ -1,5 +1,6 @@
 import CMnl
 import CNftnl
+import SystemPackage
 import WeftAddress
 import WeftNetlink
 #if canImport(Glibc)
@@ -149,7 +150,7 @@ public final class NftClient {
                 }
                 return Array(buffer[0..<length])
             }
-        } catch let error as NetlinkError where error.errno == ENOENT {
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {
             return []
         }
     }

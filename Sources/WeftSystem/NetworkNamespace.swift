@@ -1,4 +1,5 @@
 import CWeftSystem
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,27 +7,33 @@ import Glibc
 /// A network namespace file (a bind mount under /var/run/netns or /proc/PID/ns/net), opened and checked.
 public final class NetworkNamespace {
     public let path: String
-    public let fd: Int32
+    private let file: FileDescriptor
+    /// The open namespace file, for setns and for creating a veth end inside it (IFLA_NET_NS_FD).
+    public var fd: Int32 { file.rawValue }
 
     /// Opens `path` and checks it is a namespace file: nsfs for bind mounts, procfs for /proc/PID/ns/net.
     public init(path: String) throws {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError.last("open", path) }
+        do {
+            file = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+        } catch let code as Errno {
+            throw SystemError("open", path, code: code)
+        }
         self.path = path
+        // fstatfs is not in swift-system: the shim's.
         var type: UInt = 0
-        guard weft_fstatfs_type(fd, &type) == 0 else {
-            let failure = errno
-            close(fd)
-            throw SystemError("statfs", path, errno: failure)
+        guard weft_fstatfs_type(file.rawValue, &type) == 0 else {
+            let failure = SystemError.last("statfs", path)
+            try? file.close()
+            throw failure
         }
         let magic = UInt32(truncatingIfNeeded: type)
         guard magic == weft_nsfs_magic || magic == weft_proc_super_magic else {
-            close(fd)
-            throw SystemError("open network namespace", path, errno: EINVAL)
+            try? file.close()
+            throw SystemError("open network namespace", path, code: .invalidArgument)
         }
     }
 
-    deinit { close(fd) }
+    deinit { try? file.close() }
 
     /// Whether this is the namespace the calling thread is in: the host's own, for a plugin run by the runtime.
     /// A recycled PID can make a runtime hand a plugin its own namespace (plugins#714).
@@ -46,13 +53,18 @@ public final class NetworkNamespace {
     /// Runs `body` with the calling thread inside this namespace, then switches back.
     /// setns(2) moves only the calling thread, so `body` must be synchronous.
     public func run<T>(_ body: () throws -> T) throws -> T {
-        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard original >= 0 else { throw SystemError.last("open", "/proc/thread-self/ns/net") }
-        defer { close(original) }
+        let original: FileDescriptor
+        do {
+            original = try FileDescriptor.open("/proc/thread-self/ns/net", .readOnly, options: .closeOnExec)
+        } catch let code as Errno {
+            throw SystemError("open", "/proc/thread-self/ns/net", code: code)
+        }
+        defer { try? original.close() }
+        // setns is not in swift-system: the shim's.
         guard setns(fd, weft_clone_newnet) == 0 else { throw SystemError.last("setns", path) }
         defer {
             // Failing to return would leave the thread in the pod's namespace; nothing after could be trusted.
-            if setns(original, weft_clone_newnet) != 0 { abort() }
+            if setns(original.rawValue, weft_clone_newnet) != 0 { abort() }
         }
         return try body()
     }

@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,7 +73,8 @@ import WeftNetlink
             try netlink.addRoute(try #require(IPNetwork("10.1.0.0/16")), gateway: nil, index: 3)
             Issue.record("expected an error")
         } catch let error as NetlinkError {
-            #expect(error.errno == 22)
+            #expect(error.code == .invalidArgument)
+            #expect(!error.isValidation, "the kernel's refusal")
             #expect(error.kernelMessage == "Invalid prefix")
             #expect(error.description.contains("kernel: Invalid prefix"))
         }
@@ -110,7 +112,15 @@ import WeftNetlink
         let oversized = NetlinkRequest(type: Int(RTM_SETLINK), flags: NLM_F_ACK)
         oversized.put(Int(IFLA_IFALIAS), bytes: [UInt8](repeating: 0x61, count: 5000))
         #expect(oversized.overflow != nil)
-        #expect(throws: NetlinkError.self) { try socket.execute(oversized, operation: "set alias") }
+        do {
+            try socket.execute(oversized, operation: "set alias")
+            Issue.record("expected a refusal")
+        } catch let error as NetlinkError {
+            // Refused here, not by the kernel: a validation failure, EMSGSIZE by name.
+            #expect(error.isValidation)
+            #expect(error.code == .messageTooLong)
+            #expect(error.description.contains("not sent: attribute"), "\(error)")
+        }
         #expect(transport.sent.isEmpty)
         // Positive control: the same attribute at a size that fits is sent and acked.
         let fitting = NetlinkRequest(type: Int(RTM_SETLINK), flags: NLM_F_ACK)

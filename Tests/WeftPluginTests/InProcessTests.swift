@@ -156,6 +156,12 @@ import WeftNetlink
         let netlink = run(node, "ADD")
         #expect(netlink.json?["code"] as? Int == 100)
         #expect(netlink.json?["msg"] as? String == "create veth: Operation not permitted (kernel: nope)")
+        // A value netlink cannot encode is refused before anything is sent: the config's fault (7), not the kernel's.
+        node.failAt = "shaper: shape host veth"
+        node.failure = NetlinkError.invalid("shape traffic", "token bucket rate 7 bit/s is below 1 byte/s")
+        let invalid = run(node, "ADD")
+        #expect(invalid.json?["code"] as? Int == 7, "\(invalid.json ?? [:])")
+        #expect(invalid.json?["msg"] as? String == "shape traffic: token bucket rate 7 bit/s is below 1 byte/s")
         node.failAt = "store: reserve"
         node.failure = IPAMError.exhausted(range: "10.9.0.0/24", held: 253, stale: 0)
         let full = run(node, "ADD")
