@@ -23,6 +23,8 @@ let package = Package(
         // weftd's kube backend: TLS to the API server, kubeconfig files.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Errno with readable names, file descriptors and their EINTR retry.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
@@ -30,12 +32,13 @@ let package = Package(
         .target(name: "CWeftSystem"),
         .target(name: "WeftAddress"),
         .target(name: "WeftIdentity"),
-        .target(name: "WeftSystem"),
+        .target(name: "WeftSystem", dependencies: ["CWeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
         .target(name: "WeftIPAM", dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem"]),
-        .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem"]),
-        .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity"]),
-        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem"]),
+        .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem",
+                                           .product(name: "SystemPackage", package: "swift-system")]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weftctl", dependencies: [
@@ -49,9 +52,10 @@ let package = Package(
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
-        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftTestSupport", "WeftNetlink", "WeftAddress", "CMnl"]),
+        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftTestSupport", "WeftNetlink", "WeftAddress", "WeftSystem", "CMnl",
+                                                         .product(name: "SystemPackage", package: "swift-system")]),
         // Golden/: what nft sends for a table (scripts/nft-golden.sh), read by GoldenEncoderTests from the source tree.
-        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftTestSupport", "WeftNftables", "WeftNetlink", "WeftAddress", "CNftnl"],
+        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftTestSupport", "WeftNftables", "WeftNetlink", "WeftAddress", "WeftSystem", "CNftnl"],
                     exclude: ["Golden"]),
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
         // What weftd writes to its state file and weftctl reads: no networking stack.
@@ -80,10 +84,10 @@ let package = Package(
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),
-        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", .product(name: "Yams", package: "Yams")],
+        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem", .product(name: "Yams", package: "Yams")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeftAgentTests", dependencies: [
-            "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "CMnl",
+            "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),

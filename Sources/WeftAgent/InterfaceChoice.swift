@@ -53,7 +53,7 @@ public enum InterfaceChoice {
     /// The links of this network namespace, read through netlink: every link but loopback (flanneld
     /// skips it too: it carries no traffic to another node).
     public static func candidates() throws -> [Candidate] {
-        let netlink = try RouteNetlink()
+        let netlink = RouteNetlink(handle: .current())
         return try netlink.links().filter { $0.name != "lo" }.map { link in
             Candidate(name: link.name, addresses: try netlink.addresses(index: link.index).filter { $0.family == .v4 }.map(\.address))
         }

@@ -34,7 +34,7 @@ public final class NodeFabric: @unchecked Sendable {
     /// Sockets in the calling thread's namespace: weftd's own (it runs in the node's namespace and never
     /// calls setns), or a test's throwaway namespace entered for the call.
     public init() throws {
-        netlink = try OverlayNetlink()
+        netlink = OverlayNetlink(handle: .current())
         ethtool = try EthtoolSocket()
     }
 
@@ -50,8 +50,9 @@ public final class NodeFabric: @unchecked Sendable {
             guard let found = try netlink.link(named: name) else { throw AgentError(.node, "--iface \(name): no such link") }
             link = found
         } else {
-            guard let index = try RouteNetlink().routes(family: .v4).first(where: { $0.destination.prefixLength == 0 })?.outputIndex,
-                  let found = try RouteNetlink().link(index: index)
+            let routes = RouteNetlink(handle: netlink.handle)
+            guard let index = try routes.routes(family: .v4).first(where: { $0.destination.prefixLength == 0 })?.outputIndex,
+                  let found = try routes.link(index: index)
             else { throw AgentError(.node, "no default route to pick the underlay link from: give --iface") }
             link = found
         }

@@ -66,7 +66,7 @@ public actor PolicyAgent {
         self.metrics = metrics
         self.syncWait = syncWait
         self.announcedFile = announcedFile
-        nft = try NftClient()
+        nft = NftClient(handle: .current())
         // Kept until the first list of pods, which prunes every claim it shows stale.
         if let announcedFile, let data = FileManager.default.contents(atPath: announcedFile) {
             claims = ClaimsFile.decode(data)

@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftAddress
 #if canImport(Glibc)
 import Glibc
@@ -46,17 +47,15 @@ public struct ConntrackEntry: Equatable, Sendable {
     }
 }
 
-/// The conntrack table of the calling thread's namespace, through ctnetlink.
+/// The conntrack table of a handle's namespace, through ctnetlink: a view of its NETLINK_NETFILTER
+/// socket, shared with nftables.
 public final class Conntrack {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.netfilter } }
     static let udp: UInt8 = 17
 
-    public init() throws {
-        connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
-    }
-
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
     static func messageType(_ message: UInt32) -> Int { Int(NFNL_SUBSYS_CTNETLINK) << 8 | Int(message) }
@@ -82,7 +81,7 @@ public final class Conntrack {
         if let zone = entry.zone { request.put(Int(CTA_ZONE.rawValue), bytes: zone) }
         do {
             try connection.execute(request, operation: "delete conntrack entry to \(entry.originalDestination):\(entry.originalDestinationPort)")
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 
     /// Deletes every entry, of any protocol, whose original or reply tuple names one of `addresses`: an

@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +23,13 @@ public final class MnlTransport: NetlinkTransport {
     /// The socket's send buffer as the kernel reports it; 0 until first read.
     private var sendBufferSize = 0
 
-    public init(protocol family: Int32 = NETLINK_ROUTE) throws {
+    /// How long `receive` waits for the kernel's next datagram before failing (ETIMEDOUT): a request is
+    /// answered at once, so a silent socket is a lost reply, and the caller should fail rather than hang.
+    public static let defaultReceiveTimeout = 30
+
+    private let receiveTimeoutSeconds: Int
+
+    public init(protocol family: Int32 = NETLINK_ROUTE, receiveTimeoutSeconds: Int = MnlTransport.defaultReceiveTimeout) throws {
         guard let socket = mnl_socket_open(family) else {
             throw SystemError.last("socket", "netlink")
         }
@@ -39,6 +46,13 @@ public final class MnlTransport: NetlinkTransport {
         // Strict checking lets a dump ask the kernel to filter (addresses of one link) instead of
         // returning every object of the namespace, which grows with the pods on a node.
         _ = mnl_socket_setsockopt(socket, Int32(NETLINK_GET_STRICT_CHK), &on, socklen_t(MemoryLayout<Int32>.size))
+        self.receiveTimeoutSeconds = receiveTimeoutSeconds
+        var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+        guard setsockopt(mnl_socket_get_fd(socket), SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+            let failure = errno
+            mnl_socket_close(socket)
+            throw SystemError("setsockopt SO_RCVTIMEO", "netlink socket", errno: failure)
+        }
     }
 
     deinit { mnl_socket_close(socket) }
@@ -77,10 +91,15 @@ public final class MnlTransport: NetlinkTransport {
         return Int(value)
     }
 
+    /// One datagram; SO_RCVTIMEO ends the wait with EAGAIN, reported as ETIMEDOUT.
     public func receive() throws -> [UInt8] {
-        let count = try retryingOnInterrupt("recvfrom", "netlink socket") {
-            receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
+        do {
+            let count = try retryingOnInterrupt("recvfrom", "netlink socket") {
+                receiveBuffer.withUnsafeMutableBytes { mnl_socket_recvfrom(socket, $0.baseAddress, $0.count) }
+            }
+            return Array(receiveBuffer[0..<count])
+        } catch let error as SystemError where error.code == .resourceTemporarilyUnavailable {
+            throw SystemError("recvfrom", "netlink socket: no reply within \(receiveTimeoutSeconds) s", errno: ETIMEDOUT)
         }
-        return Array(receiveBuffer[0..<count])
     }
 }

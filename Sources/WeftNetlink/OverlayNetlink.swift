@@ -1,22 +1,24 @@
 import CMnl
+import SystemPackage
 import WeftAddress
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// rtnetlink operations for the node-to-node fabric: the vxlan device, routes to remote subnets,
-/// neighbour and FDB entries. One socket, bound in the namespace where it was opened; not thread-safe
-/// (the agent calls it from one serial queue).
+/// neighbour and FDB entries. A view of its handle's NETLINK_ROUTE socket; not thread-safe (the agent
+/// calls it from one serial queue).
 public final class OverlayNetlink {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.route } }
 
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
-    /// A connection in the calling thread's namespace.
-    public convenience init() throws {
-        self.init(transport: try MnlTransport())
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport) {
+        self.init(handle: NetlinkHandle(route: transport))
     }
 
     // MARK: links and addresses
@@ -96,7 +98,7 @@ public final class OverlayNetlink {
         do {
             try connection.execute(OverlayRequests.deleteRoute(destination, protocolID: protocolID), operation: "delete route \(destination)")
             return true
-        } catch let error as NetlinkError where error.errno == ESRCH || error.errno == ENOENT {
+        } catch let error as NetlinkError where [.noSuchProcess, .noSuchFileOrDirectory].contains(error.code) {
             return false
         }
     }
@@ -119,7 +121,7 @@ public final class OverlayNetlink {
         do {
             try connection.execute(NeighbourRequests.deleteNeighbour(address: entry.address, index: entry.index),
                                    operation: "delete neighbour \(entry)")
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 
     /// Permanent forwarding entries of the vxlan device `index` that name a remote.
@@ -137,6 +139,6 @@ public final class OverlayNetlink {
     public func deleteForwarding(_ entry: FabricForwarding) throws {
         do {
             try connection.execute(NeighbourRequests.deleteForwarding(entry), operation: "delete forwarding entry \(entry)")
-        } catch let error as NetlinkError where error.errno == ENOENT {}
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 }

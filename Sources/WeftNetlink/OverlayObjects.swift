@@ -57,10 +57,9 @@ public struct RouteEntry: Equatable, Sendable {
     /// Parses rtmsg (12 bytes: family, dst_len, src_len, tos, table, protocol, scope, type, flags)
     /// and its attributes; routes without a gateway or an output link are not fabric routes.
     public init?(payload: [UInt8]) {
-        guard payload.count >= 12 else { return nil }
+        guard payload.count >= 12, let flags = payload.loadInteger(UInt32.self, at: 8) else { return nil }
         let length = Int(payload[1])
         protocolID = payload[5]
-        let flags = payload.loadInteger(UInt32.self, at: 8)
         let attributes = NetlinkAttribute.parse(payload, from: 12)
         table = attributes.first(Int(RTA_TABLE.rawValue))?.u32 ?? UInt32(payload[4])
         guard let dst = attributes.first(Int(RTA_DST.rawValue)).flatMap({ IPAddress(bytes: $0.value) }),
@@ -85,10 +84,11 @@ public struct NeighbourEntry: Equatable, Sendable {
 
     /// Parses ndmsg (12 bytes: family, 3 pad, ifindex, state u16, flags u8, type u8), then attributes.
     public init?(payload: [UInt8]) {
-        guard payload.count >= 12 else { return nil }
+        guard payload.count >= 12, let index = payload.loadInteger(Int32.self, at: 4),
+              let state = payload.loadInteger(UInt16.self, at: 8) else { return nil }
         family = payload[0]
-        index = payload.loadInteger(Int32.self, at: 4)
-        state = payload.loadInteger(UInt16.self, at: 8)
+        self.index = index
+        self.state = state
         flags = payload[10]
         let attributes = NetlinkAttribute.parse(payload, from: 12)
         destination = attributes.first(Int(NDA_DST)).flatMap { IPAddress(bytes: $0.value) }

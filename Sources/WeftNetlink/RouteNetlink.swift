@@ -4,23 +4,18 @@ import WeftAddress
 import Glibc
 #endif
 
-/// rtnetlink operations in one network namespace.
+/// rtnetlink operations in one network namespace: a view of its handle's NETLINK_ROUTE socket.
 public final class RouteNetlink {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.route } }
 
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
-    /// A connection in the calling thread's namespace.
-    public convenience init() throws {
-        self.init(transport: try MnlTransport())
-    }
-
-    /// A connection bound in `namespace`: the socket is opened inside it and keeps working from here.
-    public convenience init(in namespace: NetworkNamespace) throws {
-        let transport = try namespace.run { try MnlTransport() }
-        self.init(transport: transport)
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport) {
+        self.init(handle: NetlinkHandle(route: transport))
     }
 
     // MARK: links
@@ -125,9 +120,23 @@ public final class RouteNetlink {
                                operation: "add route \(destination)\(via)\(inTable)")
     }
 
-    /// Sends a request built elsewhere (rules, neighbours) and waits for its ack.
-    public func send(_ request: NetlinkRequest, operation: @autoclosure () -> String) throws {
-        try connection.execute(request, operation: operation())
+    // MARK: rules and neighbours
+
+    /// A policy-routing rule, added (EEXIST when present) or deleted (ENOENT when absent).
+    public func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws {
+        let selector = [from.map { "from \($0)" }, to.map { "to \($0)" }].compactMap { $0 }.joined(separator: " ")
+        try connection.execute(PolicyRequests.rule(add: add, from: from, to: to, table: table, priority: priority),
+                               operation: "\(add ? "add" : "delete") rule \(selector) lookup \(table) priority \(priority)")
+    }
+
+    public func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws {
+        try connection.execute(PolicyRequests.permanentNeighbour(address, mac: mac, index: index),
+                               operation: "add neighbour \(address) on link \(index)")
+    }
+
+    public func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws {
+        try connection.execute(PolicyRequests.proxyNeighbour(add: add, address, index: index),
+                               operation: "\(add ? "add" : "delete") proxy neighbour \(address) on link \(index)")
     }
 
     /// The main table's routes of one family.

@@ -33,9 +33,10 @@ public struct Link: Equatable, Sendable {
 
     /// Parses RTM_NEWLINK's payload: ifinfomsg (16 bytes), then attributes.
     public init?(payload: [UInt8]) {
-        guard payload.count >= 16 else { return nil }
-        index = payload.loadInteger(Int32.self, at: 4)
-        flags = payload.loadInteger(UInt32.self, at: 8)
+        guard let index = payload.loadInteger(Int32.self, at: 4), let flags = payload.loadInteger(UInt32.self, at: 8),
+              payload.count >= 16 else { return nil }
+        self.index = index
+        self.flags = flags
         let attributes = NetlinkAttribute.parse(payload, from: 16)
         name = attributes.first(Int(IFLA_IFNAME))?.string ?? ""
         mtu = attributes.first(Int(IFLA_MTU))?.u32 ?? 0
@@ -58,9 +59,9 @@ public struct InterfaceAddress: Equatable, Sendable {
 
     /// Parses ifaddrmsg (8 bytes), then attributes; IFA_LOCAL wins over IFA_ADDRESS (they differ only on point-to-point links).
     public init?(payload: [UInt8]) {
-        guard payload.count >= 8 else { return nil }
+        guard let index = payload.loadInteger(Int32.self, at: 4), payload.count >= 8 else { return nil }
         let prefixLength = Int(payload[1])
-        index = Int32(bitPattern: payload.loadInteger(UInt32.self, at: 4))
+        self.index = index
         let attributes = NetlinkAttribute.parse(payload, from: 8)
         guard let bytes = (attributes.first(Int(IFA_LOCAL)) ?? attributes.first(Int(IFA_ADDRESS)))?.value,
               let ip = IPAddress(bytes: bytes), let network = IPNetwork(address: ip, prefixLength: prefixLength)

@@ -20,13 +20,13 @@ public struct TokenBucket: Equatable, Sendable {
     /// containerd's burst of 2^32-1 bits below 15.6 Mbit/s): the kernel keeps it as 64-bit ns.
     public let bufferTicks: UInt64
 
-    /// Throws EINVAL when a value is out of what TBF takes; BandwidthLimits.validate refuses those first.
+    /// Throws a validation NetlinkError (EINVAL) when a value is out of what TBF takes; BandwidthLimits.validate refuses those first.
     public init(rateBitsPerSecond: UInt64, burstBits: UInt64, clock: PacketSchedulerClock) throws {
         let rate = rateBitsPerSecond / 8
         let burst = burstBits / 8
-        guard rate > 0 else { throw NetlinkError("token bucket rate \(rateBitsPerSecond) bit/s is below 1 byte/s", errno: EINVAL) }
+        guard rate > 0 else { throw NetlinkError.invalid("shape traffic", "token bucket rate \(rateBitsPerSecond) bit/s is below 1 byte/s") }
         guard burst > 0, burst <= UInt64(UInt32.max) else {
-            throw NetlinkError("token bucket burst \(burstBits) bit is not 1 to 4294967295 bytes", errno: EINVAL)
+            throw NetlinkError.invalid("shape traffic", "token bucket burst \(burstBits) bit is not 1 to 4294967295 bytes")
         }
         rateBytesPerSecond = rate
         burstBytes = UInt32(burst)

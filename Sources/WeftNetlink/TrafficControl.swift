@@ -1,4 +1,5 @@
 import CMnl
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,28 +10,26 @@ import Glibc
 /// Per-pod bandwidth as the reference plugin lays it out: traffic into the pod leaves the host veth, so
 /// `shapeEgressOfLink(hostVeth)` shapes it; traffic out of the pod is received by the host veth, where no
 /// qdisc can delay it, so `redirectIngress(hostVeth → ifb)` sends it through an IFB whose root TBF shapes it.
+///
+/// A view of its handle's NETLINK_ROUTE socket, shared with the RouteNetlink of the same handle.
 public final class TrafficControl {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.route } }
     private let clock: PacketSchedulerClock
 
-    /// Sequence numbers from here on, so a transport shared with a RouteNetlink never sees two requests
-    /// with one number.
-    static let firstSequence: UInt32 = 0x4000_0000
-
-    public init(transport: NetlinkTransport, clock: PacketSchedulerClock) {
-        connection = NetlinkConnection(transport: transport, firstSequence: Self.firstSequence)
+    public init(handle: NetlinkHandle, clock: PacketSchedulerClock) {
+        self.handle = handle
         self.clock = clock
     }
 
-    /// A connection in the calling thread's namespace, with the kernel's scheduler clock.
-    public convenience init() throws {
-        self.init(transport: try MnlTransport(), clock: try PacketSchedulerClock.system())
+    /// Over `handle`, with the kernel's scheduler clock (read from /proc/net/psched).
+    public convenience init(handle: NetlinkHandle) throws {
+        self.init(handle: handle, clock: try PacketSchedulerClock.system())
     }
 
-    /// A connection bound in `namespace`: the socket is opened inside it and keeps working from here.
-    public convenience init(in namespace: NetworkNamespace) throws {
-        let transport = try namespace.run { try MnlTransport() }
-        self.init(transport: transport, clock: try PacketSchedulerClock.system())
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport, clock: PacketSchedulerClock) {
+        self.init(handle: NetlinkHandle(route: transport), clock: clock)
     }
 
     /// The bucket `shapeEgressOfLink` installs for these values, for comparing with `qdiscs(linkIndex:)`.
@@ -88,7 +87,7 @@ public final class TrafficControl {
             return try connection.execute(TrafficControlRequests.getRootQdisc(linkIndex: linkIndex),
                                           operation: "get root qdisc of link \(linkIndex)")
                 .lazy.compactMap { Qdisc(payload: $0.payload) }.first { $0.handle != 0 }
-        } catch let error as NetlinkError where error.errno == EINVAL || error.errno == ENOENT {
+        } catch let error as NetlinkError where [.invalidArgument, .noSuchFileOrDirectory].contains(error.code) {
             return nil
         }
     }
@@ -108,7 +107,7 @@ public final class TrafficControl {
         do {
             let replies = try connection.execute(RouteRequests.getLink(name: name), operation: "get link \(name)")
             guard let link = replies.lazy.compactMap({ Link(payload: $0.payload) }).first else {
-                throw NetlinkError("get link \(name)", errno: ENODEV)
+                throw NetlinkError("get link \(name)", code: .operationNotSupportedByDevice)
             }
             if let alias {
                 try connection.execute(RouteRequests.setAlias(index: link.index, alias: alias), operation: "set alias of ifb \(name)")
@@ -136,7 +135,7 @@ public final class TrafficControl {
         do {
             try body()
             return true
-        } catch let error as NetlinkError where error.errno == ENOENT || error.errno == EINVAL {
+        } catch let error as NetlinkError where [.noSuchFileOrDirectory, .invalidArgument].contains(error.code) {
             return false
         }
     }

@@ -15,10 +15,12 @@ public struct Qdisc: Equatable, Sendable {
 
     /// Parses tcmsg (20 bytes: family, pads, ifindex, handle, parent, info), then attributes.
     public init?(payload: [UInt8]) {
-        guard payload.count >= TrafficControlRequests.tcmsgSize else { return nil }
-        linkIndex = payload.loadInteger(Int32.self, at: 4)
-        handle = payload.loadInteger(UInt32.self, at: 8)
-        parent = payload.loadInteger(UInt32.self, at: 12)
+        guard payload.count >= TrafficControlRequests.tcmsgSize, let linkIndex = payload.loadInteger(Int32.self, at: 4),
+              let handle = payload.loadInteger(UInt32.self, at: 8), let parent = payload.loadInteger(UInt32.self, at: 12)
+        else { return nil }
+        self.linkIndex = linkIndex
+        self.handle = handle
+        self.parent = parent
         let attributes = NetlinkAttribute.parse(payload, from: TrafficControlRequests.tcmsgSize)
         guard let kind = attributes.first(Int(TCA_KIND))?.string else { return nil }
         self.kind = kind
@@ -30,12 +32,11 @@ public struct Qdisc: Equatable, Sendable {
     /// buffer, mtu. A rate of 2^32 bytes/s or more shows as 0xffffffff there and in full in TCA_TBF_RATE64.
     private static func tokenBucket(_ options: [NetlinkAttribute]) -> InstalledTokenBucket? {
         guard let parameters = options.first(Int(TCA_TBF_PARMS))?.value,
-              parameters.count >= MemoryLayout<tc_tbf_qopt>.size else { return nil }
-        let rate32 = UInt64(parameters.loadInteger(UInt32.self, at: 8))
-        let rate64 = options.first(Int(TCA_TBF_RATE64)).map { $0.value.loadInteger(UInt64.self, at: 0) } ?? 0
-        return InstalledTokenBucket(rateBytesPerSecond: max(rate32, rate64),
-                                    bufferTicks: parameters.loadInteger(UInt32.self, at: 28),
-                                    limitBytes: parameters.loadInteger(UInt32.self, at: 24))
+              parameters.count >= MemoryLayout<tc_tbf_qopt>.size, let rate32 = parameters.loadInteger(UInt32.self, at: 8),
+              let bufferTicks = parameters.loadInteger(UInt32.self, at: 28), let limitBytes = parameters.loadInteger(UInt32.self, at: 24)
+        else { return nil }
+        let rate64 = options.first(Int(TCA_TBF_RATE64))?.u64 ?? 0
+        return InstalledTokenBucket(rateBytesPerSecond: max(UInt64(rate32), rate64), bufferTicks: bufferTicks, limitBytes: limitBytes)
     }
 }
 
@@ -64,11 +65,10 @@ public struct MirredAction: Equatable, Sendable {
             let fields = action.nested
             guard fields.first(Int(TCA_ACT_KIND))?.string == "mirred",
                   let parameters = fields.first(Int(TCA_ACT_OPTIONS))?.nested.first(Int(TCA_MIRRED_PARMS))?.value,
-                  parameters.count >= MemoryLayout<tc_mirred>.size else { return nil }
-            // tc_mirred: index, capab, action, refcnt, bindcnt (tc_gen, 20 bytes), eaction, ifindex.
-            return MirredAction(targetIndex: parameters.loadInteger(Int32.self, at: 24),
-                                isEgressRedirect: parameters.loadInteger(Int32.self, at: 20) == TCA_EGRESS_REDIR,
-                                verdict: parameters.loadInteger(Int32.self, at: 8))
+                  // tc_mirred: index, capab, action, refcnt, bindcnt (tc_gen, 20 bytes), eaction, ifindex.
+                  let targetIndex = parameters.loadInteger(Int32.self, at: 24), let action = parameters.loadInteger(Int32.self, at: 20),
+                  let verdict = parameters.loadInteger(Int32.self, at: 8) else { return nil }
+            return MirredAction(targetIndex: targetIndex, isEgressRedirect: action == TCA_EGRESS_REDIR, verdict: verdict)
         }
     }
 }

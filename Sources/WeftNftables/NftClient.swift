@@ -1,26 +1,31 @@
 import CMnl
 import CNftnl
+import SystemPackage
 import WeftNetlink
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// nf_tables in the calling thread's network namespace, over a NETLINK_NETFILTER socket: transactions
-/// sent whole (commit), and what the tables hold read back.
+/// nf_tables in a handle's network namespace, over the handle's NETLINK_NETFILTER socket (shared with
+/// conntrack): transactions sent whole (commit), and what the tables hold read back.
 public final class NftClient {
-    private let connection: NetlinkConnection
+    public let handle: NetlinkHandle
+    private var connection: NetlinkSocket { get throws { try handle.netfilter } }
 
-    public init() throws {
-        connection = NetlinkConnection(transport: try MnlTransport(protocol: NETLINK_NETFILTER))
+    public init(handle: NetlinkHandle) {
+        self.handle = handle
     }
 
-    public init(transport: NetlinkTransport) {
-        connection = NetlinkConnection(transport: transport)
+    /// Over one transport (a test's replayed bytes).
+    public convenience init(transport: NetlinkTransport) {
+        self.init(handle: NetlinkHandle { _ in transport })
     }
 
-    var peekSequence: UInt32 { connection.peekSequence }
+    /// Where a transaction numbers its messages from: the socket renumbers them from its own sequence
+    /// when it sends them.
+    var peekSequence: UInt32 { 1 }
 
-    /// A new transaction, numbered from the connection's next sequence number.
+    /// A new transaction.
     public func transaction() -> NftTransaction { NftTransaction(firstSequence: peekSequence) }
 
     /// The size of the last transaction sent: bytes of its one datagram, and object messages in it.
@@ -31,12 +36,11 @@ public final class NftClient {
     /// is sent; an empty one sends nothing.
     public func commit(_ transaction: NftTransaction) throws {
         let batch = transaction.batch
-        let (bytes, used) = batch.finish()  // `used`: the first sequence number after the batch
+        let (bytes, _) = batch.finish()
         if let refusal = batch.refusal { throw refusal }
         guard let acked = batch.ackedSequence else { return }
-        connection.advance(to: used)
         lastCommit = (bytes.count, batch.messageCount)
-        try connection.exchangeBatch(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
+        try connection.exchangeTransaction(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
     }
 
     /// Deletes the table `name`; false when there was none.
@@ -47,7 +51,7 @@ public final class NftClient {
         do {
             try commit(transaction)
             return true
-        } catch let error as NetlinkError where error.errno == ENOENT {
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {
             return false
         }
     }
@@ -102,19 +106,20 @@ public final class NftClient {
     /// table, set or element (ENOENT) is an empty answer.
     private func query(_ type: nf_tables_msg_types, dump: Bool, operation: String,
                        payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let sequence = connection.reserveSequences(1)
         let flags = dump ? NLM_F_DUMP : NLM_F_ACK
-        let length: Int = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                  let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
-            else { return 0 }
-            payload(header)
-            return Int(header.pointee.nlmsg_len)
-        }
         do {
-            return try connection.exchange(Array(buffer[0..<length]), sequence: sequence, isDump: dump, ackRequested: !dump, operation: operation)
-        } catch let error as NetlinkError where error.errno == ENOENT {
+            return try connection.execute(isDump: dump, ackRequested: !dump, operation: operation) { sequence in
+                var buffer = [UInt8](repeating: 0, count: 512)
+                let length: Int = buffer.withUnsafeMutableBytes { raw in
+                    guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
+                          let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
+                    else { return 0 }
+                    payload(header)
+                    return Int(header.pointee.nlmsg_len)
+                }
+                return Array(buffer[0..<length])
+            }
+        } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {
             return []
         }
     }

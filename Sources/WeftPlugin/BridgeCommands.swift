@@ -64,7 +64,7 @@ struct BridgeCommands: PluginCommands {
             try Teardown(node: node).removeReclaimed(reservation.reclaimed)
             // Flows an earlier holder of the addresses left (a DEL that never came, or failed to flush):
             // an established one would pass the new pod's NetworkPolicy, a DNATed one its old target.
-            try node.firewall().forgetFlows(of: reservation.addresses)
+            try FirewallSettle.forgetFlows(of: reservation.addresses, conntrack: node.conntrack)
             FaultInjection.point("add-after-reserve")
             // Before the pod has an interface: no packet passes before its policies are in force.
             if let setting = plan.networkPolicy {
@@ -113,8 +113,8 @@ struct BridgeCommands: PluginCommands {
             if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
             try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
             let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
-            rollback.append { try firewall.remove(id, recorded: committed) }
-            try firewall.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName)
+            rollback.append { try FirewallSettle.remove(id, recorded: committed, firewall: firewall, conntrack: node.conntrack) }
+            try FirewallSettle.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName, sysctl: node.sysctl, conntrack: node.conntrack)
             FaultInjection.point("add-after-firewall")
             return result
         } catch {
@@ -134,7 +134,7 @@ struct BridgeCommands: PluginCommands {
         try Teardown(node: node).removeFromNode(id, netns: environment.netns, recorded: recorded)
         // Best effort: a DEL must not fail on it, and the next ADD of these addresses flushes them again.
         do {
-            try node.firewall().forgetFlows(of: recorded?.addresses ?? [])
+            try FirewallSettle.forgetFlows(of: recorded?.addresses ?? [], conntrack: node.conntrack)
         } catch {
             node.report("DEL \(id): the pod's conntrack flows were not flushed (the next ADD of its addresses flushes them): \(error)")
         }
@@ -148,7 +148,7 @@ struct BridgeCommands: PluginCommands {
     /// Ready when the subnet is known, the store takes writes and every range has a free address;
     /// code 50 with the reason otherwise.
     func status() throws {
-        try Readiness.check { let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv); return (plan.name, plan.dataDir, plan.ranges) }
+        try Readiness.check(store: node.store) { let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv); return (plan.name, plan.dataDir, plan.ranges) }
     }
 
     /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older

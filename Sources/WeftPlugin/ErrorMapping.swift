@@ -21,8 +21,11 @@ enum ErrorMapping {
             case .addressTaken:
                 return CNIError(.nodeConflict, error.description)
             }
+        case let error as NetlinkError where error.isValidation:
+            // Refused before it was sent: a value of the config that cannot be encoded.
+            return CNIError(.invalidConfig, error.description)
         case let error as NetlinkError:
-            // Only replies of the kernel's netlink: it refused the request.
+            // The kernel's netlink replies: it refused the request.
             return CNIError(.datapathFailure, error.description)
         case let error as NftBatchOverflow:
             return CNIError(.datapathFailure, error.description)

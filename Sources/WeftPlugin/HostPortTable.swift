@@ -1,13 +1,13 @@
 import WeftNetlink
 import WeftNftables
 
-/// Weft's `inet weft` table in the calling thread's network namespace: the chains and rules of
-/// WeftRuleset and the hostPort maps' elements, written through the generic NftClient.
+/// Weft's `inet weft` table in a handle's network namespace (the calling thread's by default): the chains
+/// and rules of WeftRuleset and the hostPort maps' elements, written through the generic NftClient.
 public struct HostPortTable {
     let client: NftClient
     public let table = WeftRuleset.table
 
-    public init() throws { client = try NftClient() }
+    public init(handle: NetlinkHandle = .current()) { client = NftClient(handle: handle) }
 
     init(client: NftClient) { self.client = client }
 

@@ -63,7 +63,7 @@ struct IPAMCommands: PluginCommands {
     }
 
     func status() throws {
-        try Readiness.check { let plan = try IPAMPlan.resolve(config); return (plan.name, plan.dataDir, plan.ranges) }
+        try Readiness.check(store: node.store) { let plan = try IPAMPlan.resolve(config); return (plan.name, plan.dataDir, plan.ranges) }
     }
 
     func gc(validAttachments: [GCInput.ValidAttachment]) throws {

@@ -24,10 +24,12 @@ public struct Node {
     /// The IPAM store of one network: (dataDir, network).
     var store: (String, String) -> AddressStore
     var firewall: () -> Firewall
+    /// The node's conntrack table: flows an address's previous pod left, UDP flows to a hostPort.
+    var conntrack: () -> ConnectionTracking
     /// Per-pod bandwidth (traffic control).
     var shaper: () -> Shaper
     /// weftd's policy socket and the isolation table (`networkPolicy`).
-    var policy: () -> PolicyGate = { LivePolicyGate() }
+    var policy: () -> PolicyGate = { LivePolicyGate(netlink: .current()) }
     /// The plugin's own namespace (the node's), for moving a device back into it.
     var nodeNamespace: () throws -> NetworkNamespace = { try NetworkNamespace(path: "/proc/thread-self/ns/net") }
     /// What went wrong without failing the command (an undo step of a failed ADD, DEL's best-effort
@@ -37,15 +39,19 @@ public struct Node {
         _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
-    /// The kernel's node; a new value each time (its parts open what they use when called).
+    /// The kernel's, with one netlink handle for the node's namespace that every step of the command shares
+    /// (its sockets opened on first use): a fresh one for each command.
     public static var live: Node {
-        Node(
-            links: { try RouteNetlink() },
+        let netlink = NetlinkHandle.current()
+        return Node(
+            links: { RouteNetlink(handle: netlink) },
             openPod: LivePod.open,
             sysctl: LiveSysctl(),
             store: { dataDir, network in FileStore(dataDir: dataDir, network: network) },
-            firewall: { NodeFirewall() },
-            shaper: { NodeShaper() })
+            firewall: { NodeFirewall(netlink: netlink) },
+            conntrack: { Conntrack(handle: netlink) },
+            shaper: { NodeShaper(netlink: netlink) },
+            policy: { LivePolicyGate(netlink: netlink) })
     }
 }
 
@@ -133,6 +139,9 @@ protocol AddressStore: AnyObject {
     func hostPorts() throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
     func isEmpty() throws -> Bool
     @discardableResult func adopt(_ owner: AttachmentID, addresses: [IPAddress]) throws -> Bool
+    /// STATUS: the store takes writes, and how many addresses of a range are free.
+    func checkWritable() throws
+    func freeCount(in range: AddressRange) throws -> UInt64
 }
 
 extension FileStore: AddressStore {}
@@ -142,21 +151,6 @@ extension RouteNetlink: LinkControl {
     func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
         try createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName, peerMAC: peerMAC,
                        peerNamespaceFD: peer.namespaceFD, peerDescription: peer.path)
-    }
-
-    func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws {
-        let selector = [from.map { "from \($0)" }, to.map { "to \($0)" }].compactMap { $0 }.joined(separator: " ")
-        try send(PolicyRequests.rule(add: add, from: from, to: to, table: table, priority: priority),
-                 operation: "\(add ? "add" : "delete") rule \(selector) lookup \(table) priority \(priority)")
-    }
-
-    func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws {
-        try send(PolicyRequests.permanentNeighbour(address, mac: mac, index: index), operation: "add neighbour \(address) on link \(index)")
-    }
-
-    func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws {
-        try send(PolicyRequests.proxyNeighbour(add: add, address, index: index),
-                 operation: "\(add ? "add" : "delete") proxy neighbour \(address) on link \(index)")
     }
 }
 
@@ -170,7 +164,8 @@ final class LivePod: PodSandbox {
 
     private init(_ namespace: NetworkNamespace) throws {
         self.namespace = namespace
-        links = try RouteNetlink(in: namespace)
+        // The pod's own handle: its socket is opened inside the namespace on first use.
+        links = RouteNetlink(handle: NetlinkHandle(in: namespace))
     }
 
     /// CNI_NETNS, checked to be a namespace file other than the plugin's own before anything changes.

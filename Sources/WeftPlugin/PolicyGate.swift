@@ -1,5 +1,6 @@
 import WeftAddress
 import WeftCNI
+import WeftNetlink
 import WeftNftables
 import WeftPolicy
 
@@ -23,6 +24,9 @@ struct PolicyPodIdentity: Equatable {
 }
 
 struct LivePolicyGate: PolicyGate {
+    /// The node's netlink handle: the isolation table goes through its NETLINK_NETFILTER socket.
+    let netlink: NetlinkHandle
+
     func attach(socket: String, pod: PolicyPodIdentity, addresses: [IPAddress]) -> String? {
         let request = PolicyRequest(op: .attach, namespace: pod.namespace, name: pod.name, addresses: addresses.map(\.description),
                                     sandbox: pod.sandbox, uid: pod.uid)
@@ -40,11 +44,11 @@ struct LivePolicyGate: PolicyGate {
     }
 
     func isolate(_ addresses: [IPAddress]) throws {
-        try PodIsolation.isolate(addresses, client: try NftClient())
+        try PodIsolation.isolate(addresses, client: NftClient(handle: netlink))
     }
 
     func unisolate(_ addresses: [IPAddress]) throws {
-        try PodIsolation.release(addresses, client: try NftClient())
+        try PodIsolation.release(addresses, client: NftClient(handle: netlink))
     }
 }
 

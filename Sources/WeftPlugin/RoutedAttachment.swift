@@ -1,7 +1,8 @@
+import SystemPackage
 import WeftAddress
 import WeftCNI
-import WeftIdentity
 import WeftIPAM
+import WeftIdentity
 import WeftNetlink
 #if canImport(Glibc)
 import Glibc
@@ -131,10 +132,10 @@ struct RoutedAttachment {
         for address in addresses {
             guard let single = IPNetwork(address: address, prefixLength: address.bitWidth) else { continue }
             for (from, to, table, priority) in [(nil, single, mainTable, toPodPriority), (single, nil, Self.table(of: uplink), fromPodPriority)] {
-                do { try links.rule(add: false, from: from, to: to, table: table, priority: priority) } catch let error as NetlinkError where error.errno == ENOENT {}
+                do { try links.rule(add: false, from: from, to: to, table: table, priority: priority) } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
             }
             if let device {
-                do { try links.proxyNeighbour(add: false, address, index: device.index) } catch let error as NetlinkError where error.errno == ENOENT {}
+                do { try links.proxyNeighbour(add: false, address, index: device.index) } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
             }
         }
     }

@@ -19,9 +19,12 @@ protocol Shaper {
 
 /// The kernel's, through rtnetlink traffic-control messages.
 struct NodeShaper: Shaper {
+    /// The node's netlink handle: links and traffic control share its NETLINK_ROUTE socket.
+    let netlink: NetlinkHandle
+
     func apply(_ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
                onIFBCreated: () -> Void) throws {
-        let tc = try TrafficControl()
+        let tc = try TrafficControl(handle: netlink)
         if let ingress = limits.ingress {
             try tc.shapeEgressOfLink(index: hostVethIndex, rateBitsPerSecond: ingress.rateBitsPerSecond, burstBits: ingress.burstBits)
         }
@@ -31,7 +34,7 @@ struct NodeShaper: Shaper {
             ifb = try tc.createIFB(name: attachment.ifbName, mtu: mtu, alias: alias)
         } catch let error as NetlinkError where error.isExists {
             // Left by an ADD killed before its DEL: the name is derived from this attachment, so it is ours.
-            guard let existing = try RouteNetlink().link(named: attachment.ifbName) else { throw error }
+            guard let existing = try RouteNetlink(handle: netlink).link(named: attachment.ifbName) else { throw error }
             ifb = existing.index
         }
         onIFBCreated()
@@ -42,12 +45,12 @@ struct NodeShaper: Shaper {
     /// A plain link delete: every DEL runs this, shaped or not, so it opens no traffic-control connection
     /// (which would read /proc/net/psched first).
     func remove(_ attachment: AttachmentID) throws {
-        try RouteNetlink().deleteOwnedLink(named: attachment.ifbName, of: attachment)
+        try RouteNetlink(handle: netlink).deleteOwnedLink(named: attachment.ifbName, of: attachment)
     }
 
     func problems(_ limits: BandwidthLimits?, hostVethIndex: Int32, attachment: AttachmentID) throws -> [String] {
         guard let limits else { return [] }
-        let tc = try TrafficControl()
+        let tc = try TrafficControl(handle: netlink)
         var problems: [String] = []
         func compare(_ shaping: BandwidthLimits.Shaping, on index: Int32, _ what: String) throws {
             let wanted = try tc.tokenBucket(rateBitsPerSecond: shaping.rateBitsPerSecond, burstBits: shaping.burstBits)
@@ -61,7 +64,7 @@ struct NodeShaper: Shaper {
         }
         if let ingress = limits.ingress { try compare(ingress, on: hostVethIndex, "host veth (ingress shaping)") }
         if let egress = limits.egress {
-            guard let ifb = try RouteNetlink().link(named: attachment.ifbName) else {
+            guard let ifb = try RouteNetlink(handle: netlink).link(named: attachment.ifbName) else {
                 problems.append("ifb \(attachment.ifbName) for egress shaping is missing")
                 return problems
             }

@@ -1,31 +1,28 @@
 import FoundationEssentials
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// stdin and stdout as raw file descriptors: no buffering layer, nothing to flush before exit.
+/// swift-system's reads and writes retry on EINTR themselves.
 public enum StandardIO {
     /// Reads stdin to its end or to `limit` bytes, whichever comes first.
     public static func readInput(limit: Int) -> Data {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while bytes.count < limit {
-            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, min($0.count, limit - bytes.count)) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+            let wanted = min(chunk.count, limit - bytes.count)
+            guard let count = try? chunk.withUnsafeMutableBytes({
+                try FileDescriptor.standardInput.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]))
+            }), count > 0 else { break }
             bytes += chunk[0..<count]
         }
         return Data(bytes)
     }
 
     public static func writeOutput(_ data: Data) {
-        var remaining = [UInt8](data)
-        while !remaining.isEmpty {
-            let written = remaining.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-            if written < 0 && errno == EINTR { continue }
-            if written <= 0 { return }
-            remaining.removeFirst(written)
-        }
+        _ = try? [UInt8](data).withUnsafeBytes { try FileDescriptor.standardOutput.writeAll($0) }
     }
 }
 

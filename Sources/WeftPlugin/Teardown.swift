@@ -40,7 +40,8 @@ struct Teardown {
                 try RoutedAttachment.removeUplinkState(addresses: recorded.addresses, uplink: uplink, links: links)
             }
         }, beside: {
-            try firewall.remove(attachment, recorded: recorded.map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) })
+            try FirewallSettle.remove(attachment, recorded: recorded.map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) },
+                                      firewall: firewall, conntrack: node.conntrack)
         })
     }
 

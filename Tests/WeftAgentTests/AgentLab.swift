@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import WeftNetlink
 import WeftTestSupport
+import WeftSystem
 @testable import WeftAgent
 
 /// A PolicyAgent alone, in a throwaway network namespace where its nftables client writes, with a

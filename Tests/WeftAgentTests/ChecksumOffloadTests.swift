@@ -3,6 +3,7 @@ import Testing
 import WeftAddress
 import WeftNetlink
 import WeftTestSupport
+import WeftSystem
 @testable import WeftAgent
 
 /// `--vxlan-tx-checksum-offload auto`: which kernels need the vxlan devices' checksum offload off (before

@@ -152,8 +152,8 @@ import WeftNetlink
 
     @Test func removingWhatIsNotThereIsNotAnError() throws {
         // ENOENT: "Cannot delete qdisc with handle of zero", the kernel's default root qdisc.
-        let enoent = message(type: 2, flags: 0, sequence: 0x4000_0000, payload: le32(UInt32(bitPattern: -2)) + [UInt8](repeating: 0, count: 16))
-        let ack = message(type: 2, flags: 0, sequence: 0x4000_0001, payload: le32(0) + [UInt8](repeating: 0, count: 16))
+        let enoent = message(type: 2, flags: 0, sequence: 1, payload: le32(UInt32(bitPattern: -2)) + [UInt8](repeating: 0, count: 16))
+        let ack = message(type: 2, flags: 0, sequence: 2, payload: le32(0) + [UInt8](repeating: 0, count: 16))
         let transport = ReplayTransport(replies: [enoent, ack])
         let control = TrafficControl(transport: transport, clock: Self.clock)
         #expect(try control.removeRootQdisc(linkIndex: 3) == false)

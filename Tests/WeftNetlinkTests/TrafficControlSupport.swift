@@ -1,6 +1,7 @@
 import Foundation
 import WeftTestSupport
 import WeftNetlink
+import WeftSystem
 
 /// Throwaway network namespaces named `wt-<8 hex>-tc<label>`, deleted by `cleanup()` (run it in a defer).
 final class ScratchNamespaces {
@@ -37,7 +38,7 @@ final class ScratchNamespaces {
 
     /// The index of `link` in namespace `name`, through Weft's own netlink code.
     func linkIndex(_ link: String, in name: String) throws -> Int32 {
-        let netlink = try RouteNetlink(in: NetworkNamespace(path: path(name)))
+        let netlink = try RouteNetlink(handle: NetlinkHandle(in: NetworkNamespace(path: path(name))))
         guard let found = try netlink.link(named: link) else { throw TestFailure("no link \(link) in \(name)") }
         return found.index
     }

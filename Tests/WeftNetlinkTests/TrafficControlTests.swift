@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeftTestSupport
 import WeftNetlink
+import WeftSystem
 
 /// TrafficControl against the kernel, in throwaway namespaces; `tc` only observes what Weft installed.
 @Suite(.serialized, .privileged)
@@ -14,7 +15,7 @@ struct TrafficControlTests {
         try scratch.run(in: name, "/usr/sbin/ip", "link", "add", "va", "type", "veth", "peer", "name", "vb")
         try scratch.run(in: name, "/usr/sbin/ip", "link", "set", "va", "up")
         try scratch.run(in: name, "/usr/sbin/ip", "link", "set", "vb", "up")
-        try body(scratch, name, try TrafficControl(in: NetworkNamespace(path: scratch.path(name))))
+        try body(scratch, name, try TrafficControl(handle: NetlinkHandle(in: NetworkNamespace(path: scratch.path(name)))))
     }
 
     @Test func tokenBucketIsInstalledReplacedAndRemoved() throws {
@@ -69,7 +70,7 @@ struct TrafficControlTests {
             let va = try scratch.linkIndex("va", in: name)
             let ifbName = "wt\(scratch.id)ifb"
             let ifb = try control.createIFB(name: ifbName, mtu: 1400, alias: "weft test")
-            let link = try #require(try RouteNetlink(in: NetworkNamespace(path: scratch.path(name))).link(index: ifb))
+            let link = try #require(try RouteNetlink(handle: NetlinkHandle(in: NetworkNamespace(path: scratch.path(name)))).link(index: ifb))
             #expect(link.name == ifbName && link.kind == "ifb" && link.isUp && link.mtu == 1400 && link.alias == "weft test")
             #expect(throws: NetlinkError.self) { _ = try control.createIFB(name: ifbName, mtu: nil, alias: nil) }
 
@@ -109,7 +110,7 @@ struct TrafficControlTests {
         try scratch.run(in: b, "/usr/sbin/ip", "address", "add", "192.0.2.2/24", "dev", "vb")
         try scratch.run(in: a, "/usr/sbin/ip", "link", "set", "va", "up")
         try scratch.run(in: b, "/usr/sbin/ip", "link", "set", "vb", "up")
-        let control = try TrafficControl(in: NetworkNamespace(path: scratch.path(a)))
+        let control = try TrafficControl(handle: NetlinkHandle(in: NetworkNamespace(path: scratch.path(a))))
         let va = try scratch.linkIndex("va", in: a)
 
         try control.shapeEgressOfLink(index: va, rateBitsPerSecond: 8_000_000, burstBits: 80000)

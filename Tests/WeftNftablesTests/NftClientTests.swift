@@ -3,6 +3,7 @@ import Testing
 import WeftNetlink
 import WeftNftables
 import WeftTestSupport
+import WeftSystem
 
 /// libnftnl against the kernel, in a throwaway namespace (the tests are NftLargeTableTests').
 @Suite(.privileged)
@@ -12,7 +13,7 @@ struct NftClientTests {
         try ip("netns", "add", name)
         defer { _ = try? ip("netns", "delete", name) }
         let namespace = try NetworkNamespace(path: "/var/run/netns/\(name)")
-        let client = try namespace.run { try NftClient() }
+        let client = NftClient(handle: NetlinkHandle(in: namespace))
         try body(name, client)
     }
 

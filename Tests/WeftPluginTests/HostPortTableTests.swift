@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftSystem
 import WeftNftables
 @testable import WeftPlugin
 import WeftTestSupport

@@ -65,6 +65,7 @@ final class InProcessNode {
              sysctl: FakeSysctl(owner: self),
              store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
              firewall: { FakeFirewall(owner: self) },
+             conntrack: { FakeConntrack(owner: self) },
              shaper: { FakeShaper(owner: self) },
              policy: { FakePolicyGate(owner: self) },
              report: { self.reports.append($0) })
@@ -212,6 +213,11 @@ final class FailingStore: AddressStore {
     }
     func addresses(of id: AttachmentID) throws -> [IPAddress]? { try store.addresses(of: id) }
     func owners() throws -> [AttachmentID] { try store.owners() }
+    func checkWritable() throws {
+        try owner.step("store: check writable")
+        try store.checkWritable()
+    }
+    func freeCount(in range: AddressRange) throws -> UInt64 { try store.freeCount(in: range) }
     func collectGarbage(keep: Set<String>) throws -> (released: [AttachmentID], failures: [String]) {
         try owner.step("store: collect garbage")
         return try store.collectGarbage(keep: keep)
@@ -243,24 +249,32 @@ struct FakeFirewall: Firewall {
         try owner.step("firewall: commit")
         owner.firewallElements[attachment.elementTag] = plan.portMappings
     }
-    func settle(_ plan: NetworkPlan, localnetDevice: String) throws { try owner.step("firewall: settle") }
-    func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws {
-        guard owner.firewallElements[attachment.elementTag] != nil else { return }
+    /// Like the kernel's, the pod addresses of the UDP hostPorts removed, whose flows the caller deletes.
+    func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?) throws -> Set<IPAddress> {
+        guard let mappings = owner.firewallElements[attachment.elementTag] else { return [] }
         try owner.step("firewall: remove")
         owner.firewallElements[attachment.elementTag] = nil
+        return mappings.contains { $0.proto == .udp } ? Set(recorded?.addresses ?? []) : []
     }
     func problems(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID) throws -> [String] { [] }
-    /// Flows are kernel state the in-process node does not model; nothing to undo either. Not logged;
-    /// it fails only when a test names it in `failAlso`.
-    func forgetFlows(of addresses: [IPAddress]) throws {
-        if owner.failAlso == "firewall: forget flows" { try owner.step("firewall: forget flows") }
-    }
     func collectGarbage(network: String, keep: Set<String>) throws {
         try owner.step("firewall: collect garbage")
         owner.firewallElements = owner.firewallElements.filter { keep.contains($0.key) }
     }
 }
 
+/// Flows are kernel state the in-process node does not model: the calls are logged, nothing is kept.
+struct FakeConntrack: ConnectionTracking {
+    unowned let owner: InProcessNode
+    func deleteFlows(naming addresses: Set<IPAddress>) throws -> Int {
+        try owner.step("conntrack: delete flows")
+        return 0
+    }
+    func deleteUDP(toPorts ports: Set<UInt16>, addresses: Set<IPAddress>) throws -> Int {
+        try owner.step(ports.isEmpty ? "conntrack: delete udp flows of pod" : "conntrack: delete udp flows to hostPorts")
+        return 0
+    }
+}
 
 struct FakeShaper: Shaper {
     unowned let owner: InProcessNode

@@ -23,10 +23,11 @@ import WeftNetlink
     /// What a successful ADD does, in order: the log every rollback test below is checked against.
     static let addSteps = [
         "node: create bridge cni0", "node: add address 10.9.0.1/24", "sysctl net/ipv6/conf/cni0/accept_ra",
-        "store: reserve", "node: create veth", "node: set alias", "node: set hairpin", "sysctl net/ipv6/conf/veth",
-        "pod: set up lo", "pod: set up eth0", "pod: add address 10.9.0.2/24",
+        "store: reserve", "conntrack: delete flows", "node: create veth", "node: set alias", "node: set hairpin",
+        "sysctl net/ipv6/conf/veth", "pod: set up lo", "pod: set up eth0", "pod: add address 10.9.0.2/24",
         "shaper: shape host veth", "shaper: create ifb", "shaper: shape ifb",
-        "store: record hostPorts", "firewall: commit", "firewall: settle",
+        "store: record hostPorts", "firewall: commit", "sysctl net/ipv4/conf/cni0/route_localnet",
+        "conntrack: delete udp flows to hostPorts",
     ]
 
     @Test func addDoesEachStepInOrder() throws {
@@ -38,11 +39,10 @@ import WeftNetlink
         for (done, expected) in zip(steps, Self.addSteps) { #expect(done.hasPrefix(expected), "\(steps)") }
     }
 
-    /// A failure at any step after the reservation undoes, in reverse order, everything made before it:
-    /// the hostPorts (once committed), the veth, the reservation; the node is as it was.
-    @Test(arguments: ["store: reserve", "node: create veth", "node: set alias", "node: set hairpin", "pod: add address",
-                      "shaper: shape host veth", "shaper: create ifb", "shaper: shape ifb",
-                      "store: record hostPorts", "firewall: commit", "firewall: settle"])
+    /// A failure at any step of ADD undoes, in reverse order, everything the attachment made before it:
+    /// the hostPorts (once committed) and their UDP flows, the IFB, the veth, the reservation; the node is
+    /// as it was. The bridge and its address, shared by every pod, stay.
+    @Test(arguments: addSteps)
     func aFailedAddUndoesEverythingInReverse(failing step: String) throws {
         let node = InProcessNode()
         node.failAt = step
@@ -54,7 +54,7 @@ import WeftNetlink
         let failedAt = try #require(node.log.firstIndex { $0.hasPrefix("FAILED") })
         let done = Array(node.log[..<failedAt]), undone = Array(node.log[(failedAt + 1)...])
         var expectedUndo: [String] = []
-        if done.contains("firewall: commit") { expectedUndo.append("firewall: remove") }
+        if done.contains("firewall: commit") { expectedUndo += ["firewall: remove", "conntrack: delete udp flows of pod"] }
         if done.contains("shaper: create ifb") { expectedUndo.append("shaper: remove ifb") }
         if done.contains(where: { $0.hasPrefix("node: create veth") }) { expectedUndo.append("node: delete link veth") }
         if done.contains("store: reserve") { expectedUndo.append("store: release") }
@@ -70,21 +70,23 @@ import WeftNetlink
     /// reported (stderr in the field), naming both.
     @Test func aFailingUndoStepIsReportedAndTheRestStillRun() throws {
         let node = InProcessNode()
-        node.failAt = "firewall: settle"
+        node.failAt = "conntrack: delete udp flows to hostPorts"
         node.failAlso = "node: delete link veth"
         let add = run(node, "ADD")
         #expect(add.status == 1)
-        #expect((add.json?["msg"] as? String)?.contains("write firewall: settle") == true, "the ADD's own error: \(add.json ?? [:])")
-        let undone = Array(node.log.drop { !$0.hasPrefix("FAILED firewall: settle") }.dropFirst())
-        let expected = ["firewall: remove", "shaper: remove ifb", "FAILED node: delete link veth", "store: release"]
+        #expect((add.json?["msg"] as? String)?.contains("write conntrack: delete udp flows to hostPorts") == true,
+                "the ADD's own error: \(add.json ?? [:])")
+        let undone = Array(node.log.drop { !$0.hasPrefix("FAILED conntrack: delete udp flows to hostPorts") }.dropFirst())
+        let expected = ["firewall: remove", "conntrack: delete udp flows of pod", "shaper: remove ifb", "FAILED node: delete link veth",
+                        "store: release"]
         #expect(undone.count == expected.count, "\(node.log)")
         for (step, prefix) in zip(undone, expected) { #expect(step.hasPrefix(prefix), "\(node.log)") }
         #expect(node.reports.count == 1, "\(node.reports)")
-        #expect(node.reports.first.map { $0.contains("write firewall: settle") && $0.contains("write node: delete link veth") } == true,
+        #expect(node.reports.first.map { $0.contains("write conntrack: delete udp flows to hostPorts") && $0.contains("write node: delete link veth") } == true,
                 "\(node.reports)")
         // Control: a rollback whose steps all succeed reports nothing.
         let clean = InProcessNode()
-        clean.failAt = "firewall: settle"
+        clean.failAt = "conntrack: delete udp flows to hostPorts"
         #expect(run(clean, "ADD").status == 1)
         #expect(clean.reports.isEmpty, "\(clean.reports)")
     }
@@ -93,7 +95,7 @@ import WeftNetlink
     @Test func aDelWhoseFlowFlushFailsReportsItAndSucceeds() throws {
         let node = InProcessNode()
         #expect(run(node, "ADD").status == 0)
-        node.failAlso = "firewall: forget flows"
+        node.failAlso = "conntrack: delete flows"
         let del = run(node, "DEL")
         #expect(del.status == 0, "\(del.json ?? [:])")
         #expect(node.reports.count == 1 && node.reports[0].contains("conntrack"), "\(node.reports)")
@@ -109,10 +111,13 @@ import WeftNetlink
         #expect(del.status == 0, "\(del.json ?? [:])")
         // The links and the hostPorts go side by side (Overlap); the reservation only after both.
         let steps = node.log.map { $0.components(separatedBy: " veth").first ?? $0 }
-        #expect(Set(steps.prefix(3)) == ["node: delete link", "shaper: remove ifb", "firewall: remove"], "\(steps)")
+        #expect(Set(steps.prefix(4)) == ["node: delete link", "shaper: remove ifb", "firewall: remove", "conntrack: delete udp flows of pod"],
+                "\(steps)")
         #expect(steps.firstIndex(of: "node: delete link")! < steps.firstIndex(of: "shaper: remove ifb")!)
-        #expect(steps.last == "store: release")
-        #expect(steps.count == 4)
+        #expect(steps.firstIndex(of: "firewall: remove")! < steps.firstIndex(of: "conntrack: delete udp flows of pod")!)
+        // Then every flow naming the pod's addresses, and the reservation last.
+        #expect(Array(steps.suffix(2)) == ["conntrack: delete flows", "store: release"], "\(steps)")
+        #expect(steps.count == 6)
         #expect(try node.podLinks.links().map(\.name) == ["lo"])
     }
 
@@ -151,6 +156,12 @@ import WeftNetlink
         let netlink = run(node, "ADD")
         #expect(netlink.json?["code"] as? Int == 100)
         #expect(netlink.json?["msg"] as? String == "create veth: Operation not permitted (kernel: nope)")
+        // A value netlink cannot encode is refused before anything is sent: the config's fault (7), not the kernel's.
+        node.failAt = "shaper: shape host veth"
+        node.failure = NetlinkError.invalid("shape traffic", "token bucket rate 7 bit/s is below 1 byte/s")
+        let invalid = run(node, "ADD")
+        #expect(invalid.json?["code"] as? Int == 7, "\(invalid.json ?? [:])")
+        #expect(invalid.json?["msg"] as? String == "shape traffic: token bucket rate 7 bit/s is below 1 byte/s")
         node.failAt = "store: reserve"
         node.failure = IPAMError.exhausted(range: "10.9.0.0/24", held: 253, stale: 0)
         let full = run(node, "ADD")

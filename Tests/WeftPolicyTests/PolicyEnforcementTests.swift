@@ -3,6 +3,7 @@ import Testing
 import WeftAddress
 import WeftNetlink
 import WeftNftables
+import WeftSystem
 import Yams
 import WeftTestSupport
 @testable import WeftPolicy
@@ -107,7 +108,7 @@ struct PolicyEnforcementTests {
 
         /// An NftClient bound to the node namespace (the socket stays in the namespace it was opened in).
         func client() throws -> NftClient {
-            try NetworkNamespace(path: "/var/run/netns/\(node)").run { try NftClient() }
+            NftClient(handle: NetlinkHandle(in: try NetworkNamespace(path: "/var/run/netns/\(node)")))
         }
 
         /// The table as the kernel holds it, comparable across namespaces: each chain's rules as nft
@@ -306,7 +307,7 @@ extension PolicyEnforcementTests {
         let compiled = PolicyCompiler.compile(policies: try Yams.load_all(yaml: policies).map { try NetworkPolicy(json: $0 as Any) },
                                               pods: try Yams.load_all(yaml: pods).map { try PolicyPod(json: $0 as Any) },
                                               namespaces: [PolicyNamespace(name: "prod")])
-        try NetworkNamespace(path: "/var/run/netns/\(node)").run { try NftClient() }.replace(PolicyRuleset.image(compiled))
+        try NftClient(handle: NetlinkHandle(in: try NetworkNamespace(path: "/var/run/netns/\(node)"))).replace(PolicyRuleset.image(compiled))
         func request(_ port: Int) throws -> String {
             try sh("ip netns exec \(other) timeout -s KILL 4 socat -T1 - TCP:[fd60::2]:\(port),connect-timeout=1", check: false)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
