@@ -54,11 +54,11 @@ public struct CNIConfInstaller: Sendable {
         }
         guard let volatile else {
             if FileManager.default.contents(atPath: destination) == data { return false }
-            try SubnetFile.writeAtomically(text, to: destination, mode: 0o644)
+            try AtomicFile.writeAtomically(text, to: destination, mode: 0o644)
             return true
         }
         let fileWritten = FileManager.default.contents(atPath: volatile) != data
-        if fileWritten { try SubnetFile.writeAtomically(text, to: volatile, mode: 0o644) }
+        if fileWritten { try AtomicFile.writeAtomically(text, to: volatile, mode: 0o644) }
         // The link is replaced whenever the file was written, even if it already pointed there: the
         // runtime watches the conf dir (inotify), not the link's target, and reloads on the rename.
         guard fileWritten || linkTarget() != volatile else { return false }
@@ -79,7 +79,7 @@ public struct CNIConfInstaller: Sendable {
     /// destination: the runtime sees the old entry or the new one, never none.
     func replaceLink() throws {
         guard let volatile else { return }
-        try SubnetFile.replace(destination) { temporary in
+        try AtomicFile.replace(destination) { temporary in
             guard symlink(volatile, temporary) == 0 else {
                 throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
             }
