@@ -38,20 +38,22 @@ public final class KubeClient: Sendable {
 
     public func shutdown() async { try? await http.shutdown() }
 
-    func request(_ path: String, method: HTTPMethod, body: [String: Any]? = nil, contentType: String = "application/json") throws -> HTTPClientRequest {
+    func request(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)? = nil, contentType: String = "application/json") throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: credentials.server + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
         if let token = token.current { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
-            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            request.body = .bytes(ByteBuffer(bytes: try encoder.encode(body)))
         }
         return request
     }
 
     /// Sends a request and decodes the JSON object of a 2xx reply; the API's Status message otherwise.
-    public func call(_ path: String, method: HTTPMethod = .GET, body: [String: Any]? = nil,
+    public func call(_ path: String, method: HTTPMethod = .GET, body: (any Encodable & Sendable)? = nil,
                      contentType: String = "application/json") async throws -> [String: Any] {
         try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false) ?? [:]
     }
@@ -61,16 +63,17 @@ public final class KubeClient: Sendable {
         try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: true)
     }
 
-    private func send(_ path: String, method: HTTPMethod, body: [String: Any]?, contentType: String,
+    private func send(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)?, contentType: String,
                       missingIsNil: Bool) async throws -> [String: Any]? {
         let response = try await execute(path, method: method, deadline: .seconds(15)) {
             try self.request(path, method: method, body: body, contentType: contentType)
         }
         let bytes = try await Self.collect(response, "\(method) \(path)")
         if missingIsNil && response.status == .notFound { return nil }
-        let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        guard (200..<300).contains(response.status.code) else { throw KubeAPIError(status: Int(response.status.code), "\(method) \(path)", object) }
-        return object
+        guard (200..<300).contains(response.status.code) else {
+            throw KubeAPIError(status: Int(response.status.code), "\(method) \(path)", Data(bytes.readableBytesView))
+        }
+        return (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
     }
 
     /// A watch's response once the API server accepted it (200); its body is read by the caller (Informer).
@@ -79,8 +82,7 @@ public final class KubeClient: Sendable {
         let response = try await execute(path, method: .GET, deadline: deadline) { try self.request(path, method: .GET) }
         guard response.status == .ok else {
             let bytes = try await Self.collect(response, "watch \(path)")
-            let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-            throw KubeAPIError(status: Int(response.status.code), "watch \(path)", object)
+            throw KubeAPIError(status: Int(response.status.code), "watch \(path)", Data(bytes.readableBytesView))
         }
         return response
     }
@@ -115,9 +117,11 @@ struct KubeAPIError: Error, CustomStringConvertible {
     let status: Int
     let description: String
 
-    init(status: Int, _ what: String, _ object: [String: Any]) {
+    /// `body`: the reply, a Status when the API server wrote it (a proxy in front may write anything).
+    init(status: Int, _ what: String, _ body: Data) {
         self.status = status
-        description = "\(what): HTTP \(status): \(object["message"] as? String ?? "no message")"
+        let message = (try? JSONDecoder().decode(KubeStatus.self, from: body))?.message
+        description = "\(what): HTTP \(status): \(message ?? "no message")"
     }
 }
 

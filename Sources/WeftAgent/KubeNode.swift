@@ -40,44 +40,41 @@ public struct KubeNode: Equatable, Sendable {
               let ipText = annotations[Annotation.publicIP], let publicIP = IPAddress(ipText), publicIP.isIPv4
         else { return nil }
         var attributes = LeaseAttributes(publicIP: publicIP, backendType: annotations[Annotation.backendType] ?? "")
-        if let data = annotations[Annotation.backendData]?.data(using: .utf8),
-           let backend = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] {
-            let fields = CaseInsensitive(backend)
-            attributes.vni = fields.int("VNI").flatMap { UInt32(exactly: $0) }
-            attributes.vtepMAC = fields.string("VtepMAC").flatMap(MACText.parse)
+        // An annotation that is not BackendData's JSON leaves the device unknown, as flannel's "null".
+        if let backend = Self.backendData(annotations[Annotation.backendData]) {
+            attributes.vni = backend.vni
+            attributes.vtepMAC = backend.vtepMAC.flatMap(MACText.parse)
         }
         if let text = annotations[Annotation.publicIPv6], let address = IPAddress(text), address.family == .v6 {
             attributes.publicIPv6 = address
-            if let data = annotations[Annotation.backendV6Data]?.data(using: .utf8),
-               let backend = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] {
-                attributes.ipv6VtepMAC = CaseInsensitive(backend).string("VtepMAC").flatMap(MACText.parse)
-            }
+            attributes.ipv6VtepMAC = Self.backendData(annotations[Annotation.backendV6Data])?.vtepMAC.flatMap(MACText.parse)
         }
         return SubnetLease(subnet: podCIDR, ipv6Subnet: attributes.publicIPv6 == nil ? nil : ipv6PodCIDR, attributes: attributes)
     }
 
+    static func backendData(_ text: String?) -> VxlanBackendData? {
+        guard let text else { return nil }
+        return (try? DecodedJSON.decode(VxlanBackendData?.self, from: text, .engine, "backend-data")) ?? nil
+    }
+
     /// The merge patch that publishes `attributes` on a node, as flanneld writes them: backend-data
     /// is the BackendData JSON ("null" for host-gw); a dual-stack node adds public-ipv6 and backend-v6-data.
-    public static func annotationPatch(_ attributes: LeaseAttributes) -> [String: Any] {
-        var backendData = "null"
-        if let vni = attributes.vni, let mac = attributes.vtepMAC {
-            backendData = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
+    public static func annotationPatch(_ attributes: LeaseAttributes) -> NodeAnnotationPatch {
+        func backendData(_ mac: [UInt8]?) -> String {
+            guard let vni = attributes.vni, let mac else { return "null" }
+            return VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(mac)).text
         }
         var annotations = [
             Annotation.backendType: attributes.backendType,
-            Annotation.backendData: backendData,
+            Annotation.backendData: backendData(attributes.vtepMAC),
             Annotation.publicIP: "\(attributes.publicIP)",
             Annotation.kubeSubnetManager: "true",
         ]
         if let publicIPv6 = attributes.publicIPv6 {
             annotations[Annotation.publicIPv6] = "\(publicIPv6)"
-            var v6Data = "null"
-            if let vni = attributes.vni, let mac = attributes.ipv6VtepMAC {
-                v6Data = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
-            }
-            annotations[Annotation.backendV6Data] = v6Data
+            annotations[Annotation.backendV6Data] = backendData(attributes.ipv6VtepMAC)
         }
-        return ["metadata": ["annotations": annotations]]
+        return NodeAnnotationPatch(annotations: annotations)
     }
 
     /// One line of a Node watch: ADDED/MODIFIED/DELETED with the node, BOOKMARK with a new
@@ -86,7 +83,7 @@ public struct KubeNode: Equatable, Sendable {
         let type = line["type"] as? String ?? ""
         if type == "ERROR" {
             let status = line["object"] as? [String: Any] ?? [:]
-            throw AgentError(.engine, "node watch: \(status["message"] as? String ?? "error") (code \(status["code"] as? Int ?? 0))")
+            throw AgentError(.engine, "node watch: \(KubeStatus(message: status["message"] as? String, code: status["code"] as? Int).summary)")
         }
         return (type, KubeNode(json: line["object"]))
     }

@@ -80,7 +80,7 @@ import WeftNetlink
         attributes.publicIPv6 = IPAddress("fd77::1")
         attributes.ipv6VtepMAC = [0x0e, 0x36, 0, 0, 0, 1]
         let patch = KubeNode.annotationPatch(attributes)
-        let annotations = try #require((patch["metadata"] as? [String: Any])?["annotations"] as? [String: String])
+        let annotations = patch.metadata.annotations
         #expect(annotations["flannel.alpha.coreos.com/public-ipv6"] == "fd77::1")
         #expect(annotations["flannel.alpha.coreos.com/backend-v6-data"] == #"{"VNI":1,"VtepMAC":"0e:36:00:00:00:01"}"#)
         let node = try #require(KubeNode(json: ["metadata": ["name": "n1", "annotations": annotations],
