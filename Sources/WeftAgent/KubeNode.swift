@@ -22,16 +22,26 @@ public struct KubeNode: Equatable, Sendable {
     public let ipv6PodCIDR: IPNetwork?
     public let annotations: [String: String]
 
-    public init?(json object: Any?) {
-        guard let node = object as? [String: Any], let metadata = node["metadata"] as? [String: Any],
-              let name = metadata["name"] as? String else { return nil }
-        self.name = name
-        resourceVersion = metadata["resourceVersion"] as? String ?? ""
-        annotations = metadata["annotations"] as? [String: String] ?? [:]
-        let spec = node["spec"] as? [String: Any] ?? [:]
-        let cidrs = (spec["podCIDRs"] as? [String] ?? []) + [spec["podCIDR"] as? String].compactMap { $0 }
+    init(_ node: NodeDocument) {
+        name = node.metadata.name
+        resourceVersion = node.metadata.resourceVersion ?? ""
+        annotations = node.metadata.annotations ?? [:]
+        let cidrs = (node.spec?.podCIDRs ?? []) + [node.spec?.podCIDR].compactMap { $0 }
         podCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v4 }?.canonical
         ipv6PodCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v6 }?.canonical
+    }
+
+    /// A Node as the API sent it; an error naming the field when one has the wrong type or the name is missing.
+    public static func decode(_ data: Data) throws -> KubeNode {
+        KubeNode(try DecodedJSON.decode(NodeDocument.self, from: data, .kubeAPI, "Node"))
+    }
+
+    /// A Node the Informer delivered (JSONSerialization's objects, as PolicyAgent's kinds still are),
+    /// read through the same Codable type; nil when it cannot be read.
+    public init?(json object: Any?) {
+        guard let object, JSONSerialization.isValidJSONObject(object),
+              let data = try? JSONSerialization.data(withJSONObject: object), let node = try? Self.decode(data) else { return nil }
+        self = node
     }
 
     /// The lease this node publishes, when a kube subnet manager annotated it (flannel skips others).

@@ -31,12 +31,26 @@ import WeftAddress
         """#
 
     @Test func aRecordedNodeIsALease() throws {
-        let node = try #require(KubeNode(json: try JSONSerialization.jsonObject(with: Data(Self.node.utf8))))
+        let node = try KubeNode.decode(Data(Self.node.utf8))
+        #expect(KubeNode(json: try JSONSerialization.jsonObject(with: Data(Self.node.utf8))) == node, "as the Informer delivers it")
         #expect(node.name == "worker-1" && node.resourceVersion == "48213")
         let lease = try #require(node.lease)
         #expect(lease.subnet == IPNetwork("10.244.1.0/24"))
         #expect(lease.attributes == LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan", vni: 1,
                                                     vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
+    }
+
+    /// A Node field of the wrong type is refused by name. The control: the recorded Node is read.
+    @Test(arguments: [
+        (#"{"metadata":{"name":"n1","annotations":{"flannel.alpha.coreos.com/public-ip":1}}}"#,
+         #"Node: metadata.annotations.flannel.alpha.coreos.com/public-ip must be a string, found 1"#),
+        (#"{"metadata":{"name":"n1"},"spec":{"podCIDRs":"10.244.1.0/24"}}"#, #"Node: spec.podCIDRs must be an array, found "10.244.1.0\/24""#),
+        (#"{"metadata":{"name":["n1"]}}"#, #"Node: metadata.name must be a string, found ["n1"]"#),
+        (#"{"metadata":{}}"#, "Node: metadata.name is missing"),
+    ])
+    func malformedNodesAreRefusedByName(json: String, message: String) throws {
+        #expect(throws: AgentError(.kubeAPI, message)) { try KubeNode.decode(Data(json.utf8)) }
+        #expect(try KubeNode.decode(Data(Self.node.utf8)).podCIDR == IPNetwork("10.244.1.0/24"))
     }
 
     @Test func aStatus410NamesItsMessageAndCode() throws {
