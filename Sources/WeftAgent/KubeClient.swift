@@ -55,16 +55,28 @@ public final class KubeClient: Sendable {
     /// Sends a request and decodes the JSON object of a 2xx reply; the API's Status message otherwise.
     public func call(_ path: String, method: HTTPMethod = .GET, body: (any Encodable & Sendable)? = nil,
                      contentType: String = "application/json") async throws -> [String: Any] {
-        try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false) ?? [:]
+        try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false).map(Self.object) ?? [:]
     }
 
     /// GET of one object: nil when the API says it does not exist (404), its Status message otherwise.
     public func object(_ path: String) async throws -> [String: Any]? {
-        try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: true)
+        try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: true).map(Self.object)
     }
 
+    /// GET of one object decoded as `type` (a wrong-typed field refused by name); its Status message
+    /// when the API refuses.
+    func get<Object: Decodable>(_ path: String, as type: Object.Type) async throws -> Object {
+        let bytes = try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: false) ?? Data()
+        return try DecodedJSON.decode(type, from: bytes, .kubeAPI, "GET \(path)")
+    }
+
+    private static func object(_ bytes: Data) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] ?? [:]
+    }
+
+    /// The body of a 2xx reply; nil for a 404 when `missingIsNil`; the API's Status message otherwise.
     private func send(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)?, contentType: String,
-                      missingIsNil: Bool) async throws -> [String: Any]? {
+                      missingIsNil: Bool) async throws -> Data? {
         let response = try await execute(path, method: method, deadline: .seconds(15)) {
             try self.request(path, method: method, body: body, contentType: contentType)
         }
@@ -73,7 +85,7 @@ public final class KubeClient: Sendable {
         guard (200..<300).contains(response.status.code) else {
             throw KubeAPIError(status: Int(response.status.code), "\(method) \(path)", Data(bytes.readableBytesView))
         }
-        return (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        return Data(bytes.readableBytesView)
     }
 
     /// A watch's response once the API server accepted it (200); its body is read by the caller (Informer).
