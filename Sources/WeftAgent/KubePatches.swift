@@ -29,8 +29,8 @@ public struct NodeConditionPatch: Encodable, Equatable, Sendable {
     public init(_ condition: Condition) { status = Status(conditions: [condition]) }
 }
 
-/// vxlan's BackendData as a Node annotation holds it, in Go's field order (which sorted keys give):
-/// `{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}`.
+/// vxlan's BackendData as a Node annotation (and a lease value) holds it, in Go's field order (which
+/// sorted keys give): `{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}`.
 struct VxlanBackendAnnotation: Encodable {
     var VNI: UInt32
     var VtepMAC: String

@@ -74,15 +74,15 @@ public struct LeaseAttributes: Equatable, Sendable {
     /// The bytes flanneld writes: Go's json.Marshal keeps the struct's field order, writes a nil
     /// PublicIPv6 pointer as null and omits empty BackendData and BackendV6Data.
     public var json: String {
-        var text = #"{"PublicIP":"\#(publicIP)","PublicIPv6":\#(publicIPv6.map { "\"\($0)\"" } ?? "null")"#
-        if !backendType.isEmpty { text += #","BackendType":"\#(backendType)""# }
+        var members: [(key: String, value: any Encodable)] = [("PublicIP", "\(publicIP)"), ("PublicIPv6", publicIPv6.map { "\($0)" })]
+        if !backendType.isEmpty { members.append(("BackendType", backendType)) }
         if let vni, let vtepMAC {
-            text += #","BackendData":{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(vtepMAC))"}"#
+            members.append(("BackendData", VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(vtepMAC))))
         }
         if let vni, let ipv6VtepMAC {
-            text += #","BackendV6Data":{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(ipv6VtepMAC))"}"#
+            members.append(("BackendV6Data", VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(ipv6VtepMAC))))
         }
-        return text + "}"
+        return GoOrderedJSON.object(members)
     }
 
     /// Reads a lease value written by weftd or any flanneld version (keys in any case, as Go does).
