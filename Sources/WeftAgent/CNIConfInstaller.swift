@@ -1,4 +1,5 @@
 import Foundation
+import WeftCNI
 import WeftSystem
 
 /// weftd's copy of the network's conflist into the CNI conf dir (`--cni-conf-source`,
@@ -48,8 +49,7 @@ public struct CNIConfInstaller: Sendable {
         guard data.count <= Self.maxBytes else {
             throw AgentError(.invalidConfig, "the CNI config \(source) is \(data.count) bytes: more than \(Self.maxBytes)")
         }
-        guard let text = String(data: data, encoding: .utf8),
-              (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+        guard let text = String(data: data, encoding: .utf8), (try? JSONDecoder().decode(AnyJSONObject.self, from: data)) != nil else {
             throw AgentError(.invalidConfig, "the CNI config \(source) is not a JSON object: not installed")
         }
         guard let volatile else {
@@ -84,5 +84,12 @@ public struct CNIConfInstaller: Sendable {
                 throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
             }
         }
+    }
+}
+
+/// Any JSON object, its members unread: decoding succeeds for an object and fails for anything else.
+struct AnyJSONObject: Decodable {
+    init(from decoder: Decoder) throws {
+        _ = try decoder.container(keyedBy: AnyCodingKey.self)
     }
 }
