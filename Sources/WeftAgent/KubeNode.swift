@@ -89,12 +89,9 @@ public struct KubeNode: Equatable, Sendable {
 
     /// One line of a Node watch: ADDED/MODIFIED/DELETED with the node, BOOKMARK with a new
     /// resourceVersion only, ERROR with a Status (410 Gone: the resourceVersion is too old, list again).
-    public static func watchEvent(_ line: [String: Any]) throws -> (type: String, node: KubeNode?) {
-        let type = line["type"] as? String ?? ""
-        if type == "ERROR" {
-            let status = line["object"] as? [String: Any] ?? [:]
-            throw AgentError(.engine, "node watch: \(KubeStatus(message: status["message"] as? String, code: status["code"] as? Int).summary)")
-        }
-        return (type, KubeNode(json: line["object"]))
+    public static func watchEvent(_ line: Data) throws -> (type: String, node: KubeNode?) {
+        let event = try DecodedJSON.decode(NodeWatchEvent.self, from: line, .engine, "node watch")
+        if let status = event.status { throw AgentError(.engine, "node watch: \(status.summary)") }
+        return (event.type, event.node.map(KubeNode.init))
     }
 }

@@ -16,3 +16,23 @@ struct NodeDocument: Decodable {
     var metadata: Metadata
     var spec: Spec?
 }
+
+/// One line of a Node watch: its type and its object, a Node (none for BOOKMARK, whose object holds
+/// only a resourceVersion) or, for ERROR, a Status.
+struct NodeWatchEvent: Decodable {
+    var type: String
+    var node: NodeDocument?
+    var status: KubeStatus?
+
+    enum CodingKeys: String, CodingKey { case type, object }
+
+    init(from decoder: Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self)
+        type = try fields.decode(String.self, forKey: .type)
+        switch type {
+        case "ERROR": status = try fields.decode(KubeStatus.self, forKey: .object)
+        case "BOOKMARK": break
+        default: node = try fields.decode(NodeDocument.self, forKey: .object)
+        }
+    }
+}

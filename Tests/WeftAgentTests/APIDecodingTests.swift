@@ -40,6 +40,21 @@ import WeftAddress
                                                     vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
     }
 
+    /// Node watch events as kube-apiserver writes them: MODIFIED with the Node, BOOKMARK with only a
+    /// resourceVersion, ERROR with a Status 410; an event whose object has a wrong-typed field is refused by name.
+    @Test func recordedNodeWatchEvents() throws {
+        let modified = try KubeNode.watchEvent(Data(#"{"type":"MODIFIED","object":\#(Self.node)}"#.utf8))
+        #expect(modified.type == "MODIFIED" && modified.node?.lease?.subnet == IPNetwork("10.244.1.0/24"))
+        let bookmark = try KubeNode.watchEvent(Data(#"{"type":"BOOKMARK","object":{"kind":"Node","apiVersion":"v1","metadata":{"resourceVersion":"48290","creationTimestamp":null},"spec":{},"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":0}},"nodeInfo":{"machineID":"","systemUUID":"","bootID":"","kernelVersion":"","osImage":"","containerRuntimeVersion":"","kubeletVersion":"","kubeProxyVersion":"","operatingSystem":"","architecture":""}}}}"#.utf8))
+        #expect(bookmark.type == "BOOKMARK" && bookmark.node == nil)
+        #expect(throws: AgentError(.engine, "node watch: too old resource version: 1 (4521) (code 410)")) {
+            try KubeNode.watchEvent(Data(#"{"type":"ERROR","object":\#(Self.gone)}"#.utf8))
+        }
+        #expect(throws: AgentError(.engine, "node watch: object.spec.podCIDR must be a string, found 24")) {
+            try KubeNode.watchEvent(Data(#"{"type":"ADDED","object":{"metadata":{"name":"n1"},"spec":{"podCIDR":24}}}"#.utf8))
+        }
+    }
+
     /// A Node field of the wrong type is refused by name. The control: the recorded Node is read.
     @Test(arguments: [
         (#"{"metadata":{"name":"n1","annotations":{"flannel.alpha.coreos.com/public-ip":1}}}"#,

@@ -45,9 +45,9 @@ import WeftAddress
 
     @Test func watchErrorsEndTheStream() throws {
         #expect(throws: AgentError.self) {
-            try KubeNode.watchEvent(["type": "ERROR", "object": ["kind": "Status", "code": 410, "message": "too old resource version"]])
+            try KubeNode.watchEvent(Data(#"{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old resource version"}}"#.utf8))
         }
-        let event = try KubeNode.watchEvent(["type": "DELETED", "object": ["metadata": ["name": "n2"], "spec": ["podCIDR": "10.244.2.0/24"]]])
+        let event = try KubeNode.watchEvent(Data(#"{"type":"DELETED","object":{"metadata":{"name":"n2"},"spec":{"podCIDR":"10.244.2.0/24"}}}"#.utf8))
         #expect(event.type == "DELETED" && event.node?.podCIDR == IPNetwork("10.244.2.0/24"))
     }
 
