@@ -183,7 +183,7 @@ public actor Agent {
             links = FabricLinks(vxlanIndex: nil, underlayIndex: underlay.index)
         }
         let ipv6 = config.ipv6.flatMap { settings in lease.ipv6Subnet.map { (settings.network, $0) } }
-        try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipv6: ipv6).write(to: options.subnetFile)
+        try AtomicFile.writeAtomically(SubnetEnv(network: config.network, subnet: lease.subnet, mtu: mtu, ipv6: ipv6).text, to: options.subnetFile)
         logger.info("wrote subnet file", metadata: ["path": "\(options.subnetFile)"])
         writeStatus()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import WeftCNI
 import WeftSystem
 
 /// weftd's copy of the network's conflist into the CNI conf dir (`--cni-conf-source`,
@@ -48,17 +49,16 @@ public struct CNIConfInstaller: Sendable {
         guard data.count <= Self.maxBytes else {
             throw AgentError(.invalidConfig, "the CNI config \(source) is \(data.count) bytes: more than \(Self.maxBytes)")
         }
-        guard let text = String(data: data, encoding: .utf8),
-              (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+        guard let text = String(data: data, encoding: .utf8), (try? JSONDecoder().decode(AnyJSONObject.self, from: data)) != nil else {
             throw AgentError(.invalidConfig, "the CNI config \(source) is not a JSON object: not installed")
         }
         guard let volatile else {
             if FileManager.default.contents(atPath: destination) == data { return false }
-            try SubnetFile.writeAtomically(text, to: destination, mode: 0o644)
+            try AtomicFile.writeAtomically(text, to: destination, mode: 0o644)
             return true
         }
         let fileWritten = FileManager.default.contents(atPath: volatile) != data
-        if fileWritten { try SubnetFile.writeAtomically(text, to: volatile, mode: 0o644) }
+        if fileWritten { try AtomicFile.writeAtomically(text, to: volatile, mode: 0o644) }
         // The link is replaced whenever the file was written, even if it already pointed there: the
         // runtime watches the conf dir (inotify), not the link's target, and reloads on the rename.
         guard fileWritten || linkTarget() != volatile else { return false }
@@ -79,10 +79,17 @@ public struct CNIConfInstaller: Sendable {
     /// destination: the runtime sees the old entry or the new one, never none.
     func replaceLink() throws {
         guard let volatile else { return }
-        try SubnetFile.replace(destination) { temporary in
+        try AtomicFile.replace(destination) { temporary in
             guard symlink(volatile, temporary) == 0 else {
                 throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
             }
         }
+    }
+}
+
+/// Any JSON object, its members unread: decoding succeeds for an object and fails for anything else.
+struct AnyJSONObject: Decodable {
+    init(from decoder: Decoder) throws {
+        _ = try decoder.container(keyedBy: AnyCodingKey.self)
     }
 }

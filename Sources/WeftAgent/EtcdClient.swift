@@ -33,19 +33,21 @@ public final class EtcdClient: Sendable {
     /// A request etcd refused for its token (expired, or etcd restarted): asked again with a new one.
     private struct TokenRefused: Error { let token: String }
 
-    /// POSTs `body` to `path` and returns the decoded JSON reply; etcd's errors come back as AgentError.
-    /// `timeout` bounds the whole request (default: the client's), so a slow etcd cannot hold a
-    /// renewal past its lease's expiry.
-    public func call(_ path: String, _ body: [String: Any], timeout: TimeAmount? = nil) async throws -> [String: Any] {
+    /// POSTs `body` to `path` and returns the decoded JSON reply; etcd's errors, and a reply that is not
+    /// a `Reply`, come back as AgentError. `timeout` bounds the whole request (default: the client's),
+    /// so a slow etcd cannot hold a renewal past its lease's expiry.
+    public func call<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body, as reply: Reply.Type,
+                                                        timeout: TimeAmount? = nil) async throws -> Reply {
         do {
-            return try await callOnce(path, body, timeout: timeout ?? requestTimeout)
+            return try await callOnce(path, body, as: reply, timeout: timeout ?? requestTimeout)
         } catch let refused as TokenRefused {
             token.forget(refused.token)
-            return try await callOnce(path, body, timeout: timeout ?? requestTimeout)
+            return try await callOnce(path, body, as: reply, timeout: timeout ?? requestTimeout)
         }
     }
 
-    private func callOnce(_ path: String, _ body: [String: Any], timeout: TimeAmount) async throws -> [String: Any] {
+    private func callOnce<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body, as reply: Reply.Type,
+                                                             timeout: TimeAmount) async throws -> Reply {
         var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
         for endpoint in endpoints {
             let response: HTTPClientResponse
@@ -60,16 +62,21 @@ public final class EtcdClient: Sendable {
                 lastFailure = AgentError(.engine, "\(endpoint)\(path): \(error)")
                 continue
             }
-            let bytes = try await response.body.collect(upTo: 16 << 20)
-            let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+            let bytes = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
             guard response.status == .ok else {
-                let message = object["message"] as? String ?? object["error"] as? String ?? "\(response.status)"
+                let message = Self.refusal(bytes) ?? "\(response.status)"
                 if let sent, Self.refusesToken(status: response.status, message: message) { throw TokenRefused(token: sent) }
                 throw AgentError(.engine, "etcd \(path): \(message)")
             }
-            return object
+            return try DecodedJSON.decode(reply, from: bytes, .engine, "etcd \(path) reply")
         }
         throw lastFailure
+    }
+
+    /// The message of a refusal's body, when it is the gateway's JSON error.
+    static func refusal(_ body: Data) -> String? {
+        guard let reply = try? JSONDecoder().decode(EtcdWire.ErrorReply.self, from: body) else { return nil }
+        return reply.message ?? reply.error
     }
 
     /// etcd's answer to a token it no longer accepts (gRPC Unauthenticated, HTTP 401).
@@ -83,15 +90,16 @@ public final class EtcdClient: Sendable {
         if let current = token.current { return current }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(try request(endpoint + "/v3/auth/authenticate", ["name": username, "password": password], token: nil),
+            response = try await http.execute(try request(endpoint + "/v3/auth/authenticate",
+                                                          EtcdWire.AuthenticateRequest(name: username, password: password), token: nil),
                                               timeout: requestTimeout)
         } catch {
             throw AgentError(.engine, "\(endpoint)/v3/auth/authenticate: \(error)")
         }
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        guard response.status == .ok, let fresh = object["token"] as? String, !fresh.isEmpty else {
-            let message = object["message"] as? String ?? object["error"] as? String ?? "\(response.status)"
+        let bytes = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+        let answer = try? JSONDecoder().decode(EtcdWire.AuthenticateResponse.self, from: bytes)
+        guard response.status == .ok, let fresh = answer?.token, !fresh.isEmpty else {
+            let message = Self.refusal(bytes) ?? "\(response.status)"
             // etcd answers a wrong password, an unknown user or auth not enabled with a 4xx (gRPC
             // InvalidArgument, FailedPrecondition): final, asking again is refused again. A 5xx (no
             // leader, etcd starting) passes, so it is retried as an unreachable engine.
@@ -102,39 +110,40 @@ public final class EtcdClient: Sendable {
         return fresh
     }
 
-    func request(_ url: String, _ body: [String: Any], token: String?) throws -> HTTPClientRequest {
+    func request(_ url: String, _ body: some Encodable, token: String?) throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         // etcd's gateway passes the Authorization header on as the gRPC "token" metadata.
         if let token { request.headers.add(name: "Authorization", value: token) }
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         return request
     }
 
     // MARK: KV and leases
 
     public func get(_ key: String) async throws -> (kvs: [EtcdMessages.KeyValue], revision: Int64) {
-        EtcdMessages.rangeReply(try await call("/v3/kv/range", EtcdMessages.range(key: key, prefix: false)))
+        EtcdMessages.rangeReply(try await call("/v3/kv/range", EtcdMessages.range(key: key, prefix: false), as: EtcdWire.RangeResponse.self))
     }
 
     public func list(prefix: String) async throws -> (kvs: [EtcdMessages.KeyValue], revision: Int64) {
-        EtcdMessages.rangeReply(try await call("/v3/kv/range", EtcdMessages.range(key: prefix, prefix: true)))
+        EtcdMessages.rangeReply(try await call("/v3/kv/range", EtcdMessages.range(key: prefix, prefix: true), as: EtcdWire.RangeResponse.self))
     }
 
     /// Runs a transaction; true when its comparisons held and the success branch ran.
-    public func transaction(_ body: [String: Any]) async throws -> Bool {
-        (try await call("/v3/kv/txn", body)["succeeded"] as? Bool) ?? false
+    public func transaction(_ body: EtcdWire.TransactionRequest) async throws -> Bool {
+        try await call("/v3/kv/txn", body, as: EtcdWire.TransactionResponse.self).succeeded ?? false
     }
 
     public func put(_ key: String, _ value: String) async throws {
-        _ = try await call("/v3/kv/put", ["key": EtcdMessages.base64(key), "value": EtcdMessages.base64(value)])
+        _ = try await call("/v3/kv/put", EtcdWire.PutRequest(key: EtcdMessages.base64(key), value: EtcdMessages.base64(value)),
+                           as: EtcdWire.Ignored.self)
     }
 
     public func grant(ttl seconds: Int) async throws -> Int64 {
-        let reply = try await call("/v3/lease/grant", ["TTL": String(seconds)])
-        guard let id = EtcdMessages.int64(reply["ID"]), id != 0 else {
-            throw AgentError(.engine, "etcd lease grant: \(reply["error"] as? String ?? "no lease ID in the reply")")
+        let reply = try await call("/v3/lease/grant", EtcdWire.LeaseGrantRequest(TTL: String(seconds)), as: EtcdWire.LeaseGrantResponse.self)
+        guard let id = reply.ID?.value, id != 0 else {
+            throw AgentError(.engine, "etcd lease grant: \(reply.error ?? "no lease ID in the reply")")
         }
         return id
     }
@@ -142,13 +151,13 @@ public final class EtcdClient: Sendable {
     /// Renews `lease` once; returns its new TTL, 0 when etcd no longer knows it (it expired).
     public func keepAlive(_ lease: Int64, timeout: TimeAmount? = nil) async throws -> Int64 {
         // The gateway maps the bidirectional stream onto one POST: one request, one reply line.
-        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)], timeout: timeout)
-        let result = reply["result"] as? [String: Any] ?? reply
-        return EtcdMessages.int64(result["TTL"]) ?? 0
+        let reply = try await call("/v3/lease/keepalive", EtcdWire.LeaseRequest(ID: String(lease)), as: EtcdWire.KeepAliveResponse.self,
+                                   timeout: timeout)
+        return (reply.result?.TTL ?? reply.TTL)?.value ?? 0
     }
 
     public func revoke(_ lease: Int64) async throws {
-        _ = try await call("/v3/lease/revoke", ["ID": String(lease)])
+        _ = try await call("/v3/lease/revoke", EtcdWire.LeaseRequest(ID: String(lease)), as: EtcdWire.Ignored.self)
     }
 
     // MARK: watch
@@ -195,10 +204,15 @@ public final class EtcdClient: Sendable {
         // The gateway writes one JSON object per reply, each followed by a newline.
         var lines = JSONLines()
         for try await chunk in response.body {
-            for object in try lines.feed(chunk.readableBytesView) {
-                let reply = try EtcdMessages.watchReply(object)
+            for line in try lines.lines(chunk.readableBytesView) where !Self.isBlank(line) {
+                let reply = try EtcdMessages.watchReply(line)
                 continuation.yield((reply.events, reply.revision))
             }
         }
+    }
+
+    /// A line of white space only (a keep-alive between replies) carries no reply.
+    static func isBlank(_ line: Data) -> Bool {
+        line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }
     }
 }

@@ -32,80 +32,75 @@ public enum EtcdMessages {
         return Data([0]).base64EncodedString()
     }
 
-    public static func range(key: String, prefix: Bool) -> [String: Any] {
-        var body: [String: Any] = ["key": base64(key)]
-        if prefix { body["range_end"] = rangeEnd(ofPrefix: key) }
-        return body
+    public static func range(key: String, prefix: Bool) -> EtcdWire.RangeRequest {
+        EtcdWire.RangeRequest(key: base64(key), rangeEnd: prefix ? rangeEnd(ofPrefix: key) : nil)
     }
 
     /// Puts `value` under `key` only if the key does not exist (version 0), as flanneld's createSubnet does.
-    public static func createIfAbsent(key: String, value: String, lease: Int64) -> [String: Any] {
-        [
-            "compare": [["key": base64(key), "target": "VERSION", "result": "EQUAL", "version": "0"]],
-            "success": [["request_put": ["key": base64(key), "value": base64(value), "lease": String(lease)]]],
-        ]
+    public static func createIfAbsent(key: String, value: String, lease: Int64) -> EtcdWire.TransactionRequest {
+        EtcdWire.TransactionRequest(compare: [.init(key: base64(key), target: "VERSION", result: "EQUAL", version: "0")],
+                                    success: [put(key: key, value: value, lease: lease)])
     }
 
     /// Puts `value` under `key` only if nobody changed the key since `modRevision`: taking back a lease
     /// this node held never overwrites a lease another node took meanwhile.
-    public static func replaceIfUnchanged(key: String, value: String, lease: Int64, modRevision: Int64) -> [String: Any] {
-        [
-            "compare": [["key": base64(key), "target": "MOD", "result": "EQUAL", "mod_revision": String(modRevision)]],
-            "success": [["request_put": ["key": base64(key), "value": base64(value), "lease": String(lease)]]],
-        ]
+    public static func replaceIfUnchanged(key: String, value: String, lease: Int64, modRevision: Int64) -> EtcdWire.TransactionRequest {
+        EtcdWire.TransactionRequest(compare: [.init(key: base64(key), target: "MOD", result: "EQUAL", modRevision: String(modRevision))],
+                                    success: [put(key: key, value: value, lease: lease)])
+    }
+
+    static func put(key: String, value: String, lease: Int64) -> EtcdWire.RequestOp {
+        EtcdWire.RequestOp(requestPut: .init(key: base64(key), value: base64(value), lease: String(lease)))
     }
 
     /// A watch of every key under `prefix` from `revision` on; progress_notify makes etcd send an
     /// empty reply now and then, so an idle stream still shows the connection is alive.
-    public static func watch(prefix: String, fromRevision revision: Int64) -> [String: Any] {
-        ["create_request": ["key": base64(prefix), "range_end": rangeEnd(ofPrefix: prefix),
-                            "start_revision": String(revision), "progress_notify": true]]
+    public static func watch(prefix: String, fromRevision revision: Int64) -> EtcdWire.WatchRequest {
+        EtcdWire.WatchRequest(createRequest: .init(key: base64(prefix), rangeEnd: rangeEnd(ofPrefix: prefix),
+                                                   startRevision: String(revision), progressNotify: true))
     }
 
     // MARK: replies
 
-    public static func int64(_ value: Any?) -> Int64? {
-        if let text = value as? String { return Int64(text) }
-        if let number = value as? NSNumber { return number.int64Value }
-        return nil
-    }
-
-    static func decoded(_ value: Any?) -> String? {
-        guard let text = value as? String, let data = Data(base64Encoded: text) else { return nil }
+    static func decoded(_ value: String?) -> String? {
+        guard let value, let data = Data(base64Encoded: value) else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 
-    public static func keyValue(_ object: Any?) -> KeyValue? {
-        guard let object = object as? [String: Any], let key = decoded(object["key"]) else { return nil }
-        return KeyValue(key: key, value: decoded(object["value"]) ?? "",
-                        modRevision: int64(object["mod_revision"]) ?? 0, lease: int64(object["lease"]) ?? 0)
+    /// A key-value of a reply; nil when its key is missing or not base64.
+    public static func keyValue(_ kv: EtcdWire.KeyValue?) -> KeyValue? {
+        guard let kv, let key = decoded(kv.key) else { return nil }
+        return KeyValue(key: key, value: decoded(kv.value) ?? "", modRevision: kv.modRevision?.value ?? 0, lease: kv.lease?.value ?? 0)
     }
 
     /// A range reply's key-values and the store revision it was read at (where a watch resumes).
-    public static func rangeReply(_ reply: [String: Any]) -> (kvs: [KeyValue], revision: Int64) {
-        let kvs = (reply["kvs"] as? [Any] ?? []).compactMap(keyValue)
-        let revision = int64((reply["header"] as? [String: Any])?["revision"]) ?? 0
-        return (kvs, revision)
+    public static func rangeReply(_ reply: EtcdWire.RangeResponse) -> (kvs: [KeyValue], revision: Int64) {
+        ((reply.kvs ?? []).compactMap(keyValue), reply.header?.revision?.value ?? 0)
     }
 
     /// One line of a watch stream: its events and header revision, or the error etcd sent.
-    public static func watchReply(_ line: [String: Any]) throws -> (events: [Event], revision: Int64, canceled: Bool) {
-        if let error = line["error"] as? [String: Any] {
-            throw AgentError(.engine, "etcd watch: \(error["message"] as? String ?? "\(error)")")
+    public static func watchReply(_ line: Data) throws -> (events: [Event], revision: Int64, canceled: Bool) {
+        try watchReply(try DecodedJSON.decode(EtcdWire.WatchLine.self, from: line, .engine, "etcd watch reply"))
+    }
+
+    public static func watchReply(_ line: EtcdWire.WatchLine) throws -> (events: [Event], revision: Int64, canceled: Bool) {
+        if let error = line.error {
+            throw AgentError(.engine, "etcd watch: \(error.message ?? "error\(error.code.map { " \($0)" } ?? "")")")
         }
-        let result = line["result"] as? [String: Any] ?? [:]
-        let revision = int64((result["header"] as? [String: Any])?["revision"]) ?? 0
-        let events: [Event] = (result["events"] as? [Any] ?? []).compactMap { item in
-            guard let event = item as? [String: Any], let kv = keyValue(event["kv"]) else { return nil }
+        let result = line.result
+        let revision = result?.header?.revision?.value ?? 0
+        let events: [Event] = (result?.events ?? []).compactMap { event in
+            guard let kv = keyValue(event.kv) else { return nil }
             // PUT is the enum's zero value, which the gateway leaves out.
-            return (event["type"] as? String) == "DELETE" ? .delete(key: kv.key) : .put(kv)
+            return event.type == "DELETE" ? .delete(key: kv.key) : .put(kv)
         }
         // A canceled watch sends nothing more, though the gateway keeps the connection open: etcd
         // cancels it on compaction (compact_revision, often without a reason) or on its own errors. Any
         // cancellation ends the stream, so the caller lists again instead of waiting forever.
-        if (result["canceled"] as? Bool) == true || (int64(result["compact_revision"]) ?? 0) != 0 {
-            let reason = (result["cancel_reason"] as? String).flatMap { $0.isEmpty ? nil : $0 }
-            let compacted = int64(result["compact_revision"]).map { "compacted at revision \($0)" }
+        let compactRevision = result?.compactRevision?.value ?? 0
+        if result?.canceled == true || compactRevision != 0 {
+            let reason = result?.cancelReason.flatMap { $0.isEmpty ? nil : $0 }
+            let compacted = result?.compactRevision.map { "compacted at revision \($0.value)" }
             throw AgentError(.engine, "etcd canceled the watch: \(reason ?? compacted ?? "no reason given")")
         }
         return (events, revision, false)

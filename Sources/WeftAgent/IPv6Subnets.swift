@@ -11,13 +11,13 @@ public struct IPv6Subnets: Equatable, Sendable {
     /// flannel's CheckNetworkConfig for IPv6: a /64 per node when the network is a /62 or larger,
     /// else a quarter of it; a given length between the network's + 2 and /126; SubnetMin and SubnetMax
     /// inside the network on subnet boundaries, by default the second and the last subnet.
-    static func parse(_ config: CaseInsensitive) throws -> IPv6Subnets {
-        guard let text = config.string("IPv6Network"), let written = IPNetwork(text), written.family == .v6 else {
-            throw AgentError(.invalidConfig, "EnableIPv6 needs IPv6Network, an IPv6 CIDR (got \(config["IPv6Network"].map { "\($0)" } ?? "nothing"))")
+    static func parse(_ config: NetConfDocument) throws -> IPv6Subnets {
+        guard let text = config.ipv6Network, let written = IPNetwork(text), written.family == .v6 else {
+            throw AgentError(.invalidConfig, "EnableIPv6 needs IPv6Network, an IPv6 CIDR (got \(config.ipv6Network.map { "\"\($0)\"" } ?? "nothing"))")
         }
         let network = written.canonical
         let length: Int
-        if let configured = config.int("IPv6SubnetLen"), configured != 0 {
+        if let configured = config.ipv6SubnetLength, configured != 0 {
             guard configured <= 126, configured >= network.prefixLength + 2 else {
                 throw AgentError(.invalidConfig, "IPv6SubnetLen \(configured) does not fit IPv6Network \(network) (between /\(network.prefixLength + 2) and /126)")
             }
@@ -31,8 +31,8 @@ public struct IPv6Subnets: Equatable, Sendable {
             throw AgentError(.invalidConfig, "IPv6Network \(network) holds more than 2^63 /\(length) subnets: use a longer prefix")
         }
         let count = UInt64(1) << UInt64(length - network.prefixLength)
-        func bound(_ key: String, default index: UInt64) throws -> IPAddress {
-            guard let text = config.string(key) else { return Self.subnet(network, length: length, index: index).networkAddress }
+        func bound(_ key: String, _ text: String?, default index: UInt64) throws -> IPAddress {
+            guard let text else { return Self.subnet(network, length: length, index: index).networkAddress }
             guard let address = IPAddress(text), network.contains(address) else {
                 throw AgentError(.invalidConfig, "\(key) \(text) is not an address of IPv6Network \(network)")
             }
@@ -41,8 +41,8 @@ public struct IPv6Subnets: Equatable, Sendable {
             }
             return address
         }
-        let subnetMin = try bound("IPv6SubnetMin", default: 1)
-        let subnetMax = try bound("IPv6SubnetMax", default: count - 1)
+        let subnetMin = try bound("IPv6SubnetMin", config.ipv6SubnetMin, default: 1)
+        let subnetMax = try bound("IPv6SubnetMax", config.ipv6SubnetMax, default: count - 1)
         guard subnetMin <= subnetMax else { throw AgentError(.invalidConfig, "IPv6SubnetMin is above IPv6SubnetMax: no subnet can be leased") }
         return IPv6Subnets(network: network, subnetLength: length, subnetMin: subnetMin, subnetMax: subnetMax)
     }

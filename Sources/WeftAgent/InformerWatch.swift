@@ -73,8 +73,9 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
         case "DELETED": await deliver(.deleted(object))
         case "BOOKMARK": break
         case "ERROR":
-            let message = "watch \(informer.path): \(object["message"] as? String ?? "error") (code \(object["code"] as? Int ?? 0))"
-            if object["code"] as? Int == 410 { throw InformerGone(description: message) }
+            let status = try DecodedJSON.decode(KubeWatchError.self, from: line, .kubeAPI, "watch \(informer.path): an ERROR event").object
+            let message = "watch \(informer.path): \(status.summary)"
+            if status.code == 410 { throw InformerGone(description: message) }
             throw AgentError(.kubeAPI, message)
         default:
             throw AgentError(.kubeAPI, "watch \(informer.path): an event of unknown type \(type)")

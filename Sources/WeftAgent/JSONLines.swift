@@ -35,9 +35,4 @@ struct JSONLines {
         }
         return lines
     }
-
-    /// The lines that are JSON objects; a line that is not one is skipped (etcd's gateway).
-    mutating func feed<Bytes: Sequence>(_ chunk: Bytes) throws -> [[String: Any]] where Bytes.Element == UInt8 {
-        try lines(chunk).compactMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] }
-    }
 }

@@ -38,39 +38,54 @@ public final class KubeClient: Sendable {
 
     public func shutdown() async { try? await http.shutdown() }
 
-    func request(_ path: String, method: HTTPMethod, body: [String: Any]? = nil, contentType: String = "application/json") throws -> HTTPClientRequest {
+    func request(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)? = nil, contentType: String = "application/json") throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: credentials.server + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
         if let token = token.current { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
-            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            request.body = .bytes(ByteBuffer(bytes: try encoder.encode(body)))
         }
         return request
     }
 
     /// Sends a request and decodes the JSON object of a 2xx reply; the API's Status message otherwise.
-    public func call(_ path: String, method: HTTPMethod = .GET, body: [String: Any]? = nil,
+    public func call(_ path: String, method: HTTPMethod = .GET, body: (any Encodable & Sendable)? = nil,
                      contentType: String = "application/json") async throws -> [String: Any] {
-        try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false) ?? [:]
+        try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false).map(Self.object) ?? [:]
     }
 
     /// GET of one object: nil when the API says it does not exist (404), its Status message otherwise.
     public func object(_ path: String) async throws -> [String: Any]? {
-        try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: true)
+        try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: true).map(Self.object)
     }
 
-    private func send(_ path: String, method: HTTPMethod, body: [String: Any]?, contentType: String,
-                      missingIsNil: Bool) async throws -> [String: Any]? {
+    /// GET of one object decoded as `type` (a wrong-typed field refused by name); its Status message
+    /// when the API refuses.
+    func get<Object: Decodable>(_ path: String, as type: Object.Type) async throws -> Object {
+        let bytes = try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: false) ?? Data()
+        return try DecodedJSON.decode(type, from: bytes, .kubeAPI, "GET \(path)")
+    }
+
+    private static func object(_ bytes: Data) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] ?? [:]
+    }
+
+    /// The body of a 2xx reply; nil for a 404 when `missingIsNil`; the API's Status message otherwise.
+    private func send(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)?, contentType: String,
+                      missingIsNil: Bool) async throws -> Data? {
         let response = try await execute(path, method: method, deadline: .seconds(15)) {
             try self.request(path, method: method, body: body, contentType: contentType)
         }
         let bytes = try await Self.collect(response, "\(method) \(path)")
         if missingIsNil && response.status == .notFound { return nil }
-        let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        guard (200..<300).contains(response.status.code) else { throw KubeAPIError(status: Int(response.status.code), "\(method) \(path)", object) }
-        return object
+        guard (200..<300).contains(response.status.code) else {
+            throw KubeAPIError(status: Int(response.status.code), "\(method) \(path)", Data(bytes.readableBytesView))
+        }
+        return Data(bytes.readableBytesView)
     }
 
     /// A watch's response once the API server accepted it (200); its body is read by the caller (Informer).
@@ -79,8 +94,7 @@ public final class KubeClient: Sendable {
         let response = try await execute(path, method: .GET, deadline: deadline) { try self.request(path, method: .GET) }
         guard response.status == .ok else {
             let bytes = try await Self.collect(response, "watch \(path)")
-            let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-            throw KubeAPIError(status: Int(response.status.code), "watch \(path)", object)
+            throw KubeAPIError(status: Int(response.status.code), "watch \(path)", Data(bytes.readableBytesView))
         }
         return response
     }
@@ -115,9 +129,11 @@ struct KubeAPIError: Error, CustomStringConvertible {
     let status: Int
     let description: String
 
-    init(status: Int, _ what: String, _ object: [String: Any]) {
+    /// `body`: the reply, a Status when the API server wrote it (a proxy in front may write anything).
+    init(status: Int, _ what: String, _ body: Data) {
         self.status = status
-        description = "\(what): HTTP \(status): \(object["message"] as? String ?? "no message")"
+        let message = (try? JSONDecoder().decode(KubeStatus.self, from: body))?.message
+        description = "\(what): HTTP \(status): \(message ?? "no message")"
     }
 }
 

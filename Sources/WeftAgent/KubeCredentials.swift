@@ -1,4 +1,5 @@
 import Foundation
+import WeftCNI
 import Yams
 
 /// Where the API server is and how to prove who weftd is: in-cluster (the pod's service account)
@@ -39,37 +40,38 @@ public struct KubeCredentials: Equatable, Sendable {
     }
 
     public static func parse(kubeconfig text: String, directory: String) throws -> KubeCredentials {
-        guard let config = (try? Yams.load(yaml: text)) as? [String: Any] else {
-            throw AgentError(.invalidConfig, "kubeconfig is not a YAML mapping")
+        let config: KubeconfigDocument
+        do {
+            config = try YAMLDecoder().decode(KubeconfigDocument.self, from: text)
+        } catch let error as DecodingError {
+            throw AgentError(.invalidConfig, "kubeconfig: \(ConfigDecodingError.describe(error, input: nil))")
+        } catch {
+            throw AgentError(.invalidConfig, "kubeconfig is not a YAML mapping: \(error)")
         }
-        func named(_ list: String, _ name: String?, _ field: String) -> [String: Any]? {
-            (config[list] as? [[String: Any]])?.first { $0["name"] as? String == name }?[field] as? [String: Any]
-        }
-        let contextName = config["current-context"] as? String
-        let context = named("contexts", contextName, "context") ?? [:]
-        guard let cluster = named("clusters", context["cluster"] as? String, "cluster"), let server = cluster["server"] as? String else {
+        let contextName = config.currentContext
+        let context = config.contexts?.first { $0.name == contextName }?.context
+        guard let cluster = config.clusters?.first(where: { $0.name == context?.cluster })?.cluster, let server = cluster.server else {
             throw AgentError(.invalidConfig, "kubeconfig: no cluster server for context \(contextName ?? "(none)")")
         }
-        let user = named("users", context["user"] as? String, "user") ?? [:]
-        func bytes(_ object: [String: Any], data: String, file: String) throws -> [UInt8]? {
-            if let encoded = object[data] as? String {
-                guard let decoded = Data(base64Encoded: encoded) else { throw AgentError(.invalidConfig, "kubeconfig: \(data) is not base64") }
+        let user = config.users?.first { $0.name == context?.user }?.user
+        func bytes(data: String?, _ dataKey: String, file: String?) throws -> [UInt8]? {
+            if let encoded = data {
+                guard let decoded = Data(base64Encoded: encoded) else { throw AgentError(.invalidConfig, "kubeconfig: \(dataKey) is not base64") }
                 return Array(decoded)
             }
-            guard let path = object[file] as? String else { return nil }
+            guard let path = file else { return nil }
             let full = path.hasPrefix("/") ? path : "\(directory)/\(path)"
             guard let contents = FileManager.default.contents(atPath: full) else { throw AgentError(.file, "kubeconfig: cannot read \(full)") }
             return Array(contents)
         }
         var credentials = KubeCredentials(server: server.hasSuffix("/") ? String(server.dropLast()) : server)
-        credentials.caPEM = try bytes(cluster, data: "certificate-authority-data", file: "certificate-authority")
-        credentials.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"] as? Bool ?? false
-        credentials.clientCertificatePEM = try bytes(user, data: "client-certificate-data", file: "client-certificate")
-        credentials.clientKeyPEM = try bytes(user, data: "client-key-data", file: "client-key")
-        let tokenFile = try bytes(user, data: "", file: "tokenFile")
-        credentials.token = (user["token"] as? String)
-            ?? tokenFile.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-        if user["token"] == nil, let path = user["tokenFile"] as? String {
+        credentials.caPEM = try bytes(data: cluster.certificateAuthorityData, "certificate-authority-data", file: cluster.certificateAuthority)
+        credentials.insecureSkipTLSVerify = cluster.insecureSkipTLSVerify ?? false
+        credentials.clientCertificatePEM = try bytes(data: user?.clientCertificateData, "client-certificate-data", file: user?.clientCertificate)
+        credentials.clientKeyPEM = try bytes(data: user?.clientKeyData, "client-key-data", file: user?.clientKey)
+        let tokenFile = try bytes(data: nil, "", file: user?.tokenFile)
+        credentials.token = user?.token ?? tokenFile.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+        if user?.token == nil, let path = user?.tokenFile {
             credentials.tokenFile = path.hasPrefix("/") ? path : "\(directory)/\(path)"
         }
         return credentials

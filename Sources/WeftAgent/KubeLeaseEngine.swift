@@ -35,7 +35,7 @@ public struct KubeLeaseEngine: LeaseEngine {
     public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws -> SubnetLeaser.Acquired {
         var node: KubeNode?
         while node?.podCIDR == nil {
-            node = KubeNode(json: try await client.call(nodePath))
+            node = KubeNode(try await client.get(nodePath, as: NodeDocument.self))
             if node?.podCIDR == nil { try await Task.sleep(nanoseconds: 1_000_000_000) }
         }
         let podCIDR = node?.podCIDR

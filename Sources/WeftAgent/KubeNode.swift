@@ -22,16 +22,26 @@ public struct KubeNode: Equatable, Sendable {
     public let ipv6PodCIDR: IPNetwork?
     public let annotations: [String: String]
 
-    public init?(json object: Any?) {
-        guard let node = object as? [String: Any], let metadata = node["metadata"] as? [String: Any],
-              let name = metadata["name"] as? String else { return nil }
-        self.name = name
-        resourceVersion = metadata["resourceVersion"] as? String ?? ""
-        annotations = metadata["annotations"] as? [String: String] ?? [:]
-        let spec = node["spec"] as? [String: Any] ?? [:]
-        let cidrs = (spec["podCIDRs"] as? [String] ?? []) + [spec["podCIDR"] as? String].compactMap { $0 }
+    init(_ node: NodeDocument) {
+        name = node.metadata.name
+        resourceVersion = node.metadata.resourceVersion ?? ""
+        annotations = node.metadata.annotations ?? [:]
+        let cidrs = (node.spec?.podCIDRs ?? []) + [node.spec?.podCIDR].compactMap { $0 }
         podCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v4 }?.canonical
         ipv6PodCIDR = cidrs.lazy.compactMap { IPNetwork($0) }.first { $0.family == .v6 }?.canonical
+    }
+
+    /// A Node as the API sent it; an error naming the field when one has the wrong type or the name is missing.
+    public static func decode(_ data: Data) throws -> KubeNode {
+        KubeNode(try DecodedJSON.decode(NodeDocument.self, from: data, .kubeAPI, "Node"))
+    }
+
+    /// A Node the Informer delivered (JSONSerialization's objects, as PolicyAgent's kinds still are),
+    /// read through the same Codable type; nil when it cannot be read.
+    public init?(json object: Any?) {
+        guard let object, JSONSerialization.isValidJSONObject(object),
+              let data = try? JSONSerialization.data(withJSONObject: object), let node = try? Self.decode(data) else { return nil }
+        self = node
     }
 
     /// The lease this node publishes, when a kube subnet manager annotated it (flannel skips others).
@@ -40,54 +50,48 @@ public struct KubeNode: Equatable, Sendable {
               let ipText = annotations[Annotation.publicIP], let publicIP = IPAddress(ipText), publicIP.isIPv4
         else { return nil }
         var attributes = LeaseAttributes(publicIP: publicIP, backendType: annotations[Annotation.backendType] ?? "")
-        if let data = annotations[Annotation.backendData]?.data(using: .utf8),
-           let backend = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] {
-            let fields = CaseInsensitive(backend)
-            attributes.vni = fields.int("VNI").flatMap { UInt32(exactly: $0) }
-            attributes.vtepMAC = fields.string("VtepMAC").flatMap(MACText.parse)
+        // An annotation that is not BackendData's JSON leaves the device unknown, as flannel's "null".
+        if let backend = Self.backendData(annotations[Annotation.backendData]) {
+            attributes.vni = backend.vni
+            attributes.vtepMAC = backend.vtepMAC.flatMap(MACText.parse)
         }
         if let text = annotations[Annotation.publicIPv6], let address = IPAddress(text), address.family == .v6 {
             attributes.publicIPv6 = address
-            if let data = annotations[Annotation.backendV6Data]?.data(using: .utf8),
-               let backend = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] {
-                attributes.ipv6VtepMAC = CaseInsensitive(backend).string("VtepMAC").flatMap(MACText.parse)
-            }
+            attributes.ipv6VtepMAC = Self.backendData(annotations[Annotation.backendV6Data])?.vtepMAC.flatMap(MACText.parse)
         }
         return SubnetLease(subnet: podCIDR, ipv6Subnet: attributes.publicIPv6 == nil ? nil : ipv6PodCIDR, attributes: attributes)
     }
 
+    static func backendData(_ text: String?) -> VxlanBackendData? {
+        guard let text else { return nil }
+        return (try? DecodedJSON.decode(VxlanBackendData?.self, from: text, .engine, "backend-data")) ?? nil
+    }
+
     /// The merge patch that publishes `attributes` on a node, as flanneld writes them: backend-data
     /// is the BackendData JSON ("null" for host-gw); a dual-stack node adds public-ipv6 and backend-v6-data.
-    public static func annotationPatch(_ attributes: LeaseAttributes) -> [String: Any] {
-        var backendData = "null"
-        if let vni = attributes.vni, let mac = attributes.vtepMAC {
-            backendData = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
+    public static func annotationPatch(_ attributes: LeaseAttributes) -> NodeAnnotationPatch {
+        func backendData(_ mac: [UInt8]?) -> String {
+            guard let vni = attributes.vni, let mac else { return "null" }
+            return VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(mac)).text
         }
         var annotations = [
             Annotation.backendType: attributes.backendType,
-            Annotation.backendData: backendData,
+            Annotation.backendData: backendData(attributes.vtepMAC),
             Annotation.publicIP: "\(attributes.publicIP)",
             Annotation.kubeSubnetManager: "true",
         ]
         if let publicIPv6 = attributes.publicIPv6 {
             annotations[Annotation.publicIPv6] = "\(publicIPv6)"
-            var v6Data = "null"
-            if let vni = attributes.vni, let mac = attributes.ipv6VtepMAC {
-                v6Data = #"{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(mac))"}"#
-            }
-            annotations[Annotation.backendV6Data] = v6Data
+            annotations[Annotation.backendV6Data] = backendData(attributes.ipv6VtepMAC)
         }
-        return ["metadata": ["annotations": annotations]]
+        return NodeAnnotationPatch(annotations: annotations)
     }
 
     /// One line of a Node watch: ADDED/MODIFIED/DELETED with the node, BOOKMARK with a new
     /// resourceVersion only, ERROR with a Status (410 Gone: the resourceVersion is too old, list again).
-    public static func watchEvent(_ line: [String: Any]) throws -> (type: String, node: KubeNode?) {
-        let type = line["type"] as? String ?? ""
-        if type == "ERROR" {
-            let status = line["object"] as? [String: Any] ?? [:]
-            throw AgentError(.engine, "node watch: \(status["message"] as? String ?? "error") (code \(status["code"] as? Int ?? 0))")
-        }
-        return (type, KubeNode(json: line["object"]))
+    public static func watchEvent(_ line: Data) throws -> (type: String, node: KubeNode?) {
+        let event = try DecodedJSON.decode(NodeWatchEvent.self, from: line, .engine, "node watch")
+        if let status = event.status { throw AgentError(.engine, "node watch: \(status.summary)") }
+        return (event.type, event.node.map(KubeNode.init))
     }
 }

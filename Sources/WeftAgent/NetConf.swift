@@ -1,5 +1,6 @@
 import Foundation
 import WeftAddress
+import WeftCNI
 
 /// flanneld's network configuration, the JSON under `<prefix>/config` (or in kube-flannel's
 /// net-conf.json), with flannel's defaults applied and its checks made.
@@ -31,33 +32,29 @@ public struct NetConf: Equatable, Sendable {
     public static let defaultVxlanPort: UInt16 = 8472
 
     public static func parse(_ text: String) throws -> NetConf {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw AgentError(.invalidConfig, "net-conf is not a JSON object")
-        }
-        // Go's encoding/json, which flanneld decodes with, matches keys without regard to case.
-        let config = CaseInsensitive(object)
-        if config.bool("EnableIPv4") == false {
+        let config = try DecodedJSON.decode(NetConfDocument.self, from: text, .invalidConfig, "net-conf")
+        if config.enableIPv4 == false {
             // flannel's etcd layout has no key for a lease without an IPv4 subnet.
             throw AgentError(.invalidConfig, "EnableIPv4 is false: weftd needs an IPv4 Network (IPv6 comes beside it, dual-stack)")
         }
         // As flannel: IPv6Network counts only with EnableIPv6.
-        let ipv6 = config.bool("EnableIPv6") == true ? try IPv6Subnets.parse(config) : nil
-        guard let networkText = config.string("Network"), let written = IPNetwork(networkText), written.family == .v4 else {
-            throw AgentError(.invalidConfig, "Network must be an IPv4 CIDR (got \(config["Network"].map { "\($0)" } ?? "nothing"))")
+        let ipv6 = config.enableIPv6 == true ? try IPv6Subnets.parse(config) : nil
+        guard let networkText = config.network, let written = IPNetwork(networkText), written.family == .v4 else {
+            throw AgentError(.invalidConfig, "Network must be an IPv4 CIDR (got \(config.network.map { "\"\($0)\"" } ?? "nothing"))")
         }
         let network = written.canonical
-        let subnetLength = try Self.subnetLength(config.int("SubnetLen"), network: network)
+        let subnetLength = try Self.subnetLength(config.subnetLength, network: network)
         // The first subnet is skipped by default, as flannel does: its network address is the cluster's.
         let size = IPv4Math.size(subnetLength)
-        let subnetMin = try Self.bound(config.string("SubnetMin"), name: "SubnetMin", network: network, length: subnetLength)
+        let subnetMin = try Self.bound(config.subnetMin, name: "SubnetMin", network: network, length: subnetLength)
             ?? IPv4Math.address(IPv4Math.value(network.networkAddress) &+ size)
-        let subnetMax = try Self.bound(config.string("SubnetMax"), name: "SubnetMax", network: network, length: subnetLength)
+        let subnetMax = try Self.bound(config.subnetMax, name: "SubnetMax", network: network, length: subnetLength)
             ?? IPv4Math.address(IPv4Math.value(network.lastAddress) &- (size &- 1))
         guard subnetMin <= subnetMax else {
             throw AgentError(.invalidConfig, "SubnetMin is above SubnetMax: no subnet can be leased")
         }
         return NetConf(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
-                       backend: try Self.backend(config.object("Backend")), ipv6: ipv6)
+                       backend: try Self.backend(config.backend), ipv6: ipv6)
     }
 
     public init(network: IPNetwork, subnetLength: Int, subnetMin: IPAddress, subnetMax: IPAddress, backend: Backend, ipv6: IPv6Subnets? = nil) {
@@ -90,35 +87,23 @@ public struct NetConf: Equatable, Sendable {
         return address
     }
 
-    static func backend(_ object: CaseInsensitive?) throws -> Backend {
-        let type = object?.string("Type") ?? "udp"
+    static func backend(_ object: NetConfDocument.Backend?) throws -> Backend {
+        let type = object?.type ?? "udp"
         switch type {
         case "vxlan":
-            let vni = object?.int("VNI") ?? 0
-            let port = object?.int("Port") ?? 0
-            guard (0...0xff_ffff).contains(vni), (0...65535).contains(port) else {
-                throw AgentError(.invalidConfig, "Backend.VNI must be 0…16777215 and Backend.Port 0…65535")
+            let vni = object?.vni ?? 0
+            let port = object?.port ?? 0
+            guard (0...0xff_ffff).contains(vni) else {
+                throw AgentError(.invalidConfig, "Backend.VNI \(vni) is out of range (0…16777215)")
+            }
+            guard (0...65535).contains(port) else {
+                throw AgentError(.invalidConfig, "Backend.Port \(port) is out of range (0…65535)")
             }
             return .vxlan(vni: vni == 0 ? defaultVNI : UInt32(vni), port: port == 0 ? defaultVxlanPort : UInt16(port))
         case "host-gw":
             return .hostGateway
         default:
-            throw AgentError(.invalidConfig, "Backend.Type \"\(type)\" is not supported (weftd has vxlan and host-gw)")
+            throw AgentError(.invalidConfig, "Backend.Type \"\(Validation.printable(type))\" is not supported (weftd has vxlan and host-gw)")
         }
     }
-}
-
-/// A JSON object read as Go reads it into a struct: keys compared without regard to case.
-struct CaseInsensitive {
-    let values: [String: Any]
-
-    init(_ object: [String: Any]) {
-        values = Dictionary(object.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
-    }
-
-    subscript(key: String) -> Any? { values[key.lowercased()] }
-    func string(_ key: String) -> String? { self[key] as? String }
-    func bool(_ key: String) -> Bool? { self[key] as? Bool }
-    func int(_ key: String) -> Int? { (self[key] as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }
-    func object(_ key: String) -> CaseInsensitive? { (self[key] as? [String: Any]).map(CaseInsensitive.init) }
 }

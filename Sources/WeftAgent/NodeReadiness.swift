@@ -14,14 +14,12 @@ public enum NodeNetworkCondition {
     /// A strategic-merge patch of `status.conditions`: the API merges condition lists by their `type`
     /// (patchMergeKey), so the kubelet's own conditions stay. A JSON merge patch would replace the whole
     /// list. The kubelet never writes NetworkUnavailable, so nothing overwrites it.
-    public static func patch(unavailable: Bool, reason: String, message: String, now: Date = Date()) -> [String: Any] {
+    public static func patch(unavailable: Bool, reason: String, message: String, now: Date = Date()) -> NodeConditionPatch {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let time = formatter.string(from: now)
-        return ["status": ["conditions": [[
-            "type": type, "status": unavailable ? "True" : "False", "reason": reason, "message": message,
-            "lastTransitionTime": time, "lastHeartbeatTime": time,
-        ] as [String: Any]]]]
+        return NodeConditionPatch(.init(type: type, status: unavailable ? "True" : "False", reason: reason, message: message,
+                                        lastTransitionTime: time, lastHeartbeatTime: time))
     }
 
     /// PATCH /api/v1/nodes/NAME/status (the ClusterRole needs `patch` on `nodes/status`).

@@ -74,33 +74,29 @@ public struct LeaseAttributes: Equatable, Sendable {
     /// The bytes flanneld writes: Go's json.Marshal keeps the struct's field order, writes a nil
     /// PublicIPv6 pointer as null and omits empty BackendData and BackendV6Data.
     public var json: String {
-        var text = #"{"PublicIP":"\#(publicIP)","PublicIPv6":\#(publicIPv6.map { "\"\($0)\"" } ?? "null")"#
-        if !backendType.isEmpty { text += #","BackendType":"\#(backendType)""# }
+        var members: [(key: String, value: any Encodable)] = [("PublicIP", "\(publicIP)"), ("PublicIPv6", publicIPv6.map { "\($0)" })]
+        if !backendType.isEmpty { members.append(("BackendType", backendType)) }
         if let vni, let vtepMAC {
-            text += #","BackendData":{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(vtepMAC))"}"#
+            members.append(("BackendData", VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(vtepMAC))))
         }
         if let vni, let ipv6VtepMAC {
-            text += #","BackendV6Data":{"VNI":\#(vni),"VtepMAC":"\#(MACText.text(ipv6VtepMAC))"}"#
+            members.append(("BackendV6Data", VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(ipv6VtepMAC))))
         }
-        return text + "}"
+        return GoOrderedJSON.object(members)
     }
 
     /// Reads a lease value written by weftd or any flanneld version (keys in any case, as Go does).
+    /// A MAC that is not one leaves the device unknown (its routes wait), as before; a field of the
+    /// wrong type refuses the value.
     public static func parse(_ text: String) throws -> LeaseAttributes {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw AgentError(.engine, "lease value is not a JSON object")
-        }
-        let attributes = CaseInsensitive(object)
-        guard let ipText = attributes.string("PublicIP"), let publicIP = IPAddress(ipText), publicIP.isIPv4 else {
+        let value = try DecodedJSON.decode(LeaseDocument.self, from: text, .engine, "lease value")
+        guard let ipText = value.publicIP, let publicIP = IPAddress(ipText), publicIP.isIPv4 else {
             throw AgentError(.engine, "lease value has no IPv4 PublicIP")
         }
-        let data = attributes.object("BackendData")
-        let vni = data?.int("VNI").flatMap { UInt32(exactly: $0) }
-        let mac = data?.string("VtepMAC").flatMap(MACText.parse)
-        let publicIPv6 = attributes.string("PublicIPv6").flatMap(IPAddress.init).flatMap { $0.family == .v6 ? $0 : nil }
-        let ipv6MAC = attributes.object("BackendV6Data")?.string("VtepMAC").flatMap(MACText.parse)
-        return LeaseAttributes(publicIP: publicIP, backendType: attributes.string("BackendType") ?? "",
-                               vni: vni, vtepMAC: mac, publicIPv6: publicIPv6, ipv6VtepMAC: ipv6MAC)
+        let publicIPv6 = value.publicIPv6.flatMap(IPAddress.init).flatMap { $0.family == .v6 ? $0 : nil }
+        return LeaseAttributes(publicIP: publicIP, backendType: value.backendType ?? "",
+                               vni: value.backendData?.vni, vtepMAC: value.backendData?.vtepMAC.flatMap(MACText.parse),
+                               publicIPv6: publicIPv6, ipv6VtepMAC: value.backendV6Data?.vtepMAC.flatMap(MACText.parse))
     }
 }
 

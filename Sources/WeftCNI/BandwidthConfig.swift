@@ -26,7 +26,7 @@ public struct BandwidthConfig: Decodable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         // A null value counts as absent, as encoding/json leaves a Go field untouched for null.
-        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        let container = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate)
         ingressRate = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .ingressRate)
         ingressBurst = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .ingressBurst)
         egressRate = try container.decodeIfPresent(JSONNumberLiteral.self, forKey: .egressRate)

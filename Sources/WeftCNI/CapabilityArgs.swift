@@ -21,7 +21,7 @@ public struct RuntimeConfig: Decodable, Sendable {
     }
 
     public init(from decoder: Decoder) throws {
-        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        let container = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate)
         ips = try container.decodeIfPresent([String].self, forKey: .ips)
         ipRanges = try container.decodeIfPresent([[AnyCaseRange]].self, forKey: .ipRanges)?.map { $0.map(\.range) }
         portMappings = try container.decodeIfPresent([PortMappingConfig].self, forKey: .portMappings)
@@ -40,7 +40,7 @@ public struct PortMappingConfig: Decodable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable { case hostPort, containerPort, protocol_ = "protocol", hostIP }
 
     public init(from decoder: Decoder) throws {
-        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        let container = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate)
         hostPort = try container.decode(Int.self, forKey: .hostPort)
         containerPort = try container.decode(Int.self, forKey: .containerPort)
         protocol_ = try container.decodeIfPresent(String.self, forKey: .protocol_)
@@ -58,7 +58,7 @@ public struct DNSConfig: Decodable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable { case servers, searches, options, domain }
 
     public init(from decoder: Decoder) throws {
-        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        let container = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate)
         servers = try container.decodeIfPresent([String].self, forKey: .servers)
         searches = try container.decodeIfPresent([String].self, forKey: .searches)
         options = try container.decodeIfPresent([String].self, forKey: .options)
@@ -72,13 +72,13 @@ public struct ConfigArgs: Decodable, Sendable {
         public var ips: [String]?
         enum CodingKeys: String, CodingKey, CaseIterable { case ips }
         public init(from decoder: Decoder) throws {
-            ips = try AnyCaseContainer<CodingKeys>(decoder).decodeIfPresent([String].self, forKey: .ips)
+            ips = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate).decodeIfPresent([String].self, forKey: .ips)
         }
     }
     public var cni: CNI?
     enum CodingKeys: String, CodingKey, CaseIterable { case cni }
     public init(from decoder: Decoder) throws {
-        cni = try AnyCaseContainer<CodingKeys>(decoder).decodeIfPresent(CNI.self, forKey: .cni)
+        cni = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate).decodeIfPresent(CNI.self, forKey: .cni)
     }
 }
 
@@ -87,7 +87,7 @@ struct AnyCaseRange: Decodable {
     let range: RangeConfig
     enum CodingKeys: String, CodingKey, CaseIterable { case subnet, rangeStart, rangeEnd, gateway }
     init(from decoder: Decoder) throws {
-        let container = try AnyCaseContainer<CodingKeys>(decoder)
+        let container = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate)
         range = RangeConfig(subnet: try container.decode(String.self, forKey: .subnet),
                             rangeStart: try container.decodeIfPresent(String.self, forKey: .rangeStart),
                             rangeEnd: try container.decodeIfPresent(String.self, forKey: .rangeEnd),

@@ -1,7 +1,8 @@
 import FoundationEssentials
 
-/// Turns Foundation's decoding errors into CNI errors whose message names the key and the value found.
-enum ConfigDecodingError {
+/// Turns Foundation's decoding errors into messages that name the key and the value found: CNI errors
+/// here, and (through `describe`) weftd's errors for the JSON it reads.
+public enum ConfigDecodingError {
     static func translate(_ error: DecodingError, input: Data) -> CNIError {
         switch error {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
@@ -22,6 +23,29 @@ enum ConfigDecodingError {
         }
     }
 
+    /// The error in words, naming the key and the value found in `input` ("SubnetLen must be an
+    /// integer, found \"24\""); each layer wraps it in its own error type. Without `input` (YAML, which
+    /// this cannot index) the value is left out.
+    public static func describe(_ error: DecodingError, input: Data?) -> String {
+        func found(_ path: [CodingKey]) -> String { input.map { ", found \(rawValueText(at: path, in: $0))" } ?? "" }
+        func value(_ path: [CodingKey]) -> String { input.map { " \(rawValueText(at: path, in: $0))" } ?? "" }
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return "not valid \(input == nil ? "YAML" : "JSON") (\(underlyingText(context)))"
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            let key = keyPath(context.codingPath)
+            // Without the input (YAML) the type asked for is the decoder's own, not the field's.
+            guard input != nil else { return "\(key.isEmpty ? "the document" : key) is of the wrong type (\(context.debugDescription))" }
+            return "\(key.isEmpty ? "the document" : key) must be \(typeName(type))\(found(context.codingPath))"
+        case .keyNotFound(let key, let context):
+            return "\(keyPath(context.codingPath + [key])) is missing"
+        case .dataCorrupted(let context):
+            return "\(keyPath(context.codingPath)) has an invalid value\(value(context.codingPath))"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
     private static func underlyingText(_ context: DecodingError.Context) -> String {
         context.underlyingError.map { "\($0)" } ?? context.debugDescription
     }
@@ -36,7 +60,8 @@ enum ConfigDecodingError {
     private static func typeName(_ type: Any.Type) -> String {
         switch type {
         case is Bool.Type: return "a boolean"
-        case is Int.Type: return "an integer"
+        case is any FixedWidthInteger.Type: return "an integer"
+        case is Double.Type: return "a number"
         case is String.Type: return "a string"
         default: return String(describing: type).hasPrefix("Array") ? "an array" : "an object"
         }

@@ -1,7 +1,8 @@
 import FoundationEssentials
 import WeftAddress
 
-/// flanneld's `subnet.env`: this node's lease, written as shell assignments.
+/// flanneld's `subnet.env`: this node's lease, written as shell assignments. weftd writes it (`text`)
+/// and the `weft` plugin (and flannel's) reads it (`parse`): one type owns the format both ways.
 public struct SubnetEnv: Sendable, Equatable {
     public static let defaultPath = "/run/flannel/subnet.env"
 
@@ -17,6 +18,34 @@ public struct SubnetEnv: Sendable, Equatable {
         self.subnets = subnets
         self.mtu = mtu
         self.ipMasq = ipMasq
+    }
+
+    /// What weftd writes for its lease: FLANNEL_SUBNET names the node's gateway, the subnet's first host
+    /// address (10.244.3.1/24), and FLANNEL_IPV6_SUBNET likewise (fd00:0:0:3::1/64). FLANNEL_IPMASQ=true
+    /// would tell the plugin that the agent masquerades; weftd never does, so the plugin keeps its own
+    /// ipMasq rules (which leave the cluster network unmasqueraded).
+    public init(network: IPNetwork, subnet: IPNetwork, mtu: Int, ipMasq: Bool = false, ipv6: (network: IPNetwork, subnet: IPNetwork)? = nil) {
+        func gateway(_ subnet: IPNetwork) -> IPNetwork {
+            let network = subnet.canonical
+            return network.networkAddress.advanced(by: 1).flatMap { IPNetwork(address: $0, prefixLength: network.prefixLength) } ?? network
+        }
+        self.init(networks: [network.canonical] + (ipv6.map { [$0.network.canonical] } ?? []),
+                  subnets: [gateway(subnet)] + (ipv6.map { [gateway($0.subnet)] } ?? []), mtu: mtu, ipMasq: ipMasq)
+    }
+
+    /// The file as flanneld writes it, in flannel's order: the IPv4 network and subnet, the IPv6 ones,
+    /// the MTU, the masquerade flag.
+    public var text: String {
+        func line(_ key: String, _ values: [IPNetwork]) -> [String] {
+            values.isEmpty ? [] : ["\(key)=\(values.map(\.description).joined(separator: ","))"]
+        }
+        var lines = line("FLANNEL_NETWORK", networks.filter { $0.family == .v4 })
+        lines += line("FLANNEL_SUBNET", subnets.filter { $0.family == .v4 })
+        lines += line("FLANNEL_IPV6_NETWORK", networks.filter { $0.family == .v6 })
+        lines += line("FLANNEL_IPV6_SUBNET", subnets.filter { $0.family == .v6 })
+        if let mtu { lines.append("FLANNEL_MTU=\(mtu)") }
+        if let ipMasq { lines.append("FLANNEL_IPMASQ=\(ipMasq)") }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     public static func load(path: String) throws -> SubnetEnv {

@@ -9,7 +9,7 @@ import WeftCNI
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Lease this node's subnet and connect the nodes (the default).")
 
-    @Option(help: "The subnet engine: etcd, kube (the Node's spec.podCIDR, as flanneld --kube-subnet-mgr), or none (no subnet lease: --network-policy alone).") var backend = "etcd"
+    @Option(help: "The subnet engine: etcd, kube (the Node's spec.podCIDR, as flanneld --kube-subnet-mgr), or none (no subnet lease: --network-policy alone).") var backend = SubnetBackend.etcd
     @Flag(help: "Enforce Kubernetes NetworkPolicy for this node's pods (needs --kubeconfig or in-cluster credentials).") var networkPolicy = false
     @Option(help: "--network-policy: the Unix socket the plugin's ADD asks (root only).") var policySocket = "/run/weft/policy.sock"
     @Option(help: "etcd endpoints, comma-separated URLs.") var etcdEndpoints = "http://127.0.0.1:2379"
@@ -36,7 +36,7 @@ struct Run: AsyncParsableCommand {
     var publicIPv6: String?
     @Option(name: .customLong("vxlan-tx-checksum-offload"),
             help: "vxlan: the devices' transmit checksum offload: auto (off on kernels before 5.7, where masquerading vxlan packets broke their checksums: flannel#1282), on or off.")
-    var vxlanTxChecksumOffload = "auto"
+    var vxlanTxChecksumOffload = TxChecksumOffload.auto
     @Option(help: "The subnet.env to write.") var subnetFile = "/run/flannel/subnet.env"
     @Option(name: .customLong("cni-conf-source"),
             help: "A conflist to install once the node's network is ready (subnet.env, fabric, and with --network-policy the first policy sync), with --cni-conf-dest.")
@@ -71,10 +71,7 @@ struct Run: AsyncParsableCommand {
     }
 
     func options() throws -> AgentOptions {
-        guard ["etcd", "kube", "none"].contains(backend) else {
-            throw AgentError(.invalidConfig, "--backend \(backend): etcd, kube or none")
-        }
-        if backend == "none" && !networkPolicy {
+        if backend == .none && !networkPolicy {
             throw AgentError(.invalidConfig, "--backend none leases nothing: it needs --network-policy")
         }
         var options = AgentOptions(etcdEndpoints: etcdEndpoints.split(separator: ",").map { String($0) })
@@ -114,10 +111,7 @@ struct Run: AsyncParsableCommand {
             guard let address = IPAddress(publicIPv6), !address.isIPv4 else { throw AgentError(.invalidConfig, "--public-ipv6 \(publicIPv6) is not an IPv6 address") }
             options.publicIPv6 = address
         }
-        guard let offload = TxChecksumOffload(rawValue: vxlanTxChecksumOffload) else {
-            throw AgentError(.invalidConfig, "--vxlan-tx-checksum-offload \(vxlanTxChecksumOffload): auto, on or off")
-        }
-        options.vxlanTxChecksumOffload = offload
+        options.vxlanTxChecksumOffload = vxlanTxChecksumOffload
         options.subnetFile = subnetFile
         options.stateFile = stateFile
         let metrics = try AgentOptions.address(metricsAddress)
@@ -140,7 +134,7 @@ struct Run: AsyncParsableCommand {
         var agent: Agent?
         var shutdown: @Sendable () async -> Void = {}
         var kube: (client: KubeClient, node: String)?
-        if backend != "none" {
+        if backend != .none {
             let (engine, engineName, close, kubeNode) = try makeEngine(options)
             agent = try Agent(options: options, engine: engine, engineName: engineName, logger: logger, metrics: metrics)
             shutdown = close
@@ -245,7 +239,7 @@ extension Run {
     /// its client and Node (NodeReadiness sets the Node's NetworkUnavailable condition through them).
     func makeEngine(_ options: AgentOptions) throws
         -> (LeaseEngine, String, @Sendable () async -> Void, (client: KubeClient, node: String)?) {
-        if backend == "kube" {
+        if backend == .kube {
             let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
             let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
             let client = try KubeClient(credentials: credentials)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeftAddress
+import WeftCNI
 import WeftNetlink
 @testable import WeftAgent
 
@@ -59,8 +60,8 @@ import WeftNetlink
     }
 
     @Test func subnetFileHasFlannelsIPv6Lines() throws {
-        let file = SubnetFile(network: IPNetwork("10.244.0.0/16")!, subnet: IPNetwork("10.244.3.0/24")!, mtu: 1430,
-                              ipv6: (IPNetwork("fd00:244::/56")!, IPNetwork("fd00:244:0:3::/64")!))
+        let file = SubnetEnv(network: IPNetwork("10.244.0.0/16")!, subnet: IPNetwork("10.244.3.0/24")!, mtu: 1430,
+                             ipv6: (IPNetwork("fd00:244::/56")!, IPNetwork("fd00:244:0:3::/64")!))
         #expect(file.text == "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_IPV6_NETWORK=fd00:244::/56\n"
                 + "FLANNEL_IPV6_SUBNET=fd00:244:0:3::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n")
     }
@@ -79,7 +80,7 @@ import WeftNetlink
         attributes.publicIPv6 = IPAddress("fd77::1")
         attributes.ipv6VtepMAC = [0x0e, 0x36, 0, 0, 0, 1]
         let patch = KubeNode.annotationPatch(attributes)
-        let annotations = try #require((patch["metadata"] as? [String: Any])?["annotations"] as? [String: String])
+        let annotations = patch.metadata.annotations
         #expect(annotations["flannel.alpha.coreos.com/public-ipv6"] == "fd77::1")
         #expect(annotations["flannel.alpha.coreos.com/backend-v6-data"] == #"{"VNI":1,"VtepMAC":"0e:36:00:00:00:01"}"#)
         let node = try #require(KubeNode(json: ["metadata": ["name": "n1", "annotations": annotations],

@@ -59,10 +59,18 @@ struct InformerScaleTests {
         #expect(kib("VmHWM") > 0 && kib("VmHWM") < 256 << 10, "weftd's peak RSS past 256 MiB")
     }
 
-    static func pod(_ name: String) -> [String: Any] {
-        ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": name, "labels": ["app": "scale"]],
-         "spec": ["containers": [["name": "c", "image": "x"]]]]
+    /// A pod as the tests create it: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":…,"labels":{"app":"scale"}},
+    /// "spec":{"containers":[{"name":"c","image":"x"}]}}`.
+    struct Pod: Encodable, Sendable {
+        struct Metadata: Encodable, Sendable { var name: String; var labels = ["app": "scale"] }
+        struct Spec: Encodable, Sendable { var containers = [["name": "c", "image": "x"]] }
+        var apiVersion = "v1"
+        var kind = "Pod"
+        var metadata: Metadata
+        var spec = Spec()
     }
+
+    static func pod(_ name: String) -> Pod { Pod(metadata: .init(name: name)) }
 
     /// `count` pods in namespace default, 32 requests at a time.
     func create(_ count: Int, _ client: KubeClient) async throws {

@@ -32,7 +32,7 @@ import WeftAddress
     @Test func thePatchPublishesWhatFlanneldPublishes() throws {
         let vxlan = KubeNode.annotationPatch(LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan",
                                                              vni: 1, vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
-        let annotations = try #require((vxlan["metadata"] as? [String: Any])?["annotations"] as? [String: String])
+        let annotations = vxlan.metadata.annotations
         #expect(annotations == [
             "flannel.alpha.coreos.com/backend-type": "vxlan",
             "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}"#,
@@ -40,14 +40,14 @@ import WeftAddress
             "flannel.alpha.coreos.com/kube-subnet-manager": "true",
         ])
         let hostGateway = KubeNode.annotationPatch(LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "host-gw"))
-        #expect(((hostGateway["metadata"] as? [String: Any])?["annotations"] as? [String: String])?["flannel.alpha.coreos.com/backend-data"] == "null")
+        #expect(hostGateway.metadata.annotations["flannel.alpha.coreos.com/backend-data"] == "null")
     }
 
     @Test func watchErrorsEndTheStream() throws {
         #expect(throws: AgentError.self) {
-            try KubeNode.watchEvent(["type": "ERROR", "object": ["kind": "Status", "code": 410, "message": "too old resource version"]])
+            try KubeNode.watchEvent(Data(#"{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old resource version"}}"#.utf8))
         }
-        let event = try KubeNode.watchEvent(["type": "DELETED", "object": ["metadata": ["name": "n2"], "spec": ["podCIDR": "10.244.2.0/24"]]])
+        let event = try KubeNode.watchEvent(Data(#"{"type":"DELETED","object":{"metadata":{"name":"n2"},"spec":{"podCIDR":"10.244.2.0/24"}}}"#.utf8))
         #expect(event.type == "DELETED" && event.node?.podCIDR == IPNetwork("10.244.2.0/24"))
     }
 

@@ -1,4 +1,5 @@
 import Testing
+import WeftCNI
 import WeftAddress
 @testable import WeftAgent
 
@@ -41,7 +42,7 @@ import WeftAddress
     }
 
     @Test func subnetFileNamesTheGatewayAndLeavesMasqueradeToThePlugin() throws {
-        let file = SubnetFile(network: try #require(IPNetwork("10.244.0.0/16")), subnet: try #require(IPNetwork("10.244.3.0/24")), mtu: 1450)
+        let file = SubnetEnv(network: try #require(IPNetwork("10.244.0.0/16")), subnet: try #require(IPNetwork("10.244.3.0/24")), mtu: 1450)
         #expect(file.text == "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n")
     }
 }

@@ -53,6 +53,39 @@ import WeftAddress
         #expect(throws: AgentError.self) { try NetConf.parse(json) }
     }
 
+    /// A field of the wrong type, a number beyond its range and a key spelled twice are refused with
+    /// an error naming the field and the value. The control: the same document with each value well
+    /// typed, and with unknown fields beside them, is accepted.
+    @Test(arguments: [
+        (#"{"Network":"10.1.0.0/16","SubnetLen":"24","Backend":{"Type":"vxlan"}}"#, #"net-conf: SubnetLen must be an integer, found "24""#),
+        (#"{"Network":"10.1.0.0/16","EnableIPv6":"yes","Backend":{"Type":"vxlan"}}"#, #"net-conf: EnableIPv6 must be a boolean, found "yes""#),
+        (#"{"Network":["10.1.0.0/16"],"Backend":{"Type":"vxlan"}}"#, #"net-conf: Network must be a string, found ["10.1.0.0\/16"]"#),
+        (#"{"Network":"10.1.0.0/16","Backend":"vxlan"}"#, #"net-conf: Backend must be an object, found "vxlan""#),
+        (#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":"1"}}"#, #"net-conf: Backend.VNI must be an integer, found "1""#),
+        (#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":1e30}}"#, "net-conf: Backend.VNI has an invalid value 1e+30"),
+        (#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":4294967297}}"#, "Backend.VNI 4294967297 is out of range (0…16777215)"),
+        (#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","Port":65536}}"#, "Backend.Port 65536 is out of range (0…65535)"),
+        (#"{"Network":"10.1.0.0/16","SubnetLen":99999999999999999999,"Backend":{"Type":"vxlan"}}"#, "net-conf: SubnetLen has an invalid value 1e+20"),
+        (#"{"Network":"10.1.0.0/16","network":"10.2.0.0/16","Backend":{"Type":"vxlan"}}"#, #"net-conf: key "Network" appears twice"#),
+        (#"{"Network":"10.1.0.0/16","Backend":{"Type":"geneve"}}"#, #"Backend.Type "geneve" is not supported"#),
+        (#"["Network"]"#, "net-conf: the document must be an object"),
+        (#"{"Network":"10.1.0.0/16""#, "net-conf: not valid JSON"),
+    ])
+    func malformedValuesAreRefusedByName(json: String, message: String) throws {
+        do {
+            _ = try NetConf.parse(json)
+            Issue.record("accepted \(json)")
+        } catch let error as AgentError {
+            #expect(error.kind == .invalidConfig)
+            #expect(error.message.contains(message), "\(error.message)")
+        }
+        let wellTyped = try NetConf.parse(#"""
+            {"Network":"10.1.0.0/16","SubnetLen":24,"EnableIPv6":false,"Future":{"x":[1]},
+             "Backend":{"Type":"vxlan","VNI":7,"Port":4789,"GBP":true}}
+            """#)
+        #expect(wellTyped.subnetLength == 24 && wellTyped.backend == .vxlan(vni: 7, port: 4789))
+    }
+
     @Test func goDurations() {
         #expect(GoDuration.seconds("10s") == 10)
         #expect(GoDuration.seconds("24h") == 86400)

@@ -79,6 +79,16 @@ import WeftCNI
     @Test func missingFileIsAnIOError() {
         #expect(cniError { _ = try SubnetEnv.load(path: "/nonexistent/subnet.env") }?.code == 5)
     }
+
+    /// What weftd writes, the plugin reads back unchanged: one type owns the format both ways.
+    @Test func whatIsWrittenReadsBack() throws {
+        let written = SubnetEnv(network: IPNetworkLiteral("10.244.0.0/16"), subnet: IPNetworkLiteral("10.244.3.0/24"), mtu: 1430,
+                                ipv6: (IPNetworkLiteral("fd00:244::/56"), IPNetworkLiteral("fd00:244:0:3::/64")))
+        #expect(written.subnets.map(\.description) == ["10.244.3.1/24", "fd00:244:0:3::1/64"], "the gateways")
+        #expect(try SubnetEnv.parse(written.text) == written)
+        let ipv4Only = SubnetEnv(network: IPNetworkLiteral("10.244.0.0/16"), subnet: IPNetworkLiteral("10.244.3.0/24"), mtu: 1450)
+        #expect(try SubnetEnv.parse(ipv4Only.text) == ipv4Only)
+    }
 }
 
 /// Tests/CHECKLIST.md item 3: duplicate keys and keys differing only in case.
