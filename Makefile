@@ -9,12 +9,13 @@ RELEASE_BIN := $(CURDIR)/.build/release
 CNITOOL := $(CURDIR)/.build/tools/cnitool
 
 # Debian packages the build, the tests, the demo and the benchmarks use.
+SWIFT_SOURCES := Package.swift Sources Tests
 DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-ping util-linux procps \
 	containernetworking-plugins golang-go golang-github-appc-cni-dev socat iptables \
 	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk \
 	etcd-server etcd-client curl
 
-.PHONY: all deps build cnitool test test-measured unit-test lint demo bench fuzz install install-files clean
+.PHONY: all deps build cnitool test test-measured unit-test lint format demo bench fuzz install install-files clean
 
 all: build
 
@@ -76,8 +77,14 @@ unit-test:
 # pyflakes over the Python tools and tests (Debian's python3-pyflakes, or pip's pyflakes), without generated
 # code: the files .gitattributes marks linguist-generated (Tests/cri's gRPC stubs).
 lint:
+	@python3 -m pyflakes --version >/dev/null 2>&1 || pip install -q pyflakes
 	@files=$$(git ls-files '*.py' scripts/demo | git check-attr --stdin linguist-generated | awk -F': ' '$$3 != "true" {print $$1}'); \
 	python3 -m pyflakes $$files && echo "lint: $$(echo $$files | wc -w) Python files clean"
+	@swift format lint --strict --recursive --parallel $(SWIFT_SOURCES) && echo "lint: swift format clean (.swift-format)"
+
+# Rewrites the Swift sources in the committed style (.swift-format; swift format is in the toolchain).
+format:
+	swift format --in-place --recursive --parallel $(SWIFT_SOURCES)
 
 # Two nodes (network namespaces on an underlay bridge), each with weftd (kube backend, vxlan) and the plugin,
 # against etcd and kube-apiserver started by the demo: kube-apiserver from make k8s-build (a cache hit once

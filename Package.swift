@@ -35,15 +35,25 @@ let package = Package(
         .target(name: "WeftSystem", dependencies: ["CWeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
         .target(name: "WeftIPAM", dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem"]),
-        .target(name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "WeftNftables", dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "WeftPlugin", dependencies: ["WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem",
-                                           .product(name: "SystemPackage", package: "swift-system")]),
+        .target(
+            name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(
+            name: "WeftNftables",
+            dependencies: ["CNftnl", "CMnl", "WeftNetlink", "WeftAddress", "WeftIdentity", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(
+            name: "WeftPlugin",
+            dependencies: [
+                "WeftCNI", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftPolicy", "WeftAddress", "WeftIdentity", "WeftSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .executableTarget(name: "weft", dependencies: ["WeftPlugin"]),
         .executableTarget(name: "weft-ipam", dependencies: ["WeftPlugin"]),
-        .executableTarget(name: "weftctl", dependencies: [
-            "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "weftctl",
+            dependencies: [
+                "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
         .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire", "WeftNftables", "WeftPlugin", "WeftNetlink", "WeftAddress"]),
         // What the test targets share: the privileged condition, program runners, daemons.
@@ -52,46 +62,63 @@ let package = Package(
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
-        .testTarget(name: "WeftNetlinkTests", dependencies: ["WeftTestSupport", "WeftNetlink", "WeftAddress", "WeftSystem", "CMnl",
-                                                         .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "WeftNetlinkTests",
+            dependencies: [
+                "WeftTestSupport", "WeftNetlink", "WeftAddress", "WeftSystem", "CMnl",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         // Golden/: what nft sends for a table (scripts/nft-golden.sh), read by GoldenEncoderTests from the source tree.
-        .testTarget(name: "WeftNftablesTests", dependencies: ["WeftTestSupport", "WeftNftables", "WeftNetlink", "WeftAddress", "WeftSystem", "CNftnl"],
-                    exclude: ["Golden"]),
+        .testTarget(
+            name: "WeftNftablesTests", dependencies: ["WeftTestSupport", "WeftNftables", "WeftNetlink", "WeftAddress", "WeftSystem", "CNftnl"],
+            exclude: ["Golden"]),
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
         // What weftd writes to its state file and weftctl reads: no networking stack.
         .target(name: "WeftAgentState"),
-        .target(name: "WeftAgent", dependencies: [
-            "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState", "WeftPolicy", "WeftNftables",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .executableTarget(name: "weftd", dependencies: [
-            "WeftAgent", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "WeftAgent",
+            dependencies: [
+                "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState", "WeftPolicy", "WeftNftables",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(
+            name: "weftd",
+            dependencies: [
+                "WeftAgent", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),
-        .testTarget(name: "WeftPolicyTests", dependencies: ["WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem", .product(name: "Yams", package: "Yams")],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "WeftAgentTests", dependencies: [
-            "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl",
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-        ], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "WeftPluginTests", dependencies: ["WeftTestSupport", "WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
+        .testTarget(
+            name: "WeftPolicyTests",
+            dependencies: [
+                "WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem", .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "WeftAgentTests",
+            dependencies: [
+                "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(
+            name: "WeftPluginTests",
+            dependencies: ["WeftTestSupport", "WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,7 +21,7 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
         guard let first = network.advanced(by: 1) else { return nil }
         let broadcast = subnet.lastAddress
         guard let lastDistance = broadcast.distance(from: network), lastDistance >= 2,
-              let last = network.advanced(by: lastDistance - 1)
+            let last = network.advanced(by: lastDistance - 1)
         else {
             // Wider than 64 host bits: bound the range to the low 2^64 addresses.
             guard subnet.size == UInt64.max, let last = network.advanced(by: UInt64.max - 1) else { return nil }
@@ -33,7 +33,8 @@ public struct AddressRange: Hashable, Sendable, CustomStringConvertible {
     /// The subnet alone when the range spans all of it (but for the gateway), else the subnet with its bounds.
     public var description: String {
         guard let bounds = AddressRange.defaultBounds(of: subnet) else { return "\(subnet) (\(first)-\(last))" }
-        let spansSubnet = last == bounds.last
+        let spansSubnet =
+            last == bounds.last
             && (first == bounds.first || (bounds.first == gateway && first == gateway.advanced(by: 1)))
         return spansSubnet ? subnet.description : "\(subnet) (\(first)-\(last))"
     }

@@ -21,9 +21,9 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2,
-              let address = IPAddress(String(parts[0])),
-              parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), !parts[1].isEmpty, parts[1].count <= 3,
-              let length = Int(parts[1])
+            let address = IPAddress(String(parts[0])),
+            parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), !parts[1].isEmpty, parts[1].count <= 3,
+            let length = Int(parts[1])
         else { return nil }
         self.init(address: address, prefixLength: length)
     }

@@ -53,8 +53,10 @@ public actor Agent {
     /// The subnet lost before this start (standDown), shown in the status instead of a lease.
     var lostSubnet: IPNetwork?
 
-    public init(options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics(),
-                kernel: KernelQueue = .shared) throws {
+    public init(
+        options: AgentOptions, engine: LeaseEngine, engineName: String, logger: Logger, metrics: AgentMetrics = AgentMetrics(),
+        kernel: KernelQueue = .shared
+    ) throws {
         self.options = options
         self.kernel = kernel
         self.engine = engine
@@ -91,8 +93,9 @@ public actor Agent {
         let acquired: SubnetLeaser.Acquired
         do {
             acquired = try await untilReachable("lease a subnet") {
-                try await self.engine.acquire(config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous,
-                                              previousIPv6: previousIPv6)
+                try await self.engine.acquire(
+                    config: config, ttl: self.options.leaseTTL, attributes: attributes, previous: previous,
+                    previousIPv6: previousIPv6)
             }
         } catch let error as AgentError where error.kind == .leaseLost {
             // weftd was down past its lease's TTL and another node took the subnet meanwhile: the
@@ -103,9 +106,13 @@ public actor Agent {
         self.acquired = acquired
         leaseExpiresAt = Date().addingTimeInterval(TimeInterval(options.leaseTTL))
         metrics.leaseHeld.set(Int64(1))
-        logger.info("leased subnet", metadata: ["subnet": "\(acquired.lease.subnet)", "publicIP": "\(underlay.publicIP)",
-                                                "ipv6Subnet": "\(acquired.lease.ipv6Subnet.map { "\($0)" } ?? "-")",
-                                                "renewed": "\(acquired.renewed)", "lease": "\(acquired.grant)", "engine": "\(engineName)"])
+        logger.info(
+            "leased subnet",
+            metadata: [
+                "subnet": "\(acquired.lease.subnet)", "publicIP": "\(underlay.publicIP)",
+                "ipv6Subnet": "\(acquired.lease.ipv6Subnet.map { "\($0)" } ?? "-")",
+                "renewed": "\(acquired.renewed)", "lease": "\(acquired.grant)", "engine": "\(engineName)",
+            ])
         try await prepareNode(lease: acquired.lease)
         nodePrepared = true
         prepared.notify()
@@ -158,26 +165,35 @@ public actor Agent {
         case .vxlan(let vni, let port):
             let overhead = lease.ipv6Subnet == nil ? NodeFabric.vxlanOverhead : NodeFabric.ipv6VxlanOverhead
             mtu = Int(underlay.mtu) - Int(overhead)
-            let spec = VxlanSpec(name: vxlanName ?? "weft.\(vni)", vni: vni, port: port, local: underlay.publicIP, underlayIndex: underlay.index,
-                                 mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: UInt32(mtu))
+            let spec = VxlanSpec(
+                name: vxlanName ?? "weft.\(vni)", vni: vni, port: port, local: underlay.publicIP, underlayIndex: underlay.index,
+                mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: UInt32(mtu))
             let release = KernelVersion.runningRelease()
             let offload = options.vxlanTxChecksumOffload.decide(kernelRelease: release)
             let index = try await kernel.run { try fabric.ensureVxlan(spec, vtep: lease.vtepAddress, txChecksumOffload: offload.enabled) }
             var ipv6Index: Int32?
             if let publicIPv6 = underlay.publicIPv6, let vtep = lease.ipv6VtepAddress {
                 // flannel's second device for IPv6 (flannel-v6.N), the same VNI and port over the IPv6 underlay.
-                let spec6 = VxlanSpec(name: "weft-v6.\(vni)", vni: vni, port: port, local: publicIPv6, underlayIndex: underlay.index,
-                                      mac: NodeFabric.ipv6VtepMAC(publicIPv6: publicIPv6), mtu: UInt32(mtu))
+                let spec6 = VxlanSpec(
+                    name: "weft-v6.\(vni)", vni: vni, port: port, local: publicIPv6, underlayIndex: underlay.index,
+                    mac: NodeFabric.ipv6VtepMAC(publicIPv6: publicIPv6), mtu: UInt32(mtu))
                 ipv6Index = try await kernel.run { try fabric.ensureVxlan(spec6, vtep: vtep, txChecksumOffload: offload.enabled) }
                 logger.info("vxlan device ready", metadata: ["device": "\(spec6.name)", "vtep": "\(vtep)/128", "mtu": "\(mtu)"])
             }
             links = FabricLinks(vxlanIndex: index, underlayIndex: underlay.index, ipv6VxlanIndex: ipv6Index)
             let devices = [spec.name] + (ipv6Index == nil ? [] : ["weft-v6.\(vni)"])
-            logger.log(level: offload.releaseUnreadable ? .warning : .info, "vxlan tx checksum offload \(offload.enabled ? "on" : "off")",
-                       metadata: ["devices": "\(devices.joined(separator: ","))", "mode": "\(options.vxlanTxChecksumOffload.rawValue)",
-                                  "kernel": "\(release)", "reason": "\(offload.reason)"])
-            logger.info("vxlan device ready", metadata: ["device": "\(spec.name)", "vni": "\(vni)", "port": "\(port)",
-                                                         "vtep": "\(lease.vtepAddress)/32", "mtu": "\(mtu)"])
+            logger.log(
+                level: offload.releaseUnreadable ? .warning : .info, "vxlan tx checksum offload \(offload.enabled ? "on" : "off")",
+                metadata: [
+                    "devices": "\(devices.joined(separator: ","))", "mode": "\(options.vxlanTxChecksumOffload.rawValue)",
+                    "kernel": "\(release)", "reason": "\(offload.reason)",
+                ])
+            logger.info(
+                "vxlan device ready",
+                metadata: [
+                    "device": "\(spec.name)", "vni": "\(vni)", "port": "\(port)",
+                    "vtep": "\(lease.vtepAddress)/32", "mtu": "\(mtu)",
+                ])
         case .hostGateway:
             mtu = Int(underlay.mtu)
             links = FabricLinks(vxlanIndex: nil, underlayIndex: underlay.index)
@@ -248,9 +264,12 @@ public actor Agent {
             // Without the rename the plugin would keep handing out the lost subnet: remove it instead.
             unlink(options.subnetFile)
         }
-        logger.critical("lease lost: no more pods get addresses on this node", metadata: [
-            "reason": "\(reason)", "subnetFile": "\(options.lostSubnetFile)",
-            "action": "drain the node, remove \(options.lostSubnetFile), restart weftd"])
+        logger.critical(
+            "lease lost: no more pods get addresses on this node",
+            metadata: [
+                "reason": "\(reason)", "subnetFile": "\(options.lostSubnetFile)",
+                "action": "drain the node, remove \(options.lostSubnetFile), restart weftd",
+            ])
         writeStatus()
     }
 

@@ -56,8 +56,11 @@ extension Agent {
     func watchBroke(_ reason: String) {
         if watchBrokenSince == nil {
             watchBrokenSince = Date()
-            logger.warning("lease watch broken: /healthz fails if it stays so", metadata: [
-                "error": "\(reason)", "bound": "\(options.watchBrokenBound)s"])
+            logger.warning(
+                "lease watch broken: /healthz fails if it stays so",
+                metadata: [
+                    "error": "\(reason)", "bound": "\(options.watchBrokenBound)s",
+                ])
         }
         watchBrokenBy = reason
         writeStatus()
@@ -105,9 +108,12 @@ extension Agent {
         self.refused = Set(refused.map(\.subnet))
         let (reachable, unreachableNow) = FabricPlan.reachable(trusted, backend: config.backend, underlayNetworks: underlay.networks)
         for subnet in unreachableNow.subtracting(unreachable) {
-            logger.error("host-gw peer is not on this node's L2 segment: no route to its subnet",
-                         metadata: ["subnet": "\(subnet)", "publicIP": "\(peers[subnet]?.attributes.publicIP.description ?? "")",
-                                    "underlay": "\(underlay.name) \(underlay.networks.map(\.description).joined(separator: ","))"])
+            logger.error(
+                "host-gw peer is not on this node's L2 segment: no route to its subnet",
+                metadata: [
+                    "subnet": "\(subnet)", "publicIP": "\(peers[subnet]?.attributes.publicIP.description ?? "")",
+                    "underlay": "\(underlay.name) \(underlay.networks.map(\.description).joined(separator: ","))",
+                ])
         }
         unreachable = unreachableNow
         let desired = FabricPlan.desired(peers: reachable, own: (own, acquired.lease.ipv6Subnet != nil), backend: config.backend, links: links)
@@ -144,8 +150,12 @@ extension Agent {
         lastReconcileAt = Date()
         if !announcedReady {
             announcedReady = true
-            logger.info("fabric ready", metadata: ["peers": "\(reachable.count)",
-                                                    "sinceStart": "\(String(format: "%.3f", Date().timeIntervalSince(started)))s"])
+            logger.info(
+                "fabric ready",
+                metadata: [
+                    "peers": "\(reachable.count)",
+                    "sinceStart": "\(String(format: "%.3f", Date().timeIntervalSince(started)))s",
+                ])
         }
         writeStatus()
     }
@@ -167,9 +177,12 @@ extension Agent {
     private func log(_ diff: FabricDiff) {
         // Routes as `ip route` shows them, with the device's name.
         func text(_ route: FabricRoute) -> String {
-            let device = route.outputIndex == links?.vxlanIndex ? vxlanName
-                : route.outputIndex == links?.ipv6VxlanIndex ? vxlanName.map { $0.replacingOccurrences(of: "weft.", with: "weft-v6.") }
-                : route.outputIndex == underlay?.index ? underlay?.name : nil
+            let device =
+                route.outputIndex == links?.vxlanIndex
+                ? vxlanName
+                : route.outputIndex == links?.ipv6VxlanIndex
+                    ? vxlanName.map { $0.replacingOccurrences(of: "weft.", with: "weft-v6.") }
+                    : route.outputIndex == underlay?.index ? underlay?.name : nil
             return "\(route.destination) via \(route.gateway) dev \(device ?? String(route.outputIndex))\(route.onlink ? " onlink" : "")"
         }
         for route in diff.routesToDelete { logger.info("removed route", metadata: ["route": "\(text(route))"]) }
@@ -194,18 +207,20 @@ extension Agent {
         guard let config, let underlay, acquired != nil || leaseLost != nil else { return nil }
         let ownSubnet = acquired?.lease.subnet ?? lostSubnet
         let peerList = peers.values.filter { $0.subnet != ownSubnet }.map { lease in
-            AgentStatus.Peer(subnet: "\(lease.subnet)", publicIP: "\(lease.attributes.publicIP)", backendType: lease.attributes.backendType,
-                             vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
-                             connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet)
-                                && !refused.contains(lease.subnet))
+            AgentStatus.Peer(
+                subnet: "\(lease.subnet)", publicIP: "\(lease.attributes.publicIP)", backendType: lease.attributes.backendType,
+                vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
+                connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet)
+                    && !refused.contains(lease.subnet))
         }
-        var status = AgentStatus(pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
-                                 subnet: ownSubnet.map { "\($0)" } ?? "none", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
-                                 device: vxlanName, vtepMAC: acquired?.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
-                                 leaseTTLSeconds: options.leaseTTL, leaseID: acquired.map { String($0.grant) } ?? "none",
-                                 leaseExpiresAt: acquired == nil ? nil : leaseExpiresAt,
-                                 peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
-                                 reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
+        var status = AgentStatus(
+            pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
+            subnet: ownSubnet.map { "\($0)" } ?? "none", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
+            device: vxlanName, vtepMAC: acquired?.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
+            leaseTTLSeconds: options.leaseTTL, leaseID: acquired.map { String($0.grant) } ?? "none",
+            leaseExpiresAt: acquired == nil ? nil : leaseExpiresAt,
+            peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,
+            reconcileErrors: reconcileErrors, lastError: lastError, updatedAt: Date())
         status.leaseLost = leaseLost
         if let watchBrokenSince {
             status.watchBrokenSince = watchBrokenSince

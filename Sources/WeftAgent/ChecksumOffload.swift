@@ -38,15 +38,19 @@ public enum TxChecksumOffload: String, CaseIterable, Sendable {
             return Decision(enabled: false, reason: "--vxlan-tx-checksum-offload off", releaseUnreadable: false)
         case .auto:
             guard let version = KernelVersion(release: kernelRelease) else {
-                return Decision(enabled: false, reason: "kernel release \"\(kernelRelease)\" unreadable: off, as a kernel before \(Self.fixedIn) needs",
-                                releaseUnreadable: true)
+                return Decision(
+                    enabled: false, reason: "kernel release \"\(kernelRelease)\" unreadable: off, as a kernel before \(Self.fixedIn) needs",
+                    releaseUnreadable: true)
             }
             if version < Self.fixedIn {
-                return Decision(enabled: false, reason: "kernel \(version) is before \(Self.fixedIn): masquerading vxlan packets corrupts offloaded checksums (flannel#1282)",
-                                releaseUnreadable: false)
+                return Decision(
+                    enabled: false,
+                    reason: "kernel \(version) is before \(Self.fixedIn): masquerading vxlan packets corrupts offloaded checksums (flannel#1282)",
+                    releaseUnreadable: false)
             }
-            return Decision(enabled: true, reason: "kernel \(version) is \(Self.fixedIn) or later: offloaded checksums survive masquerade",
-                            releaseUnreadable: false)
+            return Decision(
+                enabled: true, reason: "kernel \(version) is \(Self.fixedIn) or later: offloaded checksums survive masquerade",
+                releaseUnreadable: false)
         }
     }
 }

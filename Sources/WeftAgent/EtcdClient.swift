@@ -36,8 +36,10 @@ public final class EtcdClient: Sendable {
     /// POSTs `body` to `path` and returns the decoded JSON reply; etcd's errors, and a reply that is not
     /// a `Reply`, come back as AgentError. `timeout` bounds the whole request (default: the client's),
     /// so a slow etcd cannot hold a renewal past its lease's expiry.
-    public func call<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body, as reply: Reply.Type,
-                                                        timeout: TimeAmount? = nil) async throws -> Reply {
+    public func call<Body: Encodable, Reply: Decodable>(
+        _ path: String, _ body: Body, as reply: Reply.Type,
+        timeout: TimeAmount? = nil
+    ) async throws -> Reply {
         do {
             return try await callOnce(path, body, as: reply, timeout: timeout ?? requestTimeout)
         } catch let refused as TokenRefused {
@@ -46,8 +48,10 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    private func callOnce<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body, as reply: Reply.Type,
-                                                             timeout: TimeAmount) async throws -> Reply {
+    private func callOnce<Body: Encodable, Reply: Decodable>(
+        _ path: String, _ body: Body, as reply: Reply.Type,
+        timeout: TimeAmount
+    ) async throws -> Reply {
         var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
         for endpoint in endpoints {
             let response: HTTPClientResponse
@@ -90,9 +94,11 @@ public final class EtcdClient: Sendable {
         if let current = token.current { return current }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(try request(endpoint + "/v3/auth/authenticate",
-                                                          EtcdWire.AuthenticateRequest(name: username, password: password), token: nil),
-                                              timeout: requestTimeout)
+            response = try await http.execute(
+                try request(
+                    endpoint + "/v3/auth/authenticate",
+                    EtcdWire.AuthenticateRequest(name: username, password: password), token: nil),
+                timeout: requestTimeout)
         } catch {
             throw AgentError(.engine, "\(endpoint)/v3/auth/authenticate: \(error)")
         }
@@ -136,8 +142,9 @@ public final class EtcdClient: Sendable {
     }
 
     public func put(_ key: String, _ value: String) async throws {
-        _ = try await call("/v3/kv/put", EtcdWire.PutRequest(key: EtcdMessages.base64(key), value: EtcdMessages.base64(value)),
-                           as: EtcdWire.Ignored.self)
+        _ = try await call(
+            "/v3/kv/put", EtcdWire.PutRequest(key: EtcdMessages.base64(key), value: EtcdMessages.base64(value)),
+            as: EtcdWire.Ignored.self)
     }
 
     public func grant(ttl seconds: Int) async throws -> Int64 {
@@ -151,8 +158,9 @@ public final class EtcdClient: Sendable {
     /// Renews `lease` once; returns its new TTL, 0 when etcd no longer knows it (it expired).
     public func keepAlive(_ lease: Int64, timeout: TimeAmount? = nil) async throws -> Int64 {
         // The gateway maps the bidirectional stream onto one POST: one request, one reply line.
-        let reply = try await call("/v3/lease/keepalive", EtcdWire.LeaseRequest(ID: String(lease)), as: EtcdWire.KeepAliveResponse.self,
-                                   timeout: timeout)
+        let reply = try await call(
+            "/v3/lease/keepalive", EtcdWire.LeaseRequest(ID: String(lease)), as: EtcdWire.KeepAliveResponse.self,
+            timeout: timeout)
         return (reply.result?.TTL ?? reply.TTL)?.value ?? 0
     }
 
@@ -178,8 +186,10 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    private func streamWatch(prefix: String, revision: Int64,
-                             into continuation: AsyncThrowingStream<(events: [EtcdMessages.Event], revision: Int64), Error>.Continuation) async throws {
+    private func streamWatch(
+        prefix: String, revision: Int64,
+        into continuation: AsyncThrowingStream<(events: [EtcdMessages.Event], revision: Int64), Error>.Continuation
+    ) async throws {
         let body = EtcdMessages.watch(prefix: prefix, fromRevision: revision)
         var opened: HTTPClientResponse?
         var lastFailure: Error = AgentError(.engine, "no etcd endpoint")

@@ -38,15 +38,17 @@ public enum EtcdMessages {
 
     /// Puts `value` under `key` only if the key does not exist (version 0), as flanneld's createSubnet does.
     public static func createIfAbsent(key: String, value: String, lease: Int64) -> EtcdWire.TransactionRequest {
-        EtcdWire.TransactionRequest(compare: [.init(key: base64(key), target: "VERSION", result: "EQUAL", version: "0")],
-                                    success: [put(key: key, value: value, lease: lease)])
+        EtcdWire.TransactionRequest(
+            compare: [.init(key: base64(key), target: "VERSION", result: "EQUAL", version: "0")],
+            success: [put(key: key, value: value, lease: lease)])
     }
 
     /// Puts `value` under `key` only if nobody changed the key since `modRevision`: taking back a lease
     /// this node held never overwrites a lease another node took meanwhile.
     public static func replaceIfUnchanged(key: String, value: String, lease: Int64, modRevision: Int64) -> EtcdWire.TransactionRequest {
-        EtcdWire.TransactionRequest(compare: [.init(key: base64(key), target: "MOD", result: "EQUAL", modRevision: String(modRevision))],
-                                    success: [put(key: key, value: value, lease: lease)])
+        EtcdWire.TransactionRequest(
+            compare: [.init(key: base64(key), target: "MOD", result: "EQUAL", modRevision: String(modRevision))],
+            success: [put(key: key, value: value, lease: lease)])
     }
 
     static func put(key: String, value: String, lease: Int64) -> EtcdWire.RequestOp {
@@ -56,8 +58,10 @@ public enum EtcdMessages {
     /// A watch of every key under `prefix` from `revision` on; progress_notify makes etcd send an
     /// empty reply now and then, so an idle stream still shows the connection is alive.
     public static func watch(prefix: String, fromRevision revision: Int64) -> EtcdWire.WatchRequest {
-        EtcdWire.WatchRequest(createRequest: .init(key: base64(prefix), rangeEnd: rangeEnd(ofPrefix: prefix),
-                                                   startRevision: String(revision), progressNotify: true))
+        EtcdWire.WatchRequest(
+            createRequest: .init(
+                key: base64(prefix), rangeEnd: rangeEnd(ofPrefix: prefix),
+                startRevision: String(revision), progressNotify: true))
     }
 
     // MARK: replies

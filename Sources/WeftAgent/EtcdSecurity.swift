@@ -16,8 +16,10 @@ public struct EtcdSecurity: Sendable, Equatable {
     /// become routes on every node, so it needs saying.
     public var allowInsecure = false
 
-    public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, username: String? = nil,
-                password: String? = nil, allowInsecure: Bool = false) {
+    public init(
+        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, username: String? = nil,
+        password: String? = nil, allowInsecure: Bool = false
+    ) {
         self.caFile = caFile; self.certFile = certFile; self.keyFile = keyFile
         self.username = username; self.password = password; self.allowInsecure = allowInsecure
     }
@@ -36,8 +38,10 @@ public struct EtcdSecurity: Sendable, Equatable {
             throw AgentError(.invalidConfig, "TLS files given but \(plain.joined(separator: ",")) is plain http://: use https://")
         }
         if !allowInsecure, let remote = plain.first(where: { !Self.isLoopback(endpoint: $0) }) {
-            throw AgentError(.invalidConfig, "\(remote) is plain HTTP to another machine: anyone on the way can read and forge leases; "
-                             + "use https:// (with --etcd-cafile, --etcd-certfile, --etcd-keyfile) or say --etcd-allow-insecure")
+            throw AgentError(
+                .invalidConfig,
+                "\(remote) is plain HTTP to another machine: anyone on the way can read and forge leases; "
+                    + "use https:// (with --etcd-cafile, --etcd-certfile, --etcd-keyfile) or say --etcd-allow-insecure")
         }
     }
 

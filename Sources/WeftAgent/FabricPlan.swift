@@ -36,8 +36,10 @@ public enum FabricPlan {
         desired(peers: peers, own: (own, links.ipv6VxlanIndex != nil), backend: backend, links: links)
     }
 
-    public static func desired(peers: [SubnetLease], own: (subnet: IPNetwork, ipv6: Bool), backend: NetConf.Backend,
-                               links: FabricLinks) -> FabricState {
+    public static func desired(
+        peers: [SubnetLease], own: (subnet: IPNetwork, ipv6: Bool), backend: NetConf.Backend,
+        links: FabricLinks
+    ) -> FabricState {
         var state = FabricState()
         for peer in peers where peer.subnet != own.subnet.canonical && peer.attributes.backendType == backend.typeName {
             switch backend {
@@ -46,12 +48,15 @@ public enum FabricPlan {
                     state.connectVxlan(peer.subnet, vtep: peer.vtepAddress, mac: mac, remote: peer.attributes.publicIP, index: index)
                 }
                 if let index = links.ipv6VxlanIndex, let subnet = peer.ipv6Subnet, let vtep = peer.ipv6VtepAddress,
-                   let mac = peer.attributes.ipv6VtepMAC, let remote = peer.attributes.publicIPv6 {
+                    let mac = peer.attributes.ipv6VtepMAC, let remote = peer.attributes.publicIPv6
+                {
                     state.connectVxlan(subnet, vtep: vtep, mac: mac, remote: remote, index: index)
                 }
             case .hostGateway:
-                state.routes.insert(FabricRoute(destination: peer.subnet, gateway: peer.attributes.publicIP,
-                                                outputIndex: links.underlayIndex, onlink: false))
+                state.routes.insert(
+                    FabricRoute(
+                        destination: peer.subnet, gateway: peer.attributes.publicIP,
+                        outputIndex: links.underlayIndex, onlink: false))
                 if own.ipv6, let subnet = peer.ipv6Subnet, let remote = peer.attributes.publicIPv6 {
                     state.routes.insert(FabricRoute(destination: subnet, gateway: remote, outputIndex: links.underlayIndex, onlink: false))
                 }
@@ -76,7 +81,8 @@ extension FabricPlan {
     /// the underlay's subnets (the same L2 segment); vxlan reaches any routable PublicIP. Returns the peers that can
     /// be connected and the subnets of those that cannot.
     public static func reachable(_ peers: [SubnetLease], backend: NetConf.Backend, underlayNetworks: [IPNetwork])
-        -> (peers: [SubnetLease], unreachable: Set<IPNetwork>) {
+        -> (peers: [SubnetLease], unreachable: Set<IPNetwork>)
+    {
         guard backend == .hostGateway else { return (peers, []) }
         var connected: [SubnetLease] = []
         var unreachable: Set<IPNetwork> = []

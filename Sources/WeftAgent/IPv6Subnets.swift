@@ -19,7 +19,8 @@ public struct IPv6Subnets: Equatable, Sendable {
         let length: Int
         if let configured = config.ipv6SubnetLength, configured != 0 {
             guard configured <= 126, configured >= network.prefixLength + 2 else {
-                throw AgentError(.invalidConfig, "IPv6SubnetLen \(configured) does not fit IPv6Network \(network) (between /\(network.prefixLength + 2) and /126)")
+                throw AgentError(
+                    .invalidConfig, "IPv6SubnetLen \(configured) does not fit IPv6Network \(network) (between /\(network.prefixLength + 2) and /126)")
             }
             length = configured
         } else if network.prefixLength > 124 {
@@ -59,7 +60,8 @@ public struct IPv6Subnets: Equatable, Sendable {
     /// A subnet's place after SubnetMin, or nil when it is not one of them.
     public func index(of subnet: IPNetwork) -> UInt64? {
         guard subnet.prefixLength == subnetLength, !subnet.hasHostBitsSet, subnet.networkAddress >= subnetMin,
-              subnet.networkAddress <= subnetMax else { return nil }
+            subnet.networkAddress <= subnetMax
+        else { return nil }
         return number(subnet.networkAddress) - number(subnetMin)
     }
 

@@ -27,7 +27,8 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
         lock.withLock { lastVersion = version }
         let seconds = Int.random(in: informer.watchSeconds)
         let idle = Duration.seconds(seconds) + informer.idleMargin
-        let path = "\(informer.path)?watch=true&allowWatchBookmarks=true&timeoutSeconds=\(seconds)"
+        let path =
+            "\(informer.path)?watch=true&allowWatchBookmarks=true&timeoutSeconds=\(seconds)"
             + "&resourceVersion=\(Informer.encoded(version))"
         let began = ContinuousClock.now
         informer.counters.add(watches: 1)
@@ -64,7 +65,8 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
 
     private func handle(_ line: Data) async throws {
         guard let event = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
-              let type = event["type"] as? String, let object = event["object"] as? [String: Any] else {
+            let type = event["type"] as? String, let object = event["object"] as? [String: Any]
+        else {
             // Not skipped: an event weftd cannot read is a change it would miss.
             throw AgentError(.kubeAPI, "watch \(informer.path): a line that is not a watch event (\(line.count) bytes)")
         }

@@ -46,8 +46,10 @@ public enum InterfaceChoice {
             }
         }
         let available = candidates.map { "\($0.name) (\($0.addresses.map(\.description).joined(separator: ", ")))" }
-        throw AgentError(.node, "--iface-regex \(patterns.joined(separator: " ")): no link's IPv4 address or name matches; links: "
-                         + available.joined(separator: ", "))
+        throw AgentError(
+            .node,
+            "--iface-regex \(patterns.joined(separator: " ")): no link's IPv4 address or name matches; links: "
+                + available.joined(separator: ", "))
     }
 
     /// The links of this network namespace, read through netlink: every link but loopback (flanneld

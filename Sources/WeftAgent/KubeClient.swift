@@ -38,7 +38,9 @@ public final class KubeClient: Sendable {
 
     public func shutdown() async { try? await http.shutdown() }
 
-    func request(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)? = nil, contentType: String = "application/json") throws -> HTTPClientRequest {
+    func request(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)? = nil, contentType: String = "application/json") throws
+        -> HTTPClientRequest
+    {
         var request = HTTPClientRequest(url: credentials.server + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -53,8 +55,10 @@ public final class KubeClient: Sendable {
     }
 
     /// Sends a request and decodes the JSON object of a 2xx reply; the API's Status message otherwise.
-    public func call(_ path: String, method: HTTPMethod = .GET, body: (any Encodable & Sendable)? = nil,
-                     contentType: String = "application/json") async throws -> [String: Any] {
+    public func call(
+        _ path: String, method: HTTPMethod = .GET, body: (any Encodable & Sendable)? = nil,
+        contentType: String = "application/json"
+    ) async throws -> [String: Any] {
         try await send(path, method: method, body: body, contentType: contentType, missingIsNil: false).map(Self.object) ?? [:]
     }
 
@@ -75,8 +79,10 @@ public final class KubeClient: Sendable {
     }
 
     /// The body of a 2xx reply; nil for a 404 when `missingIsNil`; the API's Status message otherwise.
-    private func send(_ path: String, method: HTTPMethod, body: (any Encodable & Sendable)?, contentType: String,
-                      missingIsNil: Bool) async throws -> Data? {
+    private func send(
+        _ path: String, method: HTTPMethod, body: (any Encodable & Sendable)?, contentType: String,
+        missingIsNil: Bool
+    ) async throws -> Data? {
         let response = try await execute(path, method: method, deadline: .seconds(15)) {
             try self.request(path, method: method, body: body, contentType: contentType)
         }
@@ -101,8 +107,10 @@ public final class KubeClient: Sendable {
 
     /// One request; a 401 reads the token file again and tries once more (kubelet rotated the token
     /// between our check and the server's).
-    private func execute(_ path: String, method: HTTPMethod, deadline: TimeAmount,
-                         _ make: () throws -> HTTPClientRequest) async throws -> HTTPClientResponse {
+    private func execute(
+        _ path: String, method: HTTPMethod, deadline: TimeAmount,
+        _ make: () throws -> HTTPClientRequest
+    ) async throws -> HTTPClientResponse {
         do {
             let response = try await http.execute(try make(), timeout: deadline)
             guard response.status == .unauthorized, token.reload() else { return response }

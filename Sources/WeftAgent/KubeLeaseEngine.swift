@@ -32,7 +32,9 @@ public struct KubeLeaseEngine: LeaseEngine {
 
     /// Waits for the controller-manager to give the node a pod CIDR, checks it against the network,
     /// then publishes the annotations.
-    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws -> SubnetLeaser.Acquired {
+    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws
+        -> SubnetLeaser.Acquired
+    {
         var node: KubeNode?
         while node?.podCIDR == nil {
             node = KubeNode(try await client.get(nodePath, as: NodeDocument.self))
@@ -45,8 +47,10 @@ public struct KubeLeaseEngine: LeaseEngine {
         var ipv6Subnet: IPNetwork?
         if let ipv6 = config.ipv6 {
             guard let cidr = node?.ipv6PodCIDR, ipv6.network.contains(cidr.networkAddress), cidr.prefixLength >= ipv6.network.prefixLength else {
-                throw AgentError(.invalidConfig, "node \(nodeName) has no IPv6 podCIDR inside IPv6Network \(ipv6.network) "
-                                 + "(spec.podCIDRs: dual-stack needs the controller-manager's --cluster-cidr with both families)")
+                throw AgentError(
+                    .invalidConfig,
+                    "node \(nodeName) has no IPv6 podCIDR inside IPv6Network \(ipv6.network) "
+                        + "(spec.podCIDRs: dual-stack needs the controller-manager's --cluster-cidr with both families)")
             }
             ipv6Subnet = cidr
         }
@@ -59,8 +63,9 @@ public struct KubeLeaseEngine: LeaseEngine {
     public func keepAlive(_ grant: Int64) async throws -> Bool { true }
 
     public func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
-        _ = try await client.call(nodePath, method: .PATCH, body: KubeNode.annotationPatch(lease.attributes),
-                                  contentType: "application/merge-patch+json")
+        _ = try await client.call(
+            nodePath, method: .PATCH, body: KubeNode.annotationPatch(lease.attributes),
+            contentType: "application/merge-patch+json")
         return true
     }
 
@@ -71,8 +76,9 @@ public struct KubeLeaseEngine: LeaseEngine {
     public func changes(after cursor: String) -> AsyncThrowingStream<[LeaseEvent], Error> {
         let informer = Informer(client: client, path: Self.nodesPath)
         return AsyncThrowingStream { continuation in
-            let hooks = Informer.Hooks(broke: { error in continuation.yield([.watchBroke("\(error)")]) },
-                                       recovered: { continuation.yield([.watchCurrent]) })
+            let hooks = Informer.Hooks(
+                broke: { error in continuation.yield([.watchBroke("\(error)")]) },
+                recovered: { continuation.yield([.watchCurrent]) })
             let task = Task {
                 do {
                     try await informer.follow(from: cursor, hooks) { event in

@@ -40,14 +40,15 @@ public struct KubeNode: Equatable, Sendable {
     /// read through the same Codable type; nil when it cannot be read.
     public init?(json object: Any?) {
         guard let object, JSONSerialization.isValidJSONObject(object),
-              let data = try? JSONSerialization.data(withJSONObject: object), let node = try? Self.decode(data) else { return nil }
+            let data = try? JSONSerialization.data(withJSONObject: object), let node = try? Self.decode(data)
+        else { return nil }
         self = node
     }
 
     /// The lease this node publishes, when a kube subnet manager annotated it (flannel skips others).
     public var lease: SubnetLease? {
         guard let podCIDR, annotations[Annotation.kubeSubnetManager] == "true",
-              let ipText = annotations[Annotation.publicIP], let publicIP = IPAddress(ipText), publicIP.isIPv4
+            let ipText = annotations[Annotation.publicIP], let publicIP = IPAddress(ipText), publicIP.isIPv4
         else { return nil }
         var attributes = LeaseAttributes(publicIP: publicIP, backendType: annotations[Annotation.backendType] ?? "")
         // An annotation that is not BackendData's JSON leaves the device unknown, as flannel's "null".

@@ -104,7 +104,9 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     public func revoke(_ grant: Int64) async throws { try await client.revoke(grant) }
     public func keepAlive(_ grant: Int64) async throws -> Bool { try await client.keepAlive(grant) > 0 }
 
-    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws -> SubnetLeaser.Acquired {
+    public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws
+        -> SubnetLeaser.Acquired
+    {
         try await SubnetLeaser(store: self, config: config, ttl: ttl).acquire(attributes: attributes, previous: previous, previousIPv6: previousIPv6)
     }
 
@@ -119,8 +121,10 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     }
 
     public func replace(_ lease: SubnetLease, grant: Int64, modRevision: Int64) async throws -> Bool {
-        try await client.transaction(EtcdMessages.replaceIfUnchanged(key: key(lease), value: lease.attributes.json,
-                                                                     lease: grant, modRevision: modRevision))
+        try await client.transaction(
+            EtcdMessages.replaceIfUnchanged(
+                key: key(lease), value: lease.attributes.json,
+                lease: grant, modRevision: modRevision))
     }
 
     public func changes(after cursor: String) -> AsyncThrowingStream<[LeaseEvent], Error> {

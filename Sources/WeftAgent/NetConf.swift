@@ -46,15 +46,18 @@ public struct NetConf: Equatable, Sendable {
         let subnetLength = try Self.subnetLength(config.subnetLength, network: network)
         // The first subnet is skipped by default, as flannel does: its network address is the cluster's.
         let size = IPv4Math.size(subnetLength)
-        let subnetMin = try Self.bound(config.subnetMin, name: "SubnetMin", network: network, length: subnetLength)
+        let subnetMin =
+            try Self.bound(config.subnetMin, name: "SubnetMin", network: network, length: subnetLength)
             ?? IPv4Math.address(IPv4Math.value(network.networkAddress) &+ size)
-        let subnetMax = try Self.bound(config.subnetMax, name: "SubnetMax", network: network, length: subnetLength)
+        let subnetMax =
+            try Self.bound(config.subnetMax, name: "SubnetMax", network: network, length: subnetLength)
             ?? IPv4Math.address(IPv4Math.value(network.lastAddress) &- (size &- 1))
         guard subnetMin <= subnetMax else {
             throw AgentError(.invalidConfig, "SubnetMin is above SubnetMax: no subnet can be leased")
         }
-        return NetConf(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
-                       backend: try Self.backend(config.backend), ipv6: ipv6)
+        return NetConf(
+            network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
+            backend: try Self.backend(config.backend), ipv6: ipv6)
     }
 
     public init(network: IPNetwork, subnetLength: Int, subnetMin: IPAddress, subnetMax: IPAddress, backend: Backend, ipv6: IPv6Subnets? = nil) {

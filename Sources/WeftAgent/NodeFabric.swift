@@ -52,7 +52,7 @@ public final class NodeFabric: @unchecked Sendable {
         } else {
             let routes = RouteNetlink(handle: netlink.handle)
             guard let index = try routes.routes(family: .v4).first(where: { $0.destination.prefixLength == 0 })?.outputIndex,
-                  let found = try routes.link(index: index)
+                let found = try routes.link(index: index)
             else { throw AgentError(.node, "no default route to pick the underlay link from: give --iface") }
             link = found
         }
@@ -63,8 +63,9 @@ public final class NodeFabric: @unchecked Sendable {
         }
         // Global IPv6 addresses only: a link-local one reaches nobody beyond the link's scope.
         let ipv6Networks = all.filter { $0.family == .v6 && !$0.address.isIPv6LinkLocal }
-        var underlay = Underlay(name: link.name, index: link.index, publicIP: address, mtu: link.mtu,
-                                networks: (networks + ipv6Networks).map(\.canonical))
+        var underlay = Underlay(
+            name: link.name, index: link.index, publicIP: address, mtu: link.mtu,
+            networks: (networks + ipv6Networks).map(\.canonical))
         if ipv6 {
             guard let v6 = publicIPv6 ?? ipv6Networks.first?.address else {
                 throw AgentError(.node, "the network is dual-stack (EnableIPv6) and link \(link.name) has no global IPv6 address to use as PublicIPv6")
@@ -86,7 +87,8 @@ public final class NodeFabric: @unchecked Sendable {
     /// earlier run (TxChecksumOffload says why it may have to be off).
     public func ensureVxlan(_ spec: VxlanSpec, vtep: IPAddress, txChecksumOffload: Bool) throws -> Int32 {
         if let existing = try netlink.linkWithVxlanInfo(named: spec.name),
-           existing.vxlan?.matches(spec) != true || existing.link.mac != spec.mac {
+            existing.vxlan?.matches(spec) != true || existing.link.mac != spec.mac
+        {
             try netlink.deleteLink(index: existing.link.index)
         }
         if try netlink.link(named: spec.name) == nil {
@@ -127,8 +129,10 @@ public final class NodeFabric: @unchecked Sendable {
 
     /// What the agent owns in the kernel now: its routes (by protocol) and the vxlan device's entries.
     public func present(links: FabricLinks) throws -> FabricState {
-        var state = FabricState(routes: Set(try netlink.routes(family: .v4, protocolID: Self.routeProtocol)
-                                            + netlink.routes(family: .v6, protocolID: Self.routeProtocol)))
+        var state = FabricState(
+            routes: Set(
+                try netlink.routes(family: .v4, protocolID: Self.routeProtocol)
+                    + netlink.routes(family: .v6, protocolID: Self.routeProtocol)))
         for (index, family) in [(links.vxlanIndex, IPAddress.Family.v4), (links.ipv6VxlanIndex, .v6)] {
             guard let index else { continue }
             state.neighbours.formUnion(try netlink.neighbours(family: family, index: index))

@@ -18,16 +18,19 @@ public enum NodeNetworkCondition {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let time = formatter.string(from: now)
-        return NodeConditionPatch(.init(type: type, status: unavailable ? "True" : "False", reason: reason, message: message,
-                                        lastTransitionTime: time, lastHeartbeatTime: time))
+        return NodeConditionPatch(
+            .init(
+                type: type, status: unavailable ? "True" : "False", reason: reason, message: message,
+                lastTransitionTime: time, lastHeartbeatTime: time))
     }
 
     /// PATCH /api/v1/nodes/NAME/status (the ClusterRole needs `patch` on `nodes/status`).
     public static func set(client: KubeClient, node: String, unavailable: Bool, reason: String, message: String) async throws {
         let name = node.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? node
-        _ = try await client.call("/api/v1/nodes/\(name)/status", method: .PATCH,
-                                  body: patch(unavailable: unavailable, reason: reason, message: message),
-                                  contentType: "application/strategic-merge-patch+json")
+        _ = try await client.call(
+            "/api/v1/nodes/\(name)/status", method: .PATCH,
+            body: patch(unavailable: unavailable, reason: reason, message: message),
+            contentType: "application/strategic-merge-patch+json")
     }
 }
 
@@ -73,8 +76,10 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
     private let lock = NSLock()
     private var state: (healthy: Bool, reason: String) = (false, "node network not ready: starting")
 
-    public init(fabric: @escaping Fabric, policySynced: PolicySynced?, installer: CNIConfInstaller?,
-                condition: (client: KubeClient, node: String)?, logger: Logger, recheckSeconds: Double = 5) {
+    public init(
+        fabric: @escaping Fabric, policySynced: PolicySynced?, installer: CNIConfInstaller?,
+        condition: (client: KubeClient, node: String)?, logger: Logger, recheckSeconds: Double = 5
+    ) {
         self.fabric = fabric
         self.policySynced = policySynced
         self.installer = installer
@@ -112,11 +117,13 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
                 report(false, "node network lost: \(reason)")
                 if !lostReported, let condition, Date() >= nextPatch {
                     do {
-                        try await NodeNetworkCondition.set(client: condition.client, node: condition.node, unavailable: true,
-                                                           reason: NodeNetworkCondition.lostReason, message: "weftd: \(reason)")
+                        try await NodeNetworkCondition.set(
+                            client: condition.client, node: condition.node, unavailable: true,
+                            reason: NodeNetworkCondition.lostReason, message: "weftd: \(reason)")
                         lostReported = true
-                        logger.error("set NetworkUnavailable=True on the Node: no new pods are scheduled here",
-                                     metadata: ["node": "\(condition.node)", "reason": "\(NodeNetworkCondition.lostReason)"])
+                        logger.error(
+                            "set NetworkUnavailable=True on the Node: no new pods are scheduled here",
+                            metadata: ["node": "\(condition.node)", "reason": "\(NodeNetworkCondition.lostReason)"])
                     } catch {
                         logger.warning("cannot set NetworkUnavailable=True", metadata: ["error": "\(error)", "retryIn": "\(patchDelay)s"])
                         nextPatch = Date().addingTimeInterval(patchDelay)
@@ -143,8 +150,9 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
             if let installer {
                 do {
                     if try installer.install() {
-                        logger.info("wrote the CNI config: the runtime reports the network ready",
-                                    metadata: ["path": "\(installer.destination)", "source": "\(installer.source)"])
+                        logger.info(
+                            "wrote the CNI config: the runtime reports the network ready",
+                            metadata: ["path": "\(installer.destination)", "source": "\(installer.source)"])
                     }
                     installFailure = ""
                     done.append("conflist \(installer.destination) in place")
@@ -161,12 +169,17 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
             if let condition {
                 if !conditionSet && Date() >= nextPatch {
                     do {
-                        try await NodeNetworkCondition.set(client: condition.client, node: condition.node, unavailable: false,
-                                                           reason: NodeNetworkCondition.upReason, message: "weftd is running on this node")
+                        try await NodeNetworkCondition.set(
+                            client: condition.client, node: condition.node, unavailable: false,
+                            reason: NodeNetworkCondition.upReason, message: "weftd is running on this node")
                         conditionSet = true
                         patchDelay = 1
-                        logger.info("set NetworkUnavailable=False on the Node", metadata: ["node": "\(condition.node)",
-                                                                                        "reason": "\(NodeNetworkCondition.upReason)"])
+                        logger.info(
+                            "set NetworkUnavailable=False on the Node",
+                            metadata: [
+                                "node": "\(condition.node)",
+                                "reason": "\(NodeNetworkCondition.upReason)",
+                            ])
                     } catch {
                         logger.warning("cannot set NetworkUnavailable=False", metadata: ["error": "\(error)", "retryIn": "\(patchDelay)s"])
                         nextPatch = Date().addingTimeInterval(patchDelay)

@@ -57,8 +57,10 @@ public actor PolicyAgent {
     var applyFailed = false
     let applyRetry = RetryTimer()
 
-    public init(client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5,
-                announcedFile: String? = nil, kernel: KernelQueue = .shared) throws {
+    public init(
+        client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5,
+        announcedFile: String? = nil, kernel: KernelQueue = .shared
+    ) throws {
         self.client = client
         self.kernel = kernel
         self.node = node
@@ -78,7 +80,8 @@ public actor PolicyAgent {
         guard let announcedFile, let data = ClaimsFile.encode(claims) else { return }
         let temporary = announcedFile + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
-              rename(temporary, announcedFile) == 0 else {
+            rename(temporary, announcedFile) == 0
+        else {
             logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)"])
             return
         }
@@ -99,8 +102,11 @@ public actor PolicyAgent {
             for kind in Kind.allCases {
                 var watch = Informer(client: client, path: Self.path(kind))
                 watch.logger = logger
-                let hooks = Informer.Hooks(broke: { [metrics, health] in metrics.policyWatchRestarts.increment(); health.watchBroke(kind.rawValue, $0) },
-                                           recovered: { [health] in health.watchListed(kind.rawValue) })
+                let hooks = Informer.Hooks(
+                    broke: { [metrics, health] in
+                        metrics.policyWatchRestarts.increment(); health.watchBroke(kind.rawValue, $0)
+                    },
+                    recovered: { [health] in health.watchListed(kind.rawValue) })
                 group.addTask { [watch] in await watch.run(hooks) { await self.received(kind, $0) } }
             }
             group.addTask { await self.applyRetry.run(failing: { await self.applyFailed }, retry: { await self.retryApply() }) }
@@ -204,8 +210,9 @@ public actor PolicyAgent {
                     let isolating = try NetworkPolicy.unreadable(json: object)
                     policies[isolating.key] = isolating
                     metrics.policyUnreadable.increment()
-                    logger.error("a NetworkPolicy weftd cannot read isolates the pods it selects",
-                                 metadata: ["policy": "\(isolating.key)", "error": "\(error)"])
+                    logger.error(
+                        "a NetworkPolicy weftd cannot read isolates the pods it selects",
+                        metadata: ["policy": "\(isolating.key)", "error": "\(error)"])
                 }
             }
             if unreadable.removeValue(forKey: key) != nil { logger.notice("readable again", metadata: ["object": "\(key)"]) }

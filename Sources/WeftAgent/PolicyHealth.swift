@@ -67,8 +67,11 @@ public final class PolicyHealth: @unchecked Sendable {  // every field behind `l
             if let unreadableText { return (false, "NetworkPolicy: an object weftd cannot read: \(unreadableText)") }
             if let applyErrorText { return (false, "NetworkPolicy: the policy table was not written: \(applyErrorText)") }
             if let (kind, since) = brokenSince.min(by: { $0.value < $1.value }), now - since > Self.brokenBound {
-                return (false, "NetworkPolicy: the \(kind) watch has been broken for \(Int((now - since).seconds)) s "
-                        + "(bound \(Int(Self.brokenBound.seconds)) s)\(brokenBy[kind].map { ": \($0)" } ?? "")")
+                return (
+                    false,
+                    "NetworkPolicy: the \(kind) watch has been broken for \(Int((now - since).seconds)) s "
+                        + "(bound \(Int(Self.brokenBound.seconds)) s)\(brokenBy[kind].map { ": \($0)" } ?? "")"
+                )
             }
             return (true, "ok")
         }

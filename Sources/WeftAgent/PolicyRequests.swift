@@ -72,8 +72,12 @@ extension PolicyAgent {
             if let lastError { return .failure("the policy table was not written: \(lastError)") }
         }
         metrics.policyAttachSeconds.record(ContinuousClock.now - started)
-        logger.debug("pod attached", metadata: ["pod": "\(key)", "addresses": "\(addresses)",
-                                                "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")"])
+        logger.debug(
+            "pod attached",
+            metadata: [
+                "pod": "\(key)", "addresses": "\(addresses)",
+                "selected": "\(compiled.selections[key].map { "\($0)" } ?? "no")",
+            ])
         return PolicyReply(ok: true)
     }
 
@@ -90,8 +94,11 @@ extension PolicyAgent {
         guard let pod = pods[key], pod.addresses.isEmpty, compiled.selections[key] == nil else { return whole("the pod has addresses already") }
         let taken = Set(pods.values.flatMap(\.addresses) + claims.filter { $0.key != key }.values.flatMap(\.addresses))
         guard !addresses.contains(where: taken.contains) else { return whole("an address is another pod's") }
-        guard let delta = PolicyCompiler.delta(adding: pod.with(addresses: addresses), policies: Array(policies.values),
-                                               namespaces: Array(namespaces.values), node: node, to: compiled) else {
+        guard
+            let delta = PolicyCompiler.delta(
+                adding: pod.with(addresses: addresses), policies: Array(policies.values),
+                namespaces: Array(namespaces.values), node: node, to: compiled)
+        else {
             return whole("a policy, chain or set family is new to the node")
         }
         do {
@@ -131,7 +138,8 @@ extension PolicyAgent {
         guard request.op == .attach, let namespace = request.namespace, let name = request.name else { return }
         let key = "\(namespace)/\(name)"
         guard let claim = claims[key], claim.sandbox == request.sandbox,
-              claim.addresses.map(\.description).sorted() == (request.addresses ?? []).sorted() else { return }
+            claim.addresses.map(\.description).sorted() == (request.addresses ?? []).sorted()
+        else { return }
         claims[key] = nil
         saveClaims()
         logger.notice("an attach whose client gave up is undone", metadata: ["pod": "\(key)", "sandbox": "\(claim.sandbox ?? "?")"])
@@ -145,8 +153,9 @@ extension PolicyAgent {
         let local = effectivePods().filter { $0.nodeName == node && !$0.hostNetwork }
         let shown = pod.map { key in local.filter { $0.key == key } + pods.values.filter { $0.key == key && $0.nodeName != node } } ?? local
         if let pod, shown.isEmpty { return "\(pod): no such pod known to weftd" }
-        lines.append("\(policies.count) NetworkPolicies in the cluster; \(compiled.selections.count) of this node's pods selected"
-                     + (isSynced ? "" : " (not synced with the API yet)"))
+        lines.append(
+            "\(policies.count) NetworkPolicies in the cluster; \(compiled.selections.count) of this node's pods selected"
+                + (isSynced ? "" : " (not synced with the API yet)"))
         for entry in shown.sorted(by: { $0.key < $1.key }) {
             let addresses = entry.addresses.map(\.description).joined(separator: ", ")
             lines.append("\(entry.key) (\(addresses.isEmpty ? "no address yet" : addresses))")
@@ -161,8 +170,9 @@ extension PolicyAgent {
                     lines.append("  \(word): open (no policy selects it for \(word))")
                     continue
                 }
-                lines.append("  \(word): isolated; allowed only as \(keys.joined(separator: ", ")) allow"
-                             + " (\(rulesText(keys, direction)))")
+                lines.append(
+                    "  \(word): isolated; allowed only as \(keys.joined(separator: ", ")) allow"
+                        + " (\(rulesText(keys, direction)))")
             }
         }
         return lines.joined(separator: "\n")

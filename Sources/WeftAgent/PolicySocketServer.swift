@@ -23,8 +23,9 @@ public final class PolicySocketServer: Sendable {
     public static func start(path: String, agent: PolicyAgent) async throws -> PolicySocketServer {
         let directory = (path as NSString).deletingLastPathComponent
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             throw AgentError(.invalidConfig, "--policy-socket \(path): \(error)")
         }

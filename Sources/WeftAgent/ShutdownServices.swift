@@ -15,7 +15,7 @@ public struct CancelledOnShutdown: Service, CustomStringConvertible {
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown(body)
-        } catch where Task.isShuttingDownGracefully || Task.isCancelled {
+        } catch  where Task.isShuttingDownGracefully || Task.isCancelled {
             return
         }
     }

@@ -24,7 +24,8 @@ public enum SubnetChoice {
         let takenCanonical = Set(taken.map(\.canonical))
         while value <= last && result.count < limit {
             if let subnet = IPNetwork(address: IPv4Math.address(UInt32(value)), prefixLength: config.subnetLength),
-               !takenCanonical.contains(subnet) {
+                !takenCanonical.contains(subnet)
+            {
                 result.append(subnet)
             }
             value += step
@@ -34,8 +35,10 @@ public enum SubnetChoice {
 
     /// The subnet to try next: `preferred` (this node's previous subnet) when it is a leasable
     /// subnet nobody holds, else one of the first free subnets; nil when the network is full.
-    public static func choose(_ config: NetConf, taken: Set<IPNetwork>, preferred: IPNetwork? = nil,
-                              random: (Int) -> Int = { Int.random(in: 0..<$0) }) -> IPNetwork? {
+    public static func choose(
+        _ config: NetConf, taken: Set<IPNetwork>, preferred: IPNetwork? = nil,
+        random: (Int) -> Int = { Int.random(in: 0..<$0) }
+    ) -> IPNetwork? {
         if let preferred = preferred?.canonical, isLeasable(preferred, in: config), !taken.contains(preferred) {
             return preferred
         }

@@ -31,8 +31,9 @@ public struct SubnetLease: Equatable, Sendable {
         let halves = name.split(separator: "&", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         func parse(_ text: String, _ family: IPAddress.Family) -> IPNetwork? {
             guard let dash = text.lastIndex(of: "-"), let address = IPAddress(String(text[..<dash])), address.family == family,
-                  let length = Int(text[text.index(after: dash)...]), let subnet = IPNetwork(address: address, prefixLength: length),
-                  !subnet.hasHostBitsSet else { return nil }
+                let length = Int(text[text.index(after: dash)...]), let subnet = IPNetwork(address: address, prefixLength: length),
+                !subnet.hasHostBitsSet
+            else { return nil }
             return subnet
         }
         guard let ipv4 = parse(halves[0], .v4) else { return nil }
@@ -65,8 +66,10 @@ public struct LeaseAttributes: Equatable, Sendable {
     public var publicIPv6: IPAddress?
     public var ipv6VtepMAC: [UInt8]?
 
-    public init(publicIP: IPAddress, backendType: String, vni: UInt32? = nil, vtepMAC: [UInt8]? = nil,
-                publicIPv6: IPAddress? = nil, ipv6VtepMAC: [UInt8]? = nil) {
+    public init(
+        publicIP: IPAddress, backendType: String, vni: UInt32? = nil, vtepMAC: [UInt8]? = nil,
+        publicIPv6: IPAddress? = nil, ipv6VtepMAC: [UInt8]? = nil
+    ) {
         self.publicIP = publicIP; self.backendType = backendType; self.vni = vni; self.vtepMAC = vtepMAC
         self.publicIPv6 = publicIPv6; self.ipv6VtepMAC = ipv6VtepMAC
     }
@@ -94,9 +97,10 @@ public struct LeaseAttributes: Equatable, Sendable {
             throw AgentError(.engine, "lease value has no IPv4 PublicIP")
         }
         let publicIPv6 = value.publicIPv6.flatMap(IPAddress.init).flatMap { $0.family == .v6 ? $0 : nil }
-        return LeaseAttributes(publicIP: publicIP, backendType: value.backendType ?? "",
-                               vni: value.backendData?.vni, vtepMAC: value.backendData?.vtepMAC.flatMap(MACText.parse),
-                               publicIPv6: publicIPv6, ipv6VtepMAC: value.backendV6Data?.vtepMAC.flatMap(MACText.parse))
+        return LeaseAttributes(
+            publicIP: publicIP, backendType: value.backendType ?? "",
+            vni: value.backendData?.vni, vtepMAC: value.backendData?.vtepMAC.flatMap(MACText.parse),
+            publicIPv6: publicIPv6, ipv6VtepMAC: value.backendV6Data?.vtepMAC.flatMap(MACText.parse))
     }
 }
 

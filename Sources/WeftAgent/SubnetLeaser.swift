@@ -46,8 +46,9 @@ public struct SubnetLeaser: Sendable {
             let (stored, _) = try await store.records()
             let own = stored.first { $0.lease.keyName == lease.keyName && $0.lease.attributes.publicIP == lease.attributes.publicIP }
             let taken = stored.contains { record in
-                record != own && (record.lease.subnet.overlaps(lease.subnet)
-                    || (record.lease.ipv6Subnet.flatMap { theirs in lease.ipv6Subnet.map { theirs.overlaps($0) } } ?? false))
+                record != own
+                    && (record.lease.subnet.overlaps(lease.subnet)
+                        || (record.lease.ipv6Subnet.flatMap { theirs in lease.ipv6Subnet.map { theirs.overlaps($0) } } ?? false))
             }
             if taken { return nil }
             let grant = try await store.grant(ttl: ttl)
@@ -69,10 +70,13 @@ public struct SubnetLeaser: Sendable {
         throw AgentError(.engine, "could not take back \(lease.subnet) after \(attempts) attempts: its record kept changing")
     }
 
-    private func attempt(_ stored: [StoredLease], attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?,
-                         grant: Int64) async throws -> Acquired? {
+    private func attempt(
+        _ stored: [StoredLease], attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?,
+        grant: Int64
+    ) async throws -> Acquired? {
         if let own = stored.first(where: { $0.lease.attributes.publicIP == attributes.publicIP }),
-           SubnetChoice.isLeasable(own.lease.subnet, in: config), hasRightIPv6(own.lease) {
+            SubnetChoice.isLeasable(own.lease.subnet, in: config), hasRightIPv6(own.lease)
+        {
             let lease = SubnetLease(subnet: own.lease.subnet, ipv6Subnet: own.lease.ipv6Subnet, attributes: attributes)
             guard try await store.replace(lease, grant: grant, modRevision: own.modRevision) else { return nil }
             return Acquired(lease: lease, grant: grant, renewed: true)
@@ -80,23 +84,29 @@ public struct SubnetLeaser: Sendable {
         // The node's previous subnets (its subnet.env outlived the lease: weftd was down past the TTL)
         // held by another node now: its running pods have addresses there, so leasing another subnet
         // would move the node under them. The caller gives the lease up instead (Agent.standDown).
-        if let holder = stored.first(where: { $0.lease.attributes.publicIP != attributes.publicIP
-                                                && Self.overlaps($0.lease, previous, previousIPv6) }) {
+        if let holder = stored.first(where: {
+            $0.lease.attributes.publicIP != attributes.publicIP
+                && Self.overlaps($0.lease, previous, previousIPv6)
+        }) {
             let held = [previous, previousIPv6].compactMap { $0.map { "\($0.canonical)" } }.joined(separator: " and ")
             throw AgentError(.leaseLost, "subnet \(held) of this node's subnet.env is leased by \(holder.lease.attributes.publicIP) now")
         }
         let taken = Set(stored.map(\.lease.subnet))
         guard let subnet = SubnetChoice.choose(config, taken: taken, preferred: previous) else {
             let total = SubnetChoice.all(config).count
-            throw AgentError(.networkFull, "no free subnet: all \(total) /\(config.subnetLength) subnets of \(config.network) "
-                             + "between SubnetMin \(config.subnetMin) and SubnetMax \(config.subnetMax) are leased")
+            throw AgentError(
+                .networkFull,
+                "no free subnet: all \(total) /\(config.subnetLength) subnets of \(config.network) "
+                    + "between SubnetMin \(config.subnetMin) and SubnetMax \(config.subnetMax) are leased")
         }
         var ipv6Subnet: IPNetwork?
         if let ipv6 = config.ipv6 {
             ipv6Subnet = SubnetChoice.ipv6(for: subnet, config, taken: Set(stored.compactMap(\.lease.ipv6Subnet)), preferred: previousIPv6)
             guard ipv6Subnet != nil else {
-                throw AgentError(.networkFull, "no free IPv6 subnet: all \(ipv6.count) /\(ipv6.subnetLength) subnets of \(ipv6.network) "
-                                 + "between IPv6SubnetMin \(ipv6.subnetMin) and IPv6SubnetMax \(ipv6.subnetMax) are leased")
+                throw AgentError(
+                    .networkFull,
+                    "no free IPv6 subnet: all \(ipv6.count) /\(ipv6.subnetLength) subnets of \(ipv6.network) "
+                        + "between IPv6SubnetMin \(ipv6.subnetMin) and IPv6SubnetMax \(ipv6.subnetMax) are leased")
             }
         }
         let lease = SubnetLease(subnet: subnet, ipv6Subnet: ipv6Subnet, attributes: attributes)

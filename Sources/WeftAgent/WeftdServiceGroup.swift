@@ -12,8 +12,10 @@ public enum WeftdServiceGroup {
     public static let shutdownBound: Duration = .seconds(10)
 
     /// `bound`: nil waits for the parts however long they take (tests, whose pool may be starved).
-    public static func make(_ services: [any Service], logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
-                            bound: Duration? = shutdownBound) -> ServiceGroup {
+    public static func make(
+        _ services: [any Service], logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
+        bound: Duration? = shutdownBound
+    ) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: services.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)

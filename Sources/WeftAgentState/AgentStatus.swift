@@ -54,10 +54,12 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var lastError: String?
     public var updatedAt: Date
 
-    public init(pid: Int32, engine: String, backend: String, network: String, subnet: String, publicIP: String, underlay: String,
-                device: String?, vtepMAC: String?, mtu: Int, leaseTTLSeconds: Int, leaseID: String, leaseExpiresAt: Date?,
-                peers: [Peer], watching: Bool, renewalFailure: String?, lastReconcileAt: Date?, reconcileErrors: Int,
-                lastError: String?, updatedAt: Date) {
+    public init(
+        pid: Int32, engine: String, backend: String, network: String, subnet: String, publicIP: String, underlay: String,
+        device: String?, vtepMAC: String?, mtu: Int, leaseTTLSeconds: Int, leaseID: String, leaseExpiresAt: Date?,
+        peers: [Peer], watching: Bool, renewalFailure: String?, lastReconcileAt: Date?, reconcileErrors: Int,
+        lastError: String?, updatedAt: Date
+    ) {
         self.pid = pid; self.engine = engine; self.backend = backend; self.network = network; self.subnet = subnet
         self.publicIP = publicIP; self.underlay = underlay; self.device = device; self.vtepMAC = vtepMAC; self.mtu = mtu
         self.leaseTTLSeconds = leaseTTLSeconds; self.leaseID = leaseID; self.leaseExpiresAt = leaseExpiresAt; self.peers = peers
@@ -93,8 +95,11 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         if let since = watchBrokenSince {
             let broken = now.timeIntervalSince(since), bound = watchBrokenBoundSeconds ?? 60
             if broken > bound {
-                return (false, "the lease watch has been broken for \(Int(broken)) s (bound \(Self.seconds(bound)) s)"
-                        + (watchBrokenBy.map { ": \($0)" } ?? ""))
+                return (
+                    false,
+                    "the lease watch has been broken for \(Int(broken)) s (bound \(Self.seconds(bound)) s)"
+                        + (watchBrokenBy.map { ": \($0)" } ?? "")
+                )
             }
         } else if !watching {
             return (false, "not watching the subnet engine yet" + (lastError.map { ": \($0)" } ?? ""))
@@ -112,24 +117,28 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var summary: String {
         var lines = [
             "lease:    \(subnet)" + (ipv6Subnet.map { " \($0)" } ?? "") + " (network \(network), \(backend)) via \(engine)",
-            "node:     \(publicIP)" + (publicIPv6.map { " \($0)" } ?? "") + " on \(underlay)" + (device.map { ", device \($0)" } ?? "") + (vtepMAC.map { " mac \($0)" } ?? "") + ", mtu \(mtu)",
+            "node:     \(publicIP)" + (publicIPv6.map { " \($0)" } ?? "") + " on \(underlay)" + (device.map { ", device \($0)" } ?? "")
+                + (vtepMAC.map { " mac \($0)" } ?? "") + ", mtu \(mtu)",
             "ttl:      \(GoDuration.text(seconds: leaseTTLSeconds)), lease \(leaseID)"
                 + (leaseExpiresAt.map { ", expires \(ISO8601DateFormatter().string(from: $0))" } ?? ""),
             "health:   \(health().reason); reconcile errors \(reconcileErrors)",
             "peers:    \(peers.count)",
         ]
         if let since = watchBrokenSince {
-            lines.insert("watch:    broken since \(ISO8601DateFormatter().string(from: since)) (\(Int(Date().timeIntervalSince(since))) s, "
-                         + "bound \(Self.seconds(watchBrokenBoundSeconds ?? 60)) s)" + (watchBrokenBy.map { ": \($0)" } ?? ""), at: 4)
+            lines.insert(
+                "watch:    broken since \(ISO8601DateFormatter().string(from: since)) (\(Int(Date().timeIntervalSince(since))) s, "
+                    + "bound \(Self.seconds(watchBrokenBoundSeconds ?? 60)) s)" + (watchBrokenBy.map { ": \($0)" } ?? ""), at: 4)
         }
         if let leaseLost {
             // Said on its own line: a node that gives no pod an address is what an operator must see first.
-            lines.insert("LEASE LOST: \(leaseLost); subnet.env moved aside, no pod gets an address on this node "
-                         + "(drain it, remove the .lost file, restart weftd)", at: 0)
+            lines.insert(
+                "LEASE LOST: \(leaseLost); subnet.env moved aside, no pod gets an address on this node "
+                    + "(drain it, remove the .lost file, restart weftd)", at: 0)
         }
         for peer in peers.sorted(by: { $0.subnet < $1.subnet }) {
-            lines.append("  \(peer.subnet)  \(peer.publicIP)  \(peer.backendType)" + (peer.vtepMAC.map { "  \($0)" } ?? "")
-                         + (peer.connected ? "" : "  (not connected)"))
+            lines.append(
+                "  \(peer.subnet)  \(peer.publicIP)  \(peer.backendType)" + (peer.vtepMAC.map { "  \($0)" } ?? "")
+                    + (peer.connected ? "" : "  (not connected)"))
         }
         return lines.joined(separator: "\n")
     }

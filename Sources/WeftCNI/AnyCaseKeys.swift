@@ -21,8 +21,10 @@ public struct AnyCaseContainer<Key: CodingKey & CaseIterable> {
             let folded = Self.fold(field.stringValue)
             let matches = container.allKeys.filter { Self.fold($0.stringValue) == folded }
             if matches.count > 1 {
-                throw duplicate(AnyCaseDuplicateKey(field: field.stringValue, spellings: matches.map(\.stringValue).sorted(),
-                                                    location: ConfigDecodingError.keyPath(decoder.codingPath)))
+                throw duplicate(
+                    AnyCaseDuplicateKey(
+                        field: field.stringValue, spellings: matches.map(\.stringValue).sorted(),
+                        location: ConfigDecodingError.keyPath(decoder.codingPath)))
             }
             spelled[field.stringValue] = matches.first
         }

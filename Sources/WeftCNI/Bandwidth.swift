@@ -64,24 +64,29 @@ public struct BandwidthLimits: Equatable, Sendable {
         let burstValue = try burst.value.map { try wholeNumber($0, key: burst.key, unit: "bits") }
         if (rateValue ?? 0) == 0 && (burstValue ?? 0) == 0 { return nil }
         guard let rateBits = rateValue else {
-            throw CNIError(.invalidConfig, "\(burst.key) \(burstValue ?? 0) is set without \(rate.key)",
-                           details: "a rate and a burst shape traffic together: set both, or neither")
+            throw CNIError(
+                .invalidConfig, "\(burst.key) \(burstValue ?? 0) is set without \(rate.key)",
+                details: "a rate and a burst shape traffic together: set both, or neither")
         }
         guard let burstBits = burstValue else {
-            throw CNIError(.invalidConfig, "\(rate.key) \(rateBits) is set without \(burst.key)",
-                           details: "a rate and a burst shape traffic together: set both, or neither")
+            throw CNIError(
+                .invalidConfig, "\(rate.key) \(rateBits) is set without \(burst.key)",
+                details: "a rate and a burst shape traffic together: set both, or neither")
         }
         guard rateBits >= minimumBits else {
-            throw CNIError(.invalidConfig, "\(rate.key) \(rateBits) is below \(minimumBits) bits per second",
-                           details: "the kernel shapes in whole bytes per second; 0 for both \(rate.key) and \(burst.key) leaves traffic unshaped")
+            throw CNIError(
+                .invalidConfig, "\(rate.key) \(rateBits) is below \(minimumBits) bits per second",
+                details: "the kernel shapes in whole bytes per second; 0 for both \(rate.key) and \(burst.key) leaves traffic unshaped")
         }
         guard burstBits >= minimumBits else {
-            throw CNIError(.invalidConfig, "\(burst.key) \(burstBits) is below \(minimumBits) bits",
-                           details: "the kernel's token bucket holds whole bytes and refuses an empty one")
+            throw CNIError(
+                .invalidConfig, "\(burst.key) \(burstBits) is below \(minimumBits) bits",
+                details: "the kernel's token bucket holds whole bytes and refuses an empty one")
         }
         guard burstBits <= maximumBurstBits else {
-            throw CNIError(.invalidConfig, "\(burst.key) \(burstBits) is above \(maximumBurstBits) bits",
-                           details: "the kernel holds a token bucket's burst as a 32-bit count of bytes (at most 4 GiB)")
+            throw CNIError(
+                .invalidConfig, "\(burst.key) \(burstBits) is above \(maximumBurstBits) bits",
+                details: "the kernel holds a token bucket's burst as a 32-bit count of bytes (at most 4 GiB)")
         }
         return Shaping(rateBitsPerSecond: rateBits, burstBits: burstBits)
     }
@@ -101,8 +106,9 @@ public struct BandwidthLimits: Equatable, Sendable {
         case .number, .unrepresentable:
             problem = "is too large"
         }
-        throw CNIError(.invalidConfig, "\(key) \(found) \(problem)",
-                       details: "it must be a whole number of \(unit) from 0 to \(UInt64.max)")
+        throw CNIError(
+            .invalidConfig, "\(key) \(found) \(problem)",
+            details: "it must be a whole number of \(unit) from 0 to \(UInt64.max)")
     }
 
     /// The pod's limits: each direction from `runtimeConfig.bandwidth` when it shapes that direction,

@@ -14,8 +14,10 @@ public struct BandwidthConfig: Decodable, Equatable, Sendable {
     public var egressRate: JSONNumberLiteral?
     public var egressBurst: JSONNumberLiteral?
 
-    public init(ingressRate: JSONNumberLiteral? = nil, ingressBurst: JSONNumberLiteral? = nil,
-                egressRate: JSONNumberLiteral? = nil, egressBurst: JSONNumberLiteral? = nil) {
+    public init(
+        ingressRate: JSONNumberLiteral? = nil, ingressBurst: JSONNumberLiteral? = nil,
+        egressRate: JSONNumberLiteral? = nil, egressBurst: JSONNumberLiteral? = nil
+    ) {
         self.ingressRate = ingressRate
         self.ingressBurst = ingressBurst
         self.egressRate = egressRate

@@ -23,18 +23,21 @@ public struct CNIEnvironment: Sendable, Equatable {
 
     public init(_ environment: [String: String]) throws {
         guard let raw = environment["CNI_COMMAND"], !raw.isEmpty else {
-            throw CNIError(.invalidEnvironment, "CNI_COMMAND is not set",
-                           details: "expected one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CNIError(
+                .invalidEnvironment, "CNI_COMMAND is not set",
+                details: "expected one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let command = Command(rawValue: raw) else {
-            throw CNIError(.invalidEnvironment, "CNI_COMMAND \"\(raw)\" is not a CNI command",
-                           details: "expected one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CNIError(
+                .invalidEnvironment, "CNI_COMMAND \"\(raw)\" is not a CNI command",
+                details: "expected one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.command = command
 
         let missing = command.requiredVariables.filter { (environment[$0] ?? "").isEmpty }
         if !missing.isEmpty {
-            throw CNIError(.invalidEnvironment, "\(command.rawValue) needs \(missing.joined(separator: ", ")), which \(missing.count == 1 ? "is" : "are") not set")
+            throw CNIError(
+                .invalidEnvironment, "\(command.rawValue) needs \(missing.joined(separator: ", ")), which \(missing.count == 1 ? "is" : "are") not set")
         }
         containerID = environment["CNI_CONTAINERID"] ?? ""
         netns = environment["CNI_NETNS"] ?? ""
@@ -53,7 +56,8 @@ public struct CNIEnvironment: Sendable, Equatable {
         // DEL takes whatever it is given (it must never fail for a pod ADD could have made): the pod's
         // Kubernetes identity is only read by ADD and CHECK.
         if command != .del, let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"],
-           !namespace.isEmpty || !name.isEmpty {
+            !namespace.isEmpty || !name.isEmpty
+        {
             try Validation.podIdentity(namespace: namespace, name: name)
         }
     }
@@ -76,8 +80,9 @@ public struct CNIArgs: Sendable, Equatable {
         }
         let ignoreUnknown = ["1", "true"].contains(values["IgnoreUnknown"]?.lowercased() ?? "")
         if !ignoreUnknown, let unknown = values.keys.sorted().first(where: { !CNIArgs.known.contains($0) }) {
-            throw CNIError(.unsupportedField, "CNI_ARGS key \"\(unknown)\" is not supported",
-                           details: "set IgnoreUnknown=1 to ignore it")
+            throw CNIError(
+                .unsupportedField, "CNI_ARGS key \"\(unknown)\" is not supported",
+                details: "set IgnoreUnknown=1 to ignore it")
         }
         self.values = values
     }

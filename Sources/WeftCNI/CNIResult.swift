@@ -64,8 +64,9 @@ public struct CNIResult: Sendable, Equatable {
             cniVersion: version.description,
             interfaces: interfaces.isEmpty ? nil : interfaces.map { Interface(name: $0.name, mac: $0.mac, sandbox: $0.sandbox, mtu: withMTU ? $0.mtu : nil) },
             ips: ips.map {
-                WireIP(version: withIPVersion ? ($0.address.family == .v4 ? "4" : "6") : nil,
-                       interface: $0.interface, address: $0.address.description, gateway: $0.gateway?.description)
+                WireIP(
+                    version: withIPVersion ? ($0.address.family == .v4 ? "4" : "6") : nil,
+                    interface: $0.interface, address: $0.address.description, gateway: $0.gateway?.description)
             },
             routes: routes.map { WireRoute(dst: $0.destination.description, gw: $0.gateway?.description) },
             dns: dns)
@@ -76,8 +77,9 @@ public struct CNIResult: Sendable, Equatable {
         func block(_ family: IPAddress.Family) -> LegacyIP? {
             guard let ip = ips.first(where: { $0.address.family == family }) else { return nil }
             let familyRoutes = routes.filter { $0.destination.family == family }
-            return LegacyIP(ip: ip.address.description, gateway: ip.gateway?.description,
-                            routes: familyRoutes.map { WireRoute(dst: $0.destination.description, gw: $0.gateway?.description) })
+            return LegacyIP(
+                ip: ip.address.description, gateway: ip.gateway?.description,
+                routes: familyRoutes.map { WireRoute(dst: $0.destination.description, gw: $0.gateway?.description) })
         }
         return LegacyWire(cniVersion: version.description, ip4: block(.v4), ip6: block(.v6), dns: dns)
     }

@@ -16,8 +16,8 @@ public struct CNIVersion: Comparable, Hashable, Sendable, CustomStringConvertibl
     public init?(_ text: String) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3,
-              parts.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
-              let major = Int(parts[0]), let minor = Int(parts[1]), let patch = Int(parts[2])
+            parts.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let major = Int(parts[0]), let minor = Int(parts[1]), let patch = Int(parts[2])
         else { return nil }
         self.init(major: major, minor: minor, patch: patch)
     }
@@ -33,9 +33,10 @@ public struct CNIVersion: Comparable, Hashable, Sendable, CustomStringConvertibl
     public static func negotiate(_ text: String?) throws -> CNIVersion {
         guard let text else { return .implicit }
         guard let version = CNIVersion(text), version.isSupported else {
-            throw CNIError(.incompatibleVersion,
-                           "cniVersion \"\(text)\" is not supported",
-                           details: "supported versions: \(supported.map(\.description).joined(separator: ", "))")
+            throw CNIError(
+                .incompatibleVersion,
+                "cniVersion \"\(text)\" is not supported",
+                details: "supported versions: \(supported.map(\.description).joined(separator: ", "))")
         }
         return version
     }

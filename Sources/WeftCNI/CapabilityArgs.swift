@@ -88,9 +88,10 @@ struct AnyCaseRange: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable { case subnet, rangeStart, rangeEnd, gateway }
     init(from decoder: Decoder) throws {
         let container = try AnyCaseContainer<CodingKeys>(decoder, refusing: CNIError.duplicate)
-        range = RangeConfig(subnet: try container.decode(String.self, forKey: .subnet),
-                            rangeStart: try container.decodeIfPresent(String.self, forKey: .rangeStart),
-                            rangeEnd: try container.decodeIfPresent(String.self, forKey: .rangeEnd),
-                            gateway: try container.decodeIfPresent(String.self, forKey: .gateway))
+        range = RangeConfig(
+            subnet: try container.decode(String.self, forKey: .subnet),
+            rangeStart: try container.decodeIfPresent(String.self, forKey: .rangeStart),
+            rangeEnd: try container.decodeIfPresent(String.self, forKey: .rangeEnd),
+            gateway: try container.decodeIfPresent(String.self, forKey: .gateway))
     }
 }

@@ -8,9 +8,10 @@ public enum ConfigDecodingError {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
             return CNIError(.decodeFailure, "network config on stdin is not valid JSON", details: underlyingText(context))
         case .typeMismatch(_, let context) where context.codingPath.isEmpty,
-             .valueNotFound(_, let context) where context.codingPath.isEmpty:
-            return CNIError(.decodeFailure, "network config on stdin is not a JSON object",
-                            details: "found \(rawValueText(at: [], in: input))")
+            .valueNotFound(_, let context) where context.codingPath.isEmpty:
+            return CNIError(
+                .decodeFailure, "network config on stdin is not a JSON object",
+                details: "found \(rawValueText(at: [], in: input))")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             let key = keyPath(context.codingPath)
             return CNIError(.invalidConfig, "\(key) must be \(typeName(type)), found \(rawValueText(at: context.codingPath, in: input))")
@@ -84,13 +85,21 @@ indirect enum JSONValue: Decodable {
 
     init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
-        else if let integer = try? container.decode(Int.self) { self = .number(String(integer)) }
-        else if let number = try? container.decode(Double.self) { self = .number(String(number)) }
-        else if let text = try? container.decode(String.self) { self = .string(text) }
-        else if let items = try? container.decode([JSONValue].self) { self = .array(items) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let integer = try? container.decode(Int.self) {
+            self = .number(String(integer))
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(String(number))
+        } else if let text = try? container.decode(String.self) {
+            self = .string(text)
+        } else if let items = try? container.decode([JSONValue].self) {
+            self = .array(items)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
     }
 
     func child(_ key: CodingKey) -> JSONValue? {

@@ -11,8 +11,11 @@ enum ConfigRanges {
             return try rangeSets(sets, key: "ipam.ranges")
         }
         if let ipam = config.ipam, let subnet = ipam.subnet {
-            return [try range(subnet: subnet, start: ipam.rangeStart, end: ipam.rangeEnd, gateway: ipam.gateway,
-                              key: "ipam", hostBitsNameGateway: false)]
+            return [
+                try range(
+                    subnet: subnet, start: ipam.rangeStart, end: ipam.rangeEnd, gateway: ipam.gateway,
+                    key: "ipam", hostBitsNameGateway: false)
+            ]
         }
         if let subnet = config.subnet {
             return [try range(subnet: subnet, start: nil, end: nil, gateway: nil, key: "", hostBitsNameGateway: true)]
@@ -24,11 +27,13 @@ enum ConfigRanges {
         guard !sets.isEmpty else { throw CNIError(.invalidConfig, "\(key) is empty") }
         return try sets.enumerated().map { setIndex, set in
             guard set.count == 1, let range = set.first else {
-                throw CNIError(.unsupportedField, "\(key)[\(setIndex)] has \(set.count) ranges",
-                               details: "this version takes exactly one range per set")
+                throw CNIError(
+                    .unsupportedField, "\(key)[\(setIndex)] has \(set.count) ranges",
+                    details: "this version takes exactly one range per set")
             }
-            return try self.range(subnet: range.subnet, start: range.rangeStart, end: range.rangeEnd,
-                                  gateway: range.gateway, key: "\(key)[\(setIndex)][0]", hostBitsNameGateway: false)
+            return try self.range(
+                subnet: range.subnet, start: range.rangeStart, end: range.rangeEnd,
+                gateway: range.gateway, key: "\(key)[\(setIndex)][0]", hostBitsNameGateway: false)
         }
     }
 
@@ -107,8 +112,9 @@ enum ConfigRanges {
 
     static func checkDistinctFamilies(_ ranges: [AddressRange]) throws {
         for family in [IPAddress.Family.v4, .v6] where ranges.filter({ $0.family == family }).count > 1 {
-            throw CNIError(.unsupportedField, "more than one IP\(family == .v4 ? "v4" : "v6") range",
-                           details: "this version gives a pod one address per family")
+            throw CNIError(
+                .unsupportedField, "more than one IP\(family == .v4 ? "v4" : "v6") range",
+                details: "this version gives a pod one address per family")
         }
     }
 }

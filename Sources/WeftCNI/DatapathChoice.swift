@@ -47,8 +47,9 @@ enum DatapathChoice {
             if config.devices != nil { throw refused("devices", name, "it needs \"datapath\": \"device\"") }
             return .bridge
         case "routed":
-            try refuseBridgeKeys(config, name, why: "a routed pod has one route, a default through the node; the key shapes a bridge",
-                                 allowing: [])
+            try refuseBridgeKeys(
+                config, name, why: "a routed pod has one route, a default through the node; the key shapes a bridge",
+                allowing: [])
             if config.devices != nil { throw refused("devices", name, "it needs \"datapath\": \"device\"") }
             guard let uplink = config.uplink else { return .routed(uplink: nil) }
             try Validation.interfaceName(uplink.device, key: "uplink.device")
@@ -62,7 +63,8 @@ enum DatapathChoice {
                 throw refused("ipMasq", "routed with an uplink", "the underlay sees the pod's own address: nothing is masqueraded")
             }
             if hasPortMappings {
-                throw refused("runtimeConfig.portMappings", "routed with an uplink", "the underlay reaches the pod at its own address; hostPorts are not published")
+                throw refused(
+                    "runtimeConfig.portMappings", "routed with an uplink", "the underlay reaches the pod at its own address; hostPorts are not published")
             }
             return .routed(uplink: Uplink(device: uplink.device, gateway: gateway))
         case "device":

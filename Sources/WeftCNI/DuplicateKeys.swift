@@ -44,8 +44,9 @@ enum DuplicateKeys {
                     let enclosing = path.dropLast().filter { !$0.isEmpty }
                     guard keys.insert(key).inserted || !relevant(enclosing + [key]) else {
                         let location = enclosing.isEmpty ? "" : " in \(enclosing.joined(separator: "."))"
-                        throw CNIError(.decodeFailure, "key \"\(Validation.printable(key))\" appears twice\(location)",
-                                       details: "JSON decoders keep only one of them; remove the other")
+                        throw CNIError(
+                            .decodeFailure, "key \"\(Validation.printable(key))\" appears twice\(location)",
+                            details: "JSON decoders keep only one of them; remove the other")
                     }
                     stack[stack.count - 1] = .object(keys: keys, expectingKey: false)
                     path[path.count - 1] = key

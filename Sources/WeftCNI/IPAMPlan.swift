@@ -45,8 +45,9 @@ public enum RequestedAddresses {
             }
         }
         for family in [IPAddress.Family.v4, .v6] where addresses.filter({ $0.family == family }).count > 1 {
-            throw CNIError(.invalidConfig, "more than one IP\(family == .v4 ? "v4" : "v6") address requested",
-                           details: addresses.map(\.description).joined(separator: ", "))
+            throw CNIError(
+                .invalidConfig, "more than one IP\(family == .v4 ? "v4" : "v6") address requested",
+                details: addresses.map(\.description).joined(separator: ", "))
         }
         return addresses
     }

@@ -32,7 +32,8 @@ public struct NetworkConfig: Decodable, Sendable {
     public var args: ConfigArgs?
 
     enum CodingKeys: String, CodingKey {
-        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, devices, networkPolicy, ipam, delegate, prevResult, runtimeConfig, args
+        case cniVersion, name, type, subnetFile, dataDir, subnet, routes, clusterNetworks, bandwidth, datapath, uplink, devices, networkPolicy, ipam, delegate,
+            prevResult, runtimeConfig, args
     }
 
     public init(from decoder: Decoder) throws {

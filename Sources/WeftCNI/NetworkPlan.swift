@@ -56,8 +56,9 @@ extension NetworkPlan {
         let identity = try NetworkIdentity(config)
         if let delegate = config.delegate {
             if let type = delegate.type, type != "bridge" {
-                throw CNIError(.unsupportedField, "delegate.type \"\(Validation.printable(type))\" is not supported",
-                               details: "weft is the bridge datapath itself; only \"bridge\" (or no type) is accepted")
+                throw CNIError(
+                    .unsupportedField, "delegate.type \"\(Validation.printable(type))\" is not supported",
+                    details: "weft is the bridge datapath itself; only \"bridge\" (or no type) is accepted")
             }
             if delegate.name != nil {
                 throw CNIError(.invalidConfig, "delegate.name may not be set", details: "the network's name comes from the top-level name")
@@ -67,8 +68,9 @@ extension NetworkPlan {
             }
         }
         if let type = config.ipam?.type, !["weft", "weft-ipam", "host-local"].contains(type) {
-            throw CNIError(.unsupportedField, "ipam.type \"\(Validation.printable(type))\" is not supported",
-                           details: "weft allocates addresses itself; use host-local style keys")
+            throw CNIError(
+                .unsupportedField, "ipam.type \"\(Validation.printable(type))\" is not supported",
+                details: "weft allocates addresses itself; use host-local style keys")
         }
         let datapath = config.topLevel.overridden(by: config.delegate)
         let bridge = datapath.bridge ?? NetworkPlan.defaultBridge
@@ -138,22 +140,25 @@ extension NetworkPlan {
         let portMappings = try PortMappings.validate(config.runtimeConfig?.portMappings ?? [], families: Set(ranges.map(\.family)))
         let dns = try RuntimeDNS.validate(config.runtimeConfig?.dns)
         let bandwidth = try BandwidthLimits.resolve(network: config.bandwidth, runtime: config.runtimeConfig?.bandwidth)
-        let datapathChoice = try DatapathChoice.resolve(config, ranges: ranges, hasPortMappings: !portMappings.isEmpty,
-                                                        hasBandwidth: bandwidth != nil)
+        let datapathChoice = try DatapathChoice.resolve(
+            config, ranges: ranges, hasPortMappings: !portMappings.isEmpty,
+            hasBandwidth: bandwidth != nil)
         let networkPolicy = try NetworkPolicySetting.resolve(config.networkPolicy)
         if case .device = datapathChoice, networkPolicy != nil {
-            throw CNIError(.invalidConfig, "networkPolicy is not supported by datapath device",
-                           details: "the pod owns the whole device: its traffic never crosses the node's forward path, where policies are enforced")
+            throw CNIError(
+                .invalidConfig, "networkPolicy is not supported by datapath device",
+                details: "the pod owns the whole device: its traffic never crosses the node's forward path, where policies are enforced")
         }
         if case .device = datapathChoice {
             // flanneld's FLANNEL_IPMASQ cannot ask for it either: a device's traffic never crosses the node.
             ipMasq = false
         }
-        return NetworkPlan(name: identity.name, bridge: bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
-                           hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
-                           dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,
-                           portMappings: portMappings, dns: dns, bandwidth: bandwidth, datapath: datapathChoice,
-                           networkPolicy: networkPolicy)
+        return NetworkPlan(
+            name: identity.name, bridge: bridge, isGateway: isGateway, isDefaultGateway: isDefaultGateway,
+            hairpinMode: hairpinMode, promiscMode: promiscMode, mtu: mtu, ipMasq: ipMasq,
+            dataDir: identity.dataDir, ranges: ranges, routes: routes, clusterNetworks: clusterNetworks,
+            portMappings: portMappings, dns: dns, bandwidth: bandwidth, datapath: datapathChoice,
+            networkPolicy: networkPolicy)
     }
 }
 

@@ -29,8 +29,9 @@ public struct SubnetEnv: Sendable, Equatable {
             let network = subnet.canonical
             return network.networkAddress.advanced(by: 1).flatMap { IPNetwork(address: $0, prefixLength: network.prefixLength) } ?? network
         }
-        self.init(networks: [network.canonical] + (ipv6.map { [$0.network.canonical] } ?? []),
-                  subnets: [gateway(subnet)] + (ipv6.map { [gateway($0.subnet)] } ?? []), mtu: mtu, ipMasq: ipMasq)
+        self.init(
+            networks: [network.canonical] + (ipv6.map { [$0.network.canonical] } ?? []),
+            subnets: [gateway(subnet)] + (ipv6.map { [gateway($0.subnet)] } ?? []), mtu: mtu, ipMasq: ipMasq)
     }
 
     /// The file as flanneld writes it, in flannel's order: the IPv4 network and subnet, the IPv6 ones,
@@ -54,8 +55,10 @@ public struct SubnetEnv: Sendable, Equatable {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
             // The usual case after a reboot or on a new node: /run is empty until the agent holds a subnet.
-            throw CNIError(.ioFailure, "subnetFile \"\(path)\" does not exist: this node's subnet is not known yet "
-                           + "(weftd, or flanneld, writes it once the node holds its subnet)")
+            throw CNIError(
+                .ioFailure,
+                "subnetFile \"\(path)\" does not exist: this node's subnet is not known yet "
+                    + "(weftd, or flanneld, writes it once the node holds its subnet)")
         } catch let error as CocoaError {
             let reason = (error.underlying as? POSIXError).map { "\($0.code)" } ?? "\(error.code.rawValue)"
             throw CNIError(.ioFailure, "subnetFile \"\(path)\" cannot be read", details: reason)

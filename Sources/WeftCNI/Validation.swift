@@ -15,15 +15,17 @@ public enum Validation {
 
     public static func containerID(_ id: String) throws {
         guard isSafeName(id), id.utf8.count <= maxNameLength else {
-            throw CNIError(.invalidEnvironment, "CNI_CONTAINERID \"\(printable(id))\" is invalid",
-                           details: "it must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most \(maxNameLength) bytes")
+            throw CNIError(
+                .invalidEnvironment, "CNI_CONTAINERID \"\(printable(id))\" is invalid",
+                details: "it must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most \(maxNameLength) bytes")
         }
     }
 
     public static func networkName(_ name: String) throws {
         guard isSafeName(name), name.utf8.count <= maxNameLength else {
-            throw CNIError(.invalidConfig, "name \"\(printable(name))\" is invalid",
-                           details: "it must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most \(maxNameLength) bytes")
+            throw CNIError(
+                .invalidConfig, "name \"\(printable(name))\" is invalid",
+                details: "it must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most \(maxNameLength) bytes")
         }
     }
 
@@ -31,12 +33,14 @@ public enum Validation {
     public static func interfaceName(_ name: String, key: String) throws {
         let bytes = Array(name.utf8)
         let forbidden: Set<UInt8> = [UInt8(ascii: "/"), UInt8(ascii: ":"), UInt8(ascii: "%")]
-        let valid = !bytes.isEmpty && bytes.count <= 15 && name != "." && name != ".."
+        let valid =
+            !bytes.isEmpty && bytes.count <= 15 && name != "." && name != ".."
             && !bytes.contains { forbidden.contains($0) || $0 <= 0x20 || $0 == 0x7f }
         guard valid else {
             let code: CNIError.Code = key.hasPrefix("CNI_") ? .invalidEnvironment : .invalidConfig
-            throw CNIError(code, "\(key) \"\(printable(name))\" is not a valid interface name",
-                           details: "it must be 1 to 15 bytes, not \".\" or \"..\", without '/', ':', '%' or whitespace")
+            throw CNIError(
+                code, "\(key) \"\(printable(name))\" is not a valid interface name",
+                details: "it must be 1 to 15 bytes, not \".\" or \"..\", without '/', ':', '%' or whitespace")
         }
     }
 
@@ -44,7 +48,8 @@ public enum Validation {
     public static func isDNSLabel(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty, bytes.count <= 63, let first = bytes.first, let last = bytes.last,
-              isLowerAlphanumeric(first), isLowerAlphanumeric(last) else { return false }
+            isLowerAlphanumeric(first), isLowerAlphanumeric(last)
+        else { return false }
         return bytes.allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "-") }
     }
 
@@ -62,12 +67,14 @@ public enum Validation {
     /// API server itself accepts for a pod.
     public static func podIdentity(namespace: String, name: String) throws {
         guard isDNSLabel(namespace) else {
-            throw CNIError(.invalidEnvironment, "CNI_ARGS K8S_POD_NAMESPACE \"\(printable(namespace))\" is not a Kubernetes namespace",
-                           details: "it must be a DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 bytes")
+            throw CNIError(
+                .invalidEnvironment, "CNI_ARGS K8S_POD_NAMESPACE \"\(printable(namespace))\" is not a Kubernetes namespace",
+                details: "it must be a DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 bytes")
         }
         guard isDNSSubdomain(name) else {
-            throw CNIError(.invalidEnvironment, "CNI_ARGS K8S_POD_NAME \"\(printable(name))\" is not a Kubernetes pod name",
-                           details: "it must be a DNS-1123 subdomain: dot-separated labels of [a-z0-9-], at most 253 bytes")
+            throw CNIError(
+                .invalidEnvironment, "CNI_ARGS K8S_POD_NAME \"\(printable(name))\" is not a Kubernetes pod name",
+                details: "it must be a DNS-1123 subdomain: dot-separated labels of [a-z0-9-], at most 253 bytes")
         }
     }
 

@@ -25,10 +25,13 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     guard let decoded = try? NetworkConfig.decode(config) else { return 0 }
     _ = try? CNIVersion.negotiate(decoded.cniVersion)
     let env = try? SubnetEnv.parse(args.isEmpty ? "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\n" : args)
-    if let plan = try? NetworkPlan.resolve(decoded, loadSubnetEnv: { _ in
-        guard let env else { throw CNIError(.ioFailure, "no subnet") }
-        return env
-    }) {
+    if let plan = try? NetworkPlan.resolve(
+        decoded,
+        loadSubnetEnv: { _ in
+            guard let env else { throw CNIError(.ioFailure, "no subnet") }
+            return env
+        })
+    {
         _ = plan.ranges.map(\.description)
     }
     _ = try? IPAMPlan.resolve(decoded)

@@ -31,7 +31,7 @@ func fuzzNftBatch(_ bytes: [UInt8]) {
     let transaction = NftTransaction(firstSequence: 1)
     HostPortTable.add(elements, to: transaction, table: "weft")
     let written = NetlinkMessage.split(transaction.batch.finish().bytes)
-        .filter { $0.type == 0x0a0c }   // NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM
+        .filter { $0.type == 0x0a0c }  // NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM
         .flatMap { SetElementParser.elements(payload: $0.payload) }
     if written.count != elements.count {
         fatalError("NftBatch: \(elements.count) elements encoded, \(written.count) in the batch")

@@ -65,8 +65,8 @@ extension FileStore {
     /// The attachment holding device `name`, when its record still names the device.
     func deviceHolder(_ name: String) -> AttachmentID? {
         guard let text = try? PosixFiles.read(devicePath(name)),
-              let holder = HolderRecord.owner(from: text, network: network),
-              let record = try? readOwner(holder), record.device == name
+            let holder = HolderRecord.owner(from: text, network: network),
+            let record = try? readOwner(holder), record.device == name
         else { return nil }
         return holder
     }

@@ -33,8 +33,10 @@ public final class FileStore {
     let clock: () -> Int
 
     /// - Parameter bootID: this boot's ID; tests pass their own to simulate a reboot.
-    public init(dataDir: String, network: String, lockTimeout: Double = 10, bootID: String? = nil,
-                clock: @escaping () -> Int = { Int(Date().timeIntervalSince1970) }) {
+    public init(
+        dataDir: String, network: String, lockTimeout: Double = 10, bootID: String? = nil,
+        clock: @escaping () -> Int = { Int(Date().timeIntervalSince1970) }
+    ) {
         self.clock = clock
         self.network = network
         directory = "\(dataDir)/\(network)"
@@ -90,8 +92,9 @@ public final class FileStore {
                     if let bitmap { bitmaps.append(bitmap) }
                 }
             }
-            let record = OwnerRecord(containerID: owner.containerID, netns: netns, netnsID: NamespaceIdentity.of(netns),
-                                     created: clock(), addresses: chosen)
+            let record = OwnerRecord(
+                containerID: owner.containerID, netns: netns, netnsID: NamespaceIdentity.of(netns),
+                created: clock(), addresses: chosen)
             try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
             FaultInjection.point("reserve-after-owner-record")
             do {
@@ -145,7 +148,8 @@ public final class FileStore {
                 var start: UInt64 = 0
                 if let last, let offset = bitmap.offset(of: last) { start = offset + 1 }
                 while let offset = Allocator.nextClearBit(in: bitmap.words, count: bitmap.count, from: start),
-                      let candidate = bitmap.address(at: offset) {
+                    let candidate = bitmap.address(at: offset)
+                {
                     if candidate != range.gateway && !PosixFiles.exists(addressPath(candidate)) { return (candidate, bitmap) }
                     try bitmap.set(candidate, true)
                     start = offset + 1
@@ -160,8 +164,9 @@ public final class FileStore {
             try bitmap?.rebuild(from: try heldAddresses())
             if reclaimed == 0 && attempt == 1 { break }
         }
-        throw IPAMError.exhausted(range: range.description, held: UInt64(try heldAddresses().filter { range.contains($0) }.count),
-                                  stale: UInt64(reclaimed))
+        throw IPAMError.exhausted(
+            range: range.description, held: UInt64(try heldAddresses().filter { range.contains($0) }.count),
+            stale: UInt64(reclaimed))
     }
 
     /// Releases what `owner` holds; returns the addresses freed (none when it held nothing).

@@ -57,7 +57,8 @@ struct OwnerRecord: Equatable {
     }
 
     var text: String {
-        ((containerID.isEmpty ? [] : ["container=\(containerID)"]) + ["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"] + addresses.map { "address=\($0)" }
+        ((containerID.isEmpty ? [] : ["container=\(containerID)"]) + ["netns=\(netns)", "netnsID=\(netnsID)", "created=\(created)"]
+            + addresses.map { "address=\($0)" }
             + hostPorts.map { "hostport=\($0.proto.name)/\($0.hostPort)/\($0.containerPort)/\($0.hostIP?.description ?? "")" }
             + (uplink.map { ["uplink=\($0)"] } ?? []) + (device.map { ["device=\($0)"] } ?? [])
             + (deviceMTU.map { ["deviceMTU=\($0)"] } ?? []))
@@ -67,9 +68,11 @@ struct OwnerRecord: Equatable {
     static func mapping(_ text: String) -> PortMapping? {
         let fields = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 4, let proto = PortMapping.Proto.allCases.first(where: { $0.name == fields[0] }),
-              let hostPort = UInt16(fields[1]), let containerPort = UInt16(fields[2]) else { return nil }
-        return PortMapping(proto: proto, hostPort: hostPort, containerPort: containerPort,
-                           hostIP: fields[3].isEmpty ? nil : IPAddress(fields[3]))
+            let hostPort = UInt16(fields[1]), let containerPort = UInt16(fields[2])
+        else { return nil }
+        return PortMapping(
+            proto: proto, hostPort: hostPort, containerPort: containerPort,
+            hostIP: fields[3].isEmpty ? nil : IPAddress(fields[3]))
     }
 }
 

@@ -31,7 +31,8 @@ extension FileStore {
             guard let (key, ifname) = AttachmentID.parseRecordName(name) else { return nil }
             var containerID = key
             if key.contains("~"), let record = try PosixFiles.read("\(ownersDirectory)/\(name)").map(OwnerRecord.init(text:)),
-               !record.containerID.isEmpty {
+                !record.containerID.isEmpty
+            {
                 containerID = record.containerID
             }
             return AttachmentID(network: network, containerID: containerID, ifname: ifname)
@@ -44,9 +45,10 @@ extension FileStore {
         return try withLock {
             return try owners().sorted { $0.recordName < $1.recordName }.compactMap { owner in
                 guard let record = try readOwner(owner) else { return nil }
-                return ReservationInfo(containerID: owner.containerID, ifname: owner.ifname,
-                                       addresses: record.addresses.map(\.description), netns: record.netns, created: record.created,
-                                       state: NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID).rawValue)
+                return ReservationInfo(
+                    containerID: owner.containerID, ifname: owner.ifname,
+                    addresses: record.addresses.map(\.description), netns: record.netns, created: record.created,
+                    state: NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID).rawValue)
             }
         }
     }
@@ -65,7 +67,8 @@ extension FileStore {
         var reclaimed: [AttachmentID] = []
         for owner in try owners() {
             guard let record = try readOwner(owner),
-                  NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID) == .gone else { continue }
+                NamespaceIdentity.liveness(path: record.netns, recordedID: record.netnsID) == .gone
+            else { continue }
             if !dryRun { try releaseLocked(owner) }
             reclaimed.append(owner)
         }
@@ -104,8 +107,9 @@ extension FileStore {
     /// Read without the lock: records are replaced atomically (rename), so a reader sees one whole version.
     public func recorded(_ owner: AttachmentID) throws -> RecordedAttachment? {
         try readOwner(owner).map {
-            RecordedAttachment(addresses: $0.addresses, hostPorts: $0.hostPorts, uplink: $0.uplink, device: $0.device,
-                               deviceMTU: $0.deviceMTU, netns: $0.netns)
+            RecordedAttachment(
+                addresses: $0.addresses, hostPorts: $0.hostPorts, uplink: $0.uplink, device: $0.device,
+                deviceMTU: $0.deviceMTU, netns: $0.netns)
         }
     }
 
@@ -166,10 +170,13 @@ extension FileStore {
                 guard let address = IPAddress(name) else { continue }
                 let text = try PosixFiles.read("\(source)/\(name)") ?? ""
                 // An empty file is host-local's crash leftover (plugins#498): keep the address held, owned by a placeholder.
-                let owner = HolderRecord.owner(from: text, network: network).map {
-                    AttachmentID(network: network, containerID: $0.containerID, ifname: $0.ifname.isEmpty ? "eth0" : $0.ifname)
-                } ?? AttachmentID(network: network, containerID: "imported-" + name.split(separator: ":", omittingEmptySubsequences: false).joined(separator: "-"),
-                                  ifname: "unknown")
+                let owner =
+                    HolderRecord.owner(from: text, network: network).map {
+                        AttachmentID(network: network, containerID: $0.containerID, ifname: $0.ifname.isEmpty ? "eth0" : $0.ifname)
+                    }
+                    ?? AttachmentID(
+                        network: network, containerID: "imported-" + name.split(separator: ":", omittingEmptySubsequences: false).joined(separator: "-"),
+                        ifname: "unknown")
                 grouped[owner, default: []].append(address)
             }
             var imported = 0

@@ -21,8 +21,8 @@ public struct ConntrackEntry: Equatable, Sendable {
     public init?(payload: [UInt8]) {
         let attributes = NetlinkAttribute.parse(payload, from: 4)
         guard let original = attributes.first(Int(CTA_TUPLE_ORIG.rawValue)), let reply = attributes.first(Int(CTA_TUPLE_REPLY.rawValue)),
-              let source = Self.address(original, source: true), let destination = Self.address(original, source: false),
-              let replySource = Self.address(reply, source: true), let replyDestination = Self.address(reply, source: false)
+            let source = Self.address(original, source: true), let destination = Self.address(original, source: false),
+            let replySource = Self.address(reply, source: true), let replyDestination = Self.address(reply, source: false)
         else { return nil }
         let protoAttributes = original.nested.first(Int(CTA_TUPLE_PROTO.rawValue))?.nested ?? []
         proto = protoAttributes.first(Int(CTA_PROTO_NUM.rawValue))?.u8 ?? 0
@@ -108,7 +108,8 @@ public final class Conntrack {
         let families = Set(addresses.map(\.family)).union(ports.isEmpty ? [] : [.v4, .v6])
         for family in families.sorted(by: { $0 == .v4 && $1 == .v6 }) {
             for entry in try entries(family: family) where entry.proto == Self.udp {
-                let stale = ports.contains(entry.originalDestinationPort)
+                let stale =
+                    ports.contains(entry.originalDestinationPort)
                     || addresses.contains(entry.originalDestination) || addresses.contains(entry.replySource)
                 if stale {
                     try delete(entry)

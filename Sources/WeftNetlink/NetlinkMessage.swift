@@ -13,13 +13,16 @@ public struct NetlinkMessage: Equatable, Sendable {
         var messages: [NetlinkMessage] = []
         var offset = 0
         while let length = datagram.loadInteger(UInt32.self, at: offset).map(Int.init),
-              length >= headerSize, offset + length <= datagram.count,
-              let type = datagram.loadInteger(UInt16.self, at: offset + 4),
-              let flags = datagram.loadInteger(UInt16.self, at: offset + 6),
-              let sequence = datagram.loadInteger(UInt32.self, at: offset + 8),
-              let portID = datagram.loadInteger(UInt32.self, at: offset + 12) {
-            messages.append(NetlinkMessage(type: type, flags: flags, sequence: sequence, portID: portID,
-                                           payload: Array(datagram[(offset + headerSize)..<(offset + length)])))
+            length >= headerSize, offset + length <= datagram.count,
+            let type = datagram.loadInteger(UInt16.self, at: offset + 4),
+            let flags = datagram.loadInteger(UInt16.self, at: offset + 6),
+            let sequence = datagram.loadInteger(UInt32.self, at: offset + 8),
+            let portID = datagram.loadInteger(UInt32.self, at: offset + 12)
+        {
+            messages.append(
+                NetlinkMessage(
+                    type: type, flags: flags, sequence: sequence, portID: portID,
+                    payload: Array(datagram[(offset + headerSize)..<(offset + length)])))
             offset += align4(length)
         }
         return messages
@@ -36,7 +39,8 @@ public struct NetlinkAttribute: Equatable, Sendable {
         var attributes: [NetlinkAttribute] = []
         var cursor = offset
         while let length = bytes.loadInteger(UInt16.self, at: cursor).map(Int.init), length >= 4,
-              cursor + length <= bytes.count, let rawType = bytes.loadInteger(UInt16.self, at: cursor + 2) {
+            cursor + length <= bytes.count, let rawType = bytes.loadInteger(UInt16.self, at: cursor + 2)
+        {
             let type = rawType & 0x3fff
             attributes.append(NetlinkAttribute(type: type, value: Array(bytes[(cursor + 4)..<(cursor + length)])))
             cursor += align4(length)

@@ -29,8 +29,10 @@ public final class NetlinkSocket {
             throw NetlinkError.invalid(operation(), "not sent: \(overflow)", code: .messageTooLong)
         }
         let flags = Int32(request.flags)
-        return try execute(isDump: (flags & NLM_F_DUMP) == NLM_F_DUMP, ackRequested: (flags & NLM_F_ACK) != 0,
-                           operation: operation()) { sequence in
+        return try execute(
+            isDump: (flags & NLM_F_DUMP) == NLM_F_DUMP, ackRequested: (flags & NLM_F_ACK) != 0,
+            operation: operation()
+        ) { sequence in
             request.sequence = sequence
             return request.bytes
         }
@@ -39,18 +41,23 @@ public final class NetlinkSocket {
     /// Sends one message laid out by `build` for the sequence number it is given (libnftnl writes its own
     /// headers) and collects its replies. A dump the kernel reports as interrupted is built and sent again
     /// under a new number: its replies may have missed or repeated objects.
-    public func execute(isDump: Bool, ackRequested: Bool, operation: @autoclosure () -> String,
-                        build: (UInt32) -> [UInt8]) throws -> [NetlinkMessage] {
+    public func execute(
+        isDump: Bool, ackRequested: Bool, operation: @autoclosure () -> String,
+        build: (UInt32) -> [UInt8]
+    ) throws -> [NetlinkMessage] {
         for _ in 1..<Self.dumpAttempts {
-            let (replies, interrupted) = try exchange(build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
-                                                      operation: operation())
+            let (replies, interrupted) = try exchange(
+                build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
+                operation: operation())
             if !interrupted { return replies }
         }
-        let (replies, interrupted) = try exchange(build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
-                                                  operation: operation())
+        let (replies, interrupted) = try exchange(
+            build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
+            operation: operation())
         guard !interrupted else {
-            throw NetlinkError(operation(), code: .interrupted,
-                               kernelMessage: "the dump was interrupted by concurrent changes \(Self.dumpAttempts) times")
+            throw NetlinkError(
+                operation(), code: .interrupted,
+                kernelMessage: "the dump was interrupted by concurrent changes \(Self.dumpAttempts) times")
         }
         return replies
     }
@@ -63,8 +70,10 @@ public final class NetlinkSocket {
 
     /// Sends one message already laid out in `bytes` (its sequence number at bytes 8-11) and collects its
     /// replies; `interrupted` when any of them carried NLM_F_DUMP_INTR.
-    private func exchange(_ bytes: [UInt8], isDump: Bool, ackRequested: Bool,
-                          operation: @autoclosure () -> String) throws -> (replies: [NetlinkMessage], interrupted: Bool) {
+    private func exchange(
+        _ bytes: [UInt8], isDump: Bool, ackRequested: Bool,
+        operation: @autoclosure () -> String
+    ) throws -> (replies: [NetlinkMessage], interrupted: Bool) {
         let sequence = bytes.loadInteger(UInt32.self, at: 8) ?? 0
         try transport.send(bytes)
         var replies: [NetlinkMessage] = []
@@ -119,8 +128,9 @@ public final class NetlinkSocket {
                 guard message.sequence == begin || descriptions[message.sequence] != nil else { continue }
                 let code = message.payload.loadInteger(Int32.self, at: 0) ?? -EPROTO
                 if code != 0 {
-                    let error = NetlinkError(descriptions[message.sequence] ?? "netfilter batch", errno: -code,
-                                             kernelMessage: Self.extendedAckMessage(message))
+                    let error = NetlinkError(
+                        descriptions[message.sequence] ?? "netfilter batch", errno: -code,
+                        kernelMessage: Self.extendedAckMessage(message))
                     if message.sequence == begin { throw error }
                     if failure == nil { failure = error }
                 }
@@ -138,7 +148,8 @@ public final class NetlinkSocket {
         var bytes = bytes
         var offset = 0, highest: UInt32 = 0
         while let length = bytes.loadInteger(UInt32.self, at: offset), length >= UInt32(NetlinkMessage.headerSize),
-              offset + Int(length) <= bytes.count {
+            offset + Int(length) <= bytes.count
+        {
             let relative = (bytes.loadInteger(UInt32.self, at: offset + 8) ?? begin) &- begin
             highest = max(highest, relative &+ 1)
             bytes.withUnsafeMutableBytes { $0.storeBytes(of: base &+ relative, toByteOffset: offset + 8, as: UInt32.self) }

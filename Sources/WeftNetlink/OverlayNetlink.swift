@@ -80,12 +80,14 @@ public final class OverlayNetlink {
     /// The destinations of the main table's routes that do not carry `protocolID`: routes someone
     /// else made (the kernel's, an operator's, another agent's), which the agent must never replace.
     public func foreignRouteDestinations(family: IPAddress.Family, protocolID: UInt8) throws -> Set<IPNetwork> {
-        Set(try connection.execute(RouteRequests.dumpRoutes(family: family), operation: "list routes").compactMap { message -> IPNetwork? in
-            // rtmsg's sixth byte is rtm_protocol.
-            guard message.payload.count >= 12, message.payload[5] != protocolID, let route = Route(payload: message.payload),
-                  route.table == UInt32(RT_TABLE_MAIN.rawValue) else { return nil }
-            return route.destination.canonical
-        })
+        Set(
+            try connection.execute(RouteRequests.dumpRoutes(family: family), operation: "list routes").compactMap { message -> IPNetwork? in
+                // rtmsg's sixth byte is rtm_protocol.
+                guard message.payload.count >= 12, message.payload[5] != protocolID, let route = Route(payload: message.payload),
+                    route.table == UInt32(RT_TABLE_MAIN.rawValue)
+                else { return nil }
+                return route.destination.canonical
+            })
     }
 
     public func replaceRoute(_ route: FabricRoute, protocolID: UInt8) throws {
@@ -119,8 +121,9 @@ public final class OverlayNetlink {
 
     public func deleteNeighbour(_ entry: FabricNeighbour) throws {
         do {
-            try connection.execute(NeighbourRequests.deleteNeighbour(address: entry.address, index: entry.index),
-                                   operation: "delete neighbour \(entry)")
+            try connection.execute(
+                NeighbourRequests.deleteNeighbour(address: entry.address, index: entry.index),
+                operation: "delete neighbour \(entry)")
         } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
     }
 

@@ -63,12 +63,13 @@ public struct RouteEntry: Equatable, Sendable {
         let attributes = NetlinkAttribute.parse(payload, from: 12)
         table = attributes.first(Int(RTA_TABLE.rawValue))?.u32 ?? UInt32(payload[4])
         guard let dst = attributes.first(Int(RTA_DST.rawValue)).flatMap({ IPAddress(bytes: $0.value) }),
-              let destination = IPNetwork(address: dst, prefixLength: length),
-              let gateway = attributes.first(Int(RTA_GATEWAY.rawValue)).flatMap({ IPAddress(bytes: $0.value) }),
-              let index = attributes.first(Int(RTA_OIF.rawValue))?.int32
+            let destination = IPNetwork(address: dst, prefixLength: length),
+            let gateway = attributes.first(Int(RTA_GATEWAY.rawValue)).flatMap({ IPAddress(bytes: $0.value) }),
+            let index = attributes.first(Int(RTA_OIF.rawValue))?.int32
         else { return nil }
-        route = FabricRoute(destination: destination, gateway: gateway, outputIndex: index,
-                            onlink: flags & UInt32(RTNH_F_ONLINK) != 0)
+        route = FabricRoute(
+            destination: destination, gateway: gateway, outputIndex: index,
+            onlink: flags & UInt32(RTNH_F_ONLINK) != 0)
     }
 }
 
@@ -85,7 +86,8 @@ public struct NeighbourEntry: Equatable, Sendable {
     /// Parses ndmsg (12 bytes: family, 3 pad, ifindex, state u16, flags u8, type u8), then attributes.
     public init?(payload: [UInt8]) {
         guard payload.count >= 12, let index = payload.loadInteger(Int32.self, at: 4),
-              let state = payload.loadInteger(UInt16.self, at: 8) else { return nil }
+            let state = payload.loadInteger(UInt16.self, at: 8)
+        else { return nil }
         family = payload[0]
         self.index = index
         self.state = state

@@ -49,10 +49,13 @@ public final class RouteNetlink {
     }
 
     /// A veth pair whose peer is born in the namespace open at `peerNamespaceFD` (described for messages).
-    public func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?,
-                           peerNamespaceFD: Int32, peerDescription: String) throws {
-        let request = RouteRequests.createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName,
-                                               peerMAC: peerMAC, peerNamespaceFD: peerNamespaceFD)
+    public func createVeth(
+        hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?,
+        peerNamespaceFD: Int32, peerDescription: String
+    ) throws {
+        let request = RouteRequests.createVeth(
+            hostName: hostName, master: master, mtu: mtu, peerName: peerName,
+            peerMAC: peerMAC, peerNamespaceFD: peerNamespaceFD)
         try connection.execute(request, operation: "create veth \(hostName) with peer \(peerName) in \(peerDescription)")
     }
 
@@ -62,12 +65,18 @@ public final class RouteNetlink {
 
     /// Renames, resizes, brings down or moves link `index` into the namespace open at `namespaceFD`
     /// (RouteRequests.changeLink).
-    public func changeLink(index: Int32, name: String? = nil, mtu: UInt32? = nil, namespaceFD: Int32? = nil, up: Bool? = nil,
-                           description: String = "") throws {
-        let what = [name.map { "name \($0)" }, mtu.map { "mtu \($0)" }, namespaceFD.map { _ in "into \(description.isEmpty ? "another namespace" : description)" }, up.map { $0 ? "up" : "down" }]
-            .compactMap { $0 }.joined(separator: ", ")
-        try connection.execute(RouteRequests.changeLink(index: index, name: name, mtu: mtu, namespaceFD: namespaceFD, up: up),
-                               operation: "change link \(index): \(what)")
+    public func changeLink(
+        index: Int32, name: String? = nil, mtu: UInt32? = nil, namespaceFD: Int32? = nil, up: Bool? = nil,
+        description: String = ""
+    ) throws {
+        let what = [
+            name.map { "name \($0)" }, mtu.map { "mtu \($0)" }, namespaceFD.map { _ in "into \(description.isEmpty ? "another namespace" : description)" },
+            up.map { $0 ? "up" : "down" },
+        ]
+        .compactMap { $0 }.joined(separator: ", ")
+        try connection.execute(
+            RouteRequests.changeLink(index: index, name: name, mtu: mtu, namespaceFD: namespaceFD, up: up),
+            operation: "change link \(index): \(what)")
     }
 
     public func setLinkUp(index: Int32) throws {
@@ -116,8 +125,9 @@ public final class RouteNetlink {
     public func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32, table: UInt32? = nil) throws {
         let via = gateway.map { " via \($0)" } ?? ""
         let inTable = table.map { " table \($0)" } ?? ""
-        try connection.execute(RouteRequests.addRoute(destination, gateway: gateway, index: index, table: table),
-                               operation: "add route \(destination)\(via)\(inTable)")
+        try connection.execute(
+            RouteRequests.addRoute(destination, gateway: gateway, index: index, table: table),
+            operation: "add route \(destination)\(via)\(inTable)")
     }
 
     // MARK: rules and neighbours
@@ -125,18 +135,21 @@ public final class RouteNetlink {
     /// A policy-routing rule, added (EEXIST when present) or deleted (ENOENT when absent).
     public func rule(add: Bool, from: IPNetwork?, to: IPNetwork?, table: UInt32, priority: UInt32) throws {
         let selector = [from.map { "from \($0)" }, to.map { "to \($0)" }].compactMap { $0 }.joined(separator: " ")
-        try connection.execute(PolicyRequests.rule(add: add, from: from, to: to, table: table, priority: priority),
-                               operation: "\(add ? "add" : "delete") rule \(selector) lookup \(table) priority \(priority)")
+        try connection.execute(
+            PolicyRequests.rule(add: add, from: from, to: to, table: table, priority: priority),
+            operation: "\(add ? "add" : "delete") rule \(selector) lookup \(table) priority \(priority)")
     }
 
     public func addPermanentNeighbour(_ address: IPAddress, mac: [UInt8], index: Int32) throws {
-        try connection.execute(PolicyRequests.permanentNeighbour(address, mac: mac, index: index),
-                               operation: "add neighbour \(address) on link \(index)")
+        try connection.execute(
+            PolicyRequests.permanentNeighbour(address, mac: mac, index: index),
+            operation: "add neighbour \(address) on link \(index)")
     }
 
     public func proxyNeighbour(add: Bool, _ address: IPAddress, index: Int32) throws {
-        try connection.execute(PolicyRequests.proxyNeighbour(add: add, address, index: index),
-                               operation: "\(add ? "add" : "delete") proxy neighbour \(address) on link \(index)")
+        try connection.execute(
+            PolicyRequests.proxyNeighbour(add: add, address, index: index),
+            operation: "\(add ? "add" : "delete") proxy neighbour \(address) on link \(index)")
     }
 
     /// The main table's routes of one family.

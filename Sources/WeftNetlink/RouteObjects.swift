@@ -25,8 +25,10 @@ public struct Link: Equatable, Sendable {
     public let peerIndex: Int32
     public var macText: String { MAC.text(mac) }
 
-    public init(index: Int32, name: String, flags: UInt32 = 0, mtu: UInt32 = 1500, masterIndex: Int32? = nil, mac: [UInt8] = [],
-                kind: String? = nil, hairpin: Bool? = nil, alias: String? = nil, peerIndex: Int32 = 0) {
+    public init(
+        index: Int32, name: String, flags: UInt32 = 0, mtu: UInt32 = 1500, masterIndex: Int32? = nil, mac: [UInt8] = [],
+        kind: String? = nil, hairpin: Bool? = nil, alias: String? = nil, peerIndex: Int32 = 0
+    ) {
         self.index = index; self.name = name; self.flags = flags; self.mtu = mtu; self.masterIndex = masterIndex
         self.mac = mac; self.kind = kind; self.hairpin = hairpin; self.alias = alias; self.peerIndex = peerIndex
     }
@@ -34,7 +36,8 @@ public struct Link: Equatable, Sendable {
     /// Parses RTM_NEWLINK's payload: ifinfomsg (16 bytes), then attributes.
     public init?(payload: [UInt8]) {
         guard let index = payload.loadInteger(Int32.self, at: 4), let flags = payload.loadInteger(UInt32.self, at: 8),
-              payload.count >= 16 else { return nil }
+            payload.count >= 16
+        else { return nil }
         self.index = index
         self.flags = flags
         let attributes = NetlinkAttribute.parse(payload, from: 16)
@@ -64,7 +67,7 @@ public struct InterfaceAddress: Equatable, Sendable {
         self.index = index
         let attributes = NetlinkAttribute.parse(payload, from: 8)
         guard let bytes = (attributes.first(Int(IFA_LOCAL)) ?? attributes.first(Int(IFA_ADDRESS)))?.value,
-              let ip = IPAddress(bytes: bytes), let network = IPNetwork(address: ip, prefixLength: prefixLength)
+            let ip = IPAddress(bytes: bytes), let network = IPNetwork(address: ip, prefixLength: prefixLength)
         else { return nil }
         address = network
     }

@@ -61,8 +61,10 @@ public enum RouteRequests {
     /// A veth pair in one message: the host end up and enslaved to `master`, the peer born inside
     /// the pod's namespace with its final name and MAC (it cannot be set up here: the kernel answers
     /// ENOTCONN while the pair is half made, so the pod side brings it up afterwards).
-    public static func createVeth(hostName: String, master: Int32?, mtu: UInt32?,
-                                  peerName: String, peerMAC: [UInt8]?, peerNamespaceFD: Int32) -> NetlinkRequest {
+    public static func createVeth(
+        hostName: String, master: Int32?, mtu: UInt32?,
+        peerName: String, peerMAC: [UInt8]?, peerNamespaceFD: Int32
+    ) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: create)
         request.putStruct(linkHeader(up: true))
         request.put(Int(IFLA_IFNAME), string: hostName)
@@ -95,8 +97,10 @@ public enum RouteRequests {
     /// moves), MTU, and a move into the namespace open at `namespaceFD` under `name`. With both, the
     /// kernel moves the device first (keeping its name unless that name is taken there) and renames it
     /// inside the new namespace, all in this one request (rtnetlink's do_setlink).
-    public static func changeLink(index: Int32, name: String? = nil, mtu: UInt32? = nil, namespaceFD: Int32? = nil,
-                                  up: Bool? = nil) -> NetlinkRequest {
+    public static func changeLink(
+        index: Int32, name: String? = nil, mtu: UInt32? = nil, namespaceFD: Int32? = nil,
+        up: Bool? = nil
+    ) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWLINK), flags: NLM_F_ACK)
         request.putStruct(linkHeader(index: index, up: up))
         if let namespaceFD { request.put(Int(IFLA_NET_NS_FD), u32: UInt32(bitPattern: namespaceFD)) }

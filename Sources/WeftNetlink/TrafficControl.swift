@@ -41,8 +41,9 @@ public final class TrafficControl {
     /// calling it again with other values changes the rates in place.
     public func shapeEgressOfLink(index: Int32, rateBitsPerSecond: UInt64, burstBits: UInt64) throws {
         let bucket = try tokenBucket(rateBitsPerSecond: rateBitsPerSecond, burstBits: burstBits)
-        try connection.execute(TrafficControlRequests.replaceRootTokenBucket(linkIndex: index, bucket: bucket),
-                               operation: "shape link \(index) to \(rateBitsPerSecond) bit/s, burst \(burstBits) bit")
+        try connection.execute(
+            TrafficControlRequests.replaceRootTokenBucket(linkIndex: index, bucket: bucket),
+            operation: "shape link \(index) to \(rateBitsPerSecond) bit/s, burst \(burstBits) bit")
     }
 
     /// Removes the link's root qdisc, which leaves the kernel's default. Returns false when there was
@@ -50,8 +51,11 @@ public final class TrafficControl {
     /// with handle of zero"); EINVAL, a handle that does not match, counts as nothing there too.
     @discardableResult
     public func removeRootQdisc(linkIndex: Int32) throws -> Bool {
-        try tolerateAbsence { try connection.execute(TrafficControlRequests.deleteRootQdisc(linkIndex: linkIndex),
-                                                      operation: "remove root qdisc of link \(linkIndex)") }
+        try tolerateAbsence {
+            try connection.execute(
+                TrafficControlRequests.deleteRootQdisc(linkIndex: linkIndex),
+                operation: "remove root qdisc of link \(linkIndex)")
+        }
     }
 
     /// Sends every packet `fromLinkIndex` receives out through `toLinkIndex` (an IFB): an ingress qdisc
@@ -59,17 +63,22 @@ public final class TrafficControl {
     /// removed first, with its filters, so that calling it again leaves exactly one redirect.
     public func redirectIngress(fromLinkIndex: Int32, toLinkIndex: Int32) throws {
         try removeIngressQdisc(linkIndex: fromLinkIndex)
-        try connection.execute(TrafficControlRequests.addIngressQdisc(linkIndex: fromLinkIndex),
-                               operation: "add ingress qdisc to link \(fromLinkIndex)")
-        try connection.execute(TrafficControlRequests.addRedirectFilter(linkIndex: fromLinkIndex, targetIndex: toLinkIndex),
-                               operation: "redirect ingress of link \(fromLinkIndex) to link \(toLinkIndex)")
+        try connection.execute(
+            TrafficControlRequests.addIngressQdisc(linkIndex: fromLinkIndex),
+            operation: "add ingress qdisc to link \(fromLinkIndex)")
+        try connection.execute(
+            TrafficControlRequests.addRedirectFilter(linkIndex: fromLinkIndex, targetIndex: toLinkIndex),
+            operation: "redirect ingress of link \(fromLinkIndex) to link \(toLinkIndex)")
     }
 
     /// Removes the ingress qdisc and its filters; false when there was none.
     @discardableResult
     public func removeIngressQdisc(linkIndex: Int32) throws -> Bool {
-        try tolerateAbsence { try connection.execute(TrafficControlRequests.deleteIngressQdisc(linkIndex: linkIndex),
-                                                      operation: "remove ingress qdisc of link \(linkIndex)") }
+        try tolerateAbsence {
+            try connection.execute(
+                TrafficControlRequests.deleteIngressQdisc(linkIndex: linkIndex),
+                operation: "remove ingress qdisc of link \(linkIndex)")
+        }
     }
 
     /// The link's qdiscs (root, ingress, and any children), with a TBF's parameters.
@@ -84,9 +93,11 @@ public final class TrafficControl {
     /// which is never Weft's, or one the kernel declines to report (EINVAL for its built-in noop).
     public func rootQdisc(linkIndex: Int32) throws -> Qdisc? {
         do {
-            return try connection.execute(TrafficControlRequests.getRootQdisc(linkIndex: linkIndex),
-                                          operation: "get root qdisc of link \(linkIndex)")
-                .lazy.compactMap { Qdisc(payload: $0.payload) }.first { $0.handle != 0 }
+            return try connection.execute(
+                TrafficControlRequests.getRootQdisc(linkIndex: linkIndex),
+                operation: "get root qdisc of link \(linkIndex)"
+            )
+            .lazy.compactMap { Qdisc(payload: $0.payload) }.first { $0.handle != 0 }
         } catch let error as NetlinkError where [.invalidArgument, .noSuchFileOrDirectory].contains(error.code) {
             return nil
         }
@@ -95,9 +106,11 @@ public final class TrafficControl {
     /// The mirred actions of the filters on the link's ingress qdisc: the IFB it redirects to, when
     /// `redirectIngress` installed it. Empty when the link has no ingress qdisc.
     public func ingressRedirects(linkIndex: Int32) throws -> [MirredAction] {
-        try connection.execute(TrafficControlRequests.dumpFilters(linkIndex: linkIndex, parent: TrafficHandle.ingressQdisc),
-                               operation: "list ingress filters of link \(linkIndex)")
-            .flatMap { MirredAction.all(inFilter: $0.payload) }
+        try connection.execute(
+            TrafficControlRequests.dumpFilters(linkIndex: linkIndex, parent: TrafficHandle.ingressQdisc),
+            operation: "list ingress filters of link \(linkIndex)"
+        )
+        .flatMap { MirredAction.all(inFilter: $0.payload) }
     }
 
     /// Creates an IFB link, up, and returns its index. EEXIST (NetlinkError.isExists) when the name is taken.

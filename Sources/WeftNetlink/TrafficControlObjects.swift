@@ -16,7 +16,7 @@ public struct Qdisc: Equatable, Sendable {
     /// Parses tcmsg (20 bytes: family, pads, ifindex, handle, parent, info), then attributes.
     public init?(payload: [UInt8]) {
         guard payload.count >= TrafficControlRequests.tcmsgSize, let linkIndex = payload.loadInteger(Int32.self, at: 4),
-              let handle = payload.loadInteger(UInt32.self, at: 8), let parent = payload.loadInteger(UInt32.self, at: 12)
+            let handle = payload.loadInteger(UInt32.self, at: 8), let parent = payload.loadInteger(UInt32.self, at: 12)
         else { return nil }
         self.linkIndex = linkIndex
         self.handle = handle
@@ -32,8 +32,8 @@ public struct Qdisc: Equatable, Sendable {
     /// buffer, mtu. A rate of 2^32 bytes/s or more shows as 0xffffffff there and in full in TCA_TBF_RATE64.
     private static func tokenBucket(_ options: [NetlinkAttribute]) -> InstalledTokenBucket? {
         guard let parameters = options.first(Int(TCA_TBF_PARMS))?.value,
-              parameters.count >= MemoryLayout<tc_tbf_qopt>.size, let rate32 = parameters.loadInteger(UInt32.self, at: 8),
-              let bufferTicks = parameters.loadInteger(UInt32.self, at: 28), let limitBytes = parameters.loadInteger(UInt32.self, at: 24)
+            parameters.count >= MemoryLayout<tc_tbf_qopt>.size, let rate32 = parameters.loadInteger(UInt32.self, at: 8),
+            let bufferTicks = parameters.loadInteger(UInt32.self, at: 28), let limitBytes = parameters.loadInteger(UInt32.self, at: 24)
         else { return nil }
         let rate64 = options.first(Int(TCA_TBF_RATE64))?.u64 ?? 0
         return InstalledTokenBucket(rateBytesPerSecond: max(UInt64(rate32), rate64), bufferTicks: bufferTicks, limitBytes: limitBytes)
@@ -60,14 +60,16 @@ public struct MirredAction: Equatable, Sendable {
         guard payload.count >= TrafficControlRequests.tcmsgSize else { return [] }
         let attributes = NetlinkAttribute.parse(payload, from: TrafficControlRequests.tcmsgSize)
         guard attributes.first(Int(TCA_KIND))?.string == "u32",
-              let actions = attributes.first(Int(TCA_OPTIONS))?.nested.first(Int(TCA_U32_ACT))?.nested else { return [] }
+            let actions = attributes.first(Int(TCA_OPTIONS))?.nested.first(Int(TCA_U32_ACT))?.nested
+        else { return [] }
         return actions.compactMap { action in
             let fields = action.nested
             guard fields.first(Int(TCA_ACT_KIND))?.string == "mirred",
-                  let parameters = fields.first(Int(TCA_ACT_OPTIONS))?.nested.first(Int(TCA_MIRRED_PARMS))?.value,
-                  // tc_mirred: index, capab, action, refcnt, bindcnt (tc_gen, 20 bytes), eaction, ifindex.
-                  let targetIndex = parameters.loadInteger(Int32.self, at: 24), let action = parameters.loadInteger(Int32.self, at: 20),
-                  let verdict = parameters.loadInteger(Int32.self, at: 8) else { return nil }
+                let parameters = fields.first(Int(TCA_ACT_OPTIONS))?.nested.first(Int(TCA_MIRRED_PARMS))?.value,
+                // tc_mirred: index, capab, action, refcnt, bindcnt (tc_gen, 20 bytes), eaction, ifindex.
+                let targetIndex = parameters.loadInteger(Int32.self, at: 24), let action = parameters.loadInteger(Int32.self, at: 20),
+                let verdict = parameters.loadInteger(Int32.self, at: 8)
+            else { return nil }
             return MirredAction(targetIndex: targetIndex, isEgressRedirect: action == TCA_EGRESS_REDIR, verdict: verdict)
         }
     }

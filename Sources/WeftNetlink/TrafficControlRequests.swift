@@ -82,7 +82,7 @@ public enum TrafficControlRequests {
         request.nest(Int(TCA_OPTIONS)) {
             request.put(Int(TCA_U32_SEL), bytes: matchAllSelector())
             request.nest(Int(TCA_U32_ACT)) {
-                request.nest(1) { // the first action in order
+                request.nest(1) {  // the first action in order
                     request.put(Int(TCA_ACT_KIND), string: "mirred")
                     request.nest(Int(TCA_ACT_OPTIONS)) {
                         var mirred = tc_mirred()

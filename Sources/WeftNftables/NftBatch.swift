@@ -52,8 +52,10 @@ final class NftBatch {
     var ackedSequence: UInt32? { lastMessage?.sequence }
 
     /// Appends one message of at most `bound` bytes past its header and nfgenmsg; `describe` names it in errors.
-    func add(_ type: UInt32, family: UInt8, flags: Int32, describe: String, bound: Int,
-             payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
+    func add(
+        _ type: UInt32, family: UInt8, flags: Int32, describe: String, bound: Int,
+        payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
+    ) {
         guard refusal == nil, finished == nil else { return }
         let size = NftSize.header + bound
         guard size <= Self.maximumMessage else {
@@ -78,9 +80,11 @@ final class NftBatch {
     /// Appends `items` to one set in as few messages as the element list's u16 length allows: each holds
     /// the items whose bounds (`itemBound`) add up to at most 65,535 bytes with the list's own header.
     /// `bound` is the rest of one message (table and set names); `payload` lays out the set and its items.
-    func addElements<Item>(_ items: [Item], type: UInt32, family: UInt8, flags: Int32, bound: Int,
-                           itemBound: (Item) -> Int, describe: (ArraySlice<Item>) -> String,
-                           payload: (UnsafeMutablePointer<nlmsghdr>, ArraySlice<Item>) -> Void) {
+    func addElements<Item>(
+        _ items: [Item], type: UInt32, family: UInt8, flags: Int32, bound: Int,
+        itemBound: (Item) -> Int, describe: (ArraySlice<Item>) -> String,
+        payload: (UnsafeMutablePointer<nlmsghdr>, ArraySlice<Item>) -> Void
+    ) {
         var start = items.startIndex
         while start < items.endIndex, refusal == nil {
             var list = NftSize.nest, end = start
@@ -89,8 +93,9 @@ final class NftBatch {
                 end += 1
             }
             guard end > start else {
-                refusal = NftBatchOverflow(what: "\(describe(items[start...start])): one element", size: list + itemBound(items[start]),
-                                           limit: Self.maximumAttribute)
+                refusal = NftBatchOverflow(
+                    what: "\(describe(items[start...start])): one element", size: list + itemBound(items[start]),
+                    limit: Self.maximumAttribute)
                 return
             }
             let chunk = items[start..<end]
@@ -125,7 +130,8 @@ final class NftBatch {
         bytes.append(contentsOf: repeatElement(0, count: bound))
         let length = bytes.withUnsafeMutableBytes { raw -> Int in
             guard let base = raw.baseAddress?.advanced(by: start).assumingMemoryBound(to: CChar.self),
-                  let header = body(base) else { return 0 }
+                let header = body(base)
+            else { return 0 }
             return Int(header.pointee.nlmsg_len)
         }
         // A bound below what libnftnl wrote is a bug in NftSize that has already written past the buffer.

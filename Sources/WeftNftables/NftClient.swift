@@ -97,22 +97,26 @@ public final class NftClient {
     }
 
     /// A dump request laid out by libnftnl; a missing table or set (ENOENT) is an empty answer.
-    func dump(_ type: nf_tables_msg_types, operation: String,
-              payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
+    func dump(
+        _ type: nf_tables_msg_types, operation: String,
+        payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
+    ) throws -> [NetlinkMessage] {
         try query(type, dump: true, operation: operation, payload: payload)
     }
 
     /// One request (a dump, or a get answered by one object and an ack) laid out by libnftnl; a missing
     /// table, set or element (ENOENT) is an empty answer.
-    private func query(_ type: nf_tables_msg_types, dump: Bool, operation: String,
-                       payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws -> [NetlinkMessage] {
+    private func query(
+        _ type: nf_tables_msg_types, dump: Bool, operation: String,
+        payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
+    ) throws -> [NetlinkMessage] {
         let flags = dump ? NLM_F_DUMP : NLM_F_ACK
         do {
             return try connection.execute(isDump: dump, ackRequested: !dump, operation: operation) { sequence in
                 var buffer = [UInt8](repeating: 0, count: 512)
                 let length: Int = buffer.withUnsafeMutableBytes { raw in
                     guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                          let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
+                        let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
                     else { return 0 }
                     payload(header)
                     return Int(header.pointee.nlmsg_len)

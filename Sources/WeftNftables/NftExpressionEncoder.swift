@@ -17,9 +17,13 @@ enum NftExpressionEncoder {
         }
         switch expression {
         case let .meta(key, register):
-            return make("meta") { u32($0, code(NFTNL_EXPR_META_KEY), key.rawValue); u32($0, code(NFTNL_EXPR_META_DREG), register.raw) }
+            return make("meta") {
+                u32($0, code(NFTNL_EXPR_META_KEY), key.rawValue); u32($0, code(NFTNL_EXPR_META_DREG), register.raw)
+            }
         case let .setMeta(key, register):
-            return make("meta") { u32($0, code(NFTNL_EXPR_META_KEY), key.rawValue); u32($0, code(NFTNL_EXPR_META_SREG), register.raw) }
+            return make("meta") {
+                u32($0, code(NFTNL_EXPR_META_KEY), key.rawValue); u32($0, code(NFTNL_EXPR_META_SREG), register.raw)
+            }
         case let .payload(base, offset, length, register):
             return make("payload") {
                 u32($0, code(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
@@ -28,7 +32,9 @@ enum NftExpressionEncoder {
                 u32($0, code(NFTNL_EXPR_PAYLOAD_DREG), register.raw)
             }
         case let .cmp(op, register, data):
-            return make("cmp") { u32($0, code(NFTNL_EXPR_CMP_SREG), register.raw); u32($0, code(NFTNL_EXPR_CMP_OP), op.rawValue); bytes($0, code(NFTNL_EXPR_CMP_DATA), data) }
+            return make("cmp") {
+                u32($0, code(NFTNL_EXPR_CMP_SREG), register.raw); u32($0, code(NFTNL_EXPR_CMP_OP), op.rawValue); bytes($0, code(NFTNL_EXPR_CMP_DATA), data)
+            }
         case let .bitwise(register, mask, xor):
             return make("bitwise") {
                 u32($0, code(NFTNL_EXPR_BITWISE_SREG), register.raw)
@@ -61,9 +67,13 @@ enum NftExpressionEncoder {
         case .counter:
             return make("counter") { _ in }
         case let .ctState(register):
-            return make("ct") { u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATE)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw) }
+            return make("ct") {
+                u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATE)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw)
+            }
         case let .ctStatus(register):
-            return make("ct") { u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATUS)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw) }
+            return make("ct") {
+                u32($0, code(NFTNL_EXPR_CT_KEY), code32(NFT_CT_STATUS)); u32($0, code(NFTNL_EXPR_CT_DREG), register.raw)
+            }
         case let .verdict(verdict):
             return make("immediate") { object in
                 u32(object, code(NFTNL_EXPR_IMM_DREG), code32(NFT_REG_VERDICT))

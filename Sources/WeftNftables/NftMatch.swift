@@ -23,8 +23,10 @@ public enum NftMatch {
             return bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - bits))
         }
         return loadAddress(network.family, source: source, into: register)
-            + [.bitwise(register, mask: mask, xor: [UInt8](repeating: 0, count: length)),
-               .cmp(negate ? .neq : .eq, register, network.networkAddress.bytes)]
+            + [
+                .bitwise(register, mask: mask, xor: [UInt8](repeating: 0, count: length)),
+                .cmp(negate ? .neq : .eq, register, network.networkAddress.bytes),
+            ]
     }
 
     /// `ct state established,related`: the state bits (established 2, related 4, a u32 in host order)

@@ -60,7 +60,8 @@ extension NftClient {
     func diff(from old: NftTableImage, to new: NftTableImage) -> NftTransaction? {
         let baseNames = Set(new.baseChains.map(\.name))
         guard old.name == new.name, old.baseChains == new.baseChains,
-              old.rules.filter({ baseNames.contains($0.chain) }) == new.rules.filter({ baseNames.contains($0.chain) }) else { return nil }
+            old.rules.filter({ baseNames.contains($0.chain) }) == new.rules.filter({ baseNames.contains($0.chain) })
+        else { return nil }
         let oldSets = Dictionary(old.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         guard new.sets.allSatisfy({ oldSets[$0.name] == nil || oldSets[$0.name] == $0 }) else { return nil }
         let newSetNames = Set(new.sets.map(\.name)), oldChains = Set(old.regularChains), newChains = Set(new.regularChains)

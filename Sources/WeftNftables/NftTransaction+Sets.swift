@@ -6,8 +6,10 @@ extension NftTransaction {
     /// definition is kept (NLM_F_CREATE without NLM_F_EXCL).
     public func addSet(table: String, _ set: NftSet) {
         let id = nextSetID()
-        batch.add(code32(NFT_MSG_NEWSET), family: Self.inet, flags: NLM_F_CREATE, describe: "add \(set.data == nil ? "set" : "map") \(set.name)",
-                  bound: NftSize.strings(table, set.name)) { header in
+        batch.add(
+            code32(NFT_MSG_NEWSET), family: Self.inet, flags: NLM_F_CREATE, describe: "add \(set.data == nil ? "set" : "map") \(set.name)",
+            bound: NftSize.strings(table, set.name)
+        ) { header in
             guard let object = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
@@ -37,8 +39,10 @@ extension NftTransaction {
 
     /// Deletes a set (no rule may use it by the end of the transaction).
     public func deleteSet(table: String, name: String) {
-        batch.add(code32(NFT_MSG_DELSET), family: Self.inet, flags: 0, describe: "delete set \(name)",
-                  bound: NftSize.strings(table, name)) { header in
+        batch.add(
+            code32(NFT_MSG_DELSET), family: Self.inet, flags: 0, describe: "delete set \(name)",
+            bound: NftSize.strings(table, name)
+        ) { header in
             guard let object = NftElementEncoder.set(table: table, name: name) else { return }
             defer { nftnl_set_free(object) }
             nftnl_set_nlmsg_build_payload(header, object)
@@ -48,30 +52,40 @@ extension NftTransaction {
     /// Adds elements to a set created in this transaction or before, in as many messages as their
     /// list's u16 length needs. `exclusive`: a key already in the set fails the transaction (EEXIST)
     /// instead of being kept. `describe` names one element in errors ("8080/tcp"); without it they are counted.
-    public func addElements(table: String, set: String, _ elements: [NftSetElement], exclusive: Bool = false,
-                            describe: ((NftSetElement) -> String)? = nil) {
-        elementMessages(code32(NFT_MSG_NEWSETELEM), flags: exclusive ? NLM_F_CREATE | NLM_F_EXCL : NLM_F_CREATE,
-                        table: table, set: set, elements, describe: Self.describer(verb: "add", preposition: "to", set: set, describe))
+    public func addElements(
+        table: String, set: String, _ elements: [NftSetElement], exclusive: Bool = false,
+        describe: ((NftSetElement) -> String)? = nil
+    ) {
+        elementMessages(
+            code32(NFT_MSG_NEWSETELEM), flags: exclusive ? NLM_F_CREATE | NLM_F_EXCL : NLM_F_CREATE,
+            table: table, set: set, elements, describe: Self.describer(verb: "add", preposition: "to", set: set, describe))
     }
 
     /// Deletes elements of a set; a key that is not there fails the transaction (ENOENT).
     public func deleteElements(table: String, set: String, _ elements: [NftSetElement], describe: ((NftSetElement) -> String)? = nil) {
-        elementMessages(code32(NFT_MSG_DELSETELEM), flags: 0, table: table, set: set, elements,
-                        describe: Self.describer(verb: "delete", preposition: "from", set: set, describe))
+        elementMessages(
+            code32(NFT_MSG_DELSETELEM), flags: 0, table: table, set: set, elements,
+            describe: Self.describer(verb: "delete", preposition: "from", set: set, describe))
     }
 
-    private static func describer(verb: String, preposition: String, set: String,
-                                  _ describe: ((NftSetElement) -> String)?) -> (ArraySlice<NftSetElement>) -> String {
+    private static func describer(
+        verb: String, preposition: String, set: String,
+        _ describe: ((NftSetElement) -> String)?
+    ) -> (ArraySlice<NftSetElement>) -> String {
         guard let describe else { return { "\(verb) \($0.count) elements \(preposition) \(set)" } }
         return { "\(verb) \($0.map(describe).joined(separator: ", ")) in \(set)" }
     }
 
-    private func elementMessages(_ type: UInt32, flags: Int32, table: String, set: String, _ elements: [NftSetElement],
-                                 describe: @escaping (ArraySlice<NftSetElement>) -> String) {
+    private func elementMessages(
+        _ type: UInt32, flags: Int32, table: String, set: String, _ elements: [NftSetElement],
+        describe: @escaping (ArraySlice<NftSetElement>) -> String
+    ) {
         guard !elements.isEmpty else { return }
         let adding = type == code32(NFT_MSG_NEWSETELEM)
-        batch.addElements(elements, type: type, family: Self.inet, flags: flags, bound: NftSize.strings(table, set),
-                          itemBound: NftSize.bound, describe: describe) { header, chunk in
+        batch.addElements(
+            elements, type: type, family: Self.inet, flags: flags, bound: NftSize.strings(table, set),
+            itemBound: NftSize.bound, describe: describe
+        ) { header, chunk in
             guard let object = NftElementEncoder.set(table: table, name: set) else { return }
             defer { nftnl_set_free(object) }
             for element in chunk {

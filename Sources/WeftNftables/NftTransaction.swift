@@ -48,8 +48,10 @@ public final class NftTransaction {
 
     /// Adds a base chain: its type, hook and priority. One that exists is kept.
     public func addChain(table: String, _ chain: NftChain) {
-        batch.add(code32(NFT_MSG_NEWCHAIN), family: Self.inet, flags: NLM_F_CREATE, describe: "add chain \(chain.name)",
-                  bound: NftSize.strings(table, chain.name, chain.type)) { header in
+        batch.add(
+            code32(NFT_MSG_NEWCHAIN), family: Self.inet, flags: NLM_F_CREATE, describe: "add chain \(chain.name)",
+            bound: NftSize.strings(table, chain.name, chain.type)
+        ) { header in
             guard let object = nftnl_chain_alloc() else { return }
             defer { nftnl_chain_free(object) }
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
@@ -85,8 +87,10 @@ public final class NftTransaction {
 
     /// Empties a chain: deleting rules without a handle deletes all of them.
     public func flushChain(table: String, chain: String) {
-        batch.add(code32(NFT_MSG_DELRULE), family: Self.inet, flags: 0, describe: "flush chain \(chain)",
-                  bound: NftSize.strings(table, chain)) { header in
+        batch.add(
+            code32(NFT_MSG_DELRULE), family: Self.inet, flags: 0, describe: "flush chain \(chain)",
+            bound: NftSize.strings(table, chain)
+        ) { header in
             guard let rule = nftnl_rule_alloc() else { return }
             defer { nftnl_rule_free(rule) }
             nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
@@ -98,8 +102,10 @@ public final class NftTransaction {
 
     /// Appends a rule to its chain; its comment, if any, goes in the rule's user data.
     public func addRule(table: String, _ rule: NftRule) {
-        batch.add(code32(NFT_MSG_NEWRULE), family: Self.inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)",
-                  bound: NftSize.bound(rule, table: table)) { header in
+        batch.add(
+            code32(NFT_MSG_NEWRULE), family: Self.inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)",
+            bound: NftSize.bound(rule, table: table)
+        ) { header in
             guard let object = nftnl_rule_alloc() else { return }
             defer { nftnl_rule_free(object) }
             nftnl_rule_set_str(object, code(NFTNL_RULE_TABLE), table)

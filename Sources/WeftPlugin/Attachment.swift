@@ -12,16 +12,20 @@ struct VethAttachment {
 
     /// Creates the pair and configures both ends. Undoes nothing itself: `onCreated` hands the caller the
     /// undo of the pair as soon as it exists, and the caller rolls back on error.
-    func create(bridge: Link, links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
-                onCreated: () -> Void) throws -> CNIResult {
+    func create(
+        bridge: Link, links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
+        onCreated: () -> Void
+    ) throws -> CNIResult {
         let mtu = plan.mtu.map(UInt32.init)
         let hostName = id.hostVethName
         do {
-            try links.createVeth(hostName: hostName, master: bridge.index, mtu: mtu, peerName: id.ifname,
-                                 peerMAC: PodMAC.derived(from: addresses, avoiding: bridge.mac), peer: pod)
+            try links.createVeth(
+                hostName: hostName, master: bridge.index, mtu: mtu, peerName: id.ifname,
+                peerMAC: PodMAC.derived(from: addresses, avoiding: bridge.mac), peer: pod)
         } catch let error as NetlinkError where error.isExists {
-            throw CNIError(.nodeConflict, "host interface \(hostName) for \(id) already exists",
-                           details: "an earlier ADD of this container was not followed by DEL; run DEL first")
+            throw CNIError(
+                .nodeConflict, "host interface \(hostName) for \(id) already exists",
+                details: "an earlier ADD of this container was not followed by DEL; run DEL first")
         }
         onCreated()
         FaultInjection.point("add-after-veth")
@@ -65,7 +69,7 @@ enum PodInterface {
         var ips: [CNIResult.IPConfig] = []
         for address in addresses {
             guard let range = plan.ranges.first(where: { $0.family == address.family }),
-                  let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength)
+                let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength)
             else { continue }
             try pod.links.addAddress(assigned, index: podLink.index)
             ips.append(CNIResult.IPConfig(address: assigned, gateway: range.gateway, interface: resultIndex))

@@ -22,8 +22,9 @@ enum Bridge {
             throw CNIError(.datapathFailure, "bridge \(plan.bridge) vanished while it was being set up")
         }
         guard bridge.kind == "bridge" else {
-            throw CNIError(.nodeConflict, "\(plan.bridge) exists and is not a bridge (kind \(bridge.kind ?? "none"))",
-                           details: "choose another bridge name in the config, or remove the link")
+            throw CNIError(
+                .nodeConflict, "\(plan.bridge) exists and is not a bridge (kind \(bridge.kind ?? "none"))",
+                details: "choose another bridge name in the config, or remove the link")
         }
         if plan.isGateway { try ensureGatewayAddresses(plan, bridge: bridge, node: node) }
         if !bridge.isUp { try node.setLinkUp(index: bridge.index) }
@@ -39,8 +40,9 @@ enum Bridge {
             guard let wanted = IPNetwork(address: range.gateway, prefixLength: range.subnet.prefixLength) else { continue }
             if held.contains(wanted) { continue }
             if let other = held.first(where: { $0.family == wanted.family && !$0.address.isIPv6LinkLocal }) {
-                throw CNIError(.nodeConflict, "bridge \(plan.bridge) holds \(other), expected \(wanted)",
-                               details: "another network or an old lease configured it; remove the address or the bridge")
+                throw CNIError(
+                    .nodeConflict, "bridge \(plan.bridge) holds \(other), expected \(wanted)",
+                    details: "another network or an old lease configured it; remove the address or the bridge")
             }
             do {
                 try node.addAddress(wanted, index: bridge.index)

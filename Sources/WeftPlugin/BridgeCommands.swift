@@ -15,8 +15,10 @@ struct BridgeCommands: PluginCommands {
     let node: Node
     let loadSubnetEnv: (String) throws -> SubnetEnv
 
-    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
-         loadSubnetEnv: @escaping (String) throws -> SubnetEnv) {
+    init(
+        environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
+        loadSubnetEnv: @escaping (String) throws -> SubnetEnv
+    ) {
         self.environment = environment
         self.config = config
         self.version = version
@@ -68,8 +70,10 @@ struct BridgeCommands: PluginCommands {
             FaultInjection.point("add-after-reserve")
             // Before the pod has an interface: no packet passes before its policies are in force.
             if let setting = plan.networkPolicy {
-                try PodPolicy.attach(setting, args: environment.args, sandbox: environment.containerID, addresses: reservation.addresses,
-                                     gate: node.policy()) { rollback.append($0) }
+                try PodPolicy.attach(
+                    setting, args: environment.args, sandbox: environment.containerID, addresses: reservation.addresses,
+                    gate: node.policy()
+                ) { rollback.append($0) }
             }
             let result: CNIResult
             if let bridge {
@@ -82,8 +86,10 @@ struct BridgeCommands: PluginCommands {
                 // Claimed under the store's lock: concurrent ADDs never share a device. Released with the reservation.
                 let claim = try store.claimDevice(id, pool: pool) { name in try links.link(named: name)?.mtu }
                 try Teardown(node: node).removeReclaimed(claim.reclaimed)
-                result = try DeviceAttachment(plan: plan, id: id).create(claim, node: node, links: links, pod: pod,
-                                                                         addresses: reservation.addresses) { rollback.append($0) }
+                result = try DeviceAttachment(plan: plan, id: id).create(
+                    claim, node: node, links: links, pod: pod,
+                    addresses: reservation.addresses
+                ) { rollback.append($0) }
             } else {
                 guard case .routed(let uplink) = plan.datapath else { throw CNIError(.invalidConfig, "no datapath") }
                 // Recorded first, so DEL finds the rules and proxy entries even after a kill in between.
@@ -98,8 +104,10 @@ struct BridgeCommands: PluginCommands {
                     throw CNIError(.datapathFailure, "host interface \(id.hostVethName) vanished before it was shaped")
                 }
                 let shaper = node.shaper()
-                try shaper.apply(limits, hostVethIndex: host.index, attachment: id,
-                                 alias: id.alias(addresses: reservation.addresses.map(\.description)), mtu: plan.mtu.map(UInt32.init)) {
+                try shaper.apply(
+                    limits, hostVethIndex: host.index, attachment: id,
+                    alias: id.alias(addresses: reservation.addresses.map(\.description)), mtu: plan.mtu.map(UInt32.init)
+                ) {
                     rollback.append { try shaper.remove(id) }
                 }
                 FaultInjection.point("add-after-shaping")
@@ -139,8 +147,9 @@ struct BridgeCommands: PluginCommands {
             node.report("DEL \(id): the pod's conntrack flows were not flushed (the next ADD of its addresses flushes them): \(error)")
         }
         if let setting = try? NetworkPolicySetting.resolve(config.networkPolicy) {
-            PodPolicy.detach(setting, sandbox: environment.containerID, addresses: recorded?.addresses ?? [], gate: node.policy(),
-                             report: node.report)
+            PodPolicy.detach(
+                setting, sandbox: environment.containerID, addresses: recorded?.addresses ?? [], gate: node.policy(),
+                report: node.report)
         }
         try store.release(id)
     }
@@ -148,7 +157,9 @@ struct BridgeCommands: PluginCommands {
     /// Ready when the subnet is known, the store takes writes and every range has a free address;
     /// code 50 with the reason otherwise.
     func status() throws {
-        try Readiness.check(store: node.store) { let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv); return (plan.name, plan.dataDir, plan.ranges) }
+        try Readiness.check(store: node.store) {
+            let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv); return (plan.name, plan.dataDir, plan.ranges)
+        }
     }
 
     /// Removes every attachment of this network not in `cni.dev/valid-attachments` (or the older
@@ -167,7 +178,8 @@ struct BridgeCommands: PluginCommands {
         for owner in try store.owners() where !keep.contains(owner.recordName) { stale[owner.recordName] = owner }
         for link in try links.links() where link.kind == "veth" || link.kind == "ifb" {
             if let (owner, _) = link.alias.flatMap({ StoreRecovery.parse($0, network: identity.name) }), !keep.contains(owner.recordName),
-               stale[owner.recordName] == nil {
+                stale[owner.recordName] == nil
+            {
                 // An alias holds only the container's key: delete the link it is on, whatever its name.
                 do { try links.deleteLink(index: link.index) } catch { failures.append("\(owner): \(ErrorMapping.cniError(error).msg)") }
             }

@@ -26,15 +26,17 @@ struct DeviceAttachment {
     /// The device's name on the node, when `alias` is `id`'s.
     static func original(fromAlias alias: String?, of id: AttachmentID) -> String? {
         guard let fields = alias?.split(separator: " ").map(String.init), fields.count == 5, fields[0] == "weft-device",
-              fields[1] == id.networkKey, fields[2] == id.containerKey, fields[3] == id.ifname
+            fields[1] == id.networkKey, fields[2] == id.containerKey, fields[3] == id.ifname
         else { return nil }
         return fields[4]
     }
 
     /// Moves the claimed device into the pod and configures it. Every step that changed something hands
     /// its undo to `undo` at once; the caller rolls back on error.
-    func create(_ claim: DeviceClaim, node: Node, links: LinkControl, pod: PodSandbox, addresses: [IPAddress],
-                undo: (@escaping Undo) -> Void) throws -> CNIResult {
+    func create(
+        _ claim: DeviceClaim, node: Node, links: LinkControl, pod: PodSandbox, addresses: [IPAddress],
+        undo: (@escaping Undo) -> Void
+    ) throws -> CNIResult {
         guard let device = try links.link(named: claim.name) else {
             throw CNIError(.datapathFailure, "device \(claim.name) vanished from the node after it was claimed")
         }
@@ -47,8 +49,9 @@ struct DeviceAttachment {
             throw CNIError(.datapathFailure, "device \(claim.name) is not \(id.ifname) in \(pod.path) after the move")
         }
         let ips = try PodInterface.configure(podLink, in: pod, plan: plan, addresses: addresses, resultIndex: 0)
-        return CNIResult(interfaces: [.init(name: id.ifname, mac: podLink.macText, sandbox: pod.path, mtu: Int(podLink.mtu))],
-                         ips: ips, routes: plan.routes, dns: plan.dns)
+        return CNIResult(
+            interfaces: [.init(name: id.ifname, mac: podLink.macText, sandbox: pod.path, mtu: Int(podLink.mtu))],
+            ips: ips, routes: plan.routes, dns: plan.dns)
     }
 
     /// DEL's part: the device back on the node under its name there and with its MTU there. The kernel
@@ -58,7 +61,8 @@ struct DeviceAttachment {
     /// `original` and `mtu` come from the store's record.
     static func giveBack(_ id: AttachmentID, original: String, mtu: UInt32?, netns: String, node: Node, links: LinkControl) throws {
         if !netns.isEmpty, let pod = try? node.openPod(netns), let inPod = try pod.links.link(named: id.ifname),
-           try giveBack(id, inPod, from: pod, original: original, mtu: mtu, node: node, links: links) {
+            try giveBack(id, inPod, from: pod, original: original, mtu: mtu, node: node, links: links)
+        {
             return
         }
         try returnFromNode(id, original: original, mtu: mtu, links: links)
@@ -66,8 +70,10 @@ struct DeviceAttachment {
 
     /// Moves `inPod` back to the node when its alias names `id` (and `original`, when known); false when
     /// it is not this attachment's device.
-    static func giveBack(_ id: AttachmentID, _ inPod: Link, from pod: PodSandbox, original: String?, mtu: UInt32?,
-                         node: Node, links: LinkControl) throws -> Bool {
+    static func giveBack(
+        _ id: AttachmentID, _ inPod: Link, from pod: PodSandbox, original: String?, mtu: UInt32?,
+        node: Node, links: LinkControl
+    ) throws -> Bool {
         guard let name = Self.original(fromAlias: inPod.alias, of: id), original == nil || original == name else { return false }
         let home = try node.nodeNamespace()
         try pod.links.changeLink(index: inPod.index, name: name, mtu: mtu, namespaceFD: home.fd, up: nil, description: "the node's namespace")

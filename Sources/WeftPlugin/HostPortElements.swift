@@ -24,9 +24,10 @@ public enum HostPortMap: String, CaseIterable, Sendable {
     /// The map: [hostIP .] proto . port to pod address . port, every field padded to 32 bits.
     var set: NftSet {
         let address = NftDatatype.address(family), proto = NftDatatype.inetProto, service = NftDatatype.inetService
-        return NftSet(name: rawValue, keyLength: UInt32(protoOffset + 8),
-                      keyType: isBoundToHostIP ? NftDatatype.concat(address, proto, service) : NftDatatype.concat(proto, service),
-                      data: .value(type: NftDatatype.concat(address, service), length: UInt32(addressLength + 4)))
+        return NftSet(
+            name: rawValue, keyLength: UInt32(protoOffset + 8),
+            keyType: isBoundToHostIP ? NftDatatype.concat(address, proto, service) : NftDatatype.concat(proto, service),
+            data: .value(type: NftDatatype.concat(address, service), length: UInt32(addressLength + 4)))
     }
 }
 
@@ -103,7 +104,8 @@ public enum HostPortElements {
     /// Describes an element's value: "10.244.1.2:80" or "[fd00::2]:80".
     public static func describeValue(_ element: HostPortElement) -> String {
         guard let map = HostPortMap(rawValue: element.map), element.value.count >= map.addressLength + 2,
-              let address = podAddress(of: element) else { return "?" }
+            let address = podAddress(of: element)
+        else { return "?" }
         let port = UInt16(element.value[map.addressLength]) << 8 | UInt16(element.value[map.addressLength + 1])
         return address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
     }

@@ -36,9 +36,14 @@ public enum WeftRuleset {
         }
         // The node reaching 127.0.0.1:hostPort: the DNATed packet leaves through the bridge with a loopback
         // source (allowed by route_localnet on the bridge) and must carry the node's address instead.
-        rules.append(NftRule(chain: postrouting.name, expressions: markTest() + nfproto(.v4)
-            + [.payload(.network, offset: 12, length: 4, into: .r(1)), .bitwise(.r(1), mask: [255, 0, 0, 0], xor: [0, 0, 0, 0]),
-               .cmp(.eq, .r(1), [127, 0, 0, 0]), .counter, .masquerade]))
+        rules.append(
+            NftRule(
+                chain: postrouting.name,
+                expressions: markTest() + nfproto(.v4)
+                    + [
+                        .payload(.network, offset: 12, length: 4, into: .r(1)), .bitwise(.r(1), mask: [255, 0, 0, 0], xor: [0, 0, 0, 0]),
+                        .cmp(.eq, .r(1), [127, 0, 0, 0]), .counter, .masquerade,
+                    ]))
         rules += loopbackGuard.map { NftRule(chain: localInput.name, expressions: $0) }
         return rules
     }
@@ -50,14 +55,24 @@ public enum WeftRuleset {
     /// ::1 from outside is a martian the kernel drops itself; the rule says so anyway.
     static let loopbackGuard: [[NftExpression]] = {
         let notFromLoopback: [NftExpression] = [.meta(.iiftype, into: .r(1)), .cmp(.neq, .r(1), hostOrder16(772))]  // ARPHRD_LOOPBACK
-        let notDNATed: [NftExpression] = [.ctStatus(into: .r(2)), .bitwise(.r(2), mask: hostOrder(0x20), xor: [0, 0, 0, 0]),
-                                          .cmp(.eq, .r(2), [0, 0, 0, 0])]
-        let v4 = nfproto(.v4) + [.payload(.network, offset: 16, length: 4, into: .r(1)),
-                                 .bitwise(.r(1), mask: [255, 0, 0, 0], xor: [0, 0, 0, 0]), .cmp(.eq, .r(1), [127, 0, 0, 0])]
-        let v6 = nfproto(.v6) + [.payload(.network, offset: 24, length: 16, into: .r(1)),
-                                 .cmp(.eq, .r(1), [UInt8](repeating: 0, count: 15) + [1])]
-        return [v4 + notFromLoopback + notDNATed + [.counter, .verdict(.drop)],
-                v6 + notFromLoopback + [.counter, .verdict(.drop)]]
+        let notDNATed: [NftExpression] = [
+            .ctStatus(into: .r(2)), .bitwise(.r(2), mask: hostOrder(0x20), xor: [0, 0, 0, 0]),
+            .cmp(.eq, .r(2), [0, 0, 0, 0]),
+        ]
+        let v4 =
+            nfproto(.v4) + [
+                .payload(.network, offset: 16, length: 4, into: .r(1)),
+                .bitwise(.r(1), mask: [255, 0, 0, 0], xor: [0, 0, 0, 0]), .cmp(.eq, .r(1), [127, 0, 0, 0]),
+            ]
+        let v6 =
+            nfproto(.v6) + [
+                .payload(.network, offset: 24, length: 16, into: .r(1)),
+                .cmp(.eq, .r(1), [UInt8](repeating: 0, count: 15) + [1]),
+            ]
+        return [
+            v4 + notFromLoopback + notDNATed + [.counter, .verdict(.drop)],
+            v6 + notFromLoopback + [.counter, .verdict(.drop)],
+        ]
     }()
 
     /// The per-network chain: hostPort hairpin masquerade always, outbound masquerade with `ipMasq`.

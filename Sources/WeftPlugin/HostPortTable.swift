@@ -21,8 +21,10 @@ public struct HostPortTable {
     /// changing nothing.
     /// `restore` gives the elements every attachment should have; it is called only when the table is
     /// rewritten (missing, flushed or out of date), and those of them missing from the maps are added back.
-    public func install(network: String, networkRules: [NftRule], elements: [HostPortElement],
-                        restore: () throws -> [HostPortElement] = { [] }) throws {
+    public func install(
+        network: String, networkRules: [NftRule], elements: [HostPortElement],
+        restore: () throws -> [HostPortElement] = { [] }
+    ) throws {
         let chains = WeftRuleset.staticChains + [WeftRuleset.networkChain(network)]
         let rules = (WeftRuleset.staticRules + networkRules).fingerprinted()
         let generation = RulesetGeneration.key(network: network, rules: rules)
@@ -56,8 +58,10 @@ public struct HostPortTable {
     /// transaction (EEXIST) instead of being taken over.
     static func add(_ elements: [HostPortElement], to transaction: NftTransaction, table: String) {
         for map in HostPortMap.allCases {
-            transaction.addElements(table: table, set: map.rawValue, elements.filter { $0.map == map.rawValue }.map(\.setElement),
-                                    exclusive: true) { HostPortElements.describeKey(HostPortElement(map: map.rawValue, $0)) }
+            transaction.addElements(
+                table: table, set: map.rawValue, elements.filter { $0.map == map.rawValue }.map(\.setElement),
+                exclusive: true
+            ) { HostPortElements.describeKey(HostPortElement(map: map.rawValue, $0)) }
         }
     }
 

@@ -12,8 +12,10 @@ struct IPAMCommands: PluginCommands {
     let version: CNIVersion
     let node: Node
 
-    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
-         loadSubnetEnv: @escaping (String) throws -> SubnetEnv) {
+    init(
+        environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
+        loadSubnetEnv: @escaping (String) throws -> SubnetEnv
+    ) {
         self.environment = environment
         self.config = config
         self.version = version
@@ -35,7 +37,8 @@ struct IPAMCommands: PluginCommands {
             .reserve(owner(plan.name), netns: environment.netns, ranges: plan.ranges, requested: requested).addresses
         let ips = addresses.compactMap { address -> CNIResult.IPConfig? in
             guard let range = plan.ranges.first(where: { $0.family == address.family }),
-                  let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength) else { return nil }
+                let assigned = IPNetwork(address: address, prefixLength: range.subnet.prefixLength)
+            else { return nil }
             return CNIResult.IPConfig(address: assigned, gateway: range.gateway, interface: nil)
         }
         return CNIResult(interfaces: [], ips: ips, routes: plan.routes, dns: dns)
@@ -57,13 +60,16 @@ struct IPAMCommands: PluginCommands {
         let expected = config.prevResult?.result.ips.map(\.address.address) ?? []
         let missing = expected.filter { !held.contains($0) }
         if !missing.isEmpty {
-            throw CNIError(.checkFailed, "IPAM reservation for \(owner) lacks \(missing.map(\.description).joined(separator: ", "))",
-                           details: "it holds \(held.map(\.description).joined(separator: ", "))")
+            throw CNIError(
+                .checkFailed, "IPAM reservation for \(owner) lacks \(missing.map(\.description).joined(separator: ", "))",
+                details: "it holds \(held.map(\.description).joined(separator: ", "))")
         }
     }
 
     func status() throws {
-        try Readiness.check(store: node.store) { let plan = try IPAMPlan.resolve(config); return (plan.name, plan.dataDir, plan.ranges) }
+        try Readiness.check(store: node.store) {
+            let plan = try IPAMPlan.resolve(config); return (plan.name, plan.dataDir, plan.ranges)
+        }
     }
 
     func gc(validAttachments: [GCInput.ValidAttachment]) throws {

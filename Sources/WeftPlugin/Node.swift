@@ -92,7 +92,8 @@ extension LinkControl {
         guard let link = try link(named: name) else { return false }
         if let alias = link.alias, !alias.isEmpty {
             guard let (owner, _) = AttachmentID.parseAlias(alias, network: attachment.network),
-                  owner.recordName == attachment.recordName else { return false }
+                owner.recordName == attachment.recordName
+            else { return false }
         }
         do {
             try deleteLink(index: link.index)
@@ -149,8 +150,9 @@ extension FileStore: AddressStore {}
 extension RouteNetlink: LinkControl {
     /// A veth pair, the host end on `master` (a bridge) or on no master (the routed datapath).
     func createVeth(hostName: String, master: Int32?, mtu: UInt32?, peerName: String, peerMAC: [UInt8]?, peer: PodSandbox) throws {
-        try createVeth(hostName: hostName, master: master, mtu: mtu, peerName: peerName, peerMAC: peerMAC,
-                       peerNamespaceFD: peer.namespaceFD, peerDescription: peer.path)
+        try createVeth(
+            hostName: hostName, master: master, mtu: mtu, peerName: peerName, peerMAC: peerMAC,
+            peerNamespaceFD: peer.namespaceFD, peerDescription: peer.path)
     }
 }
 
@@ -174,12 +176,14 @@ final class LivePod: PodSandbox {
         do {
             namespace = try NetworkNamespace(path: path)
         } catch let error as SystemError {
-            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(Validation.printable(path))\" is not a usable network namespace",
-                           details: error.description)
+            throw CNIError(
+                .invalidEnvironment, "CNI_NETNS \"\(Validation.printable(path))\" is not a usable network namespace",
+                details: error.description)
         }
         for (isHost, what) in [(namespace.isCurrentThreadNamespace, "the plugin's own"), (namespace.isInitNamespace, "the init process's")] where isHost {
-            throw CNIError(.invalidEnvironment, "CNI_NETNS \"\(path)\" is \(what) network namespace",
-                           details: "refusing to configure the host as a pod")
+            throw CNIError(
+                .invalidEnvironment, "CNI_NETNS \"\(path)\" is \(what) network namespace",
+                details: "refusing to configure the host as a pod")
         }
         return try LivePod(namespace)
     }

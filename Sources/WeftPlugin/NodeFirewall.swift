@@ -11,8 +11,9 @@ protocol Firewall {
     /// One nftables transaction: the network's rules, the attachment's hostPorts, and (when the table was
     /// rewritten) every other recorded pod's hostPorts from `restoring`. All of it lands or none does; a
     /// hostPort held by another attachment is error 101 naming the holder.
-    func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
-                restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws
+    func commit(
+        _ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
+        restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws
     /// Removes the attachment's hostPorts and returns the pod addresses of the UDP ones removed, whose
     /// flows the caller deletes (FirewallSettle.forgetUDP). `recorded` is what the store's record says the
     /// attachment holds: each of its keys is looked up alone, whatever the number of pods; nil (no record:
@@ -61,8 +62,10 @@ enum FirewallSettle {
     /// Removes the attachment's hostPorts, then the UDP flows steered to them: only UDP flows outlive their
     /// pod (TCP ends with the peer's reset), and a conntrack dump walks the kernel's whole table (6 ms
     /// here), so it is skipped when the pod had no UDP hostPort.
-    static func remove(_ attachment: AttachmentID, recorded: RecordedHostPorts?, firewall: Firewall,
-                       conntrack: () -> ConnectionTracking) throws {
+    static func remove(
+        _ attachment: AttachmentID, recorded: RecordedHostPorts?, firewall: Firewall,
+        conntrack: () -> ConnectionTracking
+    ) throws {
         let udpAddresses = try firewall.remove(attachment, recorded: recorded)
         guard !udpAddresses.isEmpty else { return }
         try conntrack().deleteUDP(toPorts: [], addresses: udpAddresses)
@@ -81,12 +84,15 @@ struct NodeFirewall: Firewall {
     let netlink: NetlinkHandle
 
     func rules(_ plan: NetworkPlan) -> [NftRule] {
-        WeftRuleset.networkRules(network: plan.name, subnets: plan.ranges.map(\.subnet),
-                                 clusterNetworks: plan.clusterNetworks, masquerade: plan.ipMasq)
+        WeftRuleset.networkRules(
+            network: plan.name, subnets: plan.ranges.map(\.subnet),
+            clusterNetworks: plan.clusterNetworks, masquerade: plan.ipMasq)
     }
 
-    func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
-                restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws {
+    func commit(
+        _ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
+        restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
+    ) throws {
         let client = HostPortTable(handle: netlink)
         let elements = HostPortElements.elements(for: plan.portMappings, podAddresses: podAddresses, owner: attachment.elementTag)
         do {
@@ -101,8 +107,9 @@ struct NodeFirewall: Firewall {
                 guard let holder = held.first(where: { $0.map == wanted.map && $0.key == wanted.key }) else { return nil }
                 return "hostPort \(HostPortElements.describeKey(wanted)) is held by \(AttachmentID.describeElementTag(holder.owner))"
             }
-            throw CNIError(.nodeConflict, conflicts.first ?? "a hostPort is already taken",
-                           details: conflicts.dropFirst().joined(separator: "; "))
+            throw CNIError(
+                .nodeConflict, conflicts.first ?? "a hostPort is already taken",
+                details: conflicts.dropFirst().joined(separator: "; "))
         }
     }
 

@@ -17,12 +17,14 @@ enum Overlap {
         let box = Box(other)
         let context = Unmanaged.passRetained(box).toOpaque()
         var thread = pthread_t()
-        let started = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
-            do { try box.work() } catch { box.failure = error }
-            return nil
-        }, context)
+        let started = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
+                do { try box.work() } catch { box.failure = error }
+                return nil
+            }, context)
         guard started == 0 else {
             // No thread: do it here, one after the other.
             Unmanaged<Box>.fromOpaque(context).release()

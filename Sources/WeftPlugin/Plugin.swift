@@ -13,13 +13,17 @@ public enum Plugin {
     }
 
     /// `weft`'s entry point: the bridge datapath.
-    public static func run(environment: [String: String], input: Data, node: Node = .live,
-                           loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
+    public static func run(
+        environment: [String: String], input: Data, node: Node = .live,
+        loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)
+    ) -> Outcome {
         run(BridgeCommands.self, environment: environment, input: input, node: node, loadSubnetEnv: loadSubnetEnv)
     }
 
-    static func run<C: PluginCommands>(_: C.Type, environment: [String: String], input: Data, node: Node = .live,
-                                       loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)) -> Outcome {
+    static func run<C: PluginCommands>(
+        _: C.Type, environment: [String: String], input: Data, node: Node = .live,
+        loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)
+    ) -> Outcome {
         // The config's version when it is readable, for labelling every reply, errors included.
         let requestedVersion = requestedVersionText(input)
         let replyVersion = requestedVersion ?? CNIVersion.latest.description
@@ -68,7 +72,7 @@ public enum Plugin {
     static func requestedVersionText(_ input: Data) -> String? {
         struct VersionOnly: Decodable { let cniVersion: String? }
         guard let text = (try? JSONDecoder().decode(VersionOnly.self, from: input))?.cniVersion,
-              let version = CNIVersion(text), version.isSupported
+            let version = CNIVersion(text), version.isSupported
         else { return nil }
         return text
     }
@@ -76,8 +80,9 @@ public enum Plugin {
 
 /// What a plugin executable does for each command; the dispatcher above does everything common.
 protocol PluginCommands {
-    init(environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
-         loadSubnetEnv: @escaping (String) throws -> SubnetEnv)
+    init(
+        environment: CNIEnvironment, config: NetworkConfig, version: CNIVersion, node: Node,
+        loadSubnetEnv: @escaping (String) throws -> SubnetEnv)
     func add() throws -> CNIResult
     func del() throws
     func check() throws

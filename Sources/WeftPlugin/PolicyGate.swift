@@ -28,8 +28,9 @@ struct LivePolicyGate: PolicyGate {
     let netlink: NetlinkHandle
 
     func attach(socket: String, pod: PolicyPodIdentity, addresses: [IPAddress]) -> String? {
-        let request = PolicyRequest(op: .attach, namespace: pod.namespace, name: pod.name, addresses: addresses.map(\.description),
-                                    sandbox: pod.sandbox, uid: pod.uid)
+        let request = PolicyRequest(
+            op: .attach, namespace: pod.namespace, name: pod.name, addresses: addresses.map(\.description),
+            sandbox: pod.sandbox, uid: pod.uid)
         do {
             let reply = try PolicyClient(path: socket).send(request)
             return reply.ok ? nil : reply.error ?? "weftd refused without a reason"
@@ -57,8 +58,10 @@ enum PodPolicy {
     /// Before the pod's interface exists: its verdicts installed by weftd, or (weftd unable to) the pod
     /// isolated, or with `failClosed` the ADD refused with code 11 so kubelet tries again. A pod without
     /// a Kubernetes identity in CNI_ARGS (cnitool, podman) is selected by no policy: nothing to do.
-    static func attach(_ setting: NetworkPolicySetting, args: CNIArgs, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
-                       undo: (@escaping Undo) -> Void) throws {
+    static func attach(
+        _ setting: NetworkPolicySetting, args: CNIArgs, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
+        undo: (@escaping Undo) -> Void
+    ) throws {
         guard let namespace = args["K8S_POD_NAMESPACE"], let name = args["K8S_POD_NAME"], !namespace.isEmpty, !name.isEmpty else { return }
         let pod = PolicyPodIdentity(namespace: namespace, name: name, uid: args["K8S_POD_UID"].flatMap { $0.isEmpty ? nil : $0 }, sandbox: sandbox)
         guard let problem = gate.attach(socket: setting.socket, pod: pod, addresses: addresses) else {
@@ -66,20 +69,24 @@ enum PodPolicy {
             return
         }
         if setting.failClosed {
-            throw CNIError(.tryAgainLater, "NetworkPolicy for \(namespace)/\(name) could not be installed: \(problem)",
-                           details: "networkPolicy.failClosed is set: the pod is not started until weftd answers")
+            throw CNIError(
+                .tryAgainLater, "NetworkPolicy for \(namespace)/\(name) could not be installed: \(problem)",
+                details: "networkPolicy.failClosed is set: the pod is not started until weftd answers")
         }
         do {
             try gate.isolate(addresses)
         } catch {
-            throw CNIError(.datapathFailure, "NetworkPolicy for \(namespace)/\(name) could not be installed (\(problem)) and the pod could not be isolated: \(error)")
+            throw CNIError(
+                .datapathFailure, "NetworkPolicy for \(namespace)/\(name) could not be installed (\(problem)) and the pod could not be isolated: \(error)")
         }
         undo { try gate.unisolate(addresses) }
     }
 
     /// DEL: best effort, never failing: weftd forgets the addresses, the isolation table lets them go.
-    static func detach(_ setting: NetworkPolicySetting, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
-                       report: (String) -> Void) {
+    static func detach(
+        _ setting: NetworkPolicySetting, sandbox: String, addresses: [IPAddress], gate: PolicyGate,
+        report: (String) -> Void
+    ) {
         guard !addresses.isEmpty else { return }
         let pod = addresses.map(\.description).joined(separator: ",")
         do {

@@ -5,8 +5,10 @@ import WeftIPAM
 /// STATUS for both executables: the network resolves, its store takes writes, every range has a free address.
 enum Readiness {
     /// `makeStore`: the node's IPAM store of one network (Node.store), so a test's store answers too.
-    static func check(store makeStore: (String, String) -> AddressStore,
-                      _ resolve: () throws -> (network: String, dataDir: String, ranges: [AddressRange])) throws {
+    static func check(
+        store makeStore: (String, String) -> AddressStore,
+        _ resolve: () throws -> (network: String, dataDir: String, ranges: [AddressRange])
+    ) throws {
         let (network, dataDir, ranges): (String, String, [AddressRange])
         do {
             (network, dataDir, ranges) = try resolve()

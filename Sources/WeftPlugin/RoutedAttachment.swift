@@ -56,15 +56,19 @@ struct RoutedAttachment {
         } catch let error as NetlinkError where error.isExists {}
     }
 
-    func create(links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
-                undo: (@escaping Undo) -> Void) throws -> CNIResult {
+    func create(
+        links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
+        undo: (@escaping Undo) -> Void
+    ) throws -> CNIResult {
         let hostName = id.hostVethName
         do {
-            try links.createVeth(hostName: hostName, master: nil, mtu: plan.mtu.map(UInt32.init), peerName: id.ifname,
-                                 peerMAC: PodMAC.derived(from: addresses), peer: pod)
+            try links.createVeth(
+                hostName: hostName, master: nil, mtu: plan.mtu.map(UInt32.init), peerName: id.ifname,
+                peerMAC: PodMAC.derived(from: addresses), peer: pod)
         } catch let error as NetlinkError where error.isExists {
-            throw CNIError(.nodeConflict, "host interface \(hostName) for \(id) already exists",
-                           details: "an earlier ADD of this container was not followed by DEL; run DEL first")
+            throw CNIError(
+                .nodeConflict, "host interface \(hostName) for \(id) already exists",
+                details: "an earlier ADD of this container was not followed by DEL; run DEL first")
         }
         undo { _ = try links.deleteLink(named: hostName) }
         FaultInjection.point("add-after-veth")
@@ -132,10 +136,14 @@ struct RoutedAttachment {
         for address in addresses {
             guard let single = IPNetwork(address: address, prefixLength: address.bitWidth) else { continue }
             for (from, to, table, priority) in [(nil, single, mainTable, toPodPriority), (single, nil, Self.table(of: uplink), fromPodPriority)] {
-                do { try links.rule(add: false, from: from, to: to, table: table, priority: priority) } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
+                do { try links.rule(add: false, from: from, to: to, table: table, priority: priority) } catch let error as NetlinkError
+                    where error.code == .noSuchFileOrDirectory
+                {}
             }
             if let device {
-                do { try links.proxyNeighbour(add: false, address, index: device.index) } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {}
+                do { try links.proxyNeighbour(add: false, address, index: device.index) } catch let error as NetlinkError
+                    where error.code == .noSuchFileOrDirectory
+                {}
             }
         }
     }

@@ -9,8 +9,9 @@ import WeftNetlink
 protocol Shaper {
     /// Shapes the attachment, replacing whatever shaping it had (a re-ADD with other rates updates them).
     /// `onIFBCreated` hands the caller the undo of the IFB as soon as it exists.
-    func apply(_ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
-               onIFBCreated: () -> Void) throws
+    func apply(
+        _ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
+        onIFBCreated: () -> Void) throws
     /// Removes the attachment's IFB (the host veth's qdiscs go with the veth), with or without the netns.
     func remove(_ attachment: AttachmentID) throws
     /// What CHECK finds missing or different.
@@ -22,8 +23,10 @@ struct NodeShaper: Shaper {
     /// The node's netlink handle: links and traffic control share its NETLINK_ROUTE socket.
     let netlink: NetlinkHandle
 
-    func apply(_ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
-               onIFBCreated: () -> Void) throws {
+    func apply(
+        _ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
+        onIFBCreated: () -> Void
+    ) throws {
         let tc = try TrafficControl(handle: netlink)
         if let ingress = limits.ingress {
             try tc.shapeEgressOfLink(index: hostVethIndex, rateBitsPerSecond: ingress.rateBitsPerSecond, burstBits: ingress.burstBits)
@@ -59,7 +62,9 @@ struct NodeShaper: Shaper {
                 return
             }
             if !wanted.matches(installed) {
-                problems.append("\(what) has a tbf qdisc of rate \(installed.rateBytesPerSecond * 8) bit/s, wanted \(shaping.rateBitsPerSecond) bit/s with burst \(shaping.burstBits) bit")
+                problems.append(
+                    "\(what) has a tbf qdisc of rate \(installed.rateBytesPerSecond * 8) bit/s, wanted \(shaping.rateBitsPerSecond) bit/s with burst \(shaping.burstBits) bit"
+                )
             }
         }
         if let ingress = limits.ingress { try compare(ingress, on: hostVethIndex, "host veth (ingress shaping)") }

@@ -13,9 +13,11 @@ public enum StandardIO {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while bytes.count < limit {
             let wanted = min(chunk.count, limit - bytes.count)
-            guard let count = try? chunk.withUnsafeMutableBytes({
-                try FileDescriptor.standardInput.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]))
-            }), count > 0 else { break }
+            guard
+                let count = try? chunk.withUnsafeMutableBytes({
+                    try FileDescriptor.standardInput.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]))
+                }), count > 0
+            else { break }
             bytes += chunk[0..<count]
         }
         return Data(bytes)
@@ -34,7 +36,8 @@ extension Plugin {
         // One byte past the cap, so an oversized config is detected without reading all of it.
         let input = StandardIO.readInput(limit: maxInputBytes + 1)
         let environment = ProcessInfo.processInfo.environment
-        let outcome = kind == .bridge
+        let outcome =
+            kind == .bridge
             ? run(BridgeCommands.self, environment: environment, input: input)
             : run(IPAMCommands.self, environment: environment, input: input)
         if !outcome.output.isEmpty { StandardIO.writeOutput(outcome.output + Data("\n".utf8)) }

@@ -23,26 +23,30 @@ struct Teardown {
         }
         let firewall = node.firewall()
         // The links and the hostPorts are independent: their kernel waits overlap (Overlap).
-        try Overlap.run({
-            if try !links.deleteOwnedLink(named: attachment.hostVethName, of: attachment) {
-                // No veth of this attachment by its name: CNI_IFNAME in the pod may be a renamed host end's peer, or (without a
-                // record) a device attachment's device; one look at the pod serves both.
-                if !netns.isEmpty, let pod = try? node.openPod(netns), let podEnd = try pod.links.link(named: attachment.ifname) {
-                    let givenBack = try recorded == nil
-                        && DeviceAttachment.giveBack(attachment, podEnd, from: pod, original: nil, mtu: nil, node: node, links: links)
-                    if !givenBack { try removeRenamedHostEnd(attachment, podEnd: podEnd, links: links) }
-                } else if recorded == nil && lostDevice {
-                    try DeviceAttachment.returnFromNode(attachment, original: nil, mtu: nil, links: links)
+        try Overlap.run(
+            {
+                if try !links.deleteOwnedLink(named: attachment.hostVethName, of: attachment) {
+                    // No veth of this attachment by its name: CNI_IFNAME in the pod may be a renamed host end's peer, or (without a
+                    // record) a device attachment's device; one look at the pod serves both.
+                    if !netns.isEmpty, let pod = try? node.openPod(netns), let podEnd = try pod.links.link(named: attachment.ifname) {
+                        let givenBack =
+                            try recorded == nil
+                            && DeviceAttachment.giveBack(attachment, podEnd, from: pod, original: nil, mtu: nil, node: node, links: links)
+                        if !givenBack { try removeRenamedHostEnd(attachment, podEnd: podEnd, links: links) }
+                    } else if recorded == nil && lostDevice {
+                        try DeviceAttachment.returnFromNode(attachment, original: nil, mtu: nil, links: links)
+                    }
                 }
-            }
-            try node.shaper().remove(attachment)
-            if let recorded, let uplink = recorded.uplink {
-                try RoutedAttachment.removeUplinkState(addresses: recorded.addresses, uplink: uplink, links: links)
-            }
-        }, beside: {
-            try FirewallSettle.remove(attachment, recorded: recorded.map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) },
-                                      firewall: firewall, conntrack: node.conntrack)
-        })
+                try node.shaper().remove(attachment)
+                if let recorded, let uplink = recorded.uplink {
+                    try RoutedAttachment.removeUplinkState(addresses: recorded.addresses, uplink: uplink, links: links)
+                }
+            },
+            beside: {
+                try FirewallSettle.remove(
+                    attachment, recorded: recorded.map { RecordedHostPorts(addresses: $0.addresses, mappings: $0.hostPorts) },
+                    firewall: firewall, conntrack: node.conntrack)
+            })
     }
 
     /// The host end was renamed: the pod end (CNI_IFNAME in CNI_NETNS) names its peer, and the peer's
@@ -50,9 +54,9 @@ struct Teardown {
     /// pod end with it): CNI_IFNAME alone may belong to another container or another network.
     private func removeRenamedHostEnd(_ attachment: AttachmentID, podEnd: Link, links: LinkControl) throws {
         guard podEnd.kind == "veth", podEnd.peerIndex > 0,
-              let hostEnd = try links.link(index: podEnd.peerIndex),
-              let alias = hostEnd.alias, let (owner, _) = AttachmentID.parseAlias(alias, network: attachment.network),
-              owner.recordName == attachment.recordName
+            let hostEnd = try links.link(index: podEnd.peerIndex),
+            let alias = hostEnd.alias, let (owner, _) = AttachmentID.parseAlias(alias, network: attachment.network),
+            owner.recordName == attachment.recordName
         else { return }
         try links.deleteLink(index: hostEnd.index)
     }

@@ -36,7 +36,8 @@ enum AddressIntervals {
         var merged: [AddressInterval] = []
         for interval in intervals.sorted(by: { ($0.first, $0.last) < ($1.first, $1.last) }) {
             if let last = merged.last, last.first.family == interval.first.family,
-               interval.first <= last.last || successor(last.last) == interval.first {
+                interval.first <= last.last || successor(last.last) == interval.first
+            {
                 merged[merged.count - 1] = AddressInterval(last.first, max(last.last, interval.last))
             } else {
                 merged.append(interval)

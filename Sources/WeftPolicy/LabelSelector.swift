@@ -45,7 +45,8 @@ public struct LabelSelector: Equatable, Hashable, Sendable {
         for (index, raw) in (fields["matchExpressions"] as? [Any] ?? []).enumerated() {
             let at = "\(path).matchExpressions[\(index)]"
             guard let expression = raw as? [String: Any], let key = expression["key"] as? String,
-                  let opText = expression["operator"] as? String else { throw PolicyError(object, at, "needs key and operator") }
+                let opText = expression["operator"] as? String
+            else { throw PolicyError(object, at, "needs key and operator") }
             guard let op = Operator(rawValue: opText) else { throw PolicyError(object, at, "unknown operator \(opText)") }
             let values = Set((expression["values"] as? [Any] ?? []).compactMap { $0 as? String })
             if (op == .in || op == .notIn) && values.isEmpty { throw PolicyError(object, at, "\(opText) needs values") }

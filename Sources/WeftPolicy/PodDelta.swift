@@ -21,8 +21,10 @@ extension PolicyCompiler {
     /// takes more than new elements — a policy not compiled here yet, a chain for a new list of
     /// policies, a set gaining its first member of a family (no nft set or rule for it yet) — and a
     /// whole compile is due. Mirrors `compile` exactly: the same pod compiled whole gives the same elements.
-    public static func delta(adding pod: PolicyPod, policies: [NetworkPolicy], namespaces: [PolicyNamespace], node: String?,
-                             to compiled: CompiledPolicies) -> PodDelta? {
+    public static func delta(
+        adding pod: PolicyPod, policies: [NetworkPolicy], namespaces: [PolicyNamespace], node: String?,
+        to compiled: CompiledPolicies
+    ) -> PodDelta? {
         var delta = PodDelta(pod: pod)
         if pod.addresses.isEmpty || pod.hostNetwork { return delta }
         let namespaceLabels = Dictionary(namespaces.map { ($0.name, $0.labels) }, uniquingKeysWith: { first, _ in first })
@@ -37,24 +39,33 @@ extension PolicyCompiler {
                 if selects { delta.selections[direction, default: []].append(policy.key) }
                 for (index, rule) in (direction == .ingress ? policy.ingress : policy.egress).enumerated() {
                     let base = base(direction, policy, index)
-                    let isPeer = rule.peers.isEmpty || rule.peers.contains { peer in
-                        if case let .pods(podSelector, namespaceSelector) = peer {
-                            return peerMatches(pod, podSelector: podSelector, namespaceSelector: namespaceSelector, of: policy, namespaceLabels: namespaceLabels)
+                    let isPeer =
+                        rule.peers.isEmpty
+                        || rule.peers.contains { peer in
+                            if case let .pods(podSelector, namespaceSelector) = peer {
+                                return peerMatches(
+                                    pod, podSelector: podSelector, namespaceSelector: namespaceSelector, of: policy, namespaceLabels: namespaceLabels)
+                            }
+                            return false
                         }
-                        return false
-                    }
                     if !rule.peers.isEmpty && isPeer {
-                        guard let members = compiled.addressSets[base], families.allSatisfy({ family in members.contains { $0.first.family == family } }) else { return nil }
+                        guard let members = compiled.addressSets[base], families.allSatisfy({ family in members.contains { $0.first.family == family } }) else {
+                            return nil
+                        }
                         delta.addressSets.append(base)
                     }
                     let owns = direction == .ingress ? selects : isPeer
                     let names = Set(rule.ports.compactMap { port -> String? in if case let .name(name) = port.value { return name } else { return nil } })
                     guard owns, !names.isEmpty else { continue }
-                    let entries = pod.namedPorts.filter { named in names.contains(named.name) && rule.ports.contains { $0.value == .name(named.name) && $0.proto == named.proto } }
-                        .flatMap { named in pod.addresses.map { CompiledPolicies.PortEntry(address: $0, proto: named.proto, port: named.port) } }
+                    let entries = pod.namedPorts.filter { named in
+                        names.contains(named.name) && rule.ports.contains { $0.value == .name(named.name) && $0.proto == named.proto }
+                    }
+                    .flatMap { named in pod.addresses.map { CompiledPolicies.PortEntry(address: $0, proto: named.proto, port: named.port) } }
                     guard !entries.isEmpty else { continue }
                     let set = "\(base)-named"
-                    guard let existing = compiled.portSets[set], Set(entries.map(\.address.family)).allSatisfy({ family in existing.contains { $0.address.family == family } }) else { return nil }
+                    guard let existing = compiled.portSets[set],
+                        Set(entries.map(\.address.family)).allSatisfy({ family in existing.contains { $0.address.family == family } })
+                    else { return nil }
                     delta.portEntries[set, default: []] += entries
                 }
             }

@@ -23,9 +23,12 @@ public enum PodIsolation {
             image.sets.append(NftSet(name: set(family), keyLength: UInt32(NftMatch.addressLength(family)), keyType: NftDatatype.address(family)))
             image.elements[set(family)] = addresses.filter { $0.family == family }.map { NftSetElement(key: $0.bytes) }
             for source in [true, false] {
-                image.rules.append(NftRule(chain: "forward", expressions: NftMatch.family(family, register: .r(1))
-                    + NftMatch.loadAddress(family, source: source, into: .r(1))
-                    + [.lookup(set: set(family), key: .r(1), into: nil), .counter, .verdict(.drop)]))
+                image.rules.append(
+                    NftRule(
+                        chain: "forward",
+                        expressions: NftMatch.family(family, register: .r(1))
+                            + NftMatch.loadAddress(family, source: source, into: .r(1))
+                            + [.lookup(set: set(family), key: .r(1), into: nil), .counter, .verdict(.drop)]))
             }
         }
         return image

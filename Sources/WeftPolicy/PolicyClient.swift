@@ -68,7 +68,8 @@ public struct PolicyClient: Sendable {
 
     private func failure(_ operation: String) -> PolicyClientError {
         let timedOut = errno == EAGAIN || errno == EWOULDBLOCK
-        return PolicyClientError(kind: timedOut ? .timedOut : .unreachable,
-                                 message: timedOut ? "weftd did not answer within \(timeoutSeconds) s" : "\(operation) \(path): \(String(cString: strerror(errno)))")
+        return PolicyClientError(
+            kind: timedOut ? .timedOut : .unreachable,
+            message: timedOut ? "weftd did not answer within \(timeoutSeconds) s" : "\(operation) \(path): \(String(cString: strerror(errno)))")
     }
 }

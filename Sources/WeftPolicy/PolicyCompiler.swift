@@ -50,8 +50,10 @@ public enum PolicyCompiler {
     /// the same objects give the same sets, chains and names, so a resync can diff against the kernel.
     /// With `node`, only that node's pods are targets (each node enforces for its own pods, in both
     /// directions); every pod of the cluster stays a peer, matched by its address.
-    public static func compile(policies: [NetworkPolicy], pods: [PolicyPod], namespaces: [PolicyNamespace],
-                               node: String? = nil) -> CompiledPolicies {
+    public static func compile(
+        policies: [NetworkPolicy], pods: [PolicyPod], namespaces: [PolicyNamespace],
+        node: String? = nil
+    ) -> CompiledPolicies {
         let namespaceLabels = Dictionary(namespaces.map { ($0.name, $0.labels) }, uniquingKeysWith: { first, _ in first })
         // Host-network pods hold the node's addresses: they are neither targets nor peers (matching one
         // would match the node itself), as upstream leaves them undefined and most implementations do.
@@ -61,16 +63,19 @@ public enum PolicyCompiler {
         var selectedBy: [String: (pod: PolicyPod, directions: [Direction: [String]])] = [:]
 
         for policy in policies.sorted(by: { $0.key < $1.key }) {
-            let selected = live.filter { $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
-                && (node == nil || $0.nodeName == node) }
+            let selected = live.filter {
+                $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
+                    && (node == nil || $0.nodeName == node)
+            }
             // A policy selecting none of this node's pods needs no sets here.
             if node != nil && selected.isEmpty { continue }
             compiled.policies.insert(policy.key)
             for direction in Direction.allCases where policy.policyTypes.contains(direction) {
                 let rules = direction == .ingress ? policy.ingress : policy.egress
                 allows[policy.key, default: [:]][direction] = rules.enumerated().flatMap { index, rule in
-                    compileRule(rule, index: index, of: policy, direction: direction, selected: selected, live: live,
-                                namespaceLabels: namespaceLabels, into: &compiled)
+                    compileRule(
+                        rule, index: index, of: policy, direction: direction, selected: selected, live: live,
+                        namespaceLabels: namespaceLabels, into: &compiled)
                 }
                 for pod in selected {
                     selectedBy["\(pod.namespace)/\(pod.name)", default: (pod, [:])].directions[direction, default: []].append(policy.key)
@@ -90,9 +95,11 @@ public enum PolicyCompiler {
         return compiled
     }
 
-    static func compileRule(_ rule: NetworkPolicy.Rule, index: Int, of policy: NetworkPolicy, direction: Direction,
-                            selected: [PolicyPod], live: [PolicyPod], namespaceLabels: [String: [String: String]],
-                            into compiled: inout CompiledPolicies) -> [CompiledPolicies.Allow] {
+    static func compileRule(
+        _ rule: NetworkPolicy.Rule, index: Int, of policy: NetworkPolicy, direction: Direction,
+        selected: [PolicyPod], live: [PolicyPod], namespaceLabels: [String: [String: String]],
+        into compiled: inout CompiledPolicies
+    ) -> [CompiledPolicies.Allow] {
         let base = base(direction, policy, index)
         // The peers: every one when none is listed; else the pods and blocks listed, as one set.
         var peers = CompiledPolicies.PeerMatch.any
@@ -145,8 +152,10 @@ public enum PolicyCompiler {
         return result
     }
 
-    static func peerMatches(_ pod: PolicyPod, podSelector: LabelSelector?, namespaceSelector: LabelSelector?, of policy: NetworkPolicy,
-                            namespaceLabels: [String: [String: String]]) -> Bool {
+    static func peerMatches(
+        _ pod: PolicyPod, podSelector: LabelSelector?, namespaceSelector: LabelSelector?, of policy: NetworkPolicy,
+        namespaceLabels: [String: [String: String]]
+    ) -> Bool {
         let inNamespace = namespaceSelector.map { $0.matches(namespaceLabels[pod.namespace] ?? [:]) } ?? (pod.namespace == policy.namespace)
         return inNamespace && (podSelector ?? .everything).matches(pod.labels)
     }

@@ -46,8 +46,10 @@ public struct PolicyPod: Equatable, Sendable {
     /// is going or gone, so the addresses the API still reports for it may already be another pod's.
     public var ending = false
 
-    public init(namespace: String, name: String, labels: [String: String] = [:], addresses: [IPAddress] = [],
-                namedPorts: [NamedPort] = [], hostNetwork: Bool = false, nodeName: String? = nil) {
+    public init(
+        namespace: String, name: String, labels: [String: String] = [:], addresses: [IPAddress] = [],
+        namedPorts: [NamedPort] = [], hostNetwork: Bool = false, nodeName: String? = nil
+    ) {
         self.namespace = namespace; self.name = name; self.labels = labels
         self.addresses = addresses; self.namedPorts = namedPorts; self.hostNetwork = hostNetwork; self.nodeName = nodeName
     }
@@ -56,8 +58,9 @@ public struct PolicyPod: Equatable, Sendable {
 
     /// The same pod with other addresses (the ones its ADD announced before the API has them).
     public func with(addresses: [IPAddress]) -> PolicyPod {
-        var pod = PolicyPod(namespace: namespace, name: name, labels: labels, addresses: addresses, namedPorts: namedPorts,
-                            hostNetwork: hostNetwork, nodeName: nodeName)
+        var pod = PolicyPod(
+            namespace: namespace, name: name, labels: labels, addresses: addresses, namedPorts: namedPorts,
+            hostNetwork: hostNetwork, nodeName: nodeName)
         pod.uid = uid
         pod.ending = ending
         return pod
@@ -77,13 +80,15 @@ public struct PolicyPod: Equatable, Sendable {
         for container in spec["containers"] as? [Any] ?? [] {
             for raw in (container as? [String: Any])?["ports"] as? [Any] ?? [] {
                 guard let port = raw as? [String: Any], let name = port["name"] as? String, let number = integer(port["containerPort"]),
-                      let value = UInt16(exactly: number) else { continue }
+                    let value = UInt16(exactly: number)
+                else { continue }
                 let proto = PortProtocol(rawValue: port["protocol"] as? String ?? "TCP") ?? .tcp
                 ports.append(NamedPort(name: name, port: value, proto: proto))
             }
         }
-        self.init(namespace: metadata.namespace, name: metadata.name, labels: metadata.labels, addresses: addresses,
-                  namedPorts: ports, hostNetwork: spec["hostNetwork"] as? Bool ?? false, nodeName: spec["nodeName"] as? String)
+        self.init(
+            namespace: metadata.namespace, name: metadata.name, labels: metadata.labels, addresses: addresses,
+            namedPorts: ports, hostNetwork: spec["hostNetwork"] as? Bool ?? false, nodeName: spec["nodeName"] as? String)
         let objectMetadata = object["metadata"] as? [String: Any] ?? [:]
         uid = objectMetadata["uid"] as? String
         ending = finished || objectMetadata["deletionTimestamp"] != nil
@@ -132,12 +137,13 @@ public struct NetworkPolicy: Equatable, Sendable {
         ingress = try Self.rules(spec["ingress"], peersKey: "from", object: object, path: "spec.ingress")
         egress = try Self.rules(spec["egress"], peersKey: "to", object: object, path: "spec.egress")
         if let types = spec["policyTypes"] as? [Any] {
-            policyTypes = Set(try types.enumerated().map { index, raw in
-                guard let text = raw as? String, let direction = Direction(rawValue: text) else {
-                    throw PolicyError(object, "spec.policyTypes[\(index)]", "not Ingress or Egress")
-                }
-                return direction
-            })
+            policyTypes = Set(
+                try types.enumerated().map { index, raw in
+                    guard let text = raw as? String, let direction = Direction(rawValue: text) else {
+                        throw PolicyError(object, "spec.policyTypes[\(index)]", "not Ingress or Egress")
+                    }
+                    return direction
+                })
         } else {
             // The API's default: Ingress always, Egress when the policy has egress rules.
             policyTypes = spec["egress"] != nil ? [.ingress, .egress] : [.ingress]
@@ -205,8 +211,9 @@ public struct NetworkPolicy: Equatable, Sendable {
         let selector = try LabelSelector(spec["podSelector"], object: object, path: "spec.podSelector")
         var types = Set((spec["policyTypes"] as? [Any] ?? []).compactMap { ($0 as? String).flatMap(Direction.init(rawValue:)) })
         if types.isEmpty { types = [.ingress, .egress] }
-        return NetworkPolicy(namespace: metadata.namespace, name: metadata.name, podSelector: selector, policyTypes: types,
-                             ingress: [], egress: [])
+        return NetworkPolicy(
+            namespace: metadata.namespace, name: metadata.name, podSelector: selector, policyTypes: types,
+            ingress: [], egress: [])
     }
 
     public init(namespace: String, name: String, podSelector: LabelSelector, policyTypes: Set<Direction>, ingress: [Rule], egress: [Rule]) {

@@ -23,8 +23,10 @@ public enum PolicyRuleset {
 
     public static func image(_ compiled: CompiledPolicies) -> NftTableImage {
         var image = NftTableImage(name: table)
-        image.baseChains = [NftChain(name: "egress", hook: .forward, priority: 0, type: "filter"),
-                            NftChain(name: "ingress", hook: .forward, priority: 1, type: "filter")]
+        image.baseChains = [
+            NftChain(name: "egress", hook: .forward, priority: 0, type: "filter"),
+            NftChain(name: "ingress", hook: .forward, priority: 1, type: "filter"),
+        ]
         for (direction, chain) in [(Direction.egress, "egress"), (.ingress, "ingress")] {
             let source = direction == .egress
             image.rules.append(NftRule(chain: chain, expressions: established))
@@ -34,8 +36,11 @@ public enum PolicyRuleset {
                 image.sets.append(NftSet(name: map, keyLength: UInt32(width(family)), keyType: NftDatatype.address(family), verdictMap: true))
                 image.elements[map] = (compiled.verdicts[direction] ?? [:]).filter { $0.key.family == family }
                     .sorted { $0.key < $1.key }.map { NftSetElement(key: $0.key.bytes, verdict: .jump($0.value)) }
-                image.rules.append(NftRule(chain: chain, expressions: nfproto(family) + address(family, source: source, into: .r(1))
-                                           + [.verdictMap(set: map, key: .r(1))]))
+                image.rules.append(
+                    NftRule(
+                        chain: chain,
+                        expressions: nfproto(family) + address(family, source: source, into: .r(1))
+                            + [.verdictMap(set: map, key: .r(1))]))
             }
         }
         for (name, intervals) in compiled.addressSets.sorted(by: { $0.key < $1.key }) {
@@ -52,8 +57,10 @@ public enum PolicyRuleset {
                 let members = entries.filter { $0.address.family == family }.sorted { ($0.address, $0.port) < ($1.address, $1.port) }
                 guard !members.isEmpty else { continue }
                 let set = setName(name, family)
-                image.sets.append(NftSet(name: set, keyLength: UInt32(width(family) + 8),
-                                         keyType: NftDatatype.concat(NftDatatype.address(family), NftDatatype.inetProto, NftDatatype.inetService)))
+                image.sets.append(
+                    NftSet(
+                        name: set, keyLength: UInt32(width(family) + 8),
+                        keyType: NftDatatype.concat(NftDatatype.address(family), NftDatatype.inetProto, NftDatatype.inetService)))
                 image.elements[set] = members.map(portElement)
             }
         }
@@ -105,7 +112,9 @@ public enum PolicyRuleset {
         var peerMatches: [(family: IPAddress.Family?, expressions: [NftExpression])] = [(nil, [])]
         if case let .set(name) = allow.peers {
             let families = [IPAddress.Family.v4, .v6].filter { family in compiled.addressSets[name]?.contains { $0.first.family == family } == true }
-            peerMatches = families.map { ($0, nfproto($0) + address($0, source: peerIsSource, into: .r(1)) + [.lookup(set: setName(name, $0), key: .r(1), into: nil)]) }
+            peerMatches = families.map {
+                ($0, nfproto($0) + address($0, source: peerIsSource, into: .r(1)) + [.lookup(set: setName(name, $0), key: .r(1), into: nil)])
+            }
         }
         var rules: [[NftExpression]] = []
         for peer in peerMatches {
@@ -116,14 +125,19 @@ public enum PolicyRuleset {
                 for range in ranges { rules.append(peer.expressions + portMatch(range)) }
             case let .named(name):
                 // The port's owner's address . protocol . port (the destination's, in either direction).
-                for family in [IPAddress.Family.v4, .v6] where peer.family ?? family == family
-                    && compiled.portSets[name]?.contains(where: { $0.address.family == family }) == true {
+                for family in [IPAddress.Family.v4, .v6]
+                where peer.family ?? family == family
+                    && compiled.portSets[name]?.contains(where: { $0.address.family == family }) == true
+                {
                     let words = UInt32(width(family) / 4)
                     // The peer's match already tests the family when it has one.
-                    rules.append(peer.expressions + (peer.family == nil ? nfproto(family) : []) + address(family, source: false, into: .r(1))
-                                 + [.meta(.l4proto, into: .r(1).advanced(by: words)),
-                                    .payload(.transport, offset: 2, length: 2, into: .r(1).advanced(by: words + 1)),
-                                    .lookup(set: setName(name, family), key: .r(1), into: nil)])
+                    rules.append(
+                        peer.expressions + (peer.family == nil ? nfproto(family) : []) + address(family, source: false, into: .r(1))
+                            + [
+                                .meta(.l4proto, into: .r(1).advanced(by: words)),
+                                .payload(.transport, offset: 2, length: 2, into: .r(1).advanced(by: words + 1)),
+                                .lookup(set: setName(name, family), key: .r(1), into: nil),
+                            ])
                 }
             }
         }
@@ -137,10 +151,15 @@ public enum PolicyRuleset {
     /// br_netfilter a pod's neighbour solicitation to a same-node peer meets these forward chains, and
     /// without this a pod isolated for egress could not resolve even the peers a policy allows.
     static let neighbourDiscovery: [[NftExpression]] = {
-        let icmpv6Type: [NftExpression] = nfproto(.v6) + [.meta(.l4proto, into: .r(1)), .cmp(.eq, .r(1), [58]),
-                                                          .payload(.transport, offset: 0, length: 1, into: .r(1))]
-        return [icmpv6Type + [.cmp(.gte, .r(1), [130]), .cmp(.lte, .r(1), [136]), .verdict(.accept)],
-                icmpv6Type + [.cmp(.eq, .r(1), [143]), .verdict(.accept)]]
+        let icmpv6Type: [NftExpression] =
+            nfproto(.v6) + [
+                .meta(.l4proto, into: .r(1)), .cmp(.eq, .r(1), [58]),
+                .payload(.transport, offset: 0, length: 1, into: .r(1)),
+            ]
+        return [
+            icmpv6Type + [.cmp(.gte, .r(1), [130]), .cmp(.lte, .r(1), [136]), .verdict(.accept)],
+            icmpv6Type + [.cmp(.eq, .r(1), [143]), .verdict(.accept)],
+        ]
     }()
 
     static func portMatch(_ range: CompiledPolicies.PortRange) -> [NftExpression] {

@@ -18,8 +18,10 @@ public struct PolicyRequest: Codable, Equatable, Sendable {
     /// The pod's UID (K8S_POD_UID, when the runtime sends it): a pod created again under its name is another.
     public var uid: String?
 
-    public init(op: Operation, namespace: String? = nil, name: String? = nil, addresses: [String]? = nil,
-                sandbox: String? = nil, uid: String? = nil) {
+    public init(
+        op: Operation, namespace: String? = nil, name: String? = nil, addresses: [String]? = nil,
+        sandbox: String? = nil, uid: String? = nil
+    ) {
         self.op = op; self.namespace = namespace; self.name = name; self.addresses = addresses
         self.sandbox = sandbox; self.uid = uid
     }

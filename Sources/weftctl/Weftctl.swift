@@ -73,8 +73,11 @@ extension IPAM {
                 print(["ADDRESS", "CONTAINER", "IFNAME", "AGE", "STATE", "NETNS"].joined(separator: "\t"))
                 for item in listing.reservations {
                     let age = item.created > 0 ? formatAge(now - item.created) : "-"
-                    print([item.addresses.joined(separator: ","), item.containerID, item.ifname, age, item.state,
-                           item.netns.isEmpty ? "-" : item.netns].joined(separator: "\t"))
+                    print(
+                        [
+                            item.addresses.joined(separator: ","), item.containerID, item.ifname, age, item.state,
+                            item.netns.isEmpty ? "-" : item.netns,
+                        ].joined(separator: "\t"))
                 }
             }
         }

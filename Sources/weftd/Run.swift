@@ -9,7 +9,8 @@ import WeftCNI
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Lease this node's subnet and connect the nodes (the default).")
 
-    @Option(help: "The subnet engine: etcd, kube (the Node's spec.podCIDR, as flanneld --kube-subnet-mgr), or none (no subnet lease: --network-policy alone).") var backend = SubnetBackend.etcd
+    @Option(help: "The subnet engine: etcd, kube (the Node's spec.podCIDR, as flanneld --kube-subnet-mgr), or none (no subnet lease: --network-policy alone).")
+    var backend = SubnetBackend.etcd
     @Flag(help: "Enforce Kubernetes NetworkPolicy for this node's pods (needs --kubeconfig or in-cluster credentials).") var networkPolicy = false
     @Option(help: "--network-policy: the Unix socket the plugin's ADD asks (root only).") var policySocket = "/run/weft/policy.sock"
     @Option(help: "etcd endpoints, comma-separated URLs.") var etcdEndpoints = "http://127.0.0.1:2379"
@@ -28,23 +29,40 @@ struct Run: AsyncParsableCommand {
     // Tests shorten it; 60 s is the documented bound (AgentOptions.watchBrokenBound).
     @Option(help: .hidden) var leaseWatchBound = "60s"
     @Option(help: "The underlay link (default: $WEFT_IFACE, else the default route's).") var iface: String?
-    @Option(name: .customLong("iface-regex"), parsing: .singleValue,
-            help: "flanneld's --iface-regex, repeatable (default: $WEFT_IFACE_REGEX): the first link whose IPv4 address, else whose name, matches (unanchored); ignored with --iface.")
+    @Option(
+        name: .customLong("iface-regex"), parsing: .singleValue,
+        help:
+            "flanneld's --iface-regex, repeatable (default: $WEFT_IFACE_REGEX): the first link whose IPv4 address, else whose name, matches (unanchored); ignored with --iface."
+    )
     var ifaceRegex: [String] = []
-    @Option(help: "The address other nodes reach this one by (default: $WEFT_PUBLIC_IP, else the one --iface-regex matched, else the link's first IPv4 address).") var publicIP: String?
-    @Option(name: .customLong("public-ipv6"), help: "Dual-stack: the IPv6 address other nodes reach this one by (default: --iface's first global IPv6 address).")
+    @Option(
+        help: "The address other nodes reach this one by (default: $WEFT_PUBLIC_IP, else the one --iface-regex matched, else the link's first IPv4 address).")
+    var publicIP: String?
+    @Option(
+        name: .customLong("public-ipv6"), help: "Dual-stack: the IPv6 address other nodes reach this one by (default: --iface's first global IPv6 address).")
     var publicIPv6: String?
-    @Option(name: .customLong("vxlan-tx-checksum-offload"),
-            help: "vxlan: the devices' transmit checksum offload: auto (off on kernels before 5.7, where masquerading vxlan packets broke their checksums: flannel#1282), on or off.")
+    @Option(
+        name: .customLong("vxlan-tx-checksum-offload"),
+        help:
+            "vxlan: the devices' transmit checksum offload: auto (off on kernels before 5.7, where masquerading vxlan packets broke their checksums: flannel#1282), on or off."
+    )
     var vxlanTxChecksumOffload = TxChecksumOffload.auto
     @Option(help: "The subnet.env to write.") var subnetFile = "/run/flannel/subnet.env"
-    @Option(name: .customLong("cni-conf-source"),
-            help: "A conflist to install once the node's network is ready (subnet.env, fabric, and with --network-policy the first policy sync), with --cni-conf-dest.")
+    @Option(
+        name: .customLong("cni-conf-source"),
+        help:
+            "A conflist to install once the node's network is ready (subnet.env, fabric, and with --network-policy the first policy sync), with --cni-conf-dest."
+    )
     var cniConfSource: String?
-    @Option(name: .customLong("cni-conf-dest"), help: "Where --cni-conf-source goes (e.g. /etc/cni/net.d/10-weft.conflist): its appearance makes the runtime report the network ready.")
+    @Option(
+        name: .customLong("cni-conf-dest"),
+        help: "Where --cni-conf-source goes (e.g. /etc/cni/net.d/10-weft.conflist): its appearance makes the runtime report the network ready.")
     var cniConfDest: String?
-    @Option(name: .customLong("cni-conf-volatile"),
-            help: "Write the conflist here, on a tmpfs a reboot empties (e.g. /run/weft/10-weft.conflist), and make --cni-conf-dest a symlink to it: after a reboot the runtime reports the network not ready until weftd has the node's subnet again. An absolute path, mounted at the same path for weftd as on the host.")
+    @Option(
+        name: .customLong("cni-conf-volatile"),
+        help:
+            "Write the conflist here, on a tmpfs a reboot empties (e.g. /run/weft/10-weft.conflist), and make --cni-conf-dest a symlink to it: after a reboot the runtime reports the network not ready until weftd has the node's subnet again. An absolute path, mounted at the same path for weftd as on the host."
+    )
     var cniConfVolatile: String?
     @Option(help: "The agent's state file, read by `weftd status`.") var stateFile = AgentStatus.defaultPath
     @Option(help: "host:port for /healthz and /metrics; \"off\" for none.") var metricsAddress = "127.0.0.1:9410"
@@ -76,9 +94,10 @@ struct Run: AsyncParsableCommand {
         }
         var options = AgentOptions(etcdEndpoints: etcdEndpoints.split(separator: ",").map { String($0) })
         options.etcdPrefix = etcdPrefix
-        options.etcdSecurity = EtcdSecurity(caFile: etcdCAFile, certFile: etcdCertFile, keyFile: etcdKeyFile, username: etcdUsername,
-                                            password: etcdPassword ?? (etcdUsername == nil ? nil : ProcessInfo.processInfo.environment["ETCD_PASSWORD"]),
-                                            allowInsecure: etcdAllowInsecure)
+        options.etcdSecurity = EtcdSecurity(
+            caFile: etcdCAFile, certFile: etcdCertFile, keyFile: etcdKeyFile, username: etcdUsername,
+            password: etcdPassword ?? (etcdUsername == nil ? nil : ProcessInfo.processInfo.environment["ETCD_PASSWORD"]),
+            allowInsecure: etcdAllowInsecure)
         guard let ttl = GoDuration.seconds(leaseTTL), ttl >= 1 else {
             throw AgentError(.invalidConfig, "--lease-ttl \(leaseTTL) is not a duration of at least 1s (etcd counts whole seconds)")
         }
@@ -108,7 +127,9 @@ struct Run: AsyncParsableCommand {
             options.publicIP = address
         }
         if let publicIPv6 {
-            guard let address = IPAddress(publicIPv6), !address.isIPv4 else { throw AgentError(.invalidConfig, "--public-ipv6 \(publicIPv6) is not an IPv6 address") }
+            guard let address = IPAddress(publicIPv6), !address.isIPv4 else {
+                throw AgentError(.invalidConfig, "--public-ipv6 \(publicIPv6) is not an IPv6 address")
+            }
             options.publicIPv6 = address
         }
         options.vxlanTxChecksumOffload = vxlanTxChecksumOffload
@@ -164,10 +185,11 @@ struct Run: AsyncParsableCommand {
         // /healthz and /metrics, and last the connections to the engine and the API server the others used.
         var services: [any Service] = []
         let closeEngine = shutdown
-        services.append(ClosedOnShutdown("connections") {
-            await policy?.client.shutdown()
-            await closeEngine()
-        })
+        services.append(
+            ClosedOnShutdown("connections") {
+                await policy?.client.shutdown()
+                await closeEngine()
+            })
         if let server { services.append(ClosedOnShutdown("status server") { await server.close() }) }
         if let agent {
             services.append(CancelledOnShutdown("lease") { try await agent.run() })
@@ -178,9 +200,10 @@ struct Run: AsyncParsableCommand {
             services.append(ClosedOnShutdown("policy socket") { await policy.server.close() })
         }
         if let readiness { services.append(CancelledOnShutdown("node readiness") { await readiness.run() }) }
-        services.append(ClosedOnShutdown("shutdown notice") {
-            logger.notice("stopping: routes, neighbours and the lease stay in place")
-        })
+        services.append(
+            ClosedOnShutdown("shutdown notice") {
+                logger.notice("stopping: routes, neighbours and the lease stay in place")
+            })
         try await WeftdServiceGroup.make(services, logger: logger).run()
     }
 }
@@ -214,7 +237,8 @@ extension Run {
     /// The NetworkPolicy agent, its socket, and its health (PolicyHealth): healthy once the first sync is in
     /// the kernel, while every object can be read, the table was written and no watch is broken too long.
     func startPolicy(logger: Logger, metrics: AgentMetrics) async throws
-        -> (agent: PolicyAgent, server: PolicySocketServer, client: KubeClient, health: StatusServer.Health) {
+        -> (agent: PolicyAgent, server: PolicySocketServer, client: KubeClient, health: StatusServer.Health)
+    {
         let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
         let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
         let client = try KubeClient(credentials: credentials)
@@ -238,16 +262,21 @@ extension Run {
     /// The engine, its name for logs and status, how to close its connections, and for the kube backend
     /// its client and Node (NodeReadiness sets the Node's NetworkUnavailable condition through them).
     func makeEngine(_ options: AgentOptions) throws
-        -> (LeaseEngine, String, @Sendable () async -> Void, (client: KubeClient, node: String)?) {
+        -> (LeaseEngine, String, @Sendable () async -> Void, (client: KubeClient, node: String)?)
+    {
         if backend == .kube {
             let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
             let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
             let client = try KubeClient(credentials: credentials)
-            return (KubeLeaseEngine(client: client, nodeName: name, netConfPath: netConf), "kube \(credentials.server) node \(name)",
-                    { await client.shutdown() }, (client, name))
+            return (
+                KubeLeaseEngine(client: client, nodeName: name, netConfPath: netConf), "kube \(credentials.server) node \(name)",
+                { await client.shutdown() }, (client, name)
+            )
         }
         let client = try EtcdClient(endpoints: options.etcdEndpoints, security: options.etcdSecurity)
-        return (EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
-                { await client.shutdown() }, nil)
+        return (
+            EtcdLeaseEngine(client: client, prefix: options.etcdPrefix), "etcd \(options.etcdEndpoints.joined(separator: ","))",
+            { await client.shutdown() }, nil
+        )
     }
 }

@@ -36,8 +36,11 @@ import WeftAddress
         #expect(node.name == "worker-1" && node.resourceVersion == "48213")
         let lease = try #require(node.lease)
         #expect(lease.subnet == IPNetwork("10.244.1.0/24"))
-        #expect(lease.attributes == LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan", vni: 1,
-                                                    vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
+        #expect(
+            lease.attributes
+                == LeaseAttributes(
+                    publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan", vni: 1,
+                    vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
     }
 
     /// Node watch events as kube-apiserver writes them: MODIFIED with the Node, BOOKMARK with only a
@@ -45,7 +48,10 @@ import WeftAddress
     @Test func recordedNodeWatchEvents() throws {
         let modified = try KubeNode.watchEvent(Data(#"{"type":"MODIFIED","object":\#(Self.node)}"#.utf8))
         #expect(modified.type == "MODIFIED" && modified.node?.lease?.subnet == IPNetwork("10.244.1.0/24"))
-        let bookmark = try KubeNode.watchEvent(Data(#"{"type":"BOOKMARK","object":{"kind":"Node","apiVersion":"v1","metadata":{"resourceVersion":"48290","creationTimestamp":null},"spec":{},"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":0}},"nodeInfo":{"machineID":"","systemUUID":"","bootID":"","kernelVersion":"","osImage":"","containerRuntimeVersion":"","kubeletVersion":"","kubeProxyVersion":"","operatingSystem":"","architecture":""}}}}"#.utf8))
+        let bookmark = try KubeNode.watchEvent(
+            Data(
+                #"{"type":"BOOKMARK","object":{"kind":"Node","apiVersion":"v1","metadata":{"resourceVersion":"48290","creationTimestamp":null},"spec":{},"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":0}},"nodeInfo":{"machineID":"","systemUUID":"","bootID":"","kernelVersion":"","osImage":"","containerRuntimeVersion":"","kubeletVersion":"","kubeProxyVersion":"","operatingSystem":"","architecture":""}}}}"#
+                    .utf8))
         #expect(bookmark.type == "BOOKMARK" && bookmark.node == nil)
         #expect(throws: AgentError(.engine, "node watch: too old resource version: 1 (4521) (code 410)")) {
             try KubeNode.watchEvent(Data(#"{"type":"ERROR","object":\#(Self.gone)}"#.utf8))
@@ -57,8 +63,10 @@ import WeftAddress
 
     /// A Node field of the wrong type is refused by name. The control: the recorded Node is read.
     @Test(arguments: [
-        (#"{"metadata":{"name":"n1","annotations":{"flannel.alpha.coreos.com/public-ip":1}}}"#,
-         #"Node: metadata.annotations.flannel.alpha.coreos.com/public-ip must be a string, found 1"#),
+        (
+            #"{"metadata":{"name":"n1","annotations":{"flannel.alpha.coreos.com/public-ip":1}}}"#,
+            #"Node: metadata.annotations.flannel.alpha.coreos.com/public-ip must be a string, found 1"#
+        ),
         (#"{"metadata":{"name":"n1"},"spec":{"podCIDRs":"10.244.1.0/24"}}"#, #"Node: spec.podCIDRs must be an array, found "10.244.1.0\/24""#),
         (#"{"metadata":{"name":["n1"]}}"#, #"Node: metadata.name must be a string, found ["n1"]"#),
         (#"{"metadata":{}}"#, "Node: metadata.name is missing"),
@@ -95,13 +103,17 @@ import WeftAddress
         (#"{"PublicIP":["10.0.0.1"],"BackendType":"vxlan"}"#, #"lease value: PublicIP must be a string, found ["10.0.0.1"]"#),
         (#"{"PublicIP":"10.0.0.1","BackendData":{"VNI":"1"}}"#, #"lease value: BackendData.VNI must be an integer, found "1""#),
         (#"{"PublicIP":"10.0.0.1","BackendData":{"VNI":4294967296}}"#, "lease value: BackendData.VNI has an invalid value 4294967296"),
-        (#"{"PublicIP":"10.0.0.1","publicip":"10.0.0.2"}"#, #"lease value: key "PublicIP" appears twice (spelled "PublicIP" and "publicip"; "#
-         + "keys are matched without regard to case, as Go's encoding/json does)"),
+        (
+            #"{"PublicIP":"10.0.0.1","publicip":"10.0.0.2"}"#,
+            #"lease value: key "PublicIP" appears twice (spelled "PublicIP" and "publicip"; "#
+                + "keys are matched without regard to case, as Go's encoding/json does)"
+        ),
         (#"{"PublicIP":"10.0.0.1","BackendData":[1]}"#, "lease value: BackendData must be an object, found [1]"),
     ])
     func malformedLeaseValuesAreRefusedByName(json: String, message: String) throws {
         #expect(throws: AgentError(.engine, message)) { try LeaseAttributes.parse(json) }
-        let control = try LeaseAttributes.parse(#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:0a:00:00:01"},"Future":{}}"#)
+        let control = try LeaseAttributes.parse(
+            #"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:0a:00:00:01"},"Future":{}}"#)
         #expect(control.vni == 1 && control.publicIP == IPAddress("10.0.0.1"))
     }
 
@@ -109,8 +121,10 @@ import WeftAddress
     @Test(arguments: [
         ("clusters: {name: c, cluster: {server: \"https://10.0.0.1:6443\"}}", "kubeconfig: clusters is of the wrong type"),
         ("clusters: [{name: c, cluster: {server: [1]}}]", "kubeconfig: clusters[0].cluster.server is of the wrong type"),
-        ("clusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\", insecure-skip-tls-verify: [true]}}]",
-         "kubeconfig: clusters[0].cluster.insecure-skip-tls-verify is of the wrong type"),
+        (
+            "clusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\", insecure-skip-tls-verify: [true]}}]",
+            "kubeconfig: clusters[0].cluster.insecure-skip-tls-verify is of the wrong type"
+        ),
         ("- a\n- b", "kubeconfig: the document is of the wrong type"),
     ])
     func malformedKubeconfigsAreRefusedByName(yaml: String, message: String) throws {
@@ -121,8 +135,9 @@ import WeftAddress
         } catch let error as AgentError {
             #expect(error.message.hasPrefix(message), "\(error.message)")
         }
-        let control = try KubeCredentials.parse(kubeconfig: "clusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\", extra: 1}}]" + rest,
-                                                directory: "/")
+        let control = try KubeCredentials.parse(
+            kubeconfig: "clusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\", extra: 1}}]" + rest,
+            directory: "/")
         #expect(control.server == "https://10.0.0.1:6443" && control.token == "t")
     }
 }

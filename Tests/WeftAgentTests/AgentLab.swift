@@ -23,8 +23,9 @@ final class AgentLab {
         let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
         clients.append(client)
         return try NetworkNamespace(path: "/var/run/netns/\(name)").run {
-            try PolicyAgent(client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: syncWait,
-                            announcedFile: claimsFile)
+            try PolicyAgent(
+                client: client, node: "n1", logger: Logger(label: "test"), metrics: AgentMetrics(), syncWait: syncWait,
+                announcedFile: claimsFile)
         }
     }
 

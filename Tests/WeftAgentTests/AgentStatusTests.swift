@@ -5,9 +5,10 @@ import WeftAgent
 /// /healthz and `weftd status` as the state file says them, judged at read time.
 struct AgentStatusTests {
     static func status() -> AgentStatus {
-        AgentStatus(pid: 1, engine: "etcd", backend: "host-gw", network: "10.244.0.0/16", subnet: "10.244.3.0/24", publicIP: "10.77.0.11",
-                    underlay: "eth0", device: nil, vtepMAC: nil, mtu: 1500, leaseTTLSeconds: 60, leaseID: "7", leaseExpiresAt: nil,
-                    peers: [], watching: true, renewalFailure: nil, lastReconcileAt: nil, reconcileErrors: 0, lastError: nil, updatedAt: Date())
+        AgentStatus(
+            pid: 1, engine: "etcd", backend: "host-gw", network: "10.244.0.0/16", subnet: "10.244.3.0/24", publicIP: "10.77.0.11",
+            underlay: "eth0", device: nil, vtepMAC: nil, mtu: 1500, leaseTTLSeconds: 60, leaseID: "7", leaseExpiresAt: nil,
+            peers: [], watching: true, renewalFailure: nil, lastReconcileAt: nil, reconcileErrors: 0, lastError: nil, updatedAt: Date())
     }
 
     /// A lease watch broken within its bound is healthy (a resumed watch comes back within seconds);

@@ -70,9 +70,11 @@ struct VxlanChecksumOffloadTests {
             let created = try ip("netns", "add", name)
             guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
             do {
-                for command in [["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
-                                ["addr", "add", "10.77.0.11/24", "dev", "eth0"], ["addr", "add", "fd77::11/64", "dev", "eth0", "nodad"],
-                                ["link", "set", "eth0", "up"], ["link", "set", "eth1", "up"]] {
+                for command in [
+                    ["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+                    ["addr", "add", "10.77.0.11/24", "dev", "eth0"], ["addr", "add", "fd77::11/64", "dev", "eth0", "nodad"],
+                    ["link", "set", "eth0", "up"], ["link", "set", "eth1", "up"],
+                ] {
                     let result = try run(["/usr/sbin/ip", "-n", name] + command)
                     guard result.status == 0 else { throw TestFailure("ip \(command.joined(separator: " ")): \(result.stderr)") }
                 }
@@ -91,8 +93,10 @@ struct VxlanChecksumOffloadTests {
 
         /// "on" or "off": tx-checksum-ip-generic of `device` (a vxlan device offers no other tx checksum).
         func txChecksum(_ device: String) throws -> String {
-            let result = try run(["/usr/sbin/ip", "netns", "exec", name, "/usr/bin/python3", "-B", VxlanChecksumOffloadTests.observer,
-                                  device, "tx-checksum-ip-generic"])
+            let result = try run([
+                "/usr/sbin/ip", "netns", "exec", name, "/usr/bin/python3", "-B", VxlanChecksumOffloadTests.observer,
+                device, "tx-checksum-ip-generic",
+            ])
             guard result.status == 0, let line = result.stdout.split(separator: "\n").first else {
                 throw TestFailure("netdev-features \(device): \(result.status) \(result.stderr)")
             }
@@ -107,10 +111,16 @@ struct VxlanChecksumOffloadTests {
     static func specs(_ underlay: Underlay) throws -> [(VxlanSpec, IPAddress)] {
         let v6 = try #require(underlay.publicIPv6)
         return [
-            (VxlanSpec(name: "weft.1", vni: 1, port: 8472, local: underlay.publicIP, underlayIndex: underlay.index,
-                       mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: 1430), try #require(IPAddress("10.244.1.0"))),
-            (VxlanSpec(name: "weft-v6.1", vni: 1, port: 8472, local: v6, underlayIndex: underlay.index,
-                       mac: NodeFabric.ipv6VtepMAC(publicIPv6: v6), mtu: 1430), try #require(IPAddress("fd00:244:0:1::"))),
+            (
+                VxlanSpec(
+                    name: "weft.1", vni: 1, port: 8472, local: underlay.publicIP, underlayIndex: underlay.index,
+                    mac: NodeFabric.vtepMAC(publicIP: underlay.publicIP), mtu: 1430), try #require(IPAddress("10.244.1.0"))
+            ),
+            (
+                VxlanSpec(
+                    name: "weft-v6.1", vni: 1, port: 8472, local: v6, underlayIndex: underlay.index,
+                    mac: NodeFabric.ipv6VtepMAC(publicIPv6: v6), mtu: 1430), try #require(IPAddress("fd00:244:0:1::"))
+            ),
         ]
     }
 
@@ -138,8 +148,10 @@ struct VxlanChecksumOffloadTests {
         }
         #expect(try specs.map { try node.index($0.0.name) } == indices, "a device was replaced")
         // The kernel also dropped what needs the checksum offload (TSO), as `ethtool -K DEV tx off` does.
-        let features = try run(["/usr/sbin/ip", "netns", "exec", node.name, "/usr/bin/python3", "-B", Self.observer, "weft.1",
-                                "tx-tcp-segmentation"]).stdout
+        let features = try run([
+            "/usr/sbin/ip", "netns", "exec", node.name, "/usr/bin/python3", "-B", Self.observer, "weft.1",
+            "tx-tcp-segmentation",
+        ]).stdout
         #expect(features.contains("tx-tcp-segmentation: off"), "\(features)")
     }
 

@@ -22,12 +22,14 @@ struct EngineOutageTests {
         let restart = Date()
         try cluster.startEtcd()
         let healthy = waitUntil(timeout: 20) { (try? nodes[0].healthz()) == "ok\n 200" }
-        print("[weftd etcd outage] /healthz 503 after etcd died: \(unhealthy.map { String(format: "%.2f", $0) } ?? "never") s; "
-              + "etcd restarted → healthy again: \(healthy.map { _ in String(format: "%.2f", Date().timeIntervalSince(restart)) } ?? "never") s")
+        print(
+            "[weftd etcd outage] /healthz 503 after etcd died: \(unhealthy.map { String(format: "%.2f", $0) } ?? "never") s; "
+                + "etcd restarted → healthy again: \(healthy.map { _ in String(format: "%.2f", Date().timeIntervalSince(restart)) } ?? "never") s")
         #expect(healthy != nil, "\(nodes[0].weftd?.log.suffix(2000) ?? "")")
         try nodes[2].start(ttl: "10s")
         let third = try nodes[2].leasedSubnet().replacingOccurrences(of: ".1/", with: ".0/")
-        #expect(waitUntil(timeout: 10) { (try? nodes[0].exec("ip", "route", "show", third).stdout.isEmpty) == false } != nil,
-                "node 1 did not see node 3 after the outage:\n\(nodes[0].weftd?.log.suffix(2000) ?? "")")
+        #expect(
+            waitUntil(timeout: 10) { (try? nodes[0].exec("ip", "route", "show", third).stdout.isEmpty) == false } != nil,
+            "node 1 did not see node 3 after the outage:\n\(nodes[0].weftd?.log.suffix(2000) ?? "")")
     }
 }

@@ -22,28 +22,33 @@ import Testing
 
     @Test func acquisitionOnlyCreatesAMissingKey() throws {
         let body = EtcdMessages.createIfAbsent(key: "/p/subnets/10.244.3.0-24", value: "{}", lease: 7587)
-        #expect(try encoded(body) ==
-            #"{"compare":[{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","result":"EQUAL","target":"VERSION","version":"0"}],"#
-            + #""success":[{"request_put":{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","lease":"7587","value":"e30="}}]}"#)
+        #expect(
+            try encoded(body) == #"{"compare":[{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","result":"EQUAL","target":"VERSION","version":"0"}],"#
+                + #""success":[{"request_put":{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","lease":"7587","value":"e30="}}]}"#)
     }
 
     @Test func requestsUseTheGatewaysFieldNames() throws {
         let replace = EtcdMessages.replaceIfUnchanged(key: "/k", value: "v", lease: 3, modRevision: 40)
-        #expect(try encoded(replace) == #"{"compare":[{"key":"\#(b64("/k"))","mod_revision":"40","result":"EQUAL","target":"MOD"}],"#
+        #expect(
+            try encoded(replace) == #"{"compare":[{"key":"\#(b64("/k"))","mod_revision":"40","result":"EQUAL","target":"MOD"}],"#
                 + #""success":[{"request_put":{"key":"\#(b64("/k"))","lease":"3","value":"\#(b64("v"))"}}]}"#)
         #expect(try encoded(EtcdMessages.range(key: "/k", prefix: false)) == #"{"key":"\#(b64("/k"))"}"#)
         #expect(try encoded(EtcdMessages.range(key: "/p/", prefix: true)) == #"{"key":"\#(b64("/p/"))","range_end":"\#(b64("/p0"))"}"#)
-        #expect(try encoded(EtcdMessages.watch(prefix: "/p/", fromRevision: 9)) ==
-            #"{"create_request":{"key":"\#(b64("/p/"))","progress_notify":true,"range_end":"\#(b64("/p0"))","start_revision":"9"}}"#)
+        #expect(
+            try encoded(EtcdMessages.watch(prefix: "/p/", fromRevision: 9))
+                == #"{"create_request":{"key":"\#(b64("/p/"))","progress_notify":true,"range_end":"\#(b64("/p0"))","start_revision":"9"}}"#)
     }
 
     /// A range reply as etcd 3.5's gateway writes it (int64s as strings; fields weftd does not read).
     @Test func rangeRepliesCarryInt64sAsStrings() throws {
-        let reply = try JSONDecoder().decode(EtcdWire.RangeResponse.self, from: Data(#"""
-            {"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"42","raft_term":"2"},
-             "kvs":[{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","create_revision":"40","mod_revision":"40","version":"1",
-                     "value":"\#(b64("{}"))","lease":"7587"}],"count":"1"}
-            """#.utf8))
+        let reply = try JSONDecoder().decode(
+            EtcdWire.RangeResponse.self,
+            from: Data(
+                #"""
+                {"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"42","raft_term":"2"},
+                 "kvs":[{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","create_revision":"40","mod_revision":"40","version":"1",
+                         "value":"\#(b64("{}"))","lease":"7587"}],"count":"1"}
+                """#.utf8))
         let parsed = EtcdMessages.rangeReply(reply)
         #expect(parsed.revision == 42)
         #expect(parsed.kvs == [EtcdMessages.KeyValue(key: "/p/subnets/10.244.3.0-24", value: "{}", modRevision: 40, lease: 7587)])
@@ -52,14 +57,18 @@ import Testing
     }
 
     @Test func watchRepliesLeaveOutThePutTypeAndNameDeletes() throws {
-        let reply = try line(#"""
+        let reply = try line(
+            #"""
             {"result":{"header":{"cluster_id":"1","member_id":"2","revision":"9","raft_term":"2"},"events":[
               {"kv":{"key":"\#(b64("/p/subnets/10.244.2.0-24"))","create_revision":"9","mod_revision":"9","version":"1","value":"\#(b64("{}"))"}},
               {"type":"DELETE","kv":{"key":"\#(b64("/p/subnets/10.244.3.0-24"))","mod_revision":"9"}}]}}
             """#)
         #expect(reply.revision == 9)
-        #expect(reply.events == [.put(.init(key: "/p/subnets/10.244.2.0-24", value: "{}", modRevision: 9, lease: 0)),
-                                 .delete(key: "/p/subnets/10.244.3.0-24")])
+        #expect(
+            reply.events == [
+                .put(.init(key: "/p/subnets/10.244.2.0-24", value: "{}", modRevision: 9, lease: 0)),
+                .delete(key: "/p/subnets/10.244.3.0-24"),
+            ])
         #expect(EtcdLeaseEngine.leaseEvent(reply.events[1]) == .removed(.init("10.244.3.0/24")!))
         #expect(throws: AgentError.self) { try line(#"{"error":{"grpc_code":11,"http_code":400,"message":"mvcc: required revision has been compacted"}}"#) }
     }

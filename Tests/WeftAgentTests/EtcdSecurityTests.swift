@@ -11,8 +11,10 @@ struct EtcdSecurityTests {
         defer { cluster.cleanup() }
         let d = cluster.directory
         let withCertificate = try TestNodeAgent(cluster, number: 1)
-        try withCertificate.start(etcd: ["--etcd-endpoints", cluster.etcdEndpoint, "--etcd-cafile", "\(d)/ca.crt",
-                                         "--etcd-certfile", "\(d)/client.crt", "--etcd-keyfile", "\(d)/client.key"])
+        try withCertificate.start(etcd: [
+            "--etcd-endpoints", cluster.etcdEndpoint, "--etcd-cafile", "\(d)/ca.crt",
+            "--etcd-certfile", "\(d)/client.crt", "--etcd-keyfile", "\(d)/client.key",
+        ])
         let subnet = try withCertificate.leasedSubnet()
         #expect(subnet.hasPrefix("10.244."))
 

@@ -19,8 +19,9 @@ enum EtcdTLS {
             guard request.status == 0 else { throw TestFailure("openssl req \(name): \(request.stderr)") }
             let san = name == "server" ? "subjectAltName=IP:\(serverIP)\n" : ""
             try "\(san)extendedKeyUsage=\(usage)\n".write(toFile: "\(d)/\(name).ext", atomically: true, encoding: .utf8)
-            try openssl("x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.crt", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
-                        "-out", "\(d)/\(name).crt", "-days", "2", "-extfile", "\(d)/\(name).ext")
+            try openssl(
+                "x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.crt", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
+                "-out", "\(d)/\(name).crt", "-days", "2", "-extfile", "\(d)/\(name).ext")
         }
         guard FileManager.default.fileExists(atPath: "\(d)/ca.crt") else { throw TestFailure("openssl made no CA") }
     }

@@ -8,9 +8,11 @@ import WeftNetlink
     let own = IPNetwork("10.244.1.0/24")!
 
     func lease(_ third: UInt8, publicIP last: UInt8, type: String = "vxlan", mac: [UInt8]? = nil) -> SubnetLease {
-        SubnetLease(subnet: IPNetwork(address: IPAddress(bytes: [10, 244, third, 0])!, prefixLength: 24)!,
-                    attributes: LeaseAttributes(publicIP: IPAddress(bytes: [192, 168, 0, last])!, backendType: type,
-                                                vni: type == "vxlan" ? 1 : nil, vtepMAC: type == "vxlan" ? (mac ?? [0x0e, 0x57, 192, 168, 0, last]) : nil))
+        SubnetLease(
+            subnet: IPNetwork(address: IPAddress(bytes: [10, 244, third, 0])!, prefixLength: 24)!,
+            attributes: LeaseAttributes(
+                publicIP: IPAddress(bytes: [192, 168, 0, last])!, backendType: type,
+                vni: type == "vxlan" ? 1 : nil, vtepMAC: type == "vxlan" ? (mac ?? [0x0e, 0x57, 192, 168, 0, last]) : nil))
     }
 
     @Test func vxlanPeersGetARouteANeighbourAndAnFDBEntryAndTheOwnLeaseNothing() {
@@ -35,7 +37,8 @@ import WeftNetlink
         let backend = NetConf.Backend.vxlan(vni: 1, port: 8472)
         let before = FabricPlan.desired(peers: [lease(2, publicIP: 2), lease(3, publicIP: 3)], own: own, backend: backend, links: links)
         // Node 3 is gone, node 2 recreated its device with another MAC, node 4 joined.
-        let after = FabricPlan.desired(peers: [lease(2, publicIP: 2, mac: [2, 0, 0, 0, 0, 2]), lease(4, publicIP: 4)], own: own, backend: backend, links: links)
+        let after = FabricPlan.desired(
+            peers: [lease(2, publicIP: 2, mac: [2, 0, 0, 0, 0, 2]), lease(4, publicIP: 4)], own: own, backend: backend, links: links)
         let diff = FabricDiff(desired: after, present: before)
         #expect(diff.routesToDelete.map(\.destination) == [IPNetwork("10.244.3.0/24")!])
         #expect(diff.routesToSet.map(\.destination) == [IPNetwork("10.244.4.0/24")!])
@@ -54,9 +57,12 @@ import WeftNetlink
     }
 
     @Test func hostGatewayPeersOffTheUnderlaySubnetAreLeftOutAndNamed() {
-        let peers = [lease(2, publicIP: 2, type: "host-gw"),
-                     SubnetLease(subnet: IPNetwork("10.244.5.0/24")!,
-                                 attributes: LeaseAttributes(publicIP: IPAddress("172.16.0.5")!, backendType: "host-gw"))]
+        let peers = [
+            lease(2, publicIP: 2, type: "host-gw"),
+            SubnetLease(
+                subnet: IPNetwork("10.244.5.0/24")!,
+                attributes: LeaseAttributes(publicIP: IPAddress("172.16.0.5")!, backendType: "host-gw")),
+        ]
         let split = FabricPlan.reachable(peers, backend: .hostGateway, underlayNetworks: [IPNetwork("192.168.0.0/24")!])
         #expect(split.peers.map(\.subnet) == [IPNetwork("10.244.2.0/24")!])
         #expect(split.unreachable == [IPNetwork("10.244.5.0/24")!])

@@ -18,7 +18,9 @@ final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {
     init(config: String) { self.config = config }
 
     func seed(_ lease: SubnetLease) {
-        locked { revision += 1; stored[lease.keyName] = StoredLease(lease: lease, modRevision: revision) }
+        locked {
+            revision += 1; stored[lease.keyName] = StoredLease(lease: lease, modRevision: revision)
+        }
     }
 
     var all: [SubnetLease] { locked { stored.values.map(\.lease) } }
@@ -26,7 +28,11 @@ final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {
     private func locked<T>(_ body: () -> T) -> T { lock.lock(); defer { lock.unlock() }; return body() }
 
     func records() async throws -> (leases: [StoredLease], revision: Int64) { locked { (Array(stored.values), revision) } }
-    func grant(ttl: Int) async throws -> Int64 { locked { nextGrant += 1; return nextGrant } }
+    func grant(ttl: Int) async throws -> Int64 {
+        locked {
+            nextGrant += 1; return nextGrant
+        }
+    }
     func revoke(_ grant: Int64) async throws {
         locked {
             revoked.append(grant)
@@ -37,7 +43,11 @@ final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {
     func create(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
         // Give other tasks a chance to run between list and write, as a network round trip would.
         await Task.yield()
-        if let hook = locked({ () -> ((FakeEngine) -> Void)? in defer { beforeCreate = nil }; return beforeCreate }) { hook(self) }
+        if let hook = locked({ () -> ((FakeEngine) -> Void)? in
+            defer { beforeCreate = nil }; return beforeCreate
+        }) {
+            hook(self)
+        }
         return locked {
             guard stored[lease.keyName] == nil else { return false }
             revision += 1

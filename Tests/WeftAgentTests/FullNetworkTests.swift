@@ -20,8 +20,9 @@ struct FullNetworkTests {
         #expect(exited.count == 1, "exited: \(exited.map(\.label))")
         let loser = try #require(exited.first)
         #expect(!FileManager.default.fileExists(atPath: loser.subnetFile))
-        #expect(loser.weftd?.log.contains("network full: no free subnet: all 2 /24 subnets of 10.244.0.0/16") == true,
-                "\(loser.weftd?.log ?? "")")
+        #expect(
+            loser.weftd?.log.contains("network full: no free subnet: all 2 /24 subnets of 10.244.0.0/16") == true,
+            "\(loser.weftd?.log ?? "")")
         let winners = nodes.filter { $0 !== loser }
         let subnets = try winners.map { try $0.leasedSubnet() }
         #expect(Set(subnets) == ["10.244.7.1/24", "10.244.8.1/24"])

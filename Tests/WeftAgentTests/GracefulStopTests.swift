@@ -9,13 +9,15 @@ struct GracefulStopTests {
     /// What a stop must leave: the vxlan device, routes, neighbours and FDB entries to the other
     /// node, subnet.env, the state file, and the node's lease record in etcd.
     static func snapshot(_ node: TestNodeAgent, _ cluster: TestCluster) throws -> [String] {
-        [try node.exec("ip", "-d", "link", "show", "weft.1").stdout.replacingOccurrences(of: #"state \w+"#, with: "", options: .regularExpression),
-         try node.exec("ip", "route", "show", "dev", "weft.1").stdout,
-         try node.exec("ip", "neigh", "show", "dev", "weft.1").stdout,
-         try node.exec("bridge", "fdb", "show", "dev", "weft.1").stdout,
-         try String(contentsOfFile: node.subnetFile, encoding: .utf8),
-         "\(FileManager.default.fileExists(atPath: node.stateFile))",
-         try cluster.leaseRecords().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "\n")]
+        [
+            try node.exec("ip", "-d", "link", "show", "weft.1").stdout.replacingOccurrences(of: #"state \w+"#, with: "", options: .regularExpression),
+            try node.exec("ip", "route", "show", "dev", "weft.1").stdout,
+            try node.exec("ip", "neigh", "show", "dev", "weft.1").stdout,
+            try node.exec("bridge", "fdb", "show", "dev", "weft.1").stdout,
+            try String(contentsOfFile: node.subnetFile, encoding: .utf8),
+            "\(FileManager.default.fileExists(atPath: node.stateFile))",
+            try cluster.leaseRecords().sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "\n"),
+        ]
     }
 
     @Test(arguments: [SIGTERM, SIGINT])

@@ -18,8 +18,10 @@ struct HostileLeaseTests {
         _ = try node.leasedSubnet()
         func lease(_ ip: String) -> String { #"{"PublicIP":"\#(ip)","PublicIPv6":null,"BackendType":"host-gw"}"# }
         let prefix = "\(TestCluster.prefix)/subnets/"
-        for (key, ip) in [("192.168.5.0-24", "10.77.0.50"), ("10.244.0.0-16", "10.77.0.51"), ("10.244.250.0-24", "10.77.0.52"),
-                          ("10.244.251.0-24", "10.77.0.53")] {
+        for (key, ip) in [
+            ("192.168.5.0-24", "10.77.0.50"), ("10.244.0.0-16", "10.77.0.51"), ("10.244.250.0-24", "10.77.0.52"),
+            ("10.244.251.0-24", "10.77.0.53"),
+        ] {
             let put = try cluster.etcdctl("put", prefix + key, lease(ip))
             #expect(put.status == 0, "\(put.stderr)")
         }

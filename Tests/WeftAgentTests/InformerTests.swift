@@ -63,8 +63,11 @@ struct InformerTests {
     }
 
     func start(_ informer: Informer, _ delivered: Delivered, health: PolicyHealth? = nil) -> Task<Void, Never> {
-        let hooks = Informer.Hooks(broke: { delivered.broke($0); health?.watchBroke("pods", $0) },
-                                   recovered: { health?.watchListed("pods") })
+        let hooks = Informer.Hooks(
+            broke: {
+                delivered.broke($0); health?.watchBroke("pods", $0)
+            },
+            recovered: { health?.watchListed("pods") })
         return Task { await informer.run(hooks) { delivered.take($0) } }
     }
 

@@ -14,9 +14,11 @@ import WeftAddress
 
     @Test func aPatternMatchingAnAddressPicksThatLinkAndAddress() throws {
         // Not the link's first address: the one that matched becomes the PublicIP (flanneld's ifaceAddr).
-        #expect(try InterfaceChoice.choose(patterns: [#"^10\.0\."#], candidates: Self.links)
+        #expect(
+            try InterfaceChoice.choose(patterns: [#"^10\.0\."#], candidates: Self.links)
                 == .init(name: "eth0", address: IPAddress("10.0.5.7")))
-        #expect(try InterfaceChoice.choose(patterns: [#"^10\.1\."#], candidates: Self.links)
+        #expect(
+            try InterfaceChoice.choose(patterns: [#"^10\.1\."#], candidates: Self.links)
                 == .init(name: "ens5", address: IPAddress("10.1.2.3")))
     }
 
@@ -141,7 +143,8 @@ import WeftAddress
         let patch = NodeNetworkCondition.patch(unavailable: false, reason: "WeftIsUp", message: "weftd is running on this node", now: now)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        #expect(String(decoding: try encoder.encode(patch), as: UTF8.self) == #"{"status":{"conditions":[{"#
+        #expect(
+            String(decoding: try encoder.encode(patch), as: UTF8.self) == #"{"status":{"conditions":[{"#
                 + #""lastHeartbeatTime":"2023-11-14T22:13:20Z","lastTransitionTime":"2023-11-14T22:13:20Z","#
                 + #""message":"weftd is running on this node","reason":"WeftIsUp","status":"False","type":"NetworkUnavailable"}]}}"#)
         let lost = NodeNetworkCondition.patch(unavailable: true, reason: "WeftLeaseLost", message: "x", now: now)

@@ -11,21 +11,24 @@ struct KubeBackendTests {
         defer { cluster.cleanup() }
         let nodes = try (1...3).map { try TestNodeAgent(cluster, number: $0) }
         for (number, node) in nodes.enumerated() {
-            let created = try cluster.kube("POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"\#(node.label)"},"spec":{"podCIDR":"10.244.\#(21 + number).0/24"}}"#)
+            let created = try cluster.kube(
+                "POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"\#(node.label)"},"spec":{"podCIDR":"10.244.\#(21 + number).0/24"}}"#)
             #expect(created.status == 0)
         }
         for node in nodes { try node.start() }
         #expect(try nodes.map { try $0.leasedSubnet() } == ["10.244.21.1/24", "10.244.22.1/24", "10.244.23.1/24"])
 
         let published = try cluster.kube("GET", "/api/v1/nodes/n1").stdout
-        let annotations = (try JSONSerialization.jsonObject(with: Data(published.utf8)) as? [String: Any])
+        let annotations =
+            (try JSONSerialization.jsonObject(with: Data(published.utf8)) as? [String: Any])
             .flatMap { ($0["metadata"] as? [String: Any])?["annotations"] as? [String: String] } ?? [:]
-        #expect(annotations == [
-            "flannel.alpha.coreos.com/backend-type": "vxlan",
-            "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}"#,
-            "flannel.alpha.coreos.com/public-ip": "10.77.0.11",
-            "flannel.alpha.coreos.com/kube-subnet-manager": "true",
-        ])
+        #expect(
+            annotations == [
+                "flannel.alpha.coreos.com/backend-type": "vxlan",
+                "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}"#,
+                "flannel.alpha.coreos.com/public-ip": "10.77.0.11",
+                "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+            ])
 
         let pods = try nodes.map { try $0.addPod() }
         let reachable = waitUntil(timeout: 20) { (try? ping(from: pods[0].namespace, to: pods[1].address)) == true }
@@ -62,21 +65,25 @@ struct KubeBackendTests {
         }
         #expect(broken != nil, "healthz: \((try? node.healthz()) ?? "no answer")\n\(node.weftd?.log.suffix(3000) ?? "")")
         let status = try node.status()
-        #expect(status.status == 3 && status.stdout.contains("watch:    broken since") && status.stdout.contains("bound 3 s"),
-                "weftd status (\(status.status)): \(status.stdout)")
+        #expect(
+            status.status == 3 && status.stdout.contains("watch:    broken since") && status.stdout.contains("bound 3 s"),
+            "weftd status (\(status.status)): \(status.stdout)")
 
         let restored = Date()
         #expect(try cluster.kube("POST", "/control/outage", body: #"{"down":false}"#).status == 0)
         let healthy = waitUntil(timeout: 120) { node.healthy() }
-        print("[weftd kube watch] API gone → /healthz 503 after \(broken.map { String(format: "%.2f", $0) } ?? "never") s (bound 3 s); "
-              + "API back → healthy after \(healthy.map { _ in String(format: "%.2f", Date().timeIntervalSince(restored)) } ?? "never") s")
+        print(
+            "[weftd kube watch] API gone → /healthz 503 after \(broken.map { String(format: "%.2f", $0) } ?? "never") s (bound 3 s); "
+                + "API back → healthy after \(healthy.map { _ in String(format: "%.2f", Date().timeIntervalSince(restored)) } ?? "never") s")
         #expect(healthy != nil, "healthz: \((try? node.healthz()) ?? "no answer")\n\(node.weftd?.log.suffix(3000) ?? "")")
         let after = try node.status()
         #expect(after.status == 0 && !after.stdout.contains("broken"), "\(after.stdout)")
         // The resumed watch delivers: a node published after the outage gets its route.
-        let joined = #"{"kind":"Node","metadata":{"name":"n2","annotations":{"flannel.alpha.coreos.com/kube-subnet-manager":"true","flannel.alpha.coreos.com/backend-type":"host-gw","flannel.alpha.coreos.com/backend-data":"null","flannel.alpha.coreos.com/public-ip":"10.77.0.12"}},"spec":{"podCIDR":"10.244.22.0/24"}}"#
+        let joined =
+            #"{"kind":"Node","metadata":{"name":"n2","annotations":{"flannel.alpha.coreos.com/kube-subnet-manager":"true","flannel.alpha.coreos.com/backend-type":"host-gw","flannel.alpha.coreos.com/backend-data":"null","flannel.alpha.coreos.com/public-ip":"10.77.0.12"}},"spec":{"podCIDR":"10.244.22.0/24"}}"#
         #expect(try cluster.kube("POST", "/api/v1/nodes", body: joined).status == 0)
-        #expect(waitUntil(timeout: 60) { (try? node.exec("ip", "route", "show", "10.244.22.0/24").stdout.contains("via 10.77.0.12")) == true } != nil,
-                "\(node.weftd?.log.suffix(2000) ?? "")")
+        #expect(
+            waitUntil(timeout: 60) { (try? node.exec("ip", "route", "show", "10.244.22.0/24").stdout.contains("via 10.77.0.12")) == true } != nil,
+            "\(node.weftd?.log.suffix(2000) ?? "")")
     }
 }

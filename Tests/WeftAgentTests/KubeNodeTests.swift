@@ -9,7 +9,8 @@ import WeftAddress
     }
 
     @Test func annotatedNodesAreLeasesAsFlannelReadsThem() throws {
-        let peer = try node(#"""
+        let peer = try node(
+            #"""
             {"metadata":{"name":"n2","resourceVersion":"812","annotations":{
               "flannel.alpha.coreos.com/backend-type":"vxlan",
               "flannel.alpha.coreos.com/backend-data":"{\"VNI\":1,\"VtepMAC\":\"0e:57:0a:4d:00:0c\"}",
@@ -20,8 +21,11 @@ import WeftAddress
         #expect(peer.name == "n2" && peer.resourceVersion == "812")
         let lease = try #require(peer.lease)
         #expect(lease.subnet == IPNetwork("10.244.2.0/24"))
-        #expect(lease.attributes == LeaseAttributes(publicIP: IPAddress("10.77.0.12")!, backendType: "vxlan",
-                                                    vni: 1, vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0c]))
+        #expect(
+            lease.attributes
+                == LeaseAttributes(
+                    publicIP: IPAddress("10.77.0.12")!, backendType: "vxlan",
+                    vni: 1, vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0c]))
     }
 
     @Test func nodesWithoutASubnetManagersAnnotationsAreNoPeers() throws {
@@ -30,15 +34,18 @@ import WeftAddress
     }
 
     @Test func thePatchPublishesWhatFlanneldPublishes() throws {
-        let vxlan = KubeNode.annotationPatch(LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan",
-                                                             vni: 1, vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
+        let vxlan = KubeNode.annotationPatch(
+            LeaseAttributes(
+                publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan",
+                vni: 1, vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
         let annotations = vxlan.metadata.annotations
-        #expect(annotations == [
-            "flannel.alpha.coreos.com/backend-type": "vxlan",
-            "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}"#,
-            "flannel.alpha.coreos.com/public-ip": "10.77.0.11",
-            "flannel.alpha.coreos.com/kube-subnet-manager": "true",
-        ])
+        #expect(
+            annotations == [
+                "flannel.alpha.coreos.com/backend-type": "vxlan",
+                "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"0e:57:0a:4d:00:0b"}"#,
+                "flannel.alpha.coreos.com/public-ip": "10.77.0.11",
+                "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+            ])
         let hostGateway = KubeNode.annotationPatch(LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "host-gw"))
         #expect(hostGateway.metadata.annotations["flannel.alpha.coreos.com/backend-data"] == "null")
     }

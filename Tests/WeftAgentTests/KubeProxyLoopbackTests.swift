@@ -18,12 +18,14 @@ struct KubeProxyLoopbackTests {
     @Test(arguments: [true, false]) func aPodReachesNoLoopbackListenerOfARealKubeProxy(hostPort: Bool) throws {
         let lab = try PolicyLab()
         defer { lab.cleanup() }
-        try lab.start("kube-proxy", [
-            "\(lab.kubeBin)/kube-proxy", "--kubeconfig", "\(lab.directory)/kubeconfig", "--proxy-mode", "iptables",
-            "--hostname-override", "n1", "--cluster-cidr", "10.62.0.0/24", "--metrics-bind-address", "127.0.0.1:10249",
-            "--healthz-bind-address", "0.0.0.0:10256", "--oom-score-adj", "0", "--conntrack-max-per-core", "0",
-            "--conntrack-tcp-timeout-established", "0", "--conntrack-tcp-timeout-close-wait", "0", "--v", "2",
-        ])
+        try lab.start(
+            "kube-proxy",
+            [
+                "\(lab.kubeBin)/kube-proxy", "--kubeconfig", "\(lab.directory)/kubeconfig", "--proxy-mode", "iptables",
+                "--hostname-override", "n1", "--cluster-cidr", "10.62.0.0/24", "--metrics-bind-address", "127.0.0.1:10249",
+                "--healthz-bind-address", "0.0.0.0:10256", "--oom-score-adj", "0", "--conntrack-max-per-core", "0",
+                "--conntrack-tcp-timeout-established", "0", "--conntrack-tcp-timeout-close-wait", "0", "--v", "2",
+            ])
         let ready = waitUntil(timeout: 120) {
             (try? lab.inNode(["/usr/sbin/sysctl", "-n", "net.ipv4.conf.all.route_localnet"]).stdout.hasPrefix("1")) == true
                 && (try? lab.inNode(["/usr/bin/ss", "-ltn"]).stdout).map { $0.contains("127.0.0.1:10249") && $0.contains(":10256") } == true
@@ -31,7 +33,8 @@ struct KubeProxyLoopbackTests {
         }
         #expect(ready != nil, "kube-proxy did not set route_localnet, listen and write its chains: \(lab.log("kube-proxy").suffix(3000))")
 
-        let config = #"{"cniVersion":"1.0.0","name":"kp","type":"weft","subnet":"10.62.0.0/24","dataDir":"\#(lab.directory)/ipam","#
+        let config =
+            #"{"cniVersion":"1.0.0","name":"kp","type":"weft","subnet":"10.62.0.0/24","dataDir":"\#(lab.directory)/ipam","#
             + #""delegate":{"hairpinMode":true,"isDefaultGateway":true,"ipMasq":false}"#
             + (hostPort ? #","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}}"# : "}")
         let address = try lab.add("web", config: config)
@@ -45,8 +48,10 @@ struct KubeProxyLoopbackTests {
         }
 
         func synAnswered(_ destination: String, _ port: Int) throws -> Bool {
-            let result = try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(lab.id)-pweb", "/usr/bin/python3", "-c", RawSYN.script,
-                                  "eth0", address, destination, String(port), gateway])
+            let result = try run([
+                "/usr/bin/nsenter", "--net=/var/run/netns/wt-\(lab.id)-pweb", "/usr/bin/python3", "-c", RawSYN.script,
+                "eth0", address, destination, String(port), gateway,
+            ])
             let answer = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             guard ["SYNACK", "NONE"].contains(answer) else { throw TestFailure("raw SYN sender failed: \(result.stdout) \(result.stderr)") }
             return answer == "SYNACK"

@@ -16,9 +16,11 @@ import WeftAddress
     }
 
     @Test func vxlanValueIsByteForByteWhatFlanneldWrites() throws {
-        let attributes = LeaseAttributes(publicIP: try #require(IPAddress("192.168.1.11")), backendType: "vxlan",
-                                         vni: 1, vtepMAC: [0x0e, 0x57, 0xc0, 0xa8, 0x01, 0x0b])
-        #expect(attributes.json == #"{"PublicIP":"192.168.1.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:c0:a8:01:0b"}}"#)
+        let attributes = LeaseAttributes(
+            publicIP: try #require(IPAddress("192.168.1.11")), backendType: "vxlan",
+            vni: 1, vtepMAC: [0x0e, 0x57, 0xc0, 0xa8, 0x01, 0x0b])
+        #expect(
+            attributes.json == #"{"PublicIP":"192.168.1.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:c0:a8:01:0b"}}"#)
         #expect(try LeaseAttributes.parse(attributes.json) == attributes)
     }
 
@@ -36,8 +38,9 @@ import WeftAddress
     }
 
     @Test func vtepIsTheSubnetsNetworkAddressAsFlannelUses() throws {
-        let lease = SubnetLease(subnet: try #require(IPNetwork("10.244.7.0/24")),
-                                attributes: LeaseAttributes(publicIP: try #require(IPAddress("10.0.0.1")), backendType: "vxlan"))
+        let lease = SubnetLease(
+            subnet: try #require(IPNetwork("10.244.7.0/24")),
+            attributes: LeaseAttributes(publicIP: try #require(IPAddress("10.0.0.1")), backendType: "vxlan"))
         #expect(lease.vtepAddress == IPAddress("10.244.7.0"))
     }
 

@@ -33,7 +33,9 @@ import WeftAddress
             return try await group.reduce(into: [IPNetwork]()) { $0.append($1) }
         }
         #expect(Set(subnets).count == 6)
-        await #expect(throws: AgentError(.networkFull, "no free subnet: all 6 /24 subnets of 10.5.0.0/16 between SubnetMin 10.5.1.0 and SubnetMax 10.5.6.0 are leased")) {
+        await #expect(
+            throws: AgentError(.networkFull, "no free subnet: all 6 /24 subnets of 10.5.0.0/16 between SubnetMin 10.5.1.0 and SubnetMax 10.5.6.0 are leased")
+        ) {
             try await leaser.acquire(attributes: attributes(7), previous: nil)
         }
     }

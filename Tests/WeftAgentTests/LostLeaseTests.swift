@@ -72,8 +72,9 @@ struct LostLeaseTests {
         #expect(throws: TestFailure.self) { try nodes[0].addPod() }
         #expect(nodes[0].weftd?.exitCode() == nil, "weftd stays up to say why")
         let status = try run([binary("weftd"), "status", "--state-file", nodes[0].stateFile])
-        #expect(status.status == 3 && status.stdout.contains("LEASE LOST") && status.stdout.contains("10.77.0.99"),
-                "weftd status (\(status.status)): \(status.stdout) \(status.stderr)")
+        #expect(
+            status.status == 3 && status.stdout.contains("LEASE LOST") && status.stdout.contains("10.77.0.99"),
+            "weftd status (\(status.status)): \(status.stdout) \(status.stderr)")
         #expect(try cluster.etcdctl("get", keys[0], "--print-value-only").stdout.contains("10.77.0.99"), "weftd overwrote the other node's lease")
         let records = try cluster.leaseRecords()
         #expect(records.count == 2, "node 1 leased another subnet: \(records)")

@@ -15,7 +15,8 @@ import WeftAddress
     }
 
     @Test func explicitBoundsVNIAndPort() throws {
-        let config = try NetConf.parse(#"""
+        let config = try NetConf.parse(
+            #"""
             {"Network":"10.5.0.0/16","SubnetLen":26,"SubnetMin":"10.5.1.0","SubnetMax":"10.5.1.192",
              "Backend":{"Type":"vxlan","VNI":42,"Port":4789}}
             """#)
@@ -39,12 +40,12 @@ import WeftAddress
     }
 
     @Test(arguments: [
-        #"{"Network":"10.1.0.0/16","SubnetMin":"10.2.0.0","Backend":{"Type":"vxlan"}}"#,   // outside the network
-        #"{"Network":"10.1.0.0/16","SubnetMax":"10.1.3.7","Backend":{"Type":"vxlan"}}"#,   // not on a /24 boundary
+        #"{"Network":"10.1.0.0/16","SubnetMin":"10.2.0.0","Backend":{"Type":"vxlan"}}"#,  // outside the network
+        #"{"Network":"10.1.0.0/16","SubnetMax":"10.1.3.7","Backend":{"Type":"vxlan"}}"#,  // not on a /24 boundary
         #"{"Network":"10.1.0.0/16","SubnetMin":"10.1.9.0","SubnetMax":"10.1.3.0","Backend":{"Type":"vxlan"}}"#,
-        #"{"Network":"10.1.0.0/16","SubnetLen":8,"Backend":{"Type":"vxlan"}}"#,             // wider than the network
+        #"{"Network":"10.1.0.0/16","SubnetLen":8,"Backend":{"Type":"vxlan"}}"#,  // wider than the network
         #"{"Network":"10.1.0.0/16","Backend":{"Type":"udp"}}"#,
-        #"{"Network":"10.1.0.0/16"}"#,                                                      // flannel's default backend, udp
+        #"{"Network":"10.1.0.0/16"}"#,  // flannel's default backend, udp
         #"{"Network":"fd00::/48","Backend":{"Type":"vxlan"}}"#,
         #"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","VNI":16777216}}"#,
         #"["Network"]"#,
@@ -79,7 +80,8 @@ import WeftAddress
             #expect(error.kind == .invalidConfig)
             #expect(error.message.contains(message), "\(error.message)")
         }
-        let wellTyped = try NetConf.parse(#"""
+        let wellTyped = try NetConf.parse(
+            #"""
             {"Network":"10.1.0.0/16","SubnetLen":24,"EnableIPv6":false,"Future":{"x":[1]},
              "Backend":{"Type":"vxlan","VNI":7,"Port":4789,"GBP":true}}
             """#)

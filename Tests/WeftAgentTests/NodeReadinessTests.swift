@@ -13,7 +13,8 @@ struct NodeReadinessTests {
     /// The Node's status.conditions as the fake API server holds them.
     static func conditions(_ cluster: TestCluster, _ node: String) -> [[String: Any]] {
         guard let text = try? cluster.kube("GET", "/api/v1/nodes/\(node)").stdout,
-              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { return [] }
         return ((object["status"] as? [String: Any])?["conditions"] as? [[String: Any]]) ?? []
     }
 
@@ -24,7 +25,8 @@ struct NodeReadinessTests {
 
     static func annotation(_ cluster: TestCluster, _ node: String, _ key: String) -> String? {
         guard let text = try? cluster.kube("GET", "/api/v1/nodes/\(node)").stdout,
-              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { return nil }
         return ((object["metadata"] as? [String: Any])?["annotations"] as? [String: String])?["flannel.alpha.coreos.com/\(key)"]
     }
 
@@ -44,8 +46,9 @@ struct NodeReadinessTests {
 
         // Positive control first: n2, with its podCIDR, gets subnet.env, the conflist and the condition.
         #expect(try nodes[1].leasedSubnet() == "10.244.32.1/24")
-        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: destination[1]) } != nil,
-                "\(nodes[1].weftd?.log.suffix(3000) ?? "")")
+        #expect(
+            waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: destination[1]) } != nil,
+            "\(nodes[1].weftd?.log.suffix(3000) ?? "")")
         #expect(waitUntil(timeout: 30) { Self.networkUnavailable(cluster, "n2").map { $0 == ("False", "WeftIsUp") } == true } != nil)
 
         // n1 has no podCIDR: weftd runs and says what it waits for, and nothing tells the runtime the
@@ -72,8 +75,9 @@ struct NodeReadinessTests {
         #expect(try String(contentsOfFile: destination[0], encoding: .utf8) == Self.conflist)
 
         // Then NetworkUnavailable=False, reason WeftIsUp, and /healthz says both.
-        #expect(waitUntil(timeout: 30) { Self.networkUnavailable(cluster, "n1").map { $0 == ("False", "WeftIsUp") } == true } != nil,
-                "\(nodes[0].weftd?.log.suffix(3000) ?? "")")
+        #expect(
+            waitUntil(timeout: 30) { Self.networkUnavailable(cluster, "n1").map { $0 == ("False", "WeftIsUp") } == true } != nil,
+            "\(nodes[0].weftd?.log.suffix(3000) ?? "")")
         let healthy = waitUntil(timeout: 30) { (try? nodes[0].healthz())?.hasSuffix(" 200") == true }
         #expect(healthy != nil)
         let health = try nodes[0].healthz()
@@ -87,14 +91,17 @@ struct NodeReadinessTests {
         // A lost lease: a Node that claims n1's podCIDR from another address. weftd gives the subnet up,
         // turns NetworkUnavailable True (the node gets tainted NoSchedule) and leaves the conflist, so
         // the runtime can still tear down the pods that run there.
-        try cluster.kube("POST", "/api/v1/nodes", body: #"""
-            {"kind":"Node","metadata":{"name":"intruder","annotations":{"flannel.alpha.coreos.com/kube-subnet-manager":"true",
-             "flannel.alpha.coreos.com/public-ip":"10.77.0.99","flannel.alpha.coreos.com/backend-type":"vxlan",
-             "flannel.alpha.coreos.com/backend-data":"{\"VNI\":1,\"VtepMAC\":\"0e:57:0a:4d:00:63\"}"}},
-             "spec":{"podCIDR":"10.244.31.0/24"}}
-            """#)
-        #expect(waitUntil(timeout: 30) { Self.networkUnavailable(cluster, "n1").map { $0 == ("True", "WeftLeaseLost") } == true } != nil,
-                "\(nodes[0].weftd?.log.suffix(3000) ?? "")")
+        try cluster.kube(
+            "POST", "/api/v1/nodes",
+            body: #"""
+                {"kind":"Node","metadata":{"name":"intruder","annotations":{"flannel.alpha.coreos.com/kube-subnet-manager":"true",
+                 "flannel.alpha.coreos.com/public-ip":"10.77.0.99","flannel.alpha.coreos.com/backend-type":"vxlan",
+                 "flannel.alpha.coreos.com/backend-data":"{\"VNI\":1,\"VtepMAC\":\"0e:57:0a:4d:00:63\"}"}},
+                 "spec":{"podCIDR":"10.244.31.0/24"}}
+                """#)
+        #expect(
+            waitUntil(timeout: 30) { Self.networkUnavailable(cluster, "n1").map { $0 == ("True", "WeftLeaseLost") } == true } != nil,
+            "\(nodes[0].weftd?.log.suffix(3000) ?? "")")
         #expect(try nodes[0].healthz().contains("lease lost"))
         #expect(FileManager.default.fileExists(atPath: destination[0]))
         #expect(!FileManager.default.fileExists(atPath: nodes[0].subnetFile))
@@ -113,7 +120,8 @@ struct NodeReadinessTests {
             guard added.status == 0 else { throw TestFailure("data0: \(added.stderr)") }
             try ip("-n", node.namespace, "addr", "add", "10.88.0.\(11 + index)/24", "dev", "data0")
             try ip("-n", node.namespace, "link", "set", "data0", "up")
-            try cluster.kube("POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"\#(node.label)"},"spec":{"podCIDR":"10.244.\#(41 + index).0/24"}}"#)
+            try cluster.kube(
+                "POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"\#(node.label)"},"spec":{"podCIDR":"10.244.\#(41 + index).0/24"}}"#)
         }
         // By address: data0's, and its address is the PublicIP.
         try nodes[0].start(iface: ["--iface-regex", #"^10\.88\."#])
@@ -124,12 +132,17 @@ struct NodeReadinessTests {
 
         #expect(try nodes[0].leasedSubnet() == "10.244.41.1/24")
         #expect(try nodes[1].leasedSubnet() == "10.244.42.1/24")
-        #expect(waitUntil(timeout: 30) { Self.annotation(cluster, "n1", "public-ip") == "10.88.0.11" } != nil,
-                "\(nodes[0].weftd?.log.suffix(2000) ?? "")")
-        #expect(waitUntil(timeout: 30) { Self.annotation(cluster, "n2", "public-ip") == "10.77.0.12" } != nil,
-                "\(nodes[1].weftd?.log.suffix(2000) ?? "")")
+        #expect(
+            waitUntil(timeout: 30) { Self.annotation(cluster, "n1", "public-ip") == "10.88.0.11" } != nil,
+            "\(nodes[0].weftd?.log.suffix(2000) ?? "")")
+        #expect(
+            waitUntil(timeout: 30) { Self.annotation(cluster, "n2", "public-ip") == "10.77.0.12" } != nil,
+            "\(nodes[1].weftd?.log.suffix(2000) ?? "")")
         var code: Int32?
-        #expect(waitUntil(timeout: 30) { code = nodes[2].weftd?.exitCode(); return code != nil } != nil)
+        #expect(
+            waitUntil(timeout: 30) {
+                code = nodes[2].weftd?.exitCode(); return code != nil
+            } != nil)
         #expect(code.map { $0 != 0 } == true, "exit code \(code.map(String.init) ?? "none")")
         let log = nodes[2].weftd?.log ?? ""
         #expect(log.contains("no link's IPv4 address or name matches") && log.contains("data0 (10.88.0.13)"), "\(log.suffix(2000))")

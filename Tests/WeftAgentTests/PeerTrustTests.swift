@@ -3,8 +3,9 @@ import WeftAddress
 @testable import WeftAgent
 
 @Suite struct PeerTrustTests {
-    let config = NetConf(network: IPNetwork("10.244.0.0/16")!, subnetLength: 24, subnetMin: IPAddress("10.244.1.0")!,
-                         subnetMax: IPAddress("10.244.255.0")!, backend: .hostGateway)
+    let config = NetConf(
+        network: IPNetwork("10.244.0.0/16")!, subnetLength: 24, subnetMin: IPAddress("10.244.1.0")!,
+        subnetMax: IPAddress("10.244.255.0")!, backend: .hostGateway)
 
     func lease(_ subnet: String, _ ip: String) -> SubnetLease {
         SubnetLease(subnet: IPNetwork(subnet)!, attributes: LeaseAttributes(publicIP: IPAddress(ip)!, backendType: "host-gw"))
@@ -12,8 +13,10 @@ import WeftAddress
 
     @Test func misshapenAndOverlappingLeasesAreRefusedAndWellFormedOnesKept() {
         let own = lease("10.244.1.0/24", "10.0.0.1")
-        let peers = [lease("10.244.2.0/24", "10.0.0.2"), lease("192.168.0.0/24", "10.0.0.3"), lease("10.244.0.0/16", "10.0.0.4"),
-                     lease("10.244.1.0/24", "10.0.0.5")]
+        let peers = [
+            lease("10.244.2.0/24", "10.0.0.2"), lease("192.168.0.0/24", "10.0.0.3"), lease("10.244.0.0/16", "10.0.0.4"),
+            lease("10.244.1.0/24", "10.0.0.5"),
+        ]
         let (trusted, rejected) = PeerTrust.check(peers, own: own, config: config)
         #expect(trusted == [peers[0]])
         #expect(Set(rejected.map(\.subnet)) == [IPNetwork("192.168.0.0/24")!, IPNetwork("10.244.0.0/16")!, IPNetwork("10.244.1.0/24")!])

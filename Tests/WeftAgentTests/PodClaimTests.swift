@@ -16,8 +16,10 @@ struct PodClaimTests {
     static var denyAll: [String: Any] { ["metadata": ["name": "deny-all", "namespace": "prod"], "spec": ["podSelector": [String: Any]()]] }
 
     static func pod(_ name: String, uid: String, node: String = "n1", address: String? = nil) -> [String: Any] {
-        var object: [String: Any] = ["metadata": ["name": name, "namespace": "prod", "uid": uid],
-                                     "spec": ["nodeName": node, "containers": [["name": "c"]]]]
+        var object: [String: Any] = [
+            "metadata": ["name": name, "namespace": "prod", "uid": uid],
+            "spec": ["nodeName": node, "containers": [["name": "c"]]],
+        ]
         if let address { object["status"] = ["phase": "Running", "podIPs": [["ip": address]]] }
         return object
     }
@@ -110,8 +112,9 @@ struct PodClaimTests {
         try await withAgentLab { lab in
             let agent = try lab.agent(syncWait: 60)
             await sync(agent, pods: [Self.pod("web", uid: "u1"), Self.pod("far", uid: "u2", node: "n2")])
-            #expect(await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")).ok,
-                    "the control: this node's pod")
+            #expect(
+                await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"], sandbox: "s1")).ok,
+                "the control: this node's pod")
             let refused = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "far", addresses: ["10.9.0.3"], sandbox: "s2"))
             #expect(!refused.ok && refused.error?.contains("scheduled to node n2") == true, "\(refused.error ?? "")")
             let recreated = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.4"], sandbox: "s3", uid: "u0"))
@@ -128,8 +131,9 @@ struct PodClaimTests {
             await sync(agent, pods: [Self.pod("web", uid: "u1")])
             let socket = "\(lab.directory)/run/policy.sock"
             // As kubelet's hostPath DirectoryOrCreate leaves it: 0755.
-            try FileManager.default.createDirectory(atPath: "\(lab.directory)/run", withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
+            try FileManager.default.createDirectory(
+                atPath: "\(lab.directory)/run", withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o755])
             let server = try await PolicySocketServer.start(path: socket, agent: agent)
             let mode = try FileManager.default.attributesOfItem(atPath: "\(lab.directory)/run")[.posixPermissions] as? Int
             #expect(mode == 0o700, "the socket's directory is root's alone whoever made it")
@@ -162,7 +166,9 @@ struct PodClaimTests {
                 """
             let result = try run(["/bin/sh", "-c", script])
             await server.close()
-            #expect(result.stdout.contains(#"junk: {"ok":true"#) && result.stdout.contains("web (no address yet)"), "the control: a request line is answered\n\(result.stdout)")
+            #expect(
+                result.stdout.contains(#"junk: {"ok":true"#) && result.stdout.contains("web (no address yet)"),
+                "the control: a request line is answered\n\(result.stdout)")
             #expect(result.stdout.contains("answered: 64"), "\(result.stdout) \(result.stderr)")
             #expect(result.stdout.contains("closed at once: 6"), "\(result.stdout)")
         }

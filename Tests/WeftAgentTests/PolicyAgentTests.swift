@@ -56,13 +56,16 @@ struct PolicyAgentTests {
         #expect(try lab.connect(from: "client", to: web, port: 9090) == "", "a port the policy does not name")
         #expect(try lab.connect(from: "other", to: web, port: 8080) == "", "a pod the policy does not name")
         // A second web pod once the node is compiled: its ADD adds its elements alone, to web's chain.
-        try lab.apply("""
+        try lab.apply(
+            """
             apiVersion: v1
             kind: Pod
             metadata: {name: web2, namespace: prod, labels: {app: web}}
             spec: {nodeName: n1, containers: [{name: c, image: x, ports: [{name: http, containerPort: 8080}]}]}
             """)
-        _ = waitUntil(timeout: 5) { (try? lab.inNode([binary("weftctl"), "policy", "ls", "--pod", "prod/web2", "--socket", lab.socket]).stdout.contains("no address yet")) == true }
+        _ = waitUntil(timeout: 5) {
+            (try? lab.inNode([binary("weftctl"), "policy", "ls", "--pod", "prod/web2", "--socket", lab.socket]).stdout.contains("no address yet")) == true
+        }
         let quickBefore = try lab.metric("weftd_policy_quick_attaches_total")
         let web2 = try lab.add("web2")
         #expect(try lab.metric("weftd_policy_quick_attaches_total") == quickBefore + 1, "web2's ADD added its elements alone")
@@ -70,7 +73,8 @@ struct PolicyAgentTests {
         #expect(try lab.answer(from: "client", to: web2, port: 8080) == "web2")
         #expect(try lab.connect(from: "other", to: web2, port: 8080) == "")
         let explained = try lab.inNode([binary("weftctl"), "policy", "ls", "--pod", "prod/web", "--socket", lab.socket]).stdout
-        #expect(explained.contains("prod/web (\(web))") && explained.contains("ingress: isolated; allowed only as prod/web-ingress allow")
+        #expect(
+            explained.contains("prod/web (\(web))") && explained.contains("ingress: isolated; allowed only as prod/web-ingress allow")
                 && explained.contains("egress: open"), "\(explained)")
 
         // The policy changed: the new peer passes, the old one no longer does.
@@ -93,9 +97,11 @@ struct PolicyAgentTests {
         let lab = try PolicyLab()
         defer { lab.cleanup() }
         let arguments = { (node: String) in
-            ["/usr/bin/timeout", "-s", "KILL", "30", binary("weftd"), "run", "--backend", "none", "--network-policy",
-             "--kubeconfig", "\(lab.directory)/kubeconfig", "--node-name", node, "--policy-socket", lab.socket,
-             "--metrics-address", "127.0.0.1:9412", "--state-file", "\(lab.directory)/state-\(node).json"]
+            [
+                "/usr/bin/timeout", "-s", "KILL", "30", binary("weftd"), "run", "--backend", "none", "--network-policy",
+                "--kubeconfig", "\(lab.directory)/kubeconfig", "--node-name", node, "--policy-socket", lab.socket,
+                "--metrics-address", "127.0.0.1:9412", "--state-file", "\(lab.directory)/state-\(node).json",
+            ]
         }
         let refused = try lab.inNode(arguments("n9"))
         #expect(refused.status != 0 && refused.status != 137, "\(refused.stderr)")
@@ -122,8 +128,9 @@ struct PolicyAgentTests {
         #expect(try lab.answer(from: "other", to: web, port: 8080) == "web")
         try lab.startAPIServer()
         try lab.apply(Self.policy(allowing: "client"))
-        #expect(waitUntil(timeout: 20) { (try? lab.connect(from: "other", to: web, port: 8080)) == "" } != nil,
-                "the watch was opened again: \(lab.log("weftd").suffix(1500))")
+        #expect(
+            waitUntil(timeout: 20) { (try? lab.connect(from: "other", to: web, port: 8080)) == "" } != nil,
+            "the watch was opened again: \(lab.log("weftd").suffix(1500))")
         #expect(try lab.metric("weftd_policy_watch_restarts_total") > 0, "the watches were opened again")
     }
 
@@ -154,12 +161,15 @@ struct PolicyAgentTests {
         // weftd back, and kubelet reporting the pod's address: weftd knows it and lets it out.
         try lab.startWeftd()
         let patch = #"{"status":{"podIP":"\#(other)","podIPs":[{"ip":"\#(other)"}]}}"#
-        let patched = try lab.inNode(["/usr/bin/curl", "-sfk", "-X", "PATCH", "-H", "Authorization: Bearer weft-test-token",
-                                      "-H", "Content-Type: application/merge-patch+json", "--data", patch,
-                                      "https://127.0.0.1:6443/api/v1/namespaces/prod/pods/other/status"])
+        let patched = try lab.inNode([
+            "/usr/bin/curl", "-sfk", "-X", "PATCH", "-H", "Authorization: Bearer weft-test-token",
+            "-H", "Content-Type: application/merge-patch+json", "--data", patch,
+            "https://127.0.0.1:6443/api/v1/namespaces/prod/pods/other/status",
+        ])
         #expect(patched.status == 0, "\(patched.stderr)")
-        #expect(waitUntil(timeout: 10) { (try? lab.connect(from: "client", to: other, port: 8080)) == "other" } != nil,
-                "\(lab.log("weftd").suffix(1500))")
+        #expect(
+            waitUntil(timeout: 10) { (try? lab.connect(from: "client", to: other, port: 8080)) == "other" } != nil,
+            "\(lab.log("weftd").suffix(1500))")
         #expect(try lab.answer(from: "other", to: client, port: 7000) == "client")
     }
 }

@@ -64,11 +64,22 @@ final class PolicyLab {
     /// on 127.0.0.1 at a free port, one nsenter'd socat per connection. Its https URL.
     func forwardAPIServer() throws -> String {
         let port = Int.random(in: 20000..<40000)
-        daemons["forward"] = try Daemon(["/usr/bin/socat", "TCP4-LISTEN:\(port),bind=127.0.0.1,fork,reuseaddr",
-                                         "EXEC:/usr/bin/nsenter --net=/var/run/netns/\(node) /usr/bin/socat STDIO TCP4\\:127.0.0.1\\:6443"],
-                                        logPath: "\(directory)/forward.log")
-        guard waitUntil(timeout: 10, { (try? run(["/usr/bin/curl", "-sk", "-H", "Authorization: Bearer weft-test-token",
-                                                   "https://127.0.0.1:\(port)/readyz"]).stdout) == "ok" }) != nil else {
+        daemons["forward"] = try Daemon(
+            [
+                "/usr/bin/socat", "TCP4-LISTEN:\(port),bind=127.0.0.1,fork,reuseaddr",
+                "EXEC:/usr/bin/nsenter --net=/var/run/netns/\(node) /usr/bin/socat STDIO TCP4\\:127.0.0.1\\:6443",
+            ],
+            logPath: "\(directory)/forward.log")
+        guard
+            waitUntil(
+                timeout: 10,
+                {
+                    (try? run([
+                        "/usr/bin/curl", "-sk", "-H", "Authorization: Bearer weft-test-token",
+                        "https://127.0.0.1:\(port)/readyz",
+                    ]).stdout) == "ok"
+                }) != nil
+        else {
             throw TestFailure("no forward to the API server: \(log("forward"))")
         }
         return "https://127.0.0.1:\(port)"
@@ -81,29 +92,32 @@ final class PolicyLab {
     private func startControlPlane() throws {
         let pki = directory
         try """
-            weft-test-token,weft,weft,system:masters
-            weftd-token,system:serviceaccount:kube-system:weft,weft-sa,"system:serviceaccounts,system:serviceaccounts:kube-system"
-            nobody-token,nobody,nobody
+        weft-test-token,weft,weft,system:masters
+        weftd-token,system:serviceaccount:kube-system:weft,weft-sa,"system:serviceaccounts,system:serviceaccounts:kube-system"
+        nobody-token,nobody,nobody
 
-            """.write(toFile: "\(pki)/tokens.csv", atomically: true, encoding: .utf8)
+        """.write(toFile: "\(pki)/tokens.csv", atomically: true, encoding: .utf8)
         try """
-            apiVersion: v1
-            kind: Config
-            clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
-            users: [{name: u, user: {token: weft-test-token}}]
-            contexts: [{name: x, context: {cluster: c, user: u}}]
-            current-context: x
-            """.write(toFile: "\(directory)/kubeconfig", atomically: true, encoding: .utf8)
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+        users: [{name: u, user: {token: weft-test-token}}]
+        contexts: [{name: x, context: {cluster: c, user: u}}]
+        current-context: x
+        """.write(toFile: "\(directory)/kubeconfig", atomically: true, encoding: .utf8)
         // etcd's and kube-apiserver's command lines come from the one bring-up the Python tools share
         // (scripts/lib/apiserver.py); the lab starts them in its node and stops them by PID.
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
-        let printed = try run(["/usr/bin/python3", "-m", "lib.apiserver", "commands", "--kube-bin", kubeBin, "--dir", directory,
-                               "--tokens", "\(pki)/tokens.csv", "--authorization", rbac ? "RBAC" : "AlwaysAllow"],
-                              environment: ["PYTHONPATH": "\(repository)/scripts"])
+        let printed = try run(
+            [
+                "/usr/bin/python3", "-m", "lib.apiserver", "commands", "--kube-bin", kubeBin, "--dir", directory,
+                "--tokens", "\(pki)/tokens.csv", "--authorization", rbac ? "RBAC" : "AlwaysAllow",
+            ],
+            environment: ["PYTHONPATH": "\(repository)/scripts"])
         guard printed.status == 0,
-              let commands = try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)) as? [String: [String]],
-              let etcd = commands["etcd"], let apiserver = commands["apiserver"]
+            let commands = try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)) as? [String: [String]],
+            let etcd = commands["etcd"], let apiserver = commands["apiserver"]
         else { throw TestFailure("scripts/lib/apiserver.py commands: \(printed.stderr)") }
         apiserverCommand = apiserver
         try start("etcd", etcd)
@@ -131,9 +145,13 @@ final class PolicyLab {
     func startWeftd(timeout: Double = 30) throws {
         // weftd refuses to start for a node the API does not have: the lab's node exists.
         try apply("apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n")
-        try start("weftd", [binary("weftd"), "run", "--backend", "none", "--network-policy", "--kubeconfig", "\(directory)/kubeconfig",
-                            "--node-name", "n1", "--policy-socket", socket, "--metrics-address", "127.0.0.1:9411",
-                            "--state-file", "\(directory)/state.json"])
+        try start(
+            "weftd",
+            [
+                binary("weftd"), "run", "--backend", "none", "--network-policy", "--kubeconfig", "\(directory)/kubeconfig",
+                "--node-name", "n1", "--policy-socket", socket, "--metrics-address", "127.0.0.1:9411",
+                "--state-file", "\(directory)/state.json",
+            ])
         guard waitUntil(timeout: timeout, { (try? inNode(["/usr/bin/curl", "-sf", "http://127.0.0.1:9411/healthz"]).status) == 0 }) != nil else {
             throw TestFailure("weftd not healthy: \(log("weftd").suffix(2000))")
         }
@@ -159,9 +177,12 @@ final class PolicyLab {
             try addNamespace(netns)
             pods.append(netns)
         }
-        return try inNode(["/usr/bin/env", "CNI_COMMAND=\(command)", "CNI_CONTAINERID=c-\(name)", "CNI_NETNS=/var/run/netns/\(netns)",
-                           "CNI_IFNAME=eth0", "CNI_PATH=/nonexistent", "CNI_ARGS=K8S_POD_NAMESPACE=prod;K8S_POD_NAME=\(name)",
-                           binary("weft")], input: config ?? self.config(failClosed: failClosed))
+        return try inNode(
+            [
+                "/usr/bin/env", "CNI_COMMAND=\(command)", "CNI_CONTAINERID=c-\(name)", "CNI_NETNS=/var/run/netns/\(netns)",
+                "CNI_IFNAME=eth0", "CNI_PATH=/nonexistent", "CNI_ARGS=K8S_POD_NAMESPACE=prod;K8S_POD_NAME=\(name)",
+                binary("weft"),
+            ], input: config ?? self.config(failClosed: failClosed))
     }
 
     /// ADD for pod `name` (with `config`, else the lab's); its address.
@@ -175,18 +196,28 @@ final class PolicyLab {
 
     /// Serves `name` on TCP `port` (answering its name) until cleanup.
     func serve(_ name: String, port: Int) throws {
-        daemons["socat-\(name)-\(port)"] = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/socat",
-                                                       "TCP4-LISTEN:\(port),fork,reuseaddr", "SYSTEM:echo \(name)"],
-                                                      logPath: "\(directory)/socat-\(name)-\(port).log")
-        guard waitUntil(timeout: 10, { (try? run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/ss", "-ltn"]).stdout.contains(":\(port)")) == true }) != nil else {
+        daemons["socat-\(name)-\(port)"] = try Daemon(
+            [
+                "/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/socat",
+                "TCP4-LISTEN:\(port),fork,reuseaddr", "SYSTEM:echo \(name)",
+            ],
+            logPath: "\(directory)/socat-\(name)-\(port).log")
+        guard
+            waitUntil(
+                timeout: 10,
+                { (try? run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(name)", "/usr/bin/ss", "-ltn"]).stdout.contains(":\(port)")) == true })
+                != nil
+        else {
             throw TestFailure("\(name)'s server on TCP port \(port) never listened")
         }
     }
 
     /// What `from` gets from `address:port`: the server's name, or "" when dropped (1 s).
     func connect(from: String, to address: String, port: Int) throws -> String {
-        try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(from)", "/usr/bin/timeout", "-s", "KILL", "4",
-                 "/usr/bin/socat", "-T1", "-", "TCP:\(address):\(port),connect-timeout=1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try run([
+            "/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-p\(from)", "/usr/bin/timeout", "-s", "KILL", "4",
+            "/usr/bin/socat", "-T1", "-", "TCP:\(address):\(port),connect-timeout=1",
+        ]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `connect` where an answer is expected: tried up to three times (a loaded machine may lose the

@@ -13,7 +13,11 @@ struct RetryTimerTests {
         init(failures: Int) { failuresLeft = failures }
         var failing: Bool { lock.withLock { failuresLeft > 0 } }
         var attempts: [ContinuousClock.Instant] { lock.withLock { times } }
-        func attempt() { lock.withLock { times.append(.now); failuresLeft -= 1 } }
+        func attempt() {
+            lock.withLock {
+                times.append(.now); failuresLeft -= 1
+            }
+        }
         func fail(times count: Int) { lock.withLock { failuresLeft = count } }
     }
 

@@ -60,11 +60,14 @@ final class TestCluster {
 
     /// etcd in its namespace, its data in the cluster's directory (kept across a restart).
     func startEtcd() throws {
-        let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcd", "--name", "wt",
-                                 "--data-dir", "\(directory)/etcd", "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
-                                 "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                                 "--initial-cluster", "wt=http://127.0.0.1:2380"] + (tls ? EtcdTLS.serverFlags(directory) : []) + etcdFlags,
-                                logPath: "\(directory)/etcd.log")
+        let daemon = try Daemon(
+            [
+                "/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcd", "--name", "wt",
+                "--data-dir", "\(directory)/etcd", "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
+                "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                "--initial-cluster", "wt=http://127.0.0.1:2380",
+            ] + (tls ? EtcdTLS.serverFlags(directory) : []) + etcdFlags,
+            logPath: "\(directory)/etcd.log")
         daemons.append(daemon)
         etcd = daemon
         guard waitUntil(timeout: 30, { (try? etcdctl("endpoint", "health").status) == 0 }) != nil else {
@@ -87,8 +90,9 @@ final class TestCluster {
         ]
         for step in steps {
             // `user add name:password` asks for nothing with --interactive=false (a flag of user add only).
-            let result = try run(etcdctlCommand + step + (step[0] == "user" && step[1] == "add" ? ["--interactive=false"] : []),
-                                 environment: ["ETCDCTL_API": "3"])
+            let result = try run(
+                etcdctlCommand + step + (step[0] == "user" && step[1] == "add" ? ["--interactive=false"] : []),
+                environment: ["ETCDCTL_API": "3"])
             guard result.status == 0 else { throw TestFailure("etcdctl \(step.joined(separator: " ")): \(result.stderr)") }
         }
         etcdUser = "root:\(rootPassword)"
@@ -99,8 +103,11 @@ final class TestCluster {
         try FakeAPIServer.script.write(toFile: "\(directory)/fake_apiserver.py", atomically: true, encoding: .utf8)
         try netConf.write(toFile: netConfFile, atomically: true, encoding: .utf8)
         try FakeAPIServer.kubeconfig(server: apiServer).write(toFile: kubeconfigFile, atomically: true, encoding: .utf8)
-        let api = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", "/usr/bin/python3", "\(directory)/fake_apiserver.py",
-                              Self.apiAddress, "6443"], logPath: "\(directory)/api.log")
+        let api = try Daemon(
+            [
+                "/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", "/usr/bin/python3", "\(directory)/fake_apiserver.py",
+                Self.apiAddress, "6443",
+            ], logPath: "\(directory)/api.log")
         daemons.append(api)
         guard waitUntil(timeout: 30, { (try? kube("GET", "/api/v1/nodes").status) == 0 }) != nil else {
             throw TestFailure("fake API server did not start: \(api.log.suffix(2000))")
@@ -110,7 +117,8 @@ final class TestCluster {
     /// A request to the fake API server from its own namespace.
     @discardableResult
     func kube(_ method: String, _ path: String, body: String? = nil) throws -> ProgramResult {
-        try run(["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-api", "/usr/bin/curl", "-sf", "-X", method, apiServer + path]
+        try run(
+            ["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-api", "/usr/bin/curl", "-sf", "-X", method, apiServer + path]
                 + (body.map { ["-H", "Content-Type: application/json", "--data", $0] } ?? []))
     }
 
@@ -143,8 +151,10 @@ final class TestCluster {
     func track(_ daemon: Daemon) { daemons.append(daemon) }
 
     private var etcdctlCommand: [String] {
-        ["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
-         "--dial-timeout", "2s"] + (tls ? EtcdTLS.clientFlags(directory) : []) + (etcdUser.map { ["--user", $0] } ?? [])
+        [
+            "/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-etcd", "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
+            "--dial-timeout", "2s",
+        ] + (tls ? EtcdTLS.clientFlags(directory) : []) + (etcdUser.map { ["--user", $0] } ?? [])
     }
 
     @discardableResult

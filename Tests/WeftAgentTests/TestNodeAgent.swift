@@ -36,16 +36,22 @@ final class TestNodeAgent {
     /// Starts weftd in the node's namespace with a short TTL.
     /// `etcd` replaces the default etcd flags (plain HTTP to the cluster's etcd), `iface` the underlay
     /// flags; `extra` is appended; `environment` is added to weftd's.
-    func start(ttl: String = "5s", etcd: [String]? = nil, iface: [String] = ["--iface", "eth0"], extra: [String] = [],
-               environment: [String: String] = [:]) throws {
+    func start(
+        ttl: String = "5s", etcd: [String]? = nil, iface: [String] = ["--iface", "eth0"], extra: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         startedAt = Date()
-        let engine = cluster.engine == .etcd
+        let engine =
+            cluster.engine == .etcd
             ? etcd ?? ["--etcd-endpoints", cluster.etcdEndpoint, "--etcd-allow-insecure"]
             : ["--backend", "kube", "--kubeconfig", cluster.kubeconfigFile, "--node-name", label, "--net-conf", cluster.netConfFile]
-        let daemon = try Daemon(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weftd"), "run"] + engine
-                                + iface + ["--lease-ttl", ttl, "--subnet-file", subnetFile, "--state-file", stateFile,
-                                           "--metrics-address", "127.0.0.1:9410"] + extra,
-                                logPath: "\(directory)/weftd.log", environment: environment)
+        let daemon = try Daemon(
+            ["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weftd"), "run"] + engine
+                + iface + [
+                    "--lease-ttl", ttl, "--subnet-file", subnetFile, "--state-file", stateFile,
+                    "--metrics-address", "127.0.0.1:9410",
+                ] + extra,
+            logPath: "\(directory)/weftd.log", environment: environment)
         weftd = daemon
         cluster.track(daemon)
     }
@@ -73,14 +79,17 @@ final class TestNodeAgent {
         pods += 1
         let pod = "wt-\(cluster.id)-\(label)p\(pods)"
         try cluster.addNamespace(pod)
-        let config = #"{"cniVersion":"1.0.0","name":"cbr0","type":"weft","subnetFile":"\#(subnetFile)","dataDir":"\#(directory)/ipam","delegate":{"isDefaultGateway":true}}"#
-        let result = try run(["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weft")], input: config, environment: [
-            "CNI_COMMAND": "ADD", "CNI_CONTAINERID": pod, "CNI_NETNS": "/var/run/netns/\(pod)", "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin",
-        ])
+        let config =
+            #"{"cniVersion":"1.0.0","name":"cbr0","type":"weft","subnetFile":"\#(subnetFile)","dataDir":"\#(directory)/ipam","delegate":{"isDefaultGateway":true}}"#
+        let result = try run(
+            ["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", binary("weft")], input: config,
+            environment: [
+                "CNI_COMMAND": "ADD", "CNI_CONTAINERID": pod, "CNI_NETNS": "/var/run/netns/\(pod)", "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin",
+            ])
         guard result.status == 0,
-              let json = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-              let addresses = (json["ips"] as? [[String: Any]])?.compactMap({ ($0["address"] as? String)?.split(separator: "/").first.map(String.init) }),
-              !addresses.isEmpty
+            let json = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            let addresses = (json["ips"] as? [[String: Any]])?.compactMap({ ($0["address"] as? String)?.split(separator: "/").first.map(String.init) }),
+            !addresses.isEmpty
         else { throw TestFailure("\(label): ADD failed (\(result.status)): \(result.stdout) \(result.stderr)") }
         return (pod, addresses)
     }
@@ -88,7 +97,8 @@ final class TestNodeAgent {
     /// The pid the agent wrote in its state file.
     func agentPID() -> Int32? {
         guard let data = FileManager.default.contents(atPath: stateFile),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return (json["pid"] as? NSNumber)?.int32Value
     }
 
@@ -130,15 +140,20 @@ func ping(from pod: String, to address: String, wait: String = "1") throws -> Bo
 
 /// Connects from `pod` to a one-shot server in `server` that answers with the address it saw.
 func sourceSeen(from pod: String, by server: String, at address: String) throws -> String {
-    let listener = try Daemon(["/usr/sbin/ip", "netns", "exec", server, "python3", "-c",
-                               "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-                               + "s.bind(('0.0.0.0',7777))\ns.listen(1)\ns.settimeout(20)\nc,a=s.accept()\nc.sendall(a[0].encode())\nc.close()"],
-                              logPath: "/dev/null")
+    let listener = try Daemon(
+        [
+            "/usr/sbin/ip", "netns", "exec", server, "python3", "-c",
+            "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                + "s.bind(('0.0.0.0',7777))\ns.listen(1)\ns.settimeout(20)\nc,a=s.accept()\nc.sendall(a[0].encode())\nc.close()",
+        ],
+        logPath: "/dev/null")
     defer { listener.stop() }
     var seen = ""
     _ = try waitUntil(timeout: 10) {
-        let answer = try run(["/usr/sbin/ip", "netns", "exec", pod, "python3", "-c",
-                              "import socket\ns=socket.create_connection(('\(address)',7777),timeout=2)\nprint(s.recv(64).decode())"])
+        let answer = try run([
+            "/usr/sbin/ip", "netns", "exec", pod, "python3", "-c",
+            "import socket\ns=socket.create_connection(('\(address)',7777),timeout=2)\nprint(s.recv(64).decode())",
+        ])
         seen = answer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         return answer.status == 0
     }

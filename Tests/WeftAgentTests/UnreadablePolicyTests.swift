@@ -11,9 +11,13 @@ import WeftNetlink
 /// makes weftd unhealthy and refuses attaches. And weftd reads what the API server accepts.
 @Suite(.privileged)
 struct UnreadablePolicyTests {
-    static var web: [String: Any] { ["metadata": ["name": "web", "namespace": "prod", "labels": ["app": "web"]],
-                                     "spec": ["nodeName": "n1", "containers": [["name": "c"]]],
-                                     "status": ["podIPs": [["ip": "10.9.0.2"]]]] }
+    static var web: [String: Any] {
+        [
+            "metadata": ["name": "web", "namespace": "prod", "labels": ["app": "web"]],
+            "spec": ["nodeName": "n1", "containers": [["name": "c"]]],
+            "status": ["podIPs": [["ip": "10.9.0.2"]]],
+        ]
+    }
 
     static func policy(_ name: String, spec: [String: Any]) -> [String: Any] {
         ["metadata": ["name": name, "namespace": "prod"], "spec": spec]
@@ -26,15 +30,20 @@ struct UnreadablePolicyTests {
 
     @Test func aPolicyWhoseRulesCannotBeReadIsolatesThePodsItSelects() async throws {
         try await withAgent { agent in
-            let bad = Self.policy("bad-peer", spec: ["podSelector": ["matchLabels": ["app": "web"]],
-                                                     "ingress": [["from": [["ipBlock": ["cidr": "not-a-cidr"]]]]]])
+            let bad = Self.policy(
+                "bad-peer",
+                spec: [
+                    "podSelector": ["matchLabels": ["app": "web"]],
+                    "ingress": [["from": [["ipBlock": ["cidr": "not-a-cidr"]]]]],
+                ])
             let good = Self.policy("good", spec: ["podSelector": ["matchLabels": ["app": "other"]], "ingress": [[String: Any]]()])
             await agent.received(.policies, listed: [bad, good])
             let kept = try #require(await agent.policies["prod/bad-peer"], "the unreadable policy is kept, not dropped")
             #expect(kept.ingress.isEmpty && kept.egress.isEmpty && kept.policyTypes == [.ingress, .egress])
             #expect(await agent.policies["prod/good"] != nil, "the control: a readable policy is read")
-            let compiled = PolicyCompiler.compile(policies: Array(await agent.policies.values), pods: [try PolicyPod(json: Self.web)],
-                                                  namespaces: [PolicyNamespace(name: "prod")], node: "n1")
+            let compiled = PolicyCompiler.compile(
+                policies: Array(await agent.policies.values), pods: [try PolicyPod(json: Self.web)],
+                namespaces: [PolicyNamespace(name: "prod")], node: "n1")
             let address = try #require(IPAddress("10.9.0.2"))
             for direction in [Direction.ingress, .egress] {
                 let chain = try #require(compiled.verdicts[direction]?[address], "web is isolated for \(direction)")

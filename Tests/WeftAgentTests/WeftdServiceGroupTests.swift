@@ -34,12 +34,14 @@ struct WeftdServiceGroupTests {
     }
 
     static func parts(_ journal: Journal, agent: CancelledOnShutdown? = nil) -> [any Service] {
-        [ClosedOnShutdown("connections") { journal.add("connections closed") },
-         ClosedOnShutdown("status server") { journal.add("status server closed") },
-         agent ?? runner("lease agent", journal),
-         runner("policy agent", journal),
-         ClosedOnShutdown("policy socket") { journal.add("policy socket closed") },
-         runner("node readiness", journal)]
+        [
+            ClosedOnShutdown("connections") { journal.add("connections closed") },
+            ClosedOnShutdown("status server") { journal.add("status server closed") },
+            agent ?? runner("lease agent", journal),
+            runner("policy agent", journal),
+            ClosedOnShutdown("policy socket") { journal.add("policy socket closed") },
+            runner("node readiness", journal),
+        ]
     }
 
     /// A graceful shutdown (what SIGTERM and SIGINT trigger) stops the parts in reverse start order,
@@ -53,8 +55,11 @@ struct WeftdServiceGroupTests {
         await group.triggerGracefulShutdown()
         try await running.value
         let stops = journal.all.filter { !$0.hasSuffix("running") }
-        #expect(stops == ["node readiness stopped", "policy socket closed", "policy agent stopped", "lease agent stopped",
-                          "status server closed", "connections closed"])
+        #expect(
+            stops == [
+                "node readiness stopped", "policy socket closed", "policy agent stopped", "lease agent stopped",
+                "status server closed", "connections closed",
+            ])
     }
 
     /// A part that fails stops the others the same way, and the group throws its error (weftd exits 1);

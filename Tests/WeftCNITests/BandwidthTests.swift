@@ -63,7 +63,10 @@ import WeftCNI
         (#"{"ingressRate":-1,"ingressBurst":1000}"#, "runtimeConfig.bandwidth.ingressRate -1 is negative"),
         (#"{"ingressRate":1000,"ingressBurst":-8000}"#, "runtimeConfig.bandwidth.ingressBurst -8000 is negative"),
         (#"{"ingressRate":1.5,"ingressBurst":1000}"#, "runtimeConfig.bandwidth.ingressRate 1.5 is not a whole number"),
-        (#"{"ingressRate":1000,"ingressBurst":1000.0000000000000000001}"#, "runtimeConfig.bandwidth.ingressBurst 1000.0000000000000000001 is not a whole number"),
+        (
+            #"{"ingressRate":1000,"ingressBurst":1000.0000000000000000001}"#,
+            "runtimeConfig.bandwidth.ingressBurst 1000.0000000000000000001 is not a whole number"
+        ),
         (#"{"egressRate":1e-3,"egressBurst":1000}"#, "runtimeConfig.bandwidth.egressRate 0.001 is not a whole number"),
         (#"{"egressRate":1e30,"egressBurst":1000}"#, "runtimeConfig.bandwidth.egressRate 1000000000000000000000000000000 is too large"),
         (#"{"egressRate":1e200,"egressBurst":1000}"#, "runtimeConfig.bandwidth.egressRate 1e+200 is too large"),

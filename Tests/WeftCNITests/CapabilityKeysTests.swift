@@ -19,7 +19,9 @@ import WeftCNI
         #expect(resolved.portMappings.first?.hostIP == nil)
     }
 
-    @Test(arguments: [#"{"hostPort":80,"containerPort":8080}"#, #"{"HOSTPORT":80,"containerport":8080}"#, #"{"hostport":80,"ContainerPort":8080,"protocol":"UDP"}"#])
+    @Test(arguments: [
+        #"{"hostPort":80,"containerPort":8080}"#, #"{"HOSTPORT":80,"containerport":8080}"#, #"{"hostport":80,"ContainerPort":8080,"protocol":"UDP"}"#,
+    ])
     func anySpellingOfAKeyIsTheKey(entry: String) throws {
         let resolved = try plan(Self.config(runtimeConfig: #"{"portMappings":[\#(entry)]}"#))
         #expect(resolved.portMappings.first?.hostPort == 80)
@@ -27,7 +29,8 @@ import WeftCNI
     }
 
     @Test func readsGoCNIIPRanges() throws {
-        let resolved = try plan(Self.config(runtimeConfig: #"{"ipRanges":[[{"Subnet":"10.9.0.0/24","RangeStart":"10.9.0.10","RangeEnd":"10.9.0.20","Gateway":"10.9.0.1"}]]}"#))
+        let resolved = try plan(
+            Self.config(runtimeConfig: #"{"ipRanges":[[{"Subnet":"10.9.0.0/24","RangeStart":"10.9.0.10","RangeEnd":"10.9.0.20","Gateway":"10.9.0.1"}]]}"#))
         #expect(resolved.ranges.first?.subnet.description == "10.9.0.0/24")
         #expect(resolved.ranges.first?.first.description == "10.9.0.10")
         #expect(resolved.ranges.first?.last.description == "10.9.0.20")
@@ -35,7 +38,8 @@ import WeftCNI
     }
 
     @Test func readsGoCNIDNSIntoTheResult() throws {
-        let resolved = try plan(Self.config(runtimeConfig: #"{"dns":{"Servers":["10.96.0.10"],"Searches":["default.svc.cluster.local"],"Options":["ndots:5"]}}"#))
+        let resolved = try plan(
+            Self.config(runtimeConfig: #"{"dns":{"Servers":["10.96.0.10"],"Searches":["default.svc.cluster.local"],"Options":["ndots:5"]}}"#))
         #expect(resolved.dns.nameservers == ["10.96.0.10"])
         #expect(resolved.dns.search == ["default.svc.cluster.local"])
         #expect(resolved.dns.options == ["ndots:5"])
@@ -87,9 +91,10 @@ import WeftCNI
 @Suite struct RemovalDecodingTests {
     static func removal(_ json: String) throws -> NetworkConfig { try NetworkConfig.decode(Data(json.utf8), forRemoval: true) }
 
-    static let unusable = #"{"cniVersion":"1.0.0","name":"n","type":"weft","ipam":{"dataDir":"/run/x","ranges":"nope"},"# +
-        #""mtu":"1500","runtimeConfig":{"portMappings":[{"hostPort":"x"}],"ips":5},"prevResult":{"ips":[{"address":"nope"}]},"# +
-        #""args":{"cni":{"ips":{}}}}"#
+    static let unusable =
+        #"{"cniVersion":"1.0.0","name":"n","type":"weft","ipam":{"dataDir":"/run/x","ranges":"nope"},"#
+        + #""mtu":"1500","runtimeConfig":{"portMappings":[{"hostPort":"x"}],"ips":5},"prevResult":{"ips":[{"address":"nope"}]},"#
+        + #""args":{"cni":{"ips":{}}}}"#
 
     @Test func removalIgnoresWhatItCannotUse() throws {
         let config = try Self.removal(Self.unusable)
@@ -128,8 +133,9 @@ import WeftCNI
     }
 
     @Test func theNetworksDefaultIsOverriddenDirectionByDirection() throws {
-        let resolved = try plan(Self.base + #","bandwidth":{"ingressRate":1000,"ingressBurst":1000,"egressRate":2000,"egressBurst":2000},"#
-                                + #""runtimeConfig":{"bandwidth":{"ingressRate":5000,"ingressBurst":5000}}}"#)
+        let resolved = try plan(
+            Self.base + #","bandwidth":{"ingressRate":1000,"ingressBurst":1000,"egressRate":2000,"egressBurst":2000},"#
+                + #""runtimeConfig":{"bandwidth":{"ingressRate":5000,"ingressBurst":5000}}}"#)
         #expect(resolved.bandwidth?.ingress?.rateBitsPerSecond == 5000)
         #expect(resolved.bandwidth?.egress?.rateBitsPerSecond == 2000)
         #expect(try plan(Self.base + "}").bandwidth == nil)

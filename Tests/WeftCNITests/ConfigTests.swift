@@ -32,12 +32,13 @@ import WeftCNI
     }
 
     @Test func readsPrevResult() throws {
-        let config = try decode(#"""
-        {"cniVersion":"1.0.0","name":"n","type":"weft","prevResult":{"cniVersion":"1.0.0",
-         "interfaces":[{"name":"cni0"},{"name":"veth1"},{"name":"eth0","sandbox":"/run/netns/p"}],
-         "ips":[{"address":"10.244.1.2/24","gateway":"10.244.1.1","interface":2}],
-         "routes":[{"dst":"0.0.0.0/0","gw":"10.244.1.1"}]}}
-        """#)
+        let config = try decode(
+            #"""
+            {"cniVersion":"1.0.0","name":"n","type":"weft","prevResult":{"cniVersion":"1.0.0",
+             "interfaces":[{"name":"cni0"},{"name":"veth1"},{"name":"eth0","sandbox":"/run/netns/p"}],
+             "ips":[{"address":"10.244.1.2/24","gateway":"10.244.1.1","interface":2}],
+             "routes":[{"dst":"0.0.0.0/0","gw":"10.244.1.1"}]}}
+            """#)
         let result = try #require(config.prevResult?.result)
         #expect(result.ips.first?.address.description == "10.244.1.2/24")
         #expect(result.routes.first?.gateway?.description == "10.244.1.1")
@@ -52,14 +53,15 @@ import WeftCNI
 
 @Suite struct SubnetEnvTests {
     @Test func parsesFlanneldOutput() throws {
-        let env = try SubnetEnv.parse("""
-        FLANNEL_NETWORK=10.244.0.0/16,10.245.0.0/16
-        FLANNEL_SUBNET=10.244.1.1/24
-        FLANNEL_IPV6_NETWORK=fd00:10:244::/56
-        FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64
-        FLANNEL_MTU=1450
-        FLANNEL_IPMASQ=true
-        """)
+        let env = try SubnetEnv.parse(
+            """
+            FLANNEL_NETWORK=10.244.0.0/16,10.245.0.0/16
+            FLANNEL_SUBNET=10.244.1.1/24
+            FLANNEL_IPV6_NETWORK=fd00:10:244::/56
+            FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64
+            FLANNEL_MTU=1450
+            FLANNEL_IPMASQ=true
+            """)
         #expect(env.networks.map(\.description) == ["10.244.0.0/16", "10.245.0.0/16", "fd00:10:244::/56"])
         #expect(env.subnets.map(\.description) == ["10.244.1.1/24", "fd00:10:244:1::1/64"])
         #expect(env.mtu == 1450)
@@ -82,8 +84,9 @@ import WeftCNI
 
     /// What weftd writes, the plugin reads back unchanged: one type owns the format both ways.
     @Test func whatIsWrittenReadsBack() throws {
-        let written = SubnetEnv(network: IPNetworkLiteral("10.244.0.0/16"), subnet: IPNetworkLiteral("10.244.3.0/24"), mtu: 1430,
-                                ipv6: (IPNetworkLiteral("fd00:244::/56"), IPNetworkLiteral("fd00:244:0:3::/64")))
+        let written = SubnetEnv(
+            network: IPNetworkLiteral("10.244.0.0/16"), subnet: IPNetworkLiteral("10.244.3.0/24"), mtu: 1430,
+            ipv6: (IPNetworkLiteral("fd00:244::/56"), IPNetworkLiteral("fd00:244:0:3::/64")))
         #expect(written.subnets.map(\.description) == ["10.244.3.1/24", "fd00:244:0:3::1/64"], "the gateways")
         #expect(try SubnetEnv.parse(written.text) == written)
         let ipv4Only = SubnetEnv(network: IPNetworkLiteral("10.244.0.0/16"), subnet: IPNetworkLiteral("10.244.3.0/24"), mtu: 1450)

@@ -18,10 +18,12 @@ import WeftAddress
 
     @Test func stockFlannelEntryReadsFlannelsSubnetFile() throws {
         var asked: [String] = []
-        _ = try NetworkPlan.resolve(try decode(ConfigDecodingTests.flannel), loadSubnetEnv: { path in
-            asked.append(path)
-            return flannelEnv
-        })
+        _ = try NetworkPlan.resolve(
+            try decode(ConfigDecodingTests.flannel),
+            loadSubnetEnv: { path in
+                asked.append(path)
+                return flannelEnv
+            })
         #expect(asked == ["/run/flannel/subnet.env"])
     }
 
@@ -32,18 +34,20 @@ import WeftAddress
     }
 
     @Test func explicitSubnetNeedsNoSubnetFile() throws {
-        let plan = try NetworkPlan.resolve(try decode(#"{"name":"n","type":"weft","subnet":"10.88.0.0/16","routes":[{"dst":"10.0.0.0/8"}]}"#),
-                                           loadSubnetEnv: { _ in throw CNIError(.ioFailure, "must not be read") })
+        let plan = try NetworkPlan.resolve(
+            try decode(#"{"name":"n","type":"weft","subnet":"10.88.0.0/16","routes":[{"dst":"10.0.0.0/8"}]}"#),
+            loadSubnetEnv: { _ in throw CNIError(.ioFailure, "must not be read") })
         #expect(plan.ranges.first?.gateway.description == "10.88.0.1")
         #expect(plan.routes.first?.gateway?.description == "10.88.0.1")
     }
 
     @Test func hostLocalRangesWithDualStack() throws {
-        let plan = try plan(#"""
-        {"name":"n","type":"weft","ipam":{"type":"host-local","ranges":[
-          [{"subnet":"10.10.0.0/24","rangeStart":"10.10.0.100","rangeEnd":"10.10.0.200","gateway":"10.10.0.254"}],
-          [{"subnet":"fd00:10::/64"}]]}}
-        """#)
+        let plan = try plan(
+            #"""
+            {"name":"n","type":"weft","ipam":{"type":"host-local","ranges":[
+              [{"subnet":"10.10.0.0/24","rangeStart":"10.10.0.100","rangeEnd":"10.10.0.200","gateway":"10.10.0.254"}],
+              [{"subnet":"fd00:10::/64"}]]}}
+            """#)
         #expect(plan.ranges.map(\.family) == [.v4, .v6])
         #expect(plan.ranges[0].first.description == "10.10.0.100")
         #expect(plan.ranges[0].gateway.description == "10.10.0.254")
@@ -70,7 +74,9 @@ import WeftAddress
     }
 
     @Test func portMappingsAreValidated() throws {
-        let good = try plan(#"{"name":"n","type":"weft","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},{"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"10.0.0.1"}]}}"#)
+        let good = try plan(
+            #"{"name":"n","type":"weft","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},{"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"10.0.0.1"}]}}"#
+        )
         #expect(good.portMappings.map(\.description) == ["8080/tcp -> 80", "10.0.0.1:53/udp -> 53"])
     }
 
@@ -177,8 +183,10 @@ import WeftAddress
         (#","datapath":"routed","bridge":"br1"}"#, 7, "bridge is not taken by datapath routed"),
         (#","datapath":"routed","uplink":{"device":"eth1","gateway":"fd00::1"}}"#, 7, "uplink.gateway fd00::1 is IPv6, and no range of the network is"),
         (#","datapath":"routed","uplink":{"device":"eth1/x","gateway":"10.66.0.1"}}"#, 7, #"uplink.device "eth1/x" is not a valid interface name"#),
-        (#","datapath":"routed","uplink":{"device":"eth1","gateway":"10.66.0.1"},"runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80}]}}"#,
-         7, "runtimeConfig.portMappings is not taken by datapath routed with an uplink"),
+        (
+            #","datapath":"routed","uplink":{"device":"eth1","gateway":"10.66.0.1"},"runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80}]}}"#,
+            7, "runtimeConfig.portMappings is not taken by datapath routed with an uplink"
+        ),
     ])
     func whatADatapathDoesNotTakeIsRefused(extra: String, code: Int, message: String) {
         let error = cniError { _ = try plan(Self.base + extra) }

@@ -4,10 +4,14 @@ import WeftCNI
 
 @Suite struct ResultTests {
     let result = CNIResult(
-        interfaces: [.init(name: "cni0", mac: "0a:58:0a:f4:01:01"), .init(name: "veth1", mac: "aa:bb:cc:dd:ee:ff"),
-                     .init(name: "eth0", mac: "0a:58:0a:f4:01:02", sandbox: "/run/netns/p", mtu: 1450)],
-        ips: [.init(address: IPNetworkLiteral("10.244.1.2/24"), gateway: IPNetworkLiteral("10.244.1.1/32").address, interface: 2),
-              .init(address: IPNetworkLiteral("fd00::2/64"), gateway: IPNetworkLiteral("fd00::1/128").address, interface: 2)],
+        interfaces: [
+            .init(name: "cni0", mac: "0a:58:0a:f4:01:01"), .init(name: "veth1", mac: "aa:bb:cc:dd:ee:ff"),
+            .init(name: "eth0", mac: "0a:58:0a:f4:01:02", sandbox: "/run/netns/p", mtu: 1450),
+        ],
+        ips: [
+            .init(address: IPNetworkLiteral("10.244.1.2/24"), gateway: IPNetworkLiteral("10.244.1.1/32").address, interface: 2),
+            .init(address: IPNetworkLiteral("fd00::2/64"), gateway: IPNetworkLiteral("fd00::1/128").address, interface: 2),
+        ],
         routes: [.init(destination: IPNetworkLiteral("10.244.0.0/16"), gateway: IPNetworkLiteral("10.244.1.1/32").address)])
 
     func object(_ version: String) throws -> [String: Any] {

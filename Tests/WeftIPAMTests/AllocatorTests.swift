@@ -5,9 +5,10 @@ import WeftIPAM
 func makeRange(_ subnet: String, gateway: String, first: String? = nil, last: String? = nil) throws -> AddressRange {
     let network = try #require(IPNetwork(subnet))
     let bounds = try #require(AddressRange.defaultBounds(of: network))
-    return AddressRange(subnet: network, gateway: try #require(IPAddress(gateway)),
-                        first: try first.map { try #require(IPAddress($0)) } ?? bounds.first,
-                        last: try last.map { try #require(IPAddress($0)) } ?? bounds.last)
+    return AddressRange(
+        subnet: network, gateway: try #require(IPAddress(gateway)),
+        first: try first.map { try #require(IPAddress($0)) } ?? bounds.first,
+        last: try last.map { try #require(IPAddress($0)) } ?? bounds.last)
 }
 
 @Suite struct AllocatorTests {

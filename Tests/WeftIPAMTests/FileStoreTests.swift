@@ -5,8 +5,10 @@ import WeftIPAM
 import WeftIdentity
 
 /// A store in a fresh temporary directory, removed afterwards.
-func withTemporaryStore(under parent: String = FileManager.default.temporaryDirectory.path,
-                        _ body: (String) throws -> Void) throws {
+func withTemporaryStore(
+    under parent: String = FileManager.default.temporaryDirectory.path,
+    _ body: (String) throws -> Void
+) throws {
     let directory = "\(parent)/weft-store-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try body(directory)
@@ -52,7 +54,9 @@ func withTemporaryStore(under parent: String = FileManager.default.temporaryDire
     @Test func reportsExhaustionWithTheRange() throws {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "cbr0")
-            for index in 0..<5 { _ = try store.reserve(AttachmentID(network: "cbr0", containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [range]).addresses }
+            for index in 0..<5 {
+                _ = try store.reserve(AttachmentID(network: "cbr0", containerID: "c\(index)", ifname: "eth0"), netns: "", ranges: [range]).addresses
+            }
             #expect(throws: IPAMError.exhausted(range: "10.244.1.0/29", held: 5, stale: 0)) {
                 try store.reserve(AttachmentID(network: "cbr0", containerID: "full", ifname: "eth0"), netns: "", ranges: [range]).addresses
             }

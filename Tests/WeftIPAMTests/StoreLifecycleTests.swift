@@ -162,8 +162,10 @@ extension StoreLifecycleTests {
         try withTemporaryStore { dir in
             let store = FileStore(dataDir: dir, network: "n")
             let addresses = try store.reserve(owner("a"), netns: "", ranges: [range]).addresses
-            let mappings = [PortMapping(proto: .udp, hostPort: 53, containerPort: 5353, hostIP: IPAddress("fd00::1")),
-                            PortMapping(proto: .tcp, hostPort: 80, containerPort: 8080, hostIP: nil)]
+            let mappings = [
+                PortMapping(proto: .udp, hostPort: 53, containerPort: 5353, hostIP: IPAddress("fd00::1")),
+                PortMapping(proto: .tcp, hostPort: 80, containerPort: 8080, hostIP: nil),
+            ]
             try store.recordHostPorts(owner("a"), mappings)
             let recorded = try store.hostPorts()
             #expect(recorded.count == 1)

@@ -85,14 +85,22 @@ import WeftIdentity
         let long = hex64 + "0123456789abcdef"
         let shortened = "0123456789abcdef0123456789abcdef0123456789abcde~04972276127af39d"
         let cases: [(AttachmentID, veth: String, ifb: String, record: String, tag: String)] = [
-            (AttachmentID(network: "cbr0", containerID: "abc", ifname: "eth0"),
-             "vethb94b37b3", "ifbb94b37b3", "abc:eth0", "weft/cbr0/abc/eth0"),
-            (AttachmentID(network: "cbr0", containerID: hex64, ifname: "eth0"),
-             "veth51f4d93d", "ifb51f4d93d", "\(hex64):eth0", "weft/cbr0/\(hex64)/eth0"),
-            (AttachmentID(network: "cbr0", containerID: long, ifname: "eth0"),
-             "veth5680988b", "ifb5680988b", "\(shortened):eth0", "weft/cbr0/\(shortened)/eth0"),
-            (AttachmentID(network: "k8s-pod-network", containerID: long, ifname: "net1"),
-             "vethbecc09d4", "ifbbecc09d4", "\(shortened):net1", "weft/k8s-pod-network/\(shortened)/net1"),
+            (
+                AttachmentID(network: "cbr0", containerID: "abc", ifname: "eth0"),
+                "vethb94b37b3", "ifbb94b37b3", "abc:eth0", "weft/cbr0/abc/eth0"
+            ),
+            (
+                AttachmentID(network: "cbr0", containerID: hex64, ifname: "eth0"),
+                "veth51f4d93d", "ifb51f4d93d", "\(hex64):eth0", "weft/cbr0/\(hex64)/eth0"
+            ),
+            (
+                AttachmentID(network: "cbr0", containerID: long, ifname: "eth0"),
+                "veth5680988b", "ifb5680988b", "\(shortened):eth0", "weft/cbr0/\(shortened)/eth0"
+            ),
+            (
+                AttachmentID(network: "k8s-pod-network", containerID: long, ifname: "net1"),
+                "vethbecc09d4", "ifbbecc09d4", "\(shortened):net1", "weft/k8s-pod-network/\(shortened)/net1"
+            ),
         ]
         for (id, veth, ifb, record, tag) in cases {
             #expect(id.hostVethName == veth)
@@ -100,9 +108,11 @@ import WeftIdentity
             #expect(id.recordName == record)
             #expect(id.elementTag == tag)
         }
-        #expect(AttachmentID(network: String(repeating: "n", count: 100), containerID: "a", ifname: "eth0").networkKey
+        #expect(
+            AttachmentID(network: String(repeating: "n", count: 100), containerID: "a", ifname: "eth0").networkKey
                 == String(repeating: "n", count: 47) + "~798e0af16b2cf3f5")
-        #expect(AttachmentID(network: "cbr0", containerID: long, ifname: "eth0").alias(addresses: ["10.244.1.2", "fd00::2"])
+        #expect(
+            AttachmentID(network: "cbr0", containerID: long, ifname: "eth0").alias(addresses: ["10.244.1.2", "fd00::2"])
                 == "weft cbr0 \(shortened) eth0 10.244.1.2,fd00::2")
     }
 

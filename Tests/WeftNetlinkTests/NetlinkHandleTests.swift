@@ -150,7 +150,8 @@ import WeftNetlink
         let transport = ReplayTransport(replies: [Self.ack(1), Self.ack(3)])
         let socket = try NetlinkHandle(route: transport).route
         try socket.execute(RouteRequests.setLinkUp(index: 3), operation: "set link up")
-        let batch = message(type: 0x10, flags: 1, sequence: 100, payload: le32(0))
+        let batch =
+            message(type: 0x10, flags: 1, sequence: 100, payload: le32(0))
             + message(type: 0xa00, flags: 1, sequence: 101, payload: le32(0))
             + message(type: 0x11, flags: 1, sequence: 102, payload: le32(0))
         try socket.exchangeTransaction(batch, begin: 100, acked: 101, descriptions: [101: "add table"])
@@ -161,8 +162,12 @@ import WeftNetlink
     /// IPCTNL_MSG_CT_NEW's payload for one UDP flow 10.0.0.1 → 10.0.0.2:53.
     static func conntrackPayload() -> [UInt8] {
         func tuple(_ source: [UInt8], _ destination: [UInt8]) -> [UInt8] {
-            attribute(UInt16(CTA_TUPLE_IP.rawValue) | 0x8000, attribute(UInt16(CTA_IP_V4_SRC.rawValue), source) + attribute(UInt16(CTA_IP_V4_DST.rawValue), destination))
-                + attribute(UInt16(CTA_TUPLE_PROTO.rawValue) | 0x8000, attribute(UInt16(CTA_PROTO_NUM.rawValue), [17]) + attribute(UInt16(CTA_PROTO_DST_PORT.rawValue), [0, 53]))
+            attribute(
+                UInt16(CTA_TUPLE_IP.rawValue) | 0x8000,
+                attribute(UInt16(CTA_IP_V4_SRC.rawValue), source) + attribute(UInt16(CTA_IP_V4_DST.rawValue), destination))
+                + attribute(
+                    UInt16(CTA_TUPLE_PROTO.rawValue) | 0x8000,
+                    attribute(UInt16(CTA_PROTO_NUM.rawValue), [17]) + attribute(UInt16(CTA_PROTO_DST_PORT.rawValue), [0, 53]))
         }
         return [2, 0, 0, 0]
             + attribute(UInt16(CTA_TUPLE_ORIG.rawValue) | 0x8000, tuple([10, 0, 0, 1], [10, 0, 0, 2]))

@@ -5,8 +5,9 @@ import WeftNetlink
 
 @Suite struct OverlayEncodingTests {
     @Test func vxlanDeviceHasNoLearningAndItsPortInNetworkOrder() throws {
-        let spec = VxlanSpec(name: "weft.1", vni: 1, port: 8472, local: try #require(IPAddress("192.168.0.11")),
-                             underlayIndex: 3, mac: [0x0e, 0x57, 192, 168, 0, 11], mtu: 1450)
+        let spec = VxlanSpec(
+            name: "weft.1", vni: 1, port: 8472, local: try #require(IPAddress("192.168.0.11")),
+            underlayIndex: 3, mac: [0x0e, 0x57, 192, 168, 0, 11], mtu: 1450)
         let request = OverlayRequests.createVxlan(spec)
         #expect(request.flags == UInt16(NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK))
         let attributes = NetlinkAttribute.parse(request.bytes, from: 32)
@@ -19,13 +20,14 @@ import WeftNetlink
         #expect(data.first(Int(IFLA_VXLAN_ID))?.u32 == 1)
         #expect(data.first(Int(IFLA_VXLAN_LINK))?.u32 == 3)
         #expect(data.first(Int(IFLA_VXLAN_LOCAL))?.value == [192, 168, 0, 11])
-        #expect(data.first(Int(IFLA_VXLAN_PORT))?.value == [0x21, 0x18])   // 8472 big-endian
+        #expect(data.first(Int(IFLA_VXLAN_PORT))?.value == [0x21, 0x18])  // 8472 big-endian
         #expect(data.first(Int(IFLA_VXLAN_LEARNING))?.u8 == 0)
     }
 
     @Test func fabricRoutesReplaceCarryTheAgentsProtocolAndOnlink() throws {
-        let route = FabricRoute(destination: try #require(IPNetwork("10.244.2.0/24")), gateway: try #require(IPAddress("10.244.2.0")),
-                                outputIndex: 7, onlink: true)
+        let route = FabricRoute(
+            destination: try #require(IPNetwork("10.244.2.0/24")), gateway: try #require(IPAddress("10.244.2.0")),
+            outputIndex: 7, onlink: true)
         let bytes = OverlayRequests.replaceRoute(route, protocolID: 0x57).bytes
         #expect(bytes.count == Int(bytes[0]))
         // rtmsg after the 16-byte header: family, dst_len, src_len, tos, table, protocol, scope, type, flags (u32).
@@ -65,14 +67,19 @@ import WeftNetlink
 
     @Test func dumpedFabricObjectsParseBack() throws {
         // An RTM_NEWROUTE as the kernel dumps it: rtmsg with protocol 0x57 and RTNH_F_ONLINK, then attributes.
-        let payload = [UInt8(AF_INET), 24, 0, 0, UInt8(RT_TABLE_MAIN.rawValue), 0x57, 0, UInt8(RTN_UNICAST)] + le32(UInt32(RTNH_F_ONLINK))
+        let payload =
+            [UInt8(AF_INET), 24, 0, 0, UInt8(RT_TABLE_MAIN.rawValue), 0x57, 0, UInt8(RTN_UNICAST)] + le32(UInt32(RTNH_F_ONLINK))
             + attribute(UInt16(RTA_TABLE.rawValue), le32(254)) + attribute(UInt16(RTA_DST.rawValue), [10, 244, 2, 0])
             + attribute(UInt16(RTA_GATEWAY.rawValue), [10, 244, 2, 0]) + attribute(UInt16(RTA_OIF.rawValue), le32(7))
         let entry = try #require(RouteEntry(payload: payload))
         #expect(entry.protocolID == 0x57)
-        #expect(entry.route == FabricRoute(destination: try #require(IPNetwork("10.244.2.0/24")), gateway: try #require(IPAddress("10.244.2.0")),
-                                           outputIndex: 7, onlink: true))
-        let neighbour = [UInt8(AF_BRIDGE), 0, 0, 0] + le32(7) + le16(UInt16(NUD_PERMANENT)) + [UInt8(NTF_SELF), 0]
+        #expect(
+            entry.route
+                == FabricRoute(
+                    destination: try #require(IPNetwork("10.244.2.0/24")), gateway: try #require(IPAddress("10.244.2.0")),
+                    outputIndex: 7, onlink: true))
+        let neighbour =
+            [UInt8(AF_BRIDGE), 0, 0, 0] + le32(7) + le16(UInt16(NUD_PERMANENT)) + [UInt8(NTF_SELF), 0]
             + attribute(UInt16(NDA_LLADDR), [0x0e, 0x57, 1, 2, 3, 4]) + attribute(UInt16(NDA_DST), [192, 168, 0, 12])
         let parsed = try #require(NeighbourEntry(payload: neighbour))
         #expect(parsed.isPermanent && parsed.index == 7 && parsed.destination == IPAddress("192.168.0.12"))

@@ -31,10 +31,12 @@ import WeftNetlink
 
     @Test func parsesALinkWithItsBridgePortHairpin() throws {
         let portData = attribute(UInt16(IFLA_BRPORT_MODE), [1])
-        let linkInfo = attribute(UInt16(IFLA_INFO_KIND), Array("veth".utf8) + [0])
+        let linkInfo =
+            attribute(UInt16(IFLA_INFO_KIND), Array("veth".utf8) + [0])
             + attribute(UInt16(IFLA_INFO_SLAVE_KIND), Array("bridge".utf8) + [0])
             + attribute(UInt16(IFLA_INFO_SLAVE_DATA), portData)
-        let payload: [UInt8] = [0, 0] + le16(1) + le32(12) + le32(0x1043) + le32(0)
+        let payload: [UInt8] =
+            [0, 0] + le16(1) + le32(12) + le32(0x1043) + le32(0)
             + attribute(UInt16(IFLA_IFNAME), Array("veth1".utf8) + [0])
             + attribute(UInt16(IFLA_MTU), le32(1450))
             + attribute(UInt16(IFLA_MASTER), le32(3))
@@ -61,8 +63,10 @@ import WeftNetlink
     @Test func dumpsSpanDatagramsUntilDone() throws {
         func route(_ dst: [UInt8], length: UInt8) -> [UInt8] {
             let header: [UInt8] = [UInt8(AF_INET), length, 0, 0, 254, 3, 0, 1] + le32(0)
-            return message(type: 24, flags: 2, sequence: 1, payload: header + attribute(UInt16(RTA_DST.rawValue), dst)
-                           + attribute(UInt16(RTA_GATEWAY.rawValue), [10, 244, 1, 1]) + attribute(UInt16(RTA_OIF.rawValue), le32(2)))
+            return message(
+                type: 24, flags: 2, sequence: 1,
+                payload: header + attribute(UInt16(RTA_DST.rawValue), dst)
+                    + attribute(UInt16(RTA_GATEWAY.rawValue), [10, 244, 1, 1]) + attribute(UInt16(RTA_OIF.rawValue), le32(2)))
         }
         let done = message(type: 3, flags: 2, sequence: 1, payload: le32(0))
         let transport = ReplayTransport(replies: [route([10, 244, 0, 0], length: 16), route([10, 96, 0, 0], length: 12) + done])

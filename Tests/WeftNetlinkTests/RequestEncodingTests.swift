@@ -7,19 +7,20 @@ import WeftNetlink
     @Test func setLinkUpIsOneIfinfomsg() {
         let bytes = RouteRequests.setLinkUp(index: 5).bytes
         let expected: [UInt8] =
-            le32(32)                 // nlmsg_len: header 16 + ifinfomsg 16
-            + le16(16)               // RTM_NEWLINK
-            + le16(0x5)              // NLM_F_REQUEST | NLM_F_ACK
-            + le32(0) + le32(0)      // sequence (set when sent), port id
-            + [0, 0] + le16(0)       // ifi_family AF_UNSPEC, pad, ifi_type
-            + le32(5)                // ifi_index
-            + le32(1) + le32(1)      // ifi_flags IFF_UP, ifi_change IFF_UP
+            le32(32)  // nlmsg_len: header 16 + ifinfomsg 16
+            + le16(16)  // RTM_NEWLINK
+            + le16(0x5)  // NLM_F_REQUEST | NLM_F_ACK
+            + le32(0) + le32(0)  // sequence (set when sent), port id
+            + [0, 0] + le16(0)  // ifi_family AF_UNSPEC, pad, ifi_type
+            + le32(5)  // ifi_index
+            + le32(1) + le32(1)  // ifi_flags IFF_UP, ifi_change IFF_UP
         #expect(bytes == expected)
     }
 
     @Test func vethPeerIsBornInThePodNamespace() throws {
-        let request = RouteRequests.createVeth(hostName: "veth1234abcd", master: 3, mtu: 1450, peerName: "eth0",
-                                               peerMAC: [0x0a, 0x58, 10, 244, 1, 2], peerNamespaceFD: 7)
+        let request = RouteRequests.createVeth(
+            hostName: "veth1234abcd", master: 3, mtu: 1450, peerName: "eth0",
+            peerMAC: [0x0a, 0x58, 10, 244, 1, 2], peerNamespaceFD: 7)
         let bytes = request.bytes
         #expect(bytes.count == Int(bytes[0]) | Int(bytes[1]) << 8)
         #expect(request.flags == UInt16(NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK))

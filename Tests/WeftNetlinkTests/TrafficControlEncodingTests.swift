@@ -22,21 +22,22 @@ import WeftNetlink
     @Test func rootTokenBucketBytes() throws {
         let bytes = TrafficControlRequests.replaceRootTokenBucket(linkIndex: 7, bucket: try Self.bucket(8_000_000, 80000)).bytes
         let ratespec: [UInt8] = [0, 1] + le16(0) + le16(0) + le16(0) + le32(1_000_000)  // cell_log, linklayer Ethernet, overhead, cell_align, mpu, rate
-        let parameters = ratespec + [UInt8](repeating: 0, count: 12)                       // no peak rate
-            + le32(35000) + le32(156_250) + le32(0)                                        // limit, buffer, mtu
+        let parameters =
+            ratespec + [UInt8](repeating: 0, count: 12)  // no peak rate
+            + le32(35000) + le32(156_250) + le32(0)  // limit, buffer, mtu
         let expected: [UInt8] =
-            le32(96) + le16(36)                    // nlmsg_len, RTM_NEWQDISC
-            + le16(0x505)                          // NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE
-            + le32(0) + le32(0)                    // sequence (set when sent), port id
-            + [0, 0] + le16(0)                     // tcm_family AF_UNSPEC, pads
-            + le32(7)                              // tcm_ifindex
-            + le32(0x0001_0000)                    // tcm_handle 1:
-            + le32(0xffff_ffff)                    // tcm_parent TC_H_ROOT
-            + le32(0)                              // tcm_info
-            + attribute(1, Array("tbf".utf8) + [0]) // TCA_KIND
-            + le16(52) + le16(0x8002)              // TCA_OPTIONS, NLA_F_NESTED
-            + attribute(1, parameters)             // TCA_TBF_PARMS
-            + attribute(6, le32(10000))            // TCA_TBF_BURST: bytes
+            le32(96) + le16(36)  // nlmsg_len, RTM_NEWQDISC
+            + le16(0x505)  // NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE
+            + le32(0) + le32(0)  // sequence (set when sent), port id
+            + [0, 0] + le16(0)  // tcm_family AF_UNSPEC, pads
+            + le32(7)  // tcm_ifindex
+            + le32(0x0001_0000)  // tcm_handle 1:
+            + le32(0xffff_ffff)  // tcm_parent TC_H_ROOT
+            + le32(0)  // tcm_info
+            + attribute(1, Array("tbf".utf8) + [0])  // TCA_KIND
+            + le16(52) + le16(0x8002)  // TCA_OPTIONS, NLA_F_NESTED
+            + attribute(1, parameters)  // TCA_TBF_PARMS
+            + attribute(6, le32(10000))  // TCA_TBF_BURST: bytes
         #expect(bytes == expected)
     }
 
@@ -71,10 +72,11 @@ import WeftNetlink
     }
 
     @Test func ingressQdiscBytes() {
-        let expected: [UInt8] = le32(48) + le16(36) + le16(0x605)   // RTM_NEWQDISC, REQUEST | ACK | EXCL | CREATE
+        let expected: [UInt8] =
+            le32(48) + le16(36) + le16(0x605)  // RTM_NEWQDISC, REQUEST | ACK | EXCL | CREATE
             + le32(0) + le32(0) + [0, 0] + le16(0) + le32(4)
-            + le32(0xffff_0000)                                      // handle ffff:
-            + le32(0xffff_fff1)                                      // parent TC_H_INGRESS
+            + le32(0xffff_0000)  // handle ffff:
+            + le32(0xffff_fff1)  // parent TC_H_INGRESS
             + le32(0) + attribute(1, Array("ingress".utf8) + [0])
         #expect(TrafficControlRequests.addIngressQdisc(linkIndex: 4).bytes == expected)
     }
@@ -82,15 +84,15 @@ import WeftNetlink
     @Test func aRootQdiscIsAskedForWithEcho() {
         // Without NLM_F_ECHO the kernel sends the answer to RTNLGRP_TC listeners only, and just acks.
         let bytes = TrafficControlRequests.getRootQdisc(linkIndex: 5).bytes
-        #expect(Array(bytes[4..<8]) == le16(38) + le16(0xd))          // RTM_GETQDISC, REQUEST | ACK | ECHO
+        #expect(Array(bytes[4..<8]) == le16(38) + le16(0xd))  // RTM_GETQDISC, REQUEST | ACK | ECHO
         #expect(Array(bytes[20..<32]) == le32(5) + le32(0) + le32(0xffff_ffff))
     }
 
     @Test func redirectFilterMatchesAllAndStealsToTheTarget() throws {
         let bytes = TrafficControlRequests.addRedirectFilter(linkIndex: 4, targetIndex: 9).bytes
-        #expect(Array(bytes[4..<6]) == le16(44))                     // RTM_NEWTFILTER
-        #expect(Array(bytes[28..<32]) == le32(0xffff_0000))          // parent ffff:
-        #expect(Array(bytes[32..<36]) == le32(0x0001_0300))          // prio 1, protocol htons(ETH_P_ALL)
+        #expect(Array(bytes[4..<6]) == le16(44))  // RTM_NEWTFILTER
+        #expect(Array(bytes[28..<32]) == le32(0xffff_0000))  // parent ffff:
+        #expect(Array(bytes[32..<36]) == le32(0x0001_0300))  // prio 1, protocol htons(ETH_P_ALL)
         let attributes = NetlinkAttribute.parse(bytes, from: 36)
         #expect(attributes.first(Int(TCA_KIND))?.string == "u32")
         let options = try #require(attributes.first(Int(TCA_OPTIONS))).nested
@@ -106,7 +108,7 @@ import WeftNetlink
 
     @Test func ifbIsCreatedUp() throws {
         let bytes = TrafficControlRequests.createIFB(name: "bwp1234", mtu: 1450).bytes
-        #expect(Array(bytes[24..<28]) == le32(1))                    // ifi_flags IFF_UP
+        #expect(Array(bytes[24..<28]) == le32(1))  // ifi_flags IFF_UP
         let attributes = NetlinkAttribute.parse(bytes, from: 32)
         #expect(attributes.first(Int(IFLA_IFNAME))?.string == "bwp1234")
         #expect(attributes.first(Int(IFLA_MTU))?.u32 == 1450)

@@ -51,8 +51,8 @@ struct TrafficControlTests {
 
     @Test(arguments: [
         (UInt64(1_000_000), UInt64(4_294_967_295)),  // containerd: buffer time beyond 32 bits of ticks
-        (UInt64(10_000_000), UInt64(34_359_738_359)), // CRI-O: limit beyond 32 bits
-        (UInt64(80_000_000_000), UInt64(800_000)),    // 80 Gbit/s: TCA_TBF_RATE64
+        (UInt64(10_000_000), UInt64(34_359_738_359)),  // CRI-O: limit beyond 32 bits
+        (UInt64(80_000_000_000), UInt64(800_000)),  // 80 Gbit/s: TCA_TBF_RATE64
     ])
     func runtimeValuesAreInstalledAndReadBack(rate: UInt64, burst: UInt64) throws {
         try withVethPair { scratch, name, control in
@@ -132,9 +132,10 @@ struct TrafficControlTests {
         for _ in 0..<200 {  // up to 20 s: a loaded machine starts the server late
             let result = try runProgram("/usr/sbin/ip", ["netns", "exec", client] + arguments)
             if result.status == 0,
-               let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-               let end = report["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
-               let rate = sum["bits_per_second"] as? Double {
+                let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                let end = report["end"] as? [String: Any], let sum = end["sum_received"] as? [String: Any],
+                let rate = sum["bits_per_second"] as? Double
+            {
                 return rate
             }
             Thread.sleep(forTimeInterval: 0.1)  // the server is not listening yet

@@ -85,40 +85,71 @@ enum GoldenTable {
 
         transaction.addSet(table: name, NftSet(name: "peers4", keyLength: 4, keyType: ipv4, interval: true))
         // nft opens an interval set with an end at 0.0.0.0 (the gap before the first interval).
-        transaction.addElements(table: name, set: "peers4", [
-            NftSetElement(key: [0, 0, 0, 0], intervalEnd: true),
-            NftSetElement(key: [10, 0, 0, 0]), NftSetElement(key: [11, 0, 0, 0], intervalEnd: true),
-            NftSetElement(key: [192, 168, 1, 0]), NftSetElement(key: [192, 168, 2, 0], intervalEnd: true),
-        ])
-        transaction.addSet(table: name, NftSet(name: "hostports4", keyLength: 8, keyType: concat(proto, service),
-                                               data: .value(type: concat(ipv4, service), length: 8)))
-        transaction.addElements(table: name, set: "hostports4", [
-            NftSetElement(key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], data: [10, 244, 1, 2, 0, 80, 0, 0], comment: "weft/cbr0/pod/eth0"),
-        ], exclusive: true)
+        transaction.addElements(
+            table: name, set: "peers4",
+            [
+                NftSetElement(key: [0, 0, 0, 0], intervalEnd: true),
+                NftSetElement(key: [10, 0, 0, 0]), NftSetElement(key: [11, 0, 0, 0], intervalEnd: true),
+                NftSetElement(key: [192, 168, 1, 0]), NftSetElement(key: [192, 168, 2, 0], intervalEnd: true),
+            ])
+        transaction.addSet(
+            table: name,
+            NftSet(
+                name: "hostports4", keyLength: 8, keyType: concat(proto, service),
+                data: .value(type: concat(ipv4, service), length: 8)))
+        transaction.addElements(
+            table: name, set: "hostports4",
+            [
+                NftSetElement(key: [6, 0, 0, 0, 0x1f, 0x90, 0, 0], data: [10, 244, 1, 2, 0, 80, 0, 0], comment: "weft/cbr0/pod/eth0")
+            ], exclusive: true)
         transaction.addSet(table: name, NftSet(name: "pods4", keyLength: 12, keyType: concat(ipv4, proto, service), data: .verdict))
-        transaction.addElements(table: name, set: "pods4", [
-            NftSetElement(key: [10, 244, 1, 2, 6, 0, 0, 0, 0, 80, 0, 0], verdict: .jump("allow")),
-        ])
+        transaction.addElements(
+            table: name, set: "pods4",
+            [
+                NftSetElement(key: [10, 244, 1, 2, 6, 0, 0, 0, 0, 80, 0, 0], verdict: .jump("allow"))
+            ])
 
         let wide = Register.wide1
         let ipv4Only: [NftExpression] = [.meta(.nfproto, into: wide), .cmp(.eq, wide, [2])]
         for rule in [
-            NftRule(chain: "allow", expressions: ipv4Only + [.payload(.network, offset: 12, length: 4, into: wide),
-                                                             .lookup(set: "peers4", key: wide, into: nil), .counter, .verdict(.accept)]),
+            NftRule(
+                chain: "allow",
+                expressions: ipv4Only + [
+                    .payload(.network, offset: 12, length: 4, into: wide),
+                    .lookup(set: "peers4", key: wide, into: nil), .counter, .verdict(.accept),
+                ]),
             NftRule(chain: "allow", expressions: [.counter, .verdict(.drop)]),
-            NftRule(chain: "forward", expressions: [.ctState(into: wide), .bitwise(wide, mask: [6, 0, 0, 0], xor: [0, 0, 0, 0]),
-                                                    .cmp(.neq, wide, [0, 0, 0, 0]), .verdict(.accept)]),
-            NftRule(chain: "forward", expressions: ipv4Only + [.payload(.network, offset: 16, length: 4, into: wide),
-                                                               .meta(.l4proto, into: .r(1)), .payload(.transport, offset: 2, length: 2, into: .r(2)),
-                                                               .verdictMap(set: "pods4", key: wide)]),
-            NftRule(chain: "prerouting", expressions: [.fibDestinationType(into: wide), .cmp(.eq, wide, [2, 0, 0, 0]),
-                                                       .meta(.l4proto, into: wide), .payload(.transport, offset: 2, length: 2, into: .r(1)),
-                                                       .lookup(set: "hostports4", key: wide, into: wide), .dnat(family: .v4, address: wide, port: .r(1))]),
-            NftRule(chain: "postrouting", expressions: ipv4Only + [.payload(.network, offset: 12, length: 3, into: wide), .cmp(.eq, wide, [10, 244, 1]),
-                                                                   .payload(.network, offset: 16, length: 2, into: wide), .cmp(.neq, wide, [10, 244]),
-                                                                   .counter, .masquerade]),
+            NftRule(
+                chain: "forward",
+                expressions: [
+                    .ctState(into: wide), .bitwise(wide, mask: [6, 0, 0, 0], xor: [0, 0, 0, 0]),
+                    .cmp(.neq, wide, [0, 0, 0, 0]), .verdict(.accept),
+                ]),
+            NftRule(
+                chain: "forward",
+                expressions: ipv4Only + [
+                    .payload(.network, offset: 16, length: 4, into: wide),
+                    .meta(.l4proto, into: .r(1)), .payload(.transport, offset: 2, length: 2, into: .r(2)),
+                    .verdictMap(set: "pods4", key: wide),
+                ]),
+            NftRule(
+                chain: "prerouting",
+                expressions: [
+                    .fibDestinationType(into: wide), .cmp(.eq, wide, [2, 0, 0, 0]),
+                    .meta(.l4proto, into: wide), .payload(.transport, offset: 2, length: 2, into: .r(1)),
+                    .lookup(set: "hostports4", key: wide, into: wide), .dnat(family: .v4, address: wide, port: .r(1)),
+                ]),
+            NftRule(
+                chain: "postrouting",
+                expressions: ipv4Only + [
+                    .payload(.network, offset: 12, length: 3, into: wide), .cmp(.eq, wide, [10, 244, 1]),
+                    .payload(.network, offset: 16, length: 2, into: wide), .cmp(.neq, wide, [10, 244]),
+                    .counter, .masquerade,
+                ]),
         ] { transaction.addRule(table: name, rule) }
-        return NetlinkMessage.split(transaction.batch.finish().bytes).dropLast().map { NftGolden.Message(type: $0.type, sequence: $0.sequence, payload: $0.payload) }
+        return NetlinkMessage.split(transaction.batch.finish().bytes).dropLast().map {
+            NftGolden.Message(type: $0.type, sequence: $0.sequence, payload: $0.payload)
+        }
     }
 }
 
@@ -166,12 +197,17 @@ enum NftGolden {
         guard kind == Int(NFT_MSG_NEWRULE.rawValue) else { return kept }
         return kept.map { attribute in
             guard attribute.kind == UInt16(NFTA_RULE_EXPRESSIONS.rawValue) else { return attribute }
-            return Attribute(type: attribute.type, value: [], nested: attribute.nested.map { expression in
-                guard isLookup(expression) else { return expression }
-                return Attribute(type: expression.type, value: [], nested: expression.nested.map { part in
-                    part.kind == 2 ? Attribute(type: part.type, value: [], nested: part.nested.filter { $0.kind != UInt16(NFTA_LOOKUP_SET_ID.rawValue) }) : part
+            return Attribute(
+                type: attribute.type, value: [],
+                nested: attribute.nested.map { expression in
+                    guard isLookup(expression) else { return expression }
+                    return Attribute(
+                        type: expression.type, value: [],
+                        nested: expression.nested.map { part in
+                            part.kind == 2
+                                ? Attribute(type: part.type, value: [], nested: part.nested.filter { $0.kind != UInt16(NFTA_LOOKUP_SET_ID.rawValue) }) : part
+                        })
                 })
-            })
         }
     }
 

@@ -23,8 +23,9 @@ import WeftNetlink
         func elements(to address: [UInt8]) -> [NftSetElement] {
             (0..<1000).map { index in
                 let port = UInt16(10000 + index)
-                return NftSetElement(key: [6, 0, 0, 0, UInt8(port >> 8), UInt8(port & 0xff), 0, 0], data: address + [0, 80, 0, 0],
-                                     comment: "weft/cbr0/0123456789abcdef0123456789abcdef/eth0")
+                return NftSetElement(
+                    key: [6, 0, 0, 0, UInt8(port >> 8), UInt8(port & 0xff), 0, 0], data: address + [0, 80, 0, 0],
+                    comment: "weft/cbr0/0123456789abcdef0123456789abcdef/eth0")
             }
         }
         let v4 = elements(to: IPAddress("10.244.1.2")!.bytes), v6 = elements(to: IPAddress("fd00::2")!.bytes)

@@ -41,8 +41,9 @@ extension NftClientTests {
             try client.replace(image)
             report("10^4 plain + 10^4 intervals", client, ContinuousClock.now - start)
             #expect(Set(try client.keys(table: "large", set: "peers")) == Set(image.elements["peers", default: []].map(\.key)))
-            #expect(try client.keys(table: "large", set: "excepts").sorted { $0.lexicographicallyPrecedes($1) }
-                        == image.elements["excepts", default: []].map(\.key).sorted { $0.lexicographicallyPrecedes($1) })
+            #expect(
+                try client.keys(table: "large", set: "excepts").sorted { $0.lexicographicallyPrecedes($1) }
+                    == image.elements["excepts", default: []].map(\.key).sorted { $0.lexicographicallyPrecedes($1) })
             #expect(try nftElementCount(namespace, table: "large", set: "peers") == 10_000)
             #expect(try nftElementCount(namespace, table: "large", set: "excepts") == 10_000, "nft shows each interval once")
         }
@@ -53,17 +54,23 @@ extension NftClientTests {
     static func bigImage(shift: Int) -> NftTableImage {
         var image = NftTableImage(name: "weftpolicy")
         let chains = (0..<300).map { "pol-\($0)" }
-        image.sets = [NftSet(name: "pods", keyLength: 4, keyType: 7, verdictMap: true),
-                      NftSet(name: "peers6", keyLength: 16, keyType: 8),
-                      NftSet(name: "excepts", keyLength: 4, keyType: 7, interval: true)]
+        image.sets = [
+            NftSet(name: "pods", keyLength: 4, keyType: 7, verdictMap: true),
+            NftSet(name: "peers6", keyLength: 16, keyType: 8),
+            NftSet(name: "excepts", keyLength: 4, keyType: 7, interval: true),
+        ]
         image.regularChains = chains
         image.baseChains = [NftChain(name: "forward", hook: .forward, priority: 0, type: "filter")]
         image.rules = [NftRule(chain: "forward", expressions: [.payload(.network, offset: 16, length: 4, into: .r(1)), .verdictMap(set: "pods", key: .r(1))])]
         image.rules += chains.flatMap { chain in
             (0..<10).map { port in
-                NftRule(chain: chain, expressions: [.payload(.transport, offset: 2, length: 2, into: .r(1)),
-                                                     .cmp(.eq, .r(1), [0x1f, UInt8(port)]), .counter, .verdict(.accept)],
-                        comment: "\(chain) port \(port)")
+                NftRule(
+                    chain: chain,
+                    expressions: [
+                        .payload(.transport, offset: 2, length: 2, into: .r(1)),
+                        .cmp(.eq, .r(1), [0x1f, UInt8(port)]), .counter, .verdict(.accept),
+                    ],
+                    comment: "\(chain) port \(port)")
             }
         }
         image.elements["pods"] = (shift..<(shift + 20_000)).map { NftSetElement(key: ipv4($0), verdict: .jump(chains[$0 % chains.count])) }

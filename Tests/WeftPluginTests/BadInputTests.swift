@@ -24,7 +24,9 @@ struct BadInputTests {
         Case(name: "truncated JSON", code: 6, config: #"{"cniVersion":"0.3.1","name":"#),
         Case(name: "top-level array", code: 6, config: "[1]"),
         Case(name: "top-level null", code: 6, config: "null"),
-        Case(name: "mtu as a string", code: 7, config: base + #","delegate":{"mtu":"1500"}}"#, messageContains: #"delegate.mtu must be an integer, found "1500""#),
+        Case(
+            name: "mtu as a string", code: 7, config: base + #","delegate":{"mtu":"1500"}}"#, messageContains: #"delegate.mtu must be an integer, found "1500""#
+        ),
         Case(name: "ipMasq as a string", code: 7, config: base + #","delegate":{"ipMasq":"yes"}}"#, messageContains: "delegate.ipMasq"),
         Case(name: "missing name", code: 7, config: #"{"cniVersion":"0.3.1","type":"weft"}"#, messageContains: "name is missing"),
         Case(name: "network name with a slash", code: 7, config: base.replacingOccurrences(of: "cbr0", with: "a/b") + "}", messageContains: "name \"a/b\""),
@@ -33,8 +35,9 @@ struct BadInputTests {
         Case(name: "CNI_COMMAND unset", code: 4, environment: ["CNI_COMMAND": nil]),
         Case(name: "CNI_COMMAND lowercase", code: 4, environment: ["CNI_COMMAND": "add"]),
         Case(name: "CNI_COMMAND unknown", code: 4, environment: ["CNI_COMMAND": "FROB"]),
-        Case(name: "every required variable missing", code: 4, environment: ["CNI_CONTAINERID": nil, "CNI_NETNS": nil, "CNI_IFNAME": nil],
-             messageContains: "CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME"),
+        Case(
+            name: "every required variable missing", code: 4, environment: ["CNI_CONTAINERID": nil, "CNI_NETNS": nil, "CNI_IFNAME": nil],
+            messageContains: "CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME"),
         Case(name: "CNI_NETNS a regular file", code: 4, environment: ["CNI_NETNS": "SUBNET_FILE"], messageContains: "not a usable network namespace"),
         Case(name: "CNI_NETNS a directory", code: 4, environment: ["CNI_NETNS": "/tmp"]),
         Case(name: "CNI_NETNS missing", code: 4, environment: ["CNI_NETNS": "/var/run/netns/does-not-exist"]),
@@ -52,9 +55,12 @@ struct BadInputTests {
         Case(name: "CNI_ARGS unknown key", code: 2, environment: ["CNI_ARGS": "FOO=bar"], messageContains: "FOO"),
         Case(name: "CNI_ARGS malformed", code: 4, environment: ["CNI_ARGS": "A"]),
         Case(name: "delegate naming another plugin", code: 2, config: base + #","delegate":{"type":"macvlan"}}"#),
-        Case(name: "hostPort 0", code: 7, config: base + #","runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":80}]}}"#, messageContains: "hostPort 0"),
-        Case(name: "hostPort protocol with a rule in it", code: 7,
-             config: base + #","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"protocol":"tcp;drop"}]}}"#, messageContains: "tcp;drop"),
+        Case(
+            name: "hostPort 0", code: 7, config: base + #","runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":80}]}}"#,
+            messageContains: "hostPort 0"),
+        Case(
+            name: "hostPort protocol with a rule in it", code: 7,
+            config: base + #","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"protocol":"tcp;drop"}]}}"#, messageContains: "tcp;drop"),
         Case(name: "subnet /32", code: 7, config: base + #","ipam":{"subnet":"10.0.0.0/32"}}"#, messageContains: "10.0.0.0/32"),
         Case(name: "missing subnet file", code: 5, config: base.replacingOccurrences(of: "SUBNET_FILE", with: "/nonexistent/subnet.env") + "}"),
     ]
@@ -65,8 +71,10 @@ struct BadInputTests {
             // A node with one pod already wired, so "unchanged" covers a populated bridge and store.
             _ = try node.add(containerID: "existing", netns: try node.addPod())
             let pod = try node.addPod()
-            var environment = ["PATH": "/usr/sbin:/usr/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "bad",
-                               "CNI_NETNS": pod, "CNI_IFNAME": "eth0"]
+            var environment = [
+                "PATH": "/usr/sbin:/usr/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "bad",
+                "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
+            ]
             for (key, value) in badCase.environment {
                 environment[key] = value.map {
                     $0.replacingOccurrences(of: "NODE_NETNS", with: node.namespacePath).replacingOccurrences(of: "SUBNET_FILE", with: node.subnetFile)
@@ -76,8 +84,9 @@ struct BadInputTests {
                 .replacingOccurrences(of: "SUBNET_FILE", with: node.subnetFile)
                 .replacingOccurrences(of: "DATA_DIR", with: node.dataDir)
             let before = try node.snapshot()
-            let result = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.weftBinary],
-                                        input: config, environment: environment)
+            let result = try runProgram(
+                "/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.weftBinary],
+                input: config, environment: environment)
             #expect(result.status != 0)
             let json = try #require(result.json, "stdout is a JSON object: \(result.stdout)")
             #expect(json["code"] as? Int == badCase.code, "\(json)")

@@ -12,22 +12,27 @@ struct CnitoolTests {
 
     /// cnitool `verb` in `node`. `hiding` directories are covered by an empty tmpfs in a private mount
     /// namespace first (the host's own files there stay as they are and unseen).
-    func cnitool(_ verb: String, node: TestNode, pod: String, confDir: String, capabilityArgs: String? = nil,
-                 hiding: [String] = []) throws -> ProgramResult {
+    func cnitool(
+        _ verb: String, node: TestNode, pod: String, confDir: String, capabilityArgs: String? = nil,
+        hiding: [String] = []
+    ) throws -> ProgramResult {
         guard let tool = Self.cnitool else {
             throw TestFailure("cnitool not built: run `make cnitool` or set CNITOOL (make test does both)")
         }
         let pluginDir = URL(fileURLWithPath: TestNode.weftBinary).deletingLastPathComponent().path
-        let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETCONFPATH": confDir,
-                           "CNI_PATH": "\(pluginDir):/usr/lib/cni", "CNI_CACHEDIR": "\(node.directory)/cache",
-                           "CNI_CONTAINERID": "cnitool-\(URL(fileURLWithPath: pod).lastPathComponent)"]
-            .merging(capabilityArgs.map { ["CAP_ARGS": $0] } ?? [:]) { $1 }
+        let environment = [
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETCONFPATH": confDir,
+            "CNI_PATH": "\(pluginDir):/usr/lib/cni", "CNI_CACHEDIR": "\(node.directory)/cache",
+            "CNI_CONTAINERID": "cnitool-\(URL(fileURLWithPath: pod).lastPathComponent)",
+        ]
+        .merging(capabilityArgs.map { ["CAP_ARGS": $0] } ?? [:]) { $1 }
         let command = ["/usr/bin/nsenter", "--net=\(node.namespacePath)", tool, verb, "cbr0", pod]
         guard !hiding.isEmpty else { return try runProgram(command[0], Array(command.dropFirst()), environment: environment) }
         let covers = hiding.map { "{ [ ! -d \($0) ] || mount -t tmpfs -o size=1m weft-test-hide \($0); } && [ -z \"$(ls -A \($0) 2>/dev/null)\" ] || exit 99" }
         let script = (covers + ["exec \"$@\""]).joined(separator: "\n")
-        return try runProgram("/usr/bin/unshare", ["--mount", "--propagation", "private", "sh", "-c", script, "sh"] + command,
-                              environment: environment)
+        return try runProgram(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "sh", "-c", script, "sh"] + command,
+            environment: environment)
     }
 
     /// kube-flannel's conflist with `type` changed to weft, plus this node's subnet file and store.
@@ -35,9 +40,9 @@ struct CnitoolTests {
         let confDir = "\(node.directory)/net.d"
         try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
         let conflist = """
-        {"name":"cbr0","cniVersion":"\(version)","plugins":[{"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)",
-         "delegate":{"hairpinMode":true,"isDefaultGateway":true}}]}
-        """
+            {"name":"cbr0","cniVersion":"\(version)","plugins":[{"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)",
+             "delegate":{"hairpinMode":true,"isDefaultGateway":true}}]}
+            """
         try conflist.write(toFile: "\(confDir)/10-weft.conflist", atomically: true, encoding: .utf8)
         return confDir
     }
@@ -80,10 +85,10 @@ struct CnitoolTests {
             let confDir = "\(node.directory)/net.d"
             try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
             let conflist = """
-            {"name":"cbr0","cniVersion":"0.3.1","plugins":[
-              {"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)","delegate":{"hairpinMode":true,"isDefaultGateway":true}},
-              {"type":"portmap","capabilities":{"portMappings":true}}]}
-            """
+                {"name":"cbr0","cniVersion":"0.3.1","plugins":[
+                  {"type":"weft","subnetFile":"\(node.subnetFile)","dataDir":"\(node.dataDir)","delegate":{"hairpinMode":true,"isDefaultGateway":true}},
+                  {"type":"portmap","capabilities":{"portMappings":true}}]}
+                """
             try conflist.write(toFile: "\(confDir)/10-weft.conflist", atomically: true, encoding: .utf8)
             let outside = try node.addOutside()
             let pod = try node.addPod()
@@ -118,7 +123,8 @@ struct ChainingTests {
             let add = try CnitoolTests().cnitool("add", node: node, pod: pod, confDir: confDir, capabilityArgs: bandwidth)
             #expect(add.status == 0, "\(add.stdout) \(add.stderr)")
             let result = try #require(add.json)
-            let hostVeth = try #require(((result["interfaces"] as? [[String: Any]])?.first { ($0["name"] as? String)?.hasPrefix("veth") == true })?["name"] as? String)
+            let hostVeth = try #require(
+                ((result["interfaces"] as? [[String: Any]])?.first { ($0["name"] as? String)?.hasPrefix("veth") == true })?["name"] as? String)
             #expect(try node.exec("tc", "qdisc", "show", "dev", hostVeth).stdout.contains("tbf"), "bandwidth shaped weft's host veth")
             #expect(try node.links().contains { $0.hasPrefix("bwp") }, "bandwidth's egress IFB device exists")
             #expect(try node.execIn(pod, "sysctl", "-n", "net.ipv4.conf.eth0.arp_notify").stdout.hasPrefix("1"), "tuning set the pod sysctl")
@@ -136,8 +142,10 @@ struct ChainingTests {
 }
 
 /// What `make install` puts on a node, used as a runtime would.
-@Suite(.enabled(if: Privileged.available && ProcessInfo.processInfo.environment["WEFT_CONF_DIR"] != nil,
-                "runs under make test, which installs into a scratch DESTDIR"))
+@Suite(
+    .enabled(
+        if: Privileged.available && ProcessInfo.processInfo.environment["WEFT_CONF_DIR"] != nil,
+        "runs under make test, which installs into a scratch DESTDIR"))
 struct InstalledLayoutTests {
     /// Before flanneld writes its lease the installed conflist fails ADD with a clear reason and changes nothing.
     /// The host's own /run/flannel (a flannel node) is covered by an empty tmpfs for the plugin alone.
@@ -167,26 +175,28 @@ struct StockFlannelConflistTests {
             let run = "\(node.directory)/run"
             let confDir = "\(node.directory)/net.d"
             try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
-            try #"{"name":"cbr0","cniVersion":"0.3.1","plugins":[{"type":"weft","delegate":{"hairpinMode":true,"isDefaultGateway":true}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
+            try
+                #"{"name":"cbr0","cniVersion":"0.3.1","plugins":[{"type":"weft","delegate":{"hairpinMode":true,"isDefaultGateway":true}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#
                 .write(toFile: "\(confDir)/10-flannel.conflist", atomically: true, encoding: .utf8)
             let pluginDir = URL(fileURLWithPath: TestNode.binary("weft")).deletingLastPathComponent().path
             let script = """
-            set -u
-            mkdir -p \(run)/netns \(run)/flannel
-            mount --rbind /run/netns \(run)/netns
-            printf 'FLANNEL_NETWORK=10.244.0.0/16\\nFLANNEL_SUBNET=10.244.7.1/24\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n' > \(run)/flannel/subnet.env
-            mount --rbind \(run) /run
-            cni() { NETCONFPATH=\(confDir) CNI_PATH=\(pluginDir):/usr/lib/cni CNI_CACHEDIR=\(node.directory)/cache CNI_CONTAINERID=$2 \\
-              nsenter --net=\(node.namespacePath) \(tool) $1 cbr0 $3; }
-            cni add pod-a \(a) >/dev/null && echo "ADD a ok"
-            cni add pod-b \(b) >/dev/null && echo "ADD b ok"
-            ip netns exec \(URL(fileURLWithPath: a).lastPathComponent) ping -c1 -W2 10.244.7.3 >/dev/null && echo "a reaches b"
-            echo "store: $(ls /run/weft/ipam/cbr0/owners | wc -l)"
-            cni del pod-a \(a) && cni del pod-b \(b) && echo "DEL ok"
-            echo "store after: $(ls /run/weft/ipam/cbr0/owners | wc -l)"
-            """
-            let result = try runProgram("/usr/bin/unshare", ["--mount", "--propagation", "private", "sh", "-c", script],
-                                        environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+                set -u
+                mkdir -p \(run)/netns \(run)/flannel
+                mount --rbind /run/netns \(run)/netns
+                printf 'FLANNEL_NETWORK=10.244.0.0/16\\nFLANNEL_SUBNET=10.244.7.1/24\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n' > \(run)/flannel/subnet.env
+                mount --rbind \(run) /run
+                cni() { NETCONFPATH=\(confDir) CNI_PATH=\(pluginDir):/usr/lib/cni CNI_CACHEDIR=\(node.directory)/cache CNI_CONTAINERID=$2 \\
+                  nsenter --net=\(node.namespacePath) \(tool) $1 cbr0 $3; }
+                cni add pod-a \(a) >/dev/null && echo "ADD a ok"
+                cni add pod-b \(b) >/dev/null && echo "ADD b ok"
+                ip netns exec \(URL(fileURLWithPath: a).lastPathComponent) ping -c1 -W2 10.244.7.3 >/dev/null && echo "a reaches b"
+                echo "store: $(ls /run/weft/ipam/cbr0/owners | wc -l)"
+                cni del pod-a \(a) && cni del pod-b \(b) && echo "DEL ok"
+                echo "store after: $(ls /run/weft/ipam/cbr0/owners | wc -l)"
+                """
+            let result = try runProgram(
+                "/usr/bin/unshare", ["--mount", "--propagation", "private", "sh", "-c", script],
+                environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
             for line in ["ADD a ok", "ADD b ok", "a reaches b", "store: 2", "DEL ok", "store after: 0"] {
                 #expect(result.stdout.contains(line), "\(line): \(result.stdout) \(result.stderr)")
             }

@@ -27,8 +27,9 @@ struct DatapathTests {
     func podReachesItselfThroughAServiceVIPOnlyWithHairpin(hairpin: Bool) throws {
         try withNode { node in
             let pod = try node.addPod()
-            let result = try node.add(containerID: "self", netns: pod,
-                                      config: node.config(delegate: #""hairpinMode":\#(hairpin),"isDefaultGateway":true"#))
+            let result = try node.add(
+                containerID: "self", netns: pod,
+                config: node.config(delegate: #""hairpinMode":\#(hairpin),"isDefaultGateway":true"#))
             let address = try #require(podAddress(result))
             try installServiceVIP("10.96.0.10", backend: address, on: node)
             #expect(try node.ping(from: pod, to: "10.96.0.10") == hairpin)
@@ -99,13 +100,15 @@ struct DatapathTests {
             let links = try node.links()
             #expect(links.filter { $0 == "cni0" }.count == 1)
             #expect(links.filter { $0.hasPrefix("veth") }.count == 20)
-            #expect(try node.exec("ip", "-o", "addr", "show", "dev", "cni0").stdout.components(separatedBy: "10.244.1.1/24").count == 2,
-                    "the gateway address is on the bridge once")
+            #expect(
+                try node.exec("ip", "-o", "addr", "show", "dev", "cni0").stdout.components(separatedBy: "10.244.1.1/24").count == 2,
+                "the gateway address is on the bridge once")
         }
     }
 
     @Test func ipv6DualStackPodsPingEachOther() throws {
-        let env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+        let env =
+            "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
         try withNode(subnetEnv: env) { node in
             let a = try node.addPod(), b = try node.addPod()
             let resultA = try node.add(containerID: "a", netns: a, config: node.config(version: "1.0.0"))
@@ -123,11 +126,11 @@ struct DatapathTests {
 /// kube-proxy-style Service: DNAT the VIP to the backend, masquerade a pod talking to itself, br_netfilter on.
 func installServiceVIP(_ vip: String, backend: String, on node: TestNode) throws {
     let rules = """
-    table ip kubeproxy {
-      chain prerouting { type nat hook prerouting priority dstnat; ip daddr \(vip) dnat to \(backend); }
-      chain postrouting { type nat hook postrouting priority srcnat; ip saddr \(backend) ip daddr \(backend) masquerade; }
-    }
-    """
+        table ip kubeproxy {
+          chain prerouting { type nat hook prerouting priority dstnat; ip daddr \(vip) dnat to \(backend); }
+          chain postrouting { type nat hook postrouting priority srcnat; ip saddr \(backend) ip daddr \(backend) masquerade; }
+        }
+        """
     let loaded = try runProgram("/usr/sbin/ip", ["netns", "exec", node.name, "nft", "-f", "-"], input: rules)
     guard loaded.status == 0 else { throw TestFailure("nft: \(loaded.stderr)") }
     let sysctl = try node.exec("sysctl", "-w", "net.bridge.bridge-nf-call-iptables=1")

@@ -81,8 +81,9 @@ struct DeviceTests {
             #expect(try node.request(from: a, to: "192.168.70.101", port: 7000) == "b peer=192.168.70.100")
             #expect(try node.request(from: "", to: "192.168.70.101", port: 7000) == "b peer=\(Self.nodeAddress)", "the node, over the underlay")
             try node.serve(in: gateway, port: 7001, reply: "internet")
-            #expect(try node.request(from: a, to: Self.behindGateway, port: 7001) == "internet peer=192.168.70.100",
-                    "the default route through the range's gateway")
+            #expect(
+                try node.request(from: a, to: Self.behindGateway, port: 7001) == "internet peer=192.168.70.100",
+                "the default route through the range's gateway")
 
             for (id, pod) in [("a", a), ("b", b)] {
                 #expect(try node.weft("DEL", containerID: id, netns: pod, config: deviceConfig(node)).status == 0)
@@ -177,8 +178,9 @@ struct DeviceTests {
             #expect(try node.weft("DEL", containerID: "a", netns: pod, config: deviceConfig(node)).status == 0)
             #expect(try node.links().contains("eni0"), "eni0 back on the node")
             #expect(try node.execIn(pod, "ip", "-o", "link", "show").stdout.split(separator: "\n").count == 1)
-            #expect(try node.exec("ip", "-o", "link", "show", "eni0").stdout.contains("mtu 1400"),
-                    "without the record the MTU it had on the node is unknown: it keeps the pod's")
+            #expect(
+                try node.exec("ip", "-o", "link", "show", "eni0").stdout.contains("mtu 1400"),
+                "without the record the MTU it had on the node is unknown: it keeps the pod's")
         }
     }
 
@@ -188,9 +190,12 @@ struct DeviceTests {
             try buildUnderlay(node)
             let before = try nodeState(node)
             let pod = try node.addPod()
-            let killed = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: deviceConfig(node),
-                                        environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
-                                                      "WEFT_TEST_KILL_AT": step])
+            let killed = try runProgram(
+                "/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: deviceConfig(node),
+                environment: [
+                    "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
+                    "WEFT_TEST_KILL_AT": step,
+                ])
             #expect(killed.signal == SIGKILL)
             #expect(try node.weft("DEL", containerID: "victim", netns: pod, config: deviceConfig(node)).status == 0)
             #expect(try nodeState(node) == before)
@@ -252,8 +257,10 @@ struct DeviceTests {
         (#","ipMasq":true"#, "ipMasq is not taken by datapath device"),
         (#","uplink":{"device":"eni0","gateway":"192.168.70.1"}"#, "uplink is not taken by datapath device"),
         (#","bandwidth":{"ingressRate":1000000,"ingressBurst":100000}"#, "bandwidth is not taken by datapath device"),
-        (#","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#,
-         "runtimeConfig.portMappings is not taken by datapath device"),
+        (
+            #","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#,
+            "runtimeConfig.portMappings is not taken by datapath device"
+        ),
         (#","devices":[]"#, "datapath device needs \"devices\": the node interfaces it may hand to pods"),
         (#","devices":["eni0","eni0"]"#, "devices[1] eni0 is listed twice"),
     ])

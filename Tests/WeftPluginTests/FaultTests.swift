@@ -13,8 +13,10 @@ struct FaultTests {
             let pod = try node.addPod()
             let config = node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#)
             func run(_ command: String, _ extra: [String: String] = [:]) throws -> ProgramResult {
-                var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": "victim",
-                                   "CNI_NETNS": pod, "CNI_IFNAME": "eth0"]
+                var environment = [
+                    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": "victim",
+                    "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
+                ]
                 environment.merge(extra) { $1 }
                 return try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", weft], input: config, environment: environment)
             }
@@ -42,11 +44,13 @@ struct FaultTests {
             #expect(try node.links().filter { $0 == "cni0" }.count == 1)
             let deleted = Outcomes()
             DispatchQueue.concurrentPerform(iterations: pods.count) { index in
-                deleted.record(index, Result {
-                    let result = try node.weft("DEL", containerID: "c\(index)", netns: pods[index], config: node.config())
-                    guard result.status == 0 else { throw TestFailure(result.stdout) }
-                    return [:]
-                })
+                deleted.record(
+                    index,
+                    Result {
+                        let result = try node.weft("DEL", containerID: "c\(index)", netns: pods[index], config: node.config())
+                        guard result.status == 0 else { throw TestFailure(result.stdout) }
+                        return [:]
+                    })
             }
             for outcome in deleted.all { _ = try outcome.get() }
             #expect(node.reservations().isEmpty)
@@ -61,12 +65,14 @@ struct FaultTests {
             _ = try node.add(containerID: "sandbox-old", netns: old)
             let outcomes = Outcomes()
             DispatchQueue.concurrentPerform(iterations: 2) { index in
-                outcomes.record(index, Result {
-                    if index == 0 { return try node.add(containerID: "sandbox-new", netns: new) }
-                    let del = try node.weft("DEL", containerID: "sandbox-old", netns: old, config: node.config())
-                    guard del.status == 0 else { throw TestFailure(del.stdout) }
-                    return [:]
-                })
+                outcomes.record(
+                    index,
+                    Result {
+                        if index == 0 { return try node.add(containerID: "sandbox-new", netns: new) }
+                        let del = try node.weft("DEL", containerID: "sandbox-old", netns: old, config: node.config())
+                        guard del.status == 0 else { throw TestFailure(del.stdout) }
+                        return [:]
+                    })
             }
             for outcome in outcomes.all { _ = try outcome.get() }
             #expect(node.reservations() == ["sandbox-new:eth0"])
@@ -81,8 +87,9 @@ struct FaultTests {
             let null = open("/dev/null", O_RDWR)
             defer { close(null) }
             // One process holding the flock (the shell execs into sleep with the locked descriptor), so killing it frees all.
-            let holder = try spawnProgram("/bin/sh", ["-c", "exec 9>\(node.dataDir)/cbr0/lock; flock 9; exec sleep 60"], environment: nil,
-                                          stdin: null, stdout: null, stderr: null)
+            let holder = try spawnProgram(
+                "/bin/sh", ["-c", "exec 9>\(node.dataDir)/cbr0/lock; flock 9; exec sleep 60"], environment: nil,
+                stdin: null, stdout: null, stderr: null)
             node.servers.append(holder)
             // Until the holder has the lock (a loaded machine may take longer than any fixed sleep):
             // a non-blocking flock of our own fails while it is held.
@@ -91,10 +98,13 @@ struct FaultTests {
             }
             kill(holder, SIGSTOP)
             let started = Date()
-            let result = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")],
-                                        input: node.config(), environment: [
-                                            "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "second", "CNI_NETNS": try node.addPod(),
-                                            "CNI_IFNAME": "eth0", "WEFT_TEST_LOCK_TIMEOUT": "0.5"])
+            let result = try runProgram(
+                "/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")],
+                input: node.config(),
+                environment: [
+                    "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "second", "CNI_NETNS": try node.addPod(),
+                    "CNI_IFNAME": "eth0", "WEFT_TEST_LOCK_TIMEOUT": "0.5",
+                ])
             #expect(result.json?["code"] as? Int == 11, "\(result.stdout)")
             #expect((result.json?["msg"] as? String)?.contains("lock") == true)
             #expect(Date().timeIntervalSince(started) < 10, "the wait is bounded")
@@ -110,13 +120,14 @@ struct FaultTests {
             try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
             let config = node.config().replacingOccurrences(of: node.dataDir, with: store)
             let script = """
-            mount -t tmpfs -o ro weft-ro \(store)
-            printf '%s' '\(config)' | CNI_COMMAND=ADD CNI_CONTAINERID=ro CNI_NETNS=\(pod) CNI_IFNAME=eth0 \
-              nsenter --net=\(node.namespacePath) \(TestNode.binary("weft"))
-            echo " rc=$?"
-            """
-            let result = try runProgram("/usr/bin/unshare", ["--mount", "--propagation", "private", "sh", "-c", script],
-                                        environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+                mount -t tmpfs -o ro weft-ro \(store)
+                printf '%s' '\(config)' | CNI_COMMAND=ADD CNI_CONTAINERID=ro CNI_NETNS=\(pod) CNI_IFNAME=eth0 \
+                  nsenter --net=\(node.namespacePath) \(TestNode.binary("weft"))
+                echo " rc=$?"
+                """
+            let result = try runProgram(
+                "/usr/bin/unshare", ["--mount", "--propagation", "private", "sh", "-c", script],
+                environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
             #expect(result.stdout.contains(#""code" : 5"#), "\(result.stdout)\(result.stderr)")
             #expect(result.stdout.contains("Read-only file system"), "\(result.stdout)")
             // The bridge may have been created (it is shared by every pod and kept); no pod link is.
@@ -136,10 +147,10 @@ struct FaultTests {
             try node.serve(in: servicePod, port: 80, reply: "service")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 30080).hasPrefix("hostport"))
             let rules = """
-            table ip kubeproxy {
-              chain prerouting { type nat hook prerouting priority dstnat; tcp dport 30080 fib daddr type local dnat to \(backend):80; }
-            }
-            """
+                table ip kubeproxy {
+                  chain prerouting { type nat hook prerouting priority dstnat; tcp dport 30080 fib daddr type local dnat to \(backend):80; }
+                }
+                """
             let loaded = try runProgram("/usr/sbin/ip", ["netns", "exec", node.name, "nft", "-f", "-"], input: rules)
             #expect(loaded.status == 0, "\(loaded.stderr)")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 30080).hasPrefix("service"))
@@ -185,26 +196,31 @@ struct WipedStoreTests {
 struct HostilePodTests {
     /// A router advertisement (default route, prefix fd99::/64) sent from inside a pod.
     static let sendRouterAdvertisement = """
-    import socket, struct
-    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
-    ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
-    prefix = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, "fd99::")
-    for _ in range(3):
-        s.sendto(ra + prefix, ("ff02::1", 0, 0, socket.if_nametoindex("eth0")))
-    """
+        import socket, struct
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+        ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
+        prefix = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, "fd99::")
+        for _ in range(3):
+            s.sendto(ra + prefix, ("ff02::1", 0, 0, socket.if_nametoindex("eth0")))
+        """
 
     /// Item 35: the bridge and host veths have accept_ra=0, so a pod's router advertisement changes no
     /// route on the node; the same RA with accept_ra=2 on the bridge (the control) does.
     @Test func aPodsRouterAdvertisementChangesNoNodeRoute() throws {
-        let env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_IPMASQ=true\n"
+        let env =
+            "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_IPMASQ=true\n"
         try withNode(subnetEnv: env) { node in
             let pod = try node.addPod()
             _ = try node.add(containerID: "hostile", netns: pod, config: node.config(version: "1.0.0"))
             func advertise() throws {
-                let sent = try runProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: pod).lastPathComponent,
-                                                           "python3", "-c", Self.sendRouterAdvertisement])
+                let sent = try runProgram(
+                    "/usr/sbin/ip",
+                    [
+                        "netns", "exec", URL(fileURLWithPath: pod).lastPathComponent,
+                        "python3", "-c", Self.sendRouterAdvertisement,
+                    ])
                 #expect(sent.status == 0, "\(sent.stderr)")
                 usleep(300_000)
             }
@@ -251,14 +267,16 @@ struct GCConcurrencyTests {
             let gcConfig = node.config(version: "1.1.0").dropLast() + #","cni.dev/valid-attachments":[\#(listed)]}"#
             let outcomes = Outcomes()
             DispatchQueue.concurrentPerform(iterations: pods.count + 1) { index in
-                outcomes.record(index, Result {
-                    if index == pods.count {
-                        let gc = try node.weft("GC", ifname: "", config: String(gcConfig))
-                        guard gc.status == 0 else { throw TestFailure(gc.stdout) }
-                        return [:]
-                    }
-                    return try node.add(containerID: "new\(index)", netns: pods[index], config: node.config(version: "1.1.0"))
-                })
+                outcomes.record(
+                    index,
+                    Result {
+                        if index == pods.count {
+                            let gc = try node.weft("GC", ifname: "", config: String(gcConfig))
+                            guard gc.status == 0 else { throw TestFailure(gc.stdout) }
+                            return [:]
+                        }
+                        return try node.add(containerID: "new\(index)", netns: pods[index], config: node.config(version: "1.1.0"))
+                    })
             }
             for outcome in outcomes.all { _ = try outcome.get() }
             #expect(node.reservations() == (0..<10).map { "new\($0):eth0" }.sorted())

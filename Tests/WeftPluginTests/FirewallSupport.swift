@@ -24,13 +24,18 @@ extension TestNode {
     /// A TCP (or UDP) server in a namespace answering each connection with `reply` and the peer's address.
     /// `bind`: the one address it listens on (default: all of the family).
     func serve(in namespacePath: String, port: Int, reply: String, udp: Bool = false, ipv6: Bool = false, bind: String? = nil) throws {
-        let listen = (udp ? "UDP\(ipv6 ? "6" : "")-RECVFROM:\(port),fork,reuseaddr" : "TCP\(ipv6 ? "6" : "")-LISTEN:\(port),fork,reuseaddr")
+        let listen =
+            (udp ? "UDP\(ipv6 ? "6" : "")-RECVFROM:\(port),fork,reuseaddr" : "TCP\(ipv6 ? "6" : "")-LISTEN:\(port),fork,reuseaddr")
             + (ipv6 ? ",ipv6only=1" : "") + (bind.map { ",bind=\($0)" } ?? "")
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
-        let pid = try spawnProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: namespacePath).lastPathComponent, "socat", listen,
-                                                    "SYSTEM:echo \(reply) peer=$SOCAT_PEERADDR"],
-                                   environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], stdin: null, stdout: null, stderr: null)
+        let pid = try spawnProgram(
+            "/usr/sbin/ip",
+            [
+                "netns", "exec", URL(fileURLWithPath: namespacePath).lastPathComponent, "socat", listen,
+                "SYSTEM:echo \(reply) peer=$SOCAT_PEERADDR",
+            ],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], stdin: null, stdout: null, stderr: null)
         servers.append(pid)
         // Wait until it listens, without sleeping blindly; one that never listens fails the test.
         for _ in 0..<500 {
@@ -46,8 +51,9 @@ extension TestNode {
         let source = sourcePort.map { ",sourceport=\($0),reuseaddr" } ?? ""
         let target = udp ? "UDP:\(address):\(port)\(source)" : "TCP:\(address):\(port),connect-timeout=2\(source)"
         let namespace = namespacePath.isEmpty ? name : URL(fileURLWithPath: namespacePath).lastPathComponent
-        let result = try runProgram("/usr/sbin/ip", ["netns", "exec", namespace, "timeout", "-s", "KILL", "8", "socat", udp ? "-T3" : "-T2", "-", target],
-                                    input: udp ? "ping\n" : "")
+        let result = try runProgram(
+            "/usr/sbin/ip", ["netns", "exec", namespace, "timeout", "-s", "KILL", "8", "socat", udp ? "-T3" : "-T2", "-", target],
+            input: udp ? "ping\n" : "")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -39,8 +39,9 @@ struct FirewallTests {
             _ = try node.add(containerID: "p0", netns: try node.addPod(), config: node.firewallConfig(mappings: web))
             let afterOne = try node.nftRuleCount()
             for index in 1..<10 {
-                _ = try node.add(containerID: "p\(index)", netns: try node.addPod(),
-                                 config: node.firewallConfig(mappings: #"{"hostPort":\#(9000 + index),"containerPort":80}"#))
+                _ = try node.add(
+                    containerID: "p\(index)", netns: try node.addPod(),
+                    config: node.firewallConfig(mappings: #"{"hostPort":\#(9000 + index),"containerPort":80}"#))
             }
             #expect(try node.nftRuleCount() == afterOne)
             #expect(afterOne == 13)
@@ -53,11 +54,13 @@ struct FirewallTests {
             let pod = try node.addPod()
             _ = try node.add(containerID: "web", netns: pod, config: node.firewallConfig(ipMasq: false, mappings: web))
             try node.serve(in: pod, port: 80, reply: "web")
-            #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)",
-                    "an outside client keeps its own address")
+            #expect(
+                try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)",
+                "an outside client keeps its own address")
             #expect(try node.request(from: "", to: "127.0.0.1", port: 8080) == "web peer=10.244.1.1", "the node via localhost")
-            #expect(try node.request(from: "", to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.nodeAddress)",
-                    "the node via its own address")
+            #expect(
+                try node.request(from: "", to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.nodeAddress)",
+                "the node via its own address")
             #expect(try node.request(from: pod, to: TestNode.nodeAddress, port: 8080) == "web peer=10.244.1.1", "the pod to its own hostPort")
             #expect(try node.exec("sysctl", "-n", "net.ipv4.conf.cni0.route_localnet").stdout.hasPrefix("1"))
         }
@@ -77,10 +80,12 @@ struct FirewallTests {
             try node.serve(in: node.namespacePath, port: 9999, reply: "loopback-only", bind: "127.0.0.1")
             try node.serve(in: node.namespacePath, port: 9998, reply: "node")
             let gatewayMAC = try node.exec("cat", "/sys/class/net/cni0/address").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(try node.rawSYNAnswered(from: pod, source: address, to: "10.244.1.1", port: 9998, via: gatewayMAC),
-                    "the control: a raw SYN to the node's address is answered")
-            #expect(try !node.rawSYNAnswered(from: pod, source: address, to: "127.0.0.1", port: 9999, via: gatewayMAC),
-                    "a raw SYN to 127.0.0.1 is not")
+            #expect(
+                try node.rawSYNAnswered(from: pod, source: address, to: "10.244.1.1", port: 9998, via: gatewayMAC),
+                "the control: a raw SYN to the node's address is answered")
+            #expect(
+                try !node.rawSYNAnswered(from: pod, source: address, to: "127.0.0.1", port: 9999, via: gatewayMAC),
+                "a raw SYN to 127.0.0.1 is not")
             let chain = try node.exec("nft", "list", "chain", "inet", "weft", "localnet-input").stdout
             #expect(chain.range(of: "counter packets [1-9][0-9]* ", options: .regularExpression) != nil, "the drop counted: \(chain)")
         }
@@ -135,8 +140,9 @@ struct FirewallTests {
             #expect(result.json?["msg"] as? String == "hostPort 8080/tcp is held by container first interface eth0 (network cbr0)")
             #expect(try node.snapshot() == before, "the failed ADD left nothing")
             let otherIP = #"{"hostPort":8080,"containerPort":80,"hostIP":"192.0.2.1"}"#
-            #expect(try node.weft("ADD", containerID: "second", netns: second, config: node.firewallConfig(mappings: otherIP)).status == 0,
-                    "a hostPort on one address is a different key from the same port on every address")
+            #expect(
+                try node.weft("ADD", containerID: "second", netns: second, config: node.firewallConfig(mappings: otherIP)).status == 0,
+                "a hostPort on one address is a different key from the same port on every address")
         }
     }
 
@@ -218,8 +224,9 @@ struct FirewallTests {
 struct WeftctlNftTests {
     @Test func listsHostPortsPerPodAndUninstallsTheTable() throws {
         try withNode { node in
-            _ = try node.add(containerID: "web", netns: try node.addPod(),
-                             config: node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#))
+            _ = try node.add(
+                containerID: "web", netns: try node.addPod(),
+                config: node.firewallConfig(mappings: #"{"hostPort":8080,"containerPort":80}"#))
             let weftctl = TestNode.binary("weftctl")
             let listing = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", weftctl, "nft", "ls"])
             #expect(listing.stdout.contains("weft/cbr0/web/eth0\t8080/tcp\t10.244.1.2:80"), "\(listing.stdout)\(listing.stderr)")
@@ -232,7 +239,8 @@ struct WeftctlNftTests {
 
 @Suite(.privileged)
 struct FirewallIPv6Tests {
-    static let env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_IPMASQ=false\n"
+    static let env =
+        "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_IPMASQ=false\n"
 
     @Test func ipv6PodsAreMasqueradedAndReachableOnTheirHostPort() throws {
         try withNode(subnetEnv: Self.env) { node in
@@ -249,11 +257,14 @@ struct FirewallIPv6Tests {
             let config = node.config(version: "1.0.0", extra: #","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80}]}"#)
             _ = try node.add(containerID: "v6", netns: pod, config: config)
             try node.serve(in: outside, port: 7000, reply: "outside", ipv6: true)
-            #expect(try node.request(from: pod, to: "[fd00:192::2]", port: 7000) == "outside peer=[fd00:0192:0000:0000:0000:0000:0000:0001]",
-                    "FLANNEL_IPMASQ=false: Weft masquerades IPv6 too")
+            #expect(
+                try node.request(from: pod, to: "[fd00:192::2]", port: 7000) == "outside peer=[fd00:0192:0000:0000:0000:0000:0000:0001]",
+                "FLANNEL_IPMASQ=false: Weft masquerades IPv6 too")
             try node.serve(in: pod, port: 80, reply: "web", ipv6: true)
             try node.serve(in: pod, port: 80, reply: "web")
-            #expect(try node.request(from: outside, to: "[fd00:192::1]", port: 8080) == "web peer=[fd00:0192:0000:0000:0000:0000:0000:0002]", "socat prints IPv6 peers in full")
+            #expect(
+                try node.request(from: outside, to: "[fd00:192::1]", port: 8080) == "web peer=[fd00:0192:0000:0000:0000:0000:0000:0002]",
+                "socat prints IPv6 peers in full")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)")
         }
     }

@@ -74,7 +74,8 @@ import WeftNftables
                 + [UInt8](repeating: 0, count: (4 - length % 4) % 4)
         }
         let comment: [UInt8] = [0, 4] + Array("a/b".utf8) + [0]
-        let element = attribute(1, attribute(1, [6, 0, 0, 0, 0x1f, 0x90, 0, 0])) + attribute(2, attribute(1, [10, 0, 0, 2, 0, 80, 0, 0]))
+        let element =
+            attribute(1, attribute(1, [6, 0, 0, 0, 0x1f, 0x90, 0, 0])) + attribute(2, attribute(1, [10, 0, 0, 2, 0, 80, 0, 0]))
             + attribute(6, comment)
         let payload: [UInt8] = [1, 0, 0, 0] + attribute(3, attribute(1, element))
         let parsed = SetElementParser.elements(payload: payload).map { HostPortElement(map: "hostports4", $0) }
@@ -84,9 +85,12 @@ import WeftNftables
 
 extension HostPortElementTests {
     @Test func elementsNameTheirProtocol() {
-        let elements = HostPortElements.elements(for: [PortMapping(proto: .udp, hostPort: 53, containerPort: 53, hostIP: IPAddress("10.0.0.1")),
-                                                       PortMapping(proto: .sctp, hostPort: 9, containerPort: 9, hostIP: nil)],
-                                                 podAddresses: [IPAddress("10.244.1.2")!], owner: "o")
+        let elements = HostPortElements.elements(
+            for: [
+                PortMapping(proto: .udp, hostPort: 53, containerPort: 53, hostIP: IPAddress("10.0.0.1")),
+                PortMapping(proto: .sctp, hostPort: 9, containerPort: 9, hostIP: nil),
+            ],
+            podAddresses: [IPAddress("10.244.1.2")!], owner: "o")
         #expect(elements.map { HostPortElements.proto(of: $0) } == [.udp, .sctp])
     }
 }

@@ -53,8 +53,9 @@ struct HostPortTableTests {
             let listing = try nft(node, "list", "map", "inet", "weft", "hostports4")
             #expect(listing.contains(#"tcp . 8080 comment "weft/cbr0/a/eth0" : 10.244.1.2 . 80"#), "\(listing)")
 
-            let b = HostPortElements.elements(for: [mapping, PortMapping(proto: .udp, hostPort: 53, containerPort: 53, hostIP: nil)],
-                                              podAddresses: podB, owner: "weft/cbr0/b/eth0")
+            let b = HostPortElements.elements(
+                for: [mapping, PortMapping(proto: .udp, hostPort: 53, containerPort: 53, hostIP: nil)],
+                podAddresses: podB, owner: "weft/cbr0/b/eth0")
             do {
                 try client.install(network: "cbr0", networkRules: rules(), elements: b)
                 Issue.record("a duplicate key must fail")

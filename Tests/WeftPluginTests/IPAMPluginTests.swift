@@ -10,8 +10,10 @@ struct IPAMPluginTests {
         #"{"cniVersion":"\#(version)","name":"ipamnet","type":"bridge","ipam":{"type":"weft-ipam","subnet":"\#(subnet)","dataDir":"\#(dataDir)","routes":[{"dst":"0.0.0.0/0"}]\#(extra)}}"#
     }
 
-    func ipam(_ command: String, id: String, netns: String = "/var/run/netns/none", binary: String = TestNode.binary("weft-ipam"),
-              config: String, extra: [String: String] = [:]) throws -> ProgramResult {
+    func ipam(
+        _ command: String, id: String, netns: String = "/var/run/netns/none", binary: String = TestNode.binary("weft-ipam"),
+        config: String, extra: [String: String] = [:]
+    ) throws -> ProgramResult {
         var environment = ["PATH": "/usr/bin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": netns, "CNI_IFNAME": "eth0"]
         environment.merge(extra) { $1 }
         return try runProgram(binary, [], input: config, environment: environment)
@@ -22,11 +24,13 @@ struct IPAMPluginTests {
             let config = Self.config(dataDir: node.dataDir)
             let outcomes = Outcomes()
             DispatchQueue.concurrentPerform(iterations: 100) { index in
-                outcomes.record(index, Result {
-                    let result = try ipam("ADD", id: "c\(index)", config: config)
-                    guard result.status == 0, let json = result.json else { throw TestFailure(result.stdout) }
-                    return json
-                })
+                outcomes.record(
+                    index,
+                    Result {
+                        let result = try ipam("ADD", id: "c\(index)", config: config)
+                        guard result.status == 0, let json = result.json else { throw TestFailure(result.stdout) }
+                        return json
+                    })
             }
             let addresses = try outcomes.all.map { try #require(podAddress(try $0.get())) }
             #expect(Set(addresses).count == 100)
@@ -35,11 +39,13 @@ struct IPAMPluginTests {
 
             let deletes = Outcomes()
             DispatchQueue.concurrentPerform(iterations: 100) { index in
-                deletes.record(index, Result {
-                    let result = try ipam("DEL", id: "c\(index)", config: config)
-                    guard result.status == 0 else { throw TestFailure(result.stdout) }
-                    return [:]
-                })
+                deletes.record(
+                    index,
+                    Result {
+                        let result = try ipam("DEL", id: "c\(index)", config: config)
+                        guard result.status == 0 else { throw TestFailure(result.stdout) }
+                        return [:]
+                    })
             }
             for outcome in deletes.all { _ = try outcome.get() }
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(node.dataDir)/ipamnet/ips")) ?? []).filter { !$0.hasPrefix(".") }.isEmpty)
@@ -72,13 +78,15 @@ struct IPAMPluginTests {
 
     @Test func requestedAddressesAreHonouredOrRefusedByName() throws {
         try withNode { node in
-            let config = Self.config(dataDir: node.dataDir, extra: "").replacingOccurrences(of: #""type":"bridge","#, with: #""type":"bridge","runtimeConfig":{"ips":["10.22.3.4/16"]},"#)
+            let config = Self.config(dataDir: node.dataDir, extra: "").replacingOccurrences(
+                of: #""type":"bridge","#, with: #""type":"bridge","runtimeConfig":{"ips":["10.22.3.4/16"]},"#)
             let first = try #require(try ipam("ADD", id: "a", config: config).json)
             #expect(podAddress(first) == "10.22.3.4")
             let taken = try ipam("ADD", id: "b", config: config)
             #expect(taken.json?["code"] as? Int == 7)
             #expect((taken.json?["msg"] as? String)?.contains("10.22.3.4") == true)
-            let viaArgs = try #require(try ipam("ADD", id: "c", config: Self.config(dataDir: node.dataDir), extra: ["CNI_ARGS": "IgnoreUnknown=1;IP=10.22.9.9"]).json)
+            let viaArgs = try #require(
+                try ipam("ADD", id: "c", config: Self.config(dataDir: node.dataDir), extra: ["CNI_ARGS": "IgnoreUnknown=1;IP=10.22.9.9"]).json)
             #expect(podAddress(viaArgs) == "10.22.9.9")
         }
     }
@@ -161,15 +169,19 @@ struct IPAMPluginTests {
             try FileManager.default.createDirectory(atPath: pluginDir, withIntermediateDirectories: true)
             try FileManager.default.createSymbolicLink(atPath: "\(pluginDir)/weft-ipam", withDestinationPath: TestNode.binary("weft-ipam"))
             try FileManager.default.createSymbolicLink(atPath: "\(pluginDir)/bridge", withDestinationPath: "/usr/lib/cni/bridge")
-            let config = #"{"cniVersion":"1.0.0","name":"refnet","type":"bridge","bridge":"cni9","isGateway":true,"ipam":{"type":"weft-ipam","subnet":"10.30.0.0/24","dataDir":"\#(node.dataDir)"}}"#
+            let config =
+                #"{"cniVersion":"1.0.0","name":"refnet","type":"bridge","bridge":"cni9","isGateway":true,"ipam":{"type":"weft-ipam","subnet":"10.30.0.0/24","dataDir":"\#(node.dataDir)"}}"#
             var addresses: [String] = []
             var pods: [String] = []
             for index in 0..<2 {
                 let pod = try node.addPod()
                 pods.append(pod)
-                let result = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", "/usr/lib/cni/bridge"], input: config, environment: [
-                    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "ref\(index)", "CNI_NETNS": pod,
-                    "CNI_IFNAME": "eth0", "CNI_PATH": pluginDir])
+                let result = try runProgram(
+                    "/usr/bin/nsenter", ["--net=\(node.namespacePath)", "/usr/lib/cni/bridge"], input: config,
+                    environment: [
+                        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "ref\(index)", "CNI_NETNS": pod,
+                        "CNI_IFNAME": "eth0", "CNI_PATH": pluginDir,
+                    ])
                 #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
                 let json = try #require(result.json)
                 addresses.append(try #require(podAddress(json)))

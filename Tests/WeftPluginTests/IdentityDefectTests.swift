@@ -76,8 +76,9 @@ struct IdentityDefectTests {
 
     @Test func promiscModePutsTheBridgeInPromiscuousMode() throws {
         try withNode { node in
-            _ = try node.add(containerID: "c1", netns: try node.addPod(),
-                             config: node.config(delegate: #""hairpinMode":false,"promiscMode":true"#))
+            _ = try node.add(
+                containerID: "c1", netns: try node.addPod(),
+                config: node.config(delegate: #""hairpinMode":false,"promiscMode":true"#))
             #expect(try node.exec("ip", "link", "show", "cni0").stdout.contains("PROMISC"))
         }
     }
@@ -98,8 +99,9 @@ struct IdentityDefectTests {
             for index in 0..<5 {
                 let pod = try node.addPod()
                 pods.append(pod)
-                _ = try node.add(containerID: "p\(index)", netns: pod,
-                                 config: node.firewallConfig(mappings: #"{"hostPort":\#(9000 + index),"containerPort":80}"#))
+                _ = try node.add(
+                    containerID: "p\(index)", netns: pod,
+                    config: node.firewallConfig(mappings: #"{"hostPort":\#(9000 + index),"containerPort":80}"#))
             }
             try node.deletePod(pods[2])
             let sixth = try node.addPod()

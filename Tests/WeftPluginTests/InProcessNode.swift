@@ -57,18 +57,19 @@ final class InProcessNode {
     }
 
     var node: Node {
-        Node(links: { self.nodeLinks },
-             openPod: { path in
-                 guard path == self.pod.path else { throw SystemError("open", path, errno: ENOENT) }
-                 return self.pod
-             },
-             sysctl: FakeSysctl(owner: self),
-             store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
-             firewall: { FakeFirewall(owner: self) },
-             conntrack: { FakeConntrack(owner: self) },
-             shaper: { FakeShaper(owner: self) },
-             policy: { FakePolicyGate(owner: self) },
-             report: { self.reports.append($0) })
+        Node(
+            links: { self.nodeLinks },
+            openPod: { path in
+                guard path == self.pod.path else { throw SystemError("open", path, errno: ENOENT) }
+                return self.pod
+            },
+            sysctl: FakeSysctl(owner: self),
+            store: { dataDir, network in FailingStore(FileStore(dataDir: dataDir, network: network, clock: { 1_700_000_000 }), owner: self) },
+            firewall: { FakeFirewall(owner: self) },
+            conntrack: { FakeConntrack(owner: self) },
+            shaper: { FakeShaper(owner: self) },
+            policy: { FakePolicyGate(owner: self) },
+            report: { self.reports.append($0) })
     }
 
     var dataDir: String { "\(directory)/ipam" }
@@ -139,7 +140,10 @@ final class FakeLinks: LinkControl {
 
     func setAlias(index: Int32, alias: String) throws {
         try step("set alias")
-        replace(index) { Link(index: $0.index, name: $0.name, flags: $0.flags, masterIndex: $0.masterIndex, mac: $0.mac, kind: $0.kind, alias: alias, peerIndex: $0.peerIndex) }
+        replace(index) {
+            Link(
+                index: $0.index, name: $0.name, flags: $0.flags, masterIndex: $0.masterIndex, mac: $0.mac, kind: $0.kind, alias: alias, peerIndex: $0.peerIndex)
+        }
     }
     func setLinkUp(index: Int32) throws { try step("set up \(byIndex[index]?.name ?? "?")") }
     func changeLink(index: Int32, name: String?, mtu: UInt32?, namespaceFD: Int32?, up: Bool?, description: String) throws {
@@ -244,8 +248,10 @@ final class FailingStore: AddressStore {
 /// the link side reads, and logs through `step`'s lock.
 struct FakeFirewall: Firewall {
     unowned let owner: InProcessNode
-    func commit(_ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
-                restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]) throws {
+    func commit(
+        _ plan: NetworkPlan, podAddresses: [IPAddress], attachment: AttachmentID,
+        restoring: () throws -> [(owner: AttachmentID, addresses: [IPAddress], mappings: [PortMapping])]
+    ) throws {
         try owner.step("firewall: commit")
         owner.firewallElements[attachment.elementTag] = plan.portMappings
     }
@@ -278,8 +284,10 @@ struct FakeConntrack: ConnectionTracking {
 
 struct FakeShaper: Shaper {
     unowned let owner: InProcessNode
-    func apply(_ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
-               onIFBCreated: () -> Void) throws {
+    func apply(
+        _ limits: BandwidthLimits, hostVethIndex: Int32, attachment: AttachmentID, alias: String, mtu: UInt32?,
+        onIFBCreated: () -> Void
+    ) throws {
         if limits.ingress != nil { try owner.step("shaper: shape host veth") }
         guard limits.egress != nil else { return }
         try owner.step("shaper: create ifb")

@@ -7,12 +7,15 @@ import WeftNetlink
 
 /// The dispatcher and ADD's rollback, run in-process against an injected node: no root, no kernel.
 @Suite struct InProcessTests {
-    static let config = #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","ipMasq":true,"dataDir":"DATA","#
+    static let config =
+        #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","ipMasq":true,"dataDir":"DATA","#
         + #""runtimeConfig":{"portMappings":[{"HostPort":8080,"ContainerPort":80,"Protocol":"udp"}],"#
         + #""bandwidth":{"IngressRate":16000000,"IngressBurst":160000,"EgressRate":8000000,"EgressBurst":80000}}}"#
 
-    func run(_ node: InProcessNode, _ command: String, containerID: String = "c1", config: String = config,
-             extra: [String: String] = [:]) -> (status: Int32, json: [String: Any]?) {
+    func run(
+        _ node: InProcessNode, _ command: String, containerID: String = "c1", config: String = config,
+        extra: [String: String] = [:]
+    ) -> (status: Int32, json: [String: Any]?) {
         var environment = ["CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": node.pod.path, "CNI_IFNAME": "eth0"]
         environment.merge(extra) { $1 }
         let input = Data(config.replacingOccurrences(of: "DATA", with: node.dataDir).utf8)
@@ -74,16 +77,20 @@ import WeftNetlink
         node.failAlso = "node: delete link veth"
         let add = run(node, "ADD")
         #expect(add.status == 1)
-        #expect((add.json?["msg"] as? String)?.contains("write conntrack: delete udp flows to hostPorts") == true,
-                "the ADD's own error: \(add.json ?? [:])")
+        #expect(
+            (add.json?["msg"] as? String)?.contains("write conntrack: delete udp flows to hostPorts") == true,
+            "the ADD's own error: \(add.json ?? [:])")
         let undone = Array(node.log.drop { !$0.hasPrefix("FAILED conntrack: delete udp flows to hostPorts") }.dropFirst())
-        let expected = ["firewall: remove", "conntrack: delete udp flows of pod", "shaper: remove ifb", "FAILED node: delete link veth",
-                        "store: release"]
+        let expected = [
+            "firewall: remove", "conntrack: delete udp flows of pod", "shaper: remove ifb", "FAILED node: delete link veth",
+            "store: release",
+        ]
         #expect(undone.count == expected.count, "\(node.log)")
         for (step, prefix) in zip(undone, expected) { #expect(step.hasPrefix(prefix), "\(node.log)") }
         #expect(node.reports.count == 1, "\(node.reports)")
-        #expect(node.reports.first.map { $0.contains("write conntrack: delete udp flows to hostPorts") && $0.contains("write node: delete link veth") } == true,
-                "\(node.reports)")
+        #expect(
+            node.reports.first.map { $0.contains("write conntrack: delete udp flows to hostPorts") && $0.contains("write node: delete link veth") } == true,
+            "\(node.reports)")
         // Control: a rollback whose steps all succeed reports nothing.
         let clean = InProcessNode()
         clean.failAt = "conntrack: delete udp flows to hostPorts"
@@ -111,8 +118,9 @@ import WeftNetlink
         #expect(del.status == 0, "\(del.json ?? [:])")
         // The links and the hostPorts go side by side (Overlap); the reservation only after both.
         let steps = node.log.map { $0.components(separatedBy: " veth").first ?? $0 }
-        #expect(Set(steps.prefix(4)) == ["node: delete link", "shaper: remove ifb", "firewall: remove", "conntrack: delete udp flows of pod"],
-                "\(steps)")
+        #expect(
+            Set(steps.prefix(4)) == ["node: delete link", "shaper: remove ifb", "firewall: remove", "conntrack: delete udp flows of pod"],
+            "\(steps)")
         #expect(steps.firstIndex(of: "node: delete link")! < steps.firstIndex(of: "shaper: remove ifb")!)
         #expect(steps.firstIndex(of: "firewall: remove")! < steps.firstIndex(of: "conntrack: delete udp flows of pod")!)
         // Then every flow naming the pod's addresses, and the reservation last.

@@ -75,8 +75,9 @@ struct PodmanTests {
             #expect(address.hasPrefix("10.244.1."), "the container's address is in the node subnet: \(address)")
             #expect(try podman.run("exec client wget -qO- http://\(address)/").stdout == "hello from weft\n", "container to container")
             #expect(try node.exec("wget", "-qO-", "http://127.0.0.1:8080/").stdout == "hello from weft\n", "the published port from the node")
-            #expect(try podman.run("exec web wget -qO- http://10.244.1.1:8080/").stdout == "hello from weft\n",
-                    "the container reaches itself through its published port")
+            #expect(
+                try podman.run("exec web wget -qO- http://10.244.1.1:8080/").stdout == "hello from weft\n",
+                "the container reaches itself through its published port")
             #expect(node.reservations(dataDir: "\(podman.directory)/ipam", network: "weftnet").count == 2)
 
             #expect(try podman.run("rm -f -t 0 web client").status == 0)

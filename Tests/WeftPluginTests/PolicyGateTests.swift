@@ -33,7 +33,9 @@ import Testing
         #expect(run(node, "ADD", extra: [:]).status == 0)
         #expect(!node.log.contains { $0.hasPrefix("policy:") }, "\(node.log)")
         let plain = InProcessNode()
-        #expect(InProcessTests().run(plain, "ADD", config: #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","dataDir":"DATA"}"#).status == 0)
+        #expect(
+            InProcessTests().run(plain, "ADD", config: #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","dataDir":"DATA"}"#).status
+                == 0)
         #expect(!plain.log.contains { $0.hasPrefix("sysctl net/bridge/") }, "no policy, no br_netfilter: \(plain.log)")
     }
 
@@ -140,7 +142,8 @@ import Testing
 
     @Test func theDeviceDatapathRefusesIt() throws {
         let node = InProcessNode()
-        let config = #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","dataDir":"DATA","datapath":"device","devices":["eth9"],"networkPolicy":{}}"#
+        let config =
+            #"{"cniVersion":"1.0.0","name":"net","type":"weft","subnet":"10.9.0.0/24","dataDir":"DATA","datapath":"device","devices":["eth9"],"networkPolicy":{}}"#
         let add = InProcessTests().run(node, "ADD", config: config, extra: Self.pod)
         #expect(add.json?["code"] as? Int == 7, "\(add.json ?? [:])")
         #expect((add.json?["msg"] as? String)?.contains("networkPolicy is not supported by datapath device") == true, "\(add.json ?? [:])")

@@ -78,8 +78,8 @@ struct RoutedTests {
         try withNode { node in
             let outside = try node.addOutside()
             let pod = try node.addPod()
-            let extra = #","runtimeConfig":{"portMappings":[{"HostPort":8080,"ContainerPort":80}],"# +
-                #""bandwidth":{"ingressRate":8000000,"ingressBurst":800000}}"#
+            let extra =
+                #","runtimeConfig":{"portMappings":[{"HostPort":8080,"ContainerPort":80}],"# + #""bandwidth":{"ingressRate":8000000,"ingressBurst":800000}}"#
             let result = try node.add(containerID: "web", netns: pod, config: routedConfig(node, extra: extra))
             try node.serve(in: pod, port: 80, reply: "web")
             #expect(try node.request(from: outside, to: TestNode.nodeAddress, port: 8080) == "web peer=\(TestNode.outsideAddress)")
@@ -96,9 +96,12 @@ struct RoutedTests {
         try withNode { node in
             let before = try nodeState(node)
             let pod = try node.addPod()
-            let killed = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: routedConfig(node),
-                                        environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
-                                                      "WEFT_TEST_KILL_AT": step])
+            let killed = try runProgram(
+                "/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: routedConfig(node),
+                environment: [
+                    "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
+                    "WEFT_TEST_KILL_AT": step,
+                ])
             #expect(killed.signal == SIGKILL)
             #expect(try node.weft("DEL", containerID: "victim", netns: pod, config: routedConfig(node)).status == 0)
             #expect(try nodeState(node) == before)

@@ -8,8 +8,9 @@ struct ShapingTests {
     static let limits = #""bandwidth":{"IngressRate":16000000,"IngressBurst":1600000,"EgressRate":8000000,"EgressBurst":800000}"#
 
     func shapedConfig(_ node: TestNode, bandwidth: String = limits) -> String {
-        node.config(version: "1.0.0", extra: #","runtimeConfig":{\#(bandwidth)}"#,
-                    delegate: #""hairpinMode":true,"isDefaultGateway":true,"ipMasq":true"#)
+        node.config(
+            version: "1.0.0", extra: #","runtimeConfig":{\#(bandwidth)}"#,
+            delegate: #""hairpinMode":true,"isDefaultGateway":true,"ipMasq":true"#)
     }
 
     /// An iperf3 server on the outside host, until cleanup; returns once it listens (a loaded machine
@@ -17,9 +18,13 @@ struct ShapingTests {
     func startServer(_ node: TestNode, outside: String) throws {
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
-        let server = try spawnProgram("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: outside).lastPathComponent,
-                                                       "iperf3", "-s", "-B", TestNode.outsideAddress],
-                                      environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], stdin: null, stdout: null, stderr: null)
+        let server = try spawnProgram(
+            "/usr/sbin/ip",
+            [
+                "netns", "exec", URL(fileURLWithPath: outside).lastPathComponent,
+                "iperf3", "-s", "-B", TestNode.outsideAddress,
+            ],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], stdin: null, stdout: null, stderr: null)
         node.servers.append(server)
         for _ in 0..<400 {
             if try node.execIn(outside, "ss", "-ltn").stdout.contains("\(TestNode.outsideAddress):5201 ") { return }
@@ -33,12 +38,14 @@ struct ShapingTests {
     func measure(_ node: TestNode, from pod: String, reverse: Bool) throws -> Double {
         var output = ""
         for _ in 0..<20 {
-            let result = try node.execIn(pod, "timeout", "-s", "KILL", "20", "iperf3", "-c", TestNode.outsideAddress,
-                                         "-t", "3", "-O", "1", "-J", reverse ? "-R" : "-4")
+            let result = try node.execIn(
+                pod, "timeout", "-s", "KILL", "20", "iperf3", "-c", TestNode.outsideAddress,
+                "-t", "3", "-O", "1", "-J", reverse ? "-R" : "-4")
             output = result.stdout + result.stderr
             if result.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-               let end = json["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
-               let rate = received["bits_per_second"] as? Double {
+                let end = json["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
+                let rate = received["bits_per_second"] as? Double
+            {
                 return rate
             }
             usleep(500_000)

@@ -10,28 +10,31 @@ struct StoreMediumTests {
         let store = "\(node.directory)/tmpfs"
         try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
         let wrapped = """
-        set -u
-        mount -t tmpfs -o \(options) weft-test "$STORE"
-        IPAM=\(TestNode.binary("weft-ipam"))
-        WEFTCTL=\(TestNode.binary("weftctl"))
-        conf() { printf '{"cniVersion":"1.0.0","name":"net","type":"bridge","ipam":{"type":"weft-ipam","subnet":"10.40.0.0/16","dataDir":"%s"}}' "$STORE"; }
-        run() { conf | env CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=/var/run/netns/none CNI_IFNAME=eth0 "$IPAM"; echo " rc=$?"; }
-        \(script)
-        """
-        let result = try runProgram("/usr/bin/unshare", ["--mount", "--propagation", "private", "bash", "-c", wrapped],
-                                    environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STORE": store])
+            set -u
+            mount -t tmpfs -o \(options) weft-test "$STORE"
+            IPAM=\(TestNode.binary("weft-ipam"))
+            WEFTCTL=\(TestNode.binary("weftctl"))
+            conf() { printf '{"cniVersion":"1.0.0","name":"net","type":"bridge","ipam":{"type":"weft-ipam","subnet":"10.40.0.0/16","dataDir":"%s"}}' "$STORE"; }
+            run() { conf | env CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=/var/run/netns/none CNI_IFNAME=eth0 "$IPAM"; echo " rc=$?"; }
+            \(script)
+            """
+        let result = try runProgram(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "bash", "-c", wrapped],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STORE": store])
         return result.stdout + result.stderr
     }
 
     @Test func storeOnTmpfsIsDetectedAndAWipeLeavesAWorkingStore() throws {
         try withNode { node in
-            let output = try inPrivateTmpfs("size=4m", """
-            run ADD a | grep -o '"address" : "[^"]*"'
-            "$WEFTCTL" ipam ls --data-dir "$STORE"
-            umount "$STORE"; mount -t tmpfs weft-test "$STORE"   # a reboot: the tmpfs is empty
-            echo "DEL after wipe:"; run DEL a
-            run ADD b | grep -o '"address" : "[^"]*"'
-            """, node: node)
+            let output = try inPrivateTmpfs(
+                "size=4m",
+                """
+                run ADD a | grep -o '"address" : "[^"]*"'
+                "$WEFTCTL" ipam ls --data-dir "$STORE"
+                umount "$STORE"; mount -t tmpfs weft-test "$STORE"   # a reboot: the tmpfs is empty
+                echo "DEL after wipe:"; run DEL a
+                run ADD b | grep -o '"address" : "[^"]*"'
+                """, node: node)
             #expect(output.contains(#""address" : "10.40.0.2/16""#), "\(output)")
             #expect(output.contains("network net (store on tmpfs): 1 reservation(s)"), "\(output)")
             #expect(output.contains("DEL after wipe:\n rc=0"), "\(output)")
@@ -42,13 +45,15 @@ struct StoreMediumTests {
     @Test func aFullStoreFailsAddCleanlyWhileDelStillWorks() throws {
         try withNode { node in
             // Few inodes: the store's directories take some, each reservation two more.
-            let output = try inPrivateTmpfs("size=1m,nr_inodes=24", """
-            for i in $(seq 1 20); do out=$(run ADD c$i); case "$out" in *'"code"'*) echo "FULL at c$i: $out"; failed=c$i; break;; esac; done
-            echo "files left after the failed ADD: $(find "$STORE" -name '.tmp-*' | wc -l)"
-            echo "records of the failed ADD: $(ls "$STORE/net/owners" | grep -c "^$failed:")"
-            echo "DEL c1:"; run DEL c1
-            run ADD again | grep -o '"address" : "[^"]*"'
-            """, node: node)
+            let output = try inPrivateTmpfs(
+                "size=1m,nr_inodes=24",
+                """
+                for i in $(seq 1 20); do out=$(run ADD c$i); case "$out" in *'"code"'*) echo "FULL at c$i: $out"; failed=c$i; break;; esac; done
+                echo "files left after the failed ADD: $(find "$STORE" -name '.tmp-*' | wc -l)"
+                echo "records of the failed ADD: $(ls "$STORE/net/owners" | grep -c "^$failed:")"
+                echo "DEL c1:"; run DEL c1
+                run ADD again | grep -o '"address" : "[^"]*"'
+                """, node: node)
             #expect(output.contains("FULL at"), "\(output)")
             #expect(output.contains(#""code" : 5"#), "ENOSPC is an I/O error: \(output)")
             #expect(output.contains("No space left on device"), "\(output)")
@@ -76,9 +81,10 @@ struct WeftctlTests {
             let listing = try weftctl("ipam", "ls", "--data-dir", node.dataDir, "--json")
             let networks = try #require(try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: Any]])
             let reservations = try #require(networks.first?["reservations"] as? [[String: Any]])
-            let states = Dictionary(uniqueKeysWithValues: reservations.compactMap { item in
-                (item["containerID"] as? String).map { ($0, item["state"] as? String ?? "") }
-            })
+            let states = Dictionary(
+                uniqueKeysWithValues: reservations.compactMap { item in
+                    (item["containerID"] as? String).map { ($0, item["state"] as? String ?? "") }
+                })
             #expect(states == ["live": "live", "doomed": "gone"])
 
             let dryRun = try weftctl("ipam", "gc", "--data-dir", node.dataDir, "--dry-run")

@@ -86,8 +86,10 @@ final class TestNode: @unchecked Sendable {
     }
 
     /// Runs the weft binary inside the node namespace as a runtime would: CNI_* variables and the config on stdin.
-    func weft(_ command: String, containerID: String = "", netns: String = "", ifname: String = "eth0",
-              config: String, extraEnvironment: [String: String] = [:]) throws -> ProgramResult {
+    func weft(
+        _ command: String, containerID: String = "", netns: String = "", ifname: String = "eth0",
+        config: String, extraEnvironment: [String: String] = [:]
+    ) throws -> ProgramResult {
         var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_PATH": "/opt/cni/bin"]
         if !containerID.isEmpty { environment["CNI_CONTAINERID"] = containerID }
         if !netns.isEmpty { environment["CNI_NETNS"] = netns }

@@ -56,8 +56,9 @@ struct UplinkTests {
             try node.serve(in: pod, port: 7000, reply: "pod")
             #expect(try node.request(from: host, to: address, port: 7000) == "pod peer=\(Self.vpcHost)", "no NAT: the pod sees the VPC host's address")
             try node.serve(in: gateway, port: 7001, reply: "internet")
-            #expect(try node.request(from: pod, to: Self.behindGateway, port: 7001) == "internet peer=\(address)",
-                    "through the uplink's gateway, with the pod's own address")
+            #expect(
+                try node.request(from: pod, to: Self.behindGateway, port: 7001) == "internet peer=\(address)",
+                "through the uplink's gateway, with the pod's own address")
             #expect(try node.exec("ip", "rule").stdout.contains("from 192.168.60.100 lookup"))
 
             #expect(try node.weft("DEL", containerID: "p1", netns: pod, config: uplinkConfig(node)).status == 0)
@@ -84,9 +85,12 @@ struct UplinkTests {
             _ = try buildUnderlay(node)
             let pod = try node.addPod()
             let rulesBefore = try node.exec("ip", "rule").stdout
-            let killed = try runProgram("/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: uplinkConfig(node),
-                                        environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
-                                                      "WEFT_TEST_KILL_AT": "add-after-uplink"])
+            let killed = try runProgram(
+                "/usr/bin/nsenter", ["--net=\(node.namespacePath)", TestNode.debugBinary("weft")], input: uplinkConfig(node),
+                environment: [
+                    "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "victim", "CNI_NETNS": pod, "CNI_IFNAME": "eth0",
+                    "WEFT_TEST_KILL_AT": "add-after-uplink",
+                ])
             #expect(killed.signal == SIGKILL)
             #expect(try node.weft("DEL", containerID: "victim", netns: pod, config: uplinkConfig(node)).status == 0)
             #expect(try node.exec("ip", "rule").stdout == rulesBefore)

@@ -47,8 +47,9 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
     @Test func defaultDenyIsolatesEveryLivePodOfItsNamespaceOnly() throws {
         let compiled = try Fixture.load().compile("default-deny")
         let ingress = try #require(compiled.verdicts[.ingress])
-        #expect(Set(ingress.keys) == Set(["10.244.1.10", "fd00:244:1::10", "10.244.2.11", "10.244.1.20", "10.244.1.53"].map(ip)),
-                "not the pending, finished or host-network pods, nor other namespaces'")
+        #expect(
+            Set(ingress.keys) == Set(["10.244.1.10", "fd00:244:1::10", "10.244.2.11", "10.244.1.20", "10.244.1.53"].map(ip)),
+            "not the pending, finished or host-network pods, nor other namespaces'")
         #expect(Set(ingress.values).count == 1, "one shared chain")
         #expect(compiled.chains[ingress[ip("10.244.1.20")]!] == [], "no allow rule: everything is dropped")
         #expect(compiled.verdicts[.egress]?.isEmpty == true, "policyTypes [Ingress]")
@@ -67,10 +68,11 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(allows[0].ports == .ranges([CompiledPolicies.PortRange(proto: .tcp, first: 9100, last: 9100)]))
         #expect(allows[1].peers == allows[0].peers)
         guard case let .named(named) = allows[1].ports else { Issue.record("ports: \(allows[1].ports)"); return }
-        #expect(compiled.portSets[named] == [
-            .init(address: ip("10.244.1.10"), proto: .tcp, port: 8080), .init(address: ip("fd00:244:1::10"), proto: .tcp, port: 8080),
-            .init(address: ip("10.244.2.11"), proto: .tcp, port: 8081),
-        ], "each web pod's own number for http")
+        #expect(
+            compiled.portSets[named] == [
+                .init(address: ip("10.244.1.10"), proto: .tcp, port: 8080), .init(address: ip("fd00:244:1::10"), proto: .tcp, port: 8080),
+                .init(address: ip("10.244.2.11"), proto: .tcp, port: 8081),
+            ], "each web pod's own number for http")
         // No policyTypes and no egress section: ingress only.
         #expect(compiled.verdicts[.egress]?.isEmpty == true)
     }
@@ -80,8 +82,9 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         let chainName = try #require(compiled.verdicts[.ingress]?[ip("10.244.1.20")])
         let allows = try #require(compiled.chains[chainName])
         guard case let .set(peers) = allows.first?.peers else { Issue.record("\(allows)"); return }
-        #expect(compiled.addressSets[peers]?.map(\.description) == ["10.244.1.10", "10.244.2.11", "10.244.3.10", "fd00:244:1::10"],
-                "app=web in prod and staging (team=shop), not prometheus, not the host-network pod")
+        #expect(
+            compiled.addressSets[peers]?.map(\.description) == ["10.244.1.10", "10.244.2.11", "10.244.3.10", "fd00:244:1::10"],
+            "app=web in prod and staging (team=shop), not prometheus, not the host-network pod")
         #expect(allows.first?.ports == .ranges([.init(proto: .tcp, first: 5432, last: 5440)]))
     }
 
@@ -95,10 +98,11 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         #expect(compiled.portSets[dns] == [.init(address: ip("10.244.1.53"), proto: .udp, port: 5353)], "UDP only, the peer's port")
         guard case let .set(blocks) = allows[1].peers else { Issue.record("\(allows)"); return }
         #expect(allows[1].ports == .any)
-        #expect(compiled.addressSets[blocks]?.map(\.description) == [
-            "10.0.0.0-10.95.255.255", "10.112.0.0-10.243.255.255", "10.245.0.0-10.255.255.255",
-            "fd00::-fd00:243:ffff:ffff:ffff:ffff:ffff:ffff", "fd00:245::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-        ])
+        #expect(
+            compiled.addressSets[blocks]?.map(\.description) == [
+                "10.0.0.0-10.95.255.255", "10.112.0.0-10.243.255.255", "10.245.0.0-10.255.255.255",
+                "fd00::-fd00:243:ffff:ffff:ffff:ffff:ffff:ffff", "fd00:245::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            ])
         #expect(allows[2] == CompiledPolicies.Allow(peers: .any, ports: .ranges([.init(proto: .sctp, first: 0, last: 65535)])))
     }
 
@@ -124,16 +128,20 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         let allows = try #require(compiled.chains[web1])
         #expect(allows.count == 3)
         guard case let .set(notStaging) = allows[2].peers else { Issue.record("\(allows)"); return }
-        #expect(compiled.addressSets[notStaging]?.map(\.description) == ["10.244.1.10", "10.244.1.20", "10.244.1.53", "10.244.2.11",
-                                                                          "10.244.2.30", "fd00:244:1::10"])
+        #expect(
+            compiled.addressSets[notStaging]?.map(\.description) == [
+                "10.244.1.10", "10.244.1.20", "10.244.1.53", "10.244.2.11",
+                "10.244.2.30", "fd00:244:1::10",
+            ])
         #expect(compiled.selections["prod/web-1"]?[.ingress] == ["prod/default-deny", "prod/web-from-front-and-monitoring", "prod/web-not-in-staging"])
     }
 
     @Test func compilingTwiceGivesTheSameNames() throws {
         let fixture = try Fixture.load()
         let once = PolicyCompiler.compile(policies: Array(fixture.policies.values), pods: fixture.pods, namespaces: fixture.namespaces)
-        let again = PolicyCompiler.compile(policies: Array(fixture.policies.values).reversed(), pods: fixture.pods.reversed(),
-                                           namespaces: fixture.namespaces)
+        let again = PolicyCompiler.compile(
+            policies: Array(fixture.policies.values).reversed(), pods: fixture.pods.reversed(),
+            namespaces: fixture.namespaces)
         #expect(once == again)
     }
 
@@ -144,8 +152,11 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
     ])
     func badPortsAreRefusedWithTheirPath(port: String, message: String) throws {
         let yaml = "metadata: {name: p, namespace: n}\nspec: {podSelector: {}, ingress: [{ports: [\(port)]}]}"
-        #expect(throws: PolicyError("NetworkPolicy n/p", String(message.split(separator: ":")[0]),
-                                    message.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces))) {
+        #expect(
+            throws: PolicyError(
+                "NetworkPolicy n/p", String(message.split(separator: ":")[0]),
+                message.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces))
+        ) {
             _ = try NetworkPolicy(json: try Yams.load(yaml: yaml) as Any)
         }
     }
@@ -155,7 +166,8 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             _ = try NetworkPolicy(json: try Yams.load(yaml: "metadata: {name: p, namespace: n}\nspec: {podSelector: {}, ingress: [{from: [{}]}]}") as Any)
         }
         #expect(throws: PolicyError("NetworkPolicy n/p", "spec.podSelector.matchExpressions[0]", "unknown operator Near")) {
-            _ = try NetworkPolicy(json: try Yams.load(yaml: "metadata: {name: p, namespace: n}\nspec: {podSelector: {matchExpressions: [{key: a, operator: Near}]}}") as Any)
+            _ = try NetworkPolicy(
+                json: try Yams.load(yaml: "metadata: {name: p, namespace: n}\nspec: {podSelector: {matchExpressions: [{key: a, operator: Near}]}}") as Any)
         }
     }
 }
@@ -167,9 +179,10 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         let policies = Array(fixture.policies.values)
         let few = PolicyRuleset.image(PolicyCompiler.compile(policies: policies, pods: fixture.pods, namespaces: fixture.namespaces))
         let crowd = (0..<300).map { index in
-            PolicyPod(namespace: "prod", name: "crowd-\(index)", labels: ["app": "web", "tier": "front"],
-                      addresses: [IPAddress(bytes: [10, 244, 100 + UInt8(index / 250), UInt8(index % 250 + 1)])!],
-                      namedPorts: [.init(name: "http", port: 8080, proto: .tcp)])
+            PolicyPod(
+                namespace: "prod", name: "crowd-\(index)", labels: ["app": "web", "tier": "front"],
+                addresses: [IPAddress(bytes: [10, 244, 100 + UInt8(index / 250), UInt8(index % 250 + 1)])!],
+                namedPorts: [.init(name: "http", port: 8080, proto: .tcp)])
         }
         let many = PolicyRuleset.image(PolicyCompiler.compile(policies: policies, pods: fixture.pods + crowd, namespaces: fixture.namespaces))
         #expect(many.rules == few.rules)
@@ -196,9 +209,13 @@ func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         for bad in ["256.1.0.0/16", "10.1.0/16", "10.1.0.0.0/16", "0x0a.1.0.0/16", "10.1.0.0/ 16", "10.1.0.0", "1000.1.0.0/16"] {
             #expect(NetworkPolicy.apiCIDR(bad) == nil, "\(bad)")
         }
-        let policy = try NetworkPolicy(json: ["metadata": ["name": "p", "namespace": "prod"],
-                                              "spec": ["podSelector": [String: Any](),
-                                                       "ingress": [["from": [["ipBlock": ["cidr": "010.000.000.000/8", "except": ["010.051.000.000/16"]]]]]]]])
+        let policy = try NetworkPolicy(json: [
+            "metadata": ["name": "p", "namespace": "prod"],
+            "spec": [
+                "podSelector": [String: Any](),
+                "ingress": [["from": [["ipBlock": ["cidr": "010.000.000.000/8", "except": ["010.051.000.000/16"]]]]]],
+            ],
+        ])
         #expect(policy.ingress.first?.peers == [.ipBlock(cidr: IPNetwork("10.0.0.0/8")!, except: [IPNetwork("10.51.0.0/16")!])])
     }
 }

@@ -68,9 +68,13 @@ struct PolicyEnforcementTests {
 
         func serve(_ pod: String, port: Int, udp: Bool = false) throws {
             for (listen, label) in [(udp ? "UDP4-RECVFROM" : "TCP4-LISTEN", "4"), (udp ? "UDP6-RECVFROM" : "TCP6-LISTEN", "6")] {
-                servers.append(try Daemon(["/usr/sbin/ip", "netns", "exec", namespace(pod), "socat",
-                                           "\(listen):\(port),fork,reuseaddr\(label == "6" ? ",ipv6only=1" : "")", "SYSTEM:echo \(pod)"],
-                                          logPath: "/dev/null"))
+                servers.append(
+                    try Daemon(
+                        [
+                            "/usr/sbin/ip", "netns", "exec", namespace(pod), "socat",
+                            "\(listen):\(port),fork,reuseaddr\(label == "6" ? ",ipv6only=1" : "")", "SYSTEM:echo \(pod)",
+                        ],
+                        logPath: "/dev/null"))
             }
             // Listening, both families (a loaded machine may take longer than any fixed pause).
             let deadline = Date().addingTimeInterval(10)
@@ -117,11 +121,14 @@ struct PolicyEnforcementTests {
             let client = try client()
             var lines: [String] = []
             for chain in image.baseChains.map(\.name) + image.regularChains {
-                lines.append(try sh("ip netns exec \(node) nft list chain inet \(image.name) \(chain)")
-                    .replacingOccurrences(of: "counter packets [0-9]+ bytes [0-9]+", with: "counter", options: .regularExpression))
+                lines.append(
+                    try sh("ip netns exec \(node) nft list chain inet \(image.name) \(chain)")
+                        .replacingOccurrences(of: "counter packets [0-9]+ bytes [0-9]+", with: "counter", options: .regularExpression))
             }
             for set in image.sets.map(\.name) {
-                lines.append("\(set): " + (try client.keys(table: image.name, set: set)).map { $0.map(String.init).joined(separator: ".") }.sorted().joined(separator: " "))
+                lines.append(
+                    "\(set): "
+                        + (try client.keys(table: image.name, set: set)).map { $0.map(String.init).joined(separator: ".") }.sorted().joined(separator: " "))
             }
             return lines
         }
@@ -173,14 +180,15 @@ struct PolicyEnforcementTests {
 }
 
 extension PolicyEnforcementTests {
-    static let morePolicies = policies + """
+    static let morePolicies =
+        policies + """
 
-        ---
-        metadata: {name: web-9090-from-clients, namespace: prod}
-        spec:
-          podSelector: {matchLabels: {app: web}}
-          ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: 9090}]}]
-        """
+            ---
+            metadata: {name: web-9090-from-clients, namespace: prod}
+            spec:
+              podSelector: {matchLabels: {app: web}}
+              ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: 9090}]}]
+            """
 
     /// A change written as a diff leaves the kernel exactly as a whole rewrite would, and enforces the same.
     @Test func diffsLandAsWholeRewritesWould() throws {
@@ -275,8 +283,12 @@ extension PolicyEnforcementTests {
             try sh("ip -n \(ns) addr add \(address)/64 dev eth0 nodad && ip -n \(ns) link set eth0 up")
         }
         for port in [8080, 9090] {
-            servers.append(try Daemon(["/usr/sbin/ip", "netns", "exec", web, "socat", "TCP6-LISTEN:\(port),fork,reuseaddr,ipv6only=1",
-                                       "SYSTEM:echo web"], logPath: "/dev/null"))
+            servers.append(
+                try Daemon(
+                    [
+                        "/usr/sbin/ip", "netns", "exec", web, "socat", "TCP6-LISTEN:\(port),fork,reuseaddr,ipv6only=1",
+                        "SYSTEM:echo web",
+                    ], logPath: "/dev/null"))
         }
         let deadline = Date().addingTimeInterval(10)
         while !((try? sh("ip netns exec \(web) ss -ltn", check: false)) ?? "").contains("[::]:9090") {
@@ -304,9 +316,10 @@ extension PolicyEnforcementTests {
               podSelector: {matchLabels: {app: web}}
               ingress: [{from: [{podSelector: {matchLabels: {role: other}}}], ports: [{port: 8080}]}]
             """
-        let compiled = PolicyCompiler.compile(policies: try Yams.load_all(yaml: policies).map { try NetworkPolicy(json: $0 as Any) },
-                                              pods: try Yams.load_all(yaml: pods).map { try PolicyPod(json: $0 as Any) },
-                                              namespaces: [PolicyNamespace(name: "prod")])
+        let compiled = PolicyCompiler.compile(
+            policies: try Yams.load_all(yaml: policies).map { try NetworkPolicy(json: $0 as Any) },
+            pods: try Yams.load_all(yaml: pods).map { try PolicyPod(json: $0 as Any) },
+            namespaces: [PolicyNamespace(name: "prod")])
         try NftClient(handle: NetlinkHandle(in: try NetworkNamespace(path: "/var/run/netns/\(node)"))).replace(PolicyRuleset.image(compiled))
         func request(_ port: Int) throws -> String {
             try sh("ip netns exec \(other) timeout -s KILL 4 socat -T1 - TCP:[fd60::2]:\(port),connect-timeout=1", check: false)

@@ -15,25 +15,30 @@ import WeftNetlink
     static let denyAll = try! NetworkPolicy(json: ["metadata": ["name": "deny", "namespace": "prod"], "spec": ["podSelector": [:]]])
     static let fromClients = try! NetworkPolicy(json: [
         "metadata": ["name": "from-clients", "namespace": "prod"],
-        "spec": ["podSelector": ["matchLabels": ["app": "web"]],
-                 "ingress": [["from": [["podSelector": ["matchLabels": ["role": "client"]]]]]]],
+        "spec": [
+            "podSelector": ["matchLabels": ["app": "web"]],
+            "ingress": [["from": [["podSelector": ["matchLabels": ["role": "client"]]]]]],
+        ],
     ])
 
     static func pod(_ name: String, _ address: String, node: String, labels: [String: String]) -> PolicyPod {
         PolicyPod(namespace: "prod", name: name, labels: labels, addresses: [IPAddress(address)!], nodeName: node)
     }
 
-    static let pods = [pod("web-a", "10.1.0.2", node: "a", labels: ["app": "web"]),
-                       pod("client-a", "10.1.0.3", node: "a", labels: ["role": "client"]),
-                       pod("web-b", "10.1.1.2", node: "b", labels: ["app": "web"]),
-                       pod("client-b", "10.1.1.3", node: "b", labels: ["role": "client"])]
+    static let pods = [
+        pod("web-a", "10.1.0.2", node: "a", labels: ["app": "web"]),
+        pod("client-a", "10.1.0.3", node: "a", labels: ["role": "client"]),
+        pod("web-b", "10.1.1.2", node: "b", labels: ["app": "web"]),
+        pod("client-b", "10.1.1.3", node: "b", labels: ["role": "client"]),
+    ]
 
     @Test func aNodeHasVerdictsForItsOwnPodsAndEveryPodAsAPeer() throws {
         let compiled = PolicyCompiler.compile(policies: [Self.fromClients], pods: Self.pods, namespaces: [], node: "a")
         #expect(compiled.verdicts[.ingress]?.keys.map(\.description) == ["10.1.0.2"])
         #expect(compiled.selections.keys.sorted() == ["prod/web-a"])
-        #expect(compiled.addressSets.values.first == [AddressInterval(IPAddress("10.1.0.3")!), AddressInterval(IPAddress("10.1.1.3")!)],
-                "clients on both nodes are peers")
+        #expect(
+            compiled.addressSets.values.first == [AddressInterval(IPAddress("10.1.0.3")!), AddressInterval(IPAddress("10.1.1.3")!)],
+            "clients on both nodes are peers")
         let elsewhere = PolicyCompiler.compile(policies: [Self.fromClients], pods: Self.pods.filter { $0.nodeName == "b" }, namespaces: [], node: "a")
         #expect(elsewhere == CompiledPolicies(), "a policy selecting none of the node's pods costs it nothing")
     }
@@ -41,8 +46,11 @@ import WeftNetlink
     @Test func aNewPodIsElementsInOneTransactionNotRules() throws {
         let client = NftClient(transport: Unused())
         let before = PolicyRuleset.image(PolicyCompiler.compile(policies: [Self.denyAll, Self.fromClients], pods: Self.pods, namespaces: [], node: "a"))
-        let more = Self.pods + [Self.pod("web-a2", "10.1.0.4", node: "a", labels: ["app": "web"]),
-                                Self.pod("client-b2", "10.1.1.4", node: "b", labels: ["role": "client"])]
+        let more =
+            Self.pods + [
+                Self.pod("web-a2", "10.1.0.4", node: "a", labels: ["app": "web"]),
+                Self.pod("client-b2", "10.1.1.4", node: "b", labels: ["role": "client"]),
+            ]
         let after = PolicyRuleset.image(PolicyCompiler.compile(policies: [Self.denyAll, Self.fromClients], pods: more, namespaces: [], node: "a"))
         let batch = try #require(client.diff(from: before, to: after))
         let messages = batch.descriptions.values.sorted()

@@ -63,8 +63,10 @@ public func sh(_ command: String, input: String = "", check: Bool = true) throws
 /// Starts a program with a clean signal mask and default dispositions: Foundation's Process passes on
 /// the test runner's blocked signals, with which SIGTERM never lands (a daemon never stops, podman's
 /// conmon never reaps). The descriptors become the child's 0, 1 and 2; the caller closes its copies.
-public func spawnProgram(_ path: String, _ arguments: [String], environment: [String: String]?,
-                         stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
+public func spawnProgram(
+    _ path: String, _ arguments: [String], environment: [String: String]?,
+    stdin: Int32, stdout: Int32, stderr: Int32
+) throws -> pid_t {
     signal(SIGPIPE, SIG_IGN)
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
