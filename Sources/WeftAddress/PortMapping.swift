@@ -1,17 +1,12 @@
 /// One hostPort: traffic to `hostPort` (on `hostIP`, or on every local address) goes to the pod's `containerPort`.
 public struct PortMapping: Hashable, Sendable, CustomStringConvertible {
-    public enum Proto: UInt8, Sendable, CaseIterable {
-        case tcp = 6, udp = 17, sctp = 132
-        public var name: String { self == .tcp ? "tcp" : self == .udp ? "udp" : "sctp" }
-    }
-
-    public let proto: Proto
+    public let proto: TransportProtocol
     public let hostPort: UInt16
     public let containerPort: UInt16
     /// nil: every local address of the families the pod has.
     public let hostIP: IPAddress?
 
-    public init(proto: Proto, hostPort: UInt16, containerPort: UInt16, hostIP: IPAddress?) {
+    public init(proto: TransportProtocol, hostPort: UInt16, containerPort: UInt16, hostIP: IPAddress?) {
         self.proto = proto
         self.hostPort = hostPort
         self.containerPort = containerPort

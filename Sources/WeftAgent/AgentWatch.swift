@@ -209,14 +209,14 @@ extension Agent {
         let peerList = peers.values.filter { $0.subnet != ownSubnet }.map { lease in
             AgentStatus.Peer(
                 subnet: "\(lease.subnet)", publicIP: "\(lease.attributes.publicIP)", backendType: lease.attributes.backendType,
-                vtepMAC: lease.attributes.vtepMAC.map(MACText.text),
+                vtepMAC: lease.attributes.vtepMAC.map(MAC.text),
                 connected: lease.attributes.backendType == config.backend.typeName && !unreachable.contains(lease.subnet)
                     && !refused.contains(lease.subnet))
         }
         var status = AgentStatus(
             pid: getpid(), engine: engineName, backend: config.backend.typeName, network: "\(config.network)",
             subnet: ownSubnet.map { "\($0)" } ?? "none", publicIP: "\(underlay.publicIP)", underlay: underlay.name,
-            device: vxlanName, vtepMAC: acquired?.lease.attributes.vtepMAC.map(MACText.text), mtu: mtu,
+            device: vxlanName, vtepMAC: acquired?.lease.attributes.vtepMAC.map(MAC.text), mtu: mtu,
             leaseTTLSeconds: options.leaseTTL, leaseID: acquired.map { String($0.grant) } ?? "none",
             leaseExpiresAt: acquired == nil ? nil : leaseExpiresAt,
             peers: peerList, watching: watching, renewalFailure: renewalFailure, lastReconcileAt: lastReconcileAt,

@@ -54,11 +54,11 @@ public struct KubeNode: Equatable, Sendable {
         // An annotation that is not BackendData's JSON leaves the device unknown, as flannel's "null".
         if let backend = Self.backendData(annotations[Annotation.backendData]) {
             attributes.vni = backend.vni
-            attributes.vtepMAC = backend.vtepMAC.flatMap(MACText.parse)
+            attributes.vtepMAC = backend.vtepMAC.flatMap(MAC.parse)
         }
         if let text = annotations[Annotation.publicIPv6], let address = IPAddress(text), address.family == .v6 {
             attributes.publicIPv6 = address
-            attributes.ipv6VtepMAC = Self.backendData(annotations[Annotation.backendV6Data])?.vtepMAC.flatMap(MACText.parse)
+            attributes.ipv6VtepMAC = Self.backendData(annotations[Annotation.backendV6Data])?.vtepMAC.flatMap(MAC.parse)
         }
         return SubnetLease(subnet: podCIDR, ipv6Subnet: attributes.publicIPv6 == nil ? nil : ipv6PodCIDR, attributes: attributes)
     }
@@ -73,7 +73,7 @@ public struct KubeNode: Equatable, Sendable {
     public static func annotationPatch(_ attributes: LeaseAttributes) -> NodeAnnotationPatch {
         func backendData(_ mac: [UInt8]?) -> String {
             guard let vni = attributes.vni, let mac else { return "null" }
-            return VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(mac)).text
+            return VxlanBackendAnnotation(VNI: vni, VtepMAC: MAC.text(mac)).text
         }
         var annotations = [
             Annotation.backendType: attributes.backendType,

@@ -75,15 +75,14 @@ public actor PolicyAgent {
         }
     }
 
-    /// Saves the claims (write to a temporary file, then rename: never half a file).
+    /// Saves the claims through AtomicFile (a unique temporary name, fsync, rename: never half a file,
+    /// and two weftd never share the temporary name).
     func saveClaims() {
         guard let announcedFile, let data = ClaimsFile.encode(claims) else { return }
-        let temporary = announcedFile + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
-            rename(temporary, announcedFile) == 0
-        else {
-            logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)"])
-            return
+        do {
+            try AtomicFile.writeAtomically(String(decoding: data, as: UTF8.self), to: announcedFile, mode: 0o600)
+        } catch {
+            logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)", "error": "\(error)"])
         }
     }
 

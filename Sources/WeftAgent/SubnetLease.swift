@@ -80,10 +80,10 @@ public struct LeaseAttributes: Equatable, Sendable {
         var members: [(key: String, value: any Encodable)] = [("PublicIP", "\(publicIP)"), ("PublicIPv6", publicIPv6.map { "\($0)" })]
         if !backendType.isEmpty { members.append(("BackendType", backendType)) }
         if let vni, let vtepMAC {
-            members.append(("BackendData", VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(vtepMAC))))
+            members.append(("BackendData", VxlanBackendAnnotation(VNI: vni, VtepMAC: MAC.text(vtepMAC))))
         }
         if let vni, let ipv6VtepMAC {
-            members.append(("BackendV6Data", VxlanBackendAnnotation(VNI: vni, VtepMAC: MACText.text(ipv6VtepMAC))))
+            members.append(("BackendV6Data", VxlanBackendAnnotation(VNI: vni, VtepMAC: MAC.text(ipv6VtepMAC))))
         }
         return GoOrderedJSON.object(members)
     }
@@ -99,19 +99,9 @@ public struct LeaseAttributes: Equatable, Sendable {
         let publicIPv6 = value.publicIPv6.flatMap(IPAddress.init).flatMap { $0.family == .v6 ? $0 : nil }
         return LeaseAttributes(
             publicIP: publicIP, backendType: value.backendType ?? "",
-            vni: value.backendData?.vni, vtepMAC: value.backendData?.vtepMAC.flatMap(MACText.parse),
-            publicIPv6: publicIPv6, ipv6VtepMAC: value.backendV6Data?.vtepMAC.flatMap(MACText.parse))
+            vni: value.backendData?.vni, vtepMAC: value.backendData?.vtepMAC.flatMap(MAC.parse),
+            publicIPv6: publicIPv6, ipv6VtepMAC: value.backendV6Data?.vtepMAC.flatMap(MAC.parse))
     }
 }
 
 /// MAC addresses in the colon form Go's net.HardwareAddr writes.
-public enum MACText {
-    public static func text(_ bytes: [UInt8]) -> String { MAC.text(bytes) }
-
-    public static func parse(_ text: String) -> [UInt8]? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 6 else { return nil }
-        let bytes = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
-        return bytes.count == 6 ? bytes : nil
-    }
-}

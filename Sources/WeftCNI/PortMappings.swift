@@ -15,7 +15,7 @@ enum PortMappings {
             let hostPort = try port(entry.hostPort, "hostPort")
             let containerPort = try port(entry.containerPort, "containerPort")
             let protocolText = entry.protocol_ ?? "tcp"
-            guard let proto = PortMapping.Proto.allCases.first(where: { $0.name == protocolText.lowercased() }) else {
+            guard let proto = TransportProtocol(name: protocolText.lowercased()) else {
                 throw CNIError(.invalidConfig, "\(key).protocol \"\(Validation.printable(protocolText))\" is not tcp, udp or sctp")
             }
             var hostIP: IPAddress?

@@ -23,7 +23,7 @@ func fuzzNftBatch(_ bytes: [UInt8]) {
     let addresses = bytes[2] & 1 == 1 ? [v4, v6] : [v4]
     let owner = "weft/cbr0/" + String(repeating: "f", count: Int(bytes[2] >> 1)) + "/eth0"
     let mappings = (0..<count).map { (index: Int) -> PortMapping in
-        let proto: PortMapping.Proto = index % 3 == 0 ? .udp : .tcp
+        let proto: TransportProtocol = index % 3 == 0 ? .udp : .tcp
         let containerPort = UInt16(1 + (index * 7) % 65_535)
         return PortMapping(proto: proto, hostPort: UInt16(1 + index), containerPort: containerPort, hostIP: nil)
     }

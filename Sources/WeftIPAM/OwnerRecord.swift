@@ -67,7 +67,7 @@ struct OwnerRecord: Equatable {
 
     static func mapping(_ text: String) -> PortMapping? {
         let fields = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 4, let proto = PortMapping.Proto.allCases.first(where: { $0.name == fields[0] }),
+        guard fields.count == 4, let proto = TransportProtocol(name: String(fields[0])),
             let hostPort = UInt16(fields[1]), let containerPort = UInt16(fields[2])
         else { return nil }
         return PortMapping(

@@ -95,12 +95,3 @@ public struct Route: Equatable, Sendable {
         table = attributes.first(Int(RTA_TABLE.rawValue))?.u32 ?? UInt32(payload[4])
     }
 }
-
-public enum MAC {
-    public static func text(_ bytes: [UInt8]) -> String {
-        bytes.map { byte in
-            let hex = String(byte, radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined(separator: ":")
-    }
-}

@@ -3,7 +3,7 @@ import WeftCNI
 import WeftIPAM
 import WeftNetlink
 
-extension BridgeCommands {
+extension WeftCommands {
     /// Compares the attachment on the node with `prevResult` and names everything missing.
     /// Later plugins in a chain may add addresses and routes: only what Weft's result lists is required.
     func check() throws {

@@ -79,9 +79,9 @@ public enum HostPortElements {
     static func portWord(_ port: UInt16) -> [UInt8] { [UInt8(port >> 8), UInt8(port & 0xff), 0, 0] }
 
     /// The protocol an element's key names.
-    public static func proto(of element: HostPortElement) -> PortMapping.Proto? {
+    public static func proto(of element: HostPortElement) -> TransportProtocol? {
         guard let map = HostPortMap(rawValue: element.map), element.key.count > map.protoOffset else { return nil }
-        return PortMapping.Proto(rawValue: element.key[map.protoOffset])
+        return TransportProtocol(rawValue: element.key[map.protoOffset])
     }
 
     /// The pod address an element's value names.
@@ -95,7 +95,7 @@ public enum HostPortElements {
         let key = element.key
         guard let map = HostPortMap(rawValue: element.map), key.count >= map.protoOffset + 8 else { return "?" }
         let offset = map.protoOffset
-        let proto = PortMapping.Proto(rawValue: key[offset])?.name ?? "\(key[offset])"
+        let proto = TransportProtocol(rawValue: key[offset])?.name ?? "\(key[offset])"
         let port = UInt16(key[offset + 4]) << 8 | UInt16(key[offset + 5])
         let host = map.isBoundToHostIP ? IPAddress(bytes: Array(key[0..<map.addressLength])).map { "\($0):" } ?? "" : ""
         return "\(host)\(port)/\(proto)"

@@ -17,7 +17,7 @@ public enum Plugin {
         environment: [String: String], input: Data, node: Node = .live,
         loadSubnetEnv: @escaping (String) throws -> SubnetEnv = SubnetEnv.load(path:)
     ) -> Outcome {
-        run(BridgeCommands.self, environment: environment, input: input, node: node, loadSubnetEnv: loadSubnetEnv)
+        run(WeftCommands.self, environment: environment, input: input, node: node, loadSubnetEnv: loadSubnetEnv)
     }
 
     static func run<C: PluginCommands>(

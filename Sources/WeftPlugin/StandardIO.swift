@@ -38,7 +38,7 @@ extension Plugin {
         let environment = ProcessInfo.processInfo.environment
         let outcome =
             kind == .bridge
-            ? run(BridgeCommands.self, environment: environment, input: input)
+            ? run(WeftCommands.self, environment: environment, input: input)
             : run(IPAMCommands.self, environment: environment, input: input)
         if !outcome.output.isEmpty { StandardIO.writeOutput(outcome.output + Data("\n".utf8)) }
         exit(outcome.status)

@@ -13,14 +13,14 @@ import WeftIdentity
 /// Replies of allowed connections are accepted before any of this (conntrack), by the lowering.
 public struct CompiledPolicies: Equatable, Sendable {
     public struct PortRange: Hashable, Sendable {
-        public let proto: PortProtocol
+        public let proto: TransportProtocol
         public let first: UInt16
         public let last: UInt16
     }
 
     public struct PortEntry: Hashable, Sendable {
         public let address: IPAddress
-        public let proto: PortProtocol
+        public let proto: TransportProtocol
         public let port: UInt16
     }
 

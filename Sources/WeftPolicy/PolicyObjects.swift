@@ -5,8 +5,6 @@ import WeftAddress
 
 public enum Direction: String, CaseIterable, Sendable { case ingress = "Ingress", egress = "Egress" }
 
-public enum PortProtocol: String, CaseIterable, Sendable { case tcp = "TCP", udp = "UDP", sctp = "SCTP" }
-
 public struct PolicyNamespace: Equatable, Sendable {
     public let name: String
     public let labels: [String: String]
@@ -27,7 +25,7 @@ public struct PolicyPod: Equatable, Sendable {
     public struct NamedPort: Equatable, Hashable, Sendable {
         public let name: String
         public let port: UInt16
-        public let proto: PortProtocol
+        public let proto: TransportProtocol
     }
 
     public let namespace: String
@@ -82,7 +80,7 @@ public struct PolicyPod: Equatable, Sendable {
                 guard let port = raw as? [String: Any], let name = port["name"] as? String, let number = integer(port["containerPort"]),
                     let value = UInt16(exactly: number)
                 else { continue }
-                let proto = PortProtocol(rawValue: port["protocol"] as? String ?? "TCP") ?? .tcp
+                let proto = TransportProtocol(kubernetesName: port["protocol"] as? String ?? "TCP") ?? .tcp
                 ports.append(NamedPort(name: name, port: value, proto: proto))
             }
         }
@@ -106,7 +104,7 @@ public struct NetworkPolicy: Equatable, Sendable {
 
     public struct Port: Equatable, Sendable {
         public enum Value: Equatable, Sendable { case any, number(UInt16), name(String) }
-        public let proto: PortProtocol
+        public let proto: TransportProtocol
         public let value: Value
         /// With a number: the range's last port.
         public let endPort: UInt16?
@@ -224,7 +222,7 @@ public struct NetworkPolicy: Equatable, Sendable {
     static func port(_ value: Any, object: String, path: String) throws -> Port {
         guard let fields = value as? [String: Any] else { throw PolicyError(object, path, "not an object") }
         let protoText = fields["protocol"] as? String ?? "TCP"
-        guard let proto = PortProtocol(rawValue: protoText) else { throw PolicyError(object, "\(path).protocol", "unknown protocol \(protoText)") }
+        guard let proto = TransportProtocol(kubernetesName: protoText) else { throw PolicyError(object, "\(path).protocol", "unknown protocol \(protoText)") }
         let endPort = try integer(fields["endPort"]).map { number -> UInt16 in
             guard let end = UInt16(exactly: number), end > 0 else { throw PolicyError(object, "\(path).endPort", "not a port") }
             return end

@@ -80,7 +80,7 @@ public enum PolicyRuleset {
 
     /// A named-port set's element: address . protocol . port, each field padded to 32 bits.
     static func portElement(_ entry: CompiledPolicies.PortEntry) -> NftSetElement {
-        NftSetElement(key: entry.address.bytes + [number(entry.proto), 0, 0, 0] + port(entry.port) + [0, 0])
+        NftSetElement(key: entry.address.bytes + [entry.proto.rawValue, 0, 0, 0] + port(entry.port) + [0, 0])
     }
 
     /// The elements `delta` adds to the table of `compiled` (before the delta), by set. An address an
@@ -163,7 +163,7 @@ public enum PolicyRuleset {
     }()
 
     static func portMatch(_ range: CompiledPolicies.PortRange) -> [NftExpression] {
-        var expressions: [NftExpression] = [.meta(.l4proto, into: .r(2)), .cmp(.eq, .r(2), [number(range.proto)])]
+        var expressions: [NftExpression] = [.meta(.l4proto, into: .r(2)), .cmp(.eq, .r(2), [range.proto.rawValue])]
         if range.first == 0 && range.last == 65535 { return expressions }
         expressions.append(.payload(.transport, offset: 2, length: 2, into: .r(2)))
         if range.first == range.last {
@@ -191,6 +191,5 @@ public enum PolicyRuleset {
 
     static func setName(_ name: String, _ family: IPAddress.Family) -> String { "\(name)-\(family == .v4 ? 4 : 6)" }
     static func width(_ family: IPAddress.Family) -> Int { NftMatch.addressLength(family) }
-    static func number(_ proto: PortProtocol) -> UInt8 { proto == .tcp ? 6 : proto == .udp ? 17 : 132 }
     static func port(_ value: UInt16) -> [UInt8] { NftMatch.port(value) }
 }

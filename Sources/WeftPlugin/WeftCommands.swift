@@ -8,7 +8,7 @@ import WeftNetlink
 /// routed one (RoutedAttachment) and the device one (DeviceAttachment); the store, hostPorts, shaping and
 /// teardown are common. CHECK lives in
 /// CheckCommand.swift. Everything on the node is reached through `node`, so tests can run it in-process.
-struct BridgeCommands: PluginCommands {
+struct WeftCommands: PluginCommands {
     let environment: CNIEnvironment
     let config: NetworkConfig
     let version: CNIVersion
