@@ -73,7 +73,7 @@ public struct EtcdSecurity: Sendable, Equatable {
 /// The token etcd's auth gives for the user and password (POST /v3/auth/authenticate), sent as the
 /// Authorization header. Tokens expire (simple tokens after --auth-token-ttl, 5 minutes by default),
 /// so a refused token is forgotten and a new one asked for: never read once and kept.
-final class EtcdToken: @unchecked Sendable {
+final class EtcdToken: @unchecked Sendable {  // `token` behind `lock`
     private let lock = NSLock()
     private var token: String?
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// The latest status, shared with the HTTP server's threads: the agent stores it after each change,
 /// /healthz reads it (and judges the lease's expiry at read time).
-public final class HealthBox: @unchecked Sendable {
+public final class HealthBox: @unchecked Sendable {  // `latest` and `observers` behind `lock`
     private let lock = NSLock()
     private var latest: AgentStatus?
     private var observers: [@Sendable () -> Void] = []

@@ -5,7 +5,7 @@ import Dispatch
 /// sends its jobs with `run`; the policy agent, whose every step may write nftables, is an actor
 /// running on it (`unownedExecutor`), so fabric and policy changes never run at once. weftd runs in
 /// the node's namespace and opens its sockets once, there; no job ever calls setns.
-public final class KernelQueue: SerialExecutor, @unchecked Sendable {
+public final class KernelQueue: SerialExecutor, @unchecked Sendable {  // immutable: a serial DispatchQueue
     /// weftd's: the agent and the policy agent share it.
     public static let shared = KernelQueue()
 

@@ -52,7 +52,7 @@ public final class PolicySocketServer: Sendable {
 }
 
 /// One connection's request and reply; runs on its channel's event loop alone.
-final class PolicyRequestHandler: ChannelInboundHandler, @unchecked Sendable {
+final class PolicyRequestHandler: ChannelInboundHandler, @unchecked Sendable {  // on its event loop alone
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 

@@ -33,7 +33,7 @@ public final class StatusServer: Sendable {
     public func close() async { try? await channel.close() }
 }
 
-final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
+final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {  // used on its channel's event loop alone
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

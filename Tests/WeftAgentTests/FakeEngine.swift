@@ -4,7 +4,7 @@ import WeftAddress
 
 /// An in-memory engine with etcd's conditional writes, for the leasing logic: records keyed as etcd
 /// keys them (the key names both subnets of a dual-stack lease), deleted with the grant they hang on.
-final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {
+final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {  // records behind `lock`; hooks set before use
     private let lock = NSLock()
     private var stored: [String: StoredLease] = [:]
     private var grants: [String: Int64] = [:]

@@ -104,7 +104,7 @@ func withTemporaryStore(
     }
 }
 
-final class Results: @unchecked Sendable {
+final class Results: @unchecked Sendable {  // `values` behind `lock`
     private let lock = NSLock()
     private var values: [IPAddress] = []
     func append(_ addresses: [IPAddress]) { lock.lock(); values += addresses; lock.unlock() }

@@ -137,7 +137,7 @@ func installServiceVIP(_ vip: String, backend: String, on node: TestNode) throws
     guard sysctl.status == 0 else { throw TestFailure("br_netfilter: \(sysctl.stderr)") }
 }
 
-final class Outcomes: @unchecked Sendable {
+final class Outcomes: @unchecked Sendable {  // `results` behind `lock`
     private let lock = NSLock()
     private var results: [Int: Result<[String: Any], Error>] = [:]
     func record(_ index: Int, _ result: Result<[String: Any], Error>) { lock.lock(); results[index] = result; lock.unlock() }
