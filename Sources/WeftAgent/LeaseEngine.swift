@@ -1,3 +1,4 @@
+import Logging
 import WeftAddress
 
 /// A lease as the engine holds it: flannel's record plus what is needed to update it safely.
@@ -94,7 +95,7 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     public func records() async throws -> (leases: [StoredLease], revision: Int64) {
         let reply = try await client.list(prefix: subnetsPrefix)
         let leases = reply.kvs.compactMap { kv -> StoredLease? in
-            guard let (subnet, ipv6) = SubnetLease.subnets(fromKey: kv.key), let attributes = try? LeaseAttributes.parse(kv.value) else { return nil }
+            guard let (subnet, ipv6) = SubnetLease.subnets(fromKey: kv.key), let attributes = Self.attributes(kv) else { return nil }
             return StoredLease(lease: SubnetLease(subnet: subnet, ipv6Subnet: ipv6, attributes: attributes), modRevision: kv.modRevision)
         }
         return (leases, reply.revision)
@@ -144,13 +145,26 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
         }
     }
 
+    /// A lease value weftd cannot read (not flannel's LeaseAttrs, a field of the wrong type) is no peer,
+    /// as flanneld skips a lease its backend cannot unmarshal; said in the log with the key and why.
+    static func attributes(_ kv: EtcdMessages.KeyValue) -> LeaseAttributes? {
+        do {
+            return try LeaseAttributes.parse(kv.value)
+        } catch {
+            leaseLogger.warning("lease value not read: no peer for it", metadata: ["key": "\(kv.key)", "error": "\(error)"])
+            return nil
+        }
+    }
+
     static func leaseEvent(_ event: EtcdMessages.Event) -> LeaseEvent? {
         switch event {
         case .put(let kv):
-            guard let (subnet, ipv6) = SubnetLease.subnets(fromKey: kv.key), let attributes = try? LeaseAttributes.parse(kv.value) else { return nil }
+            guard let (subnet, ipv6) = SubnetLease.subnets(fromKey: kv.key), let attributes = attributes(kv) else { return nil }
             return .upsert(SubnetLease(subnet: subnet, ipv6Subnet: ipv6, attributes: attributes))
         case .delete(let key):
             return SubnetLease.subnet(fromKey: key).map(LeaseEvent.removed)
         }
     }
 }
+
+private let leaseLogger = Logger(label: "weft.leases")

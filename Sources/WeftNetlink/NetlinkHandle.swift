@@ -60,11 +60,11 @@ public final class NetlinkHandle {
         }
     }
 
-    /// The socket of `family`, opened on first use.
+    /// The socket of `family`, opened on first use, and again after one broke mid-exchange.
     public func socket(_ family: Int32) throws -> NetlinkSocket {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        if let socket = sockets[family] { return socket }
+        if let socket = sockets[family], !socket.isBroken { return socket }
         let socket = NetlinkSocket(transport: try open(family))
         sockets[family] = socket
         return socket

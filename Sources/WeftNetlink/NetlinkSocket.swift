@@ -8,17 +8,43 @@ import Glibc
 /// One netlink socket of a NetlinkHandle and the only owner of its sequence numbers: every message sent
 /// on the socket gets its number here, and replies are matched to it. A request that asks for an ack is
 /// answered by the data messages the kernel sends before its ack (or NLMSG_DONE); an error reply becomes a
-/// NetlinkError carrying the kernel's extended-ack text.
+/// NetlinkError carrying the kernel's extended-ack text. One exchange at a time: a lock keeps two threads
+/// from interleaving their messages and replies on the socket.
 public final class NetlinkSocket {
     /// A dump the kernel marks inconsistent (NLM_F_DUMP_INTR: the table changed while it was walked) is
-    /// asked for again, at most this many times in all.
+    /// asked for again, at most this many times in all; the last answer is then taken as it came, as a
+    /// dump always was before: DEL and GC list through here and must not fail on a busy node.
     static let dumpAttempts = 8
 
     private let transport: NetlinkTransport
     private var nextSequence: UInt32 = 1
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Set when the transport failed mid-exchange (a receive timed out, a send failed): the kernel may
+    /// still be answering an abandoned dump on it, so the handle opens a new socket instead.
+    public private(set) var isBroken = false
 
     public init(transport: NetlinkTransport) {
         self.transport = transport
+        lock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(lock, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        do {
+            return try body()
+        } catch let error as NetlinkError {
+            throw error
+        } catch {
+            isBroken = true
+            throw error
+        }
     }
 
     /// Sends `request` and returns the data messages the kernel answered with before its ack (or NLMSG_DONE).
@@ -45,21 +71,18 @@ public final class NetlinkSocket {
         isDump: Bool, ackRequested: Bool, operation: @autoclosure () -> String,
         build: (UInt32) -> [UInt8]
     ) throws -> [NetlinkMessage] {
-        for _ in 1..<Self.dumpAttempts {
-            let (replies, interrupted) = try exchange(
+        try locked {
+            for _ in 1..<Self.dumpAttempts {
+                let (replies, interrupted) = try exchange(
+                    build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
+                    operation: operation())
+                if !interrupted { return replies }
+            }
+            return try exchange(
                 build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
-                operation: operation())
-            if !interrupted { return replies }
+                operation: operation()
+            ).replies
         }
-        let (replies, interrupted) = try exchange(
-            build(reserveSequences(1)), isDump: isDump, ackRequested: ackRequested,
-            operation: operation())
-        guard !interrupted else {
-            throw NetlinkError(
-                operation(), code: .interrupted,
-                kernelMessage: "the dump was interrupted by concurrent changes \(Self.dumpAttempts) times")
-        }
-        return replies
     }
 
     private func reserveSequences(_ count: UInt32) -> UInt32 {
@@ -109,6 +132,10 @@ public final class NetlinkSocket {
     /// The builder numbers its messages from `begin` on, consecutively; they are renumbered here from this
     /// socket's next sequence number, so that no two messages on the socket share one.
     public func exchangeTransaction(_ bytes: [UInt8], begin: UInt32, acked: UInt32, descriptions: [UInt32: String]) throws {
+        try locked { try exchangeTransactionLocked(bytes, begin: begin, acked: acked, descriptions: descriptions) }
+    }
+
+    private func exchangeTransactionLocked(_ bytes: [UInt8], begin: UInt32, acked: UInt32, descriptions: [UInt32: String]) throws {
         let (bytes, count) = Self.renumbered(bytes, from: begin, to: nextSequence)
         let base = reserveSequences(count)
         let shift = { (sequence: UInt32) in base &+ (sequence &- begin) }

@@ -166,8 +166,12 @@ final class LivePod: PodSandbox {
 
     private init(_ namespace: NetworkNamespace) throws {
         self.namespace = namespace
-        // The pod's own handle: its socket is opened inside the namespace on first use.
-        links = RouteNetlink(handle: NetlinkHandle(in: namespace))
+        // The pod's own handle, its socket opened now rather than on first use: a namespace whose
+        // socket cannot be opened fails `open`, which DEL and GC treat as "no pod left to clean",
+        // instead of failing a later step they do not guard.
+        let handle = NetlinkHandle(in: namespace)
+        _ = try handle.route
+        links = RouteNetlink(handle: handle)
     }
 
     /// CNI_NETNS, checked to be a namespace file other than the plugin's own before anything changes.

@@ -6,6 +6,7 @@ import Glibc
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftSystem
 
 /// NetlinkHandle and its sockets over replayed bytes: one socket per family, sequence numbers owned by
 /// the socket, acks matched to them, the kernel's text on an error, interrupted dumps asked again.
@@ -96,14 +97,38 @@ import WeftNetlink
         #expect(transport.sent.map(Self.sequence(of:)) == [1, 2])
     }
 
-    @Test func aDumpInterruptedEveryTimeFails() throws {
+    /// A table that changes under every walk (a busy node) does not fail DEL or GC: the eighth answer is
+    /// taken as the kernel gave it.
+    @Test func aDumpInterruptedEveryTimeIsTakenAfterTheLastAttempt() throws {
         let interrupted = UInt16(NLM_F_MULTI | NLM_F_DUMP_INTR)
-        let replies = (1...20).map { sequence in message(type: 3, flags: interrupted, sequence: UInt32(sequence), payload: le32(0)) }
-        let transport = ReplayTransport(replies: replies)
-        #expect(throws: NetlinkError("list links", errno: EINTR, kernelMessage: "the dump was interrupted by concurrent changes 8 times")) {
-            try RouteNetlink(transport: transport).links()
+        let replies = (1...20).map { sequence in
+            Self.linkDump(sequence: UInt32(sequence), name: "eth\(sequence)", index: 2, flags: interrupted)
+                + message(type: 3, flags: interrupted, sequence: UInt32(sequence), payload: le32(0))
         }
+        let transport = ReplayTransport(replies: replies)
+        #expect(try RouteNetlink(transport: transport).links().map(\.name) == ["eth8"])
         #expect(transport.sent.count == 8)
+    }
+
+    /// A receive that failed mid-dump (a timeout) leaves the kernel answering on that socket: the handle
+    /// opens a new one for the next request instead of reading the abandoned dump's replies (EBUSY).
+    @Test func aSocketThatFailedMidExchangeIsReplaced() throws {
+        final class TimingOut: NetlinkTransport {
+            func send(_ bytes: [UInt8]) throws {}
+            func receive() throws -> [UInt8] { throw SystemError("recv", "netlink", errno: EAGAIN) }
+        }
+        let healthy = ReplayTransport(replies: [
+            Self.linkDump(sequence: 1, name: "eth0", index: 2, flags: UInt16(NLM_F_MULTI))
+                + message(type: 3, flags: UInt16(NLM_F_MULTI), sequence: 1, payload: le32(0))
+        ])
+        var opened = 0
+        let handle = NetlinkHandle { _ in
+            opened += 1
+            return opened == 1 ? TimingOut() : healthy
+        }
+        #expect(throws: SystemError.self) { try RouteNetlink(handle: handle).links() }
+        #expect(try RouteNetlink(handle: handle).links().map(\.name) == ["eth0"], "a new socket answers")
+        #expect(opened == 2)
     }
 
     @Test func anOversizedAttributeIsRefusedBeforeAnythingIsSent() throws {
