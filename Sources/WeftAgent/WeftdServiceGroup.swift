@@ -25,3 +25,35 @@ public enum WeftdServiceGroup {
         return ServiceGroup(configuration: configuration)
     }
 }
+
+/// weftd's parts, each present or not, and the one start order they run in (`services`): weftd's run and
+/// the tests build the list here, so the order the tests check is the order weftd uses.
+public struct WeftdParts {
+    public var connections: (@Sendable () async -> Void)?
+    public var statusServer: (@Sendable () async -> Void)?
+    public var lease: (@Sendable () async throws -> Void)?
+    public var fabric: (@Sendable () async throws -> Void)?
+    public var policyAgent: (@Sendable () async throws -> Void)?
+    public var policySocket: (@Sendable () async -> Void)?
+    public var readiness: (@Sendable () async throws -> Void)?
+    public var shutdownNotice: (@Sendable () async -> Void)?
+
+    public init() {}
+
+    /// Start order; a signal stops them in reverse: the readiness gate first, then the policy socket (no
+    /// attach arrives at a stopped agent), the policy watches, the fabric, the lease, /healthz and
+    /// /metrics, and last the connections to the engine and the API server the others used. The shutdown
+    /// notice is last in start order, so it is said first.
+    public var services: [any Service] {
+        var services: [any Service] = []
+        if let connections { services.append(ClosedOnShutdown("connections", close: connections)) }
+        if let statusServer { services.append(ClosedOnShutdown("status server", close: statusServer)) }
+        if let lease { services.append(CancelledOnShutdown("lease", lease)) }
+        if let fabric { services.append(CancelledOnShutdown("fabric", fabric)) }
+        if let policyAgent { services.append(CancelledOnShutdown("policy agent", policyAgent)) }
+        if let policySocket { services.append(ClosedOnShutdown("policy socket", close: policySocket)) }
+        if let readiness { services.append(CancelledOnShutdown("node readiness", readiness)) }
+        if let shutdownNotice { services.append(ClosedOnShutdown("shutdown notice", close: shutdownNotice)) }
+        return services
+    }
+}

@@ -180,31 +180,25 @@ struct Run: AsyncParsableCommand {
             }
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])
         }
-        // Start order; a signal stops them in reverse: the readiness gate first, then the policy
-        // socket (no attach arrives at a stopped agent), the policy watches, the fabric, the lease,
-        // /healthz and /metrics, and last the connections to the engine and the API server the others used.
-        var services: [any Service] = []
+        // WeftdParts.services gives the start order; a signal stops them in reverse.
+        var parts = WeftdParts()
         let closeEngine = shutdown
-        services.append(
-            ClosedOnShutdown("connections") {
-                await policy?.client.shutdown()
-                await closeEngine()
-            })
-        if let server { services.append(ClosedOnShutdown("status server") { await server.close() }) }
+        parts.connections = {
+            await policy?.client.shutdown()
+            await closeEngine()
+        }
+        if let server { parts.statusServer = { await server.close() } }
         if let agent {
-            services.append(CancelledOnShutdown("lease") { try await agent.run() })
-            services.append(CancelledOnShutdown("fabric") { try await agent.runFabric() })
+            parts.lease = { try await agent.run() }
+            parts.fabric = { try await agent.runFabric() }
         }
         if let policy {
-            services.append(CancelledOnShutdown("policy agent") { await policy.agent.run() })
-            services.append(ClosedOnShutdown("policy socket") { await policy.server.close() })
+            parts.policyAgent = { await policy.agent.run() }
+            parts.policySocket = { await policy.server.close() }
         }
-        if let readiness { services.append(CancelledOnShutdown("node readiness") { await readiness.run() }) }
-        services.append(
-            ClosedOnShutdown("shutdown notice") {
-                logger.notice("stopping: routes, neighbours and the lease stay in place")
-            })
-        try await WeftdServiceGroup.make(services, logger: logger).run()
+        if let readiness { parts.readiness = { await readiness.run() } }
+        parts.shutdownNotice = { logger.notice("stopping: routes, neighbours and the lease stay in place") }
+        try await WeftdServiceGroup.make(parts.services, logger: logger).run()
     }
 }
 

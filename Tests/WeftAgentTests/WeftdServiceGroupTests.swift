@@ -23,8 +23,8 @@ struct WeftdServiceGroupTests {
 
     /// A part that runs until cancelled, as the lease agent and the watches do: it records its start
     /// and its cancellation (the CancellationError it throws is the stop, not a failure).
-    static func runner(_ name: String, _ journal: Journal) -> CancelledOnShutdown {
-        CancelledOnShutdown(name) {
+    static func runner(_ name: String, _ journal: Journal) -> @Sendable () async throws -> Void {
+        {
             journal.add("\(name) running")
             do { try await Task.sleep(for: .seconds(3600)) } catch {
                 journal.add("\(name) stopped")
@@ -33,15 +33,18 @@ struct WeftdServiceGroupTests {
         }
     }
 
-    static func parts(_ journal: Journal, agent: CancelledOnShutdown? = nil) -> [any Service] {
-        [
-            ClosedOnShutdown("connections") { journal.add("connections closed") },
-            ClosedOnShutdown("status server") { journal.add("status server closed") },
-            agent ?? runner("lease agent", journal),
-            runner("policy agent", journal),
-            ClosedOnShutdown("policy socket") { journal.add("policy socket closed") },
-            runner("node readiness", journal),
-        ]
+    /// weftd's own list (WeftdParts.services) with recording parts.
+    static func parts(_ journal: Journal, lease: (@Sendable () async throws -> Void)? = nil) -> [any Service] {
+        var parts = WeftdParts()
+        parts.connections = { journal.add("connections closed") }
+        parts.statusServer = { journal.add("status server closed") }
+        parts.lease = lease ?? runner("lease", journal)
+        parts.fabric = runner("fabric", journal)
+        parts.policyAgent = runner("policy agent", journal)
+        parts.policySocket = { journal.add("policy socket closed") }
+        parts.readiness = runner("node readiness", journal)
+        parts.shutdownNotice = { journal.add("shutdown notice said") }
+        return parts.services
     }
 
     /// A graceful shutdown (what SIGTERM and SIGINT trigger) stops the parts in reverse start order,
@@ -50,15 +53,15 @@ struct WeftdServiceGroupTests {
         let journal = Journal()
         let group = WeftdServiceGroup.make(Self.parts(journal), logger: Logger(label: "test"), signals: [], bound: nil)
         let running = Task { try await group.run() }
-        for name in ["lease agent", "policy agent", "node readiness"] { try await journal.wait(for: "\(name) running") }
-        #expect(!journal.all.contains { $0.hasSuffix("stopped") || $0.hasSuffix("closed") }, "\(journal.all)")
+        for name in ["lease", "fabric", "policy agent", "node readiness"] { try await journal.wait(for: "\(name) running") }
+        #expect(!journal.all.contains { $0.hasSuffix("stopped") || $0.hasSuffix("closed") || $0.hasSuffix("said") }, "\(journal.all)")
         await group.triggerGracefulShutdown()
         try await running.value
         let stops = journal.all.filter { !$0.hasSuffix("running") }
         #expect(
             stops == [
-                "node readiness stopped", "policy socket closed", "policy agent stopped", "lease agent stopped",
-                "status server closed", "connections closed",
+                "shutdown notice said", "node readiness stopped", "policy socket closed", "policy agent stopped", "fabric stopped",
+                "lease stopped", "status server closed", "connections closed",
             ])
     }
 
@@ -66,13 +69,17 @@ struct WeftdServiceGroupTests {
     /// cancellation errors are swallowed only when the group stopped the part (the test above).
     @Test func aFailingPartStopsTheOthersAndItsErrorIsThrown() async throws {
         let journal = Journal()
-        let failing = CancelledOnShutdown("lease agent") {
+        let failing: @Sendable () async throws -> Void = {
             try await journal.wait(for: "node readiness running")
             throw AgentError(.leaseLost, "subnet taken")
         }
-        let group = WeftdServiceGroup.make(Self.parts(journal, agent: failing), logger: Logger(label: "test"), signals: [], bound: nil)
+        let group = WeftdServiceGroup.make(Self.parts(journal, lease: failing), logger: Logger(label: "test"), signals: [], bound: nil)
         await #expect(throws: AgentError.self) { try await group.run() }
         let stops = journal.all.filter { !$0.hasSuffix("running") }
-        #expect(stops == ["node readiness stopped", "policy socket closed", "policy agent stopped", "status server closed", "connections closed"])
+        #expect(
+            stops == [
+                "shutdown notice said", "node readiness stopped", "policy socket closed", "policy agent stopped", "fabric stopped",
+                "status server closed", "connections closed",
+            ])
     }
 }
