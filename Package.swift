@@ -91,7 +91,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
-            ], swiftSettings: [.swiftLanguageMode(.v5)]),
+            ]),
         .executableTarget(
             name: "weftd",
             dependencies: [
@@ -115,7 +115,7 @@ let package = Package(
                 "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-            ], swiftSettings: [.swiftLanguageMode(.v5)]),
+            ]),
         .testTarget(
             name: "WeftPluginTests",
             dependencies: ["WeftTestSupport", "WeftPlugin", "WeftCNI", "WeftAddress", "WeftIdentity", "WeftIPAM", "WeftNetlink", "WeftNftables", "WeftSystem"]),

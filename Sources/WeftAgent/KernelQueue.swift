@@ -13,9 +13,15 @@ public final class KernelQueue: SerialExecutor, @unchecked Sendable {  // immuta
 
     public init() {}
 
+    /// Runs `body` on the queue and waits for it. The caller is suspended until the job has run, so
+    /// `body` and what it captures are used by the queue's thread alone, once: not concurrently.
     public func run<T>(_ body: @escaping () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
+        nonisolated(unsafe) let job = body
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                nonisolated(unsafe) let result = Result { try job() }
+                continuation.resume(with: result)
+            }
         }
     }
 

@@ -25,7 +25,7 @@ struct PodClaimTests {
     }
 
     /// Everything listed, then the table written.
-    func sync(_ agent: PolicyAgent, pods: [[String: Any]]) async {
+    func sync(_ agent: PolicyAgent, pods: sending [[String: Any]]) async {
         await agent.received(.namespaces, listed: [Self.namespace])
         await agent.received(.policies, listed: [Self.denyAll])
         await agent.received(.pods, listed: pods)
