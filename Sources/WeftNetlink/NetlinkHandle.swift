@@ -16,18 +16,11 @@ import Glibc
 public final class NetlinkHandle {
     private let open: (Int32) throws -> NetlinkTransport
     private var sockets: [Int32: NetlinkSocket] = [:]
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let lock = ThreadLock()
 
     /// A handle whose sockets `open` makes, given the netlink family: recorded bytes in tests.
     public init(opening open: @escaping (Int32) throws -> NetlinkTransport) {
         self.open = open
-        lock.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(lock, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
     }
 
     /// A handle on `namespace`. A netlink socket belongs to the namespace it was opened in, whichever
@@ -62,12 +55,12 @@ public final class NetlinkHandle {
 
     /// The socket of `family`, opened on first use, and again after one broke mid-exchange.
     public func socket(_ family: Int32) throws -> NetlinkSocket {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        if let socket = sockets[family], !socket.isBroken { return socket }
-        let socket = NetlinkSocket(transport: try open(family))
-        sockets[family] = socket
-        return socket
+        try lock.withLock {
+            if let socket = sockets[family], !socket.isBroken { return socket }
+            let socket = NetlinkSocket(transport: try open(family))
+            sockets[family] = socket
+            return socket
+        }
     }
 
     /// NETLINK_ROUTE: links, addresses, routes, rules, neighbours, qdiscs and filters.

@@ -18,32 +18,25 @@ public final class NetlinkSocket {
 
     private let transport: NetlinkTransport
     private var nextSequence: UInt32 = 1
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let lock = ThreadLock()
     /// Set when the transport failed mid-exchange (a receive timed out, a send failed): the kernel may
     /// still be answering an abandoned dump on it, so the handle opens a new socket instead.
     public private(set) var isBroken = false
 
     public init(transport: NetlinkTransport) {
         self.transport = transport
-        lock.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(lock, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
     }
 
     private func locked<T>(_ body: () throws -> T) throws -> T {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        do {
-            return try body()
-        } catch let error as NetlinkError {
-            throw error
-        } catch {
-            isBroken = true
-            throw error
+        try lock.withLock {
+            do {
+                return try body()
+            } catch let error as NetlinkError {
+                throw error
+            } catch {
+                isBroken = true
+                throw error
+            }
         }
     }
 
