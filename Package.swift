@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "WeftAgent",
             dependencies: [
-                "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState", "WeftPolicy", "WeftNftables",
+                "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState", "WeftPolicy", "WeftNftables", "WeftServices",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,6 +101,9 @@ let package = Package(
             ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
+        // Services: the API's Services and EndpointSlices planned and compiled into one nftables table.
+        .target(name: "WeftServices", dependencies: ["WeftAddress", "WeftNftables"]),
+        .testTarget(name: "WeftServicesTests", dependencies: ["WeftTestSupport", "WeftServices", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),
         .testTarget(
