@@ -102,7 +102,7 @@ let package = Package(
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
         .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
         // Services: the API's Services and EndpointSlices planned and compiled into one nftables table.
-        .target(name: "WeftServices", dependencies: ["WeftAddress", "WeftNftables"]),
+        .target(name: "WeftServices", dependencies: ["WeftAddress", "WeftNetlink", "WeftNftables"]),
         .testTarget(name: "WeftServicesTests", dependencies: ["WeftTestSupport", "WeftServices", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),
