@@ -58,11 +58,12 @@ __all__ = ["CGROUP_ROOT", "CLUSTER_CIDR", "CLUSTER_CIDR6", "Cluster", "NODE_IP",
 
 class Cluster(Underlay, Certificates, ControlPlane, Teardown):
     def __init__(self, kube_bin, images, weft_image=None, mask=24, run_dir=None, nodes=1, cluster_id=None,
-                 dual_stack=False, mask6=64):
+                 dual_stack=False, mask6=64, kube_proxy=True):
         """kube_bin: the cache's bin dir (build.sh); images: OCI archives to import (pause, agnhost,
         busybox); weft_image: .build/weft-image.tar (imported, then installed by deploy/weft.yaml);
         nodes: how many nodes (node 1 runs the control plane too); mask: the IPv4 podCIDRs' length;
-        dual_stack: IPv6 too (underlay, pod network with podCIDRs of length mask6, services)."""
+        dual_stack: IPv6 too (underlay, pod network with podCIDRs of length mask6, services);
+        kube_proxy: False leaves Services to weftd --services (no kube-proxy on any node)."""
         if not 1 <= nodes <= len(NODE_NAMES):
             raise ValueError(f"nodes must be 1..{len(NODE_NAMES)}")
         self.kube_bin = kube_bin
@@ -71,6 +72,7 @@ class Cluster(Underlay, Certificates, ControlPlane, Teardown):
         self.mask = mask
         self.dual_stack = dual_stack
         self.mask6 = mask6
+        self.kube_proxy = kube_proxy
         self.id = cluster_id or secrets.token_hex(4)
         self.dir = run_dir or f"/tmp/weft-e2e-{self.id}"
         self.out_ns = f"wt-{self.id}-k8sout"
@@ -285,7 +287,8 @@ class Cluster(Underlay, Certificates, ControlPlane, Teardown):
     def start_node_side(self):
         self.first.start_containerd()
         self.first.start_kubelet()
-        self.first.start_kube_proxy()
+        if self.kube_proxy:
+            self.first.start_kube_proxy()
 
     def remove_cgroups(self, keep_root=False):
         for node in self.nodes:

@@ -67,15 +67,16 @@ class NodeDaemons:
             "--healthz-bind-address=127.0.0.1:10256", "--v=1"] + self.cluster.gates)
 
     def start_node_side(self, images=()):
-        """containerd (images imported), kubelet, kube-proxy. The node's CNI bin dir holds the reference
-        loopback plugin (containerd sets up every pod's lo through it), as a node provisioned for
-        Kubernetes does; Weft comes from the DaemonSet."""
+        """containerd (images imported), kubelet, kube-proxy (unless the cluster leaves Services to
+        weftd). The node's CNI bin dir holds the reference loopback plugin (containerd sets up every
+        pod's lo through it), as a node provisioned for Kubernetes does; Weft comes from the DaemonSet."""
         shutil.copy2("/usr/lib/cni/loopback", self.path("cni-bin", "loopback"))
         self.start_containerd()
         for archive in images:
             self.import_image(archive)
         self.start_kubelet()
-        self.start_kube_proxy()
+        if self.cluster.kube_proxy:
+            self.start_kube_proxy()
 
     def stop_node_side(self, sig=signal.SIGKILL):
         """kubelet, kube-proxy, containerd and every pod process of this node die."""
