@@ -30,7 +30,9 @@ objects on the same node:
    histogram (kube-proxy's reads the slices' last-change-trigger-time annotation, which the bench sets);
    for weftd, the netlink messages of one endpoint change (WEFT_KERNEL_MESSAGES_METRIC, a TODO of #27).
 
-Knobs (environment): SERVICES=100,1000,5000, SERVICES_PROXIES=kube-proxy,weft, SERVICE_ROUNDS=10,
+Knobs (environment): SERVICES=100,1000,5000, SERVICES_PROXIES=kube-proxy,weft, SERVICE_ROUNDS=10 (fewer once
+SERVICE_BUDGET_S=60 of rounds are spent at one size, at least one), KUBE_PROXY_IPTABLES (legacy or nft; default
+the node's `iptables`),
 FIRST_PACKETS=200, RATE_SECONDS=2, PROBE_INTERVAL_MS=1, SERVICES_PLOT (default benchmarks/services.png),
 SERVICES_RESULTS (a JSON file of every number), WEFT_BIN, WEFTD_BIN, KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
 

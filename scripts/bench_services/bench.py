@@ -48,6 +48,7 @@ class Bench(ServicesNode, Measurements, Report):
         if host_after != host_before:
             raise RuntimeError(f"the host's namespace has {host_after} KUBE- rules, {host_before} before the bench")
         self.report(rows, time.monotonic() - started)
+        print("(" + "; ".join(p.label for p in proxies) + ")")
         note = (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, kernel {platform.release()}, "
                 f"load average {os.getloadavg()[0]:.1f} at the end; scripts/bench-services.py")
         results = os.environ.get("SERVICES_RESULTS")

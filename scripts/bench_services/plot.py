@@ -14,6 +14,7 @@ def draw(rows, path, note):
         import matplotlib
         matplotlib.use("Agg")  # no display: a file only
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import ScalarFormatter
     except ImportError:
         return False
     figure, (updates, first) = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -36,6 +37,7 @@ def draw(rows, path, note):
     first.set(xscale="log", xlabel="Services (10 endpoints each)", ylabel="µs, TCP connect through a ClusterIP",
               title="First-packet latency (median, band to p90)")
     first.set_ylim(bottom=0)
+    updates.yaxis.set_major_formatter(ScalarFormatter())  # 1000, not 10^3
     for axes in (updates, first):
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)

@@ -15,8 +15,22 @@ import time
 
 import kube_lab
 from lib import mount_namespace, netns
+from lib.commands import PATH
 
 from .settings import CLUSTER_CIDR, KUBE_PROXY_PROGRAMMING_METRIC, NODE, WEFT_PROGRAMMING_METRIC, log
+
+
+def has_children(pid):
+    """Whether a process of `pid` runs (kube-proxy's iptables-restore or iptables)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        return True
+            except (OSError, ValueError, IndexError):
+                continue
+    return False
 
 
 def default_kube_proxy(kube_bin):
@@ -25,7 +39,6 @@ def default_kube_proxy(kube_bin):
 
 class KubeProxy:
     name = "kube-proxy"
-    label = "kube-proxy 1.20, iptables"
     metrics_address = ("127.0.0.1", "10249")
     programming_metric = KUBE_PROXY_PROGRAMMING_METRIC
 
@@ -36,16 +49,34 @@ class KubeProxy:
             raise SystemExit(f"bench-services: needs {self.binary} (make k8s-build)")
         self.holder = None
         self.process = None
+        self.path = self.iptables_path(os.environ.get("KUBE_PROXY_IPTABLES", ""))
+        version = subprocess.run(["env", f"PATH={self.path}", "iptables", "-V"], capture_output=True, text=True, timeout=60).stdout.strip()
+        self.label = f"kube-proxy 1.20, iptables mode ({version or 'iptables'})"
+
+    def iptables_path(self, backend):
+        """kube-proxy runs `iptables`, `iptables-save` and `iptables-restore` from its PATH: the node's own
+        (Debian's alternatives: nf_tables here) unless KUBE_PROXY_IPTABLES names `legacy` or `nft`, for
+        which a directory of links to that backend goes first."""
+        if not backend:
+            return PATH
+        if backend not in ("legacy", "nft"):
+            raise SystemExit(f"bench-services: KUBE_PROXY_IPTABLES is legacy or nft, not {backend}")
+        directory = os.path.join(self.lab.work, f"iptables-{backend}")
+        os.makedirs(directory, exist_ok=True)
+        for tool in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"):
+            os.symlink(f"/usr/sbin/xtables-{backend}-multi", os.path.join(directory, tool))
+        return f"{directory}:{PATH}"
 
     def prefix(self):
-        """nsenter into the node's network namespace and kube-proxy's mount namespace (made once)."""
+        """nsenter into the node's network namespace and kube-proxy's mount namespace (made once), with
+        kube-proxy's PATH (env execs the program: the PID is still kube-proxy's)."""
         if self.holder is None:
             # Copies of the host's `ip netns` mounts would pin those namespaces: unmounted here first.
             self.holder = mount_namespace.start_holder(
                 ["if mountpoint -q /run/netns; then umount -l /run/netns; fi", "mount -t tmpfs -o mode=0755 tmpfs /run"],
                 "kube-proxy's /run", net=netns.path(self.lab.node_ns))
             self.lab.processes.append(("kube-proxy-mounts", self.holder))
-        return netns.enter(netns.path(self.lab.node_ns), mount=f"/proc/{self.holder.pid}/ns/mnt")
+        return netns.enter(netns.path(self.lab.node_ns), mount=f"/proc/{self.holder.pid}/ns/mnt") + ["env", f"PATH={self.path}"]
 
     def flags(self):
         return [f"--kubeconfig={self.lab.kubeconfig}", "--proxy-mode=iptables", f"--hostname-override={NODE}",
@@ -79,22 +110,28 @@ class KubeProxy:
     def metrics(self):
         return kube_lab.metrics(*self.metrics_address)
 
-    def quiet_gap(self, timeout=120):
+    def quiet_gap(self, timeout=300):
         """kube-proxy syncs at most once per --iptables-min-sync-period (1 s by default): a change within
-        that second of the last sync waits for it, and a Service and its slice arriving apart make two
-        syncs. Before each measured change the bench waits until nothing is queued and the last sync is
-        over a second old, so the figure starts from an idle kube-proxy; under steady churn up to a
-        second more is kube-proxy's behaviour."""
+        that second of the last sync waits for it, and a Service and its slice arriving apart can make two
+        syncs, the second a second after the first. Before each measured change the bench waits until
+        kube-proxy is idle: nothing queued since its last sync, that sync over a second old, no
+        iptables-restore child, no CPU used for 0.3 s. The figures start from an idle kube-proxy; under
+        steady churn up to a second more is kube-proxy's behaviour."""
         deadline = time.monotonic() + timeout
+        pid = self.process.pid
         while time.monotonic() < deadline:
             m = self.metrics()
             last = m.get("kubeproxy_sync_proxy_rules_last_timestamp_seconds", 0)
             queued = m.get("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", 0)
-            pending = m.get("kubeproxy_sync_proxy_rules_service_changes_pending", 0) + m.get("kubeproxy_sync_proxy_rules_endpoint_changes_pending", 0)
             wait = last + 1.05 - time.time()
-            if queued <= last and pending == 0 and wait <= 0:
+            if wait > 0 or queued > last:
+                time.sleep(min(max(wait, 0.05), 1.05))
+                continue
+            cpu = self.lab.cpu_seconds(pid)
+            time.sleep(0.3)
+            busy = self.lab.cpu_seconds(pid) - cpu > 0.011 or has_children(pid)
+            if not busy and self.metrics().get("kubeproxy_sync_proxy_rules_last_timestamp_seconds", 0) == last:
                 return
-            time.sleep(min(max(wait, 0.05), 1.05))
         raise TimeoutError("kube-proxy never went idle")
 
     def kernel_messages(self, before, after):
@@ -112,6 +149,10 @@ class Weftd:
         self.process = None
         self.kernel_messages_metric = kernel_messages_metric
         self.sock = os.path.join(lab.work, "run", "policy.sock")
+        usage = subprocess.run([lab.weftd, "run", "--help"], capture_output=True, text=True, timeout=60)
+        if "--services" not in usage.stdout + usage.stderr:
+            raise SystemExit(f"bench-services: {lab.weftd} has no --services yet (issue #27); "
+                             "SERVICES_PROXIES=kube-proxy runs the kube-proxy half alone")
 
     def start(self):
         for stale in (self.sock, f"{self.lab.work}/state.json"):  # a fresh start at every size

@@ -18,17 +18,19 @@ class Report:
     def report(self, rows, elapsed):
         updated = [r for r in rows if "updates" in r]
         print()
-        print(f"| Services ({ENDPOINTS_PER_SERVICE} endpoints each), {self.rounds} rounds (ms: median / p90 / max) | proxy | "
+        print(f"| Services ({ENDPOINTS_PER_SERVICE} endpoints each; ms: median / p90 / max) | proxy | rounds | "
               "create Service + slice → served | delete → not served | change one endpoint → served | API calls (create) | "
               "probe resolution | proxy's own programming latency (median) |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in updated:
             u = r["updates"]
-            print(f"| {r['services']} | {r['proxy']} | {summary(_col(u, 'create', 'from_call'))} | {summary(_col(u, 'delete', 'from_call'))} | "
+            print(f"| {r['services']} | {r['proxy']} | {len(_col(u, 'create', 'api'))} | {summary(_col(u, 'create', 'from_call'))} | "
+                  f"{summary(_col(u, 'delete', 'from_call'))} | "
                   f"{summary(_col(u, 'change', 'from_call'))} | {summary(_col(u, 'create', 'api'))} | "
                   f"{summary([x['resolution'] for x in u])} | {_fmt(median([x['programming'] for x in u]))} |")
         print("(each from the first API call's start to the first of ten consecutive new connections with the new outcome, "
-              f"one every {self.interval_ms:g} ms from the client namespace; a change: {2 * self.rounds} per row)")
+              f"one every {self.interval_ms:g} ms from the client namespace; a round: one create, one delete, two endpoint changes "
+              f"(there and back); at most SERVICE_ROUNDS={self.rounds}, fewer once SERVICE_BUDGET_S={self.budget_s:g} is spent)")
 
         print()
         print("| Services | proxy | start → all served (s) | first packet through a ClusterIP (µs: median / p90 / max) | "
