@@ -34,7 +34,8 @@ Knobs (environment): SERVICES=100,1000,5000, SERVICES_PROXIES=kube-proxy,weft, S
 SERVICE_BUDGET_S=60 of rounds are spent at one size, at least one), KUBE_PROXY_IPTABLES (legacy or nft; default
 the node's `iptables`),
 FIRST_PACKETS=200, RATE_SECONDS=2, PROBE_INTERVAL_MS=1, SERVICES_PLOT (default benchmarks/services.png),
-SERVICES_RESULTS (a JSON file of every number), WEFT_BIN, WEFTD_BIN, KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
+SERVICES_RESULTS (a JSON file of every number, written after each proxy at each size), SERVICE_GIVE_UP_S=900
+(a change not served by then fails the run), WEFT_BIN, WEFTD_BIN, KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
 
 Usage: bench-services.py (the bench, as root) | bench-services.py --probe INTERVAL_MS (the prober the
 bench runs in the client namespace; its commands are in scripts/bench_services/probe.py).

@@ -27,6 +27,14 @@ class Bench(ServicesNode, Measurements, Report):
                                 capture_output=True, text=True, timeout=120)
         return sum(1 for line in listed.stdout.splitlines() if "KUBE-" in line)
 
+    def save(self, rows, note):
+        """Every number so far to SERVICES_RESULTS (after each proxy at each size: a run that fails later
+        keeps what it measured)."""
+        results = os.environ.get("SERVICES_RESULTS")
+        if results:
+            with open(results, "w") as out:
+                json.dump({"note": note, "rows": rows}, out, indent=1)
+
     def run(self):
         started = time.monotonic()
         levels, update_sizes = env_levels()
@@ -44,6 +52,7 @@ class Bench(ServicesNode, Measurements, Report):
             log(f"{count} Services in the API ({time.monotonic() - begun:.1f} s to add them)")
             for proxy in proxies:
                 rows.append(self.measure(proxy, count, with_updates=count in update_sizes))
+                self.save(rows, "partial")
         host_after = self.host_kube_rules()
         if host_after != host_before:
             raise RuntimeError(f"the host's namespace has {host_after} KUBE- rules, {host_before} before the bench")
@@ -51,10 +60,7 @@ class Bench(ServicesNode, Measurements, Report):
         print("(" + "; ".join(p.label for p in proxies) + ")")
         note = (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, kernel {platform.release()}, "
                 f"load average {os.getloadavg()[0]:.1f} at the end; scripts/bench-services.py")
-        results = os.environ.get("SERVICES_RESULTS")
-        if results:
-            with open(results, "w") as out:
-                json.dump({"note": note, "rows": rows}, out, indent=1)
+        self.save(rows, note)
         path = os.environ.get("SERVICES_PLOT", os.path.join(REPO, "benchmarks", "services.png"))
         if draw(rows, path, note):
             print(f"\nplot: {os.path.relpath(path, REPO) if path.startswith(REPO) else path}")

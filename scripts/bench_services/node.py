@@ -32,6 +32,7 @@ class ServicesNode(kube_lab.Lab):
         self.node_fd = None
         self.rounds = env_int("SERVICE_ROUNDS", 10)
         self.budget_s = float(os.environ.get("SERVICE_BUDGET_S", "60"))
+        self.give_up_s = float(os.environ.get("SERVICE_GIVE_UP_S", "900"))  # one change never served in that time fails the run
         self.first_packets = env_int("FIRST_PACKETS", 200)
         self.rate_seconds = float(os.environ.get("RATE_SECONDS", "2"))
         self.interval_ms = float(os.environ.get("PROBE_INTERVAL_MS", "1"))

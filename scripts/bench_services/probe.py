@@ -130,7 +130,7 @@ def connection_rate(address, port, seconds):
 
 def prober_main(interval_ms):
     """`bench-services.py --probe INTERVAL_MS`, in the client namespace. One command per line on stdin:
-    `wait ADDRESS PORT STATE` → `ready`, then `done FIRST PREVIOUS ATTEMPTS` (or `done - - -`);
+    `wait ADDRESS PORT STATE [GIVE_UP_S]` → `ready`, then `done FIRST PREVIOUS ATTEMPTS` (or `done - - -`);
     `connect PORT COUNT ADDRESS[,ADDRESS…]` → `times µs…`; `rate ADDRESS PORT SECONDS` → `rate ACCEPTED FAILED`."""
     interval_ns = int(float(interval_ms) * 1e6)
     for line in sys.stdin:
@@ -138,7 +138,7 @@ def prober_main(interval_ms):
         if not words:
             continue
         if words[0] == "wait":
-            result = wait_for(words[1], int(words[2]), words[3], interval_ns)
+            result = wait_for(words[1], int(words[2]), words[3], interval_ns, give_up_s=float(words[4]) if len(words) > 4 else 120)
             print("done - - -" if result is None else "done {} {} {}".format(*result), flush=True)
         elif words[0] == "connect":
             times = connect_times(words[3].split(","), int(words[1]), int(words[2]))

@@ -99,6 +99,12 @@ class KubeProxy:
                 if line.startswith("-A ") and "KUBE-" in line and not line.startswith("-A KUBE-MARK-")]
         if left:
             raise RuntimeError(f"kube-proxy --cleanup ({result.returncode}) left {len(left)} rules, e.g. {left[0]}: {result.stderr[-400:]}")
+        # Then the rest (KUBE-MARK-*, empty chains): the node namespace had no iptables state before, and
+        # the next proxy starts on the same node as this one did.
+        for tool in ("iptables", "ip6tables"):
+            for table in ("nat", "filter", "mangle"):
+                for flag in ("-F", "-X"):
+                    subprocess.run(self.prefix() + [tool, "-w", "-t", table, flag], capture_output=True, timeout=60)
 
     def rules(self):
         """iptables-save of the node namespace (the nat and filter tables kube-proxy writes)."""
