@@ -31,11 +31,11 @@ objects on the same node:
    for weftd, the netlink messages of one endpoint change (WEFT_KERNEL_MESSAGES_METRIC, a TODO of #27).
 
 Knobs (environment): SERVICES=100,1000,5000, SERVICES_PROXIES=kube-proxy,weft, SERVICE_ROUNDS=10 (fewer once
-SERVICE_BUDGET_S=60 of rounds are spent at one size, at least one), KUBE_PROXY_IPTABLES (legacy or nft; default
-the node's `iptables`),
-FIRST_PACKETS=200, RATE_SECONDS=2, PROBE_INTERVAL_MS=1, SERVICES_PLOT (default benchmarks/services.png),
-SERVICES_RESULTS (a JSON file of every number, written after each proxy at each size), SERVICE_GIVE_UP_S=900
-(a change not served by then fails the run), WEFT_BIN, WEFTD_BIN, KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
+SERVICE_BUDGET_S=60 of rounds are spent at one size; at least one), SERVICE_GIVE_UP_S=900 (a change not served
+by then fails the run), KUBE_PROXY_IPTABLES (legacy or nft; default the node's `iptables`), FIRST_PACKETS=200,
+RATE_SECONDS=2, PROBE_INTERVAL_MS=1, SERVICES_PLOT (default benchmarks/services.png), SERVICES_RESULTS (a JSON
+file of every number, written after each proxy at each size), WEFT_KERNEL_MESSAGES_METRIC, WEFT_BIN, WEFTD_BIN,
+KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
 
 Usage: bench-services.py (the bench, as root) | bench-services.py --probe INTERVAL_MS (the prober the
 bench runs in the client namespace; its commands are in scripts/bench_services/probe.py).
