@@ -10,9 +10,10 @@ with a listener on 8080 and one without). Services and EndpointSlices (`discover
 created through the API as the EndpointSlice controller would, each Service with ten endpoints drawn from
 the ten real servers, so every probe is a real connection through the proxy's DNAT. This process joins
 the node namespace with setns(2); the host's namespace is never changed (kube-proxy runs in the node's
-network namespace and a private mount namespace with its own /run/xtables.lock; the bench checks that the
-host's iptables has as many KUBE- rules after it as before). Daemons are stopped by PID, the namespaces
-and the work directory removed, on success and on failure.
+network namespace and a private mount namespace with its own /run/xtables.lock, on iptables-legacy unless
+KUBE_PROXY_IPTABLES says otherwise; the bench checks that the host's iptables has as many KUBE- rules after
+it as before). Daemons are stopped by PID, the namespaces and the work directory removed, on success and
+on failure.
 
 At each number of Services (SERVICES, and 1), each proxy in turn (SERVICES_PROXIES) is started, measured,
 stopped and its rules removed (kube-proxy --cleanup; weftd's `inet weft-…` tables), so both see the same
@@ -32,10 +33,10 @@ objects on the same node:
 
 Knobs (environment): SERVICES=100,1000,5000, SERVICES_PROXIES=kube-proxy,weft, SERVICE_ROUNDS=10 (fewer once
 SERVICE_BUDGET_S=60 of rounds are spent at one size; at least one), SERVICE_GIVE_UP_S=900 (a change not served
-by then fails the run), KUBE_PROXY_IPTABLES (legacy or nft; default the node's `iptables`), FIRST_PACKETS=200,
-RATE_SECONDS=2, PROBE_INTERVAL_MS=1, SERVICES_PLOT (default benchmarks/services.png), SERVICES_RESULTS (a JSON
-file of every number, written after each proxy at each size), WEFT_KERNEL_MESSAGES_METRIC, WEFT_BIN, WEFTD_BIN,
-KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
+by then fails the run), KUBE_PROXY_IPTABLES (legacy, the default; nft; node: the node's own `iptables`),
+FIRST_PACKETS=200, RATE_SECONDS=2, PROBE_INTERVAL_MS=1, SERVICES_PLOT (default benchmarks/services.png),
+SERVICES_RESULTS (a JSON file of every number, written after each proxy at each size), WEFT_KERNEL_MESSAGES_METRIC,
+WEFT_BIN, WEFTD_BIN, KUBE_BIN, KUBE_PROXY_BIN, ETCD_BIN.
 
 Usage: bench-services.py (the bench, as root) | bench-services.py --probe INTERVAL_MS (the prober the
 bench runs in the client namespace; its commands are in scripts/bench_services/probe.py).

@@ -58,8 +58,8 @@ class Bench(ServicesNode, Measurements, Report):
             raise RuntimeError(f"the host's namespace has {host_after} KUBE- rules, {host_before} before the bench")
         self.report(rows, time.monotonic() - started)
         print("(" + "; ".join(p.label for p in proxies) + ")")
-        note = (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, kernel {platform.release()}, "
-                f"load average {os.getloadavg()[0]:.1f} at the end; scripts/bench-services.py")
+        note = (f"{'; '.join(p.label for p in proxies)}. {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, kernel "
+                f"{platform.release()}, load average {os.getloadavg()[0]:.1f} at the end; scripts/bench-services.py")
         self.save(rows, note)
         path = os.environ.get("SERVICES_PLOT", os.path.join(REPO, "benchmarks", "services.png"))
         if draw(rows, path, note):
