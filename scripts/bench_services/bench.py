@@ -21,11 +21,17 @@ class Bench(ServicesNode, Measurements, Report):
     """The whole run (scripts/bench-services.py describes it)."""
 
     def host_kube_rules(self):
-        """kube-proxy's chains in the host's own namespace (read only): kube-proxy must write none there."""
+        """KUBE- lines in the host's own namespace (read only), through both iptables backends (legacy's
+        tables are invisible to iptables-nft and the other way round): kube-proxy must write none there."""
         fd = self.host_fd
-        listed = subprocess.run(["nsenter", f"--net=/proc/self/fd/{fd}", "iptables-save"], pass_fds=[fd],
-                                capture_output=True, text=True, timeout=120)
-        return sum(1 for line in listed.stdout.splitlines() if "KUBE-" in line)
+        count = 0
+        for save in ("iptables-legacy-save", "iptables-nft-save"):
+            listed = subprocess.run(["nsenter", f"--net=/proc/self/fd/{fd}", save], pass_fds=[fd],
+                                    capture_output=True, text=True, timeout=120)
+            if listed.returncode != 0:
+                raise RuntimeError(f"{save} in the host's namespace: {listed.returncode} {listed.stderr[-300:]}")
+            count += sum(1 for line in listed.stdout.splitlines() if "KUBE-" in line)
+        return count
 
     def save(self, rows, note):
         """Every number so far to SERVICES_RESULTS (after each proxy at each size: a run that fails later
