@@ -57,8 +57,8 @@ class Report:
             if len(mine) >= 2 and mine[-1]["services"] > mine[0]["services"]:
                 span = (mine[-1]["services"] - mine[0]["services"]) / 1000
                 print(f"({proxy}, per 1,000 Services between {mine[0]['services']} and {mine[-1]['services']}: "
-                      f"RSS +{(mine[-1]['rss_kib'] - mine[0]['rss_kib']) / 1024 / span:.1f} MiB, "
-                      f"CPU to start +{(mine[-1]['cpu_start_s'] - mine[0]['cpu_start_s']) / span:.2f} s)")
+                      f"RSS {(mine[-1]['rss_kib'] - mine[0]['rss_kib']) / 1024 / span:+.1f} MiB, "
+                      f"CPU to start {(mine[-1]['cpu_start_s'] - mine[0]['cpu_start_s']) / span:+.2f} s)")
         self.ratios(rows)
         print()
         print(f"run took {elapsed:.0f} s")
