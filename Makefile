@@ -15,7 +15,7 @@ DEB_PACKAGES := pkg-config libmnl-dev libnftnl-dev nftables iproute2 iputils-pin
 	podman runc busybox-static wget time python3-minimal containerd python3-grpcio gcc libc6-dev iperf3 wrk \
 	etcd-server etcd-client curl
 
-.PHONY: all deps build cnitool test test-measured unit-test lint format demo bench fuzz install install-files clean
+.PHONY: all deps build cnitool test test-measured unit-test lint format demo bench bench-deps fuzz install install-files clean
 
 all: build
 
@@ -93,8 +93,17 @@ demo: build k8s-build
 	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd WEFTCTL_BIN=$(RELEASE_BIN)/weftctl scripts/demo
 
 # The policy and crossnode scenarios run kube-apiserver (make k8s-build) and etcd (e2e-deps); crossnode
-# also iperf3 (deps).
-bench: build cnitool e2e-deps k8s-build
+# also iperf3 (deps); services also kube-proxy (k8s-build) and matplotlib for its plot (bench-deps).
+BENCH_DEB_PACKAGES := python3-matplotlib
+
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench: build cnitool e2e-deps k8s-build bench-deps
 	WEFT_BIN=$(RELEASE_BIN)/weft WEFTD_BIN=$(RELEASE_BIN)/weftd WEFTCTL_BIN=$(RELEASE_BIN)/weftctl CNITOOL=$(CNITOOL) scripts/bench
 
 # libFuzzer over the config (release: a debug build renames the entry point libFuzzer must provide), subnet.env and CNI_ARGS parsers,
