@@ -108,12 +108,22 @@ final class FakeServicesAPI {
     let directory: String
     let daemon: Daemon
     let server: String
+    /// Run in this network namespace (and reached there), or in the test's.
+    let namespace: String?
 
-    init(serving versions: String) throws {
+    /// Commands run where the server is.
+    func inNamespace(_ arguments: [String]) -> [String] {
+        namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] + arguments } ?? arguments
+    }
+
+    init(serving versions: String, namespace: String? = nil) throws {
+        self.namespace = namespace
         directory = "/tmp/weft-test-fakeservices-\(String(UUID().uuidString.prefix(8)).lowercased())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Self.script.write(toFile: "\(directory)/server.py", atomically: true, encoding: .utf8)
-        let started = try Daemon(["/usr/bin/python3", "\(directory)/server.py", versions], logPath: "\(directory)/server.log")
+        let started = try Daemon(
+            (namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] } ?? []) + ["/usr/bin/python3", "\(directory)/server.py", versions],
+            logPath: "\(directory)/server.log")
         daemon = started
         var port = ""
         _ = waitUntil(timeout: 10) {
@@ -129,12 +139,13 @@ final class FakeServicesAPI {
 
     /// Creates or replaces `json` in the collection at `path`.
     func put(_ path: String, _ json: String) throws {
-        let reply = try run(["/usr/bin/curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "\(server)/control\(path)"])
+        let reply = try run(
+            inNamespace(["/usr/bin/curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "\(server)/control\(path)"]))
         guard reply.status == 0 else { throw TestFailure("put \(path): \(reply.stderr)") }
     }
 
     func delete(_ path: String, _ key: String) throws {
-        let reply = try run(["/usr/bin/curl", "-sf", "-X", "DELETE", "\(server)/control\(path)/\(key)"])
+        let reply = try run(inNamespace(["/usr/bin/curl", "-sf", "-X", "DELETE", "\(server)/control\(path)/\(key)"]))
         guard reply.status == 0 else { throw TestFailure("delete \(path)/\(key): \(reply.stderr)") }
     }
 
