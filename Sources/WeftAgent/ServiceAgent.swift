@@ -76,6 +76,9 @@ public actor ServiceAgent {
                 + "or run weftd without --services")
     }
 
+    /// The addresses NodePorts are served on now.
+    public var nodePortAddresses: [IPAddress] { serviceNode.nodePortAddresses }
+
     public var isSynced: Bool { synced.count == Kind.allCases.count && applied != nil }
 
     /// Follows Services and endpoints until cancelled.
@@ -87,7 +90,27 @@ public actor ServiceAgent {
                 let hooks = Informer.Hooks(broke: { [metrics] _ in metrics.serviceWatchRestarts.increment() })
                 group.addTask { [watch] in await watch.run(hooks) { await self.received(kind, $0) } }
             }
+            // The Node's addresses (NodePorts) follow the Node object; until its first list, the ones read at start.
+            var nodes = Informer(client: client, path: "/api/v1/nodes")
+            nodes.logger = logger
+            group.addTask { [nodes] in await nodes.run { await self.receivedNode($0) } }
             group.addTask { await self.applyRetry.run(failing: { await self.applyFailed }, retry: { await self.retryApply() }) }
+        }
+    }
+
+    /// This node's object, from the Nodes informer: a change of its InternalIP or ExternalIP moves the NodePorts.
+    func receivedNode(_ event: Informer.Event) {
+        let objects: [[String: Any]]
+        switch event {
+        case .listedPage(let page): objects = page
+        case .upserted(let object): objects = [object]
+        case .listStarted, .listEnded, .deleted: return
+        }
+        for object in objects where (object["metadata"] as? [String: Any])?["name"] as? String == node {
+            let addresses = ServiceNodeAddresses.fromNode(object)
+            guard addresses != serviceNode.nodePortAddresses else { continue }
+            logger.notice("the Node's addresses changed: NodePorts follow", metadata: ["nodePortAddresses": "\(addresses)"])
+            setNode(ServiceNode(nodePortAddresses: addresses, clusterCIDRs: serviceNode.clusterCIDRs))
         }
     }
 
@@ -185,8 +208,8 @@ public actor ServiceAgent {
         }
     }
 
-    /// The node's addresses changed (weftd reads them from the Node object): NodePorts follow.
-    public func setNode(_ serviceNode: ServiceNode) {
+    /// The node's addresses changed: NodePorts follow.
+    func setNode(_ serviceNode: ServiceNode) {
         guard serviceNode != self.serviceNode else { return }
         self.serviceNode = serviceNode
         if pendingSince == nil { pendingSince = .now }

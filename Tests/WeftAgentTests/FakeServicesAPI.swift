@@ -17,12 +17,14 @@ final class FakeServicesAPI {
         served = sys.argv[1].split(",")
         lock = threading.Condition()
         rv = [100]
-        collections = {p: {} for p in ["/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices",
+        collections = {p: {} for p in ["/api/v1/nodes", "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices",
                                       "/apis/discovery.k8s.io/v1beta1/endpointslices", "/api/v1/endpoints"]}
         events = []
-        node = {"metadata": {"name": "node-1"}, "status": {"addresses": [
+        node = {"metadata": {"name": "node-1", "resourceVersion": "100"}, "status": {"addresses": [
             {"type": "InternalIP", "address": "192.168.1.10"}, {"type": "Hostname", "address": "node-1"},
             {"type": "InternalIP", "address": "127.0.0.1"}]}}
+
+        collections["/api/v1/nodes"]["default/node-1"] = node
 
         def key(obj):
             m = obj["metadata"]
@@ -72,7 +74,8 @@ final class FakeServicesAPI {
                         return self.reply(200, {"kind": "APIResourceList", "groupVersion": "discovery.k8s.io/" + version,
                             "resources": [{"name": "endpointslices", "namespaced": True, "kind": "EndpointSlice"}]})
                 if url.path == "/api/v1/nodes/node-1":
-                    return self.reply(200, node)
+                    with lock:
+                        return self.reply(200, collections["/api/v1/nodes"]["default/node-1"])
                 if url.path not in collections:
                     return self.reply(404, {"kind": "Status", "code": 404, "message": "not found"})
                 if query.get("watch") == ["true"]:

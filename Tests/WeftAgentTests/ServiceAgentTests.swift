@@ -102,6 +102,26 @@ struct ServiceAgentTests {
             return nil
         }
 
+        /// Waits until the agent's NodePort addresses satisfy `condition`.
+        func nodeAddresses(within seconds: Double = 20, _ condition: ([IPAddress]) -> Bool) async -> Bool {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if let agent, condition(await agent.nodePortAddresses) { return true }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+
+        /// Waits until the stale flows handed to the kernel satisfy `condition`.
+        func flows(within seconds: Double = 20, _ condition: ([StaleFlow]) -> Bool) async -> Bool {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if condition(kernel.staleFlows) { return true }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+
         func stop() async {
             running?.cancel()
             await running?.value
@@ -135,6 +155,17 @@ struct ServiceAgentTests {
                         StaleFlow(frontend: IPAddress("10.96.0.10")!, port: 53, endpoint: gone),
                         StaleFlow(frontend: IPAddress("192.168.1.10")!, port: 30053, endpoint: gone),
                     ])
+            // The Node's address changes: the NodePort moves with it.
+            try lab.api.put(
+                "/api/v1/nodes", #"{"metadata":{"name":"node-1"},"status":{"addresses":[{"type":"InternalIP","address":"192.168.1.20"}]}}"#)
+            #expect(await lab.nodeAddresses { $0 == [IPAddress("192.168.1.20")!] })
+            try lab.api.put(slices, Self.slice("v1", ["10.244.1.3", "10.244.2.8"]))
+            #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3", "10.244.2.8"] } != nil)
+            try lab.api.put(slices, Self.slice("v1", ["10.244.1.3"]))
+            let moved = await lab.flows {
+                $0.contains(StaleFlow(frontend: IPAddress("192.168.1.20")!, port: 30053, endpoint: IPAddress("10.244.2.8")!))
+            }
+            #expect(moved, "\(lab.kernel.staleFlows)")
             // A second Service, then the first deleted.
             try lab.api.put(
                 "/api/v1/services",
