@@ -40,7 +40,9 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
 
 /// ServiceAgent against a fake API server: what it hands the kernel as Services and their endpoints
 /// are created, changed and deleted, for each endpoint API a server may have.
-@Suite(.serialized)
+/// The waits have no deadline of their own: beside the privileged suites' blocking waits the cooperative
+/// pool may not run the agent for many seconds; the suite's time limit bounds them.
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct ServiceAgentTests {
     static let dnsService = #"""
         {"apiVersion":"v1","kind":"Service","metadata":{"name":"kube-dns","namespace":"kube-system"},
@@ -92,10 +94,9 @@ struct ServiceAgentTests {
             return source
         }
 
-        /// Waits (without blocking a thread of the pool the agent runs on) until the kernel's last plans satisfy `condition`.
-        func plans(within seconds: Double = 20, _ condition: ([ServicePortPlan]) -> Bool) async -> [ServicePortPlan]? {
-            let deadline = ContinuousClock.now + .seconds(seconds)
-            while ContinuousClock.now < deadline {
+        /// Waits (without blocking a thread of the pool the agent runs on; no deadline, see the suite) until the kernel's last plans satisfy `condition`.
+        func plans(_ condition: ([ServicePortPlan]) -> Bool) async -> [ServicePortPlan]? {
+            while !Task.isCancelled {
                 if let plans = kernel.lastPlans, condition(plans) { return plans }
                 try? await Task.sleep(for: .milliseconds(50))
             }
@@ -103,9 +104,8 @@ struct ServiceAgentTests {
         }
 
         /// Waits until the agent's NodePort addresses satisfy `condition`.
-        func nodeAddresses(within seconds: Double = 20, _ condition: ([IPAddress]) -> Bool) async -> Bool {
-            let deadline = ContinuousClock.now + .seconds(seconds)
-            while ContinuousClock.now < deadline {
+        func nodeAddresses(_ condition: ([IPAddress]) -> Bool) async -> Bool {
+            while !Task.isCancelled {
                 if let agent, condition(await agent.nodePortAddresses) { return true }
                 try? await Task.sleep(for: .milliseconds(50))
             }
@@ -113,9 +113,8 @@ struct ServiceAgentTests {
         }
 
         /// Waits until the stale flows handed to the kernel satisfy `condition`.
-        func flows(within seconds: Double = 20, _ condition: ([StaleFlow]) -> Bool) async -> Bool {
-            let deadline = ContinuousClock.now + .seconds(seconds)
-            while ContinuousClock.now < deadline {
+        func flows(_ condition: ([StaleFlow]) -> Bool) async -> Bool {
+            while !Task.isCancelled {
                 if condition(kernel.staleFlows) { return true }
                 try? await Task.sleep(for: .milliseconds(50))
             }
