@@ -47,6 +47,8 @@ public actor ServiceAgent {
     var flushScheduled = false
     var applyFailed = false
     let applyRetry: RetryTimer
+    /// What /healthz says, published for the HTTP server's threads.
+    public nonisolated let health = ServiceHealth()
 
     public init(
         client: KubeClient, node: String, serviceNode: ServiceNode, source: ServiceEndpointSource, table: sending ServiceKernel, logger: Logger,
@@ -255,11 +257,13 @@ public actor ServiceAgent {
             metrics.serviceSyncErrors.increment()
             logger.error("Services table not written", metadata: ["error": "\(error)"])
             applyFailed = true
+            health.refused("\(error)")
             applyRetry.failed()
             return
         }
         applied = planning.plans
         applyFailed = false
+        health.wrote()
         metrics.serviceSyncs.increment()
         metrics.services.set(Int64(planning.plans.count))
         metrics.serviceEndpoints.set(Int64(planning.plans.reduce(0) { $0 + $1.endpoints.count }))

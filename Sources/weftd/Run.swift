@@ -15,7 +15,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "--network-policy: the Unix socket the plugin's ADD asks (root only).") var policySocket = "/run/weft/policy.sock"
     @Flag(
         help:
-            "Serve Kubernetes Services on this node in place of kube-proxy (ClusterIP, NodePort, external and load-balancer addresses); refused while kube-proxy's rules are on the node. Needs the API server's real address: a kubeconfig, or --api-server with in-cluster credentials."
+            "Serve Kubernetes Services on this node in place of kube-proxy (ClusterIP, NodePort, external and load-balancer addresses); refused while kube-proxy's rules are on the node. Needs the API server's real address: a kubeconfig, or --api-server with in-cluster credentials. Also on with $WEFT_SERVICES=true."
     )
     var services = false
     @Option(
@@ -187,11 +187,13 @@ struct Run: AsyncParsableCommand {
         if let host = options.metricsHost {
             let box = agent?.healthBox
             let policyHealth = policy?.health
+            let servicesHealth = serving?.agent.health
             server = try await StatusServer.start(host: host, port: options.metricsPort, metrics: metrics) {
                 let lease: (healthy: Bool, reason: String) = box?.check() ?? (true, "ok")
                 guard lease.healthy else { return lease }
                 let enforcing = policyHealth?() ?? lease
                 guard enforcing.healthy else { return enforcing }
+                if let serving = servicesHealth?.current, !serving.healthy { return serving }
                 return readiness?.health ?? enforcing
             }
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])

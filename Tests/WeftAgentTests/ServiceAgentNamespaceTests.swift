@@ -40,6 +40,8 @@ struct ServiceAgentNamespaceTests {
         let synced = waitUntil(timeout: 30) { (metric("weftd_services_syncs_total") ?? 0) >= 1 && metric("weftd_service_endpoints") == 2 }
         #expect(synced != nil, "not synced: \(started.log.suffix(3000))")
         #expect(metric("weftd_services") == 1)
+        let healthz = try run(server.inNamespace(["/usr/bin/curl", "-s", "http://127.0.0.1:9412/healthz"]))
+        #expect(healthz.stdout.contains("ok"), "\(healthz.stdout)")
         #expect(started.exitCode() == nil, "weftd ended: \(started.log.suffix(3000))")
         // A change reaches the kernel's writer too: one endpoint goes.
         try server.put("/apis/discovery.k8s.io/v1beta1/endpointslices", ServiceAgentTests.slice("v1beta1", ["10.244.1.3"]))

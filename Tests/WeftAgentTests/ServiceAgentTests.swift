@@ -245,7 +245,10 @@ struct ServiceAgentTests {
             try lab.api.put("/apis/discovery.k8s.io/v1/endpointslices", Self.slice("v1", ["10.244.1.3"]))
             lab.kernel.refuse(2)
             _ = try await lab.start()
+            let health = try #require(lab.agent).health
+            #expect(!health.current.healthy)
             #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3"] } != nil)
+            #expect(health.current.healthy, "\(health.current.reason)")
             let exposition = lab.metrics.exposition()
             #expect(exposition.contains("weftd_services_sync_errors_total 2"), "\(exposition)")
             #expect(exposition.contains("weftd_services_sync_retries_total"))
