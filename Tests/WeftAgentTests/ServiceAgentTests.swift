@@ -237,6 +237,31 @@ struct ServiceAgentTests {
         await lab.stop()
     }
 
+    /// A Service that cannot be read is served from what can be read of it, with no endpoints (it rejects),
+    /// and counted; readable again, it is served with its endpoints.
+    @Test func unreadableServiceRejectsUntilItIsReadable() async throws {
+        let lab = try Lab(serving: "v1")
+        do {
+            try lab.api.put("/api/v1/services", Self.dnsService)
+            try lab.api.put("/apis/discovery.k8s.io/v1/endpointslices", Self.slice("v1", ["10.244.1.3"]))
+            _ = try await lab.start()
+            // Positive control: served while readable.
+            #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3"] } != nil)
+            try lab.api.put(
+                "/api/v1/services",
+                Self.dnsService.replacingOccurrences(of: #""sessionAffinity":"None""#, with: "").replacingOccurrences(
+                    of: #""type":"NodePort""#, with: #""type":"NodePort","sessionAffinity":7"#))
+            let rejecting = await lab.plans { $0.count == 1 && $0[0].endpoints.isEmpty }
+            #expect(rejecting?.first?.clusterIP == IPAddress("10.96.0.10"), "\(String(describing: lab.kernel.lastPlans))")
+            #expect(lab.metrics.exposition().contains("weftd_services_unreadable_objects_total 1"))
+            try lab.api.put("/api/v1/services", Self.dnsService)
+            #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3"] } != nil)
+        } catch {
+            Issue.record(error)
+        }
+        await lab.stop()
+    }
+
     /// The kernel refuses the first writes: the retry timer writes again with no API event.
     @Test func aRefusedWriteIsRetriedOnTheTimer() async throws {
         let lab = try Lab(serving: "v1")
