@@ -42,6 +42,8 @@ public final class AgentMetrics: Sendable {
     public let serviceSyncs: CoreMetrics.Counter
     public let serviceSyncErrors: CoreMetrics.Counter
     public let serviceSyncRetries: CoreMetrics.Counter
+    /// Netlink messages the table writes sent: what one change costs the kernel.
+    public let serviceKernelMessages: CoreMetrics.Counter
     public let services: CoreMetrics.Meter
     public let serviceEndpoints: CoreMetrics.Meter
     public let serviceUnreadable: CoreMetrics.Counter
@@ -88,6 +90,7 @@ public final class AgentMetrics: Sendable {
         serviceSyncs = counter("services_syncs")
         serviceSyncErrors = counter("services_sync_errors")
         serviceSyncRetries = counter("services_sync_retries")
+        serviceKernelMessages = counter("services_kernel_messages")
         services = meter("services")
         serviceEndpoints = meter("service_endpoints")
         serviceUnreadable = counter("services_unreadable_objects")

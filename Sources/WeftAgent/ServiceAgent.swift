@@ -265,6 +265,7 @@ public actor ServiceAgent {
         applyFailed = false
         health.wrote()
         metrics.serviceSyncs.increment()
+        metrics.serviceKernelMessages.increment(by: Int64(messages))
         metrics.services.set(Int64(planning.plans.count))
         metrics.serviceEndpoints.set(Int64(planning.plans.reduce(0) { $0 + $1.endpoints.count }))
         if let pendingSince { metrics.serviceProgrammingSeconds.record(ContinuousClock.now - pendingSince) }

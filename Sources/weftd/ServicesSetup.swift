@@ -38,8 +38,10 @@ extension Run {
         return credentials
     }
 
-    /// The cluster's pod networks: --cluster-cidr, else the net-conf file's Network and IPv6Network.
-    func clusterCIDRs() throws -> [IPNetwork] {
+    /// The cluster's pod networks: --cluster-cidr, else the net-conf file's Network and IPv6Network; none
+    /// (said in the log) when neither is given, as kube-proxy without --cluster-cidr: traffic from outside
+    /// the pod networks is then not told apart.
+    func clusterCIDRs(logger: Logger) throws -> [IPNetwork] {
         if let clusterCIDR {
             var networks: [IPNetwork] = []
             for text in clusterCIDR.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
@@ -49,7 +51,9 @@ extension Run {
             return networks
         }
         guard let text = try? String(contentsOfFile: netConf, encoding: .utf8) else {
-            throw AgentError(.invalidConfig, "--services needs the cluster's pod networks: give --cluster-cidr, or a readable --net-conf (\(netConf))")
+            logger.warning(
+                "no --cluster-cidr and no readable --net-conf: Services are served without the cluster's pod networks", metadata: ["netConf": "\(netConf)"])
+            return []
         }
         let config = try NetConf.parse(text)
         return [config.network] + (config.ipv6.map { [$0.network] } ?? [])
@@ -57,7 +61,7 @@ extension Run {
 
     /// The Services agent (ServiceAgent.start: refused while kube-proxy's rules are on the node).
     func startServices(logger: Logger, metrics: AgentMetrics) async throws -> (agent: ServiceAgent, client: KubeClient) {
-        let cidrs = try clusterCIDRs()
+        let cidrs = try clusterCIDRs(logger: logger)
         let credentials = try kubeCredentials()
         let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
         guard Validation.isDNSSubdomain(name) else {

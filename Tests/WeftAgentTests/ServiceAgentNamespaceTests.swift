@@ -3,7 +3,9 @@ import Testing
 import WeftTestSupport
 
 /// weftd --services end to end in a throwaway network namespace: the fake API server and weftd both in
-/// it, weftd with the real ServiceTable (and its kube-proxy check) on the namespace's kernel.
+/// it, weftd with the real ServiceTable (and its kube-proxy check) on the namespace's kernel. As the
+/// Services bench starts it: a kubeconfig, no --cluster-cidr and no net-conf (served without the pod
+/// networks, said in the log).
 @Suite(.serialized, .privileged)
 struct ServiceAgentNamespaceTests {
     @Test func weftdServesServicesFromTheAPIInANamespace() throws {
@@ -30,7 +32,7 @@ struct ServiceAgentNamespaceTests {
         let started = try Daemon(
             server.inNamespace([
                 binary("weftd"), "run", "--backend", "none", "--services", "--kubeconfig", "\(directory)/kubeconfig", "--node-name", "node-1",
-                "--cluster-cidr", "10.244.0.0/16", "--metrics-address", "127.0.0.1:9412", "--state-file", "\(directory)/agent.json",
+                "--net-conf", "\(directory)/absent-net-conf.json", "--metrics-address", "127.0.0.1:9412", "--state-file", "\(directory)/agent.json",
             ]), logPath: "\(directory)/weftd.log")
         weftd = started
         func metric(_ name: String) -> Double? {

@@ -176,6 +176,8 @@ struct ServiceAgentTests {
             #expect(exposition.contains("weftd_services_network_programming_duration_seconds_count"))
             #expect(exposition.contains("weftd_services_syncs_total"))
             #expect(exposition.contains("weftd_services 1"))
+            // The recording kernel counts one message per write.
+            #expect(exposition.contains("weftd_services_kernel_messages_total \(lab.kernel.writeCount)"), "\(exposition)")
         } catch {
             Issue.record(error)
         }
