@@ -36,6 +36,18 @@ public final class AgentMetrics: Sendable {
     public let policyApplyRetries: CoreMetrics.Counter
     public let policyWatchRestarts: CoreMetrics.Counter
     public let policyUnreadable: CoreMetrics.Counter
+    /// Services (--services), as kube-proxy's: from the API change weftd saw to the table written
+    /// (network_programming_duration), writes and refused writes, Service ports and endpoints served.
+    public let serviceProgrammingSeconds: CoreMetrics.Timer
+    public let serviceSyncs: CoreMetrics.Counter
+    public let serviceSyncErrors: CoreMetrics.Counter
+    public let serviceSyncRetries: CoreMetrics.Counter
+    /// Netlink messages the table writes sent: what one change costs the kernel.
+    public let serviceKernelMessages: CoreMetrics.Counter
+    public let services: CoreMetrics.Meter
+    public let serviceEndpoints: CoreMetrics.Meter
+    public let serviceUnreadable: CoreMetrics.Counter
+    public let serviceWatchRestarts: CoreMetrics.Counter
 
     /// Histogram buckets for every duration: a quick attach takes about a millisecond, a compile of
     /// thousands of pods a second or more, a reconcile waits on the kernel.
@@ -74,6 +86,15 @@ public final class AgentMetrics: Sendable {
         policyApplyRetries = counter("policy_apply_retries")
         policyWatchRestarts = counter("policy_watch_restarts")
         policyUnreadable = counter("policy_unreadable_objects")
+        serviceProgrammingSeconds = timer("services_network_programming_duration")
+        serviceSyncs = counter("services_syncs")
+        serviceSyncErrors = counter("services_sync_errors")
+        serviceSyncRetries = counter("services_sync_retries")
+        serviceKernelMessages = counter("services_kernel_messages")
+        services = meter("services")
+        serviceEndpoints = meter("service_endpoints")
+        serviceUnreadable = counter("services_unreadable_objects")
+        serviceWatchRestarts = counter("services_watch_restarts")
     }
 
     /// The text exposition format, as Prometheus scrapes it.

@@ -33,6 +33,7 @@ public struct WeftdParts {
     public var statusServer: (@Sendable () async -> Void)?
     public var lease: (@Sendable () async throws -> Void)?
     public var fabric: (@Sendable () async throws -> Void)?
+    public var serviceAgent: (@Sendable () async throws -> Void)?
     public var policyAgent: (@Sendable () async throws -> Void)?
     public var policySocket: (@Sendable () async -> Void)?
     public var readiness: (@Sendable () async throws -> Void)?
@@ -41,15 +42,19 @@ public struct WeftdParts {
     public init() {}
 
     /// Start order; a signal stops them in reverse: the readiness gate first, then the policy socket (no
-    /// attach arrives at a stopped agent), the policy watches, the fabric, the lease, /healthz and
-    /// /metrics, and last the connections to the engine and the API server the others used. The shutdown
-    /// notice is last in start order, so it is said first.
+    /// attach arrives at a stopped agent), the policy watches, the Services watches, the fabric, the
+    /// lease, /healthz and /metrics, and last the connections to the engine and the API server the others
+    /// used. The shutdown notice is last in start order, so it is said first. The Services agent starts
+    /// after the fabric (endpoints on other nodes are reached over it) and before the policy agent and
+    /// the readiness gate, so it is writing while pods are being admitted; stopped, it leaves its table
+    /// in place like every part, so Services keep working while weftd restarts.
     public var services: [any Service] {
         var services: [any Service] = []
         if let connections { services.append(ClosedOnShutdown("connections", close: connections)) }
         if let statusServer { services.append(ClosedOnShutdown("status server", close: statusServer)) }
         if let lease { services.append(CancelledOnShutdown("lease", lease)) }
         if let fabric { services.append(CancelledOnShutdown("fabric", fabric)) }
+        if let serviceAgent { services.append(CancelledOnShutdown("service agent", serviceAgent)) }
         if let policyAgent { services.append(CancelledOnShutdown("policy agent", policyAgent)) }
         if let policySocket { services.append(ClosedOnShutdown("policy socket", close: policySocket)) }
         if let readiness { services.append(CancelledOnShutdown("node readiness", readiness)) }

@@ -18,7 +18,46 @@ public struct StaleFlow: Hashable, Sendable {
 public enum ServiceFlows {
     /// The UDP flows to delete once `new` is in the kernel: for each UDP frontend of `old`, the endpoints
     /// `new` no longer sends it to. Nothing else (a TCP flow ends by itself; an endpoint kept keeps its flows).
+    /// Compared per frontend (address . port, as conntrack's original destination holds it), over all
+    /// plans: a frontend that moved to another plan (a port renamed) keeps the endpoints it still reaches.
+    /// Endpoints are compared by address, the entry's reply source, which is what the deletion matches.
     public static func stale(from old: [ServicePortPlan], to new: [ServicePortPlan], node: ServiceNode) -> [StaleFlow] {
-        []
+        let before = served(old, node: node), after = served(new, node: node)
+        var flows: [StaleFlow] = []
+        for (frontend, endpoints) in before {
+            for endpoint in endpoints.subtracting(after[frontend] ?? []) {
+                flows.append(StaleFlow(frontend: frontend.address, port: frontend.port, endpoint: endpoint))
+            }
+        }
+        return flows.sorted { ($0.frontend, $0.port, $0.endpoint) < ($1.frontend, $1.port, $1.endpoint) }
+    }
+
+    struct Frontend: Hashable {
+        var address: IPAddress
+        var port: UInt16
+    }
+
+    /// Each UDP frontend of the plans and the endpoint addresses it sends to: the ClusterIP (this node's
+    /// endpoints only with internalTrafficLocal), external and load-balancer addresses and the node's
+    /// addresses at the nodePort (this node's only with externalTrafficLocal).
+    static func served(_ plans: [ServicePortPlan], node: ServiceNode) -> [Frontend: Set<IPAddress>] {
+        var served: [Frontend: Set<IPAddress>] = [:]
+        for plan in plans where plan.transport == .udp {
+            let all = Set(plan.endpoints.map(\.address))
+            let local = Set(plan.endpoints.filter(\.isLocal).map(\.address))
+            if let clusterIP = plan.clusterIP {
+                served[Frontend(address: clusterIP, port: plan.port), default: []].formUnion(plan.internalTrafficLocal ? local : all)
+            }
+            let external = plan.externalTrafficLocal ? local : all
+            for address in plan.externalIPs + plan.loadBalancerIPs {
+                served[Frontend(address: address, port: plan.port), default: []].formUnion(external)
+            }
+            if let nodePort = plan.nodePort {
+                for address in node.nodePortAddresses where address.family == plan.family {
+                    served[Frontend(address: address, port: nodePort), default: []].formUnion(external)
+                }
+            }
+        }
+        return served
     }
 }

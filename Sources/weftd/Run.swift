@@ -13,6 +13,21 @@ struct Run: AsyncParsableCommand {
     var backend = SubnetBackend.etcd
     @Flag(help: "Enforce Kubernetes NetworkPolicy for this node's pods (needs --kubeconfig or in-cluster credentials).") var networkPolicy = false
     @Option(help: "--network-policy: the Unix socket the plugin's ADD asks (root only).") var policySocket = "/run/weft/policy.sock"
+    @Flag(
+        help:
+            "Serve Kubernetes Services on this node in place of kube-proxy (ClusterIP, NodePort, external and load-balancer addresses); refused while kube-proxy's rules are on the node. Needs the API server's real address: a kubeconfig, or --api-server with in-cluster credentials. Also on with $WEFT_SERVICES=true."
+    )
+    var services = false
+    @Option(
+        help:
+            "The API server's real address (https://host:port), in place of the in-cluster KUBERNETES_SERVICE_HOST, which is the `kubernetes` Service's ClusterIP: with --services weftd cannot depend on the Service it serves (default: $WEFT_API_SERVER)."
+    )
+    var apiServer: String?
+    @Option(
+        help:
+            "--services: the cluster's pod networks, comma-separated CIDRs (kube-proxy's --cluster-cidr); default: net-conf's Network and IPv6Network."
+    )
+    var clusterCIDR: String?
     @Option(help: "etcd endpoints, comma-separated URLs.") var etcdEndpoints = "http://127.0.0.1:2379"
     @Option(help: "flannel's etcd prefix: <prefix>/config and <prefix>/subnets/.") var etcdPrefix = "/coreos.com/network"
     @Option(name: .customLong("etcd-cafile"), help: "etcd: the CA that signed etcd's server certificate (PEM).") var etcdCAFile: String?
@@ -89,8 +104,8 @@ struct Run: AsyncParsableCommand {
     }
 
     func options() throws -> AgentOptions {
-        if backend == .none && !networkPolicy {
-            throw AgentError(.invalidConfig, "--backend none leases nothing: it needs --network-policy")
+        if backend == .none && !networkPolicy && !servesServices {
+            throw AgentError(.invalidConfig, "--backend none leases nothing: it needs --network-policy or --services")
         }
         var options = AgentOptions(etcdEndpoints: etcdEndpoints.split(separator: ",").map { String($0) })
         options.etcdPrefix = etcdPrefix
@@ -162,6 +177,7 @@ struct Run: AsyncParsableCommand {
             kube = kubeNode
         }
         let policy = networkPolicy ? try await startPolicy(logger: logger, metrics: metrics) : nil
+        let serving = servesServices ? try await startServices(logger: logger, metrics: metrics) : nil
         let readiness = makeReadiness(agent: agent, policy: policy?.agent, kube: kube, logger: logger)
         if let readiness {
             agent?.healthBox.onStore { readiness.changes.notify() }
@@ -171,11 +187,13 @@ struct Run: AsyncParsableCommand {
         if let host = options.metricsHost {
             let box = agent?.healthBox
             let policyHealth = policy?.health
+            let servicesHealth = serving?.agent.health
             server = try await StatusServer.start(host: host, port: options.metricsPort, metrics: metrics) {
                 let lease: (healthy: Bool, reason: String) = box?.check() ?? (true, "ok")
                 guard lease.healthy else { return lease }
                 let enforcing = policyHealth?() ?? lease
                 guard enforcing.healthy else { return enforcing }
+                if let serving = servicesHealth?.current, !serving.healthy { return serving }
                 return readiness?.health ?? enforcing
             }
             logger.info("serving /healthz and /metrics", metadata: ["address": "\(host):\(server?.port ?? options.metricsPort)"])
@@ -185,6 +203,7 @@ struct Run: AsyncParsableCommand {
         let closeEngine = shutdown
         parts.connections = {
             await policy?.client.shutdown()
+            await serving?.client.shutdown()
             await closeEngine()
         }
         if let server { parts.statusServer = { await server.close() } }
@@ -192,6 +211,7 @@ struct Run: AsyncParsableCommand {
             parts.lease = { try await agent.run() }
             parts.fabric = { try await agent.runFabric() }
         }
+        if let serving { parts.serviceAgent = { await serving.agent.run() } }
         if let policy {
             parts.policyAgent = { await policy.agent.run() }
             parts.policySocket = { await policy.server.close() }
@@ -233,7 +253,7 @@ extension Run {
     func startPolicy(logger: Logger, metrics: AgentMetrics) async throws
         -> (agent: PolicyAgent, server: PolicySocketServer, client: KubeClient, health: StatusServer.Health)
     {
-        let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
+        let credentials = try kubeCredentials()
         let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
         let client = try KubeClient(credentials: credentials)
         // A weftd whose --node-name (or NODE_NAME) names no Node would enforce nothing and say ok.
@@ -259,7 +279,7 @@ extension Run {
         -> (LeaseEngine, String, @Sendable () async -> Void, (client: KubeClient, node: String)?)
     {
         if backend == .kube {
-            let credentials = try kubeconfig.map { try KubeCredentials.kubeconfig(path: $0) } ?? KubeCredentials.inCluster()
+            let credentials = try kubeCredentials()
             let name = nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
             let client = try KubeClient(credentials: credentials)
             return (
