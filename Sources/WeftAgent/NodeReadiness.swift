@@ -45,8 +45,9 @@ public enum FabricGate: Equatable, Sendable {
 }
 
 /// Turns the node's network "ready" for Kubernetes only once it is: subnet.env written, the fabric in
-/// the kernel, and with --network-policy the policy agent's first sync in the kernel (so the first
-/// pod's ADD neither fails for want of a subnet nor waits for the policy lists). Then, in this order,
+/// the kernel, with --network-policy the policy agent's first sync in the kernel (so the first pod's
+/// ADD neither fails for want of a subnet nor waits for the policy lists), and with --services the first
+/// Services table in the kernel (so no pod starts on a node that cannot reach its Services yet). Then, in this order,
 /// it writes the conflist (CNIConfInstaller: the runtime reports the network ready and kubelet the
 /// node Ready) and sets NetworkUnavailable=False on the Node (kube backend). Afterwards it checks the
 /// conflist every few seconds and rewrites it only when its bytes differ from the source (a
@@ -64,6 +65,7 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
 
     let fabric: Fabric
     let policySynced: PolicySynced?
+    let servicesSynced: PolicySynced?
     let installer: CNIConfInstaller?
     let condition: (client: KubeClient, node: String)?
     let logger: Logger
@@ -77,11 +79,12 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
     private var state: (healthy: Bool, reason: String) = (false, "node network not ready: starting")
 
     public init(
-        fabric: @escaping Fabric, policySynced: PolicySynced?, installer: CNIConfInstaller?,
+        fabric: @escaping Fabric, policySynced: PolicySynced?, servicesSynced: PolicySynced? = nil, installer: CNIConfInstaller?,
         condition: (client: KubeClient, node: String)?, logger: Logger, recheckSeconds: Double = 5
     ) {
         self.fabric = fabric
         self.policySynced = policySynced
+        self.servicesSynced = servicesSynced
         self.installer = installer
         self.condition = condition
         self.logger = logger
@@ -111,6 +114,7 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
         while !Task.isCancelled {
             let gate = await fabric()
             let synced = await policySynced?() ?? true
+            let servicesServed = await servicesSynced?() ?? true
             var missing: String?
             switch gate {
             case .lost(let reason):
@@ -135,7 +139,7 @@ public final class NodeReadiness: @unchecked Sendable {  // mutable state behind
             case .waiting(let what):
                 missing = what
             case .ready:
-                missing = synced ? nil : "NetworkPolicy not synced with the API yet"
+                missing = !synced ? "NetworkPolicy not synced with the API yet" : !servicesServed ? "Services not synced with the API yet" : nil
             }
             if let missing {
                 if missing != waitingFor {

@@ -8,11 +8,27 @@ public final class ServiceHealth: @unchecked Sendable {  // every field behind `
     private let lock = NSLock()
     private var written = false
     private var writeError: String?
+    private var listeners: [@Sendable () -> Void] = []
 
     public init() {}
 
-    func wrote() { lock.withLock { (written, writeError) = (true, nil) } }
+    func wrote() {
+        let first = lock.withLock {
+            defer { (written, writeError) = (true, nil) }
+            return !written
+        }
+        if first { notify() }
+    }
     func refused(_ error: String) { lock.withLock { writeError = error } }
+
+    /// Whether the first table is in the kernel: NodeReadiness waits for it, so a pod started on this
+    /// node finds its Services served.
+    public var isSynced: Bool { lock.withLock { written } }
+
+    /// Called once the first table is written (NodeReadiness asks its gates again then).
+    public func onSynced(_ listener: @escaping @Sendable () -> Void) { lock.withLock { listeners.append(listener) } }
+
+    private func notify() { for listener in lock.withLock({ listeners }) { listener() } }
 
     public var current: (healthy: Bool, reason: String) {
         lock.withLock {

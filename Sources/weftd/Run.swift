@@ -178,10 +178,11 @@ struct Run: AsyncParsableCommand {
         }
         let policy = networkPolicy ? try await startPolicy(logger: logger, metrics: metrics) : nil
         let serving = servesServices ? try await startServices(logger: logger, metrics: metrics) : nil
-        let readiness = makeReadiness(agent: agent, policy: policy?.agent, kube: kube, logger: logger)
+        let readiness = makeReadiness(agent: agent, policy: policy?.agent, services: serving?.agent.health, kube: kube, logger: logger)
         if let readiness {
             agent?.healthBox.onStore { readiness.changes.notify() }
             policy?.agent.health.onSyncChange { readiness.changes.notify() }
+            serving?.agent.health.onSynced { readiness.changes.notify() }
         }
         var server: StatusServer?
         if let host = options.metricsHost {
@@ -224,9 +225,11 @@ struct Run: AsyncParsableCommand {
 
 extension Run {
     /// The node's "network ready" switch (NodeReadiness): the conflist and, with the kube backend, the
-    /// Node's NetworkUnavailable=False, once subnet.env, the fabric and the policy sync are in place.
-    /// nil when weftd has neither to do (no --cni-conf-source, no kube backend).
-    func makeReadiness(agent: Agent?, policy: PolicyAgent?, kube: (client: KubeClient, node: String)?, logger: Logger) -> NodeReadiness? {
+    /// Node's NetworkUnavailable=False, once subnet.env, the fabric, the policy sync and the first Services
+    /// table are in place. nil when weftd has neither to do (no --cni-conf-source, no kube backend).
+    func makeReadiness(
+        agent: Agent?, policy: PolicyAgent?, services: ServiceHealth?, kube: (client: KubeClient, node: String)?, logger: Logger
+    ) -> NodeReadiness? {
         var installer: CNIConfInstaller?
         if let source = cniConfSource, let destination = cniConfDest {
             installer = CNIConfInstaller(source: source, destination: destination, volatile: cniConfVolatile)
@@ -245,7 +248,8 @@ extension Run {
             fabric = { .ready }
         }
         let synced: NodeReadiness.PolicySynced? = policy.map { policy in { @Sendable in await policy.isSynced } }
-        return NodeReadiness(fabric: fabric, policySynced: synced, installer: installer, condition: kube, logger: logger)
+        let served: NodeReadiness.PolicySynced? = services.map { services in { @Sendable in services.isSynced } }
+        return NodeReadiness(fabric: fabric, policySynced: synced, servicesSynced: served, installer: installer, condition: kube, logger: logger)
     }
 
     /// The NetworkPolicy agent, its socket, and its health (PolicyHealth): healthy once the first sync is in
