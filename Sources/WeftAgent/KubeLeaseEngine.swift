@@ -64,7 +64,7 @@ public struct KubeLeaseEngine: LeaseEngine {
 
     public func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
         _ = try await client.call(
-            nodePath, method: .PATCH, body: KubeNode.annotationPatch(lease.attributes),
+            nodePath, method: .PATCH, body: try KubeNode.annotationPatch(lease.attributes),
             contentType: "application/merge-patch+json")
         return true
     }

@@ -78,8 +78,9 @@ public actor PolicyAgent {
     /// Saves the claims through AtomicFile (a unique temporary name, fsync, rename: never half a file,
     /// and two weftd never share the temporary name).
     func saveClaims() {
-        guard let announcedFile, let data = ClaimsFile.encode(claims) else { return }
+        guard let announcedFile else { return }
         do {
+            let data = try ClaimsFile.encode(claims)
             try AtomicFile.writeAtomically(String(decoding: data, as: UTF8.self), to: announcedFile, mode: 0o600)
         } catch {
             logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)", "error": "\(error)"])

@@ -45,7 +45,12 @@ public struct PolicyClient: Sendable {
         // swift-system's reads and writes retry on EINTR themselves; SO_SNDTIMEO and SO_RCVTIMEO end a
         // wait with EAGAIN (EWOULDBLOCK), which is the deadline.
         let socket = FileDescriptor(rawValue: fd)
-        let message = PolicySocket.encode(request)
+        let message: [UInt8]
+        do {
+            message = try PolicySocket.encode(request)
+        } catch {
+            throw PolicyClientError(kind: .badReply, message: "the request cannot be encoded: \(error)")
+        }
         do {
             _ = try message.withUnsafeBytes { try socket.writeAll($0) }
         } catch let code as Errno {
