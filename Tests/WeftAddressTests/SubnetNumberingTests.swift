@@ -36,3 +36,11 @@ import WeftAddress
         #expect(network.subnet(at: 1, length: 16) == nil)
     }
 }
+
+@Suite struct AddressFamilyTests {
+    @Test func eachFamilyKnowsItsLengthAndItsSocketFamily() throws {
+        #expect(IPAddress.Family.v4.addressLength == 4 && IPAddress.Family.v6.addressLength == 16)
+        #expect(IPAddress.Family.v4.socketFamily == 2 && IPAddress.Family.v6.socketFamily == 10, "AF_INET, AF_INET6 on Linux")
+        #expect(IPAddress.unspecified(.v6).bytes.count == 16)
+    }
+}
