@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "WeftIdentity"),
         .target(name: "WeftSystem", dependencies: ["CWeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
-        .target(name: "WeftIPAM", dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem"]),
+        .target(
+            name: "WeftIPAM",
+            dependencies: ["WeftAddress", "WeftIdentity", "WeftSystem", "CWeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(
             name: "WeftNetlink", dependencies: ["CMnl", "CWeftSystem", "WeftAddress", "WeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .target(
@@ -91,6 +93,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .executableTarget(
             name: "weftd",
@@ -100,7 +103,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // NetworkPolicy: Kubernetes objects compiled into nftables-shaped sets, chains and verdict maps.
-        .target(name: "WeftPolicy", dependencies: ["WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire"]),
+        .target(
+            name: "WeftPolicy",
+            dependencies: [
+                "WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire", .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         // Services: the API's Services and EndpointSlices planned and compiled into one nftables table.
         .target(name: "WeftServices", dependencies: ["WeftAddress", "WeftNetlink", "WeftNftables"]),
         .testTarget(name: "WeftServicesTests", dependencies: ["WeftTestSupport", "WeftServices", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem"]),

@@ -3,12 +3,13 @@
 # a hostPort (tcp and udp) and bandwidth limits, in a throwaway node namespace, traced by strace
 # (socket and setns calls of every thread). Nothing touches the host's root namespace.
 #   scripts/count-netlink-sockets.sh [WEFT_BINARY]     (default: .build/debug/weft)
-# KEEP_TRACE=FILE keeps strace's output.
+# KEEP_TRACE=FILE keeps strace's output. NETNS_PREFIX=NAME names the namespaces NAME-node and NAME-pod
+# (the privileged test NetlinkSocketCountTests passes its unique wt-<8 hex> prefix).
 # Prints one line per namespace and family ("node NETLINK_ROUTE 1") and exits 1 when any count passes 1.
 set -euo pipefail
 weft=$(realpath "${1:-.build/debug/weft}")
 command -v strace > /dev/null || { echo "strace is missing (apt-get install strace)" >&2; exit 2; }
-id="wcnt$$"
+id="${NETNS_PREFIX:-wcnt$$}"
 node="$id-node" pod="$id-pod"
 work=$(mktemp -d)
 cleanup() { [ -z "${KEEP_TRACE:-}" ] || cp "$work/trace" "$KEEP_TRACE" 2> /dev/null || true; ip netns delete "$pod" 2> /dev/null || true; ip netns delete "$node" 2> /dev/null || true; rm -rf "$work"; }

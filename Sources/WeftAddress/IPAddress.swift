@@ -18,7 +18,7 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     private init(zeroOf family: Family) {
-        bytes = [UInt8](repeating: 0, count: family == .v4 ? 4 : 16)
+        bytes = [UInt8](repeating: 0, count: family.addressLength)
     }
 
     /// 0.0.0.0 or ::.
@@ -41,7 +41,7 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let ok: Bool = bytes.withUnsafeBytes { raw in
-            inet_ntop(isIPv4 ? AF_INET : AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
+            inet_ntop(family.socketFamily, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
         }
         guard ok else { return bytes.map { String($0) }.joined(separator: ".") }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -88,4 +88,12 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     public var isIPv4Mapped: Bool {
         !isIPv4 && bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
     }
+}
+
+extension IPAddress.Family {
+    /// The bytes of one address: 4 or 16.
+    public var addressLength: Int { self == .v4 ? 4 : 16 }
+
+    /// The socket family the kernel names it by (AF_INET, AF_INET6), as netlink headers carry it.
+    public var socketFamily: Int32 { self == .v4 ? AF_INET : AF_INET6 }
 }

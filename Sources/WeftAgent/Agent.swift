@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SystemPackage
 import WeftAddress
 import WeftCNI
 import WeftNetlink
@@ -260,7 +261,7 @@ public actor Agent {
         leaseLost = reason
         metrics.leaseHeld.set(Int64(0))
         // rename(2) replaces an older .lost file: the newest subnet.env is the one pods were given.
-        if rename(options.subnetFile, options.lostSubnetFile) != 0 && errno != ENOENT {
+        if rename(options.subnetFile, options.lostSubnetFile) != 0 && Errno(rawValue: errno) != .noSuchFileOrDirectory {
             // Without the rename the plugin would keep handing out the lost subnet: remove it instead.
             unlink(options.subnetFile)
         }

@@ -33,7 +33,7 @@ public struct IPv6Subnets: Equatable, Sendable {
         }
         let count = UInt64(1) << UInt64(length - network.prefixLength)
         func bound(_ key: String, _ text: String?, default index: UInt64) throws -> IPAddress {
-            guard let text else { return Self.subnet(network, length: length, index: index).networkAddress }
+            guard let text else { return network.subnet(at: index, length: length)?.networkAddress ?? network.networkAddress }
             guard let address = IPAddress(text), network.contains(address) else {
                 throw AgentError(.invalidConfig, "\(key) \(text) is not an address of IPv6Network \(network)")
             }
@@ -54,7 +54,7 @@ public struct IPv6Subnets: Equatable, Sendable {
     /// The subnet `index` places after SubnetMin, or nil past SubnetMax.
     public func subnet(at index: UInt64) -> IPNetwork? {
         guard index < count else { return nil }
-        return Self.subnet(network, length: subnetLength, index: number(subnetMin) + index)
+        return network.subnet(at: number(subnetMin) + index, length: subnetLength)
     }
 
     /// A subnet's place after SubnetMin, or nil when it is not one of them.
@@ -65,22 +65,7 @@ public struct IPv6Subnets: Equatable, Sendable {
         return number(subnet.networkAddress) - number(subnetMin)
     }
 
-    /// The subnet's number within the network: the address bits between the network's prefix and the subnet's.
-    func number(_ address: IPAddress) -> UInt64 {
-        var value: UInt64 = 0
-        for bit in network.prefixLength..<subnetLength {
-            value = value << 1 | UInt64((address.bytes[bit / 8] >> (7 - UInt8(bit % 8))) & 1)
-        }
-        return value
-    }
-
-    static func subnet(_ network: IPNetwork, length: Int, index: UInt64) -> IPNetwork {
-        var bytes = network.networkAddress.bytes
-        let bits = length - network.prefixLength
-        for offset in 0..<bits where (index >> UInt64(bits - 1 - offset)) & 1 == 1 {
-            let bit = network.prefixLength + offset
-            bytes[bit / 8] |= 0x80 >> UInt8(bit % 8)
-        }
-        return IPNetwork(address: IPAddress(bytes: bytes) ?? network.networkAddress, prefixLength: length) ?? network
-    }
+    /// The subnet's number within the network (IPNetwork.subnetNumber); SubnetMin and SubnetMax are the
+    /// network's, checked by parse.
+    func number(_ address: IPAddress) -> UInt64 { network.subnetNumber(of: address, length: subnetLength) ?? 0 }
 }

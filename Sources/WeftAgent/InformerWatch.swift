@@ -99,15 +99,27 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
         if first { hooks.recovered() }
     }
 
+    /// Ends the watch when no byte came for `idle`, and marks a quiet kind current once the watch has
+    /// been open a second with nothing for half a second and no line half-received. Sleeps until the
+    /// next moment either can become true (a byte that came meanwhile moves it), never on a tick.
     private func watchdog(idle: Duration) async throws {
         let opened = ContinuousClock.now
         while true {
-            try await Task.sleep(for: .milliseconds(250))
-            let (silent, partial) = lock.withLock { (ContinuousClock.now - lastByte, partialLine) }
-            if silent > idle {
-                throw AgentError(.kubeAPI, "watch \(informer.path): no byte for \(Int(silent.components.seconds)) s (idle deadline)")
+            let (last, partial, isRecovered) = lock.withLock { (lastByte, partialLine, recovered) }
+            let now = ContinuousClock.now
+            if now - last > idle {
+                throw AgentError(.kubeAPI, "watch \(informer.path): no byte for \(Int((now - last).components.seconds)) s (idle deadline)")
             }
-            if !partial && ContinuousClock.now - opened > .seconds(1) && silent > .milliseconds(500) { markRecovered() }
+            // A half-received line cannot make the watch current here: the line, once whole, does (handle).
+            let recovers = !isRecovered && !partial
+            if recovers && now - opened > .seconds(1) && now - last > .milliseconds(500) {
+                markRecovered()
+                continue
+            }
+            var wake = last + idle
+            if recovers { wake = min(wake, max(opened + .seconds(1), last + .milliseconds(500))) }
+            // Just past the moment: the checks above are strict.
+            try await Task.sleep(until: wake + .milliseconds(1), clock: .continuous)
         }
     }
 }

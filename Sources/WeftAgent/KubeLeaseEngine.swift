@@ -35,11 +35,7 @@ public struct KubeLeaseEngine: LeaseEngine {
     public func acquire(config: NetConf, ttl: Int, attributes: LeaseAttributes, previous: IPNetwork?, previousIPv6: IPNetwork?) async throws
         -> SubnetLeaser.Acquired
     {
-        var node: KubeNode?
-        while node?.podCIDR == nil {
-            node = KubeNode(try await client.get(nodePath, as: NodeDocument.self))
-            if node?.podCIDR == nil { try await Task.sleep(nanoseconds: 1_000_000_000) }
-        }
+        let node: KubeNode? = try await nodeWithPodCIDR()
         let podCIDR = node?.podCIDR
         guard let subnet = podCIDR, config.network.contains(subnet.networkAddress), subnet.prefixLength >= config.network.prefixLength else {
             throw AgentError(.invalidConfig, "node \(nodeName)'s podCIDR \(podCIDR.map { "\($0)" } ?? "") is outside Network \(config.network)")
@@ -59,12 +55,47 @@ public struct KubeLeaseEngine: LeaseEngine {
         return SubnetLeaser.Acquired(lease: lease, grant: 0, renewed: subnet == previous?.canonical)
     }
 
+    /// The node once the controller-manager gave it a pod CIDR: read, and while it has none, the
+    /// Nodes watched from the version read until an event shows this one with a pod CIDR (no asking
+    /// every second). The watch resumes by itself after a close or a failure; when its version is gone
+    /// (410) the node is read again.
+    func nodeWithPodCIDR() async throws -> KubeNode {
+        while true {
+            let node = KubeNode(try await client.get(nodePath, as: NodeDocument.self))
+            if node.podCIDR != nil { return node }
+            let informer = Informer(client: client, path: Self.nodesPath)
+            let (updates, continuation) = AsyncStream.makeStream(of: KubeNode.self)
+            let name = nodeName
+            let found = try await withThrowingTaskGroup(of: KubeNode?.self) { group in
+                group.addTask {
+                    defer { continuation.finish() }
+                    do {
+                        try await informer.follow(from: node.resourceVersion) { event in
+                            guard case .upserted(let object) = event, let node = KubeNode(json: object), node.name == name, node.podCIDR != nil
+                            else { return }
+                            continuation.yield(node)
+                        }
+                    } catch is InformerGone {}  // read the node again
+                    return nil
+                }
+                group.addTask {
+                    for await node in updates { return node }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            if let found { return found }
+            try Task.checkCancellation()
+        }
+    }
+
     /// Node annotations do not expire.
     public func keepAlive(_ grant: Int64) async throws -> Bool { true }
 
     public func restore(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
         _ = try await client.call(
-            nodePath, method: .PATCH, body: KubeNode.annotationPatch(lease.attributes),
+            nodePath, method: .PATCH, body: try KubeNode.annotationPatch(lease.attributes),
             contentType: "application/merge-patch+json")
         return true
     }

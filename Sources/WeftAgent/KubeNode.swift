@@ -70,20 +70,20 @@ public struct KubeNode: Equatable, Sendable {
 
     /// The merge patch that publishes `attributes` on a node, as flanneld writes them: backend-data
     /// is the BackendData JSON ("null" for host-gw); a dual-stack node adds public-ipv6 and backend-v6-data.
-    public static func annotationPatch(_ attributes: LeaseAttributes) -> NodeAnnotationPatch {
-        func backendData(_ mac: [UInt8]?) -> String {
+    public static func annotationPatch(_ attributes: LeaseAttributes) throws(AgentError) -> NodeAnnotationPatch {
+        func backendData(_ mac: [UInt8]?) throws(AgentError) -> String {
             guard let vni = attributes.vni, let mac else { return "null" }
-            return VxlanBackendAnnotation(VNI: vni, VtepMAC: MAC.text(mac)).text
+            return try VxlanBackendAnnotation(VNI: vni, VtepMAC: MAC.text(mac)).text()
         }
         var annotations = [
             Annotation.backendType: attributes.backendType,
-            Annotation.backendData: backendData(attributes.vtepMAC),
+            Annotation.backendData: try backendData(attributes.vtepMAC),
             Annotation.publicIP: "\(attributes.publicIP)",
             Annotation.kubeSubnetManager: "true",
         ]
         if let publicIPv6 = attributes.publicIPv6 {
             annotations[Annotation.publicIPv6] = "\(publicIPv6)"
-            annotations[Annotation.backendV6Data] = backendData(attributes.ipv6VtepMAC)
+            annotations[Annotation.backendV6Data] = try backendData(attributes.ipv6VtepMAC)
         }
         return NodeAnnotationPatch(annotations: annotations)
     }

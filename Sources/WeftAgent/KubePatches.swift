@@ -35,9 +35,10 @@ struct VxlanBackendAnnotation: Encodable {
     var VNI: UInt32
     var VtepMAC: String
 
-    var text: String {
+    /// Throws rather than write "null": a node whose backend-data reads null is a host-gw node to its peers.
+    func text() throws(AgentError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        return try GoOrderedJSON.text(self, encoder, "BackendData")
     }
 }

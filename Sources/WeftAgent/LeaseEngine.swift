@@ -118,13 +118,13 @@ public struct EtcdLeaseEngine: LeaseEngine, ConditionalLeaseStore {
     }
 
     public func create(_ lease: SubnetLease, grant: Int64) async throws -> Bool {
-        try await client.transaction(EtcdMessages.createIfAbsent(key: key(lease), value: lease.attributes.json, lease: grant))
+        try await client.transaction(EtcdMessages.createIfAbsent(key: key(lease), value: try lease.attributes.json(), lease: grant))
     }
 
     public func replace(_ lease: SubnetLease, grant: Int64, modRevision: Int64) async throws -> Bool {
         try await client.transaction(
             EtcdMessages.replaceIfUnchanged(
-                key: key(lease), value: lease.attributes.json,
+                key: key(lease), value: try lease.attributes.json(),
                 lease: grant, modRevision: modRevision))
     }
 

@@ -45,14 +45,15 @@ public struct NetConf: Equatable, Sendable {
         let network = written.canonical
         let subnetLength = try Self.subnetLength(config.subnetLength, network: network)
         // The first subnet is skipped by default, as flannel does: its network address is the cluster's.
-        let size = IPv4Math.size(subnetLength)
+        // A network of one subnet has no second one: its SubnetMin is missing, and no subnet can be leased.
+        let count = network.subnetCount(length: subnetLength) ?? 0
         let subnetMin =
             try Self.bound(config.subnetMin, name: "SubnetMin", network: network, length: subnetLength)
-            ?? IPv4Math.address(IPv4Math.value(network.networkAddress) &+ size)
+            ?? network.subnet(at: 1, length: subnetLength)?.networkAddress
         let subnetMax =
             try Self.bound(config.subnetMax, name: "SubnetMax", network: network, length: subnetLength)
-            ?? IPv4Math.address(IPv4Math.value(network.lastAddress) &- (size &- 1))
-        guard subnetMin <= subnetMax else {
+            ?? network.subnet(at: count &- 1, length: subnetLength)?.networkAddress
+        guard let subnetMin, let subnetMax, subnetMin <= subnetMax else {
             throw AgentError(.invalidConfig, "SubnetMin is above SubnetMax: no subnet can be leased")
         }
         return NetConf(

@@ -45,10 +45,10 @@ enum ClaimsFile {
         return [:]
     }
 
-    static func encode(_ claims: [String: PodClaim]) -> Data? {
+    static func encode(_ claims: [String: PodClaim]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let entries = claims.mapValues { Entry(addresses: $0.addresses.map(\.description), sandbox: $0.sandbox, uid: $0.uid) }
-        return try? encoder.encode(Document(version: 2, claims: entries))
+        return try encoder.encode(Document(version: 2, claims: entries))
     }
 }

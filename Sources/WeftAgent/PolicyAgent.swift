@@ -56,6 +56,8 @@ public actor PolicyAgent {
     /// The last table write failed: the retry timer writes it again, without waiting for an API event.
     var applyFailed = false
     let applyRetry = RetryTimer()
+    /// Wakes the attaches waiting for the first sync or for their pod: a table written, a pod stored.
+    let stateChanged = ChangeBroadcast()
 
     public init(
         client: KubeClient, node: String, logger: Logger, metrics: AgentMetrics, syncWait: Double = 5,
@@ -78,8 +80,9 @@ public actor PolicyAgent {
     /// Saves the claims through AtomicFile (a unique temporary name, fsync, rename: never half a file,
     /// and two weftd never share the temporary name).
     func saveClaims() {
-        guard let announcedFile, let data = ClaimsFile.encode(claims) else { return }
+        guard let announcedFile else { return }
         do {
+            let data = try ClaimsFile.encode(claims)
             try AtomicFile.writeAtomically(String(decoding: data, as: UTF8.self), to: announcedFile, mode: 0o600)
         } catch {
             logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)", "error": "\(error)"])
@@ -148,6 +151,7 @@ public actor PolicyAgent {
         case .upserted(let object):
             let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
             store(kind, object)
+            if kind == .pods { stateChanged.notifyAll() }
             if kind == .pods { pruneClaims(complete: false) }
             if kind == .pods && !changesTable(before, objectKey(object).flatMap { pods[$0] }) { return }
         case .deleted(let object):
@@ -269,6 +273,7 @@ public actor PolicyAgent {
             lastError = nil
             health.applyError = nil
             health.synced = isSynced
+            stateChanged.notifyAll()
             metrics.policyApplies.increment()
             if replaced { logger.info("policy table written whole", metadata: ["policies": "\(policies.count)", "pods": "\(compiled.selections.count)"]) }
         } catch {

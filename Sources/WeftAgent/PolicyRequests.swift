@@ -28,14 +28,15 @@ extension PolicyAgent {
         guard !addresses.isEmpty, addresses.count == request.addresses?.count else {
             return .failure("attach needs the pod's addresses, as IP addresses: \(request.addresses ?? [])")
         }
+        // Woken by the sync's table write (or a pod's event), not by asking every few milliseconds.
         let deadline = ContinuousClock.now + .milliseconds(Int(syncWait * 1000))
-        while !isSynced && ContinuousClock.now < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+        while !isSynced && ContinuousClock.now < deadline { await stateChanged.wait(until: deadline) }
         if let notReady { return .failure(notReady, notSynced: true) }
         let key = "\(namespace)/\(name)"
         // The Pod exists before its sandbox, so the watch has normally delivered it long before; one
         // created a moment ago may still be on its way (a few milliseconds), else it is asked for.
         let watchDeadline = ContinuousClock.now + .milliseconds(50)
-        while pods[key] == nil && ContinuousClock.now < watchDeadline { try? await Task.sleep(nanoseconds: 1_000_000) }
+        while pods[key] == nil && ContinuousClock.now < watchDeadline { await stateChanged.wait(until: watchDeadline) }
         if pods[key] == nil {
             // A pod the API does not have is selected by nothing, as the API would say; one weftd
             // cannot ask about is not guessed open.

@@ -128,7 +128,9 @@ final class PolicyRequestHandler: ChannelInboundHandler, @unchecked Sendable {  
     }
 
     private func reply(_ context: ChannelHandlerContext, _ reply: PolicyReply, written: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        let bytes = PolicySocket.encode(reply)
+        // A reply JSONEncoder refuses is answered with a failure the client can read (its text is a plain
+        // string, which encodes), never with a line that is not a reply.
+        let bytes = (try? PolicySocket.encode(reply)) ?? (try? PolicySocket.encode(PolicyReply.failure("weftd could not encode its reply"))) ?? []
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { result in

@@ -8,27 +8,29 @@ public enum SubnetChoice {
 
     /// Every leasable subnet of `config`, from SubnetMin to SubnetMax.
     public static func all(_ config: NetConf) -> [IPNetwork] {
-        let step = IPv4Math.size(config.subnetLength)
-        let first = IPv4Math.value(config.subnetMin), last = IPv4Math.value(config.subnetMax)
-        return stride(from: UInt64(first), through: UInt64(last), by: Int(step)).compactMap {
-            IPNetwork(address: IPv4Math.address(UInt32($0)), prefixLength: config.subnetLength)
-        }
+        guard let (first, last) = numbers(config) else { return [] }
+        return (first...last).compactMap { config.network.subnet(at: $0, length: config.subnetLength) }
+    }
+
+    /// The numbers of SubnetMin and SubnetMax among the network's subnets (IPNetwork.subnet(at:length:)).
+    static func numbers(_ config: NetConf) -> (first: UInt64, last: UInt64)? {
+        guard let first = config.network.subnetNumber(of: config.subnetMin, length: config.subnetLength),
+            let last = config.network.subnetNumber(of: config.subnetMax, length: config.subnetLength), first <= last
+        else { return nil }
+        return (first, last)
     }
 
     /// Free subnets in order, at most `limit`.
     public static func free(_ config: NetConf, taken: Set<IPNetwork>, limit: Int = candidateWindow) -> [IPNetwork] {
         var result: [IPNetwork] = []
-        let step = UInt64(IPv4Math.size(config.subnetLength))
-        var value = UInt64(IPv4Math.value(config.subnetMin))
-        let last = UInt64(IPv4Math.value(config.subnetMax))
+        guard let (first, last) = numbers(config) else { return [] }
         let takenCanonical = Set(taken.map(\.canonical))
-        while value <= last && result.count < limit {
-            if let subnet = IPNetwork(address: IPv4Math.address(UInt32(value)), prefixLength: config.subnetLength),
-                !takenCanonical.contains(subnet)
-            {
+        var number = first
+        while number <= last && result.count < limit {
+            if let subnet = config.network.subnet(at: number, length: config.subnetLength), !takenCanonical.contains(subnet) {
                 result.append(subnet)
             }
-            value += step
+            number += 1
         }
         return result
     }
@@ -60,8 +62,11 @@ public enum SubnetChoice {
         guard let ipv6 = config.ipv6 else { return nil }
         let held = Set(taken.map(\.canonical))
         if let preferred = preferred?.canonical, ipv6.index(of: preferred) != nil, !held.contains(preferred) { return preferred }
-        let place = UInt64((IPv4Math.value(subnet.networkAddress) &- IPv4Math.value(config.subnetMin)) / IPv4Math.size(config.subnetLength))
-        if let matching = ipv6.subnet(at: place), !held.contains(matching) { return matching }
+        if let (first, _) = numbers(config), let number = config.network.subnetNumber(of: subnet.networkAddress, length: config.subnetLength),
+            number >= first, let matching = ipv6.subnet(at: number - first), !held.contains(matching)
+        {
+            return matching
+        }
         var index: UInt64 = 0
         while let candidate = ipv6.subnet(at: index) {
             if !held.contains(candidate) { return candidate }

@@ -76,7 +76,7 @@ public struct LeaseAttributes: Equatable, Sendable {
 
     /// The bytes flanneld writes: Go's json.Marshal keeps the struct's field order, writes a nil
     /// PublicIPv6 pointer as null and omits empty BackendData and BackendV6Data.
-    public var json: String {
+    public func json() throws(AgentError) -> String {
         var members: [(key: String, value: any Encodable)] = [("PublicIP", "\(publicIP)"), ("PublicIPv6", publicIPv6.map { "\($0)" })]
         if !backendType.isEmpty { members.append(("BackendType", backendType)) }
         if let vni, let vtepMAC {
@@ -85,7 +85,7 @@ public struct LeaseAttributes: Equatable, Sendable {
         if let vni, let ipv6VtepMAC {
             members.append(("BackendV6Data", VxlanBackendAnnotation(VNI: vni, VtepMAC: MAC.text(ipv6VtepMAC))))
         }
-        return GoOrderedJSON.object(members)
+        return try GoOrderedJSON.object(members)
     }
 
     /// Reads a lease value written by weftd or any flanneld version (keys in any case, as Go does).

@@ -30,7 +30,7 @@ public struct SubnetLeaser: Sendable {
                     return acquired
                 }
             } catch {
-                try? await store.revoke(grant)
+                await giveUp(grant, after: error)
                 throw error
             }
             // Another node changed the records meanwhile: start over from a fresh list.
@@ -60,7 +60,7 @@ public struct SubnetLeaser: Sendable {
                     written = try await store.create(lease, grant: grant)
                 }
             } catch {
-                try? await store.revoke(grant)
+                await giveUp(grant, after: error)
                 throw error
             }
             if written { return Acquired(lease: lease, grant: grant, renewed: true) }
@@ -121,6 +121,17 @@ public struct SubnetLeaser: Sendable {
             }
         }
         return Acquired(lease: lease, grant: grant, renewed: subnet == previous?.canonical)
+    }
+
+    /// Revokes a grant a failed step leaves unused, unless the task was cancelled. Revoking a grant
+    /// deletes every record attached to it, and a cancelled write (SIGTERM while weftd starts) may
+    /// have landed before the reply was cut short: the node's own record, renewed under this grant,
+    /// would be deleted with it, and its pods' subnet offered to other nodes. A cancelled step leaves
+    /// the grant to expire by its TTL instead; the restarted weftd finds its record (same PublicIP)
+    /// and renews it under a new grant.
+    private func giveUp(_ grant: Int64, after error: any Error) async {
+        if Task.isCancelled || error is CancellationError { return }
+        try? await store.revoke(grant)
     }
 
     /// Whether `lease` (another node's) holds any of `previous`, `previousIPv6`.

@@ -16,11 +16,13 @@ public enum WeftdServiceGroup {
         _ services: [any Service], logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
         bound: Duration? = shutdownBound
     ) -> ServiceGroup {
+        // The signals are SignalStop's, which names the one that came; the group traps none itself.
+        let stop: [any Service] = signals.isEmpty ? [] : [SignalStop(signals: signals, logger: logger)]
         var configuration = ServiceGroupConfiguration(
-            services: services.map {
+            services: (services + stop).map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             },
-            gracefulShutdownSignals: signals, logger: logger)
+            gracefulShutdownSignals: [], logger: logger)
         configuration.maximumGracefulShutdownDuration = bound
         return ServiceGroup(configuration: configuration)
     }

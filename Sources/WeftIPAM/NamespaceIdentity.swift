@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,7 +31,7 @@ public enum NamespaceIdentity {
     private static func lookup(_ path: String) -> Lookup {
         guard !path.isEmpty else { return .absent }
         var info = stat()
-        guard stat(path, &info) == 0 else { return errno == ENOENT ? .absent : .unreadable }
+        guard stat(path, &info) == 0 else { return Errno(rawValue: errno) == .noSuchFileOrDirectory ? .absent : .unreadable }
         return .found("\(info.st_dev):\(info.st_ino)")
     }
 }

@@ -1,3 +1,4 @@
+import SystemPackage
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
@@ -10,8 +11,9 @@ enum PosixFiles {
         var current = ""
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o700) != 0 && errno != EEXIST {
-                throw IPAMError.io(SystemError("mkdir", current, errno: errno))
+            if mkdir(current, 0o700) != 0 {
+                let failure = SystemError.last("mkdir", current)
+                if failure.code != .fileExists { throw IPAMError.io(failure) }
             }
         }
     }
@@ -21,8 +23,9 @@ enum PosixFiles {
     static func read(_ path: String) throws -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw IPAMError.io(SystemError("open", path, errno: errno))
+            let failure = SystemError.last("open", path)
+            if failure.code == .noSuchFileOrDirectory { return nil }
+            throw IPAMError.io(failure)
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
@@ -70,8 +73,9 @@ enum PosixFiles {
         FaultInjection.point("publish-after-temporary")
         defer { unlink(temporary) }
         if link(temporary, path) == 0 { return true }
-        if errno == EEXIST { return false }
-        throw IPAMError.io(SystemError("link", path, errno: errno))
+        let failure = SystemError.last("link", path)
+        if failure.code == .fileExists { return false }
+        throw IPAMError.io(failure)
     }
 
     /// Replaces the file at `path` atomically with a fully written one.
@@ -85,8 +89,9 @@ enum PosixFiles {
     }
 
     static func remove(_ path: String) throws {
-        if unlink(path) != 0 && errno != ENOENT {
-            throw IPAMError.io(SystemError("unlink", path, errno: errno))
+        if unlink(path) != 0 {
+            let failure = SystemError.last("unlink", path)
+            if failure.code != .noSuchFileOrDirectory { throw IPAMError.io(failure) }
         }
     }
 }
@@ -95,8 +100,9 @@ extension PosixFiles {
     /// Whether `directory` holds any entry other than temporary files, reading no further than the first.
     static func hasEntries(_ directory: String) throws -> Bool {
         guard let handle = opendir(directory) else {
-            if errno == ENOENT { return false }
-            throw IPAMError.io(SystemError("opendir", directory, errno: errno))
+            let failure = SystemError.last("opendir", directory)
+            if failure.code == .noSuchFileOrDirectory { return false }
+            throw IPAMError.io(failure)
         }
         defer { closedir(handle) }
         while let entry = readdir(handle) {
@@ -108,8 +114,9 @@ extension PosixFiles {
 
     static func list(_ directory: String) throws -> [String] {
         guard let handle = opendir(directory) else {
-            if errno == ENOENT { return [] }
-            throw IPAMError.io(SystemError("opendir", directory, errno: errno))
+            let failure = SystemError.last("opendir", directory)
+            if failure.code == .noSuchFileOrDirectory { return [] }
+            throw IPAMError.io(failure)
         }
         defer { closedir(handle) }
         var names: [String] = []

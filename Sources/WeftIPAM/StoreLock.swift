@@ -1,3 +1,4 @@
+import SystemPackage
 import WeftSystem
 #if canImport(Glibc)
 import Glibc
@@ -14,10 +15,11 @@ final class StoreLock {
         var waited = 0.0
         var pause = 0.0005
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let failure = errno
-            guard failure == EWOULDBLOCK || failure == EINTR else {
+            let failure = SystemError.last("flock", path)
+            // EWOULDBLOCK: another process holds it; EINTR: a signal arrived first. Both wait and retry.
+            guard failure.code == .wouldBlock || failure.code == .interrupted else {
                 close(fd)
-                throw IPAMError.io(SystemError("flock", path, errno: failure))
+                throw IPAMError.io(failure)
             }
             if waited >= timeoutSeconds {
                 close(fd)

@@ -23,7 +23,7 @@ public enum NeighbourRequests {
     /// `address` answers to `mac` on `index`, without ARP: the remote VTEP never needs to be asked.
     public static func replaceNeighbour(_ entry: FabricNeighbour) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWNEIGH), flags: OverlayRequests.replace)
-        request.putStruct(header(family: OverlayRequests.family(entry.address.family), index: entry.index, state: permanent))
+        request.putStruct(header(family: UInt8(entry.address.family.socketFamily), index: entry.index, state: permanent))
         request.put(Int(NDA_DST), bytes: entry.address.bytes)
         request.put(Int(NDA_LLADDR), bytes: entry.mac)
         return request
@@ -31,7 +31,7 @@ public enum NeighbourRequests {
 
     public static func deleteNeighbour(address: IPAddress, index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_DELNEIGH), flags: NLM_F_ACK)
-        request.putStruct(header(family: OverlayRequests.family(address.family), index: index))
+        request.putStruct(header(family: UInt8(address.family.socketFamily), index: index))
         request.put(Int(NDA_DST), bytes: address.bytes)
         return request
     }
@@ -40,7 +40,7 @@ public enum NeighbourRequests {
     /// link filter as NDA_IFINDEX.
     public static func dumpNeighbours(family: IPAddress.Family, index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_GETNEIGH), flags: NLM_F_DUMP)
-        request.putStruct(header(family: OverlayRequests.family(family), index: 0))
+        request.putStruct(header(family: UInt8(family.socketFamily), index: 0))
         request.put(Int(NDA_IFINDEX), u32: UInt32(bitPattern: index))
         return request
     }

@@ -60,7 +60,7 @@ public enum OverlayRequests {
     public static func deleteAddress(_ address: IPNetwork, index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_DELADDR), flags: NLM_F_ACK)
         var header = ifaddrmsg()
-        header.ifa_family = family(address.family)
+        header.ifa_family = UInt8(address.family.socketFamily)
         header.ifa_prefixlen = UInt8(address.prefixLength)
         header.ifa_index = UInt32(bitPattern: index)
         request.putStruct(header)
@@ -90,7 +90,7 @@ public enum OverlayRequests {
 
     static func routeHeader(_ destination: IPNetwork, protocolID: UInt8, onlink: Bool) -> rtmsg {
         var header = rtmsg()
-        header.rtm_family = family(destination.family)
+        header.rtm_family = UInt8(destination.family.socketFamily)
         header.rtm_dst_len = UInt8(destination.prefixLength)
         header.rtm_table = UInt8(RT_TABLE_MAIN.rawValue)
         header.rtm_protocol = protocolID
@@ -99,6 +99,4 @@ public enum OverlayRequests {
         header.rtm_flags = onlink ? UInt32(RTNH_F_ONLINK) : 0
         return header
     }
-
-    static func family(_ family: IPAddress.Family) -> UInt8 { UInt8(family == .v4 ? AF_INET : AF_INET6) }
 }

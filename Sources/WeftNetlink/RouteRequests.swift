@@ -153,7 +153,7 @@ public enum RouteRequests {
     public static func addAddress(_ address: IPNetwork, index: Int32) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWADDR), flags: create)
         var header = ifaddrmsg()
-        header.ifa_family = UInt8(address.family == .v4 ? AF_INET : AF_INET6)
+        header.ifa_family = UInt8(address.family.socketFamily)
         header.ifa_prefixlen = UInt8(address.prefixLength)
         header.ifa_index = UInt32(bitPattern: index)
         let flags: UInt32 = address.family == .v6 ? UInt32(IFA_F_NODAD) : 0
@@ -170,7 +170,7 @@ public enum RouteRequests {
     public static func dumpAddresses(family: IPAddress.Family?, index: Int32 = 0) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_GETADDR), flags: NLM_F_DUMP)
         var header = ifaddrmsg()
-        header.ifa_family = UInt8(family.map { $0 == .v4 ? AF_INET : AF_INET6 } ?? AF_UNSPEC)
+        header.ifa_family = UInt8(family?.socketFamily ?? AF_UNSPEC)
         header.ifa_index = UInt32(bitPattern: index)
         request.putStruct(header)
         return request
@@ -180,7 +180,7 @@ public enum RouteRequests {
     public static func addRoute(_ destination: IPNetwork, gateway: IPAddress?, index: Int32, table: UInt32? = nil) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_NEWROUTE), flags: create)
         var header = rtmsg()
-        header.rtm_family = UInt8(destination.family == .v4 ? AF_INET : AF_INET6)
+        header.rtm_family = UInt8(destination.family.socketFamily)
         header.rtm_dst_len = UInt8(destination.prefixLength)
         // Tables above 255 travel in RTA_TABLE, with RT_TABLE_UNSPEC in the header.
         header.rtm_table = UInt8(table.map { $0 < 256 ? $0 : UInt32(RT_TABLE_UNSPEC.rawValue) } ?? UInt32(RT_TABLE_MAIN.rawValue))
@@ -198,7 +198,7 @@ public enum RouteRequests {
     public static func dumpRoutes(family: IPAddress.Family) -> NetlinkRequest {
         let request = NetlinkRequest(type: Int(RTM_GETROUTE), flags: NLM_F_DUMP)
         var header = rtmsg()
-        header.rtm_family = UInt8(family == .v4 ? AF_INET : AF_INET6)
+        header.rtm_family = UInt8(family.socketFamily)
         request.putStruct(header)
         return request
     }

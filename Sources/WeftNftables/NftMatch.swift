@@ -35,7 +35,7 @@ public enum NftMatch {
         [.ctState(into: register), .bitwise(register, mask: hostOrder(6), xor: [0, 0, 0, 0]), .cmp(.neq, register, [0, 0, 0, 0])]
     }
 
-    public static func addressLength(_ family: IPAddress.Family) -> Int { family == .v4 ? 4 : 16 }
+    public static func addressLength(_ family: IPAddress.Family) -> Int { family.addressLength }
 
     /// A transport port as the packet carries it (network byte order).
     public static func port(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }

@@ -1,3 +1,4 @@
+import SystemPackage
 import WeftNetlink
 #if canImport(Glibc)
 import Glibc
@@ -153,7 +154,7 @@ extension NftClient {
             transaction.deleteElements(table: table, set: set, [element])
             do {
                 try commit(transaction)
-            } catch let error as NetlinkError where error.errno == ENOENT {
+            } catch let error as NetlinkError where error.code == .noSuchFileOrDirectory {
                 continue
             }
         }

@@ -17,7 +17,7 @@ public enum HostPortMap: String, CaseIterable, Sendable {
 
     public var family: IPAddress.Family { self == .anyAddress4 || self == .oneAddress4 ? .v4 : .v6 }
     public var isBoundToHostIP: Bool { self == .oneAddress4 || self == .oneAddress6 }
-    var addressLength: Int { family == .v4 ? 4 : 16 }
+    var addressLength: Int { family.addressLength }
     /// Where (proto, port) starts in a key: after the hostIP when there is one.
     var protoOffset: Int { isBoundToHostIP ? addressLength : 0 }
 

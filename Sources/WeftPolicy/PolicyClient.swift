@@ -1,4 +1,5 @@
 import FoundationEssentials
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,21 +42,30 @@ public struct PolicyClient: Sendable {
         guard connected == 0 else {
             throw PolicyClientError(kind: .unreachable, message: "weftd's policy socket \(path): \(String(cString: strerror(errno)))")
         }
-        let message = PolicySocket.encode(request)
-        var sent = 0
-        while sent < message.count {
-            let n = message[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw failure("write") }
-            sent += n
+        // swift-system's reads and writes retry on EINTR themselves; SO_SNDTIMEO and SO_RCVTIMEO end a
+        // wait with EAGAIN (EWOULDBLOCK), which is the deadline.
+        let socket = FileDescriptor(rawValue: fd)
+        let message: [UInt8]
+        do {
+            message = try PolicySocket.encode(request)
+        } catch {
+            throw PolicyClientError(kind: .badReply, message: "the request cannot be encoded: \(error)")
+        }
+        do {
+            _ = try message.withUnsafeBytes { try socket.writeAll($0) }
+        } catch let code as Errno {
+            throw failure("write", code)
         }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !reply.contains(UInt8(ascii: "\n")) {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+            } catch let code as Errno {
+                throw failure("read", code)
+            }
             if n == 0 { break }
-            guard n > 0 else { throw failure("read") }
             reply += buffer[..<n]
             guard reply.count < 1 << 20 else { throw PolicyClientError(kind: .badReply, message: "weftd's reply is over 1 MiB") }
         }
@@ -66,10 +76,10 @@ public struct PolicyClient: Sendable {
         return decoded
     }
 
-    private func failure(_ operation: String) -> PolicyClientError {
-        let timedOut = errno == EAGAIN || errno == EWOULDBLOCK
+    private func failure(_ operation: String, _ code: Errno) -> PolicyClientError {
+        let timedOut = code == .wouldBlock  // EAGAIN and EWOULDBLOCK are one value on Linux
         return PolicyClientError(
             kind: timedOut ? .timedOut : .unreachable,
-            message: timedOut ? "weftd did not answer within \(timeoutSeconds) s" : "\(operation) \(path): \(String(cString: strerror(errno)))")
+            message: timedOut ? "weftd did not answer within \(timeoutSeconds) s" : "\(operation) \(path): \(String(cString: strerror(code.rawValue)))")
     }
 }

@@ -59,9 +59,11 @@ public enum PolicySocket {
     /// Where weftd listens unless told otherwise; the directory is root's, the socket 0600.
     public static let defaultPath = "/run/weft/policy.sock"
 
-    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+    /// One line of JSON. Throws what JSONEncoder throws: an empty object in its place would be a
+    /// request weftd refuses, or a reply the plugin cannot tell from a broken weftd.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return Array(((try? encoder.encode(value)) ?? Data("{}".utf8))) + [UInt8(ascii: "\n")]
+        return Array(try encoder.encode(value)) + [UInt8(ascii: "\n")]
     }
 }

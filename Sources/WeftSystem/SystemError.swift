@@ -41,7 +41,7 @@ public func retryingOnInterrupt<T: BinaryInteger>(_ call: String, _ object: Stri
         let result = body()
         if result >= 0 { return result }
         let failure = errno
-        if failure == EINTR { continue }
+        if Errno(rawValue: failure) == .interrupted { continue }
         throw SystemError(call, object, errno: failure)
     }
 }

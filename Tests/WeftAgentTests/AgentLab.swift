@@ -9,14 +9,14 @@ import WeftSystem
 /// directory for its claims file. Events are handed to it as the watches would deliver them; its API
 /// client is never reached (and is shut down by `withAgentLab`, as AsyncHTTPClient demands).
 final class AgentLab {
-    let name = "wt-\(String(UUID().uuidString.prefix(8)).lowercased())-agent"
+    let name = "wt-\(TestNamespace.uniqueID())-agent"
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-agent-\(UUID().uuidString)").path
     var claimsFile: String { "\(directory)/announced.json" }
     private var clients: [KubeClient] = []
 
     init() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        guard try run(["/usr/sbin/ip", "netns", "add", name]).status == 0 else { throw TestFailure("ip netns add \(name)") }
+        try TestNamespace.add(name, loopbackUp: false)
     }
 
     func agent(syncWait: Double) throws -> PolicyAgent {
@@ -31,7 +31,7 @@ final class AgentLab {
 
     func finish() async {
         for client in clients { await client.shutdown() }
-        _ = try? run(["/usr/sbin/ip", "netns", "delete", name])
+        TestNamespace.delete(name)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

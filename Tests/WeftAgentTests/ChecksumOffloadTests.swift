@@ -64,11 +64,10 @@ struct VxlanChecksumOffloadTests {
 
     /// A namespace with an underlay link (a veth pair, both ends inside) holding an IPv4 and an IPv6 address.
     final class Node {
-        let name = "wt-\(String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased())-csum"
+        let name = "wt-\(TestNamespace.uniqueID())-csum"
 
         init() throws {
-            let created = try ip("netns", "add", name)
-            guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
+            try TestNamespace.add(name, loopbackUp: false)
             do {
                 for command in [
                     ["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
@@ -84,7 +83,7 @@ struct VxlanChecksumOffloadTests {
             }
         }
 
-        func cleanup() { _ = try? ip("netns", "delete", name) }
+        func cleanup() { TestNamespace.delete(name) }
 
         /// A NodeFabric whose sockets live in this namespace (used from the test's own thread, outside it).
         func fabric() throws -> NodeFabric {

@@ -10,6 +10,8 @@ final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {  // records
     private var grants: [String: Int64] = [:]
     /// Runs once, just before the next create lands: another node writing meanwhile.
     var beforeCreate: ((FakeEngine) -> Void)?
+    /// Thrown once, just after the next replace lands: a request cut short after the store applied it.
+    var afterReplace: (any Error)?
     private var revision: Int64 = 1
     private var nextGrant: Int64 = 100
     private(set) var revoked: [Int64] = []
@@ -58,13 +60,16 @@ final class FakeEngine: ConditionalLeaseStore, @unchecked Sendable {  // records
     }
 
     func replace(_ lease: SubnetLease, grant: Int64, modRevision: Int64) async throws -> Bool {
-        locked {
-            guard stored[lease.keyName]?.modRevision == modRevision else { return false }
+        let (written, failure) = locked { () -> (Bool, (any Error)?) in
+            guard stored[lease.keyName]?.modRevision == modRevision else { return (false, nil) }
             revision += 1
             stored[lease.keyName] = StoredLease(lease: lease, modRevision: revision)
             grants[lease.keyName] = grant
-            return true
+            defer { afterReplace = nil }
+            return (true, afterReplace)
         }
+        if let failure { throw failure }
+        return written
     }
 
 }

@@ -38,6 +38,7 @@ struct GracefulStopTests {
         #expect(status & 0x7f == 0 && (status >> 8) & 0xff == 0, "weftd exited with wait status \(status)")
         let log = nodes[0].weftd?.log ?? ""
         #expect(log.contains("stopping: routes, neighbours and the lease stay in place"), "\(log.suffix(2000))")
+        #expect(log.contains("stopping on \(signal == SIGTERM ? "SIGTERM" : "SIGINT")"), "the notice names the signal: \(log.suffix(2000))")
         #expect(try Self.snapshot(nodes[0], cluster) == before)
         // /healthz and /metrics are closed: nothing answers on the port any more.
         #expect(try nodes[0].exec("curl", "-s", "-m", "2", "http://127.0.0.1:9410/livez").status != 0)

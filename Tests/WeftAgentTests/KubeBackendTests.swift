@@ -43,6 +43,19 @@ struct KubeBackendTests {
         #expect(forgotten != nil)
     }
 
+    /// A Node the controller-manager has not given a pod CIDR yet: weftd reads it, then waits on the Node
+    /// watch (no asking every second) and leases the pod CIDR the patch brings.
+    @Test func aNodeWithoutAPodCIDRIsLeasedWhenTheWatchBringsOne() throws {
+        let cluster = try TestCluster(netConf: #"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#, engine: .fakeKube)
+        defer { cluster.cleanup() }
+        let node = try TestNodeAgent(cluster, number: 1)
+        #expect(try cluster.kube("POST", "/api/v1/nodes", body: #"{"kind":"Node","metadata":{"name":"n1"},"spec":{}}"#).status == 0)
+        try node.start()
+        #expect(!FileManager.default.fileExists(atPath: node.subnetFile), "no pod CIDR, no subnet.env")
+        #expect(try cluster.kube("PATCH", "/api/v1/nodes/n1", body: #"{"spec":{"podCIDR":"10.244.21.0/24"}}"#).status == 0)
+        #expect(try node.leasedSubnet() == "10.244.21.1/24")
+    }
+
     /// The API server goes away (every request dropped, the Node watch cut): weftd's Informer resumes
     /// the watch again and again, and the routes stay. Once it has been broken longer than the bound
     /// (lowered to 3 s here; 60 s by default) /healthz fails and `weftd status` says since when and why.

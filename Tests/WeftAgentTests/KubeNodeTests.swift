@@ -34,7 +34,7 @@ import WeftAddress
     }
 
     @Test func thePatchPublishesWhatFlanneldPublishes() throws {
-        let vxlan = KubeNode.annotationPatch(
+        let vxlan = try KubeNode.annotationPatch(
             LeaseAttributes(
                 publicIP: IPAddress("10.77.0.11")!, backendType: "vxlan",
                 vni: 1, vtepMAC: [0x0e, 0x57, 0x0a, 0x4d, 0x00, 0x0b]))
@@ -46,7 +46,7 @@ import WeftAddress
                 "flannel.alpha.coreos.com/public-ip": "10.77.0.11",
                 "flannel.alpha.coreos.com/kube-subnet-manager": "true",
             ])
-        let hostGateway = KubeNode.annotationPatch(LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "host-gw"))
+        let hostGateway = try KubeNode.annotationPatch(LeaseAttributes(publicIP: IPAddress("10.77.0.11")!, backendType: "host-gw"))
         #expect(hostGateway.metadata.annotations["flannel.alpha.coreos.com/backend-data"] == "null")
     }
 

@@ -20,13 +20,21 @@ import WeftAddress
             publicIP: try #require(IPAddress("192.168.1.11")), backendType: "vxlan",
             vni: 1, vtepMAC: [0x0e, 0x57, 0xc0, 0xa8, 0x01, 0x0b])
         #expect(
-            attributes.json == #"{"PublicIP":"192.168.1.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:c0:a8:01:0b"}}"#)
-        #expect(try LeaseAttributes.parse(attributes.json) == attributes)
+            try attributes.json()
+                == #"{"PublicIP":"192.168.1.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:c0:a8:01:0b"}}"#)
+        #expect(try LeaseAttributes.parse(attributes.json()) == attributes)
+    }
+
+    @Test func aMemberJSONCannotWriteFailsTheObjectInsteadOfWritingNull() throws {
+        // JSONEncoder refuses NaN: the whole value fails, no member is written as null in its place.
+        #expect(throws: AgentError.self) { try GoOrderedJSON.object([("PublicIP", "10.0.0.1"), ("Weight", Double.nan)]) }
+        // The same members with a number it can write: the object is written.
+        #expect(try GoOrderedJSON.object([("PublicIP", "10.0.0.1"), ("Weight", 1.5)]) == #"{"PublicIP":"10.0.0.1","Weight":1.5}"#)
     }
 
     @Test func hostGatewayValueHasNoBackendData() throws {
         let attributes = LeaseAttributes(publicIP: try #require(IPAddress("192.168.1.12")), backendType: "host-gw")
-        #expect(attributes.json == #"{"PublicIP":"192.168.1.12","PublicIPv6":null,"BackendType":"host-gw"}"#)
+        #expect(try attributes.json() == #"{"PublicIP":"192.168.1.12","PublicIPv6":null,"BackendType":"host-gw"}"#)
     }
 
     @Test func readsOlderFlanneldValues() throws {

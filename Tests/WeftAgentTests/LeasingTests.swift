@@ -50,6 +50,33 @@ import WeftAddress
         #expect(engine.all.count == 1)
     }
 
+    @Test func aCancelledRenewalNeverRevokesTheRenewedLease() async throws {
+        struct ConnectionReset: Error {}
+        let own = SubnetLease(subnet: IPNetwork("10.5.4.0/24")!, attributes: attributes(9))
+        // Positive control: a failure that is not a cancellation after the replace landed gives the grant
+        // back (the revoke is seen), as before.
+        let failing = FakeEngine(config: Self.smallNetwork)
+        failing.seed(own)
+        failing.afterReplace = ConnectionReset()
+        let leaser = SubnetLeaser(store: failing, config: try NetConf.parse(Self.smallNetwork), ttl: 10)
+        await #expect(throws: ConnectionReset.self) { try await leaser.acquire(attributes: attributes(9), previous: nil) }
+        #expect(failing.revoked.count == 1)
+        // SIGTERM while the renewal's reply is on its way: the record was renewed under the new grant, and
+        // revoking that grant would delete it. It is left to expire; the record stays.
+        let cancelled = FakeEngine(config: Self.smallNetwork)
+        cancelled.seed(own)
+        cancelled.afterReplace = CancellationError()
+        let cancelledLeaser = SubnetLeaser(store: cancelled, config: try NetConf.parse(Self.smallNetwork), ttl: 10)
+        await #expect(throws: CancellationError.self) { try await cancelledLeaser.acquire(attributes: attributes(9), previous: nil) }
+        #expect(cancelled.revoked.isEmpty)
+        #expect(cancelled.all == [own])
+        // The same in reclaim, which renews the node's record after its grant expired.
+        cancelled.afterReplace = CancellationError()
+        await #expect(throws: CancellationError.self) { try await cancelledLeaser.reclaim(own) }
+        #expect(cancelled.revoked.isEmpty)
+        #expect(cancelled.all == [own])
+    }
+
     @Test func aRestartedNodeWhoseLeaseExpiredTakesItsPreviousSubnetIfFree() async throws {
         let engine = FakeEngine(config: Self.smallNetwork)
         engine.seed(SubnetLease(subnet: IPNetwork("10.5.1.0/24")!, attributes: attributes(1)))

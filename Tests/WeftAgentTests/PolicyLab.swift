@@ -44,9 +44,7 @@ final class PolicyLab {
     }
 
     func addNamespace(_ name: String) throws {
-        let created = try ip("netns", "add", name)
-        guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
-        try ip("-n", name, "link", "set", "lo", "up")
+        try TestNamespace.add(name)
     }
 
     func inNode(_ arguments: [String], input: String = "") throws -> ProgramResult {
@@ -233,7 +231,7 @@ final class PolicyLab {
     func cleanup() {
         for (_, daemon) in daemons { daemon.stop(SIGKILL) }
         daemons = [:]
-        for namespace in pods + [node] { _ = try? ip("netns", "delete", namespace) }
+        for namespace in pods + [node] { TestNamespace.delete(namespace) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

@@ -124,15 +124,13 @@ final class TestCluster {
 
     func cleanup() {
         for daemon in daemons { daemon.stop(SIGKILL) }
-        for namespace in namespaces.reversed() { _ = try? ip("netns", "delete", namespace) }
+        for namespace in namespaces.reversed() { TestNamespace.delete(namespace) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     func addNamespace(_ name: String) throws {
-        let created = try ip("netns", "add", name)
-        guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
+        try TestNamespace.add(name)
         namespaces.append(name)
-        try ip("-n", name, "link", "set", "lo", "up")
     }
 
     /// A namespace `wt-<id>-<label>` whose `eth0` is plugged into the underlay bridge with `address`.

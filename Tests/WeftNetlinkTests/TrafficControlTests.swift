@@ -9,7 +9,7 @@ import WeftSystem
 struct TrafficControlTests {
     /// A namespace with a veth pair va–vb, both up; runs `body` with the namespace's name and TrafficControl.
     func withVethPair(_ body: (ScratchNamespaces, String, TrafficControl) throws -> Void) throws {
-        let scratch = ScratchNamespaces()
+        let scratch = ScratchNamespaces(prefix: "tc")
         defer { scratch.cleanup() }
         let name = try scratch.add("")
         try scratch.run(in: name, "/usr/sbin/ip", "link", "add", "va", "type", "veth", "peer", "name", "vb")
@@ -102,7 +102,7 @@ struct TrafficControlTests {
     /// Two namespaces joined by a veth; iperf3 measures 8 Mbit/s each way: out of va through its TBF,
     /// into va through the IFB its ingress is redirected to.
     @Test func measuredTrafficRunsAtTheRate() throws {
-        let scratch = ScratchNamespaces()
+        let scratch = ScratchNamespaces(prefix: "tc")
         defer { scratch.cleanup() }
         let a = try scratch.add("a"), b = try scratch.add("b")
         try scratch.run(in: a, "/usr/sbin/ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", b)

@@ -9,10 +9,10 @@ import WeftSystem
 @Suite(.privileged)
 struct NftClientTests {
     func withNamespace(_ body: (String, NftClient) throws -> Void) throws {
-        let name = "wt-\(UUID().uuidString.prefix(8).lowercased())-nft"
-        try ip("netns", "add", name)
-        defer { _ = try? ip("netns", "delete", name) }
-        let namespace = try NetworkNamespace(path: "/var/run/netns/\(name)")
+        let name = "wt-\(TestNamespace.uniqueID())-nft"
+        try TestNamespace.add(name, loopbackUp: false)
+        defer { TestNamespace.delete(name) }
+        let namespace = try NetworkNamespace(path: TestNamespace.path(name))
         let client = NftClient(handle: NetlinkHandle(in: namespace))
         try body(name, client)
     }

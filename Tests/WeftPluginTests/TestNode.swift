@@ -43,24 +43,21 @@ final class TestNode: @unchecked Sendable {
     var dataDir: String { "\(directory)/ipam" }
 
     init(subnetEnv: String = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n") throws {
-        id = String(UUID().uuidString.prefix(8)).lowercased()
+        id = TestNamespace.uniqueID()
         name = "wt-\(id)-node"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-test-\(id)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try subnetEnv.write(toFile: subnetFile, atomically: true, encoding: .utf8)
-        let created = try ip("netns", "add", name)
-        guard created.status == 0 else { throw TestFailure("ip netns add \(name): \(created.stderr)") }
-        try exec("ip", "link", "set", "lo", "up")
+        try TestNamespace.add(name)
     }
 
     /// A new pod namespace; returns its path.
     func addPod(_ label: String = "pod") throws -> String {
         let podName = "wt-\(id)-\(label)\(podsCreated)"
         podsCreated += 1
-        let created = try ip("netns", "add", podName)
-        guard created.status == 0 else { throw TestFailure("ip netns add \(podName): \(created.stderr)") }
+        try TestNamespace.add(podName, loopbackUp: false)
         pods.append(podName)
-        return "/var/run/netns/\(podName)"
+        return TestNamespace.path(podName)
     }
 
     func deletePod(_ path: String) throws {
@@ -75,8 +72,8 @@ final class TestNode: @unchecked Sendable {
             var status: Int32 = 0
             waitpid(server, &status, 0)
         }
-        for pod in pods { _ = try? ip("netns", "delete", pod) }
-        _ = try? ip("netns", "delete", name)
+        for pod in pods { TestNamespace.delete(pod) }
+        TestNamespace.delete(name)
         try? FileManager.default.removeItem(atPath: directory)
     }
 

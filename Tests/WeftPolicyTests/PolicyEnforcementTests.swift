@@ -40,18 +40,16 @@ struct PolicyEnforcementTests {
         """
 
     final class Lab {
-        let id = String(UUID().uuidString.prefix(8)).lowercased()
+        let id = TestNamespace.uniqueID()
         var node: String { "wt-\(id)-pnode" }
         var servers: [Daemon] = []
 
         init() throws {
-            try sh("ip netns add \(node)")
-            try sh("ip -n \(node) link set lo up")
+            try TestNamespace.add(node)
             try sh("ip netns exec \(node) sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")
             for (index, pod) in ["web", "client", "other"].enumerated() {
                 let ns = namespace(pod), net = 51 + index
-                try sh("ip netns add \(ns)")
-                try sh("ip -n \(ns) link set lo up")
+                try TestNamespace.add(ns)
                 try sh("ip -n \(node) link add h-\(pod) type veth peer name eth0 netns \(ns)")
                 try sh("ip -n \(node) addr add 10.\(net).0.1/24 dev h-\(pod)")
                 try sh("ip -n \(node) addr add fd\(net)::1/64 dev h-\(pod) nodad")
@@ -135,7 +133,7 @@ struct PolicyEnforcementTests {
 
         func cleanup() {
             for server in servers { server.stop(SIGTERM) }
-            for name in ["web", "client", "other"].map(namespace) + [node] { _ = try? sh("ip netns delete \(name)", check: false) }
+            for name in ["web", "client", "other"].map(namespace) + [node] { TestNamespace.delete(name) }
         }
     }
 
@@ -267,17 +265,18 @@ extension PolicyEnforcementTests {
     /// no static neighbour entries: neighbour discovery between them crosses the forward chains. `other`
     /// is isolated for egress and `web` for ingress, each allowing the other on 8080 alone.
     @Test func neighbourDiscoveryPassesOnABridgeWhereAPolicyAllows() throws {
-        let id = String(UUID().uuidString.prefix(8)).lowercased()
+        let id = TestNamespace.uniqueID()
         let node = "wt-\(id)-bnode", web = "wt-\(id)-bweb", other = "wt-\(id)-bother"
         var servers: [Daemon] = []
         defer {
             for server in servers { server.stop(SIGTERM) }
-            for name in [web, other, node] { _ = try? sh("ip netns delete \(name)", check: false) }
+            for name in [web, other, node] { TestNamespace.delete(name) }
         }
-        try sh("ip netns add \(node) && ip -n \(node) link set lo up && ip -n \(node) link add br0 type bridge && ip -n \(node) link set br0 up")
+        try TestNamespace.add(node)
+        try sh("ip -n \(node) link add br0 type bridge && ip -n \(node) link set br0 up")
         try sh("ip netns exec \(node) sysctl -qw net.bridge.bridge-nf-call-ip6tables=1")
         for (ns, address) in [(web, "fd60::2"), (other, "fd60::3")] {
-            try sh("ip netns add \(ns) && ip -n \(ns) link set lo up")
+            try TestNamespace.add(ns)
             try sh("ip -n \(node) link add h-\(ns.suffix(5)) type veth peer name eth0 netns \(ns)")
             try sh("ip -n \(node) link set h-\(ns.suffix(5)) master br0 up")
             try sh("ip -n \(ns) addr add \(address)/64 dev eth0 nodad && ip -n \(ns) link set eth0 up")
