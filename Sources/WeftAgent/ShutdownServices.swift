@@ -64,15 +64,12 @@ public struct SignalStop: Service, CustomStringConvertible {
     public func run() async throws {
         let caught = await UnixSignalsSequence(trapping: signals)
         trap.withLockedValue { $0 = caught }
-        do {
-            try await cancelWhenGracefulShutdown {
-                for await signal in caught {
-                    logger.notice("stopping on \(signal)", metadata: ["signal": "\(signal)"])
-                    return
-                }
+        // Returns on the first signal, or when the group shuts down for another cause.
+        await cancelWhenGracefulShutdown {
+            for await signal in caught {
+                logger.notice("stopping on \(signal)", metadata: ["signal": "\(signal)"])
+                return
             }
-        } catch  where Task.isShuttingDownGracefully || Task.isCancelled {
-            return
         }
     }
 }
