@@ -41,6 +41,8 @@ public actor ServiceAgent {
     var applied: [ServicePortPlan]?
     /// The plans of the last successful write, kept across a refused one for the stale-flow computation.
     var lastWritten: [ServicePortPlan] = []
+    /// Whether conntrack was swept for flows a previous weftd's endpoints left (once, after the first write).
+    var sweptConntrack = false
     /// Problems the planner reported last, so each is logged once while it lasts.
     var reported: Set<String> = []
     var pendingSince: ContinuousClock.Instant?
@@ -271,7 +273,16 @@ public actor ServiceAgent {
         if let pendingSince { metrics.serviceProgrammingSeconds.record(ContinuousClock.now - pendingSince) }
         pendingSince = nil
         logger.debug("Services table written", metadata: ["ports": "\(planning.plans.count)", "messages": "\(messages)"])
-        let stale = ServiceFlows.stale(from: lastWritten, to: planning.plans, node: serviceNode)
+        var stale = ServiceFlows.stale(from: lastWritten, to: planning.plans, node: serviceNode)
+        if !sweptConntrack {
+            // The first table of this weftd: flows to endpoints removed while no weftd ran.
+            sweptConntrack = true
+            do {
+                stale += ServiceFlows.strays(try table.udpFlows(), plans: planning.plans, node: serviceNode)
+            } catch {
+                logger.warning("conntrack not read: UDP flows to endpoints removed before this start stay until they time out", metadata: ["error": "\(error)"])
+            }
+        }
         lastWritten = planning.plans
         guard !stale.isEmpty else { return }
         do {

@@ -1,3 +1,5 @@
+import WeftAddress
+import WeftNetlink
 import WeftNftables
 import WeftServices
 
@@ -9,8 +11,17 @@ public protocol ServiceKernel: AnyObject {
     func write(_ image: NftTableImage, plans: [ServicePortPlan]) throws -> Int
     /// Deletes conntrack's entries of `flows`; returns how many.
     func deleteStale(_ flows: [StaleFlow]) throws -> Int
+    /// Conntrack's UDP entries as (original destination, reply source), both families.
+    func udpFlows() throws -> [StaleFlow]
 }
 
 extension ServiceTable: ServiceKernel {
     public func write(_ image: NftTableImage, plans: [ServicePortPlan]) throws -> Int { try write(image) }
+
+    public func udpFlows() throws -> [StaleFlow] {
+        let conntrack = Conntrack(handle: handle)
+        return try [IPAddress.Family.v4, .v6].flatMap { try conntrack.entries(family: $0) }
+            .filter { $0.proto == TransportProtocol.udp.rawValue }
+            .map { StaleFlow(frontend: $0.originalDestination, port: $0.originalDestinationPort, endpoint: $0.replySource) }
+    }
 }

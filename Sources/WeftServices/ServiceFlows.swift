@@ -32,6 +32,21 @@ public enum ServiceFlows {
         return flows.sorted { ($0.frontend, $0.port, $0.endpoint) < ($1.frontend, $1.port, $1.endpoint) }
     }
 
+    /// What conntrack holds that no rule would send there any more, for the first table a weftd writes:
+    /// its predecessor's last plans are gone with it, so endpoints removed while no weftd ran (an
+    /// upgrade, a crash) would keep their UDP flows until they time out. `flows` are conntrack's UDP
+    /// entries as (original destination, reply source); a stray is one to a UDP frontend of `plans` whose
+    /// reply source is neither one of that frontend's endpoints nor the frontend itself (a flow nothing
+    /// translated: a server on the node's own address).
+    public static func strays(_ flows: [StaleFlow], plans: [ServicePortPlan], node: ServiceNode) -> [StaleFlow] {
+        let served = served(plans, node: node)
+        let strays = flows.filter { flow in
+            guard let endpoints = served[Frontend(address: flow.frontend, port: flow.port)] else { return false }
+            return flow.endpoint != flow.frontend && !endpoints.contains(flow.endpoint)
+        }
+        return Array(Set(strays)).sorted { ($0.frontend, $0.port, $0.endpoint) < ($1.frontend, $1.port, $1.endpoint) }
+    }
+
     struct Frontend: Hashable {
         var address: IPAddress
         var port: UInt16

@@ -33,6 +33,11 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
         return flows.count
     }
 
+    /// What conntrack holds when the agent starts (a previous weftd's flows).
+    private var held: [StaleFlow] = []
+    func hold(_ flows: [StaleFlow]) { lock.withLock { held = flows } }
+    func udpFlows() throws -> [StaleFlow] { lock.withLock { held } }
+
     var lastPlans: [ServicePortPlan]? { lock.withLock { writes.last } }
     var writeCount: Int { lock.withLock { writes.count } }
     var staleFlows: [StaleFlow] { lock.withLock { flows.flatMap { $0 } } }
@@ -197,6 +202,26 @@ struct ServiceAgentTests {
             try lab.api.put(
                 slices, Self.slice("v1beta1", ["10.244.1.3"], name: "kube-dns-a").replacingOccurrences(of: "\"ready\":true", with: "\"ready\":false"))
             #expect(await lab.plans { $0.count == 1 && $0[0].endpoints.isEmpty } != nil)
+        } catch {
+            Issue.record(error)
+        }
+        await lab.stop()
+    }
+
+    /// A restarted weftd remembers no plans: its first table sweeps conntrack for UDP flows to endpoints
+    /// removed while it was down, and leaves the flows to endpoints it still serves.
+    @Test func theFirstTableSweepsFlowsAPreviousWeftdLeft() async throws {
+        let lab = try Lab(serving: "v1")
+        let gone = StaleFlow(frontend: IPAddress("10.96.0.10")!, port: 53, endpoint: IPAddress("10.244.2.99")!)
+        let kept = StaleFlow(frontend: IPAddress("10.96.0.10")!, port: 53, endpoint: IPAddress("10.244.1.3")!)
+        lab.kernel.hold([gone, kept])
+        do {
+            try lab.api.put("/api/v1/services", Self.dnsService)
+            try lab.api.put("/apis/discovery.k8s.io/v1/endpointslices", Self.slice("v1", ["10.244.1.3", "10.244.2.7"]))
+            _ = try await lab.start()
+            #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3", "10.244.2.7"] } != nil)
+            #expect(await lab.flows { $0.contains(gone) })
+            #expect(!lab.kernel.staleFlows.contains(kept), "\(lab.kernel.staleFlows)")
         } catch {
             Issue.record(error)
         }

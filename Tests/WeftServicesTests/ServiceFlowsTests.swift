@@ -17,6 +17,25 @@ import WeftServices
         #expect(flows == [StaleFlow(frontend: address("10.96.0.10"), port: 53, endpoint: address("10.244.2.7"))])
     }
 
+    /// A new weftd's first table: conntrack's flows to endpoints no rule sends to any more are strays;
+    /// flows to a kept endpoint, to frontends that are not UDP Services, and untranslated flows are not.
+    @Test func straysAreFlowsToEndpointsTheFrontendNoLongerHas() {
+        let flows = [
+            StaleFlow(frontend: address("10.96.0.10"), port: 53, endpoint: address("10.244.2.7")),  // removed while down
+            StaleFlow(frontend: address("10.96.0.10"), port: 53, endpoint: address("10.244.1.3")),  // kept
+            StaleFlow(frontend: address("10.96.0.99"), port: 53, endpoint: address("10.244.2.7")),  // not a Service
+            StaleFlow(frontend: address("192.168.1.10"), port: 30053, endpoint: address("192.168.1.10")),  // untranslated
+            StaleFlow(frontend: address("192.168.1.10"), port: 30053, endpoint: address("10.244.2.7")),  // the NodePort's
+        ]
+        let strays = ServiceFlows.strays(flows, plans: [dns(["10.244.1.3"], nodePort: 30053)], node: node)
+        #expect(
+            strays == [
+                StaleFlow(frontend: address("10.96.0.10"), port: 53, endpoint: address("10.244.2.7")),
+                StaleFlow(frontend: address("192.168.1.10"), port: 30053, endpoint: address("10.244.2.7")),
+            ])
+        #expect(ServiceFlows.strays(flows, plans: [dns(["10.244.1.3"], transport: .tcp)], node: node).isEmpty)
+    }
+
     @Test func tcpFlowsAreNeverStale() {
         #expect(ServiceFlows.stale(from: [dns(["10.244.1.3"], transport: .tcp)], to: [dns([], transport: .tcp)], node: node).isEmpty)
     }
