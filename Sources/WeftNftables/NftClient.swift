@@ -30,6 +30,8 @@ public final class NftClient {
 
     /// The size of the last transaction sent: bytes of its one datagram, and object messages in it.
     private(set) var lastCommit: (bytes: Int, messages: Int)?
+    /// Every transaction this client sent: object messages and datagram bytes, summed.
+    public private(set) var sent: (messages: Int, bytes: Int) = (0, 0)
 
     /// Sends the transaction in one datagram (see NftBatch) and reads its replies: the one place a
     /// finished transaction meets the socket. A batch that refused a message is thrown before anything
@@ -40,6 +42,7 @@ public final class NftClient {
         if let refusal = batch.refusal { throw refusal }
         guard let acked = batch.ackedSequence else { return }
         lastCommit = (bytes.count, batch.messageCount)
+        sent = (sent.messages + batch.messageCount, sent.bytes + bytes.count)
         try connection.exchangeTransaction(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
     }
 
