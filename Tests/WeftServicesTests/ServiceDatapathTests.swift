@@ -181,3 +181,30 @@ struct ServiceDatapathTests {
             ], "\(listing)")
     }
 }
+
+/// `weftctl services ls`, the built binary, in the node's namespace against a table ServiceTable wrote.
+@Suite(.privileged)
+struct WeftctlServicesTests {
+    static var weftctl: String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundle, bundle.deletingLastPathComponent()]
+        where FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("weftctl").path) {
+            return candidate.appendingPathComponent("weftctl").path
+        }
+        return ProcessInfo.processInfo.environment["WEFTCTL_BIN"] ?? ".build/debug/weftctl"
+    }
+
+    @Test func listsEachServicePortsFrontendsAndEndpoints() throws {
+        let lab = try ServiceLab()
+        defer { lab.cleanup() }
+        var web = ServiceDatapathTests.plan("web", "10.96.0.10", endpoints: [("10.244.1.2", true), ("10.244.2.2", true)])
+        web.nodePort = 30080
+        try lab.write([web, ServiceDatapathTests.plan("empty", "10.96.0.11", endpoints: [])])
+        let all = try runProgram("/usr/bin/nsenter", ["--net=/var/run/netns/\(lab.node)", Self.weftctl, "services", "ls"])
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(all.stdout.contains("prod/web\ttcp\t10.96.0.10:80,192.168.61.1:30080\t10.244.1.2:8080,10.244.2.2:8080"), "\(all.stdout)")
+        #expect(all.stdout.contains("prod/empty\ttcp\t10.96.0.11:80\t(none: rejected)"), "\(all.stdout)")
+        let one = try runProgram("/usr/bin/nsenter", ["--net=/var/run/netns/\(lab.node)", Self.weftctl, "services", "ls", "prod/empty"])
+        #expect(one.stdout.contains("prod/empty") && !one.stdout.contains("prod/web"), "\(one.stdout)")
+    }
+}
