@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftNftables
 import WeftServices
+import WeftSystem
 import WeftTestSupport
 
 /// The Services table in a real kernel: real TCP and UDP connections through ClusterIPs, NodePorts,
@@ -206,5 +208,25 @@ struct WeftctlServicesTests {
         #expect(all.stdout.contains("prod/empty\ttcp\t10.96.0.11:80\t(none: rejected)"), "\(all.stdout)")
         let one = try runProgram("/usr/bin/nsenter", ["--net=/var/run/netns/\(lab.node)", Self.weftctl, "services", "ls", "prod/empty"])
         #expect(one.stdout.contains("prod/empty") && !one.stdout.contains("prod/web"), "\(one.stdout)")
+    }
+}
+
+/// The 5,000-Service table of ServiceRulesetTests written into a real kernel, then one endpoint changed.
+@Suite(.privileged)
+struct ServiceScaleTests {
+    @Test func fiveThousandServicesAreOneWriteAndOneEndpointChangeIsAFewMessages() throws {
+        let id = String(UUID().uuidString.prefix(8)).lowercased(), node = "wt-\(id)-sscale"
+        try sh("ip netns add \(node)")
+        defer { _ = try? sh("ip netns delete \(node)", check: false) }
+        let handle = NetlinkHandle(in: try NetworkNamespace(path: "/var/run/netns/\(node)")), table = ServiceTable(handle: handle)
+        let serviceNode = ServiceNode(nodePortAddresses: [], clusterCIDRs: [IPNetwork("10.244.0.0/16")!])
+        let initial = try table.write(ServiceRuleset.image(ServiceRulesetTests.plans(changing: false), node: serviceNode))
+        let change = try table.write(ServiceRuleset.image(ServiceRulesetTests.plans(changing: true), node: serviceNode))
+        print("5,000 Services x 10 endpoints in the kernel: initial write \(initial) messages, one endpoint changed \(change) messages")
+        #expect(initial > 100_000)
+        #expect(change > 0 && change <= 12)
+        let chains = try NftClient(handle: handle).chains(table: .inet(ServiceRuleset.table))
+        #expect(chains.filter { $0.hasPrefix("endpoint-") }.count == 50_000)
+        #expect(chains.contains { $0.hasSuffix("prod/svc-1234/tcp/80__10.200.0.1/8080") })
     }
 }

@@ -131,19 +131,21 @@ import WeftNetlink
         #expect(ServiceRuleset.image(plans, node: Self.node) == ServiceRuleset.image(plans.reversed(), node: Self.node))
     }
 
+    /// 5,000 Services of 10 endpoints each, one endpoint of Service 1234 replaced when `changing`.
+    static func plans(changing: Bool) -> [ServicePortPlan] {
+        (0..<5000).map { index in
+            let endpoints = (0..<10).map { "10.\(100 + index / 250).\(index % 250).\($0 + 2)" }
+            var plan = Self.plan("svc-\(index)", "10.96.\(index / 250).\(index % 250)", endpoints: endpoints)
+            if changing, index == 1234 { plan.endpoints[3] = EndpointPlan(address: IPAddress("10.200.0.1")!, port: 8080) }
+            return plan
+        }
+    }
+
     /// 5,000 Services of 10 endpoints: the first write, and one endpoint changed, counted as the messages
     /// and bytes NftClient sends (replace, then update's diff).
     @Test func oneEndpointChangeAmong5000ServicesTouchesOnlyThatService() throws {
-        func plans(changing: Bool) -> [ServicePortPlan] {
-            (0..<5000).map { index in
-                let endpoints = (0..<10).map { "10.\(100 + index / 250).\(index % 250).\($0 + 2)" }
-                var plan = Self.plan("svc-\(index)", "10.96.\(index / 250).\(index % 250)", endpoints: endpoints)
-                if changing, index == 1234 { plan.endpoints[3] = EndpointPlan(address: IPAddress("10.200.0.1")!, port: 8080) }
-                return plan
-            }
-        }
-        let before = ServiceRuleset.image(plans(changing: false), node: Self.node)
-        let after = ServiceRuleset.image(plans(changing: true), node: Self.node)
+        let before = ServiceRuleset.image(Self.plans(changing: false), node: Self.node)
+        let after = ServiceRuleset.image(Self.plans(changing: true), node: Self.node)
         let client = NftClient(transport: ServicesUnusedTransport())
         let initial = client.replacement(before)
         let initialBytes = initial.batch.finish().bytes.count
@@ -153,7 +155,7 @@ import WeftNetlink
         print(
             "5,000 Services x 10 endpoints: initial write \(initial.batch.messageCount) messages, \(initialBytes) bytes; one endpoint changed: \(diff.batch.messageCount) messages, \(diffBytes) bytes: \(touched)"
         )
-        let names = ServicePortNames(plans(changing: true)[1234])
+        let names = ServicePortNames(Self.plans(changing: true)[1234])
         #expect(diff.batch.messageCount <= 12, "\(touched)")
         #expect(
             touched.allSatisfy {
