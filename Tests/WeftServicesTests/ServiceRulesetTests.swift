@@ -126,6 +126,31 @@ import WeftNetlink
         #expect(image.rules.filter { $0.chain == names.firewall }.map { $0.expressions.last } == [.verdict(.return), .verdict(.drop)])
     }
 
+    @Test func internalLocalPolicySendsClusterTrafficToThisNodesEndpointsOnlyAndDropsWithoutThem() {
+        var plan = Self.plan("internal", "10.96.0.16", endpoints: ["10.244.1.7", "10.244.2.7"])
+        plan.endpoints[0].isLocal = true
+        plan.internalTrafficLocal = true
+        var none = Self.plan("internal-none", "10.96.0.17", endpoints: ["10.244.2.8"])
+        none.internalTrafficLocal = true
+        let image = ServiceRuleset.image([plan, none], node: Self.node)
+        let names = ServicePortNames(plan)
+        #expect(image.rules.filter { $0.chain == names.service }.last?.expressions == [.verdict(.goto(names.endpoint(plan.endpoints[0])))])
+        #expect(!image.regularChains.contains(names.endpoint(plan.endpoints[1])), "the other node's endpoint gets no chain")
+        #expect(image.rules.filter { $0.chain == ServicePortNames(none).service }.last?.expressions == [.verdict(.drop)])
+    }
+
+    @Test func namesPastTheKernelsLimitAreCutAndStayApartByTheirHash() {
+        // Past what the API allows (63-byte namespaces, 63-byte names), so the cut really happens.
+        let long = String(repeating: "n", count: 150)
+        var plan = Self.plan(long, "fd96::20", endpoints: ["fd44:1234:5678:9abc:def0:1234:5678:9abc"], family: .v6)
+        plan.namespace = long
+        let names = ServicePortNames(plan), endpoint = names.endpoint(plan.endpoints[0])
+        #expect(endpoint.utf8.count == 255 && names.service.utf8.count == 255)
+        #expect(ServicePortNames.hash(ofName: endpoint) == names.hash && ServicePortNames.hash(ofName: names.service) == names.hash)
+        let image = ServiceRuleset.image([plan], node: Self.node)
+        #expect(image.regularChains.allSatisfy { $0.utf8.count <= 255 })
+    }
+
     @Test func theSameplansInAnyOrderGiveTheSameImage() {
         let plans = (0..<20).map { Self.plan("s\($0)", "10.96.1.\($0)", endpoints: ["10.244.3.\($0)", "10.244.4.\($0)"]) }
         #expect(ServiceRuleset.image(plans, node: Self.node) == ServiceRuleset.image(plans.reversed(), node: Self.node))
