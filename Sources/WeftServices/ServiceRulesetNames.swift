@@ -20,15 +20,18 @@ struct ServicePortNames: Sendable {
     func endpoint(_ endpoint: EndpointPlan) -> String { Self.capped("endpoint-\(hash)-\(readable)__\(endpoint.address)/\(endpoint.port)") }
     func affinity(_ endpoint: EndpointPlan) -> String { Self.capped("affinity-\(hash)-\(readable)__\(endpoint.address)/\(endpoint.port)") }
 
-    /// NFT_CHAIN_MAXNAMELEN and NFT_SET_MAXNAMELEN are 256 with the NUL; cut on a character boundary.
+    /// NFT_CHAIN_MAXNAMELEN and NFT_SET_MAXNAMELEN are 256 with the NUL: a longer name is cut on a
+    /// character boundary and ends in `~` and a hash of the whole, so two endpoints of one port whose names
+    /// differ only past the cut stay apart. (The API's 63-byte namespaces and names never get there.)
     static func capped(_ name: String) -> String {
         guard name.utf8.count > 255 else { return name }
+        let suffix = "~" + ServiceHash.hex32(name)
         var result = ""
         for character in name {
-            if result.utf8.count + String(character).utf8.count > 255 { break }
+            if result.utf8.count + String(character).utf8.count + suffix.utf8.count > 255 { break }
             result.append(character)
         }
-        return result
+        return result + suffix
     }
 
     /// The hash of a chain or set name made here: the 8 hex digits after its kind.

@@ -142,11 +142,12 @@ import WeftNetlink
     @Test func namesPastTheKernelsLimitAreCutAndStayApartByTheirHash() {
         // Past what the API allows (63-byte namespaces, 63-byte names), so the cut really happens.
         let long = String(repeating: "n", count: 150)
-        var plan = Self.plan(long, "fd96::20", endpoints: ["fd44:1234:5678:9abc:def0:1234:5678:9abc"], family: .v6)
+        var plan = Self.plan(long, "fd96::20", endpoints: ["fd44:1234:5678:9abc:def0:1234:5678:9abc", "fd44::1"], family: .v6)
         plan.namespace = long
         let names = ServicePortNames(plan), endpoint = names.endpoint(plan.endpoints[0])
         #expect(endpoint.utf8.count == 255 && names.service.utf8.count == 255)
         #expect(ServicePortNames.hash(ofName: endpoint) == names.hash && ServicePortNames.hash(ofName: names.service) == names.hash)
+        #expect(names.endpoint(plan.endpoints[1]) != endpoint, "two endpoints cut at the same place stay apart")
         let image = ServiceRuleset.image([plan], node: Self.node)
         #expect(image.regularChains.allSatisfy { $0.utf8.count <= 255 })
     }
