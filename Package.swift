@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "weftctl",
             dependencies: [
-                "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState",
+                "WeftIPAM", "WeftCNI", "WeftNftables", "WeftPlugin", "WeftPolicy", "WeftAgentState", "WeftServices", "WeftNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.

@@ -119,4 +119,33 @@ public final class Conntrack {
         }
         return deleted
     }
+
+    /// One UDP flow to forget: sent to `destination`:`port` (a Service's frontend), answered by `replySource`
+    /// (the endpoint it was DNATed to).
+    public struct UDPFlow: Hashable, Sendable {
+        public var destination: IPAddress
+        public var port: UInt16
+        public var replySource: IPAddress
+
+        public init(destination: IPAddress, port: UInt16, replySource: IPAddress) {
+            self.destination = destination; self.port = port; self.replySource = replySource
+        }
+    }
+
+    /// Deletes the UDP entries whose original destination is one flow's address and port and whose reply
+    /// comes from its reply source: a client of a Service whose endpoint went away must pick a live one on
+    /// its next packet, while flows to the endpoints that stay keep theirs. One dump per family named.
+    @discardableResult
+    public func deleteUDP(flows: Set<UDPFlow>) throws -> Int {
+        var deleted = 0
+        for family in [IPAddress.Family.v4, .v6] where flows.contains(where: { $0.destination.family == family }) {
+            for entry in try entries(family: family) where entry.proto == Self.udp {
+                let flow = UDPFlow(destination: entry.originalDestination, port: entry.originalDestinationPort, replySource: entry.replySource)
+                guard flows.contains(flow) else { continue }
+                try delete(entry)
+                deleted += 1
+            }
+        }
+        return deleted
+    }
 }

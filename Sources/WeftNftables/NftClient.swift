@@ -30,6 +30,8 @@ public final class NftClient {
 
     /// The size of the last transaction sent: bytes of its one datagram, and object messages in it.
     private(set) var lastCommit: (bytes: Int, messages: Int)?
+    /// Every transaction this client sent: object messages and datagram bytes, summed.
+    public private(set) var sent: (messages: Int, bytes: Int) = (0, 0)
 
     /// Sends the transaction in one datagram (see NftBatch) and reads its replies: the one place a
     /// finished transaction meets the socket. A batch that refused a message is thrown before anything
@@ -40,6 +42,7 @@ public final class NftClient {
         if let refusal = batch.refusal { throw refusal }
         guard let acked = batch.ackedSequence else { return }
         lastCommit = (bytes.count, batch.messageCount)
+        sent = (sent.messages + batch.messageCount, sent.bytes + bytes.count)
         try connection.exchangeTransaction(bytes, begin: batch.beginSequence, acked: acked, descriptions: batch.descriptions)
     }
 
@@ -98,16 +101,16 @@ public final class NftClient {
 
     /// A dump request laid out by libnftnl; a missing table or set (ENOENT) is an empty answer.
     func dump(
-        _ type: nf_tables_msg_types, operation: String,
+        _ type: nf_tables_msg_types, family: UInt8 = NftTransaction.inet, operation: String,
         payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
     ) throws -> [NetlinkMessage] {
-        try query(type, dump: true, operation: operation, payload: payload)
+        try query(type, family: family, dump: true, operation: operation, payload: payload)
     }
 
     /// One request (a dump, or a get answered by one object and an ack) laid out by libnftnl; a missing
     /// table, set or element (ENOENT) is an empty answer.
     private func query(
-        _ type: nf_tables_msg_types, dump: Bool, operation: String,
+        _ type: nf_tables_msg_types, family: UInt8 = NftTransaction.inet, dump: Bool, operation: String,
         payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
     ) throws -> [NetlinkMessage] {
         let flags = dump ? NLM_F_DUMP : NLM_F_ACK
@@ -116,7 +119,7 @@ public final class NftClient {
                 var buffer = [UInt8](repeating: 0, count: 512)
                 let length: Int = buffer.withUnsafeMutableBytes { raw in
                     guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self),
-                        let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(NFPROTO_INET), UInt16(flags), sequence)
+                        let header = nftnl_nlmsg_build_hdr(base, UInt16(code32(type)), UInt16(family), UInt16(flags), sequence)
                     else { return 0 }
                     payload(header)
                     return Int(header.pointee.nlmsg_len)
@@ -141,7 +144,23 @@ public enum SetElementParser {
             let flags = fields.first(3)?.u32.map { UInt32(bigEndian: $0) } ?? 0
             let data = fields.first(2)?.nested.first(1)?.value ?? []
             let comment = fields.first(6).flatMap { NftComment.decode($0.value) } ?? ""
-            return NftSetElement(key: key, intervalEnd: flags & code32(NFT_SET_ELEM_INTERVAL_END) != 0, data: data, comment: comment)
+            return NftSetElement(
+                key: key, intervalEnd: flags & code32(NFT_SET_ELEM_INTERVAL_END) != 0, verdict: verdict(fields.first(2)?.nested.first(2)), data: data,
+                comment: comment)
+        }
+    }
+
+    /// NFTA_DATA_VERDICT: NFTA_VERDICT_CODE (1, big-endian) and NFTA_VERDICT_CHAIN (2).
+    static func verdict(_ attribute: NetlinkAttribute?) -> NftVerdict? {
+        guard let fields = attribute?.nested, let raw = fields.first(1)?.u32 else { return nil }
+        let chain = fields.first(2)?.string ?? ""
+        switch Int32(bitPattern: UInt32(bigEndian: raw)) {
+        case NF_ACCEPT: return .accept
+        case NF_DROP: return .drop
+        case NFT_JUMP.rawValue: return .jump(chain)
+        case NFT_GOTO.rawValue: return .goto(chain)
+        case NFT_RETURN.rawValue: return .return
+        default: return nil
         }
     }
 }

@@ -24,6 +24,10 @@ enum NftElementEncoder {
         case let .jump(chain)?:
             nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: NFT_JUMP.rawValue))
             nftnl_set_elem_set_str(item, code(NFTNL_SET_ELEM_CHAIN), chain)
+        case let .goto(chain)?:
+            nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: NFT_GOTO.rawValue))
+            nftnl_set_elem_set_str(item, code(NFTNL_SET_ELEM_CHAIN), chain)
+        case .return?: nftnl_set_elem_set_u32(item, code(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: NFT_RETURN.rawValue))
         case nil: break
         }
         if withData, !element.data.isEmpty {

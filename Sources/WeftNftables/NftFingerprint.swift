@@ -37,14 +37,34 @@ extension NftExpression {
         case .counter: hash.add(UInt8(10))
         case let .ctState(register): hash.add(UInt8(11)); hash.add(word: register.raw)
         case let .ctStatus(register): hash.add(UInt8(14)); hash.add(word: register.raw)
-        case let .verdict(verdict):
-            hash.add(UInt8(12))
-            switch verdict {
-            case .accept: hash.add(UInt8(1))
-            case .drop: hash.add(UInt8(0))
-            case let .jump(chain): hash.add(UInt8(2)); hash.add(text: chain)
-            }
+        case let .verdict(verdict): hash.add(UInt8(12)); verdict.feed(&hash)
         case let .verdictMap(set, key): hash.add(UInt8(13)); hash.add(text: set); hash.add(word: key.raw)
+        case let .bitwiseBool(register, mask, xor): hash.add(UInt8(22)); hash.add(word: register.raw); hash.add(bytes: mask); hash.add(bytes: xor)
+        case let .immediate(register, data): hash.add(UInt8(15)); hash.add(word: register.raw); hash.add(bytes: data)
+        case let .dnatToPort(family, address, port):
+            hash.add(UInt8(16)); hash.add(UInt8(family == .v4 ? 4 : 6)); hash.add(word: address.raw); hash.add(word: port.raw)
+        case .masqueradeFullyRandom: hash.add(UInt8(17))
+        case let .numgenRandom(modulus, register): hash.add(UInt8(18)); hash.add(word: modulus); hash.add(word: register.raw)
+        case let .reject(kind): hash.add(UInt8(19)); hash.add(UInt8(kind == .tcpReset ? 1 : 2))
+        case let .dynsetUpdate(set, key): hash.add(UInt8(20)); hash.add(text: set); hash.add(word: key.raw)
+        case let .anonymousVerdictMap(key, keyType, keyLength, elements):
+            hash.add(UInt8(21)); hash.add(word: key.raw); hash.add(word: keyType); hash.add(word: keyLength); hash.add(word: UInt32(elements.count))
+            for element in elements {
+                hash.add(bytes: element.key)
+                (element.verdict ?? .drop).feed(&hash)
+            }
+        }
+    }
+}
+
+extension NftVerdict {
+    func feed(_ hash: inout FNV1a) {
+        switch self {
+        case .accept: hash.add(UInt8(1))
+        case .drop: hash.add(UInt8(0))
+        case let .jump(chain): hash.add(UInt8(2)); hash.add(text: chain)
+        case let .goto(chain): hash.add(UInt8(3)); hash.add(text: chain)
+        case .return: hash.add(UInt8(4))
         }
     }
 }

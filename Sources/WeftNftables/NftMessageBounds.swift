@@ -23,9 +23,13 @@ extension NftSize {
     static func bound(_ expression: NftExpression) -> Int {
         switch expression {
         case let .cmp(_, _, data): return fixed + attribute(data.count)
-        case let .bitwise(_, mask, xor): return fixed + attribute(mask.count) + attribute(xor.count)
+        case let .bitwise(_, mask, xor), let .bitwiseBool(_, mask, xor): return fixed + attribute(mask.count) + attribute(xor.count)
         case let .lookup(set, _, _), let .verdictMap(set, _): return strings(set)
-        case let .verdict(.jump(chain)): return strings(chain)
+        case let .verdict(.jump(chain)), let .verdict(.goto(chain)): return strings(chain)
+        case let .immediate(_, data): return fixed + attribute(data.count)
+        case let .dynsetUpdate(set, _): return strings(set)
+        // The lookup of the anonymous map; its set and elements are messages of their own.
+        case .anonymousVerdictMap: return strings("__map%d")
         default: return fixed
         }
     }
@@ -35,6 +39,7 @@ extension NftSize {
     static func bound(_ element: NftSetElement) -> Int {
         var size = 64 + attribute(element.key.count)
         if case let .jump(chain)? = element.verdict { size += string(chain) }
+        if case let .goto(chain)? = element.verdict { size += string(chain) }
         if !element.data.isEmpty { size += attribute(element.data.count) }
         if !element.comment.isEmpty { size += attribute(NftComment.encode(element.comment).count) }
         return size

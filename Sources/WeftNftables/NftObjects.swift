@@ -28,9 +28,21 @@ public struct NftSet: Equatable, Sendable {
     /// Elements are intervals: each given as its first key and, flagged as an interval end, the key after its last.
     public let interval: Bool
     public let data: Data?
+    /// `flags dynamic`: rules may add elements (`update @set { … }`, NFT_SET_EVAL).
+    public var dynamic = false
+    /// `flags timeout` with `timeout N`: elements expire after this many milliseconds unless refreshed
+    /// (NFT_SET_TIMEOUT and the set's default timeout). Nil: elements stay.
+    public var timeoutMilliseconds: UInt64?
 
     public init(name: String, keyLength: UInt32, keyType: UInt32, interval: Bool = false, data: Data? = nil) {
         self.name = name; self.keyLength = keyLength; self.keyType = keyType; self.interval = interval; self.data = data
+    }
+
+    /// A set rules fill as packets pass (`flags dynamic,timeout; timeout …`): ClientIP-style affinity.
+    public init(dynamicName name: String, keyLength: UInt32, keyType: UInt32, timeoutMilliseconds: UInt64) {
+        self.init(name: name, keyLength: keyLength, keyType: keyType)
+        self.dynamic = true
+        self.timeoutMilliseconds = timeoutMilliseconds
     }
 
     public init(name: String, keyLength: UInt32, keyType: UInt32, interval: Bool = false, verdictMap: Bool) {

@@ -28,6 +28,10 @@ public enum NftExpression: Equatable, Sendable {
     case cmp(CmpOp, Register, [UInt8])
     /// register = (register & mask) ^ xor, over mask.count bytes.
     case bitwise(Register, mask: [UInt8], xor: [UInt8])
+    /// The same operation as `bitwise`, as nft writes a binary operation on a value (`meta mark & X`,
+    /// `meta mark set meta mark or X`): with the operation (NFT_BITWISE_BOOL) stated, where nft's flag
+    /// matches (`ct state established`) leave it to the kernel's default.
+    case bitwiseBool(Register, mask: [UInt8], xor: [UInt8])
     /// Looks the key at `key` up in a set; with `into`, a map whose value lands there. No match ends the rule.
     case lookup(set: String, key: Register, into: Register?)
     /// `fib daddr type`: the destination's address type (RTN_LOCAL = 2) into a register.
@@ -44,10 +48,39 @@ public enum NftExpression: Equatable, Sendable {
     case verdict(NftVerdict)
     /// Looks the key at `key` up in a verdict map and applies the element's verdict; no element, no verdict.
     case verdictMap(set: String, key: Register)
+    /// Constant data into a register (nft's `immediate`): the address and port of `dnat to ADDR:PORT`.
+    case immediate(Register, [UInt8])
+    /// DNAT to the address and port held in two registers, as nft writes `dnat to ADDR:PORT`: with
+    /// NF_NAT_RANGE_PROTO_SPECIFIED (the kernel sets it anyway when a port register is given).
+    case dnatToPort(family: IPAddress.Family, address: Register, port: Register)
+    /// `masquerade fully-random`: the source port chosen by a full random draw (NF_NAT_RANGE_PROTO_RANDOM_FULLY),
+    /// so two clients masqueraded at once cannot race for the same port (the conntrack insert failures of
+    /// many short UDP flows).
+    case masqueradeFullyRandom
+    /// `numgen random mod N`: a random u32 below `modulus` into a register, drawn per packet (only a
+    /// connection's first packet reaches NAT chains, so per connection there).
+    case numgenRandom(modulus: UInt32, into: Register)
+    /// `reject`: the packet dropped and answered (filter chains; in prerouting from kernel 5.9).
+    case reject(NftReject)
+    /// `update @set { key }`: adds the key at `key` to a dynamic set, or refreshes its timeout.
+    case dynsetUpdate(set: String, key: Register)
+    /// `vmap { key : verdict, … }` with the elements written in the rule: an anonymous constant verdict
+    /// map created with the rule and deleted with it (the kernel names it `__map<n>`). The key at `key`
+    /// of `keyType` (NftDatatype) and `keyLength` bytes.
+    case anonymousVerdictMap(key: Register, keyType: UInt32, keyLength: UInt32, elements: [NftSetElement])
+}
+
+/// How `reject` answers (nft_reject_types and the inet family's icmpx codes).
+public enum NftReject: Equatable, Sendable {
+    /// `reject with tcp reset`: a TCP RST (TCP packets only).
+    case tcpReset
+    /// `reject` in an inet table: ICMP or ICMPv6 port unreachable, whichever the packet's family.
+    case icmpxPortUnreachable
 }
 
 public enum NftVerdict: Equatable, Hashable, Sendable {
-    case accept, drop, jump(String)
+    /// `goto`: like jump, but the chain's end returns to the caller of the chain that went there.
+    case accept, drop, jump(String), goto(String), `return`
 }
 
 public struct NftRule: Equatable, Sendable {

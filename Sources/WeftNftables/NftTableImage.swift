@@ -23,6 +23,11 @@ extension NftClient {
     /// Replaces the table `image.name` with `image` in one transaction: created if missing (the first
     /// "add table" is a no-op otherwise), deleted with everything in it, created again, filled.
     public func replace(_ image: NftTableImage) throws {
+        try commit(replacement(image))
+    }
+
+    /// The transaction `replace` commits.
+    func replacement(_ image: NftTableImage) -> NftTransaction {
         let transaction = transaction(), table = image.name
         transaction.addTable(table)
         transaction.deleteTable(table)
@@ -33,7 +38,7 @@ extension NftClient {
         for chain in image.baseChains { transaction.addChain(table: table, chain) }
         for set in image.sets { transaction.addElements(table: table, set: set.name, image.elements[set.name] ?? []) }
         for rule in image.rules { transaction.addRule(table: table, rule) }
-        try commit(transaction)
+        return transaction
     }
 
     /// Changes the table from `old` (what the last call wrote) to `new` in one transaction that touches
@@ -74,9 +79,11 @@ extension NftClient {
             transaction.addElements(table: table, set: set.name, new.elements[set.name] ?? [])
         }
         for chain in new.regularChains where !oldChains.contains(chain) { transaction.addRegularChain(table: table, name: chain) }
+        // Rules by chain once: a table of 50,000 chains compared chain by chain would rescan every rule per chain.
+        let oldRules = Dictionary(grouping: old.rules, by: \.chain), newRules = Dictionary(grouping: new.rules, by: \.chain)
         for chain in new.regularChains {
-            let rules = new.rules.filter { $0.chain == chain }
-            guard !oldChains.contains(chain) || old.rules.filter({ $0.chain == chain }) != rules else { continue }
+            let rules = newRules[chain] ?? []
+            guard !oldChains.contains(chain) || (oldRules[chain] ?? []) != rules else { continue }
             if oldChains.contains(chain) { transaction.flushChain(table: table, chain: chain) }
             for rule in rules { transaction.addRule(table: table, rule) }
         }

@@ -5,7 +5,21 @@ extension NftTransaction {
     /// Adds a set or map with the next set ID of the transaction; one that exists with the same
     /// definition is kept (NLM_F_CREATE without NLM_F_EXCL).
     public func addSet(table: String, _ set: NftSet) {
-        let id = nextSetID()
+        addSet(table: table, set, id: nextSetID(), anonymousSize: nil)
+    }
+
+    /// A rule's anonymous constant map (`vmap { … }` written in the rule), created just before the rule
+    /// under a new set ID with its elements: the kernel names it and deletes it with the rule.
+    func addAnonymousMap(table: String, keyType: UInt32, keyLength: UInt32, _ elements: [NftSetElement]) -> UInt32 {
+        let id = nextSetID(), name = NftExpressionEncoder.anonymousMapName
+        addSet(table: table, NftSet(name: name, keyLength: keyLength, keyType: keyType, data: .verdict), id: id, anonymousSize: UInt32(elements.count))
+        elementMessages(
+            code32(NFT_MSG_NEWSETELEM), flags: NLM_F_CREATE, table: table, set: name, elements, setID: id,
+            describe: Self.describer(verb: "add", preposition: "to", set: "an anonymous map", nil))
+        return id
+    }
+
+    private func addSet(table: String, _ set: NftSet, id: UInt32, anonymousSize: UInt32?) {
         batch.add(
             code32(NFT_MSG_NEWSET), family: Self.inet, flags: NLM_F_CREATE, describe: "add \(set.data == nil ? "set" : "map") \(set.name)",
             bound: NftSize.strings(table, set.name)
@@ -16,8 +30,11 @@ extension NftTransaction {
             nftnl_set_set_str(object, code(NFTNL_SET_NAME), set.name)
             nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(Self.inet))
             var flags: UInt32 = 0
+            if anonymousSize != nil { flags |= code32(NFT_SET_ANONYMOUS) | code32(NFT_SET_CONSTANT) }
             if set.interval { flags |= code32(NFT_SET_INTERVAL) }
             if set.data != nil { flags |= code32(NFT_SET_MAP) }
+            if set.timeoutMilliseconds != nil { flags |= code32(NFT_SET_TIMEOUT) }
+            if set.dynamic { flags |= code32(NFT_SET_EVAL) }
             nftnl_set_set_u32(object, code(NFTNL_SET_FLAGS), flags)
             nftnl_set_set_u32(object, code(NFTNL_SET_KEY_LEN), set.keyLength)
             nftnl_set_set_u32(object, code(NFTNL_SET_KEY_TYPE), set.keyType)
@@ -32,6 +49,9 @@ extension NftTransaction {
             case nil:
                 break
             }
+            if let timeout = set.timeoutMilliseconds { nftnl_set_set_u64(object, code(NFTNL_SET_TIMEOUT), timeout) }
+            // nft states a constant set's size (NFTA_SET_DESC), which lets the kernel pick its backend.
+            if let anonymousSize { nftnl_set_set_u32(object, code(NFTNL_SET_DESC_SIZE), anonymousSize) }
             nftnl_set_set_u32(object, code(NFTNL_SET_ID), id)
             nftnl_set_nlmsg_build_payload(header, object)
         }
@@ -76,8 +96,9 @@ extension NftTransaction {
         return { "\(verb) \($0.map(describe).joined(separator: ", ")) in \(set)" }
     }
 
+    /// `setID`: for a set of this transaction the kernel cannot find by name (an anonymous one).
     private func elementMessages(
-        _ type: UInt32, flags: Int32, table: String, set: String, _ elements: [NftSetElement],
+        _ type: UInt32, flags: Int32, table: String, set: String, _ elements: [NftSetElement], setID: UInt32? = nil,
         describe: @escaping (ArraySlice<NftSetElement>) -> String
     ) {
         guard !elements.isEmpty else { return }
@@ -88,6 +109,7 @@ extension NftTransaction {
         ) { header, chunk in
             guard let object = NftElementEncoder.set(table: table, name: set) else { return }
             defer { nftnl_set_free(object) }
+            if let setID { nftnl_set_set_u32(object, code(NFTNL_SET_ID), setID) }
             for element in chunk {
                 if let item = NftElementEncoder.encode(element, withData: adding) { nftnl_set_elem_add(object, item) }
             }

@@ -100,8 +100,13 @@ public final class NftTransaction {
         }
     }
 
-    /// Appends a rule to its chain; its comment, if any, goes in the rule's user data.
+    /// Appends a rule to its chain; its comment, if any, goes in the rule's user data. Its anonymous maps
+    /// go first, each a set and its elements.
     public func addRule(table: String, _ rule: NftRule) {
+        let anonymousIDs = rule.expressions.map { expression -> UInt32 in
+            guard case let .anonymousVerdictMap(_, keyType, keyLength, elements) = expression else { return 0 }
+            return addAnonymousMap(table: table, keyType: keyType, keyLength: keyLength, elements)
+        }
         batch.add(
             code32(NFT_MSG_NEWRULE), family: Self.inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)",
             bound: NftSize.bound(rule, table: table)
@@ -111,8 +116,8 @@ public final class NftTransaction {
             nftnl_rule_set_str(object, code(NFTNL_RULE_TABLE), table)
             nftnl_rule_set_str(object, code(NFTNL_RULE_CHAIN), rule.chain)
             nftnl_rule_set_u32(object, code(NFTNL_RULE_FAMILY), UInt32(Self.inet))
-            for expression in rule.expressions {
-                if let encoded = NftExpressionEncoder.encode(expression) { nftnl_rule_add_expr(object, encoded) }
+            for (expression, setID) in zip(rule.expressions, anonymousIDs) {
+                if let encoded = NftExpressionEncoder.encode(expression, anonymousSetID: setID) { nftnl_rule_add_expr(object, encoded) }
             }
             if !rule.comment.isEmpty {
                 NftComment.encode(rule.comment).withUnsafeBytes {

@@ -7,33 +7,56 @@ import WeftNftables
 public final class ServiceTable {
     public let handle: NetlinkHandle
     private var written: NftTableImage?
+    private let client: NftClient
 
     public init(handle: NetlinkHandle) {
         self.handle = handle
+        client = NftClient(handle: handle)
     }
 
     /// Makes the kernel's table `image` (the diff from what this object wrote last; the whole table the
-    /// first time). Returns the number of netlink messages sent.
+    /// first time, or when the kernel refused the diff because the table changed behind our back).
+    /// Returns the number of netlink messages sent.
     @discardableResult
     public func write(_ image: NftTableImage) throws -> Int {
+        let before = client.sent.messages
+        try client.update(from: written, to: image)
         written = image
-        return 0
+        return client.sent.messages - before
     }
 
-    /// Deletes conntrack's entries of these flows; returns how many were deleted.
+    /// Deletes conntrack's entries of these flows (UDP, to the frontend and port, answered by the gone
+    /// endpoint); returns how many were deleted.
     public func deleteStale(_ flows: [StaleFlow]) throws -> Int {
-        0
+        guard !flows.isEmpty else { return 0 }
+        let udp = Set(flows.map { Conntrack.UDPFlow(destination: $0.frontend, port: $0.port, replySource: $0.endpoint) })
+        return try Conntrack(handle: handle).deleteUDP(flows: udp)
     }
 
     /// What of kube-proxy is on this node (its nftables tables, iptables-nft's KUBE-SERVICES chains), each
     /// named as an operator would remove it; empty when none.
     public static func kubeProxyRules(handle: NetlinkHandle) throws -> [String] {
-        []
+        let client = NftClient(handle: handle)
+        var found: [String] = []
+        for table in try client.tables() {
+            let spelled = "\(table.familyName) \(table.name)"
+            if table.name == "kube-proxy", table.familyName == "ip" || table.familyName == "ip6" {
+                found.append("nftables table \(spelled) (kube-proxy --proxy-mode=nftables): stop kube-proxy, then `nft delete table \(spelled)`")
+            } else if table.name == "nat", table.familyName == "ip" || table.familyName == "ip6",
+                try client.chains(table: table).contains("KUBE-SERVICES")
+            {
+                let tool = table.familyName == "ip" ? "iptables" : "ip6tables"
+                found.append(
+                    "chain KUBE-SERVICES in \(spelled) (kube-proxy --proxy-mode=iptables, iptables-nft): stop kube-proxy, then `kube-proxy --cleanup` or `\(tool)-save | grep -v KUBE | \(tool)-restore`"
+                )
+            }
+        }
+        return found
     }
 
     /// The table as the kernel holds it: each Service port's frontends and endpoints.
     public func listing() throws -> [ServiceListing] {
-        []
+        try ServiceListingReader(client: client).read()
     }
 }
 

@@ -14,7 +14,7 @@ struct Weftctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weftctl",
         abstract: "Inspect and maintain Weft on a node.",
-        subcommands: [IPAM.self, Nft.self, AgentCommand.self, PolicyCommand.self])
+        subcommands: [IPAM.self, Nft.self, AgentCommand.self, PolicyCommand.self, ServicesCommand.self])
 }
 
 struct IPAM: ParsableCommand {

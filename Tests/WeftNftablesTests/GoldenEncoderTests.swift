@@ -228,14 +228,14 @@ enum NftGolden {
 
     /// table.mnl back into messages: libmnl prints the header's fields, then each 4 bytes of the payload
     /// either as hex ("data", "extra header") or as an attribute header (length, N and B flags, type).
-    static func recordedMessages() throws -> [Message] {
+    static func recordedMessages(_ file: String = "table.mnl") throws -> [Message] {
         var messages: [Message] = []
         var type: UInt16 = 0, sequence: UInt32 = 0, payload: [UInt8] = [], open = false
         func close() {
             if open { messages.append(Message(type: type, sequence: sequence, payload: payload)) }
             payload = []; open = false
         }
-        for line in try text("table.mnl").split(separator: "\n") {
+        for line in try text(file).split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard fields.count >= 3 else { continue }
             if line.contains("message length") {
