@@ -68,8 +68,9 @@ struct ServiceHealthCheckTests {
     }
 
     /// curl's status line, the weight header and the body; exit 7 when the connection is refused.
-    static func get(_ url: String) throws -> (exit: Int32, status: String, weight: String, body: String) {
-        let reply = try run(["/usr/bin/curl", "-s", "-i", "--max-time", "10", url])
+    static func get(inNamespace api: FakeServicesAPI? = nil, _ url: String) throws -> (exit: Int32, status: String, weight: String, body: String) {
+        let command = ["/usr/bin/curl", "-s", "-i", "--max-time", "10", url]
+        let reply = try run(api?.inNamespace(command) ?? command)
         let parts = reply.stdout.components(separatedBy: "\r\n\r\n")
         let head = parts.first ?? ""
         let status = head.split(separator: "\r\n").first.map { String($0.split(separator: " ").dropFirst().first ?? "") } ?? ""
