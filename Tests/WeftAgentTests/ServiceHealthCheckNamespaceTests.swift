@@ -88,7 +88,16 @@ struct ServiceHealthCheckNamespaceTests {
         // api deleted: its socket closes too.
         try server.delete("/api/v1/services", "shop/api")
         #expect(waitUntil(timeout: 30) { get("192.168.1.10", 32002).exit == 7 } != nil, "\(started.log.suffix(3000))")
+        // web gains it back: the port its closed connections left in TIME_WAIT is bound again.
+        try server.put("/api/v1/services", Self.service("web", healthCheckNodePort: 32001))
+        let reopened = waitUntil(timeout: 30) { get("192.168.1.10", 32001).status == "200" }
+        #expect(reopened != nil, "\(started.log.suffix(3000))")
         #expect(started.exitCode() == nil, "weftd ended: \(started.log.suffix(3000))")
         #expect(!started.log.contains("cannot be bound"), "\(started.log.suffix(3000))")
+        print("health check: first answer after \(web ?? -1) s, reopened after \(reopened ?? -1) s")
+        // weftd stopped by SIGTERM closes it: refused now, answered just before.
+        #expect(started.stop(SIGTERM) == 0, "\(started.log.suffix(3000))")
+        weftd = nil
+        #expect(get("192.168.1.10", 32001).exit == 7)
     }
 }
