@@ -85,7 +85,13 @@ struct ServiceHealthCheckTests {
         let metrics = AgentMetrics()
         let servers = ServiceHealthCheckServers(logger: Logger(label: "test"), metrics: metrics, proxyHealthy: { true })
         // Another process holds the port: the servers' bind fails, and nothing else does.
-        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        // A port below the kernel's ephemeral range (32768 and up by default): once the holder lets it go,
+        // no outgoing connection of a concurrent test can be given it before the servers bind it.
+        var held: Channel?
+        for _ in 0..<20 where held == nil {
+            held = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: Int.random(in: 20_000..<30_000)).get()
+        }
+        let holder = try #require(held)
         let port = try #require(holder.localAddress?.port)
         let web = HealthCheckService(namespace: "shop", name: "web", family: .v4)
         let listen = HealthCheckListen(service: web, port: UInt16(port), address: IPAddress("127.0.0.1")!)
