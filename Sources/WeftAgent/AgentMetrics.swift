@@ -48,6 +48,9 @@ public final class AgentMetrics: Sendable {
     public let serviceEndpoints: CoreMetrics.Meter
     public let serviceUnreadable: CoreMetrics.Counter
     public let serviceWatchRestarts: CoreMetrics.Counter
+    /// healthCheckNodePort sockets: open now, and binds that failed (each retried on the next change).
+    public let serviceHealthCheckListeners: CoreMetrics.Meter
+    public let serviceHealthCheckBindErrors: CoreMetrics.Counter
 
     /// Histogram buckets for every duration: a quick attach takes about a millisecond, a compile of
     /// thousands of pods a second or more, a reconcile waits on the kernel.
@@ -95,6 +98,8 @@ public final class AgentMetrics: Sendable {
         serviceEndpoints = meter("service_endpoints")
         serviceUnreadable = counter("services_unreadable_objects")
         serviceWatchRestarts = counter("services_watch_restarts")
+        serviceHealthCheckListeners = meter("service_health_check_listeners")
+        serviceHealthCheckBindErrors = counter("services_health_check_bind_errors")
     }
 
     /// The text exposition format, as Prometheus scrapes it.

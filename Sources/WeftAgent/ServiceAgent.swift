@@ -50,7 +50,9 @@ public actor ServiceAgent {
     var applyFailed = false
     let applyRetry: RetryTimer
     /// What /healthz says, published for the HTTP server's threads.
-    public nonisolated let health = ServiceHealth()
+    public nonisolated let health: ServiceHealth
+    /// The healthCheckNodePort servers, given the plans after each write; closed when `run` ends.
+    public nonisolated let healthChecks: ServiceHealthCheckServers
 
     public init(
         client: KubeClient, node: String, serviceNode: ServiceNode, source: ServiceEndpointSource, table: sending ServiceKernel, logger: Logger,
@@ -58,6 +60,9 @@ public actor ServiceAgent {
     ) {
         self.client = client; self.node = node; self.serviceNode = serviceNode; self.source = source; self.table = table
         self.logger = logger; self.metrics = metrics; self.kernel = kernel; self.applyRetry = retry
+        let health = ServiceHealth()
+        self.health = health
+        healthChecks = ServiceHealthCheckServers(logger: logger, metrics: metrics, proxyHealthy: { health.current.healthy })
     }
 
     /// The endpoint source the API server has and this node's Node object read once (its addresses for
@@ -99,6 +104,7 @@ public actor ServiceAgent {
             nodes.logger = logger
             group.addTask { [nodes] in await nodes.run { await self.receivedNode($0) } }
             group.addTask { await self.applyRetry.run(failing: { await self.applyFailed }, retry: { await self.retryApply() }) }
+            group.addTask { await self.healthChecks.run() }
         }
     }
 
@@ -266,6 +272,7 @@ public actor ServiceAgent {
         applied = planning.plans
         applyFailed = false
         health.wrote()
+        healthChecks.update(planning.plans, nodeAddresses: serviceNode.nodePortAddresses)
         metrics.serviceSyncs.increment()
         metrics.serviceKernelMessages.increment(by: Int64(messages))
         metrics.services.set(Int64(planning.plans.count))
