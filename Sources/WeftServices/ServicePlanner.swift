@@ -148,6 +148,10 @@ public enum ServicePlanner {
                     problems.append("EndpointSlice \(slice.key): endpoint address \(text) is not an \(addressType) address: left out")
                     continue
                 }
+                guard ServiceAddresses.isServable(address) else {
+                    problems.append("EndpointSlice \(slice.key): endpoint address \(text) is loopback, link-local, unspecified or multicast: left out")
+                    continue
+                }
                 let key = EndpointKey(address: address, port: target)
                 found[key] = (found[key] ?? false) || endpoint.node == nodeName
             }

@@ -18,9 +18,17 @@ public enum ServiceRuleset {
     public static let table = "weft-services"
 
     /// The whole table for these plans on this node. Pure: the same plans give the same image, in any order.
+    ///
+    /// A frontend is one Service's: every ClusterIP is claimed before any external or load-balancer
+    /// address, so no Service can take another's ClusterIP (the cluster DNS's, say) through its
+    /// `externalIPs`, nor make it reject from the no-endpoint maps; external and load-balancer addresses
+    /// that are the node's own, loopback, link-local, unspecified or multicast are never frontends. Two
+    /// external addresses claimed by two Services: the first in order keeps it.
     public static func image(_ plans: [ServicePortPlan], node: ServiceNode) -> NftTableImage {
         var builder = ServiceImageBuilder(node: node)
-        for plan in plans.sorted(by: ServiceImageBuilder.order) where plan.clusterIP != nil { builder.add(plan) }
+        let served = plans.sorted(by: ServiceImageBuilder.order).filter { $0.clusterIP != nil }
+        for plan in served { builder.claimClusterIP(plan) }
+        for plan in served { builder.add(plan) }
         return builder.image()
     }
 }
@@ -33,6 +41,11 @@ struct ServiceImageBuilder {
     var rules: [NftRule] = ServiceLayout.sharedRules()
     /// Elements by set and key: the first plan (in order) to claim a key keeps it.
     var elements: [String: [[UInt8]: NftSetElement]] = [:]
+    /// Frontend keys (address . protocol . port) by the Service port that holds them: ClusterIPs first,
+    /// then external addresses; one owner each across the serving and the no-endpoint maps.
+    var frontendOwners: [[UInt8]: String] = [:]
+    /// The ClusterIPs' keys: never an external address's.
+    var clusterIPKeys: Set<[UInt8]> = []
 
     init(node: ServiceNode) {
         self.node = node
@@ -67,12 +80,31 @@ struct ServiceImageBuilder {
         return image
     }
 
+    mutating func claimClusterIP(_ plan: ServicePortPlan) {
+        guard let clusterIP = plan.clusterIP else { return }
+        let key = ServiceLayout.Family.key(clusterIP, plan.transport, plan.port)
+        clusterIPKeys.insert(key)
+        if frontendOwners[key] == nil { frontendOwners[key] = plan.id }
+    }
+
+    /// An external or load-balancer address this node may serve: not a ClusterIP's key, not one of the
+    /// node's own addresses, not loopback, link-local, unspecified or multicast.
+    func servableExternal(_ address: IPAddress, _ plan: ServicePortPlan) -> Bool {
+        ServiceAddresses.isServable(address) && !node.nodePortAddresses.contains(address)
+            && !clusterIPKeys.contains(ServiceLayout.Family.key(address, plan.transport, plan.port))
+    }
+
     mutating func add(_ plan: ServicePortPlan) {
         guard let clusterIP = plan.clusterIP else { return }
         let layout = ServiceLayout.Family(family: plan.family), names = ServicePortNames(plan), comment = plan.id
-        let external = plan.externalIPs.filter { $0.family == plan.family } + plan.loadBalancerIPs.filter { $0.family == plan.family }
+        let external = (plan.externalIPs.filter { $0.family == plan.family } + plan.loadBalancerIPs.filter { $0.family == plan.family })
+            .filter { servableExternal($0, plan) }
         func frontend(_ set: String, _ address: IPAddress, _ verdict: NftVerdict) {
-            put(set, NftSetElement(key: ServiceLayout.Family.key(address, plan.transport, plan.port), verdict: verdict, comment: comment))
+            let key = ServiceLayout.Family.key(address, plan.transport, plan.port)
+            // One owner per key across the serving and no-endpoint maps: the ClusterIP's, else the first claim.
+            if let owner = frontendOwners[key], owner != plan.id { return }
+            frontendOwners[key] = plan.id
+            put(set, NftSetElement(key: key, verdict: verdict, comment: comment))
         }
         func nodePort(_ set: String, _ verdict: NftVerdict) {
             guard let port = plan.nodePort else { return }
@@ -93,6 +125,15 @@ struct ServiceImageBuilder {
         rules += dispatch(plan, names, clusterEndpoints, chain: names.service)
 
         var externalTarget = names.service
+        if !plan.externalTrafficLocal, plan.nodePort != nil || !external.isEmpty {
+            // Cluster policy: NodePort, external and load-balancer traffic may go to an endpoint on
+            // another node, whose reply must come back through this one: always masqueraded, pods too
+            // (as kube-proxy does).
+            externalTarget = names.external
+            chains.append(names.external)
+            rules.append(NftRule(chain: names.external, expressions: [.verdict(.jump(ServiceLayout.markForMasquerade))]))
+            rules.append(NftRule(chain: names.external, expressions: [.verdict(.goto(names.service))]))
+        }
         if plan.externalTrafficLocal, plan.nodePort != nil || !external.isEmpty {
             externalTarget = names.external
             chains.append(names.external)
@@ -111,7 +152,7 @@ struct ServiceImageBuilder {
         for address in external { frontend(layout.serviceIPs, address, .goto(externalTarget)) }
         nodePort(layout.nodePorts, .goto(externalTarget))
 
-        let balancers = plan.loadBalancerIPs.filter { $0.family == plan.family }
+        let balancers = plan.loadBalancerIPs.filter { $0.family == plan.family && servableExternal($0, plan) }
         let ranges = plan.loadBalancerSourceRanges.filter { $0.family == plan.family }
         if !balancers.isEmpty, !ranges.isEmpty {
             chains.append(names.firewall)

@@ -87,6 +87,21 @@ import WeftServices
         #expect(plans.map(\.nodePort) == [nil, 30002])
     }
 
+    /// An endpoint at the node's loopback would let a pod reach loopback-only listeners (route_localnet);
+    /// link-local would reach the cloud's metadata server. Left out and said; the pod endpoint beside
+    /// them is served (the positive control).
+    @Test func loopbackLinkLocalAndUnspecifiedEndpointsAreLeftOut() throws {
+        let web = try service(#"{"metadata":{"name":"w","namespace":"a"},"spec":{"clusterIP":"10.96.0.5","ports":[{"name":"h","port":80}]}}"#)
+        let endpoints = ["127.0.0.1", "169.254.169.254", "0.0.0.0", "10.244.0.9"].map { #"{"addresses":["\#($0)"]}"# }.joined(separator: ",")
+        let json =
+            #"{"metadata":{"name":"w-1","namespace":"a","labels":{"kubernetes.io/service-name":"w"}},"addressType":"IPv4","endpoints":["#
+            + endpoints + #"],"ports":[{"name":"h","port":8080,"protocol":"TCP"}]}"#
+        let planning = ServicePlanner.plan(ServiceSource(services: [web], slices: [try slice(json)]), nodeName: "me")
+        #expect(planning.plans.first?.endpoints == [EndpointPlan(address: address("10.244.0.9"), port: 8080)])
+        #expect(planning.problems.count == 3, "\(planning.problems)")
+        #expect(planning.problems.allSatisfy { $0.contains("loopback, link-local") })
+    }
+
     @Test func endpointsDeduplicatedAcrossSlices() throws {
         let web = try service(#"{"metadata":{"name":"w","namespace":"a"},"spec":{"clusterIP":"10.96.0.5","ports":[{"name":"h","port":80}]}}"#)
         func sliceJSON(_ name: String, _ node: String) -> String {

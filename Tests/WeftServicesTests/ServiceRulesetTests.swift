@@ -90,6 +90,42 @@ import WeftNetlink
         #expect(image.rules.filter { $0.chain == "reject-services" }.map { $0.expressions.last } == [.reject(.tcpReset), .reject(.icmpxPortUnreachable)])
     }
 
+    /// A Service cannot take another's ClusterIP through its externalIPs (the cluster DNS's, say), nor
+    /// make it reject from the no-endpoint maps, nor serve on the node's own or special addresses; the
+    /// victim's ClusterIP still goes to the victim (the positive control from the same image).
+    @Test func externalAddressesNeverTakeAClusterIPTheNodesOwnOrSpecialAddresses() {
+        let victim = Self.plan("dns", "10.96.0.10", endpoints: ["10.244.1.2"], port: 53)
+        var thief = Self.plan("aaa", "10.96.0.20", endpoints: ["10.244.6.6"], port: 53)
+        thief.externalIPs = ["10.96.0.10", "127.0.0.1", "192.168.50.2", "169.254.169.254", "0.0.0.0", "224.0.0.1", "192.168.60.7"].map { IPAddress($0)! }
+        var empty = Self.plan("zzz", "10.96.0.30", endpoints: [], port: 53)
+        empty.externalIPs = [IPAddress("10.96.0.10")!]
+        for plans in [[victim, thief, empty], [empty, thief, victim]] {
+            let image = ServiceRuleset.image(plans, node: Self.node)
+            let served = Dictionary(uniqueKeysWithValues: elements(image, "service-ips").map { (Array($0.key.prefix(4)), $0) })
+            #expect(served[[10, 96, 0, 10]]?.verdict == .goto(ServicePortNames(victim).service))
+            #expect(served[[10, 96, 0, 10]]?.comment == victim.id)
+            #expect(served[[192, 168, 60, 7]]?.comment == thief.id, "an ordinary external address is served")
+            #expect(Set(served.keys) == [[10, 96, 0, 10], [10, 96, 0, 20], [192, 168, 60, 7]], "\(served.keys)")
+            #expect(elements(image, "no-endpoint-services").map { Array($0.key.prefix(4)) } == [[10, 96, 0, 30]])
+        }
+    }
+
+    /// Cluster policy: NodePort and external traffic may go to an endpoint on another node, so it is
+    /// masqueraded, pods too; the ClusterIP path masquerades only sources outside the pod networks.
+    @Test func clusterPolicyMasqueradesNodePortAndExternalTraffic() {
+        var plan = Self.plan("web", "10.96.0.14", endpoints: ["10.244.9.2"], nodePort: 30083)
+        plan.externalIPs = [IPAddress("192.168.50.101")!]
+        let image = ServiceRuleset.image([plan], node: Self.node), names = ServicePortNames(plan)
+        #expect(
+            image.rules.filter { $0.chain == names.external }.map(\.expressions) == [
+                [.verdict(.jump("mark-for-masquerade"))], [.verdict(.goto(names.service))],
+            ])
+        #expect(elements(image, "service-nodeports").first?.verdict == .goto(names.external))
+        let byAddress = Dictionary(uniqueKeysWithValues: elements(image, "service-ips").map { (Array($0.key.prefix(4)), $0.verdict) })
+        #expect(byAddress[[192, 168, 50, 101]] == .goto(names.external))
+        #expect(byAddress[[10, 96, 0, 14]] == .goto(names.service))
+    }
+
     @Test func localPolicyWithoutLocalEndpointsDropsExternalTrafficAndKeepsPodsOnTheClusterPolicy() {
         var plan = Self.plan("local", "10.96.0.13", endpoints: ["10.244.9.2"], nodePort: 30082)
         plan.externalTrafficLocal = true
