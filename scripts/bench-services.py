@@ -29,7 +29,7 @@ objects on the same node:
    (accepted for a created Service, refused or accepted as its one ready endpoint moves between the closed
    and an open server, not accepted for a deleted one). Beside it the proxy's own programming-latency
    histogram (kube-proxy's reads the slices' last-change-trigger-time annotation, which the bench sets);
-   for weftd, the netlink messages of one endpoint change (WEFT_KERNEL_MESSAGES_METRIC, a TODO of #27).
+   for weftd, the netlink messages of one endpoint change (weftd_services_kernel_messages_total; WEFT_KERNEL_MESSAGES_METRIC).
 
 Knobs (environment): SERVICES=100,1000,5000, SERVICES_PROXIES=kube-proxy,weft, SERVICE_ROUNDS=10 (fewer once
 SERVICE_BUDGET_S=60 of rounds are spent at one size; at least one), SERVICE_GIVE_UP_S=900 (a change not served

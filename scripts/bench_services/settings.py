@@ -21,8 +21,8 @@ SERVICE_CIDR = "10.96.0.0/16"  # kube_lab's kube-apiserver --service-cluster-ip-
 
 # weftd's metrics (issue #27: `weftd --services` names its histogram after kube-proxy's).
 WEFT_PROGRAMMING_METRIC = "weftd_services_network_programming_duration_seconds"
-# TODO(#27): the counter of netlink messages weftd --services sends to the kernel; rename it here once
-# weftd publishes it (the report says "not published" while the series is absent).
+# The counter of netlink messages weftd --services sends to the kernel (the report says "not published"
+# while the series is absent).
 WEFT_KERNEL_MESSAGES_METRIC = "weftd_services_kernel_messages_total"
 KUBE_PROXY_PROGRAMMING_METRIC = "kubeproxy_network_programming_duration_seconds"
 KUBE_PROXY_SYNC_METRIC = "kubeproxy_sync_proxy_rules_duration_seconds"
