@@ -42,6 +42,9 @@ struct ServiceAgentNamespaceTests {
         let synced = waitUntil(timeout: 30) { (metric("weftd_services_syncs_total") ?? 0) >= 1 && metric("weftd_service_endpoints") == 2 }
         #expect(synced != nil, "not synced: \(started.log.suffix(3000))")
         #expect(metric("weftd_services") == 1)
+        // In the kernel, not only counted: the Service's ClusterIP in the dispatch map weftd wrote.
+        let dispatch = try run(server.inNamespace(["/usr/sbin/nft", "list", "map", "inet", "weft-services", "service-ips"]))
+        #expect(dispatch.stdout.contains("10.96.0.10 . udp . 53"), "\(dispatch.stdout) \(dispatch.stderr)")
         let healthz = try run(server.inNamespace(["/usr/bin/curl", "-s", "http://127.0.0.1:9412/healthz"]))
         #expect(healthz.stdout.contains("ok"), "\(healthz.stdout)")
         #expect(started.exitCode() == nil, "weftd ended: \(started.log.suffix(3000))")
