@@ -120,7 +120,9 @@ public actor ServiceAgent {
             let addresses = ServiceNodeAddresses.fromNode(object)
             guard addresses != serviceNode.nodePortAddresses else { continue }
             logger.notice("the Node's addresses changed: NodePorts follow", metadata: ["nodePortAddresses": "\(addresses)"])
-            setNode(ServiceNode(nodePortAddresses: addresses, clusterCIDRs: serviceNode.clusterCIDRs))
+            var changed = serviceNode
+            changed.nodePortAddresses = addresses
+            setNode(changed)
         }
     }
 

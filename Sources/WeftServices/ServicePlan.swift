@@ -76,6 +76,9 @@ public struct ServiceNode: Hashable, Sendable {
     /// The cluster's pod networks: traffic from outside them to a Service is masqueraded (unless Local
     /// keeps its source), as kube-proxy's `--cluster-cidr`.
     public var clusterCIDRs: [IPNetwork]
+    /// Addresses no Service may take as an external or load-balancer frontend: the API server's, so no
+    /// Service captures weftd's own connection to it (its DNAT at output would catch weftd too).
+    public var protectedAddresses: [IPAddress] = []
 
     public init(nodePortAddresses: [IPAddress], clusterCIDRs: [IPNetwork]) {
         self.nodePortAddresses = nodePortAddresses; self.clusterCIDRs = clusterCIDRs

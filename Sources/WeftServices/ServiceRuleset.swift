@@ -88,9 +88,9 @@ struct ServiceImageBuilder {
     }
 
     /// An external or load-balancer address this node may serve: not a ClusterIP's key, not one of the
-    /// node's own addresses, not loopback, link-local, unspecified or multicast.
+    /// node's own addresses nor the API server's, not loopback, link-local, unspecified or multicast.
     func servableExternal(_ address: IPAddress, _ plan: ServicePortPlan) -> Bool {
-        ServiceAddresses.isServable(address) && !node.nodePortAddresses.contains(address)
+        ServiceAddresses.isServable(address) && !node.nodePortAddresses.contains(address) && !node.protectedAddresses.contains(address)
             && !clusterIPKeys.contains(ServiceLayout.Family.key(address, plan.transport, plan.port))
     }
 

@@ -69,7 +69,10 @@ extension Run {
         }
         let client = try KubeClient(credentials: credentials)
         do {
-            let agent = try await ServiceAgent.start(client: client, node: name, clusterCIDRs: cidrs, logger: logger, metrics: metrics)
+            // The API server's address (when the URL names one, not a host name) is no Service's frontend.
+            let apiAddress = URL(string: credentials.server)?.host.flatMap { IPAddress($0.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) }
+            let agent = try await ServiceAgent.start(
+                client: client, node: name, clusterCIDRs: cidrs, protectedAddresses: apiAddress.map { [$0] } ?? [], logger: logger, metrics: metrics)
             logger.info("Services from the API server", metadata: ["api": "\(credentials.server)"])
             return (agent, client)
         } catch {

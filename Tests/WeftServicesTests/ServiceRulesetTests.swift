@@ -99,8 +99,11 @@ import WeftNetlink
         thief.externalIPs = ["10.96.0.10", "127.0.0.1", "192.168.50.2", "169.254.169.254", "0.0.0.0", "224.0.0.1", "192.168.60.7"].map { IPAddress($0)! }
         var empty = Self.plan("zzz", "10.96.0.30", endpoints: [], port: 53)
         empty.externalIPs = [IPAddress("10.96.0.10")!]
+        var node = Self.node
+        node.protectedAddresses = [IPAddress("192.168.60.8")!]
+        thief.externalIPs.append(IPAddress("192.168.60.8")!)  // the API server's
         for plans in [[victim, thief, empty], [empty, thief, victim]] {
-            let image = ServiceRuleset.image(plans, node: Self.node)
+            let image = ServiceRuleset.image(plans, node: node)
             let served = Dictionary(uniqueKeysWithValues: elements(image, "service-ips").map { (Array($0.key.prefix(4)), $0) })
             #expect(served[[10, 96, 0, 10]]?.verdict == .goto(ServicePortNames(victim).service))
             #expect(served[[10, 96, 0, 10]]?.comment == victim.id)
