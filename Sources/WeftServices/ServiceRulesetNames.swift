@@ -7,18 +7,26 @@ import WeftAddress
 struct ServicePortNames: Sendable {
     let hash: String
     let readable: String
+    /// The affinity timeout is part of the affinity sets' names: a set's timeout is fixed when it is
+    /// created, so a changed timeout is a new set (this Service's sets and chains change, and nothing
+    /// else: a set redeclared under its old name would make the diff replace the whole table, wiping
+    /// every Service's affinity).
+    let affinitySeconds: UInt32
 
     init(_ plan: ServicePortPlan) {
         let identity = "\(plan.family == .v4 ? 4 : 6)|\(plan.namespace)|\(plan.name)|\(plan.portName)|\(plan.transport.name)|\(plan.port)"
         hash = ServiceHash.hex32(identity)
         readable = "\(plan.namespace)/\(plan.name)/\(plan.transport.name)/\(plan.port)"
+        affinitySeconds = plan.affinitySeconds ?? 0
     }
 
     var service: String { Self.capped("service-\(hash)-\(readable)") }
     var external: String { Self.capped("external-\(hash)-\(readable)") }
     var firewall: String { Self.capped("firewall-\(hash)-\(readable)") }
     func endpoint(_ endpoint: EndpointPlan) -> String { Self.capped("endpoint-\(hash)-\(readable)__\(endpoint.address)/\(endpoint.port)") }
-    func affinity(_ endpoint: EndpointPlan) -> String { Self.capped("affinity-\(hash)-\(readable)__\(endpoint.address)/\(endpoint.port)") }
+    func affinity(_ endpoint: EndpointPlan) -> String {
+        Self.capped("affinity-\(hash)-\(affinitySeconds)s-\(readable)__\(endpoint.address)/\(endpoint.port)")
+    }
 
     /// NFT_CHAIN_MAXNAMELEN and NFT_SET_MAXNAMELEN are 256 with the NUL: a longer name is cut on a
     /// character boundary and ends in `~` and a hash of the whole, so two endpoints of one port whose names

@@ -206,6 +206,28 @@ import WeftNetlink
         }
     }
 
+    /// One Service's affinity timeout changed among 200 affine ones: its sets are new sets (a set's timeout
+    /// is fixed at creation), so the diff touches that Service alone and never replaces the table, which
+    /// would wipe every other Service's affinity entries.
+    @Test func anAffinityTimeoutChangeTouchesOnlyThatService() throws {
+        func plans(_ changed: UInt32) -> [ServicePortPlan] {
+            (0..<200).map { index in
+                var plan = Self.plan("sticky-\(index)", "10.96.1.\(index)", endpoints: ["10.244.\(index).2", "10.244.\(index).3"])
+                plan.affinitySeconds = index == 17 ? changed : 10_800
+                return plan
+            }
+        }
+        let client = NftClient(transport: ServicesUnusedTransport())
+        let before = ServiceRuleset.image(plans(10_800), node: Self.node), after = ServiceRuleset.image(plans(60), node: Self.node)
+        let diff = try #require(client.diff(from: before, to: after), "a diff, not a replacement")
+        let names = ServicePortNames(plans(60)[17]), touched = diff.descriptions.values.sorted()
+        #expect(diff.batch.messageCount <= 20, "\(touched)")
+        #expect(
+            touched.filter { $0.contains("chain ") || $0.contains("set ") }.allSatisfy { $0.contains(names.hash) || $0.hasSuffix("an anonymous map") },
+            "\(touched)")
+        #expect(after.sets.contains { $0.name.hasPrefix("affinity-\(names.hash)-60s-") && $0.timeoutMilliseconds == 60_000 })
+    }
+
     /// 5,000 Services of 10 endpoints: the first write, and one endpoint changed, counted as the messages
     /// and bytes NftClient sends (replace, then update's diff).
     @Test func oneEndpointChangeAmong5000ServicesTouchesOnlyThatService() throws {
