@@ -44,8 +44,8 @@ cnitool: deps $(CNITOOL)
 # (never an e2e cluster's `wt-<id>-k8s…` namespaces: CI runs make e2e beside make test; never a namespace
 # a process still lives in: a demo, a bench or another run's). grep -E, not
 # awk: Debian's mawk has no {n} in its regular expressions, and an awk sweep matched nothing.
-# Tests named `measured…` measure rates (iperf3): they run after the others, one at a time, so no other
-# suite shares the machine while they measure (TEST_MEASURED=no leaves them to `make test-measured`,
+# Tests named `measured…` measure rates (iperf3) or scale (5,000 Services written into a kernel): they
+# run after the others, one at a time, so no other suite shares the machine while they measure (TEST_MEASURED=no leaves them to `make test-measured`,
 # which CI runs once make test and make e2e are both done).
 TEST_DESTDIR := $(CURDIR)/.build/test-install
 TEST_MEASURED ?= yes

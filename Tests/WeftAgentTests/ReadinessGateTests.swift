@@ -5,7 +5,7 @@ import WeftAgent
 
 /// NodeReadiness in-process: with --services the conflist (the runtime's "network ready") waits for the
 /// first Services table in the kernel, as it waits for the fabric and the policy sync.
-@Suite struct ReadinessGateTests {
+@Suite(.timeLimit(.minutes(3))) struct ReadinessGateTests {
     /// A gate the test opens.
     final class Gate: @unchecked Sendable {  // `open` behind `lock`
         private let lock = NSLock()
@@ -14,10 +14,11 @@ import WeftAgent
         var value: Bool { lock.withLock { isOpen } }
     }
 
-    /// Polls without blocking a thread of the cooperative pool the readiness task runs on.
-    static func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+    /// Polls without blocking a thread of the cooperative pool the readiness task runs on, with no
+    /// deadline of its own: beside the privileged suites' blocking waits the pool may not run the task
+    /// for many seconds; the suite's time limit bounds it.
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        while !Task.isCancelled {
             if condition() { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -39,7 +40,7 @@ import WeftAgent
         defer { task.cancel() }
 
         // Fabric and policy ready, Services not: no conflist, and /healthz says what is missing.
-        let waiting = await Self.eventually(10) { readiness.health.reason.contains("Services not synced") }
+        let waiting = await Self.eventually { readiness.health.reason.contains("Services not synced") }
         #expect(waiting, "\(readiness.health)")
         #expect(!readiness.health.healthy)
         #expect(!FileManager.default.fileExists(atPath: destination))
@@ -47,8 +48,8 @@ import WeftAgent
         // The first table written: the conflist appears (the positive control from the same readiness).
         services.open()
         readiness.changes.notify()
-        let installed = await Self.eventually(10) { FileManager.default.fileExists(atPath: destination) }
+        let installed = await Self.eventually { FileManager.default.fileExists(atPath: destination) }
         #expect(installed, "\(readiness.health)")
-        #expect(await Self.eventually(10) { readiness.health.healthy }, "\(readiness.health)")
+        #expect(await Self.eventually { readiness.health.healthy }, "\(readiness.health)")
     }
 }
