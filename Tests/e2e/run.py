@@ -2,17 +2,21 @@
 """`make e2e`: Weft under a real kubelet.
 
 1. The images the cluster needs (pause, agnhost, busybox), built offline into the Kubernetes cache.
-2. Cluster A (three nodes, podCIDRs /24): Weft installed only by `kubectl apply -f deploy/weft.yaml`;
-   every node must be NotReady before and Ready after. Smoke tests (nodes 2 and 3 cordoned: their pods
-   stay on node 1), then the multi-node part (multinode.py: cross-node traffic over weftd's vxlan and
-   the disruptions), then Kubernetes' own e2e on all three nodes (kube_e2e.SETS, among them the
-   NetworkPolicy suite), then NetworkPolicy from a pod's first packet on node 1 (policy.py).
-3. Cluster B (three dual-stack nodes: cluster and service CIDRs of both families, podCIDRs /26 and
-   /64; host-gw and IPv6 in the DaemonSet's ConfigMap, host_gw_manifest): installed as cluster A is,
-   subnet.env holding both podCIDRs; the direct routes of both families with pods reaching each other
-   over each (multinode.test_host_gw, dualstack.py), the granular checks, Services and the dual-stack
-   specs (kube_e2e's dualstack set: the Granular Checks of the secondary IP family among them) on them
-   (part hostgw), then leak recovery on node 1 (leak.py; every pod holds an address of each family).
+2. Cluster A (three nodes, podCIDRs /24, kube-proxy serving Services): Weft installed only by
+   `kubectl apply -f deploy/weft.yaml`; every node must be NotReady before and Ready after. Smoke tests
+   (nodes 2 and 3 cordoned: their pods stay on node 1), then the multi-node part (multinode.py:
+   cross-node traffic over weftd's vxlan and the disruptions), then Kubernetes' own e2e on all three
+   nodes (kube_e2e.SETS but NetworkPolicy's, CLUSTER_B_BY_DEFAULT), then NetworkPolicy from a pod's
+   first packet on node 1 (policy.py).
+3. Cluster B (three dual-stack nodes without kube-proxy: cluster and service CIDRs of both families,
+   podCIDRs /26 and /64; host-gw, IPv6 and Services in the DaemonSet's ConfigMap, host_gw_manifest, so
+   weftd --services serves every Service): installed as cluster A is, subnet.env holding both
+   podCIDRs; the direct routes of both families with pods reaching each other over each
+   (multinode.test_host_gw, dualstack.py), then Kubernetes' sets on them (HOSTGW_SETS: the granular
+   checks, Services, hostPort, the NetworkPolicy suite and the dual-stack specs, the Granular Checks
+   of the secondary IP family among them) (part hostgw), then leak recovery on node 1 (leak.py; every
+   pod holds an address of each family). The sets both clusters ran are compared side by side at the
+   end (side_by_side): kube-proxy's and weftd's.
 Each cluster is torn down and checked to leave nothing behind. Results: OUT/results.txt; the exit
 status is 1 if any check failed.
 
@@ -40,14 +44,19 @@ import smoke
 
 sys.path.insert(0, os.path.join(REPO, "scripts", "k8s"))
 import images  # noqa: E402
-from cluster import CLUSTER_CIDR6, Cluster, default_paths, run, wait_until  # noqa: E402
+from cluster import CLUSTER_CIDR6, NODE_IP, Cluster, default_paths, run, wait_until  # noqa: E402
 
 
 PARTS = ["smoke", "multinode", "k8s", "policy", "hostgw", "leak"]
 NODES = 3   # cluster A
-# Cluster B's Kubernetes e2e sets (part hostgw), on its direct routes; dualstack needs its IPv6 half.
-HOSTGW_SETS = ("granular", "services", "dualstack")
+# Cluster B's Kubernetes e2e sets (part hostgw), on its direct routes with weftd serving Services (no
+# kube-proxy); dualstack needs its IPv6 half.
+HOSTGW_SETS = ("granular", "services", "hostport", "netpol", "dualstack")
 CLUSTER_B_ONLY = {"dualstack"}
+# The default sets cluster A (kube-proxy) leaves to cluster B unless E2E_SETS names them: the
+# NetworkPolicy suite (about 450 s) runs once in CI, on the cluster without kube-proxy, where its
+# probes go through weftd's Services too. `make e2e E2E_PARTS=k8s E2E_SETS=netpol` runs it with kube-proxy.
+CLUSTER_B_BY_DEFAULT = {"netpol"}
 
 
 def refuse_narrowing(environ, parts, sets, focus):
@@ -140,6 +149,15 @@ def install_check(cluster, results, manifest=None):
             condition = next((c for c in conditions if c["type"] == "NetworkUnavailable"), {})
             return condition.get("status") == "False" and condition.get("reason") == "WeftIsUp"
         wait_until(network_available, 30, interval=0.5, what=f"NetworkUnavailable=False (WeftIsUp) on {node.name}")
+    served = ""
+    if not cluster.kube_proxy:
+        # weftd --services: each node has the Services table (the node turned Ready only after weftd wrote
+        # it) and no kube-proxy runs anywhere.
+        for node in cluster.nodes:
+            assert not node.alive("kube-proxy"), f"kube-proxy runs on {node.name} of a cluster without it"
+            tables = node.in_node("nft", "list", "tables", check=True).stdout
+            assert "table inet weft-services" in tables, f"{node.name}: no weft-services table: {tables}"
+        served = "; no kube-proxy, table inet weft-services on each node"
     pod = cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app=weft")["items"][0]
     image = pod["status"]["initContainerStatuses"][0]["imageID"]
     cidrs = {n.name: ",".join(cluster.kubectl_json("get", "node", n.name)["spec"]["podCIDRs"]) for n in cluster.nodes}
@@ -147,13 +165,15 @@ def install_check(cluster, results, manifest=None):
     applied = os.path.basename(manifest) if manifest else "deploy/weft.yaml"
     return (f"{len(cluster.nodes)} nodes NotReady before ({message}); all Ready {time.monotonic() - t:.1f} s after "
             f"kubectl apply -f {applied}; subnet.env = podCIDR{'s (both families)' if cluster.dual_stack else ''} "
-            f"and NetworkUnavailable=False (WeftIsUp) on each; podCIDRs {cidrs}; image {image}")
+            f"and NetworkUnavailable=False (WeftIsUp) on each{served}; podCIDRs {cidrs}; image {image}")
 
 
-def host_gw_manifest(out_dir, ipv6_network=None):
+def host_gw_manifest(out_dir, ipv6_network=None, api_server=None):
     """deploy/weft.yaml with host-gw instead of vxlan in its net-conf (the one edit an operator makes)
     and, given `ipv6_network`, dual-stack: "EnableIPv6": true and "IPv6Network" added after its
-    "Network" (what the ConfigMap's comment tells an operator of a dual-stack cluster to add)."""
+    "Network" (what the ConfigMap's comment tells an operator of a dual-stack cluster to add); given
+    `api_server` (https://HOST:PORT), Services served by weftd: the ConfigMap's `services: "true"` and
+    `api-server` set (the README's "Weft without kube-proxy")."""
     with open(os.path.join(REPO, "deploy", "weft.yaml")) as f:
         text = f.read()
     # The net-conf's own line (indented JSON), not the comments above it that name the backends.
@@ -168,6 +188,12 @@ def host_gw_manifest(out_dir, ipv6_network=None):
         if count != 1:
             raise AssertionError(f"deploy/weft.yaml: expected one \"Network\" line in the net-conf, found {count}")
         name = "weft-host-gw-dual-stack.yaml"
+    if api_server:
+        for key, value in (("services", "true"), ("api-server", api_server)):
+            edited, count = re.subn(rf'^(\s+){key}: "[^"]*"$', rf'\1{key}: "{value}"', edited, flags=re.M)
+            if count != 1:
+                raise AssertionError(f"deploy/weft.yaml: expected one `{key}` key in the ConfigMap, found {count}")
+        name = name.replace(".yaml", "-services.yaml")
     path = os.path.join(out_dir, name)
     with open(path, "w") as f:
         f.write(edited)
@@ -219,6 +245,7 @@ def main():
     results.note(f"{version} from Debian's source package ({os.path.dirname(kube_bin)}); "
                  f"Weft image {args.weft_image}")
 
+    proxied = {}   # {who serves Services: {set: (passed, failed, skipped)}}, side by side at the end
     if parts & {"smoke", "multinode", "k8s", "policy"} or args.focus:
         cluster = Cluster(kube_bin, archives, args.weft_image, mask=24, nodes=NODES)
         others = [node.name for node in cluster.nodes[1:]]
@@ -244,9 +271,11 @@ def main():
                     multinode.run_all(cluster, results)
                     results.timing("multi-node (cross-node traffic, disruptions)", time.monotonic() - t)
                 # E2E_SETS naming only cluster B's sets leaves cluster A's k8s part nothing to run.
-                if ("k8s" in parts and (not sets or sets - CLUSTER_B_ONLY)) or args.focus:
+                a_sets = sets - CLUSTER_B_ONLY if sets else set(kube_e2e.DEFAULT_SETS) - CLUSTER_B_BY_DEFAULT
+                if ("k8s" in parts and a_sets) or args.focus:
                     t = time.monotonic()
-                    kube_e2e.run_all(cluster, results, args.out, args.focus, sets - CLUSTER_B_ONLY, nodes)
+                    proxied["kube-proxy (cluster A, vxlan)"] = kube_e2e.run_all(cluster, results, args.out, args.focus,
+                                                                                a_sets, nodes)
                     results.timing("kubernetes e2e (all)", time.monotonic() - t)
                 if "policy" in parts:
                     t = time.monotonic()
@@ -261,17 +290,20 @@ def main():
             teardown_check(cluster, results, "cluster A")
 
     if parts & {"hostgw", "leak"}:
-        # Three dual-stack nodes, host-gw in the ConfigMap (and IPv6 in its net-conf): the direct routes
-        # of both families, the granular checks, Services and the dual-stack specs on them; then the leak
-        # test on node 1 (the others cordoned), where a /26 is 61 IPv4 addresses.
-        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26, nodes=NODES, dual_stack=True, mask6=64)
+        # Three dual-stack nodes, no kube-proxy: host-gw, IPv6 and Services (weftd --services, reaching the
+        # API server by its real address) in the ConfigMap. The direct routes of both families, then
+        # Kubernetes' sets on them, every Service served by weftd; then the leak test on node 1 (the
+        # others cordoned), where a /26 is 61 IPv4 addresses.
+        cluster = Cluster(kube_bin, archives, args.weft_image, mask=26, nodes=NODES, dual_stack=True, mask6=64,
+                          kube_proxy=False)
         others = [node.name for node in cluster.nodes[1:]]
         hostgw_sets = set(HOSTGW_SETS) & sets if sets else set(HOSTGW_SETS)
         try:
             cluster.up(install_weft=False)
-            ok = results.run("install (cluster B)", f"{NODES} dual-stack nodes turn Ready because Weft's DaemonSet "
-                             "(host-gw, IPv6 in its net-conf) installed it", install_check, cluster, results,
-                             host_gw_manifest(args.out, ipv6_network=CLUSTER_CIDR6))
+            ok = results.run("install (cluster B)", f"{NODES} dual-stack nodes without kube-proxy turn Ready because "
+                             "Weft's DaemonSet (host-gw, IPv6 and Services in its ConfigMap) installed it", install_check,
+                             cluster, results, host_gw_manifest(args.out, ipv6_network=CLUSTER_CIDR6,
+                                                                api_server=f"https://{NODE_IP}:6443"))
             if "node Ready" in cluster.timings:
                 results.timing(f"cluster B ({NODES} nodes, dual-stack, host-gw, /26 and /64): start to every Node "
                                "Ready (Weft installed by its DaemonSet)", cluster.timings["node Ready"])
@@ -283,10 +315,10 @@ def main():
                                       "its IPv6 address; the pods of every pair of nodes reach each other over IPv6 "
                                       "(IPv4 the control)", dualstack.test_ipv6_host_gw, cluster)
                 if routes4 and routes6 and hostgw_sets:
-                    kube_e2e.run_all(cluster, results, args.out, only=hostgw_sets, nodes=nodes,
-                                     tag="hostgw-", section="host-gw e2e")
-                results.timing("host-gw (routes of both families, granular checks, Services, dual-stack specs)",
-                               time.monotonic() - t)
+                    proxied["weftd --services (cluster B, host-gw, dual-stack)"] = kube_e2e.run_all(
+                        cluster, results, args.out, only=hostgw_sets, nodes=nodes, tag="hostgw-", section="host-gw e2e")
+                results.timing("host-gw (routes of both families; granular, Services, hostPort, NetworkPolicy and "
+                               "dual-stack specs, Services served by weftd)", time.monotonic() - t)
             if ok and "leak" in parts:
                 cluster.cordon(*others)
                 results.run("leak", "0<->60 pods on a /26 with kubelet and containerd killed, then a reboot: "
@@ -297,10 +329,25 @@ def main():
             save_logs(cluster, args.out, "cluster-b")
             teardown_check(cluster, results, "cluster B")
 
+    for line in side_by_side(proxied):
+        results.note(line)
     results.timing("make e2e total (after the build)", time.monotonic() - t_all)
     passed, failed, skipped = results.counts()
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
+
+
+def side_by_side(proxied):
+    """Lines comparing each Kubernetes set's counts under each Service proxy ({proxy: {set: (passed,
+    failed, skipped)}}): what passes with kube-proxy must pass with weftd --services."""
+    if len(proxied) < 2:
+        return []
+    lines = ["Kubernetes e2e sets by Service proxy (passed/failed/skipped): " + " | ".join(proxied)]
+    for set_name in sorted(set().union(*proxied.values())):
+        cells = ["%d/%d/%d" % counts if counts else "not run"
+                 for counts in (by_set.get(set_name) for by_set in proxied.values())]
+        lines.append(f"  {set_name}: " + " | ".join(cells))
+    return lines
 
 
 def save_logs(cluster, out, label):

@@ -46,6 +46,18 @@ class HostGwManifestTests(unittest.TestCase):
         changed = [(a, b) for a, b in zip(original.splitlines(), kept) if a != b]
         self.assertEqual(len(changed), 1, changed)
 
+    def test_services_turns_on_weftd_services_with_the_real_api_address(self):
+        with open(os.path.join(run.REPO, "deploy", "weft.yaml")) as f:
+            original = f.read()
+        with tempfile.TemporaryDirectory() as out:
+            with open(run.host_gw_manifest(out, api_server="https://192.0.2.1:6443")) as f:
+                edited = f.read()
+        self.assertRegex(edited, r'(?m)^  services: "true"$')
+        self.assertRegex(edited, r'(?m)^  api-server: "https://192\.0\.2\.1:6443"$')
+        # The backend line and the two ConfigMap keys; every other line (the comments too) as it was.
+        changed = [(a, b) for a, b in zip(original.splitlines(), edited.splitlines()) if a != b]
+        self.assertEqual(len(changed), 3, changed)
+
 
 if __name__ == "__main__":
     unittest.main()

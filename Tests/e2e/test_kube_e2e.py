@@ -223,5 +223,32 @@ class DualStackSetTests(unittest.TestCase):
         self.assertEqual(left_out, [(SCTP_CONN, "the set's own reason")])
 
 
+class RetryTests(unittest.TestCase):
+    """kube_e2e.retry_reason: a set runs again once only when it failed and its log shows the known
+    cause that is not the network's."""
+    LOG = 'Events: Warning OutOfnodeAffinity: Pod Predicate NodeAffinity failed\n'
+    FAILED = [("spec", "FAIL", 1.0, "timed out"), ("other", "PASS", 1.0, "")]
+
+    def test_hostport_failing_on_the_kubelet_race_is_run_again(self):
+        self.assertIn("NodeAffinity", kube_e2e.retry_reason("hostport", self.FAILED, self.LOG))
+
+    def test_anything_else_is_not(self):
+        passed = [("spec", "PASS", 1.0, "")]
+        self.assertIsNone(kube_e2e.retry_reason("hostport", passed, self.LOG))      # it passed
+        self.assertIsNone(kube_e2e.retry_reason("hostport", self.FAILED, "i/o timeout\n"))   # another cause
+        self.assertIsNone(kube_e2e.retry_reason("netpol", self.FAILED, self.LOG))   # not a retried set
+
+
+class SideBySideTests(unittest.TestCase):
+    def test_every_set_of_either_proxy_is_a_line(self):
+        import run
+        lines = run.side_by_side({"kube-proxy": {"services": (16, 0, 0), "granular": (4, 0, 0)},
+                                  "weftd": {"services": (15, 1, 0), "dualstack": (20, 0, 2)}})
+        self.assertEqual(lines, ["Kubernetes e2e sets by Service proxy (passed/failed/skipped): kube-proxy | weftd",
+                                 "  dualstack: not run | 20/0/2", "  granular: 4/0/0 | not run",
+                                 "  services: 16/0/0 | 15/1/0"])
+        self.assertEqual(run.side_by_side({"weftd": {"services": (1, 0, 0)}}), [])
+
+
 if __name__ == "__main__":
     unittest.main()
