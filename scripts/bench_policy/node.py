@@ -18,14 +18,9 @@ from .stats import histogram_mean
 from .workload import namespaces, pod_object, policy_path, random_labels, random_policies
 
 
-class PolicyNode(kube_lab.Lab):
-    stop_timeout = 15
-    new_sessions = False  # the daemons, listeners and the prober share this process's session
-
+class PolicyNode(kube_lab.BenchNode):
     def __init__(self):
-        super().__init__(self.bench_prefix(), "weft-bench-policy.", program="bench-policy", warn=log)
-        self.node_ns = f"{self.prefix}node"
-        self.node_fd = None
+        super().__init__("bench-policy", log)
         self.pod_fds = {}
         self.pod_count = 0
         self.rounds = env_int("POLICY_ROUNDS", 20)
@@ -40,7 +35,7 @@ class PolicyNode(kube_lab.Lab):
         self.rng = random.Random(17)
 
     def start_cluster(self):
-        self.node_fd, took = self.start_node(self.node_ns)  # from here on, this process and its children live there
+        took = self.start_node()  # from here on, this process and its children live in the node namespace
         log(f"kube-apiserver ready in {took:.1f} s")
         # The namespace the probe pods live in: no generated policy selects its pods.
         self.api.create("/api/v1/namespaces", {"metadata": {"name": PROBE_NS, "labels": {"purpose": "probe"}}})

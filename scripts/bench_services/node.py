@@ -18,15 +18,10 @@ from .settings import CLIENT_ADDRESS, ENTRY, NAMESPACE, NODE, OPEN_SERVERS, TARG
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class ServicesNode(kube_lab.Lab):
-    stop_timeout = 15
-    new_sessions = False  # the daemons, listeners and the prober share this process's session
-
+class ServicesNode(kube_lab.BenchNode):
     def __init__(self):
-        super().__init__(self.bench_prefix(), "weft-bench-services.", program="bench-services", warn=log)
-        self.node_ns = f"{self.prefix}node"
+        super().__init__("bench-services", log)
         self.client_ns = f"{self.prefix}client"
-        self.node_fd = None
         self.rounds = env_int("SERVICE_ROUNDS", 10)
         self.budget_s = float(os.environ.get("SERVICE_BUDGET_S", "60"))
         self.give_up_s = float(os.environ.get("SERVICE_GIVE_UP_S", "900"))  # one change never served in that time fails the run
@@ -39,7 +34,7 @@ class ServicesNode(kube_lab.Lab):
         self.prober = None
 
     def start_cluster(self):
-        self.node_fd, took = self.start_node(self.node_ns)  # from here on, this process and its children live there
+        took = self.start_node()  # from here on, this process and its children live in the node namespace
         log(f"kube-apiserver ready in {took:.1f} s")
         self.api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
         # kube-proxy reads its node's addresses from it, weftd refuses to start for a node the API lacks.
