@@ -7,7 +7,8 @@ cross-node bench (scripts/bench-nodes.py) share. Imported, not run.
 - `Api`: a client for it over HTTPS with the bearer token; `metrics`: weftd's /metrics.
 - `Lab`: the binaries (WEFT_BIN, WEFTD_BIN, WEFTCTL_BIN, ETCD_BIN, KUBE_BIN), the work directory, processes
   with their logs there, and the cleanup: every process stopped by its PID in reverse order, every
-  namespace of the prefix deleted, the work directory removed (kept with KEEP_WORK).
+  namespace of the prefix deleted, the work directory removed (kept with KEEP_WORK). `BenchNode`: a bench's
+  node (its namespace joined, the control plane in it) and the listeners its prober connects to.
 - `bench_main`: a bench's main(): root, SIGTERM, the daemons' last lines on failure, the cleanup always.
 
 The bring-up itself, the processes and the namespaces are scripts/lib's (the e2e cluster's too).
@@ -16,9 +17,11 @@ The bring-up itself, the processes and the namespaces are scripts/lib's (the e2e
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +29,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from lib import apiserver, netns, processes  # noqa: E402  scripts/lib
+from lib import apiserver, netns, processes, prober  # noqa: E402  scripts/lib
 from lib.commands import PATH, run  # noqa: E402  (PATH and run: the benches use them from here)
 from lib.netns import setns  # noqa: E402  (the benches and the demo use it from here)
 
-__all__ = ["PATH", "Api", "Lab", "bench_main", "metrics", "run", "setns"]
+__all__ = ["PATH", "Api", "BenchNode", "Lab", "bench_main", "metrics", "run", "setns"]
 
 
 def default_kube_bin():
@@ -223,6 +226,36 @@ class Lab:
             apiserver=apiserver.apiserver_command(self.kube_bin, address, "10.96.0.0/16", keys, "https://kubernetes.default.svc",
                                                   apiserver.token_access(w, token, user), verbosity=0),
             apiserver_ready=self.api.ready)
+
+
+class BenchNode(Lab):
+    """A bench's node: network namespace `<prefix>node` (the prefix BENCH_PREFIX, else `weft-bench-<8 hex>`),
+    which this process joins with the control plane in it, and the listeners its prober connects to. The
+    daemons, listeners and the prober share this process's session."""
+
+    stop_timeout = 15
+    new_sessions = False
+
+    def __init__(self, program, log):
+        prefix = (os.environ.get("BENCH_PREFIX") or f"weft-bench-{secrets.token_hex(4)}") + "-"
+        super().__init__(prefix, f"weft-{program}.", program=program, warn=log)
+        self.node_ns = f"{self.prefix}node"
+        self.node_fd = None
+
+    def start_node(self):
+        """The node's namespace, joined by this process (and so by its children from here on), `<work>/run`,
+        and the control plane in it with the user `bench`; returns the seconds kube-apiserver took to be ready."""
+        self.node_fd = self.add_netns(self.node_ns)
+        setns(self.node_fd)
+        os.makedirs(f"{self.work}/run", mode=0o700)
+        return self.start_control_plane("bench", interval=0.5)
+
+    def listener(self, ns, port):
+        """A TCP listener (scripts/lib/prober.py's) on `port` in namespace `ns`, returned once it listens."""
+        process = self.spawn(f"listener-{ns}", [sys.executable, "-B", "-c", prober.LISTENER, str(port)], ns=ns, stdout=subprocess.PIPE)
+        if process.stdout.readline().strip() != b"listening":
+            raise RuntimeError(f"the listener in {ns} did not start: {self.tail('listener-' + ns)}")
+        return process
 
 
 def bench_main(program, make, log, tails=("weftd",), lab=lambda bench: bench):

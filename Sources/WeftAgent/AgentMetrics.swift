@@ -63,43 +63,57 @@ public final class AgentMetrics: Sendable {
     public init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = Self.durationBuckets
-        func meter(_ name: String) -> CoreMetrics.Meter { CoreMetrics.Meter(label: "weftd_" + name, factory: factory) }
-        func counter(_ name: String) -> CoreMetrics.Counter { CoreMetrics.Counter(label: "weftd_\(name)_total", factory: factory) }
-        func timer(_ name: String) -> CoreMetrics.Timer { CoreMetrics.Timer(label: "weftd_\(name)_seconds", factory: factory) }
-        leaseHeld = meter("lease_held")
-        peers = meter("peers")
-        unreachablePeers = meter("unreachable_peers")
-        reconcileSeconds = timer("reconcile_duration")
-        reconciles = counter("reconciles")
-        reconcileErrors = counter("reconcile_errors")
-        reconcileRetries = counter("reconcile_retries")
-        leaseRenewals = counter("lease_renewals")
-        leaseRenewalErrors = counter("lease_renewal_errors")
-        watchRestarts = counter("watch_restarts")
-        policies = meter("policies")
-        policyPods = meter("policy_pods")
-        policyCompileSeconds = timer("policy_compile_duration")
-        policyEventToKernelSeconds = timer("policy_event_to_kernel")
-        policyAttachSeconds = timer("policy_attach_duration")
-        policyApplies = counter("policy_applies")
-        policyQuickAttaches = counter("policy_quick_attaches")
-        policyApplyErrors = counter("policy_apply_errors")
-        policyApplyRetries = counter("policy_apply_retries")
-        policyWatchRestarts = counter("policy_watch_restarts")
-        policyUnreadable = counter("policy_unreadable_objects")
-        serviceProgrammingSeconds = timer("services_network_programming_duration")
-        serviceSyncs = counter("services_syncs")
-        serviceSyncErrors = counter("services_sync_errors")
-        serviceSyncRetries = counter("services_sync_retries")
-        serviceKernelMessages = counter("services_kernel_messages")
-        services = meter("services")
-        serviceEndpoints = meter("service_endpoints")
-        serviceUnreadable = counter("services_unreadable_objects")
-        serviceWatchRestarts = counter("services_watch_restarts")
-        serviceHealthCheckListeners = meter("service_health_check_listeners")
-        serviceHealthCheckBindErrors = counter("services_health_check_bind_errors")
+        // Made in the registry with their help text (a `# HELP` line each, as Prometheus' conventions ask),
+        // then wrapped as swift-metrics types; the factory alone would give them none.
+        let factory = PrometheusMetricsFactory(registry: registry)
+        func meter(_ name: String, _ help: String) -> CoreMetrics.Meter {
+            let label = "weftd_" + name
+            return CoreMetrics.Meter(label: label, dimensions: [], handler: registry.makeGauge(name: label, help: help), factory: factory)
+        }
+        func counter(_ name: String, _ help: String) -> CoreMetrics.Counter {
+            let label = "weftd_\(name)_total"
+            return CoreMetrics.Counter(label: label, dimensions: [], handler: registry.makeCounter(name: label, help: help), factory: factory)
+        }
+        func timer(_ name: String, _ help: String) -> CoreMetrics.Timer {
+            let label = "weftd_\(name)_seconds"
+            let histogram = registry.makeDurationHistogram(name: label, buckets: Self.durationBuckets, help: help)
+            return CoreMetrics.Timer(label: label, dimensions: [], handler: histogram, factory: factory)
+        }
+        leaseHeld = meter("lease_held", "1 while this node holds its subnet lease, else 0.")
+        peers = meter("peers", "Remote nodes the fabric connects to now.")
+        unreachablePeers = meter("unreachable_peers", "Peers left out because they cannot be reached (host-gw: not on the underlay's subnet).")
+        reconcileSeconds = timer("reconcile_duration", "Time one reconcile of the fabric (routes, neighbours, FDB entries) took.")
+        reconciles = counter("reconciles", "Reconciles of the fabric with the leases.")
+        reconcileErrors = counter("reconcile_errors", "Kernel changes refused during reconciles (each failed route, neighbour or FDB entry counts).")
+        reconcileRetries = counter("reconcile_retries", "Reconciles run again by the retry timer after the kernel refused a change.")
+        leaseRenewals = counter("lease_renewals", "Subnet lease renewals that succeeded.")
+        leaseRenewalErrors = counter("lease_renewal_errors", "Subnet lease renewals that failed.")
+        watchRestarts = counter("watch_restarts", "Lease watch streams that broke and were opened again after a fresh list.")
+        policies = meter("policies", "NetworkPolicies known.")
+        policyPods = meter("policy_pods", "This node's pods with verdicts in the policy table.")
+        policyCompileSeconds = timer("policy_compile_duration", "Time one compile of the whole policy into a table image took.")
+        policyEventToKernelSeconds = timer("policy_event_to_kernel", "Time from an API change weftd saw to the policy table written with it.")
+        policyAttachSeconds = timer(
+            "policy_attach_duration", "Time from a pod's attach request on the policy socket to its answer, its verdicts in the kernel.")
+        policyApplies = counter("policy_applies", "Policy table writes (each the diff from the last one, one transaction).")
+        policyQuickAttaches = counter("policy_quick_attaches", "Pods attached by adding their elements alone, without compiling the whole policy.")
+        policyApplyErrors = counter("policy_apply_errors", "Policy table writes the kernel refused.")
+        policyApplyRetries = counter("policy_apply_retries", "Policy table writes run again by the retry timer after the kernel refused one.")
+        policyWatchRestarts = counter("policy_watch_restarts", "Watches of Pods, Namespaces or NetworkPolicies that broke and were opened again.")
+        policyUnreadable = counter("policy_unreadable_objects", "Pods, Namespaces or NetworkPolicies weftd could not read (what they select is denied).")
+        serviceProgrammingSeconds = timer(
+            "services_network_programming_duration", "Time from an API change to Services weftd saw to the Services table written with it.")
+        serviceSyncs = counter("services_syncs", "Services table writes.")
+        serviceSyncErrors = counter("services_sync_errors", "Services table writes the kernel refused.")
+        serviceSyncRetries = counter("services_sync_retries", "Services table writes run again by the retry timer after the kernel refused one.")
+        serviceKernelMessages = counter("services_kernel_messages", "Netlink messages the Services table writes sent.")
+        services = meter("services", "Service ports served, one per port and IP family.")
+        serviceEndpoints = meter("service_endpoints", "Endpoints of the Service ports served (an endpoint of two ports counts twice).")
+        serviceUnreadable = counter("services_unreadable_objects", "Services, EndpointSlices, Endpoints or Nodes weftd could not read.")
+        serviceWatchRestarts = counter("services_watch_restarts", "Watches of Services, their endpoints or the Node that broke and were opened again.")
+        serviceHealthCheckListeners = meter("service_health_check_listeners", "healthCheckNodePort sockets open now.")
+        serviceHealthCheckBindErrors = counter(
+            "services_health_check_bind_errors", "healthCheckNodePort sockets that could not be bound (each tried again on the next change).")
     }
 
     /// The text exposition format, as Prometheus scrapes it.

@@ -54,8 +54,8 @@ func eventually(_ what: String, timeout: Double = 300, _ condition: () throws ->
 /// relist on 410 only, a line over the cap refused and reported, a rotated token followed.
 @Suite(.serialized)
 struct InformerTests {
-    func withServer(_ body: (FakeWatchServer, KubeClient) async throws -> Void) async throws {
-        let server = try FakeWatchServer()
+    func withServer(_ body: (FakeKubeAPI, KubeClient) async throws -> Void) async throws {
+        let server = try FakeKubeAPI(collections: ["/api/v1/pods"])
         defer { server.cleanup() }
         let client = try KubeClient(credentials: KubeCredentials(server: server.server))
         do { try await body(server, client) } catch { await client.shutdown(); throw error }
@@ -73,7 +73,7 @@ struct InformerTests {
 
     @Test func aClosedWatchResumesFromTheLastVersionAndOnlyA410ListsAgain() async throws {
         try await withServer { server, client in
-            try server.control("add?count=1200")
+            try server.control("add?collection=/api/v1/pods&count=1200")
             var informer = Informer(client: client, path: "/api/v1/pods")
             informer.watchSeconds = 1...1
             let delivered = Delivered()
@@ -81,7 +81,7 @@ struct InformerTests {
             defer { task.cancel() }
             try await eventually("the list") { delivered.listed == [1200] }
             #expect(informer.counters.pages == 3)  // 500 + 500 + 200
-            try server.control("add?count=1")
+            try server.control("add?collection=/api/v1/pods&count=1")
             try await eventually("three watches and the new pod") { informer.counters.watches >= 3 && delivered.count == 1201 }
             #expect(informer.counters.lists == 1 && delivered.listed == [1200])
             let watches = try server.requests().map(\.path).filter { $0.contains("watch=true") }

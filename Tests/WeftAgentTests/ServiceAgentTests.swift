@@ -77,7 +77,7 @@ struct ServiceAgentTests {
 
     /// The fake API, the recording kernel and a running agent; stopped by `stop`.
     final class Lab: @unchecked Sendable {  // set up once, then read only
-        let api: FakeServicesAPI
+        let api: FakeKubeAPI
         let client: KubeClient
         let kernel = RecordingServiceKernel()
         let metrics = AgentMetrics()
@@ -85,7 +85,7 @@ struct ServiceAgentTests {
         var running: Task<Void, Never>?
 
         init(serving versions: String) throws {
-            api = try FakeServicesAPI(serving: versions)
+            api = try FakeKubeAPI.services(serving: versions)
             client = try KubeClient(credentials: KubeCredentials(server: api.server))
         }
 

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import WeftTestSupport
 
-/// weftd --services's healthCheckNodePort servers end to end in a throwaway network namespace: the fake
-/// API server and weftd in it, the Node's InternalIP (192.168.1.10) on a veth there. The fake
+/// weftd --services's healthCheckNodePort servers end to end in a throwaway network namespace
+/// (ServicesNamespaceLab), the Node's InternalIP (192.168.1.10) on a veth there. The fake
 /// Node also lists 127.0.0.1, which must not be listened on.
 @Suite(.serialized, .privileged)
 struct ServiceHealthCheckNamespaceTests {
@@ -29,21 +29,9 @@ struct ServiceHealthCheckNamespaceTests {
     }
 
     @Test func loadBalancersAreToldWhichServicesHaveLocalEndpointsHere() throws {
-        let id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
-        let namespace = "wt-\(id)-hc"
-        let directory = "/tmp/weft-test-healthcheck-\(id)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let created = try ip("netns", "add", namespace)
-        guard created.status == 0 else { throw TestFailure("ip netns add \(namespace): \(created.stderr)") }
-        var api: FakeServicesAPI?
-        var weftd: Daemon?
-        defer {
-            weftd?.stop(SIGKILL)
-            api?.cleanup()
-            _ = try? ip("netns", "delete", namespace)
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-        try ip("-n", namespace, "link", "set", "lo", "up")
+        let lab = try ServicesNamespaceLab(label: "hc", serving: "v1")
+        defer { lab.cleanup() }
+        let namespace = lab.namespace
         // A veth pair inside the namespace (this kernel has no dummy driver): node0 holds the node's address.
         for step in [
             ["link", "add", "node0", "type", "veth", "peer", "name", "node1"], ["address", "add", "192.168.1.10/24", "dev", "node0"],
@@ -52,21 +40,14 @@ struct ServiceHealthCheckNamespaceTests {
             let done = try runProgram("/usr/sbin/ip", ["-n", namespace] + step)
             guard done.status == 0 else { throw TestFailure("ip \(step): \(done.stderr)") }
         }
-        let server = try FakeServicesAPI(serving: "v1", namespace: namespace)
-        api = server
+        let server = lab.api
         try server.put("/api/v1/services", Self.service("web", healthCheckNodePort: 32001))
         try server.put("/api/v1/services", Self.service("api", healthCheckNodePort: 32002))
         // web: two pods here (each serving both ports: 2, not 4) and one elsewhere; api: only elsewhere.
         try server.put(
             "/apis/discovery.k8s.io/v1/endpointslices", Self.slice("web", [("10.244.1.3", "node-1"), ("10.244.1.4", "node-1"), ("10.244.2.7", "node-2")]))
         try server.put("/apis/discovery.k8s.io/v1/endpointslices", Self.slice("api", [("10.244.2.8", "node-2")]))
-        try FakeAPIServer.kubeconfig(server: server.server).write(toFile: "\(directory)/kubeconfig", atomically: true, encoding: .utf8)
-        let started = try Daemon(
-            server.inNamespace([
-                binary("weftd"), "run", "--backend", "none", "--services", "--kubeconfig", "\(directory)/kubeconfig", "--node-name", "node-1",
-                "--net-conf", "\(directory)/absent-net-conf.json", "--metrics-address", "127.0.0.1:9412", "--state-file", "\(directory)/agent.json",
-            ]), logPath: "\(directory)/weftd.log")
-        weftd = started
+        let started = try lab.startWeftd()
         func get(_ address: String, _ port: Int) -> (exit: Int32, status: String, weight: String, body: String) {
             (try? ServiceHealthCheckTests.get(inNamespace: server, "http://\(address):\(port)/healthz")) ?? (-1, "", "", "")
         }
@@ -96,8 +77,7 @@ struct ServiceHealthCheckNamespaceTests {
         #expect(!started.log.contains("cannot be bound"), "\(started.log.suffix(3000))")
         print("health check: first answer after \(web ?? -1) s, reopened after \(reopened ?? -1) s")
         // weftd stopped by SIGTERM closes it: refused now, answered just before.
-        #expect(started.stop(SIGTERM) == 0, "\(started.log.suffix(3000))")
-        weftd = nil
+        #expect(lab.stopWeftd(SIGTERM) == 0, "\(started.log.suffix(3000))")
         #expect(get("192.168.1.10", 32001).exit == 7)
     }
 }

@@ -68,7 +68,7 @@ struct ServiceHealthCheckTests {
     }
 
     /// curl's status line, the weight header and the body; exit 7 when the connection is refused.
-    static func get(inNamespace api: FakeServicesAPI? = nil, _ url: String) throws -> (exit: Int32, status: String, weight: String, body: String) {
+    static func get(inNamespace api: FakeKubeAPI? = nil, _ url: String) throws -> (exit: Int32, status: String, weight: String, body: String) {
         let command = ["/usr/bin/curl", "-s", "-i", "--max-time", "10", url]
         let reply = try run(api?.inNamespace(command) ?? command)
         let parts = reply.stdout.components(separatedBy: "\r\n\r\n")

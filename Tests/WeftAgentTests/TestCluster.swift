@@ -17,6 +17,8 @@ final class TestCluster {
     let directory: String
     private(set) var namespaces: [String] = []
     private(set) var daemons: [Daemon] = []
+    /// The kube backend's API server (engine .fakeKube).
+    private(set) var fakeAPI: FakeKubeAPI?
     let engine: Engine
     /// etcd over TLS with client-certificate auth (EtcdTLS): certificates in the cluster's directory.
     let tls: Bool
@@ -100,30 +102,21 @@ final class TestCluster {
 
     private func startFakeAPI(netConf: String) throws {
         let namespace = try attach("api", address: "\(Self.apiAddress)/24")
-        try FakeAPIServer.script.write(toFile: "\(directory)/fake_apiserver.py", atomically: true, encoding: .utf8)
         try netConf.write(toFile: netConfFile, atomically: true, encoding: .utf8)
-        try FakeAPIServer.kubeconfig(server: apiServer).write(toFile: kubeconfigFile, atomically: true, encoding: .utf8)
-        let api = try Daemon(
-            [
-                "/usr/bin/nsenter", "--net=/var/run/netns/\(namespace)", "/usr/bin/python3", "\(directory)/fake_apiserver.py",
-                Self.apiAddress, "6443",
-            ], logPath: "\(directory)/api.log")
-        daemons.append(api)
-        guard waitUntil(timeout: 30, { (try? kube("GET", "/api/v1/nodes").status) == 0 }) != nil else {
-            throw TestFailure("fake API server did not start: \(api.log.suffix(2000))")
-        }
+        try FakeKubeAPI.kubeconfig(server: apiServer).write(toFile: kubeconfigFile, atomically: true, encoding: .utf8)
+        fakeAPI = try FakeKubeAPI(collections: ["/api/v1/nodes"], namespace: namespace, address: Self.apiAddress, port: 6443)
     }
 
     /// A request to the fake API server from its own namespace.
     @discardableResult
     func kube(_ method: String, _ path: String, body: String? = nil) throws -> ProgramResult {
-        try run(
-            ["/usr/bin/nsenter", "--net=/var/run/netns/wt-\(id)-api", "/usr/bin/curl", "-sf", "-X", method, apiServer + path]
-                + (body.map { ["-H", "Content-Type: application/json", "--data", $0] } ?? []))
+        guard let fakeAPI else { throw TestFailure("no fake API server in this cluster (engine \(engine))") }
+        return try fakeAPI.request(method, path, body: body)
     }
 
     func cleanup() {
         for daemon in daemons { daemon.stop(SIGKILL) }
+        fakeAPI?.cleanup()
         for namespace in namespaces.reversed() { TestNamespace.delete(namespace) }
         try? FileManager.default.removeItem(atPath: directory)
     }

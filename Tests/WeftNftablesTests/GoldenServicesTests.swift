@@ -7,21 +7,14 @@ import WeftNetlink
 /// Golden/services.nft (recorded by scripts/nft-golden.sh): `dnat to ADDR:PORT` (immediate data),
 /// `numgen random mod N vmap { … }` (an anonymous constant map), `goto` and `return`, `reject` (TCP reset and
 /// icmpx port unreachable), `update @set { ip saddr }` into a set with `flags dynamic,timeout`,
-/// `meta mark set meta mark or X` and `masquerade fully-random`. Compared as GoldenEncoderTests does,
+/// `meta mark set meta mark or X` and `masquerade fully-random`. Compared as GoldenEncoderTests does (NftGolden),
 /// with one more thing only nft sends: the set ID of a named set in a dynset (the kernel finds the set by
 /// name). Anonymous maps are found by ID alone, so Weft sends it there, in elements and lookup alike.
 @Suite struct GoldenServicesTests {
     @Test func everyMessageMatchesWhatNftSends() throws {
         let recorded = try NftGolden.recordedMessages("services.mnl")
-        let written = GoldenServicesTable.messages()
         #expect(recorded.count == 21, "the recording holds the batch begin and 20 objects")
-        #expect(written.count == recorded.count, "\(written.map(\.type)) vs \(recorded.map(\.type))")
-        for (weft, nft) in zip(written, recorded) {
-            #expect(weft.type == nft.type && weft.sequence == nft.sequence, "message \(nft.sequence)")
-            #expect(Array(weft.payload.prefix(4)) == Array(nft.payload.prefix(4)), "nfgenmsg of message \(nft.sequence)")
-            let ours = comparable(weft), theirs = comparable(nft)
-            #expect(ours == theirs, "message \(nft.sequence) (type \(nft.type & 0xff)):\n\(NftGolden.hex(weft.payload))\nnft:\n\(NftGolden.hex(nft.payload))")
-        }
+        NftGolden.expectSameMessages(GoldenServicesTable.messages(), recorded, ours: comparable, theirs: comparable)
     }
 
     /// The anonymous map's set ID ties its set, its elements and the rule's lookup together.
@@ -38,10 +31,7 @@ import WeftNetlink
     }
 
     @Test func theDecodedMessagesAreNftsDebugOutput() throws {
-        let golden = try NftGolden.text("services.netlink").split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("inet (null) (null)") }.joined(separator: "\n")
-        let decoded = GoldenServicesTable.messages().compactMap(NftGolden.decode).joined()
-        #expect(decoded == golden, "Weft:\n\(decoded)\nnft:\n\(golden)")
+        try NftGolden.expectDebugOutput(GoldenServicesTable.messages(), "services.netlink")
     }
 
     /// A message's attributes sorted by type, without what only nft sends (its set IDs of named sets are

@@ -28,9 +28,8 @@ class Bench(PolicyNode, Measurements, Report):
         web_ns, web_ip = self.real_pod(PROBE_NS, "web", {"app": "web"})
         prober_ns, _ = self.real_pod(PROBE_NS, "prober", {"role": "prober"})
         self.prober_ns = prober_ns
-        self.listener(web_ns)
-        prober = self.spawn("prober", self.in_pod(client_ns, [sys.executable, "-B", ENTRY, "--probe", web_ip,
-                                                             str(PORT), str(self.interval_ms)]),
+        self.listener(web_ns, PORT)
+        prober = self.spawn("prober", [sys.executable, "-B", ENTRY, "--probe", web_ip, str(PORT), str(self.interval_ms)], ns=client_ns,
                             stdout=subprocess.PIPE, stdin=subprocess.PIPE)
         self.settle(0.5)
         log(f"(1) on a node with only the probe pods: {self.rounds} rounds")

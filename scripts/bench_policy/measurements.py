@@ -6,9 +6,9 @@ import subprocess
 import time
 
 from kube_lab import setns
+from lib.prober import answered, connect_nonblocking
 
 from .settings import NODE, PORT, PROBE_NS, log, now_ns
-from .probe import answered, connect_nonblocking
 from .stats import histogram_mean
 from .workload import pod_object, policy_path
 
@@ -102,7 +102,7 @@ class Measurements:
                 # weftd has the Pod from its watch when the ADD asks.
                 self.wait_until(lambda: self.weftd_knows(PROBE_NS, name), 10, f"weftd's watch delivering {name}", interval=0.001)
                 pod_ns = self.new_pod_ns()
-                listener = self.listener(pod_ns)
+                listener = self.listener(pod_ns, PORT)
                 before_metrics = self.metrics()
                 applies = before_metrics.get("weftd_policy_applies_total", 0)
                 start = now_ns()

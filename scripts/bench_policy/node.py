@@ -5,31 +5,22 @@ bring-up through scripts/kube_lab.py), weftd (`--backend none --network-policy`)
 import json
 import os
 import random
-import secrets
 import socket
 import subprocess
-import sys
 import time
 
 import kube_lab
-from kube_lab import PATH, Api, setns
+from kube_lab import PATH, Api
 from lib import netns
 
-from .settings import NODE, PORT, PROBE_NS, SUBNET, TOKEN, env_int, log, now_ns
-from .probe import LISTENER
+from .settings import NODE, PROBE_NS, SUBNET, TOKEN, env_int, log, now_ns
 from .stats import histogram_mean
 from .workload import namespaces, pod_object, policy_path, random_labels, random_policies
 
 
-class PolicyNode(kube_lab.Lab):
-    stop_timeout = 15
-    new_sessions = False  # the daemons, listeners and the prober share this process's session
-
+class PolicyNode(kube_lab.BenchNode):
     def __init__(self):
-        prefix = (os.environ.get("BENCH_PREFIX") or f"weft-bench-{secrets.token_hex(4)}") + "-"
-        super().__init__(prefix, "weft-bench-policy.", program="bench-policy", warn=log)
-        self.node_ns = f"{self.prefix}node"
-        self.node_fd = None
+        super().__init__("bench-policy", log)
         self.pod_fds = {}
         self.pod_count = 0
         self.rounds = env_int("POLICY_ROUNDS", 20)
@@ -43,14 +34,8 @@ class PolicyNode(kube_lab.Lab):
         self.api = Api("127.0.0.1", TOKEN)
         self.rng = random.Random(17)
 
-    def in_pod(self, pod_ns, args):
-        return netns.enter(netns.path(pod_ns)) + args
-
     def start_cluster(self):
-        self.node_fd = self.add_netns(self.node_ns)
-        setns(self.node_fd)  # from here on, this process and its children live in the node namespace
-        os.makedirs(f"{self.work}/run", mode=0o700)
-        took = self.start_control_plane("bench", interval=0.5)
+        took = self.start_node()  # from here on, this process and its children live in the node namespace
         log(f"kube-apiserver ready in {took:.1f} s")
         # The namespace the probe pods live in: no generated policy selects its pods.
         self.api.create("/api/v1/namespaces", {"metadata": {"name": PROBE_NS, "labels": {"purpose": "probe"}}})
@@ -129,13 +114,6 @@ class PolicyNode(kube_lab.Lab):
         _, addresses = self.cni_add(pod_ns, namespace, name, policy)
         self.api.pod_ips(namespace, name, addresses)
         return pod_ns, addresses[0]
-
-    def listener(self, pod_ns):
-        process = self.spawn(f"listener-{pod_ns}", self.in_pod(pod_ns, [sys.executable, "-B", "-c", LISTENER, str(PORT)]),
-                             stdout=subprocess.PIPE)
-        if process.stdout.readline().strip() != b"listening":
-            raise RuntimeError(f"the listener in {pod_ns} did not start: {self.tail('listener-' + pod_ns)}")
-        return process
 
     def populate(self):
         """POLICIES policies and PODS pods (REAL_PODS of them on this node, the probe pods included)."""

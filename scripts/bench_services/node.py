@@ -5,13 +5,11 @@ reversal on the replies happen in the node namespace, with no br_netfilter). Thi
 setns(2); the prober runs in the client namespace."""
 
 import os
-import secrets
 import subprocess
 import sys
 
 import kube_lab
-from bench_policy.probe import LISTENER
-from kube_lab import Api, setns
+from kube_lab import Api
 from lib import netns
 from lib.commands import run
 
@@ -20,16 +18,10 @@ from .settings import CLIENT_ADDRESS, ENTRY, NAMESPACE, NODE, OPEN_SERVERS, TARG
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class ServicesNode(kube_lab.Lab):
-    stop_timeout = 15
-    new_sessions = False  # the daemons, listeners and the prober share this process's session
-
+class ServicesNode(kube_lab.BenchNode):
     def __init__(self):
-        prefix = (os.environ.get("BENCH_PREFIX") or f"weft-bench-{secrets.token_hex(4)}") + "-"
-        super().__init__(prefix, "weft-bench-services.", program="bench-services", warn=log)
-        self.node_ns = f"{self.prefix}node"
+        super().__init__("bench-services", log)
         self.client_ns = f"{self.prefix}client"
-        self.node_fd = None
         self.rounds = env_int("SERVICE_ROUNDS", 10)
         self.budget_s = float(os.environ.get("SERVICE_BUDGET_S", "60"))
         self.give_up_s = float(os.environ.get("SERVICE_GIVE_UP_S", "900"))  # one change never served in that time fails the run
@@ -42,10 +34,7 @@ class ServicesNode(kube_lab.Lab):
         self.prober = None
 
     def start_cluster(self):
-        self.node_fd = self.add_netns(self.node_ns)
-        setns(self.node_fd)  # from here on, this process and its children live in the node namespace
-        os.makedirs(f"{self.work}/run", mode=0o700)
-        took = self.start_control_plane("bench", interval=0.5)
+        took = self.start_node()  # from here on, this process and its children live in the node namespace
         log(f"kube-apiserver ready in {took:.1f} s")
         self.api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
         # kube-proxy reads its node's addresses from it, weftd refuses to start for a node the API lacks.
@@ -73,20 +62,13 @@ class ServicesNode(kube_lab.Lab):
             self.add_netns(ns)
             self.link(ns, i, address)
             if i <= OPEN_SERVERS:
-                self.listener(ns)
+                self.listener(ns, TARGET_PORT)
                 self.servers.append(address)
             else:
                 self.closed_server = address
         self.prober = self.spawn("prober", netns.enter(netns.path(self.client_ns)) + [sys.executable, "-B", ENTRY, "--probe",
                                                                                       str(self.interval_ms)],
                                  stdout=subprocess.PIPE, stdin=subprocess.PIPE)
-
-    def listener(self, ns):
-        process = self.spawn(f"listener-{ns}", netns.enter(netns.path(ns)) + [sys.executable, "-B", "-c", LISTENER, str(TARGET_PORT)],
-                             stdout=subprocess.PIPE)
-        if process.stdout.readline().strip() != b"listening":
-            raise RuntimeError(f"the listener in {ns} did not start: {self.tail('listener-' + ns)}")
-        return process
 
     # -- the prober --
 

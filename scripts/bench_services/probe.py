@@ -5,22 +5,13 @@ without one, or a Service without endpoints), `unserved` (anything but accepted:
 100 ms, or host/network unreachable from the node, which has no route to the Service range)."""
 
 import errno
-import select
-import socket
 import sys
 import time
 
-from .settings import now_ns
+from lib.prober import linger_socket
+from lib.prober import wait_for as probe
 
 ACCEPTED, REFUSED, OTHER = "accepted", "refused", "other"
-TIMEOUT_NS = 100 * 10**6
-
-
-def _socket():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Closing sends a RST: no TIME_WAIT, no FIN exchange left behind for the next attempt to meet.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    return s
 
 
 def _outcome(error):
@@ -39,58 +30,8 @@ def wait_for(address, port, state, interval_ns, ready_after=5, stable=10, give_u
     """Fires a connection every interval. Prints `ready` once `ready_after` attempts in a row did not have
     `state` (the change may be made now), then waits for `stable` consecutive attempts in `state` and
     returns (send time of the first of them, send time of the attempt before it, attempts), or None."""
-    pending = {}  # fd -> (socket, index, sent)
-    outcomes = {}  # index -> (sent, outcome)
-    poller = select.poll()
-    index = known = run = 0
-    ready = False
-    next_send = now_ns()
-    deadline = next_send + give_up_s * 10**9
-    try:
-        while now_ns() < deadline:
-            t = now_ns()
-            if t >= next_send:
-                s = _socket()
-                s.setblocking(False)
-                sent = now_ns()
-                error = s.connect_ex((address, port))
-                if error == errno.EINPROGRESS:
-                    pending[s.fileno()] = (s, index, sent)
-                    poller.register(s.fileno(), select.POLLOUT)
-                else:
-                    outcomes[index] = (sent, _outcome(error))
-                    s.close()
-                index += 1
-                next_send = max(next_send + interval_ns, t)
-            for fd, _ in poller.poll(max(0, (next_send - now_ns()) / 1e6)):
-                s, i, sent = pending.pop(fd)
-                poller.unregister(fd)
-                outcomes[i] = (sent, _outcome(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))
-                s.close()
-            t = now_ns()
-            for fd, (s, i, sent) in list(pending.items()):
-                if t - sent > TIMEOUT_NS:
-                    pending.pop(fd)
-                    poller.unregister(fd)
-                    outcomes[i] = (sent, OTHER)
-                    s.close()
-            while known in outcomes:  # outcomes in order of sending
-                run = run + 1 if _matches(outcomes[known][1], state) else 0
-                known += 1
-                if not ready and known == ready_after:
-                    if run == 0 and not any(_matches(outcomes[i][1], state) for i in range(ready_after)):
-                        print("ready", file=out, flush=True)
-                        ready = True
-                    else:
-                        print(f"error: already {state}", file=out, flush=True)
-                        return None
-                if ready and run >= stable:
-                    start = known - run
-                    return outcomes[start][0], outcomes[start - 1][0], index
-        return None
-    finally:
-        for s, _, _ in pending.values():
-            s.close()
+    return probe(address, port, _outcome, lambda outcome: _matches(outcome, state), interval_ns, ready_after=ready_after,
+                 stable=stable, give_up_s=give_up_s, out=out, already=f"error: already {state}")
 
 
 def connect_times(addresses, port, count):
@@ -98,7 +39,7 @@ def connect_times(addresses, port, count):
     (SYN to SYN-ACK as the client sees it), -1 for one that failed or took over a second."""
     times = []
     for i in range(count):
-        s = _socket()
+        s = linger_socket()
         s.settimeout(1.0)
         start = time.perf_counter_ns()
         try:
@@ -116,7 +57,7 @@ def connection_rate(address, port, seconds):
     accepted = failed = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        s = _socket()
+        s = linger_socket()
         s.settimeout(1.0)
         try:
             s.connect((address, port))

@@ -9,6 +9,8 @@
 - `apiserver`: the one bring-up of etcd and Kubernetes' kube-apiserver, with either client certificates
   (the e2e cluster) or a bearer token (the benches and the demo).
 - `containerd`: the one containerd configuration (CRI plugin) a node or a CRI test runs.
+- `prober`: the benches' prober (new TCP connections at an interval, each outcome read without blocking,
+  until a state holds) and the listener it connects to.
 
 Importers put the scripts directory on sys.path (`sys.path.insert(0, <repo>/scripts)`), then
 `from lib import ...`.
