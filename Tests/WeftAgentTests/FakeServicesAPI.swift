@@ -5,7 +5,8 @@ import WeftTestSupport
 /// discovery.k8s.io (v1 and v1beta1, each served or not, as the first argument says: "v1,v1beta1",
 /// "v1beta1" or "none"), one Node with its addresses, and the collections /api/v1/services,
 /// /apis/discovery.k8s.io/{v1,v1beta1}/endpointslices and /api/v1/endpoints listed and watched from a
-/// resourceVersion. `POST /control/<collection path>` with a JSON object creates or replaces it
+/// resourceVersion (a fieldSelector on metadata.name honoured, each request's query kept for
+/// `GET /control/requests`). `POST /control/<collection path>` with a JSON object creates or replaces it
 /// (ADDED/MODIFIED), `DELETE /control/<collection path>/<namespace>/<name>` deletes it. Python, on
 /// 127.0.0.1 at a free port it prints.
 final class FakeServicesAPI {
@@ -20,6 +21,7 @@ final class FakeServicesAPI {
         collections = {p: {} for p in ["/api/v1/nodes", "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices",
                                       "/apis/discovery.k8s.io/v1beta1/endpointslices", "/api/v1/endpoints"]}
         events = []
+        requests = []  # each list or watch of a collection: its path and query, parsed
         node = {"metadata": {"name": "node-1", "resourceVersion": "100"}, "status": {"addresses": [
             {"type": "InternalIP", "address": "192.168.1.10"}, {"type": "Hostname", "address": "node-1"},
             {"type": "InternalIP", "address": "127.0.0.1"}]}}
@@ -76,13 +78,26 @@ final class FakeServicesAPI {
                 if url.path == "/api/v1/nodes/node-1":
                     with lock:
                         return self.reply(200, collections["/api/v1/nodes"]["default/node-1"])
+                if url.path == "/control/requests":
+                    with lock:
+                        return self.reply(200, {"items": list(requests)})
                 if url.path not in collections:
                     return self.reply(404, {"kind": "Status", "code": 404, "message": "not found"})
-                if query.get("watch") == ["true"]:
-                    return self.watch(url.path, int(query["resourceVersion"][0]))
                 with lock:
-                    self.reply(200, {"metadata": {"resourceVersion": str(rv[0])}, "items": list(collections[url.path].values())})
-            def watch(self, path, since):
+                    requests.append({"path": url.path, "query": query})
+                # fieldSelector: only metadata.name=X, as weftd asks for its Node.
+                selected = lambda obj: True
+                for selector in query.get("fieldSelector", []):
+                    field, _, value = selector.partition("=")
+                    if field != "metadata.name":
+                        return self.reply(400, {"kind": "Status", "code": 400, "message": "field label not supported: " + field})
+                    selected = lambda obj, value=value: obj["metadata"]["name"] == value
+                if query.get("watch") == ["true"]:
+                    return self.watch(url.path, int(query["resourceVersion"][0]), selected)
+                with lock:
+                    self.reply(200, {"metadata": {"resourceVersion": str(rv[0])},
+                        "items": [o for o in collections[url.path].values() if selected(o)]})
+            def watch(self, path, since, selected):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -90,7 +105,7 @@ final class FakeServicesAPI {
                 sent = since
                 while True:
                     with lock:
-                        pending = [e for e in events if e[0] > sent and e[1] == path]
+                        pending = [e for e in events if e[0] > sent and e[1] == path and selected(e[3])]
                         if not pending:
                             sent = max([sent] + [e[0] for e in events])
                             lock.wait(1)
@@ -145,6 +160,14 @@ final class FakeServicesAPI {
         let reply = try run(
             inNamespace(["/usr/bin/curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "\(server)/control\(path)"]))
         guard reply.status == 0 else { throw TestFailure("put \(path): \(reply.stderr)") }
+    }
+
+    /// The queries of the lists and watches of the collection at `path`, in order, each parsed
+    /// (a parameter to its values, as Python's parse_qs decodes them).
+    func requests(_ path: String) throws -> [[String: [String]]] {
+        let reply = try run(inNamespace(["/usr/bin/curl", "-sf", "\(server)/control/requests"]))
+        guard reply.status == 0, let items = reply.json?["items"] as? [[String: Any]] else { throw TestFailure("requests: \(reply.stderr)") }
+        return items.filter { $0["path"] as? String == path }.compactMap { $0["query"] as? [String: [String]] }
     }
 
     func delete(_ path: String, _ key: String) throws {
