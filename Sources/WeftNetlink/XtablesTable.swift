@@ -36,7 +36,8 @@ public enum XtablesTable {
                 throw SystemError("getsockopt IPT_SO_GET_INFO", spelled, errno: failure)
             }
             guard Int(size) <= maxBytes else {
-                throw SystemError("getsockopt IPT_SO_GET_INFO", "\(spelled): \(size) bytes of entries, over the \(maxBytes >> 20) MiB read", code: .noBufferSpace)
+                throw SystemError(
+                    "getsockopt IPT_SO_GET_INFO", "\(spelled): \(size) bytes of entries, over the \(maxBytes >> 20) MiB read", code: .noBufferSpace)
             }
             var buffer = [UInt8](repeating: 0, count: layout.entriesAt + Int(size))
             let length = UInt32(buffer.count)
