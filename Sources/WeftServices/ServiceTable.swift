@@ -9,6 +9,9 @@ public final class ServiceTable {
     public let handle: NetlinkHandle
     private var written: NftTableImage?
     private let client: NftClient
+    /// What the kernel's table served before this object's first write: a previous weftd's Services
+    /// (ServiceFlows.vanished), empty when there was no table. Nil until the first write.
+    public private(set) var inherited: [ServiceListing]?
 
     public init(handle: NetlinkHandle) {
         self.handle = handle
@@ -20,6 +23,7 @@ public final class ServiceTable {
     /// Returns the number of netlink messages sent.
     @discardableResult
     public func write(_ image: NftTableImage) throws -> Int {
+        if written == nil, inherited == nil { inherited = inheritedListing() }
         let before = client.sent.messages
         try client.update(from: written, to: image)
         written = image
@@ -75,6 +79,12 @@ public final class ServiceTable {
             }
         }
         return found
+    }
+
+    /// The table found before the first write. A table that cannot be read (none, or one of another
+    /// layout) gives nothing: its Services' flows then time out as they did before this sweep existed.
+    private func inheritedListing() -> [ServiceListing] {
+        (try? listing()) ?? []
     }
 
     /// The table as the kernel holds it: each Service port's frontends and endpoints.

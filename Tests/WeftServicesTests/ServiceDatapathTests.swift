@@ -181,7 +181,8 @@ struct ServiceDatapathTests {
         try lab.write([Self.plan("dns", "10.96.0.53", port: 53, endpoints: [("10.244.1.2", true), ("10.244.2.2", true)], transport: .udp)])
         var servers = Set<String>()
         for source in 41000..<41040 where servers.count < 2 {
-            servers.insert(ServiceLab.server(try lab.udp(from: "client", to: "10.96.0.53", port: 53, sourcePort: source)))
+            let server = ServiceLab.server(try lab.udp(from: "client", to: "10.96.0.53", port: 53, sourcePort: source))
+            if !server.isEmpty { servers.insert(server) }
         }
         #expect(servers == ["pod1", "pod2"], "\(servers)")
         // A TCP connection to the same endpoint: the protocol filter leaves it out.
@@ -201,6 +202,43 @@ struct ServiceDatapathTests {
         let after = try conntrack.entries(family: .v4).filter { $0.proto == 17 }
         #expect(!after.contains { $0.replySource == pod2 }, "the removed endpoint's flows are gone: \(after)")
         #expect(after.contains { $0.replySource == pod1 }, "the kept endpoint's flows stay: \(after)")
+    }
+
+    /// A restart: a new ServiceTable reads the table the previous one left before its first write; the
+    /// UDP flows of a Service deleted in between are found through it and deleted, a kept Service's stay.
+    @Test func aServiceDeletedWhileNoWeftdRanLosesItsUDPFlowsOnTheFirstTable() throws {
+        let lab = try ServiceLab()
+        defer { lab.cleanup() }
+        try lab.serve("pod1", port: 8080, udp: true)
+        try lab.serve("pod2", port: 8080, udp: true)
+        let kept = Self.plan("kept", "10.96.0.53", port: 53, endpoints: [("10.244.1.2", true)], transport: .udp)
+        let deleted = Self.plan("deleted", "10.96.0.54", port: 53, endpoints: [("10.244.2.2", true)], transport: .udp)
+        try lab.write([kept, deleted])
+        // A datagram may go unanswered (the server not yet reading): another source port, another flow.
+        func answer(_ address: String, from ports: Range<Int>) throws -> String {
+            for port in ports {
+                let server = ServiceLab.server(try lab.udp(from: "client", to: address, port: 53, sourcePort: port))
+                if !server.isEmpty { return server }
+            }
+            return ""
+        }
+        #expect(try answer("10.96.0.53", from: 42000..<42010) == "pod1")
+        #expect(try answer("10.96.0.54", from: 42010..<42020) == "pod2")
+        let restarted = ServiceTable(handle: lab.handle)
+        try restarted.write(ServiceRuleset.image([kept], node: lab.node4))
+        #expect(restarted.inherited?.map(\.service).sorted() == ["prod/deleted", "prod/kept"], "\(String(describing: restarted.inherited))")
+        let conntrack = Conntrack(handle: lab.handle)
+        let udp = try conntrack.entries(family: .v4).filter { $0.proto == 17 }
+            .map { StaleFlow(frontend: $0.originalDestination, port: $0.originalDestinationPort, endpoint: $0.replySource) }
+        let vanished = ServiceFlows.vanished(udp, inherited: restarted.inherited ?? [], plans: [kept], node: lab.node4)
+        #expect(vanished == [StaleFlow(frontend: IPAddress("10.96.0.54")!, port: 53, endpoint: IPAddress("10.244.2.2")!)], "\(udp)")
+        #expect(try restarted.deleteStale(vanished) >= 1)
+        let after = try conntrack.entries(family: .v4).filter { $0.proto == 17 }
+        #expect(!after.contains { $0.originalDestination == IPAddress("10.96.0.54")! }, "the deleted Service's flows are gone: \(after)")
+        #expect(after.contains { $0.originalDestination == IPAddress("10.96.0.53")! }, "the kept Service's stay: \(after)")
+        // A second write of the same object reads nothing again: only what it found at its start counts.
+        try restarted.write(ServiceRuleset.image([], node: lab.node4))
+        #expect(restarted.inherited?.count == 2)
     }
 
     /// Legacy iptables (x_tables), as kube-proxy 1.20 on Debian writes it, read through the kernel in the
