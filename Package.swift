@@ -109,7 +109,7 @@ let package = Package(
                 "WeftAddress", "WeftIdentity", "WeftNftables", "WeftPolicyWire", .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Services: the API's Services and EndpointSlices planned and compiled into one nftables table.
-        .target(name: "WeftServices", dependencies: ["WeftAddress", "WeftNetlink", "WeftNftables"]),
+        .target(name: "WeftServices", dependencies: ["WeftAddress", "WeftNetlink", "WeftNftables", "WeftSystem"]),
         .testTarget(name: "WeftServicesTests", dependencies: ["WeftTestSupport", "WeftServices", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem"]),
         // The policy socket's request and reply: no dependency, so the fuzzer can drive its parser.
         .target(name: "WeftPolicyWire"),

@@ -41,6 +41,9 @@ struct Informer: Sendable {
     var pageSize = 500
     var watchSeconds: ClosedRange<Int> = 300...600
     var idleMargin: Duration = .seconds(30)
+    /// The API's fieldSelector for both the list and the watch ("metadata.name=node-1": one Node, not the
+    /// cluster's): the server then sends only those objects, and a delete event when one stops matching.
+    var fieldSelector: String?
     /// Requests made, for tests and metrics: lists (whole lists, each of `pages` pages) and watches.
     let counters = InformerCounters()
 
@@ -84,7 +87,7 @@ struct Informer: Sendable {
         var next: String?
         var limit = pageSize
         repeat {
-            var query = "\(path)?limit=\(limit)"
+            var query = "\(path)?limit=\(limit)\(selectorQuery)"
             if let next { query += "&continue=\(Self.encoded(next))" }
             let page: [String: Any]
             do {
@@ -133,6 +136,9 @@ struct Informer: Sendable {
             }
         }
     }
+
+    /// "&fieldSelector=…", percent-encoded, or nothing.
+    var selectorQuery: String { fieldSelector.map { "&fieldSelector=\(Self.encoded($0))" } ?? "" }
 
     static func encoded(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text

@@ -28,7 +28,7 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
         let seconds = Int.random(in: informer.watchSeconds)
         let idle = Duration.seconds(seconds) + informer.idleMargin
         let path =
-            "\(informer.path)?watch=true&allowWatchBookmarks=true&timeoutSeconds=\(seconds)"
+            "\(informer.path)?watch=true&allowWatchBookmarks=true&timeoutSeconds=\(seconds)\(informer.selectorQuery)"
             + "&resourceVersion=\(Informer.encoded(version))"
         let began = ContinuousClock.now
         informer.counters.add(watches: 1)

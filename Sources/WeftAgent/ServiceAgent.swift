@@ -101,6 +101,7 @@ public actor ServiceAgent {
             }
             // The Node's addresses (NodePorts) follow the Node object; until its first list, the ones read at start.
             var nodes = Informer(client: client, path: "/api/v1/nodes")
+            nodes.fieldSelector = "metadata.name=\(node)"
             nodes.logger = logger
             group.addTask { [nodes] in await nodes.run { await self.receivedNode($0) } }
             group.addTask { await self.applyRetry.run(failing: { await self.applyFailed }, retry: { await self.retryApply() }) }

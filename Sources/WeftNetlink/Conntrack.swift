@@ -51,8 +51,13 @@ public struct ConntrackEntry: Equatable, Sendable {
 /// socket, shared with nftables.
 public final class Conntrack {
     public let handle: NetlinkHandle
-    private var connection: NetlinkSocket { get throws { try handle.netfilter } }
+    var connection: NetlinkSocket { get throws { try handle.netfilter } }
     static let udp: UInt8 = 17
+    /// The kernel refused a dump filter once: later dumps of this object go unfiltered.
+    var filterRefused = false
+    /// Past this many endpoints of one family, one dump of the family's UDP entries costs less than
+    /// one per endpoint (each dump walks the kernel's whole table).
+    static let endpointDumps = 16
 
     public init(handle: NetlinkHandle) {
         self.handle = handle
@@ -134,16 +139,26 @@ public final class Conntrack {
 
     /// Deletes the UDP entries whose original destination is one flow's address and port and whose reply
     /// comes from its reply source: a client of a Service whose endpoint went away must pick a live one on
-    /// its next packet, while flows to the endpoints that stay keep theirs. One dump per family named.
+    /// its next packet, while flows to the endpoints that stay keep theirs. The kernel sends back only
+    /// UDP entries answered by the endpoints named (one filtered dump per endpoint; one of the family's
+    /// UDP entries past `endpointDumps`), and each is matched here against the exact flows.
     @discardableResult
     public func deleteUDP(flows: Set<UDPFlow>) throws -> Int {
         var deleted = 0
-        for family in [IPAddress.Family.v4, .v6] where flows.contains(where: { $0.destination.family == family }) {
-            for entry in try entries(family: family) where entry.proto == Self.udp {
-                let flow = UDPFlow(destination: entry.originalDestination, port: entry.originalDestinationPort, replySource: entry.replySource)
-                guard flows.contains(flow) else { continue }
-                try delete(entry)
-                deleted += 1
+        for family in [IPAddress.Family.v4, .v6] {
+            let endpoints = Set(flows.filter { $0.destination.family == family }.map(\.replySource))
+            guard !endpoints.isEmpty else { continue }
+            let filters =
+                endpoints.count > Self.endpointDumps
+                ? [ConntrackFilter(family: family, proto: Self.udp)]
+                : endpoints.sorted().map { ConntrackFilter(family: family, proto: Self.udp, replySource: $0) }
+            for filter in filters {
+                for entry in try entries(filter) where entry.proto == Self.udp {
+                    let flow = UDPFlow(destination: entry.originalDestination, port: entry.originalDestinationPort, replySource: entry.replySource)
+                    guard flows.contains(flow) else { continue }
+                    try delete(entry)
+                    deleted += 1
+                }
             }
         }
         return deleted

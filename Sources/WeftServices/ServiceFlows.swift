@@ -47,6 +47,28 @@ public enum ServiceFlows {
         return Array(Set(strays)).sorted { ($0.frontend, $0.port, $0.endpoint) < ($1.frontend, $1.port, $1.endpoint) }
     }
 
+    /// For the first table a weftd writes: conntrack's UDP flows to frontends that the table it found
+    /// (`inherited`, a previous weftd's, read back before the write) served over UDP and `plans` no longer
+    /// serve: Services deleted, or their ports changed, while no weftd ran. `strays` cannot see these, as
+    /// no plan names their frontends. Only frontends of weft's own table count, so no other program's flows
+    /// are touched; an untranslated flow (reply source = frontend: a server on that address) is left.
+    public static func vanished(
+        _ flows: [StaleFlow], inherited: [ServiceListing], plans: [ServicePortPlan], node: ServiceNode
+    ) -> [StaleFlow] {
+        let planned = served(plans, node: node)
+        let gone = Set(inherited.filter { $0.transport == "udp" }.flatMap(\.frontends).compactMap(frontend)).filter { planned[$0] == nil }
+        let vanished = flows.filter { gone.contains(Frontend(address: $0.frontend, port: $0.port)) && $0.endpoint != $0.frontend }
+        return Array(Set(vanished)).sorted { ($0.frontend, $0.port, $0.endpoint) < ($1.frontend, $1.port, $1.endpoint) }
+    }
+
+    /// A listing's frontend, "address:port" or "[v6]:port".
+    static func frontend(_ text: String) -> Frontend? {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        let host = text[..<colon].trimmingPrefix("[")
+        guard let address = IPAddress(String(host.hasSuffix("]") ? host.dropLast() : host)) else { return nil }
+        return Frontend(address: address, port: port)
+    }
+
     struct Frontend: Hashable {
         var address: IPAddress
         var port: UInt16

@@ -1,6 +1,7 @@
 import WeftAddress
 import WeftNetlink
 import WeftNftables
+import WeftSystem
 
 /// The Services table in one network namespace: written as images (the diff from the last one), stale
 /// UDP flows deleted, kube-proxy's rules detected, the table read back for `weftctl services ls`.
@@ -8,6 +9,9 @@ public final class ServiceTable {
     public let handle: NetlinkHandle
     private var written: NftTableImage?
     private let client: NftClient
+    /// What the kernel's table served before this object's first write: a previous weftd's Services
+    /// (ServiceFlows.vanished), empty when there was no table. Nil until the first write.
+    public private(set) var inherited: [ServiceListing]?
 
     public init(handle: NetlinkHandle) {
         self.handle = handle
@@ -19,6 +23,7 @@ public final class ServiceTable {
     /// Returns the number of netlink messages sent.
     @discardableResult
     public func write(_ image: NftTableImage) throws -> Int {
+        if written == nil, inherited == nil { inherited = inheritedListing() }
         let before = client.sent.messages
         try client.update(from: written, to: image)
         written = image
@@ -33,9 +38,31 @@ public final class ServiceTable {
         return try Conntrack(handle: handle).deleteUDP(flows: udp)
     }
 
-    /// What of kube-proxy is on this node (its nftables tables, iptables-nft's KUBE-SERVICES chains), each
-    /// named as an operator would remove it; empty when none.
-    public static func kubeProxyRules(handle: NetlinkHandle) throws -> [String] {
+    /// What of kube-proxy is on this node (its nftables tables, the KUBE-SERVICES chains of iptables-nft
+    /// and of legacy iptables), each named as an operator would remove it; empty when none. Legacy
+    /// iptables (x_tables, kube-proxy 1.20's default on Debian) is read in `namespace`, the handle's:
+    /// nil for the calling thread's.
+    public static func kubeProxyRules(handle: NetlinkHandle, namespace: NetworkNamespace? = nil) throws -> [String] {
+        let found = try nftablesKubeProxyRules(handle: handle)
+        // x_tables answers for the namespace of the socket asked, opened where the thread is.
+        if let namespace, !namespace.isCurrentThreadNamespace { return try found + namespace.run(legacyKubeProxyRules) }
+        return try found + legacyKubeProxyRules()
+    }
+
+    /// kube-proxy's KUBE-SERVICES chain in legacy iptables' nat tables of the calling thread's namespace.
+    static func legacyKubeProxyRules() throws -> [String] {
+        var found: [String] = []
+        for family in [IPAddress.Family.v4, .v6] {
+            guard let chains = try XtablesTable.userChains(table: "nat", family: family), chains.contains("KUBE-SERVICES") else { continue }
+            let tool = family == .v4 ? "iptables" : "ip6tables"
+            found.append(
+                "chain KUBE-SERVICES in legacy iptables' \(family == .v4 ? "ip" : "ip6") nat (kube-proxy --proxy-mode=iptables, iptables-legacy): "
+                    + "stop kube-proxy, then `kube-proxy --cleanup` or `\(tool)-legacy-save | grep -v KUBE | \(tool)-legacy-restore`")
+        }
+        return found
+    }
+
+    static func nftablesKubeProxyRules(handle: NetlinkHandle) throws -> [String] {
         let client = NftClient(handle: handle)
         var found: [String] = []
         for table in try client.tables() {
@@ -52,6 +79,12 @@ public final class ServiceTable {
             }
         }
         return found
+    }
+
+    /// The table found before the first write. A table that cannot be read (none, or one of another
+    /// layout) gives nothing: its Services' flows then time out as they did before this sweep existed.
+    private func inheritedListing() -> [ServiceListing] {
+        (try? listing()) ?? []
     }
 
     /// The table as the kernel holds it: each Service port's frontends and endpoints.

@@ -208,6 +208,29 @@ struct ServiceAgentTests {
         await lab.stop()
     }
 
+    /// The Nodes informer lists and watches this node's object only (fieldSelector=metadata.name), not
+    /// every Node of the cluster; another Node's change is not this node's, this node's still moves the NodePorts.
+    @Test func theNodesInformerAsksForThisNodeOnly() async throws {
+        let lab = try Lab(serving: "v1")
+        do {
+            try lab.api.put("/api/v1/services", Self.dnsService)
+            try lab.api.put("/apis/discovery.k8s.io/v1/endpointslices", Self.slice("v1", ["10.244.1.3"]))
+            _ = try await lab.start()
+            #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3"] } != nil)
+            try lab.api.put(
+                "/api/v1/nodes", #"{"metadata":{"name":"node-2"},"status":{"addresses":[{"type":"InternalIP","address":"192.168.1.30"}]}}"#)
+            try lab.api.put(
+                "/api/v1/nodes", #"{"metadata":{"name":"node-1"},"status":{"addresses":[{"type":"InternalIP","address":"192.168.1.20"}]}}"#)
+            #expect(await lab.nodeAddresses { $0 == [IPAddress("192.168.1.20")!] })
+            let requests = try lab.api.queries("/api/v1/nodes")
+            #expect(requests.contains { $0["watch"] == ["true"] } && requests.contains { $0["watch"] == nil }, "a list and a watch: \(requests)")
+            #expect(requests.allSatisfy { $0["fieldSelector"] == ["metadata.name=node-1"] }, "\(requests)")
+        } catch {
+            Issue.record(error)
+        }
+        await lab.stop()
+    }
+
     /// A restarted weftd remembers no plans: its first table sweeps conntrack for UDP flows to endpoints
     /// removed while it was down, and leaves the flows to endpoints it still serves.
     @Test func theFirstTableSweepsFlowsAPreviousWeftdLeft() async throws {

@@ -170,6 +170,97 @@ struct ServiceDatapathTests {
         #expect(found.contains { $0.contains("KUBE-SERVICES in ip nat") })
     }
 
+    /// The kernel's dump filter sends back one endpoint's UDP entries only; deleting one endpoint's
+    /// flows through it leaves the other endpoint's (the positive control, from the same dump).
+    @Test func theFilteredDumpReadsOneEndpointsUDPEntriesAndDeletesOnlyItsFlows() throws {
+        let lab = try ServiceLab()
+        defer { lab.cleanup() }
+        try lab.serve("pod1", port: 8080, udp: true)
+        try lab.serve("pod2", port: 8080, udp: true)
+        let (pod1, pod2) = (IPAddress("10.244.1.2")!, IPAddress("10.244.2.2")!)
+        try lab.write([Self.plan("dns", "10.96.0.53", port: 53, endpoints: [("10.244.1.2", true), ("10.244.2.2", true)], transport: .udp)])
+        var servers = Set<String>()
+        for source in 41000..<41040 where servers.count < 2 {
+            let server = ServiceLab.server(try lab.udp(from: "client", to: "10.96.0.53", port: 53, sourcePort: source))
+            if !server.isEmpty { servers.insert(server) }
+        }
+        #expect(servers == ["pod1", "pod2"], "\(servers)")
+        // A TCP connection to the same endpoint: the protocol filter leaves it out.
+        try lab.serve("pod2", port: 8080)
+        try lab.write([
+            Self.plan("dns", "10.96.0.53", port: 53, endpoints: [("10.244.1.2", true), ("10.244.2.2", true)], transport: .udp),
+            Self.plan("web", "10.96.0.10", endpoints: [("10.244.2.2", true)]),
+        ])
+        _ = try lab.connect(from: "client", to: "10.96.0.10", port: 80)
+        let conntrack = Conntrack(handle: lab.handle)
+        let filtered = try conntrack.entries(ConntrackFilter(family: .v4, proto: 17, replySource: pod2))
+        #expect(!filtered.isEmpty && filtered.allSatisfy { $0.proto == 17 && $0.replySource == pod2 }, "\(filtered)")
+        let all = try conntrack.entries(family: .v4)
+        #expect(all.contains { $0.proto == 6 && $0.replySource == pod2 } && all.contains { $0.proto == 17 && $0.replySource == pod1 }, "\(all)")
+        let deleted = try lab.table.deleteStale([StaleFlow(frontend: IPAddress("10.96.0.53")!, port: 53, endpoint: pod2)])
+        #expect(deleted == filtered.count)
+        let after = try conntrack.entries(family: .v4).filter { $0.proto == 17 }
+        #expect(!after.contains { $0.replySource == pod2 }, "the removed endpoint's flows are gone: \(after)")
+        #expect(after.contains { $0.replySource == pod1 }, "the kept endpoint's flows stay: \(after)")
+    }
+
+    /// A restart: a new ServiceTable reads the table the previous one left before its first write; the
+    /// UDP flows of a Service deleted in between are found through it and deleted, a kept Service's stay.
+    @Test func aServiceDeletedWhileNoWeftdRanLosesItsUDPFlowsOnTheFirstTable() throws {
+        let lab = try ServiceLab()
+        defer { lab.cleanup() }
+        try lab.serve("pod1", port: 8080, udp: true)
+        try lab.serve("pod2", port: 8080, udp: true)
+        let kept = Self.plan("kept", "10.96.0.53", port: 53, endpoints: [("10.244.1.2", true)], transport: .udp)
+        let deleted = Self.plan("deleted", "10.96.0.54", port: 53, endpoints: [("10.244.2.2", true)], transport: .udp)
+        try lab.write([kept, deleted])
+        // A datagram may go unanswered (the server not yet reading): another source port, another flow.
+        func answer(_ address: String, from ports: Range<Int>) throws -> String {
+            for port in ports {
+                let server = ServiceLab.server(try lab.udp(from: "client", to: address, port: 53, sourcePort: port))
+                if !server.isEmpty { return server }
+            }
+            return ""
+        }
+        #expect(try answer("10.96.0.53", from: 42000..<42010) == "pod1")
+        #expect(try answer("10.96.0.54", from: 42010..<42020) == "pod2")
+        let restarted = ServiceTable(handle: lab.handle)
+        try restarted.write(ServiceRuleset.image([kept], node: lab.node4))
+        #expect(restarted.inherited?.map(\.service).sorted() == ["prod/deleted", "prod/kept"], "\(String(describing: restarted.inherited))")
+        let conntrack = Conntrack(handle: lab.handle)
+        let udp = try conntrack.entries(family: .v4).filter { $0.proto == 17 }
+            .map { StaleFlow(frontend: $0.originalDestination, port: $0.originalDestinationPort, endpoint: $0.replySource) }
+        let vanished = ServiceFlows.vanished(udp, inherited: restarted.inherited ?? [], plans: [kept], node: lab.node4)
+        #expect(vanished == [StaleFlow(frontend: IPAddress("10.96.0.54")!, port: 53, endpoint: IPAddress("10.244.2.2")!)], "\(udp)")
+        #expect(try restarted.deleteStale(vanished) >= 1)
+        let after = try conntrack.entries(family: .v4).filter { $0.proto == 17 }
+        #expect(!after.contains { $0.originalDestination == IPAddress("10.96.0.54")! }, "the deleted Service's flows are gone: \(after)")
+        #expect(after.contains { $0.originalDestination == IPAddress("10.96.0.53")! }, "the kept Service's stay: \(after)")
+        // A second write of the same object reads nothing again: only what it found at its start counts.
+        try restarted.write(ServiceRuleset.image([], node: lab.node4))
+        #expect(restarted.inherited?.count == 2)
+    }
+
+    /// Legacy iptables (x_tables), as kube-proxy 1.20 on Debian writes it, read through the kernel in the
+    /// node's namespace: a nat table without KUBE-SERVICES is not kube-proxy's, one with it is, in both families.
+    @Test func kubeProxysLegacyIptablesChainsAreDetected() throws {
+        let lab = try ServiceLab()
+        defer { lab.cleanup() }
+        let namespace = try NetworkNamespace(path: "/var/run/netns/\(lab.node)")
+        #expect(try ServiceTable.kubeProxyRules(handle: lab.handle, namespace: namespace) == [])
+        // Asking made no table: the kernel creates one on first request, which is why /proc is read first.
+        #expect(!(try sh("ip netns exec \(lab.node) cat /proc/net/ip_tables_names")).contains("nat"))
+        try sh("ip netns exec \(lab.node) iptables-legacy -t nat -N OTHER")
+        try sh("ip netns exec \(lab.node) ip6tables-legacy -t nat -N OTHER")
+        #expect(try ServiceTable.kubeProxyRules(handle: lab.handle, namespace: namespace) == [], "nat tables without KUBE-SERVICES")
+        try sh("ip netns exec \(lab.node) iptables-legacy -t nat -N KUBE-SERVICES")
+        var found = try ServiceTable.kubeProxyRules(handle: lab.handle, namespace: namespace)
+        #expect(found.count == 1 && found[0].contains("legacy iptables' ip nat") && found[0].contains("iptables-legacy-save | grep -v KUBE"), "\(found)")
+        try sh("ip netns exec \(lab.node) ip6tables-legacy -t nat -N KUBE-SERVICES")
+        found = try ServiceTable.kubeProxyRules(handle: lab.handle, namespace: namespace)
+        #expect(found.count == 2 && found[1].contains("ip6 nat") && found[1].contains("ip6tables-legacy-restore"), "\(found)")
+    }
+
     @Test func theListingIsWhatWasWritten() throws {
         let lab = try ServiceLab()
         defer { lab.cleanup() }

@@ -36,6 +36,36 @@ import WeftServices
         #expect(ServiceFlows.strays(flows, plans: [dns(["10.244.1.3"], transport: .tcp)], node: node).isEmpty)
     }
 
+    /// A new weftd's first table: flows to UDP frontends the table it found served and no plan has any more
+    /// (a Service deleted while no weftd ran) are stale; flows to frontends still planned, to frontends
+    /// the old table served over TCP only, to addresses it never served, and untranslated ones are not.
+    @Test func flowsToFrontendsTheInheritedTableHadAndThePlansLackAreStale() {
+        let inherited = [
+            ServiceListing(service: "kube-system/kube-dns:dns", transport: "udp", frontends: ["10.96.0.10:53"], endpoints: ["10.244.1.3:53"]),
+            ServiceListing(service: "prod/gone", transport: "udp", frontends: ["10.96.0.20:53", "[fd96::20]:53", "192.168.1.10:30020"], endpoints: []),
+            ServiceListing(service: "prod/web", transport: "tcp", frontends: ["10.96.0.30:53"], endpoints: ["10.244.2.7:80"]),
+        ]
+        let flows = [
+            StaleFlow(frontend: address("10.96.0.20"), port: 53, endpoint: address("10.244.2.7")),  // the deleted Service's
+            StaleFlow(frontend: address("fd96::20"), port: 53, endpoint: address("fd44::7")),  // and in IPv6
+            StaleFlow(frontend: address("192.168.1.10"), port: 30020, endpoint: address("10.244.2.7")),  // its NodePort
+            StaleFlow(frontend: address("192.168.1.10"), port: 30020, endpoint: address("192.168.1.10")),  // untranslated
+            StaleFlow(frontend: address("10.96.0.10"), port: 53, endpoint: address("10.244.1.3")),  // still planned
+            StaleFlow(frontend: address("10.96.0.30"), port: 53, endpoint: address("10.244.2.7")),  // the old table's TCP frontend
+            StaleFlow(frontend: address("10.96.0.99"), port: 53, endpoint: address("10.244.2.7")),  // never weft's
+        ]
+        #expect(
+            ServiceFlows.vanished(flows, inherited: inherited, plans: [dns(["10.244.1.3"])], node: node) == [
+                StaleFlow(frontend: address("10.96.0.20"), port: 53, endpoint: address("10.244.2.7")),
+                StaleFlow(frontend: address("192.168.1.10"), port: 30020, endpoint: address("10.244.2.7")),
+                StaleFlow(frontend: address("fd96::20"), port: 53, endpoint: address("fd44::7")),
+            ])
+        // The same Service planned again: nothing vanished.
+        var back = dns(["10.244.2.7"])
+        back.clusterIP = address("10.96.0.20")
+        #expect(ServiceFlows.vanished(Array(flows.prefix(1)), inherited: inherited, plans: [back], node: node).isEmpty)
+    }
+
     @Test func tcpFlowsAreNeverStale() {
         #expect(ServiceFlows.stale(from: [dns(["10.244.1.3"], transport: .tcp)], to: [dns([], transport: .tcp)], node: node).isEmpty)
     }

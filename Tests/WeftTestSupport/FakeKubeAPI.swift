@@ -90,6 +90,14 @@ public final class FakeKubeAPI {
         return list.map { ($0["path"] ?? "", $0["authorization"] ?? "") }
     }
 
+    /// The queries of the requests for exactly `path` so far (each name with its values, as the URL had them).
+    public func queries(_ path: String) throws -> [[String: [String]]] {
+        try requests().compactMap { request in
+            guard let url = URLComponents(string: request.path), url.path == path else { return nil }
+            return Dictionary(grouping: url.queryItems ?? [], by: \.name).mapValues { $0.compactMap(\.value) }
+        }
+    }
+
     public func cleanup() {
         daemon.stop(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)

@@ -125,19 +125,26 @@ enum FakeKubeAPIScript {
                 if path in documents:
                     return self.reply(200, documents[path])
                 if path in collections:
+                    # fieldSelector: metadata.name=X only (weftd asks so for its own Node), as the API server filters.
+                    selected = lambda obj: True
+                    for selector in query.get("fieldSelector", []):
+                        field, _, value = selector.partition("=")
+                        if field != "metadata.name":
+                            return self.reply(400, {"kind": "Status", "code": 400, "message": "field label not supported: " + field})
+                        selected = lambda obj, value=value: obj.get("metadata", {}).get("name") == value
                     if query.get("watch") == ["true"]:
                         timeout = query.get("timeoutSeconds")
-                        return self.watch(path, int((query.get("resourceVersion") or ["0"])[0] or 0), int(timeout[0]) if timeout else None)
-                    return self.list(path, query)
+                        return self.watch(path, int((query.get("resourceVersion") or ["0"])[0] or 0), int(timeout[0]) if timeout else None, selected)
+                    return self.list(path, query, selected)
                 collection, name = locate(path)
                 with lock:
                     if collection is not None and name in collections[collection]:
                         return self.reply(200, collections[collection][name])
                 self.missing()
 
-            def list(self, path, query):
+            def list(self, path, query, selected):
                 with lock:
-                    names = list(collections[path])
+                    names = [n for n, obj in collections[path].items() if selected(obj)]
                     start = int((query.get("continue") or ["0"])[0])
                     limit = int((query.get("limit") or [str(len(names))])[0])
                     page = names[start:start + limit]
@@ -145,7 +152,7 @@ enum FakeKubeAPIScript {
                     meta = {"resourceVersion": str(state["rv"]), "continue": str(start + limit) if more else ""}
                     self.reply(200, {"metadata": meta, "items": [collections[path][n] for n in page]})
 
-            def watch(self, path, since, timeout):
+            def watch(self, path, since, timeout, selected):
                 with lock:
                     if state["gone_http"]:
                         state["gone_http"] = False
@@ -178,7 +185,7 @@ enum FakeKubeAPIScript {
                             if state["down"]:
                                 self.close_connection = True
                                 return
-                            pending = [e for e in events if e[0] > sent and e[1] == path]
+                            pending = [e for e in events if e[0] > sent and e[1] == path and selected(e[3])]
                             if not pending:
                                 sent = max([sent] + [e[0] for e in events])
                                 lock.wait(0.2)

@@ -57,4 +57,28 @@ static inline int weft_ethtool_value(int fd, const char *name, unsigned int cmd,
     if (rc == 0) *data = value.data;
     return rc;
 }
+/* x_tables (iptables-legacy) tables through getsockopt on a raw socket: the kernel's structs
+ * (linux/netfilter_ipv4/ip_tables.h, ip6_tables.h) stay in csystem.c, whose linux/ headers would
+ * collide with glibc's here. What the Swift parser needs of their layout, in bytes: */
+struct weft_xt_layout {
+    unsigned int entries_at;       /* sizeof(struct ipt_get_entries): where the entries start in the reply */
+    unsigned int entry_size;       /* sizeof(struct ipt_entry) */
+    unsigned int target_offset_at; /* offsetof(struct ipt_entry, target_offset), a __u16 */
+    unsigned int next_offset_at;   /* offsetof(struct ipt_entry, next_offset), a __u16 */
+    unsigned int target_size;      /* sizeof(struct xt_entry_target): the target's data follows */
+    unsigned int target_name_at;   /* offsetof(struct xt_entry_target, u.user.name) */
+    unsigned int target_name_max;  /* XT_EXTENSION_MAXNAMELEN */
+    unsigned int error_name_max;   /* XT_FUNCTION_MAXNAMELEN: xt_error_target's errorname, the chain's name */
+};
+extern const struct weft_xt_layout weft_xt_layout_ipv4;
+extern const struct weft_xt_layout weft_xt_layout_ipv6;
+
+/* IPT_SO_GET_INFO (IP6T_SO_GET_INFO when `ipv6`) for `table` on `fd`: the size of its entries.
+ * Returns getsockopt(2)'s result. */
+int weft_xt_table_size(int fd, int ipv6, const char *table, unsigned int *size);
+
+/* IPT_SO_GET_ENTRIES (IP6T_…) for `table`: `buffer` holds `length` bytes, the layout's entries_at
+ * and then the size GET_INFO gave (the kernel refuses any other length, and answers EAGAIN when the
+ * table changed size since). Returns getsockopt(2)'s result. */
+int weft_xt_table_entries(int fd, int ipv6, const char *table, unsigned char *buffer, unsigned int length);
 #endif
