@@ -7,6 +7,9 @@ import WeftNftables
 public final class ServiceTable {
     public let handle: NetlinkHandle
     private var written: NftTableImage?
+    /// Whether the kernel holds what this object wrote last (false before the first write and after a
+    /// refused one); `written` is nil after a partial write.
+    private var held = false
     private let client: NftClient
 
     public init(handle: NetlinkHandle) {
@@ -20,9 +23,45 @@ public final class ServiceTable {
     @discardableResult
     public func write(_ image: NftTableImage) throws -> Int {
         let before = client.sent.messages
+        held = false
         try client.update(from: written, to: image)
         written = image
+        held = true
         return client.sent.messages - before
+    }
+
+    /// Makes the kernel's table change from `before` to `after`, partial images of the part that changed
+    /// (ServiceImageState.Change), when the kernel holds what this object wrote last; else (the first
+    /// write, after a refused one, or a diff the kernel refuses because the table changed behind our
+    /// back) writes `whole()`, the whole table. Returns the number of netlink messages sent.
+    @discardableResult
+    public func write(before: NftTableImage, after: NftTableImage, whole: () -> NftTableImage) throws -> Int {
+        let start = client.sent.messages
+        if held {
+            held = false
+            // A refused diff changed nothing (a transaction is all or nothing): the whole table follows.
+            if (try? client.applyDiff(from: before, to: after)) == true {
+                written = nil
+                held = true
+                return client.sent.messages - start
+            }
+        }
+        let image = whole()
+        if let written {
+            try client.update(from: written, to: image)
+        } else {
+            // Nothing of ours to diff from (a start, or after partial writes): the table is made whole
+            // keeping the affinity sets it still wants, as kube-proxy never flushes them; a table the
+            // kernel will not take that way is replaced.
+            do {
+                try client.adopt(image)
+            } catch {
+                try client.replace(image)
+            }
+        }
+        written = image
+        held = true
+        return client.sent.messages - start
     }
 
     /// Deletes conntrack's entries of these flows (UDP, to the frontend and port, answered by the gone

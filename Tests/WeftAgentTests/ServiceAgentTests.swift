@@ -17,8 +17,9 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
     /// The next `count` writes are refused.
     func refuse(_ count: Int) { lock.withLock { refusals = count } }
 
-    func write(_ image: NftTableImage, plans: [ServicePortPlan]) throws -> Int {
-        try lock.withLock {
+    func write(_ change: ServiceImageState.Change, state: ServiceImageState) throws -> Int {
+        let plans = state.plans
+        return try lock.withLock {
             if refusals > 0 {
                 refusals -= 1
                 throw ServiceObjectError("refused by the test")
