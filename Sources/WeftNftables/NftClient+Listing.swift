@@ -61,10 +61,10 @@ extension NftClient {
             nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table.name)
             nftnl_set_nlmsg_build_payload(header, set)
         }.compactMap { message in
-            // NFTA_SET_TABLE (1), NFTA_SET_NAME (2); anonymous sets are named "__set%d".
+            // NFTA_SET_TABLE (1), NFTA_SET_NAME (2); anonymous sets and maps are named "__set%d", "__map%d".
             let attributes = NetlinkAttribute.parse(message.payload, from: 4)
             guard message.payload.first == table.family, attributes.first(1)?.string == table.name, let name = attributes.first(2)?.string,
-                !name.hasPrefix("__set")
+                !name.hasPrefix("__")
             else { return nil }
             return name
         }
