@@ -40,9 +40,9 @@ public final class ServiceImageState {
     public var plans: [ServicePortPlan] { plansByService.values.flatMap { $0 }.sorted(by: ServicePlanner.order) }
 
     /// The plans of the Services that have a healthCheckNodePort (ServiceHealthCheckPlan counts over a Service's ports).
-    public var healthCheckPlans: [ServicePortPlan] {
-        plansByService.values.filter { plans in plans.contains { $0.healthCheckNodePort != nil } }.flatMap { $0 }
-    }
+    public var healthCheckPlans: [ServicePortPlan] { healthCheckServices.flatMap { plansByService[$0] ?? [] } }
+    /// The Services that have a healthCheckNodePort.
+    var healthCheckServices: Set<String> = []
 
     /// A change: the Services re-planned, and the table's part that changed as two partial images.
     public struct Change: Sendable {
@@ -82,6 +82,11 @@ public final class ServiceImageState {
                 clusterIPKeys[key, default: 0] += 1
             }
             plansByService[service] = plans.isEmpty ? nil : plans
+            if plans.contains(where: { $0.healthCheckNodePort != nil }) {
+                healthCheckServices.insert(service)
+            } else {
+                healthCheckServices.remove(service)
+            }
         }
         // A key that became or stopped being a ClusterIP's changes the fragments naming it as external.
         for (key, was) in touchedClusterKeys where was != (clusterIPKeys[key] != nil) {

@@ -50,7 +50,10 @@ struct ServiceRestartTests {
         var grown = sticky
         grown.endpoints.append(EndpointPlan(address: IPAddress("10.244.4.2")!, port: 8080))
         let third = restarted.update(["prod/sticky": [grown]])
-        let messages = try table.write(before: third.before, after: third.after, whole: { Issue.record("not whole"); return restarted.image() })
+        let messages = try table.write(before: third.before, after: third.after) {
+            Issue.record("a partial diff, not the whole table")
+            return restarted.image()
+        }
         #expect(messages > 0 && messages < 20)
         #expect(try client.keys(table: ServiceRuleset.table, set: affinity) == [client4])
         #expect(try client.chains(table: .inet(ServiceRuleset.table)).contains(names.endpoint(grown.endpoints[2])))
