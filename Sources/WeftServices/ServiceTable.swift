@@ -2,7 +2,8 @@ import WeftAddress
 import WeftNetlink
 import WeftNftables
 
-/// The Services table in one network namespace: written as images (the diff from the last one), stale
+/// The Services table in one network namespace: written as the diff of what changed (partial images from
+/// ServiceImageState, or whole images), the first time keeping the affinity the kernel learned; stale
 /// UDP flows deleted, kube-proxy's rules detected, the table read back for `weftctl services ls`.
 public final class ServiceTable {
     public let handle: NetlinkHandle
