@@ -6,9 +6,11 @@ import WeftServices
 /// `weftd --services`: serves the cluster's Services on this node in place of kube-proxy, keeping the
 /// `weft-services` table equal to what the Services and their endpoints say.
 /// - Services and their endpoints (ServiceEndpointSource: EndpointSlices v1 or v1beta1, else Endpoints)
-///   are followed by list + watch (Informer); every change is planned whole (ServicePlanner, pure),
-///   turned into a table image (ServiceRuleset) and written as a diff (ServiceTable, one transaction);
-///   then the UDP flows to endpoints that went are deleted (ServiceFlows.stale).
+///   are followed by list + watch (Informer); a change costs what changed: the Services an event touches
+///   are marked dirty and re-planned alone (ServicePlanner, pure), their fragments of the table rebuilt
+///   (ServiceImageState, equal to ServiceRuleset's whole image) and the difference written (ServiceTable,
+///   one transaction); then the UDP flows to endpoints that went are deleted (ServiceFlows.stale).
+///   A change of the node's addresses re-plans everything.
 /// - Nothing is written before both kinds are listed: a table from Services without their endpoints
 ///   would reject every Service for a moment.
 /// - A write the kernel refuses is retried on a timer (RetryTimer) with no API event needed; the plans
@@ -37,10 +39,22 @@ public actor ServiceAgent {
     var unreadableSlices: [String: String] = [:]
     var synced: Set<Kind> = []
     var listing: [Kind: Set<String>] = [:]
-    /// The plans in the kernel; nil before the first write and after a refused one.
-    var applied: [ServicePortPlan]?
-    /// The plans of the last successful write, kept across a refused one for the stale-flow computation.
-    var lastWritten: [ServicePortPlan] = []
+    /// Whether the kernel holds the table (false before the first write and after a refused one).
+    var applied = false
+    /// The Services changed since the last successful write, with their plans at that write (kept across
+    /// a refused one for the stale-flow computation).
+    var pendingOld: [String: [ServicePortPlan]] = [:]
+    /// The table as fragments per Service port; rebuilt whole when the node's addresses change.
+    var imageState: ServiceImageState?
+    /// The Services to re-plan ("namespace/name"): changed, deleted, unreadable, or one of their slices did.
+    var dirty: Set<String> = []
+    /// Each endpoints object's Services (the labels of its slices, or the Service of an unreadable one),
+    /// and each Service's endpoints objects.
+    var sliceServices: [String: Set<String>] = [:]
+    var serviceSlices: [String: Set<String>] = [:]
+    /// The planner's problems by Service, and those of slices with no Service label by slice.
+    var problemsByService: [String: [String]] = [:]
+    var unlabeledProblems: [String: [String]] = [:]
     /// Whether conntrack was swept for flows a previous weftd's endpoints left (once, after the first write).
     var sweptConntrack = false
     /// Problems the planner reported last, so each is logged once while it lasts.
@@ -88,7 +102,7 @@ public actor ServiceAgent {
     /// The addresses NodePorts are served on now.
     public var nodePortAddresses: [IPAddress] { serviceNode.nodePortAddresses }
 
-    public var isSynced: Bool { synced.count == Kind.allCases.count && applied != nil }
+    public var isSynced: Bool { synced.count == Kind.allCases.count && applied }
 
     /// Follows Services and endpoints until cancelled.
     public func run() async {
@@ -142,11 +156,15 @@ public actor ServiceAgent {
             let named = listing.removeValue(forKey: kind) ?? []
             switch kind {
             case .services:
+                dirty.formUnion(services.keys.filter { !named.contains($0) })
+                dirty.formUnion(unreadableServices.keys.filter { !named.contains($0) })
                 services = services.filter { named.contains($0.key) }
                 unreadableServices = unreadableServices.filter { named.contains($0.key) }
             case .endpoints:
+                let gone = Set(slices.keys).union(unreadableSlices.keys).subtracting(named)
                 slices = slices.filter { named.contains($0.key) }
                 unreadableSlices = unreadableSlices.filter { named.contains($0.key) }
+                for key in gone { reindex(endpoints: key) }
             }
             synced.insert(kind)
         case .upserted(let object):
@@ -167,6 +185,9 @@ public actor ServiceAgent {
     /// Stores an object, or what the planner must know of one that cannot be read.
     func store(_ kind: Kind, _ object: [String: Any]) {
         let key = Self.objectKey(object)
+        defer {
+            if kind == .services { dirty.insert(key) } else { reindex(endpoints: key) }
+        }
         switch kind {
         case .services:
             do {
@@ -215,10 +236,29 @@ public actor ServiceAgent {
         case .services:
             services[key] = nil
             unreadableServices[key] = nil
+            dirty.insert(key)
         case .endpoints:
             slices[key] = nil
             unreadableSlices[key] = nil
+            reindex(endpoints: key)
         }
+    }
+
+    /// Follows an endpoints object's change in the index: the Services it named and names are dirty.
+    func reindex(endpoints key: String) {
+        let old = sliceServices[key] ?? []
+        var new = Set((slices[key] ?? []).compactMap(\.serviceKey))
+        if let service = unreadableSlices[key] { new.insert(service) }
+        for service in old.subtracting(new) {
+            serviceSlices[service]?.remove(key)
+            if serviceSlices[service]?.isEmpty == true { serviceSlices[service] = nil }
+        }
+        for service in new { serviceSlices[service, default: []].insert(key) }
+        sliceServices[key] = new.isEmpty ? nil : new
+        dirty.formUnion(old)
+        dirty.formUnion(new)
+        let unlabeled = (slices[key] ?? []).filter { $0.serviceKey == nil }.map(ServicePlanner.unlabeledProblem)
+        unlabeledProblems[key] = unlabeled.isEmpty ? nil : unlabeled
     }
 
     /// The node's addresses changed: NodePorts follow.
@@ -248,23 +288,62 @@ public actor ServiceAgent {
         apply()
     }
 
-    /// The planner's view of what is stored.
-    var plannerSource: ServiceSource {
-        ServiceSource(
-            services: Array(services.values), slices: slices.values.flatMap { $0 }, unreadable: unreadableServices.values.sorted { $0.key < $1.key },
-            unreadableSlices: unreadableSlices)
+    /// One Service planned from what is stored: its slices, or its salvaged plans when unreadable.
+    func plan(service key: String) -> ServicePlanning {
+        if let service = services[key] {
+            var found: [EndpointSliceObject] = [], unreadable: [String] = []
+            for entry in serviceSlices[key] ?? [] {
+                found += (slices[entry] ?? []).filter { $0.serviceKey == key }
+                if unreadableSlices[entry] == key { unreadable.append(entry) }
+            }
+            return ServicePlanner.plan(service, slices: found, unreadableSlices: unreadable, nodeName: node)
+        }
+        if let salvaged = unreadableServices[key] { return ServicePlanner.plan(salvaged) }
+        return ServicePlanning()
     }
 
-    /// Plans everything, writes the table, then deletes the UDP flows to endpoints that went.
+    /// The dirty Services re-planned into the table's state (every Service into a new one when the node
+    /// changed): what the kernel must change.
+    func replan() -> (ServiceImageState, ServiceImageState.Change) {
+        let previous = imageState
+        let state: ServiceImageState
+        if let previous, previous.node == serviceNode {
+            state = previous
+        } else {
+            state = ServiceImageState(node: serviceNode)
+            dirty.formUnion(services.keys)
+            dirty.formUnion(unreadableServices.keys)
+            if let previous { dirty.formUnion(previous.plansByService.keys) }
+        }
+        var changes: [String: [ServicePortPlan]] = [:]
+        for key in dirty {
+            let planning = plan(service: key)
+            problemsByService[key] = planning.problems.isEmpty ? nil : planning.problems
+            changes[key] = planning.plans
+        }
+        dirty = []
+        imageState = state
+        var change = state.update(changes)
+        if let previous, previous !== state {
+            // New node addresses: the whole table's diff (rare), the old plans the stale flows' base.
+            change.before = previous.image()
+            change.after = state.image()
+            change.oldPlans = previous.plansByService
+            change.newPlans = state.plansByService
+        }
+        for (key, plans) in change.oldPlans where pendingOld[key] == nil { pendingOld[key] = plans }
+        return (state, change)
+    }
+
+    /// Re-plans what changed, writes the difference, then deletes the UDP flows to endpoints that went.
     func apply() {
-        let planning = ServicePlanner.plan(plannerSource, nodeName: node)
-        report(planning.problems)
-        let image = ServiceRuleset.image(planning.plans, node: serviceNode)
+        let (state, change) = replan()
+        report(problemsByService.values.flatMap { $0 } + unlabeledProblems.values.flatMap { $0 })
         let messages: Int
         do {
-            messages = try table.write(image, plans: planning.plans)
+            messages = try table.write(change, state: state)
         } catch {
-            applied = nil
+            applied = false
             metrics.serviceSyncErrors.increment()
             logger.error("Services table not written", metadata: ["error": "\(error)"])
             applyFailed = true
@@ -272,28 +351,33 @@ public actor ServiceAgent {
             applyRetry.failed()
             return
         }
-        applied = planning.plans
+        applied = true
         applyFailed = false
         health.wrote()
-        healthChecks.update(planning.plans, nodeAddresses: serviceNode.nodePortAddresses)
+        healthChecks.update(state.healthCheckPlans, nodeAddresses: serviceNode.nodePortAddresses)
         metrics.serviceSyncs.increment()
         metrics.serviceKernelMessages.increment(by: Int64(messages))
-        metrics.services.set(Int64(planning.plans.count))
-        metrics.serviceEndpoints.set(Int64(planning.plans.reduce(0) { $0 + $1.endpoints.count }))
+        metrics.services.set(Int64(state.planCount))
+        metrics.serviceEndpoints.set(Int64(state.endpointCount))
         if let pendingSince { metrics.serviceProgrammingSeconds.record(ContinuousClock.now - pendingSince) }
         pendingSince = nil
-        logger.debug("Services table written", metadata: ["ports": "\(planning.plans.count)", "messages": "\(messages)"])
-        var stale = ServiceFlows.stale(from: lastWritten, to: planning.plans, node: serviceNode)
+        logger.debug("Services table written", metadata: ["ports": "\(state.planCount)", "messages": "\(messages)"])
+        var current: [String: [ServicePortPlan]] = [:]
+        for key in pendingOld.keys { current[key] = state.plansByService[key] ?? [] }
+        var stale = ServiceFlows.stale(from: pendingOld, to: current, state: state)
+        pendingOld = [:]
         if !sweptConntrack {
-            // The first table of this weftd: flows to endpoints removed while no weftd ran.
+            // The first table of this weftd: flows to endpoints removed, and to Services deleted, while no
+            // weftd ran (the latter known from the table the previous weftd left).
             sweptConntrack = true
             do {
-                stale += ServiceFlows.strays(try table.udpFlows(), plans: planning.plans, node: serviceNode)
+                let flows = try table.udpFlows()
+                stale += ServiceFlows.strays(flows, plans: state.plans, node: serviceNode)
+                stale += ServiceFlows.vanished(flows, inherited: table.inherited ?? [], plans: state.plans, node: serviceNode)
             } catch {
                 logger.warning("conntrack not read: UDP flows to endpoints removed before this start stay until they time out", metadata: ["error": "\(error)"])
             }
         }
-        lastWritten = planning.plans
         guard !stale.isEmpty else { return }
         do {
             let deleted = try table.deleteStale(stale)

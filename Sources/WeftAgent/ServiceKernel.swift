@@ -6,17 +6,21 @@ import WeftServices
 /// What ServiceAgent asks of the kernel: ServiceTable in weftd; tests give one that records. Called on
 /// the KernelQueue only (the agent runs there), so an implementation needs no lock of its own.
 public protocol ServiceKernel: AnyObject {
-    /// Makes the table `image`, compiled from `plans` (which a recording kernel keeps, the table need
-    /// not); returns the netlink messages sent.
-    func write(_ image: NftTableImage, plans: [ServicePortPlan]) throws -> Int
+    /// Makes the table what `state` holds, `change` being what changed since the last write (a recording
+    /// kernel keeps `state.plans`, the table writes the change); returns the netlink messages sent.
+    func write(_ change: ServiceImageState.Change, state: ServiceImageState) throws -> Int
     /// Deletes conntrack's entries of `flows`; returns how many.
     func deleteStale(_ flows: [StaleFlow]) throws -> Int
     /// Conntrack's UDP entries as (original destination, reply source), both families.
     func udpFlows() throws -> [StaleFlow]
+    /// What the table found before the first write served (a previous weftd's Services); nil before it.
+    var inherited: [ServiceListing]? { get }
 }
 
 extension ServiceTable: ServiceKernel {
-    public func write(_ image: NftTableImage, plans: [ServicePortPlan]) throws -> Int { try write(image) }
+    public func write(_ change: ServiceImageState.Change, state: ServiceImageState) throws -> Int {
+        try write(before: change.before, after: change.after, whole: state.image)
+    }
 
     public func udpFlows() throws -> [StaleFlow] {
         let conntrack = Conntrack(handle: handle)

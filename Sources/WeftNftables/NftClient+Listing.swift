@@ -52,4 +52,21 @@ extension NftClient {
             return attributes.first(3)?.string
         }
     }
+
+    /// The names of a table's sets, anonymous ones aside (none when the table is missing).
+    public func sets(table: NftTableName) throws -> [String] {
+        try dump(NFT_MSG_GETSET, family: table.family, operation: "list sets of \(table.familyName) \(table.name)") { header in
+            guard let set = nftnl_set_alloc() else { return }
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_str(set, code(NFTNL_SET_TABLE), table.name)
+            nftnl_set_nlmsg_build_payload(header, set)
+        }.compactMap { message in
+            // NFTA_SET_TABLE (1), NFTA_SET_NAME (2); anonymous sets and maps are named "__set%d", "__map%d".
+            let attributes = NetlinkAttribute.parse(message.payload, from: 4)
+            guard message.payload.first == table.family, attributes.first(1)?.string == table.name, let name = attributes.first(2)?.string,
+                !name.hasPrefix("__")
+            else { return nil }
+            return name
+        }
+    }
 }

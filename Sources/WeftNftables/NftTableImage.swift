@@ -41,6 +41,34 @@ extension NftClient {
         return transaction
     }
 
+    /// Makes the table `image` in one transaction, as `replace` does, except that the image's dynamic
+    /// sets the kernel already holds under the same name keep their elements (a rule-filled set, as
+    /// ClientIP affinity's: replacing it would forget every client's endpoint). Everything else not in the
+    /// image goes: every chain is flushed, every other set deleted (its elements' jumps with it), chains
+    /// not in the image deleted; then the image's sets, chains, elements and rules are added (adding a
+    /// chain that exists is a no-op). A name must fix a dynamic set's declaration (as the Services
+    /// table's affinity sets carry family and timeout in theirs): a kept set is not declared again.
+    /// Returns the names of the sets kept.
+    @discardableResult
+    public func adopt(_ image: NftTableImage) throws -> Set<String> {
+        let table = image.name, name = NftTableName.inet(table)
+        let existingChains = try chains(table: name), existingSets = Set(try sets(table: name))
+        let kept = Set(image.sets.filter { $0.dynamic && existingSets.contains($0.name) }.map(\.name))
+        let wanted = Set(image.regularChains + image.baseChains.map(\.name))
+        let transaction = transaction()
+        transaction.addTable(table)
+        for chain in existingChains { transaction.flushChain(table: table, chain: chain) }
+        for set in existingSets.sorted() where !kept.contains(set) { transaction.deleteSet(table: table, name: set) }
+        for chain in existingChains where !wanted.contains(chain) { transaction.deleteChain(table: table, name: chain) }
+        for set in image.sets where !kept.contains(set.name) { transaction.addSet(table: table, set) }
+        for chain in image.regularChains { transaction.addRegularChain(table: table, name: chain) }
+        for chain in image.baseChains { transaction.addChain(table: table, chain) }
+        for set in image.sets where !kept.contains(set.name) { transaction.addElements(table: table, set: set.name, image.elements[set.name] ?? []) }
+        for rule in image.rules { transaction.addRule(table: table, rule) }
+        try commit(transaction)
+        return kept
+    }
+
     /// Changes the table from `old` (what the last call wrote) to `new` in one transaction that touches
     /// only what differs: sets and chains added or deleted, chains whose rules changed flushed and
     /// refilled, elements added and deleted one by one (in interval sets, whole intervals). A changed base chain, a set declared anew under an old name,
@@ -60,6 +88,17 @@ extension NftClient {
             try replace(new)
             return true
         }
+    }
+
+    /// Commits the diff from `old` to `new` where both are partial images of the same part of a table
+    /// (the same table name; what changed, as it was and as it is; the maps whose elements changed
+    /// declared in both): chains, sets and elements of that part added, changed or deleted, the rest of
+    /// the table untouched. Returns false, sending nothing, when only a replacement would do (a set
+    /// declared anew under an old name); throws when the kernel refuses the transaction.
+    public func applyDiff(from old: NftTableImage, to new: NftTableImage) throws -> Bool {
+        guard let transaction = diff(from: old, to: new) else { return false }
+        if !transaction.isEmpty { try commit(transaction) }
+        return true
     }
 
     /// The diff transaction, or nil when only a replacement will do.

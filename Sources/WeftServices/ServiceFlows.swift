@@ -69,6 +69,30 @@ public enum ServiceFlows {
         return Frontend(address: address, port: port)
     }
 
+    /// `stale` for a change of some Services only: from their plans at the last write (`old`) to their
+    /// plans now (`new`, both by Service key), a flow kept when another Service still sends that frontend
+    /// to that endpoint (`state` holds every Service's plans now). Costs what changed.
+    public static func stale(from old: [String: [ServicePortPlan]], to new: [String: [ServicePortPlan]], state: ServiceImageState) -> [StaleFlow] {
+        let changed = Set(old.keys).union(new.keys)
+        let flows = stale(from: old.values.flatMap { $0 }, to: new.values.flatMap { $0 }, node: state.node)
+        return flows.filter { flow in
+            let others = state.plans(servingUDP: flow.frontend, port: flow.port, except: changed)
+            guard !others.isEmpty else { return true }
+            return !(served(others, node: state.node)[Frontend(address: flow.frontend, port: flow.port)] ?? []).contains(flow.endpoint)
+        }
+    }
+
+    /// A UDP plan's frontends: its ClusterIP, external and load-balancer addresses at its port, and the
+    /// node's addresses of its family at its nodePort.
+    static func frontends(_ plan: ServicePortPlan, node: ServiceNode) -> [Frontend] {
+        var result = (plan.clusterIP.map { [$0] } ?? []).map { Frontend(address: $0, port: plan.port) }
+        result += (plan.externalIPs + plan.loadBalancerIPs).map { Frontend(address: $0, port: plan.port) }
+        if let nodePort = plan.nodePort {
+            result += node.nodePortAddresses.filter { $0.family == plan.family }.map { Frontend(address: $0, port: nodePort) }
+        }
+        return result
+    }
+
     struct Frontend: Hashable {
         var address: IPAddress
         var port: UInt16

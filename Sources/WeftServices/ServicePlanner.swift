@@ -35,31 +35,56 @@ public enum ServicePlanner {
         var slicesByService: [String: [EndpointSliceObject]] = [:]
         for slice in source.slices {
             guard let service = slice.serviceKey else {
-                planning.problems.append("EndpointSlice \(slice.key): no \(EndpointSliceObject.serviceNameLabel) label: serves nothing")
+                planning.problems.append(unlabeledProblem(slice))
                 continue
             }
             slicesByService[service, default: []].append(slice)
         }
+        var unreadableByService: [String: [String]] = [:]
+        for (slice, service) in source.unreadableSlices { unreadableByService[service, default: []].append(slice) }
         for service in source.services {
-            let unreadableSlices = source.unreadableSlices.filter { $0.value == service.key }.keys.sorted()
-            var plans = plans(for: service, problems: &planning.problems)
-            if unreadableSlices.isEmpty {
-                let slices = slicesByService[service.key] ?? []
-                for index in plans.indices {
-                    plans[index].endpoints = endpoints(for: plans[index], service: service, slices: slices, nodeName: nodeName, problems: &planning.problems)
-                }
-            } else {
-                planning.problems.append(
-                    "Service \(service.key): EndpointSlice \(unreadableSlices.joined(separator: ", ")) cannot be read: its ports reject until it can")
-            }
-            planning.plans += plans
+            let one = plan(service, slices: slicesByService[service.key] ?? [], unreadableSlices: unreadableByService[service.key] ?? [], nodeName: nodeName)
+            planning.plans += one.plans
+            planning.problems += one.problems
         }
         for salvaged in source.unreadable {
-            planning.problems.append("Service \(salvaged.key): \(salvaged.reason): \(salvaged.plans.isEmpty ? "nothing of it served" : "its ports reject")")
-            planning.plans += salvaged.plans
+            let one = plan(salvaged)
+            planning.plans += one.plans
+            planning.problems += one.problems
         }
         planning.plans.sort(by: Self.order)
         return planning
+    }
+
+    /// One Service's plans (unsorted) and problems: what `plan` gives of it, given its slices (those whose
+    /// label names it) and the keys of its slices that cannot be read. weftd re-plans only the Services
+    /// that changed with it.
+    public static func plan(_ service: ServiceObject, slices: [EndpointSliceObject], unreadableSlices: [String], nodeName: String) -> ServicePlanning {
+        var planning = ServicePlanning()
+        var plans = plans(for: service, problems: &planning.problems)
+        if unreadableSlices.isEmpty {
+            for index in plans.indices {
+                plans[index].endpoints = endpoints(for: plans[index], service: service, slices: slices, nodeName: nodeName, problems: &planning.problems)
+            }
+        } else {
+            planning.problems.append(
+                "Service \(service.key): EndpointSlice \(unreadableSlices.sorted().joined(separator: ", ")) cannot be read: its ports reject until it can")
+        }
+        planning.plans = plans
+        return planning
+    }
+
+    /// A Service that cannot be decoded: its salvaged plans, which reject.
+    public static func plan(_ salvaged: UnreadableService) -> ServicePlanning {
+        var planning = ServicePlanning()
+        planning.problems.append("Service \(salvaged.key): \(salvaged.reason): \(salvaged.plans.isEmpty ? "nothing of it served" : "its ports reject")")
+        planning.plans = salvaged.plans
+        return planning
+    }
+
+    /// The problem a slice with no Service label is.
+    public static func unlabeledProblem(_ slice: EndpointSliceObject) -> String {
+        "EndpointSlice \(slice.key): no \(EndpointSliceObject.serviceNameLabel) label: serves nothing"
     }
 
     /// By id, then family (IPv4 first), then protocol.

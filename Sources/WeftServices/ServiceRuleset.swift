@@ -47,8 +47,15 @@ struct ServiceImageBuilder {
     /// The ClusterIPs' keys: never an external address's.
     var clusterIPKeys: Set<[UInt8]> = []
 
-    init(node: ServiceNode) {
+    /// `shared`: with the table's fixed chains, rules, maps and node addresses (a whole image); without,
+    /// one plan's fragment (ServiceFragment).
+    init(node: ServiceNode, shared: Bool = true) {
         self.node = node
+        guard shared else {
+            chains = []
+            rules = []
+            return
+        }
         for family in [IPAddress.Family.v4, .v6] {
             let layout = ServiceLayout.Family(family: family)
             sets += layout.sets

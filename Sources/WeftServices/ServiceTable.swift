@@ -3,11 +3,15 @@ import WeftNetlink
 import WeftNftables
 import WeftSystem
 
-/// The Services table in one network namespace: written as images (the diff from the last one), stale
+/// The Services table in one network namespace: written as the diff of what changed (partial images from
+/// ServiceImageState, or whole images), the first time keeping the affinity the kernel learned; stale
 /// UDP flows deleted, kube-proxy's rules detected, the table read back for `weftctl services ls`.
 public final class ServiceTable {
     public let handle: NetlinkHandle
     private var written: NftTableImage?
+    /// Whether the kernel holds what this object wrote last (false before the first write and after a
+    /// refused one); `written` is nil after a partial write.
+    private var held = false
     private let client: NftClient
     /// What the kernel's table served before this object's first write: a previous weftd's Services
     /// (ServiceFlows.vanished), empty when there was no table. Nil until the first write.
@@ -23,11 +27,48 @@ public final class ServiceTable {
     /// Returns the number of netlink messages sent.
     @discardableResult
     public func write(_ image: NftTableImage) throws -> Int {
-        if written == nil, inherited == nil { inherited = inheritedListing() }
+        if inherited == nil { inherited = inheritedListing() }
         let before = client.sent.messages
+        held = false
         try client.update(from: written, to: image)
         written = image
+        held = true
         return client.sent.messages - before
+    }
+
+    /// Makes the kernel's table change from `before` to `after`, partial images of the part that changed
+    /// (ServiceImageState.Change), when the kernel holds what this object wrote last; else (the first
+    /// write, after a refused one, or a diff the kernel refuses because the table changed behind our
+    /// back) writes `whole()`, the whole table. Returns the number of netlink messages sent.
+    @discardableResult
+    public func write(before: NftTableImage, after: NftTableImage, whole: () -> NftTableImage) throws -> Int {
+        if inherited == nil { inherited = inheritedListing() }
+        let start = client.sent.messages
+        if held {
+            held = false
+            // A refused diff changed nothing (a transaction is all or nothing): the whole table follows.
+            if (try? client.applyDiff(from: before, to: after)) == true {
+                written = nil
+                held = true
+                return client.sent.messages - start
+            }
+        }
+        let image = whole()
+        if let written {
+            try client.update(from: written, to: image)
+        } else {
+            // Nothing of ours to diff from (a start, or after partial writes): the table is made whole
+            // keeping the affinity sets it still wants, as kube-proxy never flushes them; a table the
+            // kernel will not take that way is replaced.
+            do {
+                try client.adopt(image)
+            } catch {
+                try client.replace(image)
+            }
+        }
+        written = image
+        held = true
+        return client.sent.messages - start
     }
 
     /// Deletes conntrack's entries of these flows (UDP, to the frontend and port, answered by the gone

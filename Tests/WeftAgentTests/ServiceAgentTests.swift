@@ -17,8 +17,9 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
     /// The next `count` writes are refused.
     func refuse(_ count: Int) { lock.withLock { refusals = count } }
 
-    func write(_ image: NftTableImage, plans: [ServicePortPlan]) throws -> Int {
-        try lock.withLock {
+    func write(_ change: ServiceImageState.Change, state: ServiceImageState) throws -> Int {
+        let plans = state.plans
+        return try lock.withLock {
             if refusals > 0 {
                 refusals -= 1
                 throw ServiceObjectError("refused by the test")
@@ -37,6 +38,10 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
     private var held: [StaleFlow] = []
     func hold(_ flows: [StaleFlow]) { lock.withLock { held = flows } }
     func udpFlows() throws -> [StaleFlow] { lock.withLock { held } }
+    /// What a previous weftd's table served, as the table read it before the first write.
+    private var found: [ServiceListing] = []
+    func inherit(_ listing: [ServiceListing]) { lock.withLock { found = listing } }
+    var inherited: [ServiceListing]? { lock.withLock { writes.isEmpty ? nil : found } }
 
     var lastPlans: [ServicePortPlan]? { lock.withLock { writes.last } }
     var writeCount: Int { lock.withLock { writes.count } }
@@ -232,19 +237,27 @@ struct ServiceAgentTests {
     }
 
     /// A restarted weftd remembers no plans: its first table sweeps conntrack for UDP flows to endpoints
-    /// removed while it was down, and leaves the flows to endpoints it still serves.
+    /// removed, and to Services deleted, while it was down, and leaves the flows to endpoints it still
+    /// serves and those its table never served.
     @Test func theFirstTableSweepsFlowsAPreviousWeftdLeft() async throws {
         let lab = try Lab(serving: "v1")
         let gone = StaleFlow(frontend: IPAddress("10.96.0.10")!, port: 53, endpoint: IPAddress("10.244.2.99")!)
         let kept = StaleFlow(frontend: IPAddress("10.96.0.10")!, port: 53, endpoint: IPAddress("10.244.1.3")!)
-        lab.kernel.hold([gone, kept])
+        // A Service deleted while no weftd ran: its frontend only in the table the previous weftd left.
+        let deleted = StaleFlow(frontend: IPAddress("10.96.0.99")!, port: 53, endpoint: IPAddress("10.244.3.1")!)
+        // A flow to an address no table of ours served: another program's, never touched.
+        let foreign = StaleFlow(frontend: IPAddress("10.96.7.7")!, port: 53, endpoint: IPAddress("10.244.3.2")!)
+        lab.kernel.hold([gone, kept, deleted, foreign])
+        lab.kernel.inherit([
+            ServiceListing(service: "default/old:dns", transport: "udp", frontends: ["10.96.0.99:53"], endpoints: ["10.244.3.1:53"])
+        ])
         do {
             try lab.api.put("/api/v1/services", Self.dnsService)
             try lab.api.put("/apis/discovery.k8s.io/v1/endpointslices", Self.slice("v1", ["10.244.1.3", "10.244.2.7"]))
             _ = try await lab.start()
             #expect(await lab.plans { Self.endpointAddresses($0) == ["10.244.1.3", "10.244.2.7"] } != nil)
-            #expect(await lab.flows { $0.contains(gone) })
-            #expect(!lab.kernel.staleFlows.contains(kept), "\(lab.kernel.staleFlows)")
+            #expect(await lab.flows { $0.contains(gone) && $0.contains(deleted) })
+            #expect(!lab.kernel.staleFlows.contains(kept) && !lab.kernel.staleFlows.contains(foreign), "\(lab.kernel.staleFlows)")
         } catch {
             Issue.record(error)
         }
