@@ -55,11 +55,12 @@ struct UnreadablePolicyTests {
 
     /// The other ways a rule cannot be read (a field of the wrong type, an unknown operator in a peer):
     /// the policy is kept with no rule and isolates web, as the bad ipBlock above does.
-    @Test(arguments: [
-        ["ingress": [["ports": [["port": true]]]]],
-        ["ingress": [["from": [["namespaceSelector": ["matchExpressions": [["key": "team", "operator": "Near"]]]]]]]],
-        ["egress": "everyone"],
-    ] as [[String: any Sendable]])
+    @Test(
+        arguments: [
+            ["ingress": [["ports": [["port": true]]]]],
+            ["ingress": [["from": [["namespaceSelector": ["matchExpressions": [["key": "team", "operator": "Near"]]]]]]]],
+            ["egress": "everyone"],
+        ] as [[String: any Sendable]])
     func aPolicyWithARuleOfTheWrongTypeOrAnUnknownOperatorIsolates(rules: [String: any Sendable]) async throws {
         try await withAgent { agent in
             let spec = rules.merging(["podSelector": ["matchLabels": ["app": "web"]]]) { $1 }
