@@ -131,7 +131,7 @@ public actor PolicyAgent {
         case .listedPage(let objects):
             // Stored as they come, over what was known: until the list ends nothing is dropped (a
             // policy that still exists is never missing from a table written meanwhile).
-            for object in objects {
+            for object in objects.map(PolicyAPIObject.init) {
                 store(kind, object)
                 listing[kind]?.insert(unreadableKey(kind, object))
             }
@@ -148,27 +148,22 @@ public actor PolicyAgent {
             if kind == .pods { pruneClaims(complete: true) }
             synced.insert(kind)
             health.watchListed(kind.rawValue)
-        case .upserted(let object):
-            let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
+        case .upserted(let raw):
+            let object = PolicyAPIObject(raw)
+            let before = kind == .pods ? object.key.flatMap { pods[$0] } : nil
             store(kind, object)
             if kind == .pods { stateChanged.notifyAll() }
             if kind == .pods { pruneClaims(complete: false) }
-            if kind == .pods && !changesTable(before, objectKey(object).flatMap { pods[$0] }) { return }
-        case .deleted(let object):
-            let before = kind == .pods ? objectKey(object).flatMap { pods[$0] } : nil
+            if kind == .pods && !changesTable(before, object.key.flatMap { pods[$0] }) { return }
+        case .deleted(let raw):
+            let object = PolicyAPIObject(raw)
+            let before = kind == .pods ? object.key.flatMap { pods[$0] } : nil
             let changes = kind != .pods || changesTable(before, nil)
             forget(kind, object)
             if !changes { return }
         }
         if pendingSince == nil { pendingSince = .now }
         scheduleFlush()
-    }
-
-    /// "namespace/name" of a namespaced object (a Pod's or a NetworkPolicy's key).
-    func objectKey(_ object: [String: Any]) -> String? {
-        let metadata = object["metadata"] as? [String: Any] ?? [:]
-        guard let namespace = metadata["namespace"] as? String, let name = metadata["name"] as? String else { return nil }
-        return "\(namespace)/\(name)"
     }
 
     /// Whether a pod's change can change the table: not when it has no address before or after (a pod
@@ -186,31 +181,30 @@ public actor PolicyAgent {
     }
 
     /// "kind namespace/name" of an object, for `unreadable`.
-    func unreadableKey(_ kind: Kind, _ object: [String: Any]) -> String {
-        let metadata = object["metadata"] as? [String: Any] ?? [:]
-        let name = kind == .namespaces ? metadata["name"] as? String : objectKey(object)
+    func unreadableKey(_ kind: Kind, _ object: PolicyAPIObject) -> String {
+        let name = kind == .namespaces ? object.name : object.key
         return "\(kind.rawValue) \(name ?? "(no name)")"
     }
 
     /// Never drops an object: a policy whose rules cannot be read is kept with no rule, isolating the
     /// pods it selects; one whose podSelector cannot be read, or a pod or namespace that cannot be read,
     /// leaves weftd unable to know and says so (unhealthy, attaches refused) until the API changes it.
-    func store(_ kind: Kind, _ object: [String: Any]) {
+    func store(_ kind: Kind, _ object: PolicyAPIObject) {
         let key = unreadableKey(kind, object)
         do {
             switch kind {
             case .pods:
-                let pod = try PolicyPod(json: object)
+                let pod = try object.decode(PolicyPod.self, kind: "Pod")
                 pods[pod.key] = pod
             case .namespaces:
-                let namespace = try PolicyNamespace(json: object)
+                let namespace = try object.decode(PolicyNamespace.self, kind: "Namespace")
                 namespaces[namespace.name] = namespace
             case .policies:
                 do {
-                    let policy = try NetworkPolicy(json: object)
+                    let policy = try object.decode(NetworkPolicy.self, kind: "NetworkPolicy")
                     policies[policy.key] = policy
                 } catch {
-                    let isolating = try NetworkPolicy.unreadable(json: object)
+                    let isolating = try NetworkPolicy.unreadable(object)
                     policies[isolating.key] = isolating
                     metrics.policyUnreadable.increment()
                     logger.error(
@@ -226,16 +220,15 @@ public actor PolicyAgent {
         }
     }
 
-    func forget(_ kind: Kind, _ object: [String: Any]) {
+    func forget(_ kind: Kind, _ object: PolicyAPIObject) {
         unreadable[unreadableKey(kind, object)] = nil
-        let metadata = object["metadata"] as? [String: Any] ?? [:]
         switch kind {
         case .pods:
-            guard let key = objectKey(object) else { return }
+            guard let key = object.key else { return }
             pods[key] = nil
             if claims.removeValue(forKey: key) != nil { saveClaims() }
-        case .namespaces: namespaces[metadata["name"] as? String ?? ""] = nil
-        case .policies: policies[objectKey(object) ?? ""] = nil
+        case .namespaces: namespaces[object.name ?? ""] = nil
+        case .policies: policies[object.key ?? ""] = nil
         }
     }
 

@@ -31,27 +31,31 @@ public struct LabelSelector: Equatable, Hashable, Sendable {
     public func matches(_ labels: [String: String]) -> Bool {
         matchLabels.allSatisfy { labels[$0.key] == $0.value } && requirements.allSatisfy { $0.matches(labels) }
     }
+}
 
-    /// From the API's JSON (or YAML) object.
-    init(_ value: Any?, object: String, path: String) throws {
-        guard let value else { self.init(); return }
-        guard let fields = value as? [String: Any] else { throw PolicyError(object, path, "not an object") }
-        var labels: [String: String] = [:]
-        for (key, raw) in fields["matchLabels"] as? [String: Any] ?? [:] {
-            guard let text = raw as? String else { throw PolicyError(object, "\(path).matchLabels.\(key)", "not a string") }
-            labels[key] = text
-        }
-        var requirements: [Requirement] = []
-        for (index, raw) in (fields["matchExpressions"] as? [Any] ?? []).enumerated() {
-            let at = "\(path).matchExpressions[\(index)]"
-            guard let expression = raw as? [String: Any], let key = expression["key"] as? String,
-                let opText = expression["operator"] as? String
-            else { throw PolicyError(object, at, "needs key and operator") }
-            guard let op = Operator(rawValue: opText) else { throw PolicyError(object, at, "unknown operator \(opText)") }
-            let values = Set((expression["values"] as? [Any] ?? []).compactMap { $0 as? String })
-            if (op == .in || op == .notIn) && values.isEmpty { throw PolicyError(object, at, "\(opText) needs values") }
-            requirements.append(Requirement(key: key, op: op, values: values))
-        }
-        self.init(matchLabels: labels, requirements: requirements)
+/// From the API's JSON: `matchLabels` strings only; an operator this layer does not know, or In and
+/// NotIn without values, refused by its key path (a selector read wrong could select too few pods).
+extension LabelSelector: Decodable {
+    private enum Keys: String, CodingKey { case matchLabels, matchExpressions }
+
+    public init(from decoder: Decoder) throws {
+        let fields = try decoder.container(keyedBy: Keys.self)
+        self.init(
+            matchLabels: try fields.decodeIfPresent([String: String].self, forKey: .matchLabels) ?? [:],
+            requirements: try fields.decodeIfPresent([Requirement].self, forKey: .matchExpressions) ?? [])
+    }
+}
+
+extension LabelSelector.Requirement: Decodable {
+    private enum Keys: String, CodingKey { case key, `operator`, values }
+
+    public init(from decoder: Decoder) throws {
+        let fields = try decoder.container(keyedBy: Keys.self)
+        let key = try fields.decode(String.self, forKey: .key)
+        let text = try fields.decode(String.self, forKey: .operator)
+        guard let op = LabelSelector.Operator(rawValue: text) else { throw refused(fields.codingPath, "unknown operator \(text)") }
+        let values = Set(try fields.decodeIfPresent([String].self, forKey: .values) ?? [])
+        if (op == .in || op == .notIn) && values.isEmpty { throw refused(fields.codingPath, "\(text) needs values") }
+        self.init(key: key, op: op, values: values)
     }
 }

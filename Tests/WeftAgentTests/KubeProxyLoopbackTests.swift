@@ -48,13 +48,8 @@ struct KubeProxyLoopbackTests {
         }
 
         func synAnswered(_ destination: String, _ port: Int) throws -> Bool {
-            let result = try run([
-                "/usr/bin/nsenter", "--net=/var/run/netns/wt-\(lab.id)-pweb", "/usr/bin/python3", "-c", RawSYN.script,
-                "eth0", address, destination, String(port), gateway,
-            ])
-            let answer = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard ["SYNACK", "NONE"].contains(answer) else { throw TestFailure("raw SYN sender failed: \(result.stdout) \(result.stderr)") }
-            return answer == "SYNACK"
+            try RawSYN.answered(
+                in: TestNamespace.path("wt-\(lab.id)-pweb"), source: address, destination: destination, port: port, gatewayMAC: gateway)
         }
         let debug = { () -> String in
             let node = (try? lab.inNode(["/usr/sbin/ip", "-br", "addr"]).stdout) ?? ""
@@ -68,45 +63,4 @@ struct KubeProxyLoopbackTests {
         let chain = try lab.inNode(["/usr/sbin/nft", "list", "chain", "inet", "weft", "localnet-input"]).stdout
         #expect(chain.range(of: "counter packets [1-9][0-9]* ", options: .regularExpression) != nil, "the drop counted: \(chain)")
     }
-}
-
-/// A hand-made TCP SYN from a pod's interface, framed for the gateway's MAC (what a pod with
-/// CAP_NET_RAW can send whatever its routes say); prints SYNACK when one came back within 2 s, else
-/// NONE. Arguments: interface, source, destination, port, gateway MAC. (WeftPluginTests' FirewallSupport
-/// sends the same frame.)
-enum RawSYN {
-    static let script = #"""
-        import socket, struct, sys, time, random
-        iface, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-        dmac = bytes.fromhex(sys.argv[5].replace(':', ''))
-        def csum(b):
-            if len(b) % 2: b += b'\0'
-            s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-            while s >> 16: s = (s & 0xffff) + (s >> 16)
-            return ~s & 0xffff
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-        s.bind((iface, 0))
-        smac = s.getsockname()[4]
-        sport = random.randint(20000, 60000)
-        tcp = struct.pack('!HHIIBBHHH', sport, port, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
-        pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(tcp))
-        tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
-        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
-        ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-        s.send(dmac + smac + b'\x08\x00' + ip + tcp)
-        s.settimeout(0.2)
-        deadline = time.time() + 2
-        while time.time() < deadline:
-            try:
-                frame = s.recv(2048)
-            except socket.timeout:
-                continue
-            h = frame[14:]
-            if len(h) < 40 or h[9] != 6 or h[12:16] != socket.inet_aton(dst): continue
-            ihl = (h[0] & 15) * 4
-            sp, dp = struct.unpack('!HH', h[ihl:ihl + 4])
-            if sp == port and dp == sport and h[ihl + 13] & 0x12 == 0x12:
-                print('SYNACK'); sys.exit(0)
-        print('NONE')
-        """#
 }

@@ -53,6 +53,33 @@ struct UnreadablePolicyTests {
         }
     }
 
+    /// The other ways a rule cannot be read (a field of the wrong type, an unknown operator in a peer):
+    /// the policy is kept with no rule and isolates web, as the bad ipBlock above does.
+    @Test(
+        arguments: [
+            ["ingress": [["ports": [["port": true]]]]],
+            ["ingress": [["from": [["namespaceSelector": ["matchExpressions": [["key": "team", "operator": "Near"]]]]]]]],
+            ["egress": "everyone"],
+        ] as [[String: any Sendable]])
+    func aPolicyWithARuleOfTheWrongTypeOrAnUnknownOperatorIsolates(rules: [String: any Sendable]) async throws {
+        try await withAgent { agent in
+            let spec = rules.merging(["podSelector": ["matchLabels": ["app": "web"]]]) { $1 }
+            let readable = Self.policy("readable", spec: ["podSelector": ["matchLabels": ["app": "web"]], "ingress": [["ports": [["port": 80]]]]])
+            await agent.received(.policies, listed: [Self.policy("bad", spec: spec), readable])
+            let kept = try #require(await agent.policies["prod/bad"], "kept, not dropped")
+            #expect(kept.ingress.isEmpty && kept.egress.isEmpty && kept.policyTypes == [.ingress, .egress])
+            #expect(await agent.policies["prod/readable"]?.ingress.first?.ports.count == 1, "the control: the same rules, readable, are read")
+            let compiled = PolicyCompiler.compile(
+                policies: [kept], pods: [try PolicyPod(json: Self.web)], namespaces: [PolicyNamespace(name: "prod")], node: "n1")
+            let address = try #require(IPAddress("10.9.0.2"))
+            for direction in [Direction.ingress, .egress] {
+                let chain = try #require(compiled.verdicts[direction]?[address], "web is isolated for \(direction)")
+                #expect(compiled.chains[chain]?.isEmpty == true, "and allowed nothing")
+            }
+            #expect(await agent.unreadable.isEmpty, "an isolating policy leaves weftd healthy")
+        }
+    }
+
     @Test func aPolicyWhoseSelectorCannotBeReadMakesWeftdUnhealthyUntilItChanges() async throws {
         try await withAgent { agent in
             agent.health.synced = true

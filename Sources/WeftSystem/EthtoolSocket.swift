@@ -1,5 +1,4 @@
 import CWeftSystem
-import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif
