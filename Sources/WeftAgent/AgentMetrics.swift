@@ -42,6 +42,9 @@ public final class AgentMetrics: Sendable {
     public let serviceSyncs: CoreMetrics.Counter
     public let serviceSyncErrors: CoreMetrics.Counter
     public let serviceSyncRetries: CoreMetrics.Counter
+    /// Writes that could not be the diff they were meant to be: a whole table instead of a partial diff, or a
+    /// replacement (affinity lost) instead of an adoption.
+    public let serviceSyncFallbacks: CoreMetrics.Counter
     /// Netlink messages the table writes sent: what one change costs the kernel.
     public let serviceKernelMessages: CoreMetrics.Counter
     public let services: CoreMetrics.Meter
@@ -106,6 +109,8 @@ public final class AgentMetrics: Sendable {
         serviceSyncs = counter("services_syncs", "Services table writes.")
         serviceSyncErrors = counter("services_sync_errors", "Services table writes the kernel refused.")
         serviceSyncRetries = counter("services_sync_retries", "Services table writes run again by the retry timer after the kernel refused one.")
+        serviceSyncFallbacks = counter(
+            "services_sync_fallbacks", "Services table writes the kernel refused as a diff and took whole (or replaced, losing ClientIP affinity).")
         serviceKernelMessages = counter("services_kernel_messages", "Netlink messages the Services table writes sent.")
         services = meter("services", "Service ports served, one per port and IP family.")
         serviceEndpoints = meter("service_endpoints", "Endpoints of the Service ports served (an endpoint of two ports counts twice).")

@@ -351,6 +351,10 @@ public actor ServiceAgent {
             applyRetry.failed()
             return
         }
+        if let fallback = table.takeFallback() {
+            metrics.serviceSyncFallbacks.increment()
+            logger.warning("Services table written, at a higher cost than meant", metadata: ["why": "\(fallback)"])
+        }
         applied = true
         applyFailed = false
         health.wrote()

@@ -15,6 +15,8 @@ public protocol ServiceKernel: AnyObject {
     func udpFlows() throws -> [StaleFlow]
     /// What the table found before the first write served (a previous weftd's Services); nil before it.
     var inherited: [ServiceListing]? { get }
+    /// Why the last write fell back to a costlier one (the whole table, or a replacement), once; nil if it did not.
+    func takeFallback() -> String?
 }
 
 extension ServiceTable: ServiceKernel {

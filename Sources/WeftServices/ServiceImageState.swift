@@ -69,7 +69,11 @@ public final class ServiceImageState {
             rebuild.insert(service)
             for plan in old {
                 planCount -= 1; endpointCount -= plan.endpoints.count
-                forEachUDPFrontend(plan) { udpFrontendServices[$0]?.remove(service) }
+                forEachUDPFrontend(plan) { frontend in
+                    // The key goes with its last Service: the index never outlives the frontends served.
+                    udpFrontendServices[frontend]?.remove(service)
+                    if udpFrontendServices[frontend]?.isEmpty == true { udpFrontendServices[frontend] = nil }
+                }
                 guard let key = Self.clusterIPKey(plan) else { continue }
                 if touchedClusterKeys[key] == nil { touchedClusterKeys[key] = clusterIPKeys[key] != nil }
                 clusterIPKeys[key] = (clusterIPKeys[key] ?? 0) > 1 ? (clusterIPKeys[key] ?? 0) - 1 : nil

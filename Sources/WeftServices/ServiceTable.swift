@@ -16,6 +16,14 @@ public final class ServiceTable {
     /// What the kernel's table served before this object's first write: a previous weftd's Services
     /// (ServiceFlows.vanished), empty when there was no table. Nil until the first write.
     public private(set) var inherited: [ServiceListing]?
+    /// Why the last write was not the write it was meant to be (a partial diff or an adoption the kernel
+    /// refused), until taken; the agent logs and counts it.
+    var fallback: String?
+
+    public func takeFallback() -> String? {
+        defer { fallback = nil }
+        return fallback
+    }
 
     public init(handle: NetlinkHandle) {
         self.handle = handle
@@ -47,10 +55,14 @@ public final class ServiceTable {
         if held {
             held = false
             // A refused diff changed nothing (a transaction is all or nothing): the whole table follows.
-            if (try? client.applyDiff(from: before, to: after)) == true {
-                written = nil
-                held = true
-                return client.sent.messages - start
+            do {
+                if try client.applyDiff(from: before, to: after) {
+                    written = nil
+                    held = true
+                    return client.sent.messages - start
+                }
+            } catch {
+                fallback = "the kernel refused a partial diff (\(error)): the whole table written"
             }
         }
         let image = whole()
@@ -63,6 +75,7 @@ public final class ServiceTable {
             do {
                 try client.adopt(image)
             } catch {
+                fallback = "the kernel refused to adopt the table (\(error)): replaced whole, ClientIP affinity lost"
                 try client.replace(image)
             }
         }

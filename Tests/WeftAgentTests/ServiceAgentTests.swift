@@ -42,6 +42,7 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
     private var found: [ServiceListing] = []
     func inherit(_ listing: [ServiceListing]) { lock.withLock { found = listing } }
     var inherited: [ServiceListing]? { lock.withLock { writes.isEmpty ? nil : found } }
+    func takeFallback() -> String? { nil }
 
     var lastPlans: [ServicePortPlan]? { lock.withLock { writes.last } }
     var writeCount: Int { lock.withLock { writes.count } }

@@ -38,6 +38,7 @@ struct ServiceRestartTests {
         let again = restarted.update(["prod/sticky": [sticky]])
         let table = ServiceTable(handle: handle)
         try table.write(before: again.before, after: again.after, whole: restarted.image)
+        #expect(table.takeFallback() == nil, "adopted, not replaced")
         #expect(try client.keys(table: ServiceRuleset.table, set: affinity) == [client4], "the client's affinity outlives the restart")
         let chains = try client.chains(table: .inet(ServiceRuleset.table))
         #expect(!chains.contains(goneChain), "what is no longer planned is gone")
@@ -57,5 +58,36 @@ struct ServiceRestartTests {
         #expect(messages > 0 && messages < 20)
         #expect(try client.keys(table: ServiceRuleset.table, set: affinity) == [client4])
         #expect(try client.chains(table: .inet(ServiceRuleset.table)).contains(names.endpoint(grown.endpoints[2])))
+    }
+
+    /// A partial diff the kernel refuses (the table deleted behind weftd's back) is followed by the whole
+    /// table, and the write says so (weftd logs and counts it); a write that went as meant says nothing.
+    @Test func aRefusedPartialDiffIsWrittenWholeAndSaysSo() throws {
+        let id = String(UUID().uuidString.prefix(8)).lowercased(), namespace = "wt-\(id)-sfallback"
+        try sh("ip netns add \(namespace)")
+        defer { _ = try? sh("ip netns delete \(namespace)", check: false) }
+        let handle = NetlinkHandle(in: try NetworkNamespace(path: "/var/run/netns/\(namespace)"))
+        let node = ServiceNode(nodePortAddresses: [], clusterCIDRs: [IPNetwork("10.244.0.0/16")!])
+        let web = ServiceDatapathTests.plan("web", "10.96.0.20", endpoints: [("10.244.1.2", false)])
+        let state = ServiceImageState(node: node)
+        let table = ServiceTable(handle: handle)
+        let first = state.update(["prod/web": [web]])
+        try table.write(before: first.before, after: first.after, whole: state.image)
+        var grown = web
+        grown.endpoints.append(EndpointPlan(address: IPAddress("10.244.2.2")!, port: 8080))
+        let second = state.update(["prod/web": [grown]])
+        try table.write(before: second.before, after: second.after, whole: state.image)
+        #expect(table.takeFallback() == nil, "a partial diff the kernel took")
+
+        try sh("ip netns exec \(namespace) nft delete table inet \(ServiceRuleset.table)")
+        var third = grown
+        third.endpoints.append(EndpointPlan(address: IPAddress("10.244.3.2")!, port: 8080))
+        let change = state.update(["prod/web": [third]])
+        try table.write(before: change.before, after: change.after, whole: state.image)
+        let why = table.takeFallback()
+        #expect(why?.contains("partial diff") == true, "\(String(describing: why))")
+        let chains = try NftClient(handle: handle).chains(table: .inet(ServiceRuleset.table))
+        #expect(chains.contains(ServicePortNames(third).endpoint(third.endpoints[2])), "the whole table is back: \(chains)")
+        #expect(table.takeFallback() == nil, "said once")
     }
 }

@@ -276,15 +276,32 @@ def _containerd_log(cluster, node):
     return cluster.path("logs", f"{node.prefix}containerd.log")
 
 
-def sandbox_log_offsets(cluster):
-    """Where each node's containerd log ends now."""
+def _kubelet_log(cluster, node):
+    return cluster.path("logs", f"{node.prefix}kubelet.log")
+
+
+def sandbox_log_offsets(cluster, log=_containerd_log):
+    """Where each node's containerd log (or `log`) ends now."""
     offsets = {}
     for node in cluster.nodes:
         try:
-            offsets[node.name] = os.path.getsize(_containerd_log(cluster, node))
+            offsets[node.name] = os.path.getsize(log(cluster, node))
         except OSError:
             offsets[node.name] = 0
     return offsets
+
+
+def logged_since(cluster, offsets, log=_kubelet_log):
+    """What each node's kubelet log (or `log`) gained since `offsets`, concatenated."""
+    texts = []
+    for node in cluster.nodes:
+        try:
+            with open(log(cluster, node), errors="replace") as f:
+                f.seek(offsets.get(node.name, 0))
+                texts.append(f.read())
+        except OSError:
+            pass
+    return "".join(texts)
 
 
 def pods_started_since(cluster, offsets):
@@ -314,8 +331,8 @@ RETRIED = {
 
 
 def retry_reason(set_name, rows, log_text):
-    """Why the set's run is to be repeated once (RETRIED), or None: only when it failed and its log
-    shows the known non-network cause."""
+    """Why the set's run is to be repeated once (RETRIED), or None: only when it failed and `log_text`
+    (the kubelets' logs written during the run) shows the known non-network cause."""
     if set_name not in RETRIED or not any(row[1] == "FAIL" for row in rows):
         return None
     pattern, reason = RETRIED[set_name]
@@ -338,10 +355,10 @@ def run_all(cluster, results, out_dir, extra_focus="", only=None, nodes=None, ta
         for spec_name, reason in left_out:
             results.add(section, spec_name, "SKIP", 0, f"not selected: {reason}")
         offsets = sandbox_log_offsets(cluster)
+        kubelets = sandbox_log_offsets(cluster, _kubelet_log)
         cases, code, log_tail, elapsed = run_e2e(cluster, out_dir, name, spec.focus, spec.skip, nodes=spec.nodes)
         rows = judge(selected, cases, code, log_tail=log_tail)
-        with open(os.path.join(out_dir, f"e2e-{name}.log"), errors="replace") as log:
-            reason = retry_reason(set_name, rows, log.read())
+        reason = retry_reason(set_name, rows, logged_since(cluster, kubelets))
         if reason:
             failed = "; ".join(row[0] for row in rows if row[1] == "FAIL")
             shutil.copy(os.path.join(out_dir, f"e2e-{name}.log"), os.path.join(out_dir, f"e2e-{name}-first.log"))

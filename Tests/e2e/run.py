@@ -152,11 +152,14 @@ def install_check(cluster, results, manifest=None):
     served = ""
     if not cluster.kube_proxy:
         # weftd --services: each node has the Services table (the node turned Ready only after weftd wrote
-        # it) and no kube-proxy runs anywhere.
+        # it) and no kube-proxy, neither started by the harness nor with rules in any iptables.
         for node in cluster.nodes:
             assert not node.alive("kube-proxy"), f"kube-proxy runs on {node.name} of a cluster without it"
             tables = node.in_node("nft", "list", "tables", check=True).stdout
             assert "table inet weft-services" in tables, f"{node.name}: no weft-services table: {tables}"
+            for tool in ("iptables-legacy-save", "iptables-nft-save"):
+                rules = node.in_node(tool, check=True).stdout
+                assert "KUBE-SERVICES" not in rules, f"{node.name}: kube-proxy's rules in {tool}: {rules[:500]}"
         served = "; no kube-proxy, table inet weft-services on each node"
     pod = cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app=weft")["items"][0]
     image = pod["status"]["initContainerStatuses"][0]["imageID"]
@@ -331,6 +334,15 @@ def main():
 
     for line in side_by_side(proxied):
         results.note(line)
+    if len(proxied) == 2:
+        # What passes with kube-proxy must pass with weftd --services (counted per set both ran).
+        (with_kube_proxy, kube_proxy_sets), (with_weftd, weftd_sets) = proxied.items()
+        worse = {name: (kube_proxy_sets[name], weftd_sets[name]) for name in set(kube_proxy_sets) & set(weftd_sets)
+                 if weftd_sets[name][0] < kube_proxy_sets[name][0] or weftd_sets[name][1] > kube_proxy_sets[name][1]}
+        results.add("side by side", f"every set both ran passes as many specs with {with_weftd} as with "
+                    f"{with_kube_proxy}", "FAIL" if worse else "PASS", 0,
+                    f"worse (passed, failed, skipped): {worse}" if worse else
+                    f"sets {sorted(set(kube_proxy_sets) & set(weftd_sets))}")
     results.timing("make e2e total (after the build)", time.monotonic() - t_all)
     passed, failed, skipped = results.counts()
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
