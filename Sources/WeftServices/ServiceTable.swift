@@ -20,6 +20,8 @@ public final class ServiceTable {
     /// refused), until taken; the agent logs and counts it.
     var fallback: String?
 
+    private func note(_ why: String) { fallback = fallback.map { "\($0); \(why)" } ?? why }
+
     public func takeFallback() -> String? {
         defer { fallback = nil }
         return fallback
@@ -62,20 +64,27 @@ public final class ServiceTable {
                     return client.sent.messages - start
                 }
             } catch {
-                fallback = "the kernel refused a partial diff (\(error)): the whole table written"
+                note("the kernel refused a partial diff (\(error)): the whole table written")
             }
         }
         let image = whole()
+        // From what this object wrote last, a diff; else (nothing of ours to diff from: a start, or after
+        // partial writes; or a diff the kernel refused) the table is made whole keeping the affinity sets
+        // it still wants, as kube-proxy never flushes them; a table the kernel will not take that way is
+        // replaced.
+        var made = false
         if let written {
-            try client.update(from: written, to: image)
-        } else {
-            // Nothing of ours to diff from (a start, or after partial writes): the table is made whole
-            // keeping the affinity sets it still wants, as kube-proxy never flushes them; a table the
-            // kernel will not take that way is replaced.
+            do {
+                made = try client.applyDiff(from: written, to: image)
+            } catch {
+                note("the kernel refused a diff from the last whole table (\(error)): the table adopted")
+            }
+        }
+        if !made {
             do {
                 try client.adopt(image)
             } catch {
-                fallback = "the kernel refused to adopt the table (\(error)): replaced whole, ClientIP affinity lost"
+                note("the kernel refused to adopt the table (\(error)): replaced whole, ClientIP affinity lost")
                 try client.replace(image)
             }
         }
