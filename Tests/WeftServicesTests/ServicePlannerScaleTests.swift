@@ -3,30 +3,12 @@ import Testing
 import WeftAddress
 import WeftServices
 
-/// The planner at the issue's largest size: 5,000 Services of 10 endpoints. Says how long a whole plan
-/// takes (weftd plans whole on every change); asserts the result, never the time.
+/// The planner at the issue's largest size: 5,000 Services of 10 endpoints (ServiceChangeCostTests' source).
+/// Says how long a whole plan takes (weftd's first table; a change re-plans its Services only); asserts the
+/// result, never the time.
 @Suite struct ServicePlannerScaleTests {
     @Test func fiveThousandServicesOfTenEndpoints() throws {
-        var services: [ServiceObject] = []
-        var slices: [EndpointSliceObject] = []
-        for index in 0..<5_000 {
-            let name = "svc-\(index)"
-            let clusterIP = "10.96.\(index / 250).\(index % 250 + 1)"
-            services.append(
-                try ServiceFixtures.decode(
-                    ServiceObject.self,
-                    #"{"metadata":{"name":"\#(name)","namespace":"bench"},"spec":{"clusterIP":"\#(clusterIP)","ports":[{"name":"http","port":80,"protocol":"UDP"}]}}"#
-                ))
-            let endpoints = (0..<10).map { slot in
-                #"{"addresses":["10.244.\#(index / 25).\#((index % 25) * 10 + slot + 1)"],"conditions":{"ready":true},"nodeName":"node-\#(slot % 3)"}"#
-            }
-            slices.append(
-                try ServiceFixtures.decode(
-                    EndpointSliceObject.self,
-                    #"{"metadata":{"name":"\#(name)-a","namespace":"bench","labels":{"kubernetes.io/service-name":"\#(name)"}},"addressType":"IPv4","endpoints":[\#(endpoints.joined(separator: ","))],"ports":[{"name":"http","port":8080,"protocol":"UDP"}]}"#
-                ))
-        }
-        let source = ServiceSource(services: services, slices: slices)
+        let (source, _, _) = try ServiceChangeCostTests.source(changed: false)
         let clock = ContinuousClock()
         var planning = ServicePlanning()
         let elapsed = clock.measure { planning = ServicePlanner.plan(source, nodeName: "node-0") }
