@@ -61,7 +61,9 @@ final class PolicyLab {
     /// The lab's API server reached from the test process (outside the node's namespace): a socat
     /// on 127.0.0.1 at a free port, one nsenter'd socat per connection. Its https URL.
     func forwardAPIServer() throws -> String {
-        let port = Int.random(in: 20000..<40000)
+        // 26,000 to 32,000: below the kernel's ephemeral range (a client socket is never given it) and apart
+        // from ServiceHealthCheckTests' ports (20,000 to 26,000), which must be refused once closed.
+        let port = Int.random(in: 26_000..<32_000)
         daemons["forward"] = try Daemon(
             [
                 "/usr/bin/socat", "TCP4-LISTEN:\(port),bind=127.0.0.1,fork,reuseaddr",
