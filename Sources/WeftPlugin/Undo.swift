@@ -2,11 +2,18 @@
 /// what it undoes exists, and a failure runs them all in reverse order.
 typealias Undo = () throws -> Void
 
-enum Rollback {
+/// The undo steps of one ADD, in the order their objects were made. A feature step registers each undo
+/// the moment its object exists (not when the step returns): a step that fails half-way has its first
+/// half undone too.
+final class UndoLog {
+    private(set) var steps: [Undo] = []
+
+    func register(_ step: @escaping Undo) { steps.append(step) }
+
     /// Runs every step, last registered first. A step that fails does not stop the others (each undoes
     /// something of its own) and does not replace the ADD's error, which kubelet acts on; it is reported
     /// (the plugin's stderr, kept in containerd's log), because what it left is on the node until DEL.
-    static func run(_ steps: [Undo], after error: Error, report: (String) -> Void) {
+    func run(after error: Error, report: (String) -> Void) {
         for step in steps.reversed() {
             do {
                 try step()

@@ -6,8 +6,7 @@ import WeftNetlink
 
 /// `weft`'s ADD, DEL, STATUS and GC, for the bridge datapath (flannel's layout, VethAttachment), the
 /// routed one (RoutedAttachment) and the device one (DeviceAttachment); the store, hostPorts, shaping and
-/// teardown are common. CHECK lives in
-/// CheckCommand.swift. Everything on the node is reached through `node`, so tests can run it in-process.
+/// teardown are common. ADD's steps live in AddSteps.swift, CHECK in CheckCommand.swift. Everything on the node is reached through `node`, so tests can run it in-process.
 struct WeftCommands: PluginCommands {
     let environment: CNIEnvironment
     let config: NetworkConfig
@@ -30,6 +29,10 @@ struct WeftCommands: PluginCommands {
         AttachmentID(network: network, containerID: environment.containerID, ifname: environment.ifname)
     }
 
+    /// Shared node state first (a node that conflicts with the config is refused before any
+    /// reservation), then the pod's addresses, its policy, the datapath's attachment and the features on
+    /// top of it (AddSteps.swift): each step registers the undo of every object it makes the moment the
+    /// object exists, and a failure anywhere runs them all in reverse.
     func add() throws -> CNIResult {
         let plan = try NetworkPlan.resolve(config, loadSubnetEnv: loadSubnetEnv)
         let id = attachment(network: plan.name)
@@ -41,92 +44,19 @@ struct WeftCommands: PluginCommands {
         let links = try node.links()
         let store = node.store(plan.dataDir, plan.name)
         let heldBefore = try store.addresses(of: id) != nil
-        // Shared node state first: a node that conflicts with the config is refused before any reservation.
-        var bridge: Link?
-        switch plan.datapath {
-        case .bridge:
-            bridge = try Bridge.ensure(plan, node: links, sysctl: node.sysctl)
-            // Pods on one bridge talk at layer 2: only br_netfilter hands their packets to the forward
-            // hook, where policies are enforced. Without it same-node traffic would pass unfiltered.
-            if plan.networkPolicy != nil {
-                for key in ["net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"] where node.sysctl.read(key) != "1" {
-                    try node.sysctl.write(key, "1", optional: false)
-                }
-            }
-        case .routed(let uplink): try RoutedAttachment.prepareNode(plan, uplink: uplink, links: links, sysctl: node.sysctl)
-        case .device: break
-        }
+        let bridge = try prepareNode(plan, links: links)
         try StoreRecovery.recoverIfEmpty(store, network: plan.name, links: links)
-        // Everything ADD makes registers its undo as soon as it exists; a failure undoes it all in reverse.
-        var rollback: [Undo] = []
+        let undo = UndoLog()
         do {
-            let reservation = try store.reserve(id, netns: pod.path, ranges: plan.ranges, requested: requested)
-            if !heldBefore { rollback.append { try store.release(id) } }
-            // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
-            try Teardown(node: node).removeReclaimed(reservation.reclaimed)
-            // Flows an earlier holder of the addresses left (a DEL that never came, or failed to flush):
-            // an established one would pass the new pod's NetworkPolicy, a DNATed one its old target.
-            try FirewallSettle.forgetFlows(of: reservation.addresses, conntrack: node.conntrack)
-            FaultInjection.point("add-after-reserve")
-            // Before the pod has an interface: no packet passes before its policies are in force.
-            if let setting = plan.networkPolicy {
-                try PodPolicy.attach(
-                    setting, args: environment.args, sandbox: environment.containerID, addresses: reservation.addresses,
-                    gate: node.policy()
-                ) { rollback.append($0) }
-            }
-            let result: CNIResult
-            if let bridge {
-                result = try VethAttachment(plan: plan, id: id).create(
-                    bridge: bridge, links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
-                ) {
-                    rollback.append { _ = try links.deleteLink(named: id.hostVethName) }
-                }
-            } else if case .device(let pool) = plan.datapath {
-                // Claimed under the store's lock: concurrent ADDs never share a device. Released with the reservation.
-                let claim = try store.claimDevice(id, pool: pool) { name in try links.link(named: name)?.mtu }
-                try Teardown(node: node).removeReclaimed(claim.reclaimed)
-                result = try DeviceAttachment(plan: plan, id: id).create(
-                    claim, node: node, links: links, pod: pod,
-                    addresses: reservation.addresses
-                ) { rollback.append($0) }
-            } else {
-                guard case .routed(let uplink) = plan.datapath else { throw CNIError(.invalidConfig, "no datapath") }
-                // Recorded first, so DEL finds the rules and proxy entries even after a kill in between.
-                if let uplink { try store.recordUplink(id, uplink.device) }
-                result = try RoutedAttachment(plan: plan, id: id, uplink: uplink).create(
-                    links: links, pod: pod, addresses: reservation.addresses, sysctl: node.sysctl
-                ) { rollback.append($0) }
-            }
+            let addresses = try reserve(id, plan: plan, requested: requested, pod: pod, store: store, heldBefore: heldBefore, undo: undo)
+            try attachPolicy(plan, addresses: addresses, undo: undo)
+            let result = try attach(id, plan: plan, bridge: bridge, links: links, pod: pod, store: store, addresses: addresses, undo: undo)
             FaultInjection.point("add-after-pod")
-            if let limits = plan.bandwidth {
-                guard let host = try links.link(named: id.hostVethName) else {
-                    throw CNIError(.datapathFailure, "host interface \(id.hostVethName) vanished before it was shaped")
-                }
-                let shaper = node.shaper()
-                try shaper.apply(
-                    limits, hostVethIndex: host.index, attachment: id,
-                    alias: id.alias(addresses: reservation.addresses.map(\.description)), mtu: plan.mtu.map(UInt32.init)
-                ) {
-                    rollback.append { try shaper.remove(id) }
-                }
-                FaultInjection.point("add-after-shaping")
-            }
-            // Every network writes the table, even with neither ipMasq nor hostPorts: it carries the loopback
-            // guard (`localnet-input`), and kube-proxy turns route_localnet on for every interface, which
-            // without the guard lets a pod's packet to 127.0.0.1 reach the node's loopback-only services.
-            let firewall = node.firewall()
-            // Recorded before the commit, so DEL finds every element this ADD may have made by its key
-            // (and a flushed or lost table gets this pod's hostPorts back from the next ADD).
-            if !plan.portMappings.isEmpty { try store.recordHostPorts(id, plan.portMappings) }
-            try firewall.commit(plan, podAddresses: reservation.addresses, attachment: id, restoring: store.hostPorts)
-            let committed = RecordedHostPorts(addresses: reservation.addresses, mappings: plan.portMappings)
-            rollback.append { try FirewallSettle.remove(id, recorded: committed, firewall: firewall, conntrack: node.conntrack) }
-            try FirewallSettle.settle(plan, localnetDevice: bridge?.name ?? id.hostVethName, sysctl: node.sysctl, conntrack: node.conntrack)
-            FaultInjection.point("add-after-firewall")
+            try shape(id, plan: plan, links: links, addresses: addresses, undo: undo)
+            try commitFirewall(id, plan: plan, bridge: bridge, store: store, addresses: addresses, undo: undo)
             return result
         } catch {
-            Rollback.run(rollback, after: error, report: node.report)
+            undo.run(after: error, report: node.report)
             throw error
         }
     }

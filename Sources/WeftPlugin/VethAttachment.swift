@@ -10,11 +10,12 @@ struct VethAttachment {
     let plan: NetworkPlan
     let id: AttachmentID
 
-    /// Creates the pair and configures both ends. Undoes nothing itself: `onCreated` hands the caller the
-    /// undo of the pair as soon as it exists, and the caller rolls back on error.
+    /// Creates the pair and configures both ends. Undoes nothing itself: the pair's undo (deleting the host
+    /// end, which takes the pod's with it) goes to `undo` as soon as the pair exists, and the caller rolls
+    /// back on error.
     func create(
         bridge: Link, links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
-        onCreated: () -> Void
+        undo: (@escaping Undo) -> Void
     ) throws -> CNIResult {
         let mtu = plan.mtu.map(UInt32.init)
         let hostName = id.hostVethName
@@ -27,7 +28,7 @@ struct VethAttachment {
                 .nodeConflict, "host interface \(hostName) for \(id) already exists",
                 details: "an earlier ADD of this container was not followed by DEL; run DEL first")
         }
-        onCreated()
+        undo { _ = try links.deleteLink(named: hostName) }
         FaultInjection.point("add-after-veth")
         guard let host = try links.link(named: hostName) else {
             throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
