@@ -48,7 +48,7 @@ from harness import say
 # granular and services on 4 nodes, measured on this harness's cluster networked by the reference
 # plugins on a loaded 2-core machine: granular 63.6 s -> 29.1 s (4/4), services 356.2 s -> 213.5 s
 # (16/16); services on 6, with kube-proxy on cluster A: 201 s on 4 in CI (make test beside it) -> 119 s
-# on 6 in a run of its own (16/16). netpol on 4 nodes, measured with Weft's DaemonSet (weftd not privileged) on a loaded machine:
+# on 6 in a run of its own (16/16). netpol, measured with Weft's DaemonSet (weftd not privileged) on a loaded machine:
 # 1248 s on 2 nodes in the last full run -> 640 s on 4 (30/30) -> 469 s on 6 (30/30, load average 8-10
 # from Swift builds beside it; every node ran 60-66 pod sandboxes; 442 s in CI) -> 434 s on 8 (30/30, on
 # cluster B, load average 9-11 from three Swift builds beside it; 56-71 sandboxes per node). dualstack on 6, measured on cluster B
