@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "CWeftSystem"),
         .target(name: "WeftAddress"),
         .target(name: "WeftIdentity"),
-        .target(name: "WeftSystem", dependencies: ["CWeftSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "WeftSystem", dependencies: ["CWeftSystem", "WeftAddress", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "WeftCNI", dependencies: ["WeftAddress"]),
         .target(
             name: "WeftIPAM",
@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),
+        .testTarget(name: "WeftSystemTests", dependencies: ["WeftSystem", "WeftAddress"]),
         .testTarget(name: "WeftIPAMTests", dependencies: ["WeftIPAM", "WeftAddress", "WeftIdentity"]),
         .testTarget(
             name: "WeftNetlinkTests",

@@ -4,6 +4,7 @@ import SystemPackage
 import WeftAddress
 import WeftCNI
 import WeftNetlink
+import WeftSystem
 
 /// One node's agent, two services of weftd's group: the lease (`run`: leases the subnet, writes
 /// subnet.env, sets up the fabric device, then keeps the lease alive) and the fabric (`runFabric`:
@@ -200,7 +201,13 @@ public actor Agent {
             links = FabricLinks(vxlanIndex: nil, underlayIndex: underlay.index)
         }
         let ipv6 = config.ipv6.flatMap { settings in lease.ipv6Subnet.map { (settings.network, $0) } }
-        try AtomicFile.writeAtomically(SubnetEnv(network: config.network, subnet: lease.subnet, mtu: mtu, ipv6: ipv6).text, to: options.subnetFile)
+        // 0644, as flanneld writes it: the plugin reads it as whatever user the runtime runs it.
+        let subnetEnv = SubnetEnv(network: config.network, subnet: lease.subnet, mtu: mtu, ipv6: ipv6).text
+        do {
+            try DurableFile.replace(options.subnetFile, with: subnetEnv, mode: 0o644, directoryMode: 0o755)
+        } catch {
+            throw AgentError(.file, "\(error)")
+        }
         logger.info("wrote subnet file", metadata: ["path": "\(options.subnetFile)"])
         writeStatus()
     }

@@ -37,10 +37,10 @@ public struct CNIConfInstaller: Sendable {
     /// their bytes differ; true when it wrote. The source must
     /// be one JSON object (a conflist or a single config): a broken file in the conf dir would make the
     /// runtime skip the network or report it not ready, so it is refused and the old file left as is.
-    /// The write is atomic (temp file in the same directory, fsync, rename): the runtime, which
-    /// re-reads the directory on every change, never sees a half-written conflist. The temp file's
-    /// name ends in `.tmp.<pid>.<random>`, an extension libcni's ConfFiles does not load (it takes .conf,
-    /// .conflist and .json only).
+    /// The write is DurableFile's (temp file in the same directory, fsync, rename, fsync of the
+    /// directory): the runtime, which re-reads the directory on every change, never sees a half-written
+    /// conflist, and a power loss never leaves an empty one. The temp file's name, `.tmp-` and random
+    /// letters, has an extension libcni's ConfFiles does not load (it takes .conf, .conflist and .json only).
     @discardableResult
     public func install() throws -> Bool {
         guard let data = FileManager.default.contents(atPath: source) else {
@@ -54,11 +54,11 @@ public struct CNIConfInstaller: Sendable {
         }
         guard let volatile else {
             if FileManager.default.contents(atPath: destination) == data { return false }
-            try AtomicFile.writeAtomically(text, to: destination, mode: 0o644)
+            try write(text, to: destination)
             return true
         }
         let fileWritten = FileManager.default.contents(atPath: volatile) != data
-        if fileWritten { try AtomicFile.writeAtomically(text, to: volatile, mode: 0o644) }
+        if fileWritten { try write(text, to: volatile) }
         // The link is replaced whenever the file was written, even if it already pointed there: the
         // runtime watches the conf dir (inotify), not the link's target, and reloads on the rename.
         guard fileWritten || linkTarget() != volatile else { return false }
@@ -79,10 +79,19 @@ public struct CNIConfInstaller: Sendable {
     /// destination: the runtime sees the old entry or the new one, never none.
     func replaceLink() throws {
         guard let volatile else { return }
-        try AtomicFile.replace(destination) { temporary in
-            guard symlink(volatile, temporary) == 0 else {
-                throw AgentError(.file, SystemError.last("symlink", "\(temporary) -> \(volatile)").description)
-            }
+        do {
+            try DurableFile.replaceWithSymlink(destination, to: volatile, directoryMode: 0o755)
+        } catch {
+            throw AgentError(.file, "\(error)")
+        }
+    }
+
+    /// The conflist is world-readable (0644): the runtime reads it, as any user may `crictl info`.
+    private func write(_ text: String, to path: String) throws {
+        do {
+            try DurableFile.replace(path, with: text, mode: 0o644, directoryMode: 0o755)
+        } catch {
+            throw AgentError(.file, "\(error)")
         }
     }
 }

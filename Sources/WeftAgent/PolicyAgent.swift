@@ -3,6 +3,7 @@ import Logging
 import WeftAddress
 import WeftNftables
 import WeftPolicy
+import WeftSystem
 
 /// `weftd --network-policy`: keeps the node's `inet weft-policy` table equal to what the cluster's
 /// NetworkPolicies say about this node's pods.
@@ -77,13 +78,13 @@ public actor PolicyAgent {
         }
     }
 
-    /// Saves the claims through AtomicFile (a unique temporary name, fsync, rename: never half a file,
+    /// Saves the claims through DurableFile (a unique temporary name, fsync, rename: never half a file,
     /// and two weftd never share the temporary name).
     func saveClaims() {
         guard let announcedFile else { return }
         do {
             let data = try ClaimsFile.encode(claims)
-            try AtomicFile.writeAtomically(String(decoding: data, as: UTF8.self), to: announcedFile, mode: 0o600)
+            try DurableFile.replace(announcedFile, with: String(decoding: data, as: UTF8.self), mode: 0o600, directoryMode: 0o755)
         } catch {
             logger.warning("announced addresses not saved", metadata: ["file": "\(announcedFile)", "error": "\(error)"])
         }

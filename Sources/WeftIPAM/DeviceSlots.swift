@@ -42,13 +42,13 @@ extension FileStore {
                         continue
                     }
                     try PosixFiles.remove(devicePath(name))
-                    guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: devicePath(name), directory: devicesDirectory) else {
+                    guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: devicePath(name)) else {
                         holders.append("\(name) taken by a writer that ignored the lock")
                         continue
                     }
                     record.device = name
                     record.deviceMTU = mtu
-                    try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+                    try PosixFiles.publishReplacing(record.text, at: ownerPath(owner))
                     return DeviceClaim(name: name, mtu: mtu, reclaimed: reclaimed)
                 }
                 if attempt == 0 {

@@ -95,11 +95,11 @@ public final class FileStore {
             let record = OwnerRecord(
                 containerID: owner.containerID, netns: netns, netnsID: NamespaceIdentity.of(netns),
                 created: clock(), addresses: chosen)
-            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner))
             FaultInjection.point("reserve-after-owner-record")
             do {
                 for address in chosen {
-                    guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory) else {
+                    guard try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address)) else {
                         // Only a writer that ignored the lock could get here.
                         throw IPAMError.addressTaken(address, owner: holder(of: address)?.description ?? "unknown")
                     }
@@ -114,7 +114,7 @@ public final class FileStore {
                 for bitmap in bitmaps { try bitmap.set(address, true) }
                 // Only the search's own picks move where it resumes; a requested address is not part of the sequence.
                 if !requested.contains(address) {
-                    try PosixFiles.publishReplacing(address.description, at: lastPath(address.family), directory: directory)
+                    try PosixFiles.publishReplacing(address.description, at: lastPath(address.family))
                 }
             }
             FaultInjection.point("reserve-done")
@@ -204,8 +204,7 @@ public final class FileStore {
     /// Whether the store can take a reservation: its directories exist or can be made, and a file can be written.
     public func checkWritable() throws {
         try withLock {
-            let probe = try PosixFiles.writeTemporary("", in: directory)
-            try PosixFiles.remove(probe)
+            try PosixFiles.checkWritable(directory)
         }
     }
 

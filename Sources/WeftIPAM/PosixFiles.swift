@@ -7,15 +7,8 @@ import Glibc
 /// Thin wrappers over the file syscalls the store uses, each failing with the errno it got.
 enum PosixFiles {
     static func makeDirectory(_ path: String) throws {
-        // Every component, like mkdir -p; 0700 because reservations name containers.
-        var current = ""
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o700) != 0 {
-                let failure = SystemError.last("mkdir", current)
-                if failure.code != .fileExists { throw IPAMError.io(failure) }
-            }
-        }
+        // 0700 because reservations name containers.
+        try io { try DurableFile.makeDirectories(path, mode: 0o700) }
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -43,48 +36,28 @@ enum PosixFiles {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Writes `contents` in full to a new private temporary file in `directory` and returns its path.
-    static func writeTemporary(_ contents: String, in directory: String) throws -> String {
-        var template = Array("\(directory)/.tmp-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            guard let base = buffer.baseAddress else { return -1 }
-            return mkstemp(base)
-        }
-        let path = String(cString: template)
-        guard fd >= 0 else { throw IPAMError.io(SystemError("mkstemp", directory, errno: errno)) }
-        defer { close(fd) }
-        var remaining = Array(contents.utf8)
-        while !remaining.isEmpty {
-            do {
-                let written = try retryingOnInterrupt("write", path) { remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
-                remaining.removeFirst(written)
-            } catch let failure as SystemError {
-                unlink(path)
-                throw IPAMError.io(failure)
-            }
-        }
-        return path
+    /// Puts a record at `path` only if nothing is there (DurableFile.create): false when something is, so
+    /// two writers never both win. Records are 0600: they name containers.
+    static func publishExclusive(_ contents: String, at path: String) throws -> Bool {
+        try io { try DurableFile.create(path, with: contents, mode: 0o600) { FaultInjection.point("publish-after-temporary") } }
     }
 
-    /// Puts a fully written file at `path` only if nothing is there: link(2) fails with EEXIST otherwise,
-    /// so a reader never sees a half-written record and two writers never both win.
-    static func publishExclusive(_ contents: String, at path: String, directory: String) throws -> Bool {
-        let temporary = try writeTemporary(contents, in: directory)
-        FaultInjection.point("publish-after-temporary")
-        defer { unlink(temporary) }
-        if link(temporary, path) == 0 { return true }
-        let failure = SystemError.last("link", path)
-        if failure.code == .fileExists { return false }
-        throw IPAMError.io(failure)
+    /// Replaces the record at `path` whole (DurableFile.replace).
+    static func publishReplacing(_ contents: String, at path: String) throws {
+        try io { try DurableFile.replace(path, with: contents, mode: 0o600) }
     }
 
-    /// Replaces the file at `path` atomically with a fully written one.
-    static func publishReplacing(_ contents: String, at path: String, directory: String) throws {
-        let temporary = try writeTemporary(contents, in: directory)
-        if rename(temporary, path) != 0 {
-            let failure = errno
-            unlink(temporary)
-            throw IPAMError.io(SystemError("rename", path, errno: failure))
+    /// Whether a record can be written in `directory` now.
+    static func checkWritable(_ directory: String) throws {
+        try io { try DurableFile.checkWritable(directory) }
+    }
+
+    /// Runs a DurableFile call, its SystemError becoming the store's error.
+    private static func io<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let failure as SystemError {
+            throw IPAMError.io(failure)
         }
     }
 

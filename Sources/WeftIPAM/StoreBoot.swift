@@ -26,6 +26,6 @@ extension FileStore {
                 try PosixFiles.remove("\(directory)/\(name)")
             }
         }
-        try PosixFiles.publishReplacing(bootID + "\n", at: stampPath, directory: directory)
+        try PosixFiles.publishReplacing(bootID + "\n", at: stampPath)
     }
 }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import WeftAddress
 import WeftIdentity
+import WeftSystem
 
 /// What a record says an attachment holds.
 public struct RecordedAttachment: Equatable, Sendable {
@@ -99,7 +100,7 @@ extension FileStore {
         try withLock {
             guard var record = try readOwner(owner) else { return }
             record.hostPorts = mappings
-            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner))
         }
     }
 
@@ -118,7 +119,7 @@ extension FileStore {
         try withLock {
             guard var record = try readOwner(owner) else { return }
             record.uplink = device
-            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner))
         }
     }
 
@@ -142,9 +143,9 @@ extension FileStore {
         return try withLock {
             guard try readOwner(owner) == nil, !addresses.contains(where: { PosixFiles.exists(addressPath($0)) }) else { return false }
             let record = OwnerRecord(containerID: "", netns: "", netnsID: "", created: clock(), addresses: addresses)
-            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
+            try PosixFiles.publishReplacing(record.text, at: ownerPath(owner))
             for address in addresses {
-                _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+                _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address))
             }
             for name in try PosixFiles.list(directory) where name.hasPrefix("bitmap-") {
                 try PosixFiles.remove("\(directory)/\(name)")
@@ -184,8 +185,8 @@ extension FileStore {
                 var record = try readOwner(owner) ?? OwnerRecord(containerID: owner.containerID, netns: "", netnsID: "", created: clock(), addresses: [])
                 for address in addresses where !PosixFiles.exists(addressPath(address)) {
                     record.addresses.append(address)
-                    try PosixFiles.publishReplacing(record.text, at: ownerPath(owner), directory: ownersDirectory)
-                    _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address), directory: addressesDirectory)
+                    try PosixFiles.publishReplacing(record.text, at: ownerPath(owner))
+                    _ = try PosixFiles.publishExclusive(HolderRecord.text(owner), at: addressPath(address))
                     imported += 1
                 }
             }
@@ -197,11 +198,11 @@ extension FileStore {
         }
     }
 
-    /// Every write goes to a `.tmp-*` file first and is renamed or linked into place under the lock, so
+    /// Every write goes to a `.tmp-*` file first (DurableFile) and is renamed or linked into place under the lock, so
     /// with the lock held any temporary file left is a killed writer's: remove them (GC, reclaim).
     func removeOrphanedTemporaries() throws {
         for directory in [directory, ownersDirectory, addressesDirectory] {
-            for name in try PosixFiles.list(directory) where name.hasPrefix(".tmp-") {
+            for name in try PosixFiles.list(directory) where DurableFile.isTemporary(name) {
                 try PosixFiles.remove("\(directory)/\(name)")
             }
         }

@@ -24,11 +24,8 @@ extension NftTransaction {
             code32(NFT_MSG_NEWSET), family: Self.inet, flags: NLM_F_CREATE, describe: "add \(set.data == nil ? "set" : "map") \(set.name)",
             bound: NftSize.strings(table, set.name)
         ) { header in
-            guard let object = nftnl_set_alloc() else { return }
+            guard let object = NftElementEncoder.set(table: table, name: set.name) else { return }
             defer { nftnl_set_free(object) }
-            nftnl_set_set_str(object, code(NFTNL_SET_TABLE), table)
-            nftnl_set_set_str(object, code(NFTNL_SET_NAME), set.name)
-            nftnl_set_set_u32(object, code(NFTNL_SET_FAMILY), UInt32(Self.inet))
             var flags: UInt32 = 0
             if anonymousSize != nil { flags |= code32(NFT_SET_ANONYMOUS) | code32(NFT_SET_CONSTANT) }
             if set.interval { flags |= code32(NFT_SET_INTERVAL) }

@@ -48,56 +48,51 @@ public final class NftTransaction {
 
     /// Adds a base chain: its type, hook and priority. One that exists is kept.
     public func addChain(table: String, _ chain: NftChain) {
-        batch.add(
-            code32(NFT_MSG_NEWCHAIN), family: Self.inet, flags: NLM_F_CREATE, describe: "add chain \(chain.name)",
+        chainMessage(
+            code32(NFT_MSG_NEWCHAIN), flags: NLM_F_CREATE, table: table, name: chain.name, describe: "add chain \(chain.name)",
             bound: NftSize.strings(table, chain.name, chain.type)
-        ) { header in
-            guard let object = nftnl_chain_alloc() else { return }
-            defer { nftnl_chain_free(object) }
-            nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
-            nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), chain.name)
-            nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(Self.inet))
+        ) { object in
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TYPE), chain.type)
             nftnl_chain_set_u32(object, code(NFTNL_CHAIN_HOOKNUM), chain.hook.rawValue)
             nftnl_chain_set_s32(object, code(NFTNL_CHAIN_PRIO), chain.priority)
-            nftnl_chain_nlmsg_build_payload(header, object)
         }
     }
 
     /// Adds a chain without a hook: reached only by jumps. One that exists is kept.
     public func addRegularChain(table: String, name: String) {
-        chainMessage(code32(NFT_MSG_NEWCHAIN), flags: NLM_F_CREATE, table: table, name: name, describe: "add chain \(name)")
+        chainMessage(
+            code32(NFT_MSG_NEWCHAIN), flags: NLM_F_CREATE, table: table, name: name, describe: "add chain \(name)",
+            bound: NftSize.strings(table, name))
     }
 
     /// Deletes a regular chain (empty, and no longer jumped to, by the end of the transaction).
     public func deleteChain(table: String, name: String) {
-        chainMessage(code32(NFT_MSG_DELCHAIN), flags: 0, table: table, name: name, describe: "delete chain \(name)")
+        chainMessage(
+            code32(NFT_MSG_DELCHAIN), flags: 0, table: table, name: name, describe: "delete chain \(name)", bound: NftSize.strings(table, name))
     }
 
-    private func chainMessage(_ type: UInt32, flags: Int32, table: String, name: String, describe: String) {
-        batch.add(type, family: Self.inet, flags: flags, describe: describe, bound: NftSize.strings(table, name)) { header in
+    /// One chain message: the chain named in its table and family, then what `configure` sets (a base
+    /// chain's type, hook and priority). libnftnl lays the attributes out in its own fixed order,
+    /// whatever order they are set in.
+    private func chainMessage(
+        _ type: UInt32, flags: Int32, table: String, name: String, describe: String, bound: Int,
+        configure: (OpaquePointer) -> Void = { _ in }
+    ) {
+        batch.add(type, family: Self.inet, flags: flags, describe: describe, bound: bound) { header in
             guard let object = nftnl_chain_alloc() else { return }
             defer { nftnl_chain_free(object) }
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_TABLE), table)
             nftnl_chain_set_str(object, code(NFTNL_CHAIN_NAME), name)
             nftnl_chain_set_u32(object, code(NFTNL_CHAIN_FAMILY), UInt32(Self.inet))
+            configure(object)
             nftnl_chain_nlmsg_build_payload(header, object)
         }
     }
 
     /// Empties a chain: deleting rules without a handle deletes all of them.
     public func flushChain(table: String, chain: String) {
-        batch.add(
-            code32(NFT_MSG_DELRULE), family: Self.inet, flags: 0, describe: "flush chain \(chain)",
-            bound: NftSize.strings(table, chain)
-        ) { header in
-            guard let rule = nftnl_rule_alloc() else { return }
-            defer { nftnl_rule_free(rule) }
-            nftnl_rule_set_str(rule, code(NFTNL_RULE_TABLE), table)
-            nftnl_rule_set_str(rule, code(NFTNL_RULE_CHAIN), chain)
-            nftnl_rule_set_u32(rule, code(NFTNL_RULE_FAMILY), UInt32(Self.inet))
-            nftnl_rule_nlmsg_build_payload(header, rule)
-        }
+        ruleMessage(
+            code32(NFT_MSG_DELRULE), flags: 0, table: table, chain: chain, describe: "flush chain \(chain)", bound: NftSize.strings(table, chain))
     }
 
     /// Appends a rule to its chain; its comment, if any, goes in the rule's user data. Its anonymous maps
@@ -107,15 +102,10 @@ public final class NftTransaction {
             guard case let .anonymousVerdictMap(_, keyType, keyLength, elements) = expression else { return 0 }
             return addAnonymousMap(table: table, keyType: keyType, keyLength: keyLength, elements)
         }
-        batch.add(
-            code32(NFT_MSG_NEWRULE), family: Self.inet, flags: NLM_F_CREATE | NLM_F_APPEND, describe: "add rule to \(rule.chain)",
+        ruleMessage(
+            code32(NFT_MSG_NEWRULE), flags: NLM_F_CREATE | NLM_F_APPEND, table: table, chain: rule.chain, describe: "add rule to \(rule.chain)",
             bound: NftSize.bound(rule, table: table)
-        ) { header in
-            guard let object = nftnl_rule_alloc() else { return }
-            defer { nftnl_rule_free(object) }
-            nftnl_rule_set_str(object, code(NFTNL_RULE_TABLE), table)
-            nftnl_rule_set_str(object, code(NFTNL_RULE_CHAIN), rule.chain)
-            nftnl_rule_set_u32(object, code(NFTNL_RULE_FAMILY), UInt32(Self.inet))
+        ) { object in
             for (expression, setID) in zip(rule.expressions, anonymousIDs) {
                 if let encoded = NftExpressionEncoder.encode(expression, anonymousSetID: setID) { nftnl_rule_add_expr(object, encoded) }
             }
@@ -124,6 +114,22 @@ public final class NftTransaction {
                     _ = nftnl_rule_set_data(object, code(NFTNL_RULE_USERDATA), $0.baseAddress, UInt32($0.count))
                 }
             }
+        }
+    }
+
+    /// One rule message: the rule's chain in its table and family, then what `configure` sets (its
+    /// expressions and comment); with nothing more, a delete of every rule of the chain.
+    private func ruleMessage(
+        _ type: UInt32, flags: Int32, table: String, chain: String, describe: String, bound: Int,
+        configure: (OpaquePointer) -> Void = { _ in }
+    ) {
+        batch.add(type, family: Self.inet, flags: flags, describe: describe, bound: bound) { header in
+            guard let object = nftnl_rule_alloc() else { return }
+            defer { nftnl_rule_free(object) }
+            nftnl_rule_set_str(object, code(NFTNL_RULE_TABLE), table)
+            nftnl_rule_set_str(object, code(NFTNL_RULE_CHAIN), chain)
+            nftnl_rule_set_u32(object, code(NFTNL_RULE_FAMILY), UInt32(Self.inet))
+            configure(object)
             nftnl_rule_nlmsg_build_payload(header, object)
         }
     }

@@ -1,5 +1,4 @@
 import CWeftSystem
-import WeftSystem
 
 /// Where x_tables' structs keep what the parser reads, in bytes: the C shim's offsetof and sizeof of
 /// `struct ipt_entry` (`ip6t_entry`), `struct xt_entry_target` and `xt_error_target`.

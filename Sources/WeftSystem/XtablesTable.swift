@@ -1,7 +1,6 @@
 import CWeftSystem
 import SystemPackage
 import WeftAddress
-import WeftSystem
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import Testing
-import WeftNetlink
+import WeftSystem
 
 /// Legacy iptables' entries blob (IPT_SO_GET_ENTRIES) read for its user chains, on bytes laid out as
 /// the kernel writes them.
@@ -9,13 +9,13 @@ import WeftNetlink
     static func entry(_ layout: XtablesLayout, target name: String, data: [UInt8]) -> [UInt8] {
         var target = [UInt8](repeating: 0, count: layout.targetSize)
         let targetLength = (layout.targetSize + data.count + 7) & ~7
-        target.replaceSubrange(0..<2, with: le16(UInt16(targetLength)))
+        target.replaceSubrange(0..<2, with: host16(UInt16(targetLength)))
         target.replaceSubrange(layout.targetNameAt..<(layout.targetNameAt + name.utf8.count), with: Array(name.utf8))
         target += data
         target += [UInt8](repeating: 0, count: targetLength - target.count)
         var fixed = [UInt8](repeating: 0, count: layout.entrySize)
-        fixed.replaceSubrange(layout.targetOffsetAt..<(layout.targetOffsetAt + 2), with: le16(UInt16(layout.entrySize)))
-        fixed.replaceSubrange(layout.nextOffsetAt..<(layout.nextOffsetAt + 2), with: le16(UInt16(layout.entrySize + targetLength)))
+        fixed.replaceSubrange(layout.targetOffsetAt..<(layout.targetOffsetAt + 2), with: host16(UInt16(layout.entrySize)))
+        fixed.replaceSubrange(layout.nextOffsetAt..<(layout.nextOffsetAt + 2), with: host16(UInt16(layout.entrySize + targetLength)))
         return fixed + target
     }
 
@@ -27,7 +27,7 @@ import WeftNetlink
     }
 
     /// A standard target (the empty name) with its verdict: a chain's policy or a jump.
-    static func standard(_ layout: XtablesLayout) -> [UInt8] { entry(layout, target: "", data: le32(UInt32(bitPattern: -2))) }
+    static func standard(_ layout: XtablesLayout) -> [UInt8] { entry(layout, target: "", data: host32(UInt32(bitPattern: -2))) }
 
     /// iptables-legacy's nat table after `-N KUBE-SERVICES -N KUBE-NODEPORTS`: the four built-in chains'
     /// policies, each user chain's head and RETURN, and the table's closing ERROR entry.
@@ -62,11 +62,15 @@ import WeftNetlink
         let good = Self.natTable(layout)
         #expect(throws: (any Error).self) { try XtablesEntries.userChains(Array(good.dropLast(8)), layout: layout) }
         var stuck = good
-        stuck.replaceSubrange(layout.nextOffsetAt..<(layout.nextOffsetAt + 2), with: le16(0))
+        stuck.replaceSubrange(layout.nextOffsetAt..<(layout.nextOffsetAt + 2), with: host16(0))
         #expect(throws: (any Error).self) { try XtablesEntries.userChains(stuck, layout: layout) }
         var wild = good
-        wild.replaceSubrange(layout.targetOffsetAt..<(layout.targetOffsetAt + 2), with: le16(0xfff0))
+        wild.replaceSubrange(layout.targetOffsetAt..<(layout.targetOffsetAt + 2), with: host16(0xfff0))
         #expect(throws: (any Error).self) { try XtablesEntries.userChains(wild, layout: layout) }
         #expect(try XtablesEntries.userChains(good, layout: layout).count == 2, "the positive control")
     }
 }
+
+/// x_tables' blob is in the host's byte order (little-endian on the machines Weft runs on).
+private func host16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+private func host32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
