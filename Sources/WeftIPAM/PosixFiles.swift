@@ -37,14 +37,18 @@ enum PosixFiles {
     }
 
     /// Puts a record at `path` only if nothing is there (DurableFile.create): false when something is, so
-    /// two writers never both win. Records are 0600: they name containers.
+    /// two writers never both win. Records are 0600: they name containers. Not fsynced
+    /// (`.processCrash`): a power loss is a new boot, whose store drops them (DurableFile says why).
     static func publishExclusive(_ contents: String, at path: String) throws -> Bool {
-        try io { try DurableFile.create(path, with: contents, mode: 0o600) { FaultInjection.point("publish-after-temporary") } }
+        try io {
+            try DurableFile.create(path, with: contents, mode: 0o600, durability: .processCrash) { FaultInjection.point("publish-after-temporary") }
+        }
     }
 
-    /// Replaces the record at `path` whole (DurableFile.replace).
-    static func publishReplacing(_ contents: String, at path: String) throws {
-        try io { try DurableFile.replace(path, with: contents, mode: 0o600) }
+    /// Replaces the record at `path` whole (DurableFile.replace), `durability` as the record needs:
+    /// `.powerLoss` for the boot stamp only.
+    static func publishReplacing(_ contents: String, at path: String, durability: DurableFile.Durability = .processCrash) throws {
+        try io { try DurableFile.replace(path, with: contents, mode: 0o600, durability: durability) }
     }
 
     /// Whether a record can be written in `directory` now.

@@ -26,6 +26,7 @@ extension FileStore {
                 try PosixFiles.remove("\(directory)/\(name)")
             }
         }
-        try PosixFiles.publishReplacing(bootID + "\n", at: stampPath)
+        // On disk before any record written after it: a power loss must find it (DurableFile).
+        try PosixFiles.publishReplacing(bootID + "\n", at: stampPath, durability: .powerLoss)
     }
 }

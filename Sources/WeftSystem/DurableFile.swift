@@ -26,30 +26,49 @@ import Glibc
 /// no known boot (StoreBoot), addresses held by pods that are gone; and no record may read back empty.
 /// On tmpfs (the store's default, /run) fsync returns at once: the kernel has nothing to write.
 ///
+/// The one exception, named at its call (`Durability.processCrash`): the IPAM store's address and owner
+/// records skip both fsyncs. A power loss is a reboot, and a store drops every record of an earlier boot
+/// (StoreBoot) whatever it reads back, so their fsyncs bought nothing but latency: six per ADD, about
+/// 30 ms on this machine's ext4 (a store on disk, as host-local's default is). Their boot stamp is
+/// written `.powerLoss`, before any of them. The name still switches in one step, so a process killed
+/// midway (what the store does have to survive) leaves the old record or the new one.
+///
 /// Temporary names are `.tmp-` and 12 random letters and digits, created exclusively, so two writers
 /// (two weftd, a replacement starting while the old one stops) never share one. They begin with a dot
 /// and end in an extension libcni's ConfFiles does not load (it takes .conf, .conflist and .json); one
 /// is left only by a writer killed midway, and the IPAM store removes those under its lock.
 public enum DurableFile {
+    /// What a write survives once it returns.
+    public enum Durability: Sendable {
+        /// A power loss: the file and its directory fsynced.
+        case powerLoss
+        /// A crash of the writing process only: the name switched in one step, nothing fsynced.
+        case processCrash
+    }
+
     /// How every temporary name begins.
     public static let temporaryPrefix = ".tmp-"
 
     /// Replaces `path` whole with `contents`, the file's mode exactly `mode` (whatever the umask).
     /// With `directoryMode`, missing directories up to it are made first (mkdir -p). On failure the
     /// target is as it was (unless only the final directory fsync failed) and no temporary file is left.
-    public static func replace(_ path: String, with contents: String, mode: mode_t, directoryMode: mode_t? = nil) throws {
+    public static func replace(
+        _ path: String, with contents: String, mode: mode_t, directoryMode: mode_t? = nil, durability: Durability = .powerLoss
+    ) throws {
         let directory = directoryOf(path)
         if let directoryMode { try makeDirectories(directory, mode: directoryMode) }
-        let temporary = try writeTemporary(contents, mode: mode, in: directory)
-        try renameIntoPlace(temporary, path, in: directory)
+        let temporary = try writeTemporary(contents, mode: mode, in: directory, durability: durability)
+        try renameIntoPlace(temporary, path, in: directory, durability: durability)
     }
 
     /// Puts `contents` at `path` only if nothing is there: false when something is (link(2) fails with
     /// EEXIST), so two writers never both win and a reader never sees a half-written file.
     /// `afterWriting` runs once the temporary file is complete, before it is linked: a test's kill point.
-    public static func create(_ path: String, with contents: String, mode: mode_t, afterWriting: () -> Void = {}) throws -> Bool {
+    public static func create(
+        _ path: String, with contents: String, mode: mode_t, durability: Durability = .powerLoss, afterWriting: () -> Void = {}
+    ) throws -> Bool {
         let directory = directoryOf(path)
-        let temporary = try writeTemporary(contents, mode: mode, in: directory)
+        let temporary = try writeTemporary(contents, mode: mode, in: directory, durability: durability)
         afterWriting()
         let linked = link(temporary, path) == 0
         let failure = linked ? nil : SystemError.last("link", "\(temporary) to \(path)")
@@ -59,7 +78,7 @@ public enum DurableFile {
             throw failure
         }
         // One fsync commits both the new name and the temporary one's removal.
-        try syncDirectory(directory)
+        if durability == .powerLoss { try syncDirectory(directory) }
         return true
     }
 
@@ -103,9 +122,9 @@ public enum DurableFile {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// A new temporary file in `directory` holding `contents`, its mode `mode`, fsynced and closed; on
-    /// failure none is left.
-    static func writeTemporary(_ contents: String, mode: mode_t, in directory: String) throws -> String {
+    /// A new temporary file in `directory` holding `contents`, its mode `mode`, fsynced (`.powerLoss`) and
+    /// closed; on failure none is left.
+    static func writeTemporary(_ contents: String, mode: mode_t, in directory: String, durability: Durability = .powerLoss) throws -> String {
         try newTemporary(in: directory) { name in
             let fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
@@ -114,7 +133,7 @@ public enum DurableFile {
                 throw failure
             }
             do {
-                try fill(fd, name: name, contents, mode: mode)
+                try fill(fd, name: name, contents, mode: mode, sync: durability == .powerLoss)
             } catch {
                 close(fd)
                 unlink(name)
@@ -131,7 +150,7 @@ public enum DurableFile {
         }
     }
 
-    private static func fill(_ fd: Int32, name: String, _ contents: String, mode: mode_t) throws {
+    private static func fill(_ fd: Int32, name: String, _ contents: String, mode: mode_t, sync: Bool) throws {
         // open(2)'s mode is cut by the umask; fchmod(2)'s is not.
         try retryingOnInterrupt("fchmod", name) { fchmod(fd, mode) }
         var remaining = Array(contents.utf8)[...]
@@ -139,7 +158,7 @@ public enum DurableFile {
             let written = try retryingOnInterrupt("write", name) { remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
             remaining = remaining.dropFirst(written)
         }
-        try retryingOnInterrupt("fsync", name) { fsync(fd) }
+        if sync { try retryingOnInterrupt("fsync", name) { fsync(fd) } }
     }
 
     /// A temporary name in `directory` that `make` brought into existence: `make` returns false when
@@ -155,14 +174,14 @@ public enum DurableFile {
     }
 
     /// rename(2) of the temporary name over `path` (the temporary removed when it fails), then the
-    /// directory fsynced.
-    static func renameIntoPlace(_ temporary: String, _ path: String, in directory: String) throws {
+    /// directory fsynced (`.powerLoss`).
+    static func renameIntoPlace(_ temporary: String, _ path: String, in directory: String, durability: Durability = .powerLoss) throws {
         guard rename(temporary, path) == 0 else {
             let failure = SystemError.last("rename", "\(temporary) to \(path)")
             unlink(temporary)
             throw failure
         }
-        try syncDirectory(directory)
+        if durability == .powerLoss { try syncDirectory(directory) }
     }
 
     static func syncDirectory(_ directory: String) throws {

@@ -28,16 +28,18 @@ import Glibc
         return status.st_mode & 0o7777
     }
 
-    @Test func theContentsAreReplacedWholeWithTheModeGiven() throws {
+    /// Either durability: what a reader sees is the same (`.processCrash` only skips the fsyncs).
+    @Test(arguments: [DurableFile.Durability.powerLoss, .processCrash])
+    func theContentsAreReplacedWholeWithTheModeGiven(durability: DurableFile.Durability) throws {
         try withDirectory { directory in
             let path = "\(directory)/subnet.env"
             let long = String(repeating: "FLANNEL_NETWORK=10.244.0.0/16\n", count: 1000)
-            try DurableFile.replace(path, with: long, mode: 0o600)
+            try DurableFile.replace(path, with: long, mode: 0o600, durability: durability)
             #expect(try String(contentsOfFile: path, encoding: .utf8) == long)
             #expect(mode(path) == 0o600)
 
             // Shorter contents: nothing of the old file is left past them, and the new mode is exact.
-            try DurableFile.replace(path, with: "FLANNEL_MTU=1450\n", mode: 0o644)
+            try DurableFile.replace(path, with: "FLANNEL_MTU=1450\n", mode: 0o644, durability: durability)
             #expect(try String(contentsOfFile: path, encoding: .utf8) == "FLANNEL_MTU=1450\n")
             #expect(mode(path) == 0o644)
             try DurableFile.replace(path, with: "", mode: 0o644)
@@ -86,12 +88,13 @@ import Glibc
 
     /// create puts a file only where none is: a second writer gets false and the first one's contents
     /// stay; neither leaves a temporary file.
-    @Test func createWinsOnceAndKeepsTheFirstContents() throws {
+    @Test(arguments: [DurableFile.Durability.powerLoss, .processCrash])
+    func createWinsOnceAndKeepsTheFirstContents(durability: DurableFile.Durability) throws {
         try withDirectory { directory in
             let path = "\(directory)/10.244.3.7"
             var killPoints = 0
-            let first = try DurableFile.create(path, with: "first\neth0\n", mode: 0o600) { killPoints += 1 }
-            let second = try DurableFile.create(path, with: "second\neth0\n", mode: 0o600) { killPoints += 1 }
+            let first = try DurableFile.create(path, with: "first\neth0\n", mode: 0o600, durability: durability) { killPoints += 1 }
+            let second = try DurableFile.create(path, with: "second\neth0\n", mode: 0o600, durability: durability) { killPoints += 1 }
             #expect(first && !second)
             #expect(killPoints == 2, "the kill point runs once the temporary file is complete, for each writer")
             #expect(try String(contentsOfFile: path, encoding: .utf8) == "first\neth0\n")
