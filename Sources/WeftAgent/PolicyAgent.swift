@@ -34,6 +34,10 @@ public actor PolicyAgent {
     var pods: [String: PolicyPod] = [:]
     var namespaces: [String: PolicyNamespace] = [:]
     var policies: [String: NetworkPolicy] = [:]
+    /// NetworkPolicies whose namespace cannot be read, by policyKey: each isolates every pod (enforcedPolicies).
+    var isolatingEverywhere: Set<String> = []
+    /// Pods that cannot be read, by key: the addresses to isolate (the last ones on this node, the claim's).
+    var untrusted: [String: Set<IPAddress>] = [:]
     /// Addresses announced by ADD, per pod key, until the API reports the same (PodClaim).
     var claims: [String: PodClaim] = [:]
     /// Numbers attaches in arrival order, so an older one never replaces a newer one's claim.
@@ -143,8 +147,11 @@ public actor PolicyAgent {
             switch kind {
             case .pods: pods = pods.filter { listed($0.key) }
             case .namespaces: namespaces = namespaces.filter { listed($0.key) }
-            case .policies: policies = policies.filter { listed($0.key) }
+            case .policies:
+                policies = policies.filter { listed($0.key) }
+                isolatingEverywhere = isolatingEverywhere.filter(listed)
             }
+            if kind == .pods { untrusted = untrusted.filter { listed($0.key) } }
             unreadable = unreadable.filter { !$0.key.hasPrefix(kind.rawValue + " ") || named.contains($0.key) }
             if kind == .pods { pruneClaims(complete: true) }
             synced.insert(kind)
@@ -152,14 +159,16 @@ public actor PolicyAgent {
         case .upserted(let raw):
             let object = PolicyAPIObject(raw)
             let before = kind == .pods ? object.key.flatMap { pods[$0] } : nil
+            let untrustedBefore = object.key.flatMap { untrusted[$0] }
             store(kind, object)
             if kind == .pods { stateChanged.notifyAll() }
             if kind == .pods { pruneClaims(complete: false) }
-            if kind == .pods && !changesTable(before, object.key.flatMap { pods[$0] }) { return }
+            let untrustedChanged = untrustedBefore != object.key.flatMap { untrusted[$0] }
+            if kind == .pods && !untrustedChanged && !changesTable(before, object.key.flatMap { pods[$0] }) { return }
         case .deleted(let raw):
             let object = PolicyAPIObject(raw)
             let before = kind == .pods ? object.key.flatMap { pods[$0] } : nil
-            let changes = kind != .pods || changesTable(before, nil)
+            let changes = kind != .pods || changesTable(before, nil) || object.key.flatMap { untrusted[$0] } != nil
             forget(kind, object)
             if !changes { return }
         }
@@ -181,37 +190,41 @@ public actor PolicyAgent {
         return live(old) || live(new)
     }
 
-    /// "kind namespace/name" of an object, for `unreadable`.
+    /// "kind namespace/name" of an object, for `unreadable` and a list's names.
     func unreadableKey(_ kind: Kind, _ object: PolicyAPIObject) -> String {
-        let name = kind == .namespaces ? object.name : object.key
-        return "\(kind.rawValue) \(name ?? "(no name)")"
+        switch kind {
+        case .pods: "pods \(object.key ?? "(no name)")"
+        case .namespaces: "namespaces \(object.name ?? "(no name)")"
+        case .policies: "policies \(policyKey(object))"
+        }
     }
 
-    /// Never drops an object: a policy whose rules cannot be read is kept with no rule, isolating the
-    /// pods it selects; one whose podSelector cannot be read, or a pod or namespace that cannot be read,
-    /// leaves weftd unable to know and says so (unhealthy, attaches refused) until the API changes it.
+    /// A policy's key in `policies` and `isolatingEverywhere`, also when its namespace or name cannot be read.
+    func policyKey(_ object: PolicyAPIObject) -> String { "\(object.namespace ?? "(no namespace)")/\(object.name ?? "(no name)")" }
+
+    /// Never drops an object, never throws, never opens (the object is logged and counted):
+    /// - a NetworkPolicy that cannot be read isolates (NetworkPolicy.unreadable): the pods it selects when
+    ///   its selector can be read, else every pod of its namespace, both directions; one whose namespace
+    ///   or name cannot be read also leaves weftd unhealthy (attaches refused), and without a namespace it
+    ///   isolates every pod of the node;
+    /// - a Pod that cannot be read is no peer (its labels and address are unknown: no selector matches
+    ///   it) and the addresses it last had on this node, or announced by ADD, are isolated both ways; weftd
+    ///   is unhealthy (attaches refused) until the API changes or deletes it;
+    /// - a Namespace that cannot be read is forgotten (matched by no namespaceSelector) and weftd is unhealthy.
     func store(_ kind: Kind, _ object: PolicyAPIObject) {
         let key = unreadableKey(kind, object)
         do {
             switch kind {
-            case .pods:
-                let pod = try object.decode(PolicyPod.self, kind: "Pod")
-                pods[pod.key] = pod
+            case .pods: try storePod(object)
             case .namespaces:
-                let namespace = try object.decode(PolicyNamespace.self, kind: "Namespace")
-                namespaces[namespace.name] = namespace
-            case .policies:
                 do {
-                    let policy = try object.decode(NetworkPolicy.self, kind: "NetworkPolicy")
-                    policies[policy.key] = policy
+                    let namespace = try object.decode(PolicyNamespace.self, kind: "Namespace")
+                    namespaces[namespace.name] = namespace
                 } catch {
-                    let isolating = try NetworkPolicy.unreadable(object)
-                    policies[isolating.key] = isolating
-                    metrics.policyUnreadable.increment()
-                    logger.error(
-                        "a NetworkPolicy weftd cannot read isolates the pods it selects",
-                        metadata: ["policy": "\(isolating.key)", "error": "\(error)"])
+                    if let name = object.name { namespaces[name] = nil }
+                    throw error
                 }
+            case .policies: try storePolicy(object)
             }
             if unreadable.removeValue(forKey: key) != nil { logger.notice("readable again", metadata: ["object": "\(key)"]) }
         } catch {
@@ -221,16 +234,75 @@ public actor PolicyAgent {
         }
     }
 
+    func storePod(_ object: PolicyAPIObject) throws {
+        do {
+            guard object.namespace != nil else { throw PolicyError("Pod \(object.key ?? "(no name)")", "metadata.namespace", "missing") }
+            let pod = try object.decode(PolicyPod.self, kind: "Pod")
+            pods[pod.key] = pod
+            untrusted[pod.key] = nil
+        } catch {
+            guard let key = object.key else { throw error }
+            let last = pods.removeValue(forKey: key)
+            var addresses = untrusted[key] ?? []
+            if let last, last.nodeName == node, !last.hostNetwork { addresses.formUnion(last.addresses) }
+            addresses.formUnion(claims[key]?.addresses ?? [])
+            untrusted[key] = addresses
+            throw error
+        }
+    }
+
+    func storePolicy(_ object: PolicyAPIObject) throws {
+        let key = policyKey(object)
+        isolatingEverywhere.remove(key)
+        do {
+            guard object.namespace != nil, object.name != nil else { throw PolicyError("NetworkPolicy \(key)", "metadata", "no namespace or name") }
+            policies[key] = try object.decode(NetworkPolicy.self, kind: "NetworkPolicy")
+        } catch {
+            guard let isolating = NetworkPolicy.unreadable(object) else {
+                policies[key] = nil
+                isolatingEverywhere.insert(key)
+                logger.error("a NetworkPolicy without a namespace weftd can read isolates every pod", metadata: ["policy": "\(key)"])
+                throw error
+            }
+            policies[key] = isolating
+            logger.error(
+                "a NetworkPolicy weftd cannot read isolates the pods it selects",
+                metadata: [
+                    "policy": "\(key)", "selector": "\(isolating.podSelector)", "types": "\(isolating.policyTypes.map(\.rawValue).sorted())",
+                    "error": "\(error)",
+                ])
+            if object.name == nil { throw error }
+            metrics.policyUnreadable.increment()
+        }
+    }
+
     func forget(_ kind: Kind, _ object: PolicyAPIObject) {
         unreadable[unreadableKey(kind, object)] = nil
         switch kind {
         case .pods:
             guard let key = object.key else { return }
             pods[key] = nil
+            untrusted[key] = nil
             if claims.removeValue(forKey: key) != nil { saveClaims() }
         case .namespaces: namespaces[object.name ?? ""] = nil
-        case .policies: policies[object.key ?? ""] = nil
+        case .policies:
+            policies[policyKey(object)] = nil
+            isolatingEverywhere.remove(policyKey(object))
         }
+    }
+
+    /// The policies enforced: the readable and isolating ones, and for each policy whose namespace cannot
+    /// be read, one isolating every pod of each namespace a pod is in.
+    func enforcedPolicies(_ pods: [PolicyPod]) -> [NetworkPolicy] {
+        var all = Array(policies.values)
+        guard !isolatingEverywhere.isEmpty else { return all }
+        for namespace in Set(pods.map(\.namespace)).sorted() {
+            all.append(
+                NetworkPolicy(
+                    namespace: namespace, name: "(a policy whose namespace cannot be read)", podSelector: .everything,
+                    policyTypes: [.ingress, .egress], ingress: [], egress: []))
+        }
+        return all
     }
 
     /// Writes the table once the actor is free: a burst of events becomes one compile and one transaction.
@@ -257,7 +329,9 @@ public actor PolicyAgent {
     func apply() {
         let started = ContinuousClock.now
         let effective = effectivePods()
-        compiled = PolicyCompiler.compile(policies: Array(policies.values), pods: effective, namespaces: Array(namespaces.values), node: node)
+        compiled = PolicyCompiler.compile(
+            policies: enforcedPolicies(effective), pods: effective, namespaces: Array(namespaces.values), node: node,
+            isolated: untrusted.values.reduce(into: Set()) { $0.formUnion($1) })
         let image = PolicyRuleset.image(compiled)
         let compileTime = ContinuousClock.now - started
         do {

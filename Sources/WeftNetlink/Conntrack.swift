@@ -141,7 +141,7 @@ public final class Conntrack {
     /// comes from its reply source: a client of a Service whose endpoint went away must pick a live one on
     /// its next packet, while flows to the endpoints that stay keep theirs. The kernel sends back only
     /// UDP entries answered by the endpoints named (one filtered dump per endpoint; one of the family's
-    /// UDP entries past `endpointDumps`), and each is matched here against the exact flows.
+    /// UDP entries past `endpointDumps`); what is deleted is chosen by `staleUDP` from whatever came back.
     @discardableResult
     public func deleteUDP(flows: Set<UDPFlow>) throws -> Int {
         var deleted = 0
@@ -153,14 +153,25 @@ public final class Conntrack {
                 ? [ConntrackFilter(family: family, proto: Self.udp)]
                 : endpoints.sorted().map { ConntrackFilter(family: family, proto: Self.udp, replySource: $0) }
             for filter in filters {
-                for entry in try entries(filter) where entry.proto == Self.udp {
-                    let flow = UDPFlow(destination: entry.originalDestination, port: entry.originalDestinationPort, replySource: entry.replySource)
-                    guard flows.contains(flow) else { continue }
+                // Only this dump's endpoint's flows: an unfiltered dump repeats every endpoint's entries.
+                let wanted = filter.replySource.map { source in flows.filter { $0.replySource == source } } ?? flows
+                for entry in Self.staleUDP(try entries(filter), family: family, flows: wanted) {
                     try delete(entry)
                     deleted += 1
                 }
             }
         }
         return deleted
+    }
+
+    /// The entries of a dump that are one of `flows`: UDP, of `family`, sent to a flow's address and port
+    /// and answered by its reply source. The dump's filter is never trusted to have chosen them: a kernel
+    /// before 5.9 ignores CTA_FILTER (an attribute it does not know, on a dump) and sends every entry of
+    /// the family, of every protocol and endpoint; what is deleted is decided here alone.
+    public static func staleUDP(_ dump: [ConntrackEntry], family: IPAddress.Family, flows: Set<UDPFlow>) -> [ConntrackEntry] {
+        dump.filter { entry in
+            entry.proto == udp && entry.originalDestination.family == family && entry.replySource.family == family
+                && flows.contains(UDPFlow(destination: entry.originalDestination, port: entry.originalDestinationPort, replySource: entry.replySource))
+        }
     }
 }

@@ -32,31 +32,45 @@ extension NetworkPolicy: Decodable {
             egress: egress.map { Rule(peers: $0.to ?? [], ports: $0.ports ?? []) })
     }
 
-    /// What can be read of a policy that cannot be read whole (its peers or ports are beyond this
-    /// compiler): its namespace, name and podSelector, with no rule, for the directions it names (both
-    /// when those cannot be read either). Enforced, it isolates the pods it selects: never open. Throws
-    /// when even its name or podSelector cannot be read.
-    public static func unreadable(_ object: PolicyAPIObject) throws -> NetworkPolicy {
-        try object.decode(Isolating.self, kind: "NetworkPolicy").policy
+    /// What can be read of a policy that cannot be read whole, enforced so that it isolates (never open):
+    /// - its peers or ports are beyond this compiler: no rule, for the pods its podSelector selects and
+    ///   the directions it names;
+    /// - its spec is not an object, or its podSelector or policyTypes cannot be read: every pod of its
+    ///   namespace, in both directions (what it selects and for what cannot be known);
+    /// - its name cannot be read: the same, named "(no name)".
+    /// Nil only when its namespace cannot be read: the caller isolates every namespace's pods.
+    public static func unreadable(_ object: PolicyAPIObject) -> NetworkPolicy? {
+        guard let namespace = object.namespace else { return nil }
+        let read = object.decodeIfPossible(Isolating.self)
+        let everything: Set<Direction> = [.ingress, .egress]
+        var selector = LabelSelector.everything
+        var types = everything
+        if let spec = read?.spec?.value {
+            // An absent (or null) podSelector is every pod, as the readable decoding reads it.
+            let podSelector: LabelSelector? = spec.podSelector == nil ? .everything : spec.podSelector?.value
+            // The directions named, when every one can be read ([] when none are named).
+            let named: [Direction]? =
+                switch spec.policyTypes {
+                case nil: []
+                case let listed?: listed.value.flatMap { list in list.allSatisfy { $0.value != nil } ? list.compactMap(\.value) : nil }
+                }
+            if let podSelector, let named {
+                selector = podSelector
+                types = named.isEmpty ? everything : Set(named)
+            }
+        }
+        return NetworkPolicy(namespace: namespace, name: object.name ?? "(no name)", podSelector: selector, policyTypes: types, ingress: [], egress: [])
     }
 
-    public static func unreadable(json: Any) throws -> NetworkPolicy { try unreadable(PolicyAPIObject(json)) }
+    public static func unreadable(json: Any) -> NetworkPolicy? { unreadable(PolicyAPIObject(json)) }
 
+    /// Every part read on its own: a part that cannot be read is nil, never an error.
     private struct Isolating: Decodable {
         struct Spec: Decodable {
-            let podSelector: LabelSelector?
+            let podSelector: Lenient<LabelSelector>?
             let policyTypes: Lenient<[Lenient<Direction>]>?
         }
-        let metadata: ObjectMetadata
-        let spec: Spec?
-
-        var policy: NetworkPolicy {
-            var types = Set((spec?.policyTypes?.value ?? []).compactMap(\.value))
-            if types.isEmpty { types = [.ingress, .egress] }
-            return NetworkPolicy(
-                namespace: metadata.namespace ?? "default", name: metadata.name, podSelector: spec?.podSelector ?? .everything,
-                policyTypes: types, ingress: [], egress: [])
-        }
+        let spec: Lenient<Spec>?
     }
 
     /// A CIDR as the API server accepts it: also IPv4 with leading zeros, read as decimal ("010.1.0.0/16"

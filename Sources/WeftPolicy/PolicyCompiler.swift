@@ -50,14 +50,17 @@ public enum PolicyCompiler {
     /// the same objects give the same sets, chains and names, so a resync can diff against the kernel.
     /// With `node`, only that node's pods are targets (each node enforces for its own pods, in both
     /// directions); every pod of the cluster stays a peer, matched by its address.
+    /// `isolated`: addresses whose pod cannot be known (an object weftd cannot read): isolated in both
+    /// directions whatever the policies say, and no pod's address as a peer.
     public static func compile(
         policies: [NetworkPolicy], pods: [PolicyPod], namespaces: [PolicyNamespace],
-        node: String? = nil
+        node: String? = nil, isolated: Set<IPAddress> = []
     ) -> CompiledPolicies {
         let namespaceLabels = Dictionary(namespaces.map { ($0.name, $0.labels) }, uniquingKeysWith: { first, _ in first })
         // Host-network pods hold the node's addresses: they are neither targets nor peers (matching one
         // would match the node itself), as upstream leaves them undefined and most implementations do.
-        let live = pods.filter { !$0.addresses.isEmpty && !$0.hostNetwork }
+        let trusted = isolated.isEmpty ? pods : pods.map { $0.with(addresses: $0.addresses.filter { !isolated.contains($0) }) }
+        let live = trusted.filter { !$0.addresses.isEmpty && !$0.hostNetwork }
         var compiled = CompiledPolicies()
         var allows: [String: [Direction: [CompiledPolicies.Allow]]] = [:]
         var selectedBy: [String: (pod: PolicyPod, directions: [Direction: [String]])] = [:]
@@ -91,6 +94,12 @@ public enum PolicyCompiler {
                 }
                 for address in entry.pod.addresses { compiled.verdicts[direction, default: [:]][address] = chain }
             }
+        }
+        for direction in Direction.allCases where !isolated.isEmpty {
+            // A chain of no allow: lowered, it drops everything but replies (conntrack's established).
+            let chain = chainName(direction, ["(not readable)"])
+            compiled.chains[chain] = []
+            for address in isolated { compiled.verdicts[direction, default: [:]][address] = chain }
         }
         return compiled
     }
@@ -156,7 +165,10 @@ public enum PolicyCompiler {
         _ pod: PolicyPod, podSelector: LabelSelector?, namespaceSelector: LabelSelector?, of policy: NetworkPolicy,
         namespaceLabels: [String: [String: String]]
     ) -> Bool {
-        let inNamespace = namespaceSelector.map { $0.matches(namespaceLabels[pod.namespace] ?? [:]) } ?? (pod.namespace == policy.namespace)
+        // A namespace weftd does not know (not listed, or not readable) matches no namespaceSelector: its
+        // labels are unknown, and reading them as none would match `NotIn` and `DoesNotExist`.
+        let inNamespace =
+            namespaceSelector.map { selector in namespaceLabels[pod.namespace].map(selector.matches) ?? false } ?? (pod.namespace == policy.namespace)
         return inNamespace && (podSelector ?? .everything).matches(pod.labels)
     }
 

@@ -38,6 +38,9 @@ public struct PolicyAPIObject: Sendable {
         }
     }
 
+    /// The object as `type` when it can be read so, else nil (a type of lenient parts reads what it can).
+    func decodeIfPossible<T: Decodable>(_ type: T.Type) -> T? { data.flatMap { try? JSONDecoder().decode(type, from: $0) } }
+
     private struct Names: Decodable {
         struct Metadata: Decodable {
             let name: Lenient<String>?

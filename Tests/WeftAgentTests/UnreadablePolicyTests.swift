@@ -7,8 +7,8 @@ import WeftNetlink
 @testable import WeftPolicy
 
 /// An object weftd cannot read never opens a pod: a NetworkPolicy whose rules it cannot read isolates
-/// the pods it selects; one whose podSelector it cannot read (or a pod or namespace it cannot read)
-/// makes weftd unhealthy and refuses attaches. And weftd reads what the API server accepts.
+/// the pods it selects; one whose podSelector it cannot read isolates its whole namespace. (Pods and
+/// namespaces it cannot read: NeverOpenTests.) And weftd reads what the API server accepts.
 @Suite(.privileged)
 struct UnreadablePolicyTests {
     static var web: [String: Any] {
@@ -80,20 +80,24 @@ struct UnreadablePolicyTests {
         }
     }
 
-    @Test func aPolicyWhoseSelectorCannotBeReadMakesWeftdUnhealthyUntilItChanges() async throws {
+    /// A policy whose selector cannot be read isolates every pod of its namespace in both directions
+    /// (what it selects cannot be known), and weftd stays healthy: it knows what to enforce.
+    @Test func aPolicyWhoseSelectorCannotBeReadIsolatesItsNamespace() async throws {
         try await withAgent { agent in
             agent.health.synced = true
-            #expect(agent.health.current.healthy, "the control: synced and nothing unreadable")
             let bad = Self.policy("bad-selector", spec: ["podSelector": ["matchExpressions": [["key": "app", "operator": "Sideways"]]]])
+            let readable = Self.policy("readable", spec: ["podSelector": ["matchLabels": ["app": "other"]]])
+            await agent.received(.policies, .upserted(readable))
+            #expect(await agent.policies["prod/readable"]?.podSelector.matches(["app": "web"]) == false, "the control: web not selected")
             await agent.received(.policies, .upserted(bad))
-            #expect(await agent.policies["prod/bad-selector"] == nil)
-            let health = agent.health.current
-            #expect(!health.healthy && health.reason.contains("policies prod/bad-selector"), "\(health.reason)")
-            let refused = await agent.attach(PolicyRequest(op: .attach, namespace: "prod", name: "web", addresses: ["10.9.0.2"]))
-            #expect(!refused.ok && refused.error?.contains("cannot read") == true, "\(refused.error ?? "")")
-            // Fixed in the API: readable again, healthy again.
-            await agent.received(.policies, .upserted(Self.policy("bad-selector", spec: ["podSelector": [String: Any]()])))
-            #expect(agent.health.current.healthy)
+            let kept = try #require(await agent.policies["prod/bad-selector"], "kept, not dropped")
+            #expect(kept.podSelector.matches(["app": "web"]) && kept.podSelector.matches([:]) && kept.policyTypes == [.ingress, .egress])
+            #expect(kept.ingress.isEmpty && kept.egress.isEmpty)
+            let unreadable = await agent.unreadable
+            #expect(agent.health.current.healthy && unreadable.isEmpty, "an isolating policy leaves weftd healthy")
+            // Fixed in the API: read as written.
+            await agent.received(.policies, .upserted(Self.policy("bad-selector", spec: ["podSelector": ["matchLabels": ["app": "x"]]])))
+            #expect(await agent.policies["prod/bad-selector"]?.podSelector.matches(["app": "web"]) == false)
         }
     }
 

@@ -40,3 +40,55 @@ import Glibc
         #expect(flags.first(Int(CTA_FILTER_REPLY_FLAGS.rawValue)) == nil)
     }
 }
+
+/// What is deleted after an endpoint change never depends on the kernel having honoured the dump's
+/// filter: a kernel before 5.9 ignores CTA_FILTER and sends every entry of the family.
+@Suite struct ConntrackStaleUDPTests {
+    static let frontend = IPAddress("10.96.0.10")!
+    static let gone = IPAddress("10.244.2.7")!
+    static let stays = IPAddress("10.244.3.9")!
+
+    /// One entry as ctnetlink dumps it (IPCTNL_MSG_CT_NEW's payload: nfgenmsg, then the tuples).
+    static func entry(proto: UInt8, client: IPAddress, to destination: IPAddress, port: UInt16, answeredBy endpoint: IPAddress) -> ConntrackEntry? {
+        let request = NetlinkRequest(type: 0, flags: 0)
+        let family = destination.family == .v4
+        request.putStruct(UInt32(family ? AF_INET : AF_INET6))
+        func tuple(_ type: UInt32, source: IPAddress, destination: IPAddress, destinationPort: UInt16) {
+            request.nest(Int(type)) {
+                request.nest(Int(CTA_TUPLE_IP.rawValue)) {
+                    request.put(Int(family ? CTA_IP_V4_SRC.rawValue : CTA_IP_V6_SRC.rawValue), bytes: source.bytes)
+                    request.put(Int(family ? CTA_IP_V4_DST.rawValue : CTA_IP_V6_DST.rawValue), bytes: destination.bytes)
+                }
+                request.nest(Int(CTA_TUPLE_PROTO.rawValue)) {
+                    request.put(Int(CTA_PROTO_NUM.rawValue), u8: proto)
+                    request.put(Int(CTA_PROTO_SRC_PORT.rawValue), bytes: [0xc3, 0x50])
+                    request.put(Int(CTA_PROTO_DST_PORT.rawValue), bytes: [UInt8(destinationPort >> 8), UInt8(destinationPort & 0xff)])
+                }
+            }
+        }
+        tuple(CTA_TUPLE_ORIG.rawValue, source: client, destination: destination, destinationPort: port)
+        tuple(CTA_TUPLE_REPLY.rawValue, source: endpoint, destination: client, destinationPort: 50000)
+        return ConntrackEntry(payload: Array(request.bytes.dropFirst(16)))
+    }
+
+    @Test func anUnfilteredDumpDeletesOnlyTheGoneEndpointsUDPFlows() throws {
+        let client = IPAddress("10.244.1.4")!
+        let flows: Set<Conntrack.UDPFlow> = [Conntrack.UDPFlow(destination: Self.frontend, port: 53, replySource: Self.gone)]
+        // What a kernel that ignored the filter sends: every endpoint's entries, of every protocol.
+        let dump = [
+            Self.entry(proto: 17, client: client, to: Self.frontend, port: 53, answeredBy: Self.stays),
+            Self.entry(proto: 6, client: client, to: Self.frontend, port: 53, answeredBy: Self.gone),
+            Self.entry(proto: 17, client: client, to: Self.frontend, port: 54, answeredBy: Self.gone),
+            Self.entry(proto: 17, client: client, to: IPAddress("10.96.0.11")!, port: 53, answeredBy: Self.gone),
+            Self.entry(proto: 17, client: client, to: Self.frontend, port: 53, answeredBy: Self.gone),
+            Self.entry(proto: 17, client: IPAddress("fd00::4")!, to: IPAddress("fd00::a")!, port: 53, answeredBy: IPAddress("fd00::7")!),
+        ].compactMap { $0 }
+        try #require(dump.count == 6, "every entry parsed")
+        let stale = dump[4]
+        #expect(Conntrack.staleUDP(dump, family: .v4, flows: flows) == [stale], "only the gone endpoint's UDP flow to the frontend's port")
+        #expect(Conntrack.staleUDP(dump, family: .v6, flows: flows).isEmpty, "nothing of the other family")
+        // The control, from the same dump: the endpoint that stays is chosen once it is named gone too.
+        let both = flows.union([Conntrack.UDPFlow(destination: Self.frontend, port: 53, replySource: Self.stays)])
+        #expect(Conntrack.staleUDP(dump, family: .v4, flows: both) == [dump[0], stale])
+    }
+}

@@ -113,7 +113,7 @@ import WeftAddress
     func aPolicyWhoseRulesCannotBeReadIsolatesWhatItSelects(spec: String) throws {
         let object = PolicyAPIObject(try Self.policy(spec: spec))
         #expect(throws: PolicyError.self) { try object.decode(NetworkPolicy.self, kind: "NetworkPolicy") }
-        let isolating = try NetworkPolicy.unreadable(object)
+        let isolating = try #require(NetworkPolicy.unreadable(object))
         #expect(isolating.key == "prod/p" && isolating.policyTypes == [.ingress] && isolating.ingress.isEmpty && isolating.egress.isEmpty)
         let web = PolicyPod(namespace: "prod", name: "web", labels: ["app": "web"], addresses: [ip("10.9.0.2")])
         let other = PolicyPod(namespace: "prod", name: "other", labels: ["app": "other"], addresses: [ip("10.9.0.3")])
@@ -124,14 +124,35 @@ import WeftAddress
         #expect(compiled.verdicts[.egress]?.isEmpty ?? true, "Egress is not named")
     }
 
-    @Test func aPolicyWhoseSelectorOrNameCannotBeReadCannotIsolate() throws {
-        let badSelector = PolicyAPIObject(try Self.policy(spec: #"{"podSelector": {"matchLabels": "app"}}"#))
-        #expect(throws: PolicyError("NetworkPolicy prod/p", "spec.podSelector.matchLabels", "expected an object")) { try NetworkPolicy.unreadable(badSelector) }
-        #expect(throws: PolicyError("NetworkPolicy (no name)", "metadata.name", "missing")) {
-            try NetworkPolicy.unreadable(PolicyAPIObject(try Self.object(#"{"metadata": {"namespace": "prod"}, "spec": {}}"#)))
-        }
+    /// What cannot be read of the spec itself (not an object, a selector or policyTypes of the wrong
+    /// type): every pod of the namespace, both directions. Without a name, the same, named "(no name)";
+    /// without a namespace, nil (the agent isolates every namespace).
+    @Test(arguments: [
+        #"{"metadata": {"name": "p", "namespace": "prod"}, "spec": 5}"#,
+        #"{"metadata": {"name": "p", "namespace": "prod"}, "spec": [{"podSelector": {}}]}"#,
+        #"{"metadata": {"name": "p", "namespace": "prod"}, "spec": "deny"}"#,
+        #"{"metadata": {"name": "p", "namespace": "prod"}, "spec": {"podSelector": {"matchLabels": "app"}, "policyTypes": ["Ingress"]}}"#,
+        #"{"metadata": {"name": "p", "namespace": "prod"}, "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress", 5]}}"#,
+        #"{"metadata": {"namespace": "prod"}, "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": 1}}"#,
+    ])
+    func aPolicyWhoseSpecOrSelectorCannotBeReadIsolatesItsNamespace(json: String) throws {
+        let object = PolicyAPIObject(try Self.object(json))
+        #expect(throws: PolicyError.self) { try object.decode(NetworkPolicy.self, kind: "NetworkPolicy") }
+        let isolating = try #require(NetworkPolicy.unreadable(object))
+        #expect(isolating.namespace == "prod" && isolating.policyTypes == [.ingress, .egress] && isolating.ingress.isEmpty && isolating.egress.isEmpty)
+        let expectsEveryPod = object.name != nil
+        #expect(isolating.podSelector.matches(["app": "other"]) == expectsEveryPod, "every pod of prod, unless only the name is missing")
+        #expect(isolating.podSelector.matches(["app": "web"]))
+        #expect(isolating.name == object.name ?? "(no name)")
+    }
+
+    @Test func aPolicyWithoutANamespaceIsLeftToTheCaller() throws {
+        #expect(NetworkPolicy.unreadable(PolicyAPIObject(try Self.object(#"{"metadata": {"name": "p"}, "spec": 5}"#))) == nil)
+        #expect(NetworkPolicy.unreadable(PolicyAPIObject(try Self.object(#"{"metadata": 5}"#))) == nil)
+        #expect(
+            NetworkPolicy.unreadable(PolicyAPIObject(try Self.object(#"{"metadata": {"name": "p", "namespace": "prod"}, "spec": 5}"#))) != nil, "the control")
         let unreadableTypes = PolicyAPIObject(try Self.policy(spec: #"{"podSelector": {}, "policyTypes": "Ingress", "ingress": 1}"#))
-        #expect(try NetworkPolicy.unreadable(unreadableTypes).policyTypes == [.ingress, .egress], "the control: readable enough, both directions")
+        #expect(NetworkPolicy.unreadable(unreadableTypes)?.policyTypes == [.ingress, .egress], "the control: readable enough, both directions")
     }
 
     @Test func podsAndNamespacesAreDecoded() throws {
