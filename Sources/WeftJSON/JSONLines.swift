@@ -4,7 +4,7 @@ import Foundation
 /// lines as chunks arrive. Bounded: a line longer than `maxLine` throws instead of growing the buffer,
 /// and each byte is scanned for the newline once (a long line in small chunks stays linear).
 public struct JSONLines {
-    public let maxLine: Int
+    let maxLine: Int
     /// The stream owner's error for a line past `maxLine` (etcd's or the Kubernetes API's), given the message.
     let failure: (String) -> any Error
     private var pending: [UInt8] = []
