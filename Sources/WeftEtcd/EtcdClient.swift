@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
-import WeftJSON
 import NIOCore
 import NIOHTTP1
+import WeftJSON
 
 /// etcd v3 through its JSON gateway (POST /v3/...), over AsyncHTTPClient. Requests (and watches) go
 /// to the first endpoint that answers; a connection failure moves on to the next one. With

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import WeftJSON
 import NIOCore
+import WeftJSON
 
 /// One watch request of an Informer: its stream read line by line beside a watchdog that ends it when
 /// no byte came for timeoutSeconds + idleMargin. Keeps the last resourceVersion seen, so the next

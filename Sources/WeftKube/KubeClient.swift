@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
-import WeftJSON
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import WeftJSON
 
 /// The Kubernetes API's JSON over AsyncHTTPClient: GET, merge PATCH, and the watch streams Informer reads.
 public final class KubeClient: Sendable {
