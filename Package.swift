@@ -78,11 +78,38 @@ let package = Package(
         // weftd, the node agent: subnet leases on etcd, vxlan and host-gw between nodes.
         // What weftd writes to its state file and weftctl reads: no networking stack.
         .target(name: "WeftAgentState"),
+        // What the Kubernetes and etcd clients share: newline-separated JSON streams cut into bounded
+        // lines, and JSON decoded with failures that name the key, in the caller's error type.
+        .target(name: "WeftJSON", dependencies: ["WeftCNI"]),
+        // The Kubernetes API's client: credentials, requests, the Informer's list and watch.
+        .target(
+            name: "WeftKube",
+            dependencies: [
+                "WeftCNI", "WeftJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+        // etcd v3's client through its JSON gateway: KV, leases, watches, TLS and user auth.
+        .target(
+            name: "WeftEtcd",
+            dependencies: [
+                "WeftAddress", "WeftJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
+        .testTarget(name: "WeftKubeTests", dependencies: ["WeftKube", "WeftJSON"]),
+        .testTarget(name: "WeftEtcdTests", dependencies: ["WeftEtcd"]),
         .target(
             name: "WeftAgent",
             dependencies: [
                 "WeftNetlink", "WeftAddress", "WeftCNI", "WeftSystem", "WeftAgentState", "WeftPolicy", "WeftNftables", "WeftServices",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "WeftKube", "WeftEtcd", "WeftJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -92,14 +119,12 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .executableTarget(
             name: "weftd",
             dependencies: [
-                "WeftAgent", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WeftAgent", "WeftKube", "WeftEtcd", "WeftCNI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -123,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "WeftAgentTests",
             dependencies: [
-                "WeftTestSupport", "WeftAgent", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl",
+                "WeftTestSupport", "WeftAgent", "WeftKube", "WeftEtcd", "WeftAddress", "WeftNetlink", "WeftSystem", "CMnl",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]),

@@ -143,7 +143,8 @@ public actor Agent {
         while true {
             do {
                 return try await body()
-            } catch let error as AgentError where error.kind == .engine || error.kind == .kubeAPI {
+            } catch let failure {
+                guard let error = AgentError(failure), error.kind == .engine || error.kind == .kubeAPI else { throw failure }
                 lastError = "\(error)"
                 logger.warning("cannot \(what) yet: retrying", metadata: ["error": "\(error.message)", "retryIn": "\(delay)s"])
                 try await Task.sleep(nanoseconds: UInt64(delay * 1e9))

@@ -1,3 +1,6 @@
+import WeftEtcd
+import WeftKube
+
 /// Everything that stops weftd or one of its steps, with a message an operator can act on. The kernel's
 /// refusals (NetlinkError) and failed system calls (SystemError) keep their own types and are wrapped
 /// only where the agent adds what it was doing.
@@ -31,4 +34,30 @@ public struct AgentError: Error, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+extension AgentError {
+    /// `error` as weftd's: itself, or the Kubernetes or etcd client's error with its kind and message
+    /// (the kinds share their words, so the text is the same); nil for any other error. weftd decides
+    /// on the kind in one place whichever client failed: retry while the engine cannot be reached,
+    /// stop on the rest.
+    public init?(_ error: any Error) {
+        switch error {
+        case let error as AgentError: self = error
+        case let error as KubeError:
+            switch error.kind {
+            case .invalidConfig: self.init(.invalidConfig, error.message)
+            case .engine: self.init(.engine, error.message)
+            case .kubeAPI: self.init(.kubeAPI, error.message)
+            case .file: self.init(.file, error.message)
+            }
+        case let error as EtcdError:
+            switch error.kind {
+            case .invalidConfig: self.init(.invalidConfig, error.message)
+            case .engine: self.init(.engine, error.message)
+            case .credentials: self.init(.credentials, error.message)
+            }
+        default: return nil
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import WeftAddress
+import WeftEtcd
 
 /// How one weftd runs: where its engine is, which link carries the fabric, where it writes.
 public struct AgentOptions: Sendable {
@@ -51,9 +52,4 @@ public struct AgentOptions: Sendable {
         let host = String(text[..<colon]).trimmingBrackets
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
-}
-
-extension String {
-    /// "[::1]" → "::1": IPv6 hosts are bracketed in host:port.
-    var trimmingBrackets: String { hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import WeftAddress
+import WeftKube
 
 /// flannel's `--kube-subnet-mgr`: the node's subnet is its `spec.podCIDR` (allocated by the
 /// controller-manager), published data lives in Node annotations, and peers come from watching all

@@ -1,5 +1,7 @@
 import Foundation
 import WeftAddress
+import WeftJSON
+import WeftKube
 
 /// A Kubernetes Node as flannel's kube subnet manager reads it: `spec.podCIDR(s)` is the lease,
 /// annotations carry what etcd's lease value carries.
@@ -33,7 +35,7 @@ public struct KubeNode: Equatable, Sendable {
 
     /// A Node as the API sent it; an error naming the field when one has the wrong type or the name is missing.
     public static func decode(_ data: Data) throws -> KubeNode {
-        KubeNode(try DecodedJSON.decode(NodeDocument.self, from: data, .kubeAPI, "Node"))
+        KubeNode(try DecodedJSON.decode(NodeDocument.self, from: data, "Node") { AgentError(.kubeAPI, $0) })
     }
 
     /// A Node the Informer delivered (JSONSerialization's objects, as PolicyAgent's kinds still are),
@@ -65,7 +67,7 @@ public struct KubeNode: Equatable, Sendable {
 
     static func backendData(_ text: String?) -> VxlanBackendData? {
         guard let text else { return nil }
-        return (try? DecodedJSON.decode(VxlanBackendData?.self, from: text, .engine, "backend-data")) ?? nil
+        return (try? DecodedJSON.decode(VxlanBackendData?.self, from: text, "backend-data") { AgentError(.engine, $0) }) ?? nil
     }
 
     /// The merge patch that publishes `attributes` on a node, as flanneld writes them: backend-data
@@ -91,7 +93,7 @@ public struct KubeNode: Equatable, Sendable {
     /// One line of a Node watch: ADDED/MODIFIED/DELETED with the node, BOOKMARK with a new
     /// resourceVersion only, ERROR with a Status (410 Gone: the resourceVersion is too old, list again).
     public static func watchEvent(_ line: Data) throws -> (type: String, node: KubeNode?) {
-        let event = try DecodedJSON.decode(NodeWatchEvent.self, from: line, .engine, "node watch")
+        let event = try DecodedJSON.decode(NodeWatchEvent.self, from: line, "node watch") { AgentError(.engine, $0) }
         if let status = event.status { throw AgentError(.engine, "node watch: \(status.summary)") }
         return (event.type, event.node.map(KubeNode.init))
     }

@@ -1,5 +1,6 @@
 import Logging
 import WeftAddress
+import WeftEtcd
 
 /// A lease as the engine holds it: flannel's record plus what is needed to update it safely.
 public struct StoredLease: Equatable, Sendable {

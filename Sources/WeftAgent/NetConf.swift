@@ -1,6 +1,7 @@
 import Foundation
 import WeftAddress
 import WeftCNI
+import WeftJSON
 
 /// flanneld's network configuration, the JSON under `<prefix>/config` (or in kube-flannel's
 /// net-conf.json), with flannel's defaults applied and its checks made.
@@ -32,7 +33,7 @@ public struct NetConf: Equatable, Sendable {
     public static let defaultVxlanPort: UInt16 = 8472
 
     public static func parse(_ text: String) throws -> NetConf {
-        let config = try DecodedJSON.decode(NetConfDocument.self, from: text, .invalidConfig, "net-conf")
+        let config = try DecodedJSON.decode(NetConfDocument.self, from: text, "net-conf") { AgentError(.invalidConfig, $0) }
         if config.enableIPv4 == false {
             // flannel's etcd layout has no key for a lease without an IPv4 subnet.
             throw AgentError(.invalidConfig, "EnableIPv4 is false: weftd needs an IPv4 Network (IPv6 comes beside it, dual-stack)")

@@ -1,3 +1,4 @@
+import WeftKube
 /// A Kubernetes Node as the API writes it, the parts flannel's kube subnet manager reads: its name,
 /// resourceVersion and annotations, and spec.podCIDR(s). Unknown fields (status, labels, taints) are
 /// ignored; a field of the wrong type is refused, naming it.

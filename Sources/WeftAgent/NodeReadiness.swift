@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOHTTP1
+import WeftKube
 
 /// The Node's `NetworkUnavailable` condition, as flanneld sets it (reason "FlannelIsUp"): the
 /// node lifecycle controller taints a node whose condition is True (or that a cloud's route

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WeftAddress
+import WeftKube
 import WeftNftables
 import WeftPolicy
 import WeftSystem

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WeftAddress
+import WeftKube
 import WeftServices
 
 /// `weftd --services`: serves the cluster's Services on this node in place of kube-proxy, keeping the

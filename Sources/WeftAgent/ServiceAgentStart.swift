@@ -1,5 +1,6 @@
 import Logging
 import WeftAddress
+import WeftKube
 import WeftNetlink
 import WeftServices
 

@@ -1,3 +1,4 @@
+import WeftKube
 /// Where a Service's endpoints come from, as the API server serves them: EndpointSlice in
 /// discovery.k8s.io/v1 (1.21+), else v1beta1 (1.17–1.24; Kubernetes 1.20 serves only this), else
 /// core/v1 Endpoints (a server with the EndpointSlice API turned off).

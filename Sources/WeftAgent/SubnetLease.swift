@@ -1,5 +1,6 @@
 import Foundation
 import WeftAddress
+import WeftJSON
 import WeftNetlink
 
 /// A node's lease as flannel stores it: the key `<prefix>/subnets/<a.b.c.d>-<len>` (dual-stack:
@@ -92,7 +93,7 @@ public struct LeaseAttributes: Equatable, Sendable {
     /// A MAC that is not one leaves the device unknown (its routes wait), as before; a field of the
     /// wrong type refuses the value.
     public static func parse(_ text: String) throws -> LeaseAttributes {
-        let value = try DecodedJSON.decode(LeaseDocument.self, from: text, .engine, "lease value")
+        let value = try DecodedJSON.decode(LeaseDocument.self, from: text, "lease value") { AgentError(.engine, $0) }
         guard let ipText = value.publicIP, let publicIP = IPAddress(ipText), publicIP.isIPv4 else {
             throw AgentError(.engine, "lease value has no IPv4 PublicIP")
         }

@@ -5,6 +5,8 @@ import ServiceLifecycle
 import WeftAddress
 import WeftAgent
 import WeftCNI
+import WeftEtcd
+import WeftKube
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Lease this node's subnet and connect the nodes (the default).")
@@ -87,7 +89,8 @@ struct Run: AsyncParsableCommand {
         let logger = makeLogger()
         do {
             try await runAgent(logger: logger)
-        } catch let error as AgentError {
+        } catch let failure {
+            guard let error = AgentError(failure) else { throw failure }
             logger.critical("\(error.message)", metadata: ["kind": "\(error.kind.rawValue)"])
             FileHandle.standardError.write(Data("weftd: \(error)\n".utf8))
             throw ExitCode(1)

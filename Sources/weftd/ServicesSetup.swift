@@ -3,6 +3,7 @@ import Logging
 import WeftAddress
 import WeftAgent
 import WeftCNI
+import WeftKube
 
 extension Run {
     /// --services, or $WEFT_SERVICES "true" (the DaemonSet's ConfigMap key `services`: a ConfigMap key

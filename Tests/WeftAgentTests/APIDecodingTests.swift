@@ -4,8 +4,9 @@ import WeftAddress
 @testable import WeftAgent
 
 /// What the API server, etcd and an operator's files send weftd, decoded into typed values: the
-/// shapes a real API server writes (a Node as kubeadm's cluster holds it, a Status 410 as a reply and
-/// as a watch's ERROR event), and malformed values refused with an error naming the field.
+/// shapes a real API server writes (a Node as kubeadm's cluster holds it, a Status 410 as a Node
+/// watch's ERROR event), and malformed values refused with an error naming the field. The client's
+/// own documents (Status, kubeconfig) are WeftKubeTests' KubeDocumentTests.
 @Suite struct APIDecodingTests {
     /// A Status as kube-apiserver writes it for an expired resourceVersion.
     static let gone = #"""
@@ -76,27 +77,6 @@ import WeftAddress
         #expect(try KubeNode.decode(Data(Self.node.utf8)).podCIDR == IPNetwork("10.244.1.0/24"))
     }
 
-    @Test func aStatus410NamesItsMessageAndCode() throws {
-        let refused = KubeAPIError(status: 410, "GET /api/v1/pods?limit=500", Data(Self.gone.utf8))
-        #expect(refused.description == "GET /api/v1/pods?limit=500: HTTP 410: too old resource version: 1 (4521)")
-        let event = try DecodedJSON.decode(KubeWatchError.self, from: #"{"type":"ERROR","object":\#(Self.gone)}"#, .kubeAPI, "watch")
-        #expect(event.object.code == 410 && event.object.reason == "Expired")
-        #expect(event.object.summary == "too old resource version: 1 (4521) (code 410)")
-        // A body that is no Status (a proxy's HTML page) still gives the HTTP status.
-        #expect(KubeAPIError(status: 502, "GET /api/v1/pods", Data("<html>".utf8)).description == "GET /api/v1/pods: HTTP 502: no message")
-    }
-
-    /// A Status field of the wrong type is refused by name; the control, the recorded Status, is read.
-    @Test func aMalformedErrorEventIsRefusedByName() throws {
-        #expect(throws: AgentError(.kubeAPI, #"watch: object.code must be an integer, found "410""#)) {
-            try DecodedJSON.decode(KubeWatchError.self, from: #"{"type":"ERROR","object":{"code":"410"}}"#, .kubeAPI, "watch")
-        }
-        #expect(throws: AgentError(.kubeAPI, "watch: object.code has an invalid value 1e+30")) {
-            try DecodedJSON.decode(KubeWatchError.self, from: #"{"type":"ERROR","object":{"code":1e30}}"#, .kubeAPI, "watch")
-        }
-        #expect(try DecodedJSON.decode(KubeWatchError.self, from: #"{"type":"ERROR","object":\#(Self.gone)}"#, .kubeAPI, "watch").object.code == 410)
-    }
-
     /// Lease values: a field of the wrong type or a VNI past UInt32 is refused by name. The control: the
     /// same value well typed, with a field weftd does not know, is read.
     @Test(arguments: [
@@ -115,29 +95,5 @@ import WeftAddress
         let control = try LeaseAttributes.parse(
             #"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:57:0a:00:00:01"},"Future":{}}"#)
         #expect(control.vni == 1 && control.publicIP == IPAddress("10.0.0.1"))
-    }
-
-    /// A kubeconfig field of the wrong type is refused by name. The control: the same file well typed.
-    @Test(arguments: [
-        ("clusters: {name: c, cluster: {server: \"https://10.0.0.1:6443\"}}", "kubeconfig: clusters is of the wrong type"),
-        ("clusters: [{name: c, cluster: {server: [1]}}]", "kubeconfig: clusters[0].cluster.server is of the wrong type"),
-        (
-            "clusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\", insecure-skip-tls-verify: [true]}}]",
-            "kubeconfig: clusters[0].cluster.insecure-skip-tls-verify is of the wrong type"
-        ),
-        ("- a\n- b", "kubeconfig: the document is of the wrong type"),
-    ])
-    func malformedKubeconfigsAreRefusedByName(yaml: String, message: String) throws {
-        let rest = "\ncurrent-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
-        do {
-            _ = try KubeCredentials.parse(kubeconfig: yaml + (yaml.hasPrefix("-") ? "" : rest), directory: "/")
-            Issue.record("accepted \(yaml)")
-        } catch let error as AgentError {
-            #expect(error.message.hasPrefix(message), "\(error.message)")
-        }
-        let control = try KubeCredentials.parse(
-            kubeconfig: "clusters: [{name: c, cluster: {server: \"https://10.0.0.1:6443\", extra: 1}}]" + rest,
-            directory: "/")
-        #expect(control.server == "https://10.0.0.1:6443" && control.token == "t")
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-import WeftNetlink
-import WeftTestSupport
-import WeftSystem
 @testable import WeftAgent
+@testable import WeftKube
+import WeftNetlink
+import WeftSystem
+import WeftTestSupport
 
 /// A PolicyAgent alone, in a throwaway network namespace where its nftables client writes, with a
 /// directory for its claims file. Events are handed to it as the watches would deliver them; its API

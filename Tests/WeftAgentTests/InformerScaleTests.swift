@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WeftAgent
+@testable import WeftKube
 
 /// The Informer against a real kube-apiserver holding 20,000 pods: listed in pages of 500, watches
 /// that end resumed without a list; and weftd's memory holding them. (410 is provoked with the fake API:

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-import WeftTestSupport
 @testable import WeftAgent
+@testable import WeftKube
+import WeftTestSupport
 
 /// What an Informer delivered, collected for assertions.
 final class Delivered: @unchecked Sendable {  // behind `lock`

@@ -57,34 +57,4 @@ import WeftAddress
         let event = try KubeNode.watchEvent(Data(#"{"type":"DELETED","object":{"metadata":{"name":"n2"},"spec":{"podCIDR":"10.244.2.0/24"}}}"#.utf8))
         #expect(event.type == "DELETED" && event.node?.podCIDR == IPNetwork("10.244.2.0/24"))
     }
-
-    @Test func kubeconfigCurrentContextWithEmbeddedCredentials() throws {
-        let yaml = """
-            apiVersion: v1
-            kind: Config
-            current-context: weft
-            clusters:
-            - name: other
-              cluster: {server: "https://10.9.9.9:6443"}
-            - name: local
-              cluster:
-                server: https://10.77.0.3:6443/
-                certificate-authority-data: \(Data("CA".utf8).base64EncodedString())
-            users:
-            - name: node
-              user:
-                client-certificate-data: \(Data("CERT".utf8).base64EncodedString())
-                client-key-data: \(Data("KEY".utf8).base64EncodedString())
-            contexts:
-            - name: weft
-              context: {cluster: local, user: node}
-            """
-        let credentials = try KubeCredentials.parse(kubeconfig: yaml, directory: "/nonexistent")
-        #expect(credentials.server == "https://10.77.0.3:6443")
-        #expect(credentials.caPEM == Array("CA".utf8))
-        #expect(credentials.clientCertificatePEM == Array("CERT".utf8) && credentials.clientKeyPEM == Array("KEY".utf8))
-        #expect(credentials.token == nil)
-        #expect(throws: AgentError.self) { try KubeCredentials.parse(kubeconfig: "current-context: none\n", directory: "/") }
-        #expect(throws: AgentError.self) { try KubeCredentials.inCluster(environment: [:]) }
-    }
 }

@@ -2,6 +2,7 @@ import Testing
 import WeftCNI
 import WeftAddress
 @testable import WeftAgent
+import WeftEtcd
 
 @Suite struct LeaseFormatTests {
     @Test func keysAreFlannels() throws {
@@ -13,6 +14,11 @@ import WeftAddress
         for bad in ["/coreos.com/network/subnets/10.244.3.1-24", "/x/config", "/x/subnets/10.244.3.0", "/x/subnets/fd00::-64"] {
             #expect(SubnetLease.subnet(fromKey: bad) == nil, "\(bad)")
         }
+    }
+
+    /// A watch's DELETE of a lease key (etcd names the key alone) removes that key's subnet.
+    @Test func anEtcdDeleteRemovesTheKeysSubnet() {
+        #expect(EtcdLeaseEngine.leaseEvent(.delete(key: "/p/subnets/10.244.3.0-24")) == .removed(.init("10.244.3.0/24")!))
     }
 
     @Test func vxlanValueIsByteForByteWhatFlanneldWrites() throws {

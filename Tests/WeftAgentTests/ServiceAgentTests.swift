@@ -3,6 +3,7 @@ import Logging
 import Testing
 import WeftAddress
 import WeftAgent
+import WeftKube
 import WeftNftables
 import WeftServices
 import WeftTestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import WeftJSON
 
 /// etcd v3's JSON gateway (grpc-gateway over the KV, Lease and Watch services): request bodies and
 /// the parts of replies weftd reads. Keys and values travel base64-encoded; int64 fields come back as
@@ -84,12 +85,12 @@ public enum EtcdMessages {
 
     /// One line of a watch stream: its events and header revision, or the error etcd sent.
     public static func watchReply(_ line: Data) throws -> (events: [Event], revision: Int64, canceled: Bool) {
-        try watchReply(try DecodedJSON.decode(EtcdWire.WatchLine.self, from: line, .engine, "etcd watch reply"))
+        try watchReply(try DecodedJSON.decode(EtcdWire.WatchLine.self, from: line, "etcd watch reply") { EtcdError(.engine, $0) })
     }
 
     public static func watchReply(_ line: EtcdWire.WatchLine) throws -> (events: [Event], revision: Int64, canceled: Bool) {
         if let error = line.error {
-            throw AgentError(.engine, "etcd watch: \(error.message ?? "error\(error.code.map { " \($0)" } ?? "")")")
+            throw EtcdError(.engine, "etcd watch: \(error.message ?? "error\(error.code.map { " \($0)" } ?? "")")")
         }
         let result = line.result
         let revision = result?.header?.revision?.value ?? 0
@@ -105,7 +106,7 @@ public enum EtcdMessages {
         if result?.canceled == true || compactRevision != 0 {
             let reason = result?.cancelReason.flatMap { $0.isEmpty ? nil : $0 }
             let compacted = result?.compactRevision.map { "compacted at revision \($0.value)" }
-            throw AgentError(.engine, "etcd canceled the watch: \(reason ?? compacted ?? "no reason given")")
+            throw EtcdError(.engine, "etcd canceled the watch: \(reason ?? compacted ?? "no reason given")")
         }
         return (events, revision, false)
     }

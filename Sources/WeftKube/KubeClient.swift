@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import WeftJSON
 
 /// The Kubernetes API's JSON over AsyncHTTPClient: GET, merge PATCH, and the watch streams Informer reads.
 public final class KubeClient: Sendable {
@@ -28,7 +29,7 @@ public final class KubeClient: Sendable {
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
             }
         } catch {
-            throw AgentError(.invalidConfig, "kube credentials: \(error)")
+            throw KubeError(.invalidConfig, "kube credentials: \(error)")
         }
         if credentials.insecureSkipTLSVerify { tls.certificateVerification = .none }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
@@ -69,9 +70,9 @@ public final class KubeClient: Sendable {
 
     /// GET of one object decoded as `type` (a wrong-typed field refused by name); its Status message
     /// when the API refuses.
-    func get<Object: Decodable>(_ path: String, as type: Object.Type) async throws -> Object {
+    public func get<Object: Decodable>(_ path: String, as type: Object.Type) async throws -> Object {
         let bytes = try await send(path, method: .GET, body: nil, contentType: "application/json", missingIsNil: false) ?? Data()
-        return try DecodedJSON.decode(type, from: bytes, .kubeAPI, "GET \(path)")
+        return try DecodedJSON.decode(type, from: bytes, "GET \(path)") { KubeError(.kubeAPI, $0) }
     }
 
     private static func object(_ bytes: Data) -> [String: Any] {
@@ -117,7 +118,7 @@ public final class KubeClient: Sendable {
             _ = try? await response.body.collect(upTo: Self.maxBody)
             return try await http.execute(try make(), timeout: deadline)
         } catch {
-            throw AgentError(.engine, "\(method) \(credentials.server)\(path): \(error)")
+            throw KubeError(.engine, "\(method) \(credentials.server)\(path): \(error)")
         }
     }
 

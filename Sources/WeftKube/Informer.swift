@@ -12,9 +12,9 @@ import Logging
 /// - a stream silent past timeoutSeconds + `idleMargin` is dead (a dropped connection): watch again;
 /// - bounded: a reply or a line past KubeClient.maxBody fails with an error naming the cap;
 /// - failures are retried after a backoff of 0.2 s doubling to 5 s.
-struct Informer: Sendable {
+public struct Informer: Sendable {
     // JSONSerialization's objects, handed over once and never mutated.
-    enum Event: @unchecked Sendable {
+    public enum Event: @unchecked Sendable {
         /// A list begins: the pages that follow are, once `listEnded` comes, every object there is.
         case listStarted
         /// One page of the list, handed over as it arrives: a cluster's worth of JSON objects is never
@@ -27,33 +27,38 @@ struct Informer: Sendable {
     }
 
     /// What the owner hears about the informer's state (PolicyHealth, metrics).
-    struct Hooks: Sendable {
+    public struct Hooks: Sendable {
         /// A list or watch failed (it is retried): the owner no longer knows it is current.
-        var broke: @Sendable (Error) -> Void = { _ in }
+        let broke: @Sendable (Error) -> Void
         /// Current again: listed, or a watch resumed and delivered (or stayed open and quiet).
-        var recovered: @Sendable () -> Void = {}
+        let recovered: @Sendable () -> Void
+
+        public init(broke: @escaping @Sendable (Error) -> Void = { _ in }, recovered: @escaping @Sendable () -> Void = {}) {
+            self.broke = broke
+            self.recovered = recovered
+        }
     }
 
     let client: KubeClient
     /// The collection's path, as "/api/v1/pods".
     let path: String
-    var logger = Logger(label: "weft.informer")
+    public var logger = Logger(label: "weft.informer")
     var pageSize = 500
     var watchSeconds: ClosedRange<Int> = 300...600
     var idleMargin: Duration = .seconds(30)
     /// The API's fieldSelector for both the list and the watch ("metadata.name=node-1": one Node, not the
     /// cluster's): the server then sends only those objects, and a delete event when one stops matching.
-    var fieldSelector: String?
+    public var fieldSelector: String?
     /// Requests made, for tests and metrics: lists (whole lists, each of `pages` pages) and watches.
     let counters = InformerCounters()
 
-    init(client: KubeClient, path: String) {
+    public init(client: KubeClient, path: String) {
         self.client = client
         self.path = path
     }
 
     /// Lists, then follows until cancelled, listing again when the version is gone.
-    func run(_ hooks: Hooks = Hooks(), deliver: @escaping @Sendable (Event) async -> Void) async {
+    public func run(_ hooks: Hooks = Hooks(), deliver: @escaping @Sendable (Event) async -> Void) async {
         var backoff = Backoff()
         while !Task.isCancelled {
             do {
@@ -74,7 +79,7 @@ struct Informer: Sendable {
     }
 
     /// Every object and the list's resourceVersion, collected (for small collections: Nodes).
-    func list() async throws -> (items: [[String: Any]], version: String) {
+    public func list() async throws -> (items: [[String: Any]], version: String) {
         var items: [[String: Any]] = []
         let version = try await list { items += $0 }
         return (items, version)
@@ -105,7 +110,7 @@ struct Informer: Sendable {
             next = (metadata["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             if next == nil {
                 guard let version = metadata["resourceVersion"] as? String, !version.isEmpty else {
-                    throw AgentError(.kubeAPI, "list \(path): no resourceVersion to watch from")
+                    throw KubeError(.kubeAPI, "list \(path): no resourceVersion to watch from")
                 }
                 return version
             }
@@ -115,7 +120,7 @@ struct Informer: Sendable {
 
     /// Watches from `version` until cancelled, resuming after every close or transient failure;
     /// throws InformerGone when the version is gone (the caller lists again).
-    func follow(from version: String, _ hooks: Hooks = Hooks(), deliver: @escaping @Sendable (Event) async -> Void) async throws {
+    public func follow(from version: String, _ hooks: Hooks = Hooks(), deliver: @escaping @Sendable (Event) async -> Void) async throws {
         var version = version
         var backoff = Backoff()
         while !Task.isCancelled {
@@ -146,8 +151,8 @@ struct Informer: Sendable {
 }
 
 /// The API no longer has the resourceVersion asked for (410 Gone): only a new list can go on.
-struct InformerGone: Error, CustomStringConvertible {
-    let description: String
+public struct InformerGone: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// 0.2 s doubling to 5 s.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import WeftAgent
+@testable import WeftEtcd
 
 @Suite struct EtcdMessagesTests {
     func b64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
@@ -69,17 +69,16 @@ import Testing
                 .put(.init(key: "/p/subnets/10.244.2.0-24", value: "{}", modRevision: 9, lease: 0)),
                 .delete(key: "/p/subnets/10.244.3.0-24"),
             ])
-        #expect(EtcdLeaseEngine.leaseEvent(reply.events[1]) == .removed(.init("10.244.3.0/24")!))
-        #expect(throws: AgentError.self) { try line(#"{"error":{"grpc_code":11,"http_code":400,"message":"mvcc: required revision has been compacted"}}"#) }
+        #expect(throws: EtcdError.self) { try line(#"{"error":{"grpc_code":11,"http_code":400,"message":"mvcc: required revision has been compacted"}}"#) }
     }
 
     /// etcd cancels a watch whose start revision was compacted with compact_revision and often no
     /// reason; the gateway keeps the connection open, so a reply that is not an error would leave the
     /// agent waiting on a dead watch forever.
     @Test func aCanceledWatchEndsTheStreamWithOrWithoutAReason() {
-        #expect(throws: AgentError.self) { try line(#"{"result":{"header":{"revision":"9"},"canceled":true}}"#) }
-        #expect(throws: AgentError.self) { try line(#"{"result":{"header":{"revision":"9"},"canceled":true,"compact_revision":"5"}}"#) }
-        #expect(throws: AgentError.self) { try line(#"{"result":{"compact_revision":"5"}}"#) }
+        #expect(throws: EtcdError.self) { try line(#"{"result":{"header":{"revision":"9"},"canceled":true}}"#) }
+        #expect(throws: EtcdError.self) { try line(#"{"result":{"header":{"revision":"9"},"canceled":true,"compact_revision":"5"}}"#) }
+        #expect(throws: EtcdError.self) { try line(#"{"result":{"compact_revision":"5"}}"#) }
         #expect((try? line(#"{"result":{"header":{"revision":"9"},"created":true}}"#)) != nil)
     }
 
@@ -97,7 +96,7 @@ import Testing
         do {
             _ = try line(json)
             Issue.record("accepted \(json)")
-        } catch let error as AgentError {
+        } catch let error as EtcdError {
             #expect(error.kind == .engine)
             #expect(error.message.contains(message), "\(error.message)")
         }

@@ -22,7 +22,7 @@ public struct KubeCredentials: Equatable, Sendable {
     /// The service account Kubernetes mounts in a pod, and the API address it puts in the environment.
     public static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeCredentials {
         guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"] else {
-            throw AgentError(.invalidConfig, "not in a pod (KUBERNETES_SERVICE_HOST/PORT unset): give --kubeconfig")
+            throw KubeError(.invalidConfig, "not in a pod (KUBERNETES_SERVICE_HOST/PORT unset): give --kubeconfig")
         }
         var credentials = KubeCredentials(server: "https://\(host.contains(":") ? "[\(host)]" : host):\(port)")
         credentials.tokenFile = "\(serviceAccount)/token"
@@ -34,7 +34,7 @@ public struct KubeCredentials: Equatable, Sendable {
     /// The current context's cluster and user of a kubeconfig (YAML or JSON).
     public static func kubeconfig(path: String) throws -> KubeCredentials {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw AgentError(.file, "cannot read kubeconfig \(path)")
+            throw KubeError(.file, "cannot read kubeconfig \(path)")
         }
         return try parse(kubeconfig: text, directory: (path as NSString).deletingLastPathComponent)
     }
@@ -44,24 +44,24 @@ public struct KubeCredentials: Equatable, Sendable {
         do {
             config = try YAMLDecoder().decode(KubeconfigDocument.self, from: text)
         } catch let error as DecodingError {
-            throw AgentError(.invalidConfig, "kubeconfig: \(ConfigDecodingError.describe(error, input: nil))")
+            throw KubeError(.invalidConfig, "kubeconfig: \(ConfigDecodingError.describe(error, input: nil))")
         } catch {
-            throw AgentError(.invalidConfig, "kubeconfig is not a YAML mapping: \(error)")
+            throw KubeError(.invalidConfig, "kubeconfig is not a YAML mapping: \(error)")
         }
         let contextName = config.currentContext
         let context = config.contexts?.first { $0.name == contextName }?.context
         guard let cluster = config.clusters?.first(where: { $0.name == context?.cluster })?.cluster, let server = cluster.server else {
-            throw AgentError(.invalidConfig, "kubeconfig: no cluster server for context \(contextName ?? "(none)")")
+            throw KubeError(.invalidConfig, "kubeconfig: no cluster server for context \(contextName ?? "(none)")")
         }
         let user = config.users?.first { $0.name == context?.user }?.user
         func bytes(data: String?, _ dataKey: String, file: String?) throws -> [UInt8]? {
             if let encoded = data {
-                guard let decoded = Data(base64Encoded: encoded) else { throw AgentError(.invalidConfig, "kubeconfig: \(dataKey) is not base64") }
+                guard let decoded = Data(base64Encoded: encoded) else { throw KubeError(.invalidConfig, "kubeconfig: \(dataKey) is not base64") }
                 return Array(decoded)
             }
             guard let path = file else { return nil }
             let full = path.hasPrefix("/") ? path : "\(directory)/\(path)"
-            guard let contents = FileManager.default.contents(atPath: full) else { throw AgentError(.file, "kubeconfig: cannot read \(full)") }
+            guard let contents = FileManager.default.contents(atPath: full) else { throw KubeError(.file, "kubeconfig: cannot read \(full)") }
             return Array(contents)
         }
         var credentials = KubeCredentials(server: server.hasSuffix("/") ? String(server.dropLast()) : server)

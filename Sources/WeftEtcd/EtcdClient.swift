@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import WeftJSON
 
 /// etcd v3 through its JSON gateway (POST /v3/...), over AsyncHTTPClient. Requests (and watches) go
 /// to the first endpoint that answers; a connection failure moves on to the next one. With
@@ -16,7 +17,7 @@ public final class EtcdClient: Sendable {
     public init(endpoints: [String], security: EtcdSecurity = EtcdSecurity(), requestTimeout: TimeAmount = .seconds(10)) throws {
         let cleaned = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
         guard !cleaned.isEmpty, cleaned.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
-            throw AgentError(.invalidConfig, "--etcd-endpoints needs http:// or https:// URLs (got \(endpoints.joined(separator: ",")))")
+            throw EtcdError(.invalidConfig, "--etcd-endpoints needs http:// or https:// URLs (got \(endpoints.joined(separator: ",")))")
         }
         try security.validate(endpoints: cleaned)
         self.endpoints = cleaned
@@ -34,7 +35,7 @@ public final class EtcdClient: Sendable {
     private struct TokenRefused: Error { let token: String }
 
     /// POSTs `body` to `path` and returns the decoded JSON reply; etcd's errors, and a reply that is not
-    /// a `Reply`, come back as AgentError. `timeout` bounds the whole request (default: the client's),
+    /// a `Reply`, come back as EtcdError. `timeout` bounds the whole request (default: the client's),
     /// so a slow etcd cannot hold a renewal past its lease's expiry.
     public func call<Body: Encodable, Reply: Decodable>(
         _ path: String, _ body: Body, as reply: Reply.Type,
@@ -52,27 +53,27 @@ public final class EtcdClient: Sendable {
         _ path: String, _ body: Body, as reply: Reply.Type,
         timeout: TimeAmount
     ) async throws -> Reply {
-        var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
+        var lastFailure: Error = EtcdError(.engine, "no etcd endpoint")
         for endpoint in endpoints {
             let response: HTTPClientResponse
             let sent: String?
             do {
                 sent = try await authorization(endpoint)
                 response = try await http.execute(try request(endpoint + path, body, token: sent), timeout: timeout)
-            } catch let error as AgentError {
+            } catch let error as EtcdError {
                 lastFailure = error
                 continue
             } catch {
-                lastFailure = AgentError(.engine, "\(endpoint)\(path): \(error)")
+                lastFailure = EtcdError(.engine, "\(endpoint)\(path): \(error)")
                 continue
             }
             let bytes = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
             guard response.status == .ok else {
                 let message = Self.refusal(bytes) ?? "\(response.status)"
                 if let sent, Self.refusesToken(status: response.status, message: message) { throw TokenRefused(token: sent) }
-                throw AgentError(.engine, "etcd \(path): \(message)")
+                throw EtcdError(.engine, "etcd \(path): \(message)")
             }
-            return try DecodedJSON.decode(reply, from: bytes, .engine, "etcd \(path) reply")
+            return try DecodedJSON.decode(reply, from: bytes, "etcd \(path) reply") { EtcdError(.engine, $0) }
         }
         throw lastFailure
     }
@@ -100,7 +101,7 @@ public final class EtcdClient: Sendable {
                     EtcdWire.AuthenticateRequest(name: username, password: password), token: nil),
                 timeout: requestTimeout)
         } catch {
-            throw AgentError(.engine, "\(endpoint)/v3/auth/authenticate: \(error)")
+            throw EtcdError(.engine, "\(endpoint)/v3/auth/authenticate: \(error)")
         }
         let bytes = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
         let answer = try? JSONDecoder().decode(EtcdWire.AuthenticateResponse.self, from: bytes)
@@ -109,8 +110,8 @@ public final class EtcdClient: Sendable {
             // etcd answers a wrong password, an unknown user or auth not enabled with a 4xx (gRPC
             // InvalidArgument, FailedPrecondition): final, asking again is refused again. A 5xx (no
             // leader, etcd starting) passes, so it is retried as an unreachable engine.
-            let kind: AgentError.Kind = (400..<500).contains(Int(response.status.code)) ? .credentials : .engine
-            throw AgentError(kind, "\(endpoint): user \(username): \(message)")
+            let kind: EtcdError.Kind = (400..<500).contains(Int(response.status.code)) ? .credentials : .engine
+            throw EtcdError(kind, "\(endpoint): user \(username): \(message)")
         }
         token.store(fresh)
         return fresh
@@ -150,7 +151,7 @@ public final class EtcdClient: Sendable {
     public func grant(ttl seconds: Int) async throws -> Int64 {
         let reply = try await call("/v3/lease/grant", EtcdWire.LeaseGrantRequest(TTL: String(seconds)), as: EtcdWire.LeaseGrantResponse.self)
         guard let id = reply.ID?.value, id != 0 else {
-            throw AgentError(.engine, "etcd lease grant: \(reply.error ?? "no lease ID in the reply")")
+            throw EtcdError(.engine, "etcd lease grant: \(reply.error ?? "no lease ID in the reply")")
         }
         return id
     }
@@ -177,7 +178,7 @@ public final class EtcdClient: Sendable {
             let task = Task {
                 do {
                     try await self.streamWatch(prefix: prefix, revision: revision, into: continuation)
-                    continuation.finish(throwing: AgentError(.engine, "etcd closed the watch stream"))
+                    continuation.finish(throwing: EtcdError(.engine, "etcd closed the watch stream"))
                 } catch {
                     continuation.finish(throwing: error)
                 }
@@ -192,27 +193,27 @@ public final class EtcdClient: Sendable {
     ) async throws {
         let body = EtcdMessages.watch(prefix: prefix, fromRevision: revision)
         var opened: HTTPClientResponse?
-        var lastFailure: Error = AgentError(.engine, "no etcd endpoint")
+        var lastFailure: Error = EtcdError(.engine, "no etcd endpoint")
         var sent: String?
         for endpoint in endpoints where opened == nil {
             do {
                 sent = try await authorization(endpoint)
                 // No deadline: a watch lasts as long as the agent; cancellation ends it.
                 opened = try await http.execute(try request(endpoint + "/v3/watch", body, token: sent), timeout: .hours(24 * 365))
-            } catch let error as AgentError {
+            } catch let error as EtcdError {
                 lastFailure = error
             } catch {
-                lastFailure = AgentError(.engine, "\(endpoint)/v3/watch: \(error)")
+                lastFailure = EtcdError(.engine, "\(endpoint)/v3/watch: \(error)")
             }
         }
         guard let response = opened else { throw lastFailure }
         guard response.status == .ok else {
             // A refused token is dropped, so the list that follows the broken watch asks for a new one.
             if let sent, Self.refusesToken(status: response.status, message: "") { token.forget(sent) }
-            throw AgentError(.engine, "etcd watch: \(response.status)")
+            throw EtcdError(.engine, "etcd watch: \(response.status)")
         }
         // The gateway writes one JSON object per reply, each followed by a newline.
-        var lines = JSONLines()
+        var lines = JSONLines(maxLine: 16 << 20) { EtcdError(.engine, $0) }
         for try await chunk in response.body {
             for line in try lines.lines(chunk.readableBytesView) where !Self.isBlank(line) {
                 let reply = try EtcdMessages.watchReply(line)

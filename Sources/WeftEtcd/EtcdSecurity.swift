@@ -28,17 +28,17 @@ public struct EtcdSecurity: Sendable, Equatable {
     /// password without a user, TLS files with only http:// endpoints, plain HTTP off this machine.
     public func validate(endpoints: [String]) throws {
         if (certFile == nil) != (keyFile == nil) {
-            throw AgentError(.invalidConfig, "--etcd-certfile and --etcd-keyfile go together")
+            throw EtcdError(.invalidConfig, "--etcd-certfile and --etcd-keyfile go together")
         }
         if (username == nil) != (password == nil) {
-            throw AgentError(.invalidConfig, "--etcd-username and --etcd-password go together")
+            throw EtcdError(.invalidConfig, "--etcd-username and --etcd-password go together")
         }
         let plain = endpoints.filter { $0.hasPrefix("http://") }
         if !plain.isEmpty && (caFile != nil || certFile != nil) {
-            throw AgentError(.invalidConfig, "TLS files given but \(plain.joined(separator: ",")) is plain http://: use https://")
+            throw EtcdError(.invalidConfig, "TLS files given but \(plain.joined(separator: ",")) is plain http://: use https://")
         }
         if !allowInsecure, let remote = plain.first(where: { !Self.isLoopback(endpoint: $0) }) {
-            throw AgentError(
+            throw EtcdError(
                 .invalidConfig,
                 "\(remote) is plain HTTP to another machine: anyone on the way can read and forge leases; "
                     + "use https:// (with --etcd-cafile, --etcd-certfile, --etcd-keyfile) or say --etcd-allow-insecure")
@@ -64,7 +64,7 @@ public struct EtcdSecurity: Sendable, Equatable {
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
             }
         } catch {
-            throw AgentError(.invalidConfig, "etcd TLS files: \(error)")
+            throw EtcdError(.invalidConfig, "etcd TLS files: \(error)")
         }
         return tls
     }

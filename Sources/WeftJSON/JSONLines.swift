@@ -3,21 +3,21 @@ import Foundation
 /// A stream of newline-separated JSON objects (an etcd gateway watch, a Kubernetes watch) cut into
 /// lines as chunks arrive. Bounded: a line longer than `maxLine` throws instead of growing the buffer,
 /// and each byte is scanned for the newline once (a long line in small chunks stays linear).
-struct JSONLines {
+public struct JSONLines {
     let maxLine: Int
-    /// Whose stream it is, for the error: `.engine` (etcd) or `.kubeAPI` (an Informer's watch).
-    let source: AgentError.Kind
+    /// The stream owner's error for a line past `maxLine` (etcd's or the Kubernetes API's), given the message.
+    let failure: (String) -> any Error
     private var pending: [UInt8] = []
     /// How much of `pending` is known to hold no newline.
     private var scanned = 0
 
-    init(maxLine: Int = KubeClient.maxBody, source: AgentError.Kind = .engine) {
+    public init(maxLine: Int, failure: @escaping (String) -> any Error) {
         self.maxLine = maxLine
-        self.source = source
+        self.failure = failure
     }
 
     /// The complete lines so far (without their newline).
-    mutating func lines<Bytes: Sequence>(_ chunk: Bytes) throws -> [Data] where Bytes.Element == UInt8 {
+    public mutating func lines<Bytes: Sequence>(_ chunk: Bytes) throws -> [Data] where Bytes.Element == UInt8 {
         pending += chunk
         var lines: [Data] = []
         var start = 0
@@ -31,7 +31,7 @@ struct JSONLines {
         }
         scanned = pending.count
         guard pending.count <= maxLine else {
-            throw AgentError(source, "a watch line passes weftd's \(maxLine >> 20) MiB cap (\(pending.count) bytes without a newline)")
+            throw failure("a watch line passes weftd's \(maxLine >> 20) MiB cap (\(pending.count) bytes without a newline)")
         }
         return lines
     }

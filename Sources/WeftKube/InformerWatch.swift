@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import WeftJSON
 
 /// One watch request of an Informer: its stream read line by line beside a watchdog that ends it when
 /// no byte came for timeoutSeconds + idleMargin. Keeps the last resourceVersion seen, so the next
@@ -52,7 +53,7 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
     }
 
     private func read(_ response: HTTPClientResponse) async throws {
-        var lines = JSONLines(maxLine: KubeClient.maxBody, source: .kubeAPI)
+        var lines = JSONLines(maxLine: KubeClient.maxBody) { KubeError(.kubeAPI, $0) }
         for try await chunk in response.body {
             let complete = try lines.lines(chunk.readableBytesView)
             lock.withLock {
@@ -68,19 +69,19 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
             let type = event["type"] as? String, let object = event["object"] as? [String: Any]
         else {
             // Not skipped: an event weftd cannot read is a change it would miss.
-            throw AgentError(.kubeAPI, "watch \(informer.path): a line that is not a watch event (\(line.count) bytes)")
+            throw KubeError(.kubeAPI, "watch \(informer.path): a line that is not a watch event (\(line.count) bytes)")
         }
         switch type {
         case "ADDED", "MODIFIED": await deliver(.upserted(object))
         case "DELETED": await deliver(.deleted(object))
         case "BOOKMARK": break
         case "ERROR":
-            let status = try DecodedJSON.decode(KubeWatchError.self, from: line, .kubeAPI, "watch \(informer.path): an ERROR event").object
+            let status = try DecodedJSON.decode(KubeWatchError.self, from: line, "watch \(informer.path): an ERROR event") { KubeError(.kubeAPI, $0) }.object
             let message = "watch \(informer.path): \(status.summary)"
             if status.code == 410 { throw InformerGone(description: message) }
-            throw AgentError(.kubeAPI, message)
+            throw KubeError(.kubeAPI, message)
         default:
-            throw AgentError(.kubeAPI, "watch \(informer.path): an event of unknown type \(type)")
+            throw KubeError(.kubeAPI, "watch \(informer.path): an event of unknown type \(type)")
         }
         if let version = (object["metadata"] as? [String: Any])?["resourceVersion"] as? String, !version.isEmpty {
             lock.withLock { lastVersion = version }
@@ -108,7 +109,7 @@ final class InformerWatch: @unchecked Sendable {  // mutable fields behind `lock
             let (last, partial, isRecovered) = lock.withLock { (lastByte, partialLine, recovered) }
             let now = ContinuousClock.now
             if now - last > idle {
-                throw AgentError(.kubeAPI, "watch \(informer.path): no byte for \(Int((now - last).components.seconds)) s (idle deadline)")
+                throw KubeError(.kubeAPI, "watch \(informer.path): no byte for \(Int((now - last).components.seconds)) s (idle deadline)")
             }
             // A half-received line cannot make the watch current here: the line, once whole, does (handle).
             let recovers = !isRecovered && !partial

@@ -3,7 +3,7 @@
 /// weftd does not read (details, metadata) are ignored.
 import WeftCNI
 
-struct KubeStatus: Decodable, Equatable, Sendable {
+public struct KubeStatus: Decodable, Equatable, Sendable {
     var status: String?
     var message: String?
     var reason: String?
@@ -15,7 +15,7 @@ struct KubeStatus: Decodable, Equatable, Sendable {
         self.status = status; self.message = message; self.reason = reason; self.code = code
     }
 
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let fields = try decoder.container(keyedBy: CodingKeys.self)
         status = try fields.decodeIfPresent(String.self, forKey: .status)
         message = try fields.decodeIfPresent(String.self, forKey: .message)
@@ -24,7 +24,7 @@ struct KubeStatus: Decodable, Equatable, Sendable {
     }
 
     /// "too old resource version: 1 (40) (code 410)", for errors and logs.
-    var summary: String { "\(message ?? "error") (code \(code ?? 0))" }
+    public var summary: String { "\(message ?? "error") (code \(code ?? 0))" }
 }
 
 /// A watch's ERROR event: its object is a Status.
