@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import WeftAddress
+import WeftKube
 import WeftNftables
 import WeftServices
 @testable import WeftAgent
