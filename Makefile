@@ -5,7 +5,10 @@ PREFIX_CONF ?= /etc/cni/net.d
 PREFIX_SBIN ?= /usr/local/sbin
 DESTDIR ?=
 SHARED ?= $(CURDIR)/../shared
-RELEASE_BIN := $(CURDIR)/.build/release
+# The release build's SwiftPM scratch directory: the clone's .build unless set. CI sets it to a cache
+# outside the clone (.ci/run says why); every target that uses the release binaries follows it.
+RELEASE_SCRATCH ?= $(CURDIR)/.build
+RELEASE_BIN := $(RELEASE_SCRATCH)/release
 CNITOOL := $(CURDIR)/.build/tools/cnitool
 
 # Debian packages the build, the tests, the demo and the benchmarks use.
@@ -28,7 +31,7 @@ deps:
 
 # Release binaries carry the Swift runtime: a node has no Swift toolchain.
 build: deps
-	swift build -c release --static-swift-stdlib
+	swift build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH)
 	@ls -l $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(RELEASE_BIN)/weftctl $(RELEASE_BIN)/weftd
 
 $(CNITOOL):
