@@ -105,7 +105,7 @@ public struct Informer: Sendable {
             } catch let error as KubeAPIError where error.status == 410 {
                 throw InformerGone(description: "\(error)")
             }
-            await onPage((page["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] })
+            await onPage(try Self.items(of: page, path: path))
             let metadata = page["metadata"] as? [String: Any] ?? [:]
             next = (metadata["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             if next == nil {
@@ -116,6 +116,20 @@ public struct Informer: Sendable {
             }
         } while !Task.isCancelled
         throw CancellationError()
+    }
+
+    /// A page's objects. Not one is skipped: an item that is not an object, or a reply without `items`
+    /// (a Status, say), fails the list, which is retried and reported (`Hooks.broke`) as a watch line
+    /// weftd cannot read is; read as fewer objects it would delete what it did not name, a policy
+    /// among them. `items: null` is an empty page (Go writes an empty slice so).
+    static func items(of page: [String: Any], path: String) throws -> [[String: Any]] {
+        guard let value = page["items"] else { throw KubeError(.kubeAPI, "list \(path): a reply without items") }
+        if value is NSNull { return [] }
+        guard let items = value as? [Any] else { throw KubeError(.kubeAPI, "list \(path): items is not a list") }
+        return try items.enumerated().map { index, item in
+            guard let object = item as? [String: Any] else { throw KubeError(.kubeAPI, "list \(path): items[\(index)] is not an object") }
+            return object
+        }
     }
 
     /// Watches from `version` until cancelled, resuming after every close or transient failure;
