@@ -6,9 +6,12 @@ PREFIX_SBIN ?= /usr/local/sbin
 DESTDIR ?=
 SHARED ?= $(CURDIR)/../shared
 # The release build's SwiftPM scratch directory: the clone's .build unless set. CI sets it to a cache
-# outside the clone (.ci/run says why); every target that uses the release binaries follows it.
+# outside the clone (.ci/run says why); `make build` then copies the products into the clone's
+# .build/release, under the cache's lock, so everything after it (the images, make test's install, the
+# e2e's rolling-update image) uses this clone's binaries even if another clone rebuilds the cache.
 RELEASE_SCRATCH ?= $(CURDIR)/.build
-RELEASE_BIN := $(RELEASE_SCRATCH)/release
+RELEASE_BIN := $(CURDIR)/.build/release
+RELEASE_PRODUCTS := weft weft-ipam weftctl weftd
 CNITOOL := $(CURDIR)/.build/tools/cnitool
 
 # Debian packages the build, the tests, the demo and the benchmarks use.
@@ -31,7 +34,13 @@ deps:
 
 # Release binaries carry the Swift runtime: a node has no Swift toolchain.
 build: deps
-	swift build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH)
+	@mkdir -p $(RELEASE_SCRATCH)
+	flock $(RELEASE_SCRATCH)/.weft-build.lock bash -c 'set -e; \
+	  swift build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH); \
+	  if [ "$$(realpath $(RELEASE_SCRATCH)/release)" != "$$(realpath -m $(RELEASE_BIN))" ]; then \
+	    rm -rf $(RELEASE_BIN) && mkdir -p $(RELEASE_BIN) && \
+	    for p in $(RELEASE_PRODUCTS); do cp $(RELEASE_SCRATCH)/release/$$p $(RELEASE_BIN)/$$p; done; \
+	  fi'
 	@ls -l $(RELEASE_BIN)/weft $(RELEASE_BIN)/weft-ipam $(RELEASE_BIN)/weftctl $(RELEASE_BIN)/weftd
 
 $(CNITOOL):
