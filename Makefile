@@ -76,7 +76,8 @@ test: deps $(RELEASE_BUILD) cnitool k8s-build
 	rm -rf $(TEST_DESTDIR) && $(MAKE) --no-print-directory install-files DESTDIR=$(TEST_DESTDIR)
 	@status=0; export $(TEST_ENV); \
 	swift test --skip '/(measured|heavy)' || status=$$?; \
-	swift test --skip-build --no-parallel --filter '/heavy' || status=$$?; \
+	swift test --skip-build --no-parallel --filter '/heavy' 2>&1 | tee .build/heavy.log; [ $${PIPESTATUS[0]} = 0 ] || status=1; \
+	grep -q '✔ Test heavy' .build/heavy.log || { echo "make test: no heavy test ran (renamed?)"; status=1; }; \
 	/usr/bin/python3 -B -m unittest discover -s Tests/cri -v || status=$$?; \
 	for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^wt-[0-9a-f]{8}-' | grep -Ev '^wt-[0-9a-f]{8}-k8s'); do [ -n "$$(ip netns pids $$ns)" ] || ip netns delete $$ns; done; \
 	for m in $$(awk '$$2 ~ "^/tmp/weft-test-" {print $$2}' /proc/mounts); do umount -l $$m; done; \

@@ -246,6 +246,9 @@ public actor PolicyAgent {
             let last = pods.removeValue(forKey: key)
             var addresses = untrusted[key] ?? []
             if let last, last.nodeName == node, !last.hostNetwork { addresses.formUnion(last.addresses) }
+            // What the object itself still says: after a restart there is no last readable version, and
+            // a running pod's claim is long gone.
+            addresses.formUnion(object.podAddressesPossiblyOn(node: node))
             addresses.formUnion(claims[key]?.addresses ?? [])
             untrusted[key] = addresses
             throw error

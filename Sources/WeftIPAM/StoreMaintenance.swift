@@ -201,7 +201,8 @@ extension FileStore {
     /// Every write goes to a `.tmp-*` file first (DurableFile) and is renamed or linked into place under the lock, so
     /// with the lock held any temporary file left is a killed writer's: remove them (GC, reclaim).
     func removeOrphanedTemporaries() throws {
-        for directory in [directory, ownersDirectory, addressesDirectory] {
+        // devices/ only exists on a device-datapath node: list() reads a missing directory as empty.
+        for directory in [directory, ownersDirectory, addressesDirectory, devicesDirectory] {
             for name in try PosixFiles.list(directory) where DurableFile.isTemporary(name) {
                 try PosixFiles.remove("\(directory)/\(name)")
             }

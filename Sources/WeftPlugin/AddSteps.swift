@@ -42,18 +42,21 @@ extension WeftCommands {
         // Reservations reclaimed to make room leave nothing behind, before their addresses are reused.
         try Teardown(node: node).removeReclaimed(reservation.reclaimed)
         // Flows an earlier holder of the addresses left (a DEL that never came, or failed to flush):
-        // an established one would pass the new pod's NetworkPolicy, a DNATed one its old target.
-        try FirewallSettle.forgetFlows(of: reservation.addresses, conntrack: node.conntrack)
+        // an established one would pass the new pod's NetworkPolicy, a DNATed one its old target. Not
+        // when this attachment held them already (a repeated ADD): the flows are its own pod's.
+        if !heldBefore { try FirewallSettle.forgetFlows(of: reservation.addresses, conntrack: node.conntrack) }
         FaultInjection.point("add-after-reserve")
         return reservation.addresses
     }
 
-    /// Before the pod has an interface: no packet passes before its policies are in force.
-    func attachPolicy(_ plan: NetworkPlan, addresses: [IPAddress], undo: UndoLog) throws {
+    /// Before the pod has an interface: no packet passes before its policies are in force. A repeated ADD
+    /// (`heldBefore`) registers no undo: what it would release (the claim, the isolation) is the first
+    /// ADD's, still in use by its pod.
+    func attachPolicy(_ plan: NetworkPlan, addresses: [IPAddress], heldBefore: Bool, undo: UndoLog) throws {
         guard let setting = plan.networkPolicy else { return }
         try PodPolicy.attach(
             setting, args: environment.args, sandbox: environment.containerID, addresses: addresses, gate: node.policy(),
-            undo: undo.register)
+            undo: heldBefore ? { _ in } : undo.register)
     }
 
     /// The datapath's attachment: the pod's interface, addresses and routes, and the node's side of it.

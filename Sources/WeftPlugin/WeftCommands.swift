@@ -49,7 +49,7 @@ struct WeftCommands: PluginCommands {
         let undo = UndoLog()
         do {
             let addresses = try reserve(id, plan: plan, requested: requested, pod: pod, store: store, heldBefore: heldBefore, undo: undo)
-            try attachPolicy(plan, addresses: addresses, undo: undo)
+            try attachPolicy(plan, addresses: addresses, heldBefore: heldBefore, undo: undo)
             let result = try attach(id, plan: plan, bridge: bridge, links: links, pod: pod, store: store, addresses: addresses, undo: undo)
             FaultInjection.point("add-after-pod")
             try shape(id, plan: plan, links: links, addresses: addresses, undo: undo)

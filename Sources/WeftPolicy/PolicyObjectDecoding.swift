@@ -1,4 +1,5 @@
 import Foundation
+import WeftAddress
 
 /// One object from the API (an informer's JSONSerialization object, or a YAML file's value) as the JSON
 /// bytes WeftPolicy's Decodable values read, with its name read on its own: an object that cannot be
@@ -36,6 +37,33 @@ public struct PolicyAPIObject: Sendable {
             let (path, problem) = Self.describe(error)
             throw PolicyError(what, path, problem)
         }
+    }
+
+    /// The addresses a Pod weftd cannot read may still hold on `node`: its `status.podIPs` and
+    /// `status.podIP`, each read on its own (one that is not an address is left out). None when its
+    /// `spec.hostNetwork` reads true (those are the node's) or its `spec.nodeName` reads as another node;
+    /// an unreadable node name or hostNetwork counts as possibly this node's pod (isolated: never open).
+    public func podAddressesPossiblyOn(node: String) -> Set<IPAddress> {
+        guard let pod = decodeIfPossible(LenientPod.self) else { return [] }
+        let spec = pod.spec?.value, status = pod.status?.value
+        if spec?.hostNetwork?.value == true { return [] }
+        if let name = spec?.nodeName?.value, name != node { return [] }
+        let texts = [status?.podIP?.value] + (status?.podIPs?.value ?? []).map { $0.value?.ip?.value }
+        return Set(texts.compactMap { $0.flatMap(IPAddress.init) })
+    }
+
+    private struct LenientPod: Decodable {
+        struct Spec: Decodable {
+            let nodeName: Lenient<String>?
+            let hostNetwork: Lenient<Bool>?
+        }
+        struct Status: Decodable {
+            struct Entry: Decodable { let ip: Lenient<String>? }
+            let podIP: Lenient<String>?
+            let podIPs: Lenient<[Lenient<Entry>]>?
+        }
+        let spec: Lenient<Spec>?
+        let status: Lenient<Status>?
     }
 
     /// The object as `type` when it can be read so, else nil (a type of lenient parts reads what it can).

@@ -179,7 +179,9 @@ struct IdentityDefectTests {
         try withNode { node in
             _ = try node.add(containerID: "c1", netns: try node.addPod())
             let store = "\(node.dataDir)/cbr0"
-            for directory in [store, "\(store)/owners", "\(store)/ips"] {
+            // devices/ too (a writer killed inside a device claim): made here, as a device node has it.
+            try FileManager.default.createDirectory(atPath: "\(store)/devices", withIntermediateDirectories: true)
+            for directory in [store, "\(store)/owners", "\(store)/ips", "\(store)/devices"] {
                 FileManager.default.createFile(atPath: "\(directory)/.tmp-AbC123", contents: Data())
             }
             let gc = node.config(version: "1.1.0", extra: #","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]"#)

@@ -28,6 +28,26 @@ import Testing
         #expect(node.log.contains("sysctl net/bridge/bridge-nf-call-iptables") && node.log.contains("sysctl net/bridge/bridge-nf-call-ip6tables"))
     }
 
+    /// A repeated ADD of a sandbox whose reservation is held (its pod's interface gone) that fails at the
+    /// veth undoes only what it made: the first ADD's claim, reservation and flows stay.
+    /// The control: a first ADD failing at the same step releases its claim and reservation.
+    @Test func aFailedRepeatedAddLeavesTheFirstAddsClaimAndFlows() throws {
+        let node = InProcessNode()
+        #expect(run(node, "ADD").status == 0)
+        node.podLinks.byIndex = node.podLinks.byIndex.filter { $0.value.name != "eth0" }
+        node.log = []
+        node.failAt = "node: create veth"
+        let again = run(node, "ADD")
+        #expect(again.status == 1, "\(again.json ?? [:])")
+        #expect(node.log.contains { $0.hasPrefix("policy: attach") }, "the repeated ADD asked weftd again: \(node.log)")
+        #expect(!node.log.contains { $0.hasPrefix("policy: release") || $0.hasPrefix("store: release") }, "\(node.log)")
+        #expect(!node.log.contains("conntrack: delete flows"), "the first ADD's pod keeps its flows: \(node.log)")
+        let first = InProcessNode()
+        first.failAt = "node: create veth"
+        #expect(run(first, "ADD").status == 1)
+        #expect(first.log.contains { $0.hasPrefix("policy: release") } && first.log.contains("store: release"), "\(first.log)")
+    }
+
     @Test func withoutAKubernetesPodThereIsNothingToAsk() throws {
         let node = InProcessNode()
         #expect(run(node, "ADD", extra: [:]).status == 0)
