@@ -153,15 +153,28 @@ public final class Conntrack {
                 ? [ConntrackFilter(family: family, proto: Self.udp)]
                 : endpoints.sorted().map { ConntrackFilter(family: family, proto: Self.udp, replySource: $0) }
             for filter in filters {
-                // Only this dump's endpoint's flows: an unfiltered dump repeats every endpoint's entries.
-                let wanted = filter.replySource.map { source in flows.filter { $0.replySource == source } } ?? flows
-                for entry in Self.staleUDP(try entries(filter), family: family, flows: wanted) {
+                let dump = try entries(filter)
+                // A dump holding what its filter leaves out came from a kernel that ignored the filter
+                // (before 5.9): it is every entry of the family, so every endpoint's flows are chosen from
+                // it and the other dumps, each the whole table again, are not asked for.
+                let ignored = Self.filterIgnored(dump, filter)
+                // Else only this dump's endpoint's flows.
+                let wanted = ignored ? flows : filter.replySource.map { source in flows.filter { $0.replySource == source } } ?? flows
+                for entry in Self.staleUDP(dump, family: family, flows: wanted) {
                     try delete(entry)
                     deleted += 1
                 }
+                if ignored { break }
             }
         }
         return deleted
+    }
+
+    /// Whether `dump` holds an entry `filter` leaves out (another protocol, another reply source): the
+    /// kernel ignored the filter. A dump that happens to hold only matching entries reads as honoured,
+    /// which costs at most the dumps the filter would have saved.
+    public static func filterIgnored(_ dump: [ConntrackEntry], _ filter: ConntrackFilter) -> Bool {
+        dump.contains { entry in entry.proto != filter.proto || filter.replySource.map { entry.replySource != $0 } ?? false }
     }
 
     /// The entries of a dump that are one of `flows`: UDP, of `family`, sent to a flow's address and port

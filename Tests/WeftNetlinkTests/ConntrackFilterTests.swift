@@ -91,4 +91,21 @@ import Glibc
         let both = flows.union([Conntrack.UDPFlow(destination: Self.frontend, port: 53, replySource: Self.stays)])
         #expect(Conntrack.staleUDP(dump, family: .v4, flows: both) == [dump[0], stale])
     }
+
+    /// A dump with what the filter leaves out is a kernel that ignored it: deleteUDP then chooses every
+    /// endpoint's flows from that one dump instead of asking for the whole table once per endpoint.
+    @Test func aDumpHoldingWhatItsFilterLeavesOutReadsAsIgnored() throws {
+        let client = IPAddress("10.244.1.4")!
+        let filter = ConntrackFilter(family: .v4, proto: 17, replySource: Self.gone)
+        let honoured = [Self.entry(proto: 17, client: client, to: Self.frontend, port: 53, answeredBy: Self.gone)].compactMap { $0 }
+        try #require(honoured.count == 1)
+        #expect(!Conntrack.filterIgnored(honoured, filter), "the control: only what the filter asked for")
+        #expect(!Conntrack.filterIgnored([], filter))
+        let otherEndpoint = honoured + [Self.entry(proto: 17, client: client, to: Self.frontend, port: 53, answeredBy: Self.stays)].compactMap { $0 }
+        let otherProtocol = honoured + [Self.entry(proto: 6, client: client, to: Self.frontend, port: 53, answeredBy: Self.gone)].compactMap { $0 }
+        try #require(otherEndpoint.count == 2 && otherProtocol.count == 2)
+        #expect(Conntrack.filterIgnored(otherEndpoint, filter))
+        #expect(Conntrack.filterIgnored(otherProtocol, filter))
+        #expect(!Conntrack.filterIgnored(otherEndpoint, ConntrackFilter(family: .v4, proto: 17)), "no endpoint named: any reply source")
+    }
 }
