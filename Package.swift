@@ -59,7 +59,7 @@ let package = Package(
         // libFuzzer's target under `make fuzz`; an input replayer in ordinary builds.
         .executableTarget(name: "WeftFuzz", dependencies: ["WeftCNI", "WeftPolicyWire", "WeftNftables", "WeftPlugin", "WeftNetlink", "WeftAddress"]),
         // What the test targets share: the privileged condition, program runners, daemons.
-        .target(name: "WeftTestSupport", path: "Tests/WeftTestSupport"),
+        .target(name: "WeftTestSupport", dependencies: ["WeftNftables"], path: "Tests/WeftTestSupport"),
         .testTarget(name: "WeftAddressTests", dependencies: ["WeftAddress"]),
         .testTarget(name: "WeftIdentityTests", dependencies: ["WeftIdentity"]),
         .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI", "WeftAddress"]),

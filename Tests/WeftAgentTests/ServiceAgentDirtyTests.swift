@@ -5,6 +5,7 @@ import WeftAddress
 import WeftKube
 import WeftNftables
 import WeftServices
+import WeftTestSupport
 @testable import WeftAgent
 
 /// ServiceAgent re-plans only the Services an event marks dirty. Over seeded random sequences of
@@ -117,8 +118,9 @@ struct ServiceAgentDirtyTests {
     func incrementalEqualsAWholePlanOverRandomEvents(seed: UInt64) async throws {
         var rng = Seeded(state: seed)
         let client = try KubeClient(credentials: KubeCredentials(server: "https://127.0.0.1:1"))
+        let kernel = RecordingServiceKernel()
         let agent = ServiceAgent(
-            client: client, node: "n1", serviceNode: Self.nodes[0], source: .sliceV1, table: RecordingServiceKernel(),
+            client: client, node: "n1", serviceNode: Self.nodes[0], source: .sliceV1, table: kernel,
             logger: Logger(label: "test"), metrics: AgentMetrics(), kernel: KernelQueue())
         var model = Model()
         func list(_ kind: ServiceAgent.Kind, _ objects: [[String: Any]]) async {
@@ -175,7 +177,11 @@ struct ServiceAgentDirtyTests {
                 same,
                 "seed \(seed) step \(step) (event kind \(kind)): sets \(differing.sorted()), chains \(Set(image.regularChains).symmetricDifference(reference.regularChains).sorted())"
             )
-            if !same { break }
+            // And what the kernel holds, the changes written applied one by one: a wrong change with a
+            // right state shows here.
+            let kernelSame = kernel.kernelTable == NftTableModel(reference)
+            #expect(kernelSame, "seed \(seed) step \(step) (event kind \(kind)): the kernel's table, changed by the writes, is not the reference")
+            if !same || !kernelSame { break }
         }
         #expect(kinds.count == 10, "every kind of event came: \(kinds)")
         await client.shutdown()

@@ -18,14 +18,21 @@ final class RecordingServiceKernel: ServiceKernel, @unchecked Sendable {  // eve
     /// The next `count` writes are refused.
     func refuse(_ count: Int) { lock.withLock { refusals = count } }
 
+    /// The table as the kernel would hold it: the first write whole, each later one its change applied
+    /// (what ServiceTable sends), so a test sees a wrong change even when the agent's state is right.
+    private var table: NftTableModel?
+    var kernelTable: NftTableModel? { lock.withLock { table } }
+
     func write(_ change: ServiceImageState.Change, state: ServiceImageState) throws -> Int {
         let plans = state.plans
+        let whole = lock.withLock { table == nil } ? state.image() : nil
         return try lock.withLock {
             if refusals > 0 {
                 refusals -= 1
                 throw ServiceObjectError("refused by the test")
             }
             writes.append(plans)
+            if let whole { table = NftTableModel(whole) } else { table?.apply(from: change.before, to: change.after) }
             return 1
         }
     }

@@ -1,6 +1,7 @@
 import Testing
 import WeftAddress
 import WeftNetlink
+import WeftTestSupport
 @testable import WeftNftables
 @testable import WeftServices
 
@@ -8,40 +9,7 @@ import WeftNetlink
 /// image of every plan (ServiceRuleset.image): after every change, the whole image built from the
 /// fragments is the reference's, and the kernel's table changed by the partial images is too.
 @Suite struct ServiceImageStateTests {
-    /// A kernel's table as values, order aside: what a diff changes.
-    struct Model: Equatable {
-        var chains: Set<String> = []
-        var rules: [String: [NftRule]] = [:]
-        var sets: [String: NftSet] = [:]
-        var elements: [String: Set<NftSetElement>] = [:]
-
-        init(_ image: NftTableImage) {
-            chains = Set(image.regularChains + image.baseChains.map(\.name))
-            rules = Dictionary(grouping: image.rules, by: \.chain)
-            sets = Dictionary(image.sets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-            elements = image.elements.mapValues(Set.init).filter { !$0.value.isEmpty }
-        }
-
-        /// What NftClient.diff does with two partial images: their chains, rules, sets and elements
-        /// taken out as they were and put in as they are.
-        mutating func apply(from before: NftTableImage, to after: NftTableImage) {
-            for chain in before.regularChains {
-                chains.remove(chain)
-                rules[chain] = nil
-            }
-            for chain in after.regularChains { chains.insert(chain) }
-            for (chain, list) in Dictionary(grouping: after.rules, by: \.chain) { rules[chain] = list }
-            let kept = Set(after.sets.map(\.name))
-            for set in before.sets where !kept.contains(set.name) {
-                sets[set.name] = nil
-                elements[set.name] = nil
-            }
-            for set in after.sets { sets[set.name] = set }
-            for (set, list) in before.elements { elements[set]?.subtract(list) }
-            for (set, list) in after.elements { elements[set, default: []].formUnion(list) }
-            elements = elements.filter { !$0.value.isEmpty }
-        }
-    }
+    typealias Model = NftTableModel
 
     static let node: ServiceNode = {
         var node = ServiceNode(nodePortAddresses: [IPAddress("192.168.50.2")!, IPAddress("fd50::2")!], clusterCIDRs: [IPNetwork("10.244.0.0/16")!])
