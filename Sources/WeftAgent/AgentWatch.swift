@@ -196,10 +196,11 @@ extension Agent {
     /// The state file behind `weftd status` and /healthz.
     func writeStatus() {
         guard let status = status() else { return }
-        healthBox.store(status)
+        // The file first: once /healthz (the box) says a state, `weftd status` reads it too.
         do { try status.write(to: options.stateFile) } catch {
             logger.warning("cannot write the state file", metadata: ["path": "\(options.stateFile)", "error": "\(error)"])
         }
+        healthBox.store(status)
     }
 
     public func status() -> AgentStatus? {

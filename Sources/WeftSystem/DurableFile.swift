@@ -21,13 +21,14 @@ import Glibc
 ///
 /// What that protects: a node that loses power must not come back with an empty or missing subnet.env
 /// or conflist (the runtime would load a network it cannot read, every ADD failing until weftd runs
-/// again), nor an empty state or claims file. In the IPAM store, the boot stamp must be on disk before
+/// again), nor an empty claims file. In the IPAM store, the boot stamp must be on disk before
 /// any record written after it: a store whose stamp came back empty or missing keeps its records as of
 /// no known boot (StoreBoot), addresses held by pods that are gone; and no record may read back empty.
 /// On tmpfs (the store's default, /run) fsync returns at once: the kernel has nothing to write.
 ///
-/// The one exception, named at its call (`Durability.processCrash`): the IPAM store's address and owner
-/// records skip both fsyncs. A power loss is a reboot, and a store drops every record of an earlier boot
+/// The exceptions, named at their calls (`Durability.processCrash`): weftd's state file (rewritten at
+/// every reconcile, and by weftd at its start after a power loss) and the IPAM store's address and
+/// owner records skip both fsyncs. A power loss is a reboot, and a store drops every record of an earlier boot
 /// (StoreBoot) whatever it reads back, so their fsyncs bought nothing but latency: six per ADD, about
 /// 30 ms on this machine's ext4 (a store on disk, as host-local's default is). Their boot stamp is
 /// written `.powerLoss`, before any of them. The name still switches in one step, so a process killed
