@@ -60,23 +60,9 @@ struct RoutedAttachment {
         links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
         undo: (@escaping Undo) -> Void
     ) throws -> CNIResult {
-        let hostName = id.hostVethName
-        do {
-            try links.createVeth(
-                hostName: hostName, master: nil, mtu: plan.mtu.map(UInt32.init), peerName: id.ifname,
-                peerMAC: PodMAC.derived(from: addresses), peer: pod)
-        } catch let error as NetlinkError where error.isExists {
-            throw CNIError(
-                .nodeConflict, "host interface \(hostName) for \(id) already exists",
-                details: "an earlier ADD of this container was not followed by DEL; run DEL first")
-        }
-        undo { _ = try links.deleteLink(named: hostName) }
-        FaultInjection.point("add-after-veth")
-        guard let host = try links.link(named: hostName) else {
-            throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
-        }
-        try links.setAlias(index: host.index, alias: id.alias(addresses: addresses.map(\.description)))
-        try sysctl.write("net/ipv6/conf/\(hostName)/accept_ra", "0", optional: true)
+        let host = try PodVeth.create(
+            id, master: nil, mtu: plan.mtu.map(UInt32.init), peerMAC: PodMAC.derived(from: addresses), hairpin: false, addresses: addresses,
+            links: links, pod: pod, sysctl: sysctl, undo: undo)
         guard let podLink = try pod.links.link(named: id.ifname) else {
             throw CNIError(.datapathFailure, "\(id.ifname) vanished from \(pod.path) after it was created")
         }

@@ -17,26 +17,10 @@ struct VethAttachment {
         bridge: Link, links: LinkControl, pod: PodSandbox, addresses: [IPAddress], sysctl: SysctlControl,
         undo: (@escaping Undo) -> Void
     ) throws -> CNIResult {
-        let mtu = plan.mtu.map(UInt32.init)
-        let hostName = id.hostVethName
-        do {
-            try links.createVeth(
-                hostName: hostName, master: bridge.index, mtu: mtu, peerName: id.ifname,
-                peerMAC: PodMAC.derived(from: addresses, avoiding: bridge.mac), peer: pod)
-        } catch let error as NetlinkError where error.isExists {
-            throw CNIError(
-                .nodeConflict, "host interface \(hostName) for \(id) already exists",
-                details: "an earlier ADD of this container was not followed by DEL; run DEL first")
-        }
-        undo { _ = try links.deleteLink(named: hostName) }
-        FaultInjection.point("add-after-veth")
-        guard let host = try links.link(named: hostName) else {
-            throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
-        }
-        try links.setAlias(index: host.index, alias: id.alias(addresses: addresses.map(\.description)))
         // Hairpin lets a pod's own traffic, DNATed back to it by kube-proxy on the bridge, leave by the port it came in.
-        if plan.hairpinMode { try links.setHairpin(index: host.index, on: true) }
-        try sysctl.write("net/ipv6/conf/\(hostName)/accept_ra", "0", optional: true)
+        let host = try PodVeth.create(
+            id, master: bridge.index, mtu: plan.mtu.map(UInt32.init), peerMAC: PodMAC.derived(from: addresses, avoiding: bridge.mac),
+            hairpin: plan.hairpinMode, addresses: addresses, links: links, pod: pod, sysctl: sysctl, undo: undo)
 
         guard let podLink = try pod.links.link(named: id.ifname) else {
             throw CNIError(.datapathFailure, "\(id.ifname) vanished from \(pod.path) after it was created")
@@ -51,6 +35,34 @@ struct VethAttachment {
             ips: ips,
             routes: plan.routes,
             dns: plan.dns)
+    }
+}
+
+/// The veth pair of one attachment (the bridge and routed datapaths): the pod's end made in its
+/// namespace, the pair's undo registered the moment it exists, the host end named after the attachment
+/// by its alias, hairpin (bridge) and no router advertisements taken on it. Returns the host end.
+enum PodVeth {
+    static func create(
+        _ id: AttachmentID, master: Int32?, mtu: UInt32?, peerMAC: [UInt8]?, hairpin: Bool, addresses: [IPAddress], links: LinkControl,
+        pod: PodSandbox, sysctl: SysctlControl, undo: (@escaping Undo) -> Void
+    ) throws -> Link {
+        let hostName = id.hostVethName
+        do {
+            try links.createVeth(hostName: hostName, master: master, mtu: mtu, peerName: id.ifname, peerMAC: peerMAC, peer: pod)
+        } catch let error as NetlinkError where error.isExists {
+            throw CNIError(
+                .nodeConflict, "host interface \(hostName) for \(id) already exists",
+                details: "an earlier ADD of this container was not followed by DEL; run DEL first")
+        }
+        undo { _ = try links.deleteLink(named: hostName) }
+        FaultInjection.point("add-after-veth")
+        guard let host = try links.link(named: hostName) else {
+            throw CNIError(.datapathFailure, "host interface \(hostName) vanished after it was created")
+        }
+        try links.setAlias(index: host.index, alias: id.alias(addresses: addresses.map(\.description)))
+        if hairpin { try links.setHairpin(index: host.index, on: true) }
+        try sysctl.write("net/ipv6/conf/\(hostName)/accept_ra", "0", optional: true)
+        return host
     }
 }
 
