@@ -84,6 +84,12 @@ public func spawnProgram(
     posix_spawn_file_actions_adddup2(&actions, stdin, 0)
     posix_spawn_file_actions_adddup2(&actions, stdout, 1)
     posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+    // Nothing else of the test process: swift-nio opens its sockets without SOCK_CLOEXEC, so a child
+    // spawned while another test's server listens would hold that listening socket past the server's
+    // close (its backlog taking connections, reset when the child exits: curl's exit 56 where a closed
+    // port must refuse).
+    // glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which the Glibc module does not export.
+    if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
     let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     let envp = env.map { strdup($0) } + [nil]
@@ -92,6 +98,11 @@ public func spawnProgram(
     let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
     guard rc == 0 else { throw TestFailure("spawn \(path): \(String(cString: strerror(rc)))") }
     return pid
+}
+
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+private let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+    unsafeBitCast($0, to: AddCloseFrom.self)
 }
 
 /// Waits for `pid`; its exit code (128 + signal when killed) and the signal.
