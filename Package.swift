@@ -142,7 +142,8 @@ let package = Package(
         .testTarget(
             name: "WeftPolicyTests",
             dependencies: [
-                "WeftTestSupport", "WeftPolicy", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem", .product(name: "Yams", package: "Yams"),
+                "WeftTestSupport", "WeftPolicy", "WeftAgent", "WeftAddress", "WeftNftables", "WeftNetlink", "WeftSystem",
+                .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Fixtures")]),
         .testTarget(

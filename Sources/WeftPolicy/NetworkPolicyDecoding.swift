@@ -62,8 +62,6 @@ extension NetworkPolicy: Decodable {
         return NetworkPolicy(namespace: namespace, name: object.name ?? "(no name)", podSelector: selector, policyTypes: types, ingress: [], egress: [])
     }
 
-    public static func unreadable(json: Any) -> NetworkPolicy? { unreadable(PolicyAPIObject(json)) }
-
     /// Every part read on its own: a part that cannot be read is nil, never an error.
     private struct Isolating: Decodable {
         struct Spec: Decodable {

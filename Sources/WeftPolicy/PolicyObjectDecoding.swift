@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeftAddress
 
 /// One object from the API (an informer's JSONSerialization object, or a YAML file's value) as the JSON
@@ -10,11 +10,6 @@ public struct PolicyAPIObject: Sendable {
     /// `metadata.name` and `metadata.namespace`, each nil when absent or not a string.
     public let name: String?
     public let namespace: String?
-
-    public init(_ object: Any) {
-        let data = JSONSerialization.isValidJSONObject(object) ? try? JSONSerialization.data(withJSONObject: object) : nil
-        self.init(data: data)
-    }
 
     public init(data: Data?) {
         self.data = data

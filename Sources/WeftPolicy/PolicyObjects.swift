@@ -15,8 +15,6 @@ public struct PolicyNamespace: Equatable, Sendable {
         self.labels = labels
     }
 
-    /// From the API's object (PolicyAPIObject.decode).
-    public init(json: Any) throws { self = try PolicyAPIObject(json).decode(Self.self, kind: "Namespace") }
 }
 
 public struct PolicyPod: Equatable, Sendable {
@@ -63,8 +61,6 @@ public struct PolicyPod: Equatable, Sendable {
         return pod
     }
 
-    /// From the API's object (PolicyAPIObject.decode).
-    public init(json: Any) throws { self = try PolicyAPIObject(json).decode(Self.self, kind: "Pod") }
 }
 
 public struct NetworkPolicy: Equatable, Sendable {
@@ -98,9 +94,6 @@ public struct NetworkPolicy: Equatable, Sendable {
     public let egress: [Rule]
 
     public var key: String { "\(namespace)/\(name)" }
-
-    /// From the API's object (PolicyAPIObject.decode).
-    public init(json: Any) throws { self = try PolicyAPIObject(json).decode(Self.self, kind: "NetworkPolicy") }
 
     public init(namespace: String, name: String, podSelector: LabelSelector, policyTypes: Set<Direction>, ingress: [Rule], egress: [Rule]) {
         self.namespace = namespace; self.name = name; self.podSelector = podSelector

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeftAddress
+import WeftAgent
 import WeftNetlink
 import WeftNftables
 import WeftSystem

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeftAddress
+import WeftAgent
 @testable import WeftPolicy
 
 /// Pods, Namespaces and NetworkPolicies decoded as the informer delivers them (JSONSerialization

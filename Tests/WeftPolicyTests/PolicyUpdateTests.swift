@@ -1,5 +1,6 @@
 import Testing
 import WeftAddress
+import WeftAgent
 import WeftNetlink
 @testable import WeftNftables
 @testable import WeftPolicy

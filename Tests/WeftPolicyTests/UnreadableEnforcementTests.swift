@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeftAddress
+import WeftAgent
 import Yams
 @testable import WeftPolicy
 
