@@ -204,11 +204,7 @@ public actor Agent {
         let ipv6 = config.ipv6.flatMap { settings in lease.ipv6Subnet.map { (settings.network, $0) } }
         // 0644, as flanneld writes it: the plugin reads it as whatever user the runtime runs it.
         let subnetEnv = SubnetEnv(network: config.network, subnet: lease.subnet, mtu: mtu, ipv6: ipv6).text
-        do {
-            try DurableFile.replace(options.subnetFile, with: subnetEnv, mode: 0o644, directoryMode: 0o755)
-        } catch {
-            throw AgentError(.file, "\(error)")
-        }
+        try AgentError.writingFile { try DurableFile.replace(options.subnetFile, with: subnetEnv, mode: 0o644, directoryMode: 0o755) }
         logger.info("wrote subnet file", metadata: ["path": "\(options.subnetFile)"])
         writeStatus()
     }

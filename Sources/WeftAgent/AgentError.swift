@@ -61,3 +61,14 @@ extension AgentError {
         }
     }
 }
+
+extension AgentError {
+    /// A file weftd writes (through DurableFile): its SystemError becomes weftd's `.file` error.
+    static func writingFile<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw AgentError(.file, "\(error)")
+        }
+    }
+}

@@ -9,11 +9,9 @@ extension AgentStatus {
     /// any user may read it.
     public func write(to path: String) throws {
         let data = try Self.encoder().encode(self)
-        do {
+        try AgentError.writingFile {
             try DurableFile.replace(
                 path, with: String(decoding: data, as: UTF8.self) + "\n", mode: 0o644, directoryMode: 0o755, durability: .processCrash)
-        } catch {
-            throw AgentError(.file, "\(error)")
         }
     }
 }

@@ -79,20 +79,12 @@ public struct CNIConfInstaller: Sendable {
     /// destination: the runtime sees the old entry or the new one, never none.
     func replaceLink() throws {
         guard let volatile else { return }
-        do {
-            try DurableFile.replaceWithSymlink(destination, to: volatile, directoryMode: 0o755)
-        } catch {
-            throw AgentError(.file, "\(error)")
-        }
+        try AgentError.writingFile { try DurableFile.replaceWithSymlink(destination, to: volatile, directoryMode: 0o755) }
     }
 
     /// The conflist is world-readable (0644): the runtime reads it, as any user may `crictl info`.
     private func write(_ text: String, to path: String) throws {
-        do {
-            try DurableFile.replace(path, with: text, mode: 0o644, directoryMode: 0o755)
-        } catch {
-            throw AgentError(.file, "\(error)")
-        }
+        try AgentError.writingFile { try DurableFile.replace(path, with: text, mode: 0o644, directoryMode: 0o755) }
     }
 }
 

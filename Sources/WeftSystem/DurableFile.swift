@@ -97,9 +97,9 @@ public enum DurableFile {
     }
 
     /// Whether a file can be written in `directory` now (not full, not read-only): a temporary file is
-    /// written and removed.
+    /// written and removed. Nothing to keep, so nothing fsynced (the plugin's STATUS asks it often).
     public static func checkWritable(_ directory: String) throws {
-        let temporary = try writeTemporary("", mode: 0o600, in: directory)
+        let temporary = try writeTemporary("", mode: 0o600, in: directory, durability: .processCrash)
         unlink(temporary)
     }
 
